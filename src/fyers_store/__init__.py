@@ -1,0 +1,52 @@
+"""fyers-store: backtest Backtrader strategies on FYERS history, then trade them live on FYERS.
+
+Public names are imported lazily, so ``import fyers_store`` stays cheap, pulls in neither Backtrader
+nor the FYERS SDK, and writes no files.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+try:
+    __version__ = version("fyers-store")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "FyersError": "fyers_store.errors",
+    "ConfigError": "fyers_store.errors",
+    "BarValidationError": "fyers_store.errors",
+    "ResolutionError": "fyers_store.errors",
+    "StateSchemaMismatch": "fyers_store.errors",
+    "NormalizedBar": "fyers_store.models",
+    "normalize_bar": "fyers_store.models",
+    "canonicalize_fyers_resolution": "fyers_store.resolution",
+    "NseCalendar": "fyers_store.market_calendar",
+    "FyersAuthConfig": "fyers_store.config",
+    "config_from_yaml": "fyers_store.config",
+    "SQLiteHistoricalCache": "fyers_store.persistence",
+    "HistoricalCache": "fyers_store.persistence",
+    "Gap": "fyers_store.persistence",
+    "SQLiteStateStore": "fyers_store.state",
+    "setup_logging": "fyers_store.logs",
+    "get_logger": "fyers_store.logs",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fyers_store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
