@@ -1,0 +1,222 @@
+"""Load every file under ``config/`` once, at the edge, into frozen typed objects.
+
+Each ``load_*`` function reads one YAML file, rejects unknown keys, wrong types and out-of-range
+values with a :class:`~fyers_store.errors.ConfigError` that names the file and the key, and returns
+a frozen dataclass. Relative paths inside a file are made absolute against the working directory at
+load time, so a later ``chdir`` cannot move a database.
+
+Where files are looked up: an explicit ``path`` argument wins; otherwise the file-specific
+environment variable (``FYERS_CREDENTIALS_YAML``, ``FYERS_STATE_YAML``); otherwise
+``$FYERS_CONFIG_DIR/<name>`` or ``./config/<name>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+
+from fyers_store.config.parsing import parse, read_yaml_mapping
+from fyers_store.config.schema import (
+    PRODUCT_TYPES,
+    BrokerConfig,
+    CacheConfig,
+    CacheMaintenanceConfig,
+    CalendarConfig,
+    CrossFieldError,
+    DataFeedConfig,
+    FyersAuthConfig,
+    RestLimitsConfig,
+    SpecialSession,
+    SqliteConcurrencyConfig,
+    StateConfig,
+    SymbolMasterConfig,
+    SymbolMasterSource,
+    WsConfig,
+)
+from fyers_store.errors import ConfigError
+
+__all__ = [
+    "BrokerConfig",
+    "CacheConfig",
+    "CacheMaintenanceConfig",
+    "CalendarConfig",
+    "ConfigError",
+    "DataFeedConfig",
+    "FyersAuthConfig",
+    "PRODUCT_TYPES",
+    "RestLimitsConfig",
+    "SpecialSession",
+    "SqliteConcurrencyConfig",
+    "StateConfig",
+    "SymbolMasterConfig",
+    "SymbolMasterSource",
+    "WsConfig",
+    "CONFIG_FILES",
+    "config_dir",
+    "config_from_yaml",
+    "ensure_distinct_db_paths",
+    "file_loaders",
+    "load_broker_config",
+    "load_cache_config",
+    "load_calendar_config",
+    "load_data_feed_config",
+    "load_rest_limits_config",
+    "load_state_config",
+    "load_symbol_master_config",
+    "load_ws_config",
+    "parse_config",
+]
+
+T = TypeVar("T")
+
+CREDENTIALS_FILE = "fyers_credentials.yaml"
+CACHE_FILE = "cache.yaml"
+STATE_FILE = "state.yaml"
+WS_FILE = "fyers_ws.yaml"
+REST_LIMITS_FILE = "fyers_rest_limits.yaml"
+LOGGING_FILE = "logging_config.yaml"
+BROKER_FILE = "broker.yaml"
+DATA_FEED_FILE = "data_feed.yaml"
+CALENDAR_FILE = "nse_calendar.yaml"
+SYMBOL_MASTER_FILE = "symbol_master_sources.yaml"
+
+#: Every operator-facing config file, in the order ``fyers-store config check`` reports them.
+CONFIG_FILES = (
+    CREDENTIALS_FILE,
+    CACHE_FILE,
+    STATE_FILE,
+    WS_FILE,
+    REST_LIMITS_FILE,
+    LOGGING_FILE,
+    BROKER_FILE,
+    DATA_FEED_FILE,
+    CALENDAR_FILE,
+    SYMBOL_MASTER_FILE,
+)
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The directory default config files are read from: ``$FYERS_CONFIG_DIR`` or ``./config``."""
+    env = os.environ if env is None else env
+    return Path(env.get("FYERS_CONFIG_DIR") or "config").absolute()
+
+
+def parse_config(cls: type[T], data: Mapping[str, Any], source: str) -> T:
+    """Parse an already-read mapping into ``cls``; cross-field rules become ``ConfigError`` too."""
+    try:
+        obj = parse(cls, data, source)
+    except CrossFieldError as exc:
+        raise ConfigError(source, exc.key, exc.problem) from None
+    return _absolute_paths(obj)
+
+
+def _load(cls: type[T], path: str | os.PathLike[str] | None, name: str, env: Mapping[str, str] | None = None) -> T:
+    p = Path(path) if path is not None else config_dir(env) / name
+    return parse_config(cls, read_yaml_mapping(p), str(p))
+
+
+def _absolute_paths(obj: T) -> T:
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if isinstance(value, Path) and not value.is_absolute():
+            changes[f.name] = value.absolute()
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fixed = _absolute_paths(value)
+            if fixed is not value:
+                changes[f.name] = fixed
+    return dataclasses.replace(obj, **changes) if changes else obj  # type: ignore[type-var]
+
+
+def config_from_yaml(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> FyersAuthConfig:
+    """Load FYERS credentials; ``FYERS_CREDENTIALS_YAML`` overrides the default location."""
+    env = os.environ if env is None else env
+    if path is None and env.get("FYERS_CREDENTIALS_YAML"):
+        path = env["FYERS_CREDENTIALS_YAML"]
+    return _load(FyersAuthConfig, path, CREDENTIALS_FILE, env)
+
+
+def load_cache_config(path: str | os.PathLike[str] | None = None) -> CacheConfig:
+    return _load(CacheConfig, path, CACHE_FILE)
+
+
+def load_state_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> StateConfig:
+    """Load the state DB config. ``FYERS_STATE_YAML`` picks the file (when ``path`` is not given);
+    ``FYERS_STATE_DB_PATH`` and ``FYERS_STATE_ACCOUNT_ID`` override single keys and win over the file."""
+    env = os.environ if env is None else env
+    if path is None and env.get("FYERS_STATE_YAML"):
+        path = env["FYERS_STATE_YAML"]
+    p = Path(path) if path is not None else config_dir(env) / STATE_FILE
+    data = dict(read_yaml_mapping(p))
+    used = []
+    for var, key in (("FYERS_STATE_DB_PATH", "state_db_path"), ("FYERS_STATE_ACCOUNT_ID", "account_id")):
+        if env.get(var) is not None:
+            if not env[var].strip():
+                raise ConfigError(f"environment variable {var}", None, "is set but empty")
+            data[key] = env[var]
+            used.append(var)
+    source = f"{p} (overridden by {', '.join(used)})" if used else str(p)
+    return parse_config(StateConfig, data, source)
+
+
+def load_ws_config(path: str | os.PathLike[str] | None = None) -> WsConfig:
+    return _load(WsConfig, path, WS_FILE)
+
+
+def load_rest_limits_config(path: str | os.PathLike[str] | None = None) -> RestLimitsConfig:
+    return _load(RestLimitsConfig, path, REST_LIMITS_FILE)
+
+
+def load_broker_config(path: str | os.PathLike[str] | None = None) -> BrokerConfig:
+    return _load(BrokerConfig, path, BROKER_FILE)
+
+
+def load_data_feed_config(path: str | os.PathLike[str] | None = None) -> DataFeedConfig:
+    return _load(DataFeedConfig, path, DATA_FEED_FILE)
+
+
+def load_calendar_config(path: str | os.PathLike[str] | None = None) -> CalendarConfig:
+    return _load(CalendarConfig, path, CALENDAR_FILE)
+
+
+def load_symbol_master_config(path: str | os.PathLike[str] | None = None) -> SymbolMasterConfig:
+    return _load(SymbolMasterConfig, path, SYMBOL_MASTER_FILE)
+
+
+def ensure_distinct_db_paths(cache: CacheConfig, state: StateConfig) -> None:
+    """The history cache and the runtime state must never share a SQLite file."""
+    if Path(cache.db_path).resolve() == Path(state.state_db_path).resolve():
+        raise ConfigError(
+            "cache.yaml / state.yaml",
+            "state_db_path",
+            f"must differ from cache db_path ({cache.db_path}); the cache is rebuildable, the state is not",
+        )
+
+
+def file_loaders(directory: str | os.PathLike[str] | None = None) -> list[tuple[Path, Callable[[], Any]]]:
+    """(path, loader) for every config file in ``directory``, in :data:`CONFIG_FILES` order.
+
+    Environment overrides are ignored here: this checks the files as written. When the real
+    credentials file is absent, the shipped example is checked instead, so a checkout without
+    secrets can still validate everything else.
+    """
+    from fyers_store.logs import load_logging_config  # local import: logs imports this package
+
+    d = Path(directory).absolute() if directory is not None else config_dir()
+    creds = d / CREDENTIALS_FILE
+    if not creds.exists():
+        creds = d / "fyers_credentials.example.yaml"
+    return [
+        (creds, lambda: config_from_yaml(creds, env={})),
+        (d / CACHE_FILE, lambda: load_cache_config(d / CACHE_FILE)),
+        (d / STATE_FILE, lambda: load_state_config(d / STATE_FILE, env={})),
+        (d / WS_FILE, lambda: load_ws_config(d / WS_FILE)),
+        (d / REST_LIMITS_FILE, lambda: load_rest_limits_config(d / REST_LIMITS_FILE)),
+        (d / LOGGING_FILE, lambda: load_logging_config(d / LOGGING_FILE)),
+        (d / BROKER_FILE, lambda: load_broker_config(d / BROKER_FILE)),
+        (d / DATA_FEED_FILE, lambda: load_data_feed_config(d / DATA_FEED_FILE)),
+        (d / CALENDAR_FILE, lambda: load_calendar_config(d / CALENDAR_FILE)),
+        (d / SYMBOL_MASTER_FILE, lambda: load_symbol_master_config(d / SYMBOL_MASTER_FILE)),
+    ]

@@ -1,0 +1,279 @@
+"""Typed, frozen shapes of the YAML files under ``config/``.
+
+One dataclass per file (plus nested sections). Defaults here are the operator-facing defaults that the
+shipped YAML files also spell out; a key absent from a file takes the default, an unknown key is an
+error. Cross-field rules live in ``__post_init__`` and raise ``ValueError``; the loader turns that
+into a :class:`~fyers_store.errors.ConfigError` naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+from fyers_store.config.parsing import setting
+
+# FYERS product types (protocol reference §1.6). The broker maps them; the config only names them.
+PRODUCT_TYPES = ("CNC", "INTRADAY", "MARGIN", "CO", "BO", "MTF")
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SYMBOL_MASTER_SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
+SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+class CrossFieldError(ValueError):
+    """A rule spanning several keys failed; ``key`` names the one to change."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
+
+
+# --------------------------------------------------------------------------------------------------
+# fyers_credentials.yaml
+
+
+@dataclass(frozen=True)
+class FyersAuthConfig:
+    """FYERS login inputs and auth-call tuning (``config/fyers_credentials.yaml``).
+
+    Secrets (``totp_key``, ``pin``, ``secret_key``) are hidden from ``repr`` and from error messages.
+    """
+
+    username: str = setting(doc="FYERS login id (fy_id), e.g. XY12345")
+    app_id: str = setting(doc="API app id without the -100 suffix")
+    secret_key: str = setting(secret=True, doc="API app secret")
+    redirect_uri: str = setting(doc="redirect URL registered for the app")
+    totp_key: str = setting(secret=True, doc="base32 TOTP secret from the FYERS 2FA setup")
+    pin: str = setting(secret=True, doc="4-digit FYERS PIN")
+    app_type: str = setting("100", doc="app type suffix, normally 100")
+    client_id: Optional[str] = setting(None, doc="SDK client id APPID-APPTYPE; derived when absent")
+    token_path: Path = setting(Path("secrets/fyers_token.json"))
+    token_refresh_time_ist: dt.time = setting(dt.time(6, 0))
+    request_timeout_seconds: float = setting(10.0, gt=0, max=120)
+    auth_max_retries: int = setting(3, min=0, max=10)
+    auth_backoff_base_seconds: float = setting(1.0, min=0, max=60)
+    auth_backoff_max_seconds: float = setting(30.0, min=0, max=600)
+    auth_backoff_jitter_seconds: float = setting(0.5, min=0, max=60)
+
+    def __post_init__(self) -> None:
+        expected = f"{self.app_id}-{self.app_type}"
+        if self.client_id is None:
+            object.__setattr__(self, "client_id", expected)
+        elif self.client_id != expected:
+            raise CrossFieldError("client_id", f"expected '{expected}' (app_id-app_type), got '{self.client_id}'")
+        if self.auth_backoff_max_seconds < self.auth_backoff_base_seconds:
+            raise CrossFieldError("auth_backoff_max_seconds", "must be >= auth_backoff_base_seconds")
+
+
+# --------------------------------------------------------------------------------------------------
+# cache.yaml and state.yaml
+
+
+@dataclass(frozen=True)
+class SqliteConcurrencyConfig:
+    """How a SQLite writer waits for, and retries on, a locked database."""
+
+    busy_timeout_ms: int = setting(5000, min=0, max=600_000)
+    lock_retry_attempts: int = setting(5, min=0, max=50)
+    lock_backoff_base_seconds: float = setting(0.05, min=0, max=10)
+    lock_backoff_max_seconds: float = setting(2.0, min=0, max=60)
+    lock_backoff_jitter_seconds: float = setting(0.05, min=0, max=10)
+
+
+@dataclass(frozen=True)
+class CacheMaintenanceConfig:
+    """Optional background upkeep of the history cache."""
+
+    enabled: bool = setting(False)
+    interval_seconds: float = setting(3600.0, min=1)
+    start_jitter_seconds: float = setting(30.0, min=0)
+    wal_checkpoint_mode: Literal["PASSIVE", "FULL", "RESTART", "TRUNCATE"] = setting("PASSIVE")
+    quick_check: bool = setting(True)
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """The rebuildable SQLite/WAL history cache (``config/cache.yaml``)."""
+
+    db_path: Path = setting(doc="path of the SQLite history cache file")
+    synchronous: SqliteSynchronous = setting("NORMAL")
+    maintenance: CacheMaintenanceConfig = setting(default_factory=CacheMaintenanceConfig)
+    concurrency: SqliteConcurrencyConfig = setting(default_factory=SqliteConcurrencyConfig)
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """The crash-safe runtime state DB (``config/state.yaml``); always ``synchronous=FULL``."""
+
+    state_db_path: Path = setting(doc="path of the SQLite state DB (must differ from the cache)")
+    account_id: str = setting(doc="FYERS account id the state belongs to")
+    concurrency: SqliteConcurrencyConfig = setting(default_factory=SqliteConcurrencyConfig)
+
+
+# --------------------------------------------------------------------------------------------------
+# fyers_ws.yaml and fyers_rest_limits.yaml
+
+
+@dataclass(frozen=True)
+class WsConfig:
+    """Both FYERS sockets (``config/fyers_ws.yaml``).
+
+    Queues are always bounded (a deliberate deviation from "0 = unbounded": an undrained queue must
+    not grow without limit in a trading process).
+    """
+
+    log_path: Path = setting(doc="directory for the SDK's own socket logs")
+    write_to_file: bool = setting(doc="let the SDK write its socket log files")
+    litemode: bool = setting(doc="data socket lite mode (LTP only)")
+    reconnect: bool = setting(doc="adapter-level reconnect (the SDK's own is always off)")
+    reconnect_retry: int = setting(min=0, max=1000, doc="reconnect attempts before giving up")
+    data_type: Literal["SymbolUpdate", "DepthUpdate"] = setting(doc="data socket subscription type")
+    data_ws_queue_maxsize: int = setting(10_000, min=1, max=10_000_000)
+    order_ws_queue_maxsize: int = setting(10_000, min=1, max=10_000_000)
+    data_ws_batch_size: int = setting(100, min=1, max=100)
+    data_ws_subscribe_cooldown_seconds: float = setting(0.5, min=0, max=60)
+    data_ws_health_check_seconds: float = setting(5.0, min=0, max=3600)
+    data_ws_stale_after_seconds: float = setting(30.0, gt=0, max=3600)
+    reconnect_backoff_base_seconds: float = setting(1.0, min=0, max=60)
+    reconnect_backoff_max_seconds: float = setting(30.0, min=0, max=600)
+    reconnect_backoff_jitter_seconds: float = setting(0.5, min=0, max=60)
+    reconnect_stable_reset_seconds: float = setting(60.0, min=0, max=3600)
+
+    def __post_init__(self) -> None:
+        if self.reconnect_backoff_max_seconds < self.reconnect_backoff_base_seconds:
+            raise CrossFieldError("reconnect_backoff_max_seconds", "must be >= reconnect_backoff_base_seconds")
+
+
+@dataclass(frozen=True)
+class RestLimitsConfig:
+    """REST budgets, retry backoff and deadlines (``config/fyers_rest_limits.yaml``).
+
+    Upper bounds are FYERS's documented limits (10/s, 200/min, 100000/day as of Aug 2024).
+    """
+
+    per_second: int = setting(10, min=1, max=10, required=True)
+    per_minute: int = setting(200, min=1, max=200, required=True)
+    per_day: int = setting(100_000, min=1, max=100_000, required=True)
+    max_backoff_retries: int = setting(4, min=0, max=10)
+    backoff_base_seconds: float = setting(0.5, min=0, max=60)
+    backoff_cap_seconds: float = setting(8.0, min=0, max=300)
+    backoff_jitter_seconds: float = setting(0.25, min=0, max=60)
+    connect_timeout_seconds: float = setting(5.0, gt=0, max=120)
+    read_timeout_seconds: float = setting(15.0, gt=0, max=300)
+
+    def __post_init__(self) -> None:
+        if self.per_minute < self.per_second:
+            raise CrossFieldError("per_minute", "must be >= per_second")
+        if self.per_day < self.per_minute:
+            raise CrossFieldError("per_day", "must be >= per_minute")
+        if self.backoff_cap_seconds < self.backoff_base_seconds:
+            raise CrossFieldError("backoff_cap_seconds", "must be >= backoff_base_seconds")
+
+
+# --------------------------------------------------------------------------------------------------
+# broker.yaml and data_feed.yaml
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Broker runtime knobs (``config/broker.yaml``)."""
+
+    reconcile_interval_seconds: float = setting(30.0, min=0, max=86_400, required=True)
+    allowed_product_types: tuple[str, ...] = setting(("CNC", "INTRADAY"), choices=PRODUCT_TYPES, required=True)
+    default_product_type: str = setting("INTRADAY", choices=PRODUCT_TYPES)
+    allow_live_orders: bool = setting(False, doc="permit orders to real FYERS without FYERS_ENVIRONMENT=LIVE")
+
+    def __post_init__(self) -> None:
+        if not self.allowed_product_types:
+            raise CrossFieldError("allowed_product_types", "must name at least one product type")
+        if self.default_product_type not in self.allowed_product_types:
+            raise CrossFieldError(
+                "default_product_type",
+                f"'{self.default_product_type}' is not in allowed_product_types {list(self.allowed_product_types)}",
+            )
+
+
+@dataclass(frozen=True)
+class DataFeedConfig:
+    """Live drain budgets and stall warnings (``config/data_feed.yaml``)."""
+
+    stall_warning_seconds: float = setting(60.0, min=0, max=86_400)
+    market_max_messages: int = setting(5000, min=1, max=1_000_000, required=True)
+    market_batch_size: int = setting(500, min=1, max=100_000)
+    market_drain_budget_ms: float = setting(50.0, gt=0, max=60_000, required=True)
+    market_backlog_warn_after: int = setting(10_000, min=1, max=10_000_000)
+
+
+# --------------------------------------------------------------------------------------------------
+# nse_calendar.yaml
+
+
+@dataclass(frozen=True)
+class SpecialSession:
+    """A session outside the normal rules: a Saturday budget session, a Muhurat hour, a DR drill."""
+
+    date: dt.date = setting()
+    start: dt.time = setting()
+    end: dt.time = setting()
+    note: str = setting("special session")
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise CrossFieldError("end", f"must be after start ({self.start:%H:%M})")
+
+
+@dataclass(frozen=True)
+class CalendarConfig:
+    """Exchange session rules and holidays (``config/nse_calendar.yaml``)."""
+
+    timezone: str = setting("Asia/Kolkata", required=True)
+    session_start: dt.time = setting(dt.time(9, 15), required=True)
+    session_end: dt.time = setting(dt.time(15, 30), required=True)
+    weekend_days: tuple[str, ...] = setting(("sat", "sun"), choices=WEEKDAY_NAMES)
+    holidays: tuple[dt.date, ...] = setting((), required=True)
+    special_sessions: tuple[SpecialSession, ...] = setting(())
+    holiday_list_url: Optional[str] = setting(None, doc="where the list came from (metadata, never fetched)")
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise CrossFieldError("timezone", f"unknown IANA time zone '{self.timezone}'") from None
+        if self.session_end <= self.session_start:
+            raise CrossFieldError("session_end", f"must be after session_start ({self.session_start:%H:%M})")
+
+
+# --------------------------------------------------------------------------------------------------
+# symbol_master_sources.yaml
+
+
+@dataclass(frozen=True)
+class SymbolMasterSource:
+    segment: str = setting(choices=SYMBOL_MASTER_SEGMENTS)
+    url: str = setting()
+
+
+@dataclass(frozen=True)
+class SymbolMasterConfig:
+    """Where symbol-master CSVs come from and how their columns are named (``symbol_master_sources.yaml``).
+
+    A planned surface: parsed and validated now so tooling can rely on it later.
+    """
+
+    columns: tuple[str, ...] = setting(doc="the 21 column names of the FYERS CSV layout, in order")
+    sources: tuple[SymbolMasterSource, ...] = setting((), required=True)
+    download_dir: Path = setting(Path("data/symbol_master"))
+    refresh_hours: float = setting(24.0, gt=0, max=24 * 30)
+
+    def __post_init__(self) -> None:
+        if len(self.columns) != 21:
+            raise CrossFieldError("columns", f"expected the 21 FYERS columns, got {len(self.columns)}")
+        if len(set(self.columns)) != len(self.columns):
+            raise CrossFieldError("columns", "column names must be unique")
+        segments = [s.segment for s in self.sources]
+        if len(set(segments)) != len(segments):
+            raise CrossFieldError("sources", "each segment may appear only once")
