@@ -1,0 +1,91 @@
+"""The ``fyers-store`` command line (operations surface).
+
+Subcommands are added as the library grows; each one has ``--help`` and returns a non-zero exit
+code with a one-line reason on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from fyers_store import __version__
+from fyers_store.errors import FyersError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fyers-store",
+        description="Backtrader Store/Broker/DataFeed for FYERS: operations commands.",
+    )
+    parser.add_argument("--version", action="version", version=f"fyers-store {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    config = commands.add_parser("config", help="inspect and validate the YAML files under config/")
+    config_cmds = config.add_subparsers(dest="config_command", metavar="ACTION")
+    check = config_cmds.add_parser(
+        "check",
+        help="parse every config file strictly and report the first problem in each",
+        description="Parse every config file strictly (unknown keys, wrong types and out-of-range "
+        "values are errors) and report one line per file.",
+    )
+    check.add_argument("--dir", type=Path, default=None, help="config directory (default: $FYERS_CONFIG_DIR or ./config)")
+    check.set_defaults(handler=_config_check)
+    config.set_defaults(handler=lambda args: _usage(config))
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from fyers_store import config as cfg
+
+    parsed: dict[str, object] = {}
+    failures = 0
+    loaders = cfg.file_loaders(args.dir)
+    for path, load in loaders:
+        try:
+            parsed[path.name] = load()
+        except FyersError as exc:
+            failures += 1
+            print(f"FAIL  {exc}")
+        else:
+            print(f"ok    {path}")
+    cache, state = parsed.get(cfg.CACHE_FILE), parsed.get(cfg.STATE_FILE)
+    if cache is not None and state is not None:
+        try:
+            cfg.ensure_distinct_db_paths(cache, state)  # type: ignore[arg-type]
+        except FyersError as exc:
+            failures += 1
+            print(f"FAIL  {exc}")
+    print(f"{failures} problem(s) found" if failures else f"all {len(loaders)} config files are valid")
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_OK if not argv else EXIT_USAGE
+    try:
+        return int(handler(args))
+    except FyersError as exc:
+        print(f"fyers-store: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

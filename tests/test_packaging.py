@@ -1,0 +1,80 @@
+"""The install story: the package imports cheaply and silently, the console script works, and the
+pinned dependencies actually import (the SDK's socket modules need pkg_resources)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fyers_store
+from fyers_store.cli import main
+
+SRC = str(Path(fyers_store.__file__).resolve().parents[1])
+
+
+def _run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=SRC)
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_import_writes_no_files_and_pulls_in_no_heavy_dependencies(tmp_path: Path) -> None:
+    code = (
+        "import sys, fyers_store\n"
+        "from fyers_store import normalize_bar, canonicalize_fyers_resolution, NseCalendar\n"
+        "heavy = [m for m in ('backtrader', 'fyers_apiv3') if m in sys.modules]\n"
+        "print('heavy=' + ','.join(heavy))\n"
+    )
+    result = _run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "heavy=\n" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_public_names_resolve() -> None:
+    for name in fyers_store.__all__:
+        assert getattr(fyers_store, name) is not None
+    with pytest.raises(AttributeError):
+        fyers_store.NoSuchThing  # noqa: B018
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fyers-store {fyers_store.__version__}"
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    assert "config" in capsys.readouterr().out
+
+
+def test_config_check_reports_each_file(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", "--dir", str(config_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ok    ") == 10 and "all 10 config files are valid" in out
+
+    (config_dir / "broker.yaml").write_text("reconcile_interval_seconds: -3\nallowed_product_types: [CNC]\ndefault_product_type: CNC\n")
+    assert main(["config", "check", "--dir", str(config_dir)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "broker.yaml: reconcile_interval_seconds: expected a value >= 0" in out
+    assert out.count("ok    ") == 9
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("fyers-store")
+    if not script.exists():
+        pytest.skip("package not installed into this interpreter (run through `make test`)")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("fyers-store ")
+
+
+def test_sdk_socket_modules_import_with_the_pinned_setuptools(tmp_path: Path) -> None:
+    result = _run_python(
+        "from fyers_apiv3.FyersWebsocket import order_ws, data_ws\nfrom fyers_apiv3 import fyersModel\nprint('ok')",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
