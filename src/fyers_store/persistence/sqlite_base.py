@@ -6,7 +6,7 @@ upgraded mid-transaction) or :meth:`SqliteDatabase.write` (the same, retrying th
 with bounded, jittered backoff when another process holds the lock longer than ``busy_timeout``).
 
 Connections are per thread (SQLite connections must not be shared across threads without a lock);
-:meth:`SqliteDatabase.close` closes all of them.
+a thread's connection closes when the thread ends, and :meth:`SqliteDatabase.close` closes the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import random
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -26,6 +27,11 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database is busy")
+
+
+class _Connection(sqlite3.Connection):
+    """A plain connection that can be weakly referenced: when the thread that owns it ends, its
+    thread-local reference goes away and the connection is closed instead of piling up."""
 
 
 def is_lock_error(exc: BaseException) -> bool:
@@ -57,7 +63,7 @@ class SqliteDatabase:
         self._on_connect = on_connect
         self._rng = rng or random.Random()
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
         #: how many times a write waited out a lock held by someone else (observable in tests/ops)
@@ -77,6 +83,7 @@ class SqliteDatabase:
             timeout=self.concurrency.busy_timeout_ms / 1000.0,
             isolation_level=None,  # autocommit; transactions are explicit BEGIN IMMEDIATE ... COMMIT
             check_same_thread=False,  # close() may run on another thread; use stays per-thread
+            factory=_Connection,
         )
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -92,13 +99,13 @@ class SqliteDatabase:
             raise
         self._local.conn = conn
         with self._lock:
-            self._all.append(conn)
+            self._all.add(conn)
         return conn
 
     def close(self) -> None:
         """Close every connection this object opened (idempotent)."""
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._all = list(self._all), weakref.WeakSet()
             self._closed = True
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
