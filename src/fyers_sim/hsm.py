@@ -1,0 +1,622 @@
+"""Server-side codec for FYERS's binary "HSM" data-socket protocol.
+
+The official SDK (``fyers_apiv3.FyersWebsocket.data_ws``, version 3.2.0) talks to
+``wss://socket.fyers.in/hsm/v1-5/prod`` using small binary frames.  This module is the
+venue's half of that conversation, with no sockets and no state:
+
+* :func:`parse_client_frame` turns one binary WebSocket message sent by the client into
+  a typed, frozen dataclass (:class:`AuthRequest`, :class:`ModeRequest`,
+  :class:`SubscribeRequest`, :class:`UnsubscribeRequest`, :class:`PauseRequest`,
+  :class:`ResumeRequest`, :class:`AckRequest`, :class:`PingRequest`) or raises
+  :class:`HsmDecodeError`.
+* ``encode_*`` functions build the server frames in exactly the layout the SDK parses:
+  control replies, type-51 custom (error) messages and type-6 data feeds carrying
+  snapshot (``'S'``/83), full update (``'U'``/85) and lite update (``'L'``/76) records.
+
+Wire conventions (see ``/work/shared/fyers_protocol.md`` section 5):
+
+* Every integer is written big-endian.  The SDK reads ``topic_id`` with a native-order
+  ``struct "H"``; it only uses it as a dictionary key, so what matters is that a topic
+  keeps one id for its snapshot and all its updates.  Topic ids must also be unique
+  across ``sf``/``if``/``dp`` topics of one connection: the SDK looks an update's id up
+  in its scrip, index and depth maps in that order (data_ws.py:1274-1310).
+* Client length prefixes are unreliable (subscribe frames carry a bogus value, mode and
+  pause/resume frames carry 0), so client frames are parsed from the request-type byte
+  and the WebSocket frame boundary only.  Server length prefixes are written as
+  ``len(frame) - 2`` (capped at 0xFFFF for data feeds, whose prefix the SDK never reads).
+* Prices travel as ``i32`` integers; the SDK divides by ``10**precision * multiplier``
+  using the values carried in the topic's snapshot.  :func:`to_raw` does the inverse.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Mapping, Sequence, Union
+
+__all__ = [
+    "ABSENT", "AckRequest", "AuthRequest", "ClientFrame", "DEPTH_FIELDS", "FIELD_TABLES",
+    "HsmDecodeError", "INDEX_FIELDS", "LITE_KINDS", "ModeRequest", "PRICE_FIELDS",
+    "PauseRequest", "PingRequest", "REQ_ACK", "REQ_AUTH", "REQ_CUSTOM", "REQ_DATAFEED",
+    "REQ_MODE", "REQ_PAUSE", "REQ_PING", "REQ_RESUME", "REQ_SUBSCRIBE", "REQ_UNSUBSCRIBE",
+    "ResumeRequest", "SCRIP_FIELDS", "SubscribeRequest", "Topic", "UnsubscribeRequest",
+    "encode_auth_response", "encode_custom_message", "encode_datafeed", "encode_lite",
+    "encode_mode_ack", "encode_pause_ack", "encode_pong", "encode_resume_ack",
+    "encode_snapshot", "encode_status_response", "encode_subscribe_ack",
+    "encode_unsubscribe_ack", "encode_update", "lite_from_value", "parse_client_frame",
+    "parse_topic", "snapshot_from_values", "to_raw", "update_from_values",
+]
+
+# --------------------------------------------------------------------------------------
+# Constants
+# --------------------------------------------------------------------------------------
+
+#: Request / response type byte (offset 2 of every frame).
+REQ_AUTH = 1
+REQ_ACK = 3
+REQ_SUBSCRIBE = 4
+REQ_UNSUBSCRIBE = 5
+REQ_DATAFEED = 6
+REQ_PAUSE = 7
+REQ_RESUME = 8
+REQ_PING = 11
+REQ_MODE = 12
+REQ_CUSTOM = 51
+
+#: Record kinds inside a type-6 data feed (data_ws.py:1118, 1261, 1328).
+RECORD_SNAPSHOT = 83  # 'S'
+RECORD_UPDATE = 85  # 'U'
+RECORD_LITE = 76  # 'L'
+
+#: i32 value meaning "field not present"; the SDK skips it (data_ws.py:1138, 1268-1310).
+ABSENT = -2147483648
+
+_MODE_FULL = 0x46  # 'F' (data_ws.py:506)
+_MODE_LITE = 0x4C  # 'L' (data_ws.py:465)
+_STATUS_OK = b"K"
+_STATUS_FAIL = b"E"  # any value other than "K" is a failure for the SDK; 'E' is our choice
+
+# --------------------------------------------------------------------------------------
+# Field tables.  Position in the tuple == position of the i32 in a snapshot/update record.
+# They mirror fyers_apiv3/FyersWebsocket/map.json 3.2.0: "data_val" (lines 2-26),
+# "index_val" (lines 27-36) and "depthvalue" (lines 38-71), minus the trailing
+# "type"/"symbol" labels the SDK adds itself.  data_ws.py:1139-1141 (dp), 1185-1187 (if)
+# and 1231-1233 (sf) index these lists with the record position.
+# --------------------------------------------------------------------------------------
+
+SCRIP_FIELDS: tuple[str, ...] = (
+    "ltp", "vol_traded_today", "last_traded_time", "exch_feed_time", "bid_size",
+    "ask_size", "bid_price", "ask_price", "last_traded_qty", "tot_buy_qty",
+    "tot_sell_qty", "avg_trade_price", "OI", "low_price", "high_price", "Yhigh", "Ylow",
+    "lower_ckt", "upper_ckt", "open_price", "prev_close_price",
+)
+
+INDEX_FIELDS: tuple[str, ...] = (
+    "ltp", "prev_close_price", "exch_feed_time", "high_price", "low_price", "open_price",
+)
+
+DEPTH_FIELDS: tuple[str, ...] = (
+    *(f"bid_price{i}" for i in range(1, 6)),
+    *(f"ask_price{i}" for i in range(1, 6)),
+    *(f"bid_size{i}" for i in range(1, 6)),
+    *(f"ask_size{i}" for i in range(1, 6)),
+    *(f"bid_order{i}" for i in range(1, 6)),
+    *(f"ask_order{i}" for i in range(1, 6)),
+)
+
+FIELD_TABLES: dict[str, tuple[str, ...]] = {
+    "sf": SCRIP_FIELDS,
+    "if": INDEX_FIELDS,
+    "dp": DEPTH_FIELDS,
+}
+
+#: Fields the SDK divides by ``10**precision * multiplier`` before handing them out.
+#: sf: ``precision_calcu_value`` (data_ws.py:1015-1024, applied at 1051-1058);
+#: if: record positions 0,1,3,4,5 (data_ws.py:1074-1077); dp: positions 0-9
+#: (data_ws.py:1042-1047).  Everything else is an integer passed through unchanged.
+PRICE_FIELDS: dict[str, frozenset[str]] = {
+    "sf": frozenset({"ltp", "bid_price", "ask_price", "avg_trade_price", "low_price",
+                     "high_price", "open_price", "prev_close_price"}),
+    "if": frozenset(INDEX_FIELDS[i] for i in (0, 1, 3, 4, 5)),
+    "dp": frozenset(DEPTH_FIELDS[:10]),
+}
+
+#: Kinds for which a lite ('L'/76) record is understood (data_ws.py:1333-1354).  A lite
+#: record for a depth topic is not consumed by the SDK and corrupts the rest of the frame.
+LITE_KINDS = frozenset({"sf", "if"})
+
+#: sf fields that hold prices on the wire but that the SDK never scales (it drops Yhigh
+#: and Ylow and forces the circuit limits to 0, data_ws.py:1062-1072).  :func:`to_raw`
+#: scales them like prices (INFERRED wire meaning; invisible to SDK users).
+_HIDDEN_PRICE_FIELDS = frozenset({"Yhigh", "Ylow", "lower_ckt", "upper_ckt"})
+
+#: Keys of the SDK's output dicts that are not wire fields (labels and derived values);
+#: :func:`to_raw` ignores them so an SDK-shaped dict can be fed back in.
+_OUTPUT_ONLY_KEYS = frozenset({"type", "symbol", "ch", "chp"})
+
+_FIELD_SETS = {kind: frozenset(table) for kind, table in FIELD_TABLES.items()}
+_UPDATE_STRUCTS = {
+    kind: struct.Struct(f">BHB{len(table)}i") for kind, table in FIELD_TABLES.items()
+}
+_VALUES_STRUCTS = {kind: struct.Struct(f">{len(table)}i") for kind, table in FIELD_TABLES.items()}
+_LITE_STRUCT = struct.Struct(">BHi")
+_FEED_HEADER = struct.Struct(">HBIH")
+_TLV_HEADER = struct.Struct(">BH")
+
+
+# --------------------------------------------------------------------------------------
+# Client frames
+# --------------------------------------------------------------------------------------
+
+
+class HsmDecodeError(ValueError):
+    """A client frame could not be decoded.  ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """Type 1.  ``token`` is the ``hsm_key`` from the access-token JWT (field 1);
+    ``mode`` is field 2 (the SDK sends ``"P"``), ``flag`` field 3 (the SDK sends 1) and
+    ``source`` field 4 (``"PythonSDK-3.2.0"``).  Fields 2-4 default when absent."""
+
+    token: str
+    mode: str = ""
+    flag: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ModeRequest:
+    """Type 12.  ``lite`` is True for ``'L'`` (lite mode) and False for ``'F'`` (full)."""
+
+    channels: tuple[int, ...]
+    lite: bool
+
+    @property
+    def mode(self) -> str:
+        """``"L"`` or ``"F"``, the byte the client sent."""
+        return "L" if self.lite else "F"
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """Type 4.  ``topics`` are HSM topic strings such as ``"sf|nse_cm|3045"``."""
+
+    topics: tuple[str, ...]
+    channel: int
+
+
+@dataclass(frozen=True)
+class UnsubscribeRequest:
+    """Type 5, same layout as :class:`SubscribeRequest`."""
+
+    topics: tuple[str, ...]
+    channel: int
+
+
+@dataclass(frozen=True)
+class PauseRequest:
+    """Type 7.  ``channels`` are the bits set in the 64-bit channel mask."""
+
+    channels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """Type 8, same layout as :class:`PauseRequest`."""
+
+    channels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AckRequest:
+    """Type 3: the client acknowledges data-feed message ``message_number``."""
+
+    message_number: int
+
+
+@dataclass(frozen=True)
+class PingRequest:
+    """Type 11: the 3-byte keep-alive ``00 01 0b`` (data_ws.py:1754)."""
+
+
+ClientFrame = Union[AuthRequest, ModeRequest, SubscribeRequest, UnsubscribeRequest,
+                    PauseRequest, ResumeRequest, AckRequest, PingRequest]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """An HSM topic split into parts: ``kind`` (sf/if/dp), ``segment`` (e.g. nse_cm)
+    and ``token`` (exchange token such as ``"3045"`` or an index name such as
+    ``"Nifty 50"``)."""
+
+    kind: str
+    segment: str
+    token: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}|{self.segment}|{self.token}"
+
+
+def parse_topic(topic: str) -> Topic:
+    """Split ``"sf|nse_cm|3045"`` into a :class:`Topic`; raise :class:`HsmDecodeError`
+    if the kind is not sf/if/dp or a part is missing."""
+    parts = topic.split("|", 2)
+    if len(parts) != 3 or not all(parts):
+        raise HsmDecodeError(f"topic {topic!r} is not of the form kind|segment|token")
+    if parts[0] not in FIELD_TABLES:
+        raise HsmDecodeError(f"topic {topic!r} has unknown kind {parts[0]!r}")
+    return Topic(*parts)
+
+
+def _read_fields(data: bytes) -> dict[int, bytes]:
+    """Read ``data[3]`` TLV fields (``id:u8 len:u16be value``) starting at offset 4.
+
+    The fields must end exactly at the end of the frame; duplicates are rejected."""
+    if len(data) < 4:
+        raise HsmDecodeError("frame too short for a field count")
+    count = data[3]
+    offset = 4
+    fields: dict[int, bytes] = {}
+    for n in range(count):
+        if offset + 3 > len(data):
+            raise HsmDecodeError(f"field {n + 1} of {count}: truncated header")
+        field_id, length = _TLV_HEADER.unpack_from(data, offset)
+        offset += 3
+        if offset + length > len(data):
+            raise HsmDecodeError(f"field id {field_id}: value needs {length} bytes, "
+                                 f"{len(data) - offset} left")
+        if field_id in fields:
+            raise HsmDecodeError(f"field id {field_id} repeated")
+        fields[field_id] = bytes(data[offset:offset + length])
+        offset += length
+    if offset != len(data):
+        raise HsmDecodeError(f"{len(data) - offset} trailing bytes after {count} fields")
+    return fields
+
+
+def _require(fields: dict[int, bytes], field_id: int, what: str, size: int | None = None) -> bytes:
+    if field_id not in fields:
+        raise HsmDecodeError(f"missing field {field_id} ({what})")
+    value = fields[field_id]
+    if size is not None and len(value) != size:
+        raise HsmDecodeError(f"field {field_id} ({what}) has {len(value)} bytes, expected {size}")
+    return value
+
+
+def _text(value: bytes, what: str, encoding: str = "utf-8") -> str:
+    try:
+        return value.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise HsmDecodeError(f"{what} is not valid {encoding}") from exc
+
+
+def _channels(fields: dict[int, bytes]) -> tuple[int, ...]:
+    mask = int.from_bytes(_require(fields, 1, "channel mask", 8), "big")
+    return tuple(bit for bit in range(64) if mask >> bit & 1)
+
+
+def _topics(value: bytes) -> tuple[str, ...]:
+    """Decode the subscribe payload: ``u16be count`` then ``count`` × (u8 len + ASCII)
+    (built at data_ws.py:528-535)."""
+    if len(value) < 2:
+        raise HsmDecodeError("topic list shorter than its count")
+    count = int.from_bytes(value[:2], "big")
+    offset = 2
+    topics = []
+    for n in range(count):
+        if offset >= len(value):
+            raise HsmDecodeError(f"topic list ends after {n} of {count} topics")
+        length = value[offset]
+        offset += 1
+        raw = value[offset:offset + length]
+        if len(raw) != length:
+            raise HsmDecodeError(f"topic {n + 1} of {count} is truncated")
+        topics.append(_text(raw, f"topic {n + 1}", "ascii"))
+        offset += length
+    if offset != len(value):
+        raise HsmDecodeError(f"{len(value) - offset} trailing bytes in topic list")
+    return tuple(topics)
+
+
+def _parse_auth(fields: dict[int, bytes]) -> AuthRequest:
+    flag = fields.get(3, b"")
+    return AuthRequest(
+        token=_text(_require(fields, 1, "access token"), "access token"),
+        mode=_text(fields.get(2, b""), "mode"),
+        flag=int.from_bytes(flag, "big") if flag else 0,
+        source=_text(fields.get(4, b""), "source"),
+    )
+
+
+def _parse_mode(fields: dict[int, bytes]) -> ModeRequest:
+    channels = _channels(fields)
+    mode = _require(fields, 2, "mode", 1)[0]
+    if mode not in (_MODE_FULL, _MODE_LITE):
+        raise HsmDecodeError(f"mode byte 0x{mode:02x} is neither 'F' nor 'L'")
+    return ModeRequest(channels=channels, lite=mode == _MODE_LITE)
+
+
+def _parse_sub(fields: dict[int, bytes]) -> tuple[tuple[str, ...], int]:
+    topics = _topics(_require(fields, 1, "topic list"))
+    channel = _require(fields, 2, "channel", 1)[0]
+    return topics, channel
+
+
+def parse_client_frame(data: bytes | bytearray | memoryview) -> ClientFrame:
+    """Decode one binary message received from the client.
+
+    Dispatches on the request-type byte (offset 2) and treats the WebSocket message
+    boundary as the frame end; the 2-byte length prefix is ignored on purpose
+    (data_ws.py:537-539 writes a bogus value for subscribe/unsubscribe; mode and
+    pause/resume write 0).  Raises :class:`HsmDecodeError` for anything malformed.
+    """
+    data = bytes(data)
+    if len(data) < 3:
+        raise HsmDecodeError(f"frame of {len(data)} bytes is shorter than a header")
+    req_type = data[2]
+    if req_type == REQ_PING:
+        if len(data) != 3:
+            raise HsmDecodeError(f"ping frame has {len(data)} bytes, expected 3")
+        return PingRequest()
+    if req_type not in _PARSERS:
+        raise HsmDecodeError(f"unknown request type {req_type}")
+    return _PARSERS[req_type](_read_fields(data))
+
+
+def _parse_ack(fields: dict[int, bytes]) -> AckRequest:
+    return AckRequest(int.from_bytes(_require(fields, 1, "message number", 4), "big"))
+
+
+_PARSERS = {
+    REQ_AUTH: _parse_auth,
+    REQ_MODE: _parse_mode,
+    REQ_SUBSCRIBE: lambda f: SubscribeRequest(*_parse_sub(f)),
+    REQ_UNSUBSCRIBE: lambda f: UnsubscribeRequest(*_parse_sub(f)),
+    REQ_PAUSE: lambda f: PauseRequest(_channels(f)),
+    REQ_RESUME: lambda f: ResumeRequest(_channels(f)),
+    REQ_ACK: _parse_ack,
+}
+
+
+# --------------------------------------------------------------------------------------
+# Server control frames
+# --------------------------------------------------------------------------------------
+
+
+def _frame(req_type: int, fields: Sequence[tuple[int, bytes]]) -> bytes:
+    """``u16be(len-2) | type | field_count | TLV...``"""
+    body = b"".join(_TLV_HEADER.pack(fid, len(value)) + value for fid, value in fields)
+    total = 4 + len(body)
+    if total - 2 > 0xFFFF:
+        raise ValueError("control frame longer than 65537 bytes")
+    return struct.pack(">HBB", total - 2, req_type, len(fields)) + body
+
+
+def encode_auth_response(success: bool = True, ack_count: int = 0) -> bytes:
+    """Reply to AUTH: field 1 = ``"K"`` (success) or ``"E"``, field 2 = ``ack_count``.
+
+    The SDK (data_ws.py:714-758) emits ``cn``/200 on ``"K"``, else ``on_error`` 11001,
+    then stores ``ack_count``: when > 0 it acknowledges every ``ack_count``-th data feed
+    with a type-3 frame carrying that feed's message number (data_ws.py:1103-1112).
+    15 bytes: ``00 0d 01 02 01 0001 4b 02 0004 <u32be>``."""
+    if not 0 <= ack_count <= 0xFFFFFFFF:
+        raise ValueError("ack_count must fit in u32")
+    status = _STATUS_OK if success else _STATUS_FAIL
+    return _frame(REQ_AUTH, [(1, status), (2, ack_count.to_bytes(4, "big"))])
+
+
+def encode_status_response(req_type: int, success: bool = True) -> bytes:
+    """One-field ``"K"``/``"E"`` reply for mode (12), subscribe (4), unsubscribe (5),
+    pause (7) and resume (8): ``00 06 TT 01 01 0001 4b`` (8 bytes).  The SDK reads the
+    value at offset 7 (data_ws.py:773-777, 815-819, 888-906, 949-957)."""
+    if req_type not in (REQ_MODE, REQ_SUBSCRIBE, REQ_UNSUBSCRIBE, REQ_PAUSE, REQ_RESUME):
+        raise ValueError(f"request type {req_type} has no status response")
+    return _frame(req_type, [(1, _STATUS_OK if success else _STATUS_FAIL)])
+
+
+def encode_mode_ack(success: bool = True) -> bytes:
+    """Mode reply; the SDK reports ``ful``/``lit`` from its own ``litemode`` flag."""
+    return encode_status_response(REQ_MODE, success)
+
+
+def encode_subscribe_ack(success: bool = True) -> bytes:
+    """Subscribe reply (``sub`` 200 / 11011)."""
+    return encode_status_response(REQ_SUBSCRIBE, success)
+
+
+def encode_unsubscribe_ack(success: bool = True) -> bytes:
+    """Unsubscribe reply (``unsub`` 200 / 11012)."""
+    return encode_status_response(REQ_UNSUBSCRIBE, success)
+
+
+def encode_pause_ack(success: bool = True) -> bytes:
+    """Pause reply (``cp`` 200).  A failure reply makes the SDK raise internally
+    (``defines.PAUSE_ERROR_CODE`` does not exist, data_ws.py:983) and emit nothing."""
+    return encode_status_response(REQ_PAUSE, success)
+
+
+def encode_resume_ack(success: bool = True) -> bytes:
+    """Resume reply (``cr`` 200 / 11032)."""
+    return encode_status_response(REQ_RESUME, success)
+
+
+def encode_pong() -> bytes:
+    """Echo of the 3-byte ping.  The SDK ignores type 11 (data_ws.py:1372-1392), so
+    sending it is optional."""
+    return b"\x00\x01\x0b"
+
+
+def encode_custom_message(code: int, message: str, ref_type: int = 0) -> bytes:
+    """Type-51 custom message, delivered by the SDK to ``on_error`` as
+    ``{"type": <ref>, "code": code, "message": message, "s": "error"}`` where ``<ref>``
+    is cn/sub/unsub/cp/cr for ``ref_type`` 1/4/5/7/8 and ``"msg"`` otherwise
+    (``parse_custom_message``, data_ws.py:156-200, 855-873).  Fields: 1 = code (i32be),
+    2 = message (UTF-8), 3 = ref_type (u8).  E.g. code 51001 = plan symbol limit."""
+    if not 0 <= ref_type <= 0xFF:
+        raise ValueError("ref_type must fit in u8")
+    return _frame(REQ_CUSTOM, [(1, struct.pack(">i", code)), (2, message.encode("utf-8")),
+                               (3, bytes([ref_type]))])
+
+
+# --------------------------------------------------------------------------------------
+# Data feed (type 6) and its records
+# --------------------------------------------------------------------------------------
+
+
+def _check_topic_id(topic_id: int) -> None:
+    if not 0 <= topic_id <= 0xFFFF:
+        raise ValueError(f"topic_id {topic_id} does not fit in u16")
+
+
+def _table(kind: str) -> tuple[str, ...]:
+    try:
+        return FIELD_TABLES[kind]
+    except KeyError:
+        raise ValueError(f"unknown topic kind {kind!r}; expected sf, if or dp") from None
+
+
+def _ordered(kind: str, fields: Mapping[str, int]) -> list[int]:
+    """Raw field values in record order, :data:`ABSENT` where a field is missing."""
+    table = _table(kind)
+    if not _FIELD_SETS[kind].issuperset(fields):
+        unknown = sorted(set(fields) - _FIELD_SETS[kind])
+        raise ValueError(f"fields {unknown} are not in the {kind} table")
+    return [fields.get(name, ABSENT) for name in table]
+
+
+def _short_str(value: str, what: str) -> bytes:
+    raw = value.encode("utf-8")
+    if len(raw) > 0xFF:
+        raise ValueError(f"{what} longer than 255 bytes")
+    return bytes([len(raw)]) + raw
+
+
+def encode_snapshot(topic_id: int, topic_name: str, fields: Mapping[str, int], *,
+                    multiplier: int = 1, precision: int = 2, exchange: str = "",
+                    exchange_token: str = "", symbol: str = "") -> bytes:
+    """Snapshot record (83/'S') with raw integer ``fields`` keyed by table name.
+
+    Layout (data_ws.py:1118-1259): ``53 | topic_id u16 | name_len u8 | topic_name |
+    field_count u8 | field_count × i32 | 2 reserved bytes (zero) | multiplier u16 |
+    precision u8 | exchange, exchange_token, symbol as u8-length strings``.  The table
+    (sf/if/dp) comes from ``topic_name``'s prefix, which must be a topic the client
+    subscribed to.  All table positions are written; missing ones as :data:`ABSENT`.
+    The SDK only labels the result with its own symbol, so the three strings are
+    informational."""
+    _check_topic_id(topic_id)
+    kind = topic_name[:2]
+    table = _table(kind)
+    if not 1 <= multiplier <= 0xFFFF or not 0 <= precision <= 0xFF:
+        raise ValueError("multiplier must be 1..65535 and precision 0..255")
+    name = _short_str(topic_name, "topic_name")
+    try:
+        values = _VALUES_STRUCTS[kind].pack(*_ordered(kind, fields))
+    except struct.error as exc:
+        raise ValueError(f"field value out of i32 range: {exc}") from None
+    return b"".join((
+        struct.pack(">BH", RECORD_SNAPSHOT, topic_id), name, bytes([len(table)]), values,
+        struct.pack(">2xHB", multiplier, precision),
+        _short_str(exchange, "exchange"), _short_str(exchange_token, "exchange_token"),
+        _short_str(symbol, "symbol"),
+    ))
+
+
+def encode_update(topic_id: int, kind: str, fields: Mapping[str, int]) -> bytes:
+    """Full-mode update record (85/'U'): ``55 | topic_id u16 | field_count u8 |
+    field_count × i32`` (data_ws.py:1261-1326).  Raw integer ``fields`` by table name;
+    positions not given are sent as :data:`ABSENT` and keep their previous value in the
+    SDK.  The SDK emits a tick only if some value changed."""
+    _check_topic_id(topic_id)
+    values = _ordered(kind, fields)
+    try:
+        return _UPDATE_STRUCTS[kind].pack(RECORD_UPDATE, topic_id, len(values), *values)
+    except struct.error as exc:
+        raise ValueError(f"field out of range: {exc}") from None
+
+
+def encode_lite(topic_id: int, ltp: int) -> bytes:
+    """Lite update record (76/'L'): ``4c | topic_id u16 | ltp i32`` (raw integer).
+
+    Only for sf/if topics that already had a snapshot (data_ws.py:1328-1356)."""
+    _check_topic_id(topic_id)
+    try:
+        return _LITE_STRUCT.pack(RECORD_LITE, topic_id, ltp)
+    except struct.error as exc:
+        raise ValueError(f"ltp out of i32 range: {exc}") from None
+
+
+def encode_datafeed(records: Sequence[bytes], message_number: int = 0) -> bytes:
+    """Wrap records into one type-6 frame: ``u16 len | 06 | message_number u32 |
+    record_count u16 | records`` (data_ws.py:1090-1117).
+
+    ``message_number`` is what the client echoes in its ACK when the auth response set
+    a non-zero ``ack_count``.  The length prefix is ``len-2`` capped at 0xFFFF; the SDK
+    never reads it."""
+    if not 0 <= message_number <= 0xFFFFFFFF:
+        raise ValueError("message_number must fit in u32")
+    if len(records) > 0xFFFF:
+        raise ValueError("at most 65535 records per data feed frame")
+    body = b"".join(records)
+    prefix = min(_FEED_HEADER.size + len(body) - 2, 0xFFFF)
+    return _FEED_HEADER.pack(prefix, REQ_DATAFEED, message_number, len(records)) + body
+
+
+# --------------------------------------------------------------------------------------
+# Scaling helpers: SDK-shaped values (rupees, integers) -> raw wire integers
+# --------------------------------------------------------------------------------------
+
+
+def to_raw(kind: str, values: Mapping[str, float | int], *, multiplier: int = 1,
+           precision: int = 2) -> dict[str, int]:
+    """Convert values named as in the SDK's output dicts into raw wire integers.
+
+    Price fields (:data:`PRICE_FIELDS`, plus the sf fields Yhigh, Ylow, lower_ckt and
+    upper_ckt) become ``round(value * 10**precision * multiplier)``; other fields must
+    already be integral.  The output-only keys
+    ``type``, ``symbol``, ``ch`` and ``chp`` are ignored, so an SDK dict can be fed back;
+    any other unknown name raises ``ValueError``."""
+    _table(kind)
+    prices = PRICE_FIELDS[kind] | (_HIDDEN_PRICE_FIELDS if kind == "sf" else frozenset())
+    scale = 10 ** precision * multiplier
+    raw: dict[str, int] = {}
+    for name, value in values.items():
+        if name in _OUTPUT_ONLY_KEYS:
+            continue
+        if name not in _FIELD_SETS[kind]:
+            raise ValueError(f"{name!r} is not a {kind} field")
+        if name in prices:
+            raw[name] = round(value * scale)
+        elif isinstance(value, int) or float(value).is_integer():
+            raw[name] = int(value)
+        else:
+            raise ValueError(f"{name!r} is not a price field and must be integral, got {value!r}")
+    return raw
+
+
+def snapshot_from_values(topic_id: int, topic_name: str, values: Mapping[str, float | int],
+                         *, multiplier: int = 1, precision: int = 2, exchange: str = "",
+                         exchange_token: str = "", symbol: str = "") -> bytes:
+    """:func:`encode_snapshot` after :func:`to_raw` scaling of SDK-named ``values``."""
+    raw = to_raw(topic_name[:2], values, multiplier=multiplier, precision=precision)
+    return encode_snapshot(topic_id, topic_name, raw, multiplier=multiplier,
+                           precision=precision, exchange=exchange,
+                           exchange_token=exchange_token, symbol=symbol)
+
+
+def update_from_values(topic_id: int, kind: str, values: Mapping[str, float | int], *,
+                       multiplier: int = 1, precision: int = 2) -> bytes:
+    """:func:`encode_update` after :func:`to_raw`.  ``multiplier``/``precision`` must be
+    those the topic's snapshot carried (updates do not repeat them)."""
+    return encode_update(topic_id, kind,
+                         to_raw(kind, values, multiplier=multiplier, precision=precision))
+
+
+def lite_from_value(topic_id: int, ltp: float, *, multiplier: int = 1,
+                    precision: int = 2) -> bytes:
+    """:func:`encode_lite` for a price given in rupees."""
+    return encode_lite(topic_id, round(ltp * 10 ** precision * multiplier))
