@@ -71,13 +71,25 @@ class SqliteDatabase:
 
     # ------------------------------------------------------------------ connections
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened (and configured) on first use."""
+        """This thread's connection, opened (and configured) on first use.
+
+        Opening is retried like a write: on a brand-new file, ``PRAGMA journal_mode=WAL`` answers
+        "database is locked" at once, without waiting out busy_timeout, when another process
+        opens the same file at that moment (two strategies starting together).
+        """
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         if self._closed:
             raise sqlite3.ProgrammingError(f"{self.path} is closed")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._retrying(self._open)
+        self._local.conn = conn
+        with self._lock:
+            self._all.add(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             str(self.path),
             timeout=self.concurrency.busy_timeout_ms / 1000.0,
@@ -97,9 +109,6 @@ class SqliteDatabase:
         except BaseException:
             conn.close()
             raise
-        self._local.conn = conn
-        with self._lock:
-            self._all.add(conn)
         return conn
 
     def close(self) -> None:
