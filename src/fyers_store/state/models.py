@@ -135,6 +135,20 @@ def _extra(row: str, value: Any) -> Mapping[str, Any]:
     return types.MappingProxyType(copy)
 
 
+def check_key(what: str, name: str, value: Any) -> str:
+    """A key argument of a store method (account, strategy, tag, symbol, ...): a non-empty, trimmed string."""
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise StateValidationError(what, name, f"must be a non-empty string without surrounding whitespace, got {value!r}")
+    return value
+
+
+def check_aware(what: str, name: str, value: Any) -> dt.datetime:
+    """A datetime argument of a store method: must be timezone-aware (returned unchanged)."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise StateValidationError(what, name, f"must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
 def dump_json(value: Mapping[str, Any]) -> str:
     """Canonical JSON text of an ``extra`` mapping (sorted keys, no NaN)."""
     if any(not isinstance(k, str) for k in value):
@@ -275,3 +289,29 @@ def revalidate(row: Any) -> None:
     if not isinstance(row, (StoredOrder, StoredPosition, AppliedTrade)):
         raise StateValidationError(type(row).__name__, "row", "expected a StoredOrder, StoredPosition or AppliedTrade")
     row.__post_init__()
+
+
+def check_fill(trade: AppliedTrade, order: Optional[StoredOrder], position: Optional[StoredPosition]) -> None:
+    """The checks of :meth:`SQLiteStateStore.record_fill`: revalidate the rows, and refuse an ``order``
+    that is not the trade's order (``order_tag``, symbol, side, venue id) or a ``position`` in another
+    symbol."""
+    revalidate(trade)
+    if order is not None:
+        revalidate(order)
+        for name in ("order_tag", "symbol", "side"):
+            if getattr(order, name) != getattr(trade, name):
+                raise StateValidationError(
+                    "record_fill", f"order.{name}",
+                    f"{getattr(order, name)!r} does not match trade {trade.trade_id!r} {name} {getattr(trade, name)!r}",
+                )
+        if trade.venue_order_id is not None and order.venue_order_id is not None and trade.venue_order_id != order.venue_order_id:
+            raise StateValidationError(
+                "record_fill", "order.venue_order_id",
+                f"{order.venue_order_id!r} does not match trade {trade.trade_id!r} venue_order_id {trade.venue_order_id!r}",
+            )
+    if position is not None:
+        revalidate(position)
+        if position.symbol != trade.symbol:
+            raise StateValidationError(
+                "record_fill", "position.symbol", f"{position.symbol!r} does not match trade symbol {trade.symbol!r}"
+            )

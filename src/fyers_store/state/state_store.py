@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import secrets
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Final, Iterable, Iterator, Optional, TypeVar, Union
+from typing import Callable, Iterable, Iterator, Optional, TypeVar, Union
 
 from fyers_store.config import CacheConfig, SqliteConcurrencyConfig, StateConfig, ensure_distinct_db_paths
 from fyers_store.errors import ConfigError, StateStoreError
-from fyers_store.persistence.sqlite_base import SqliteDatabase, is_lock_error
+from fyers_store.persistence.sqlite_base import SqliteDatabase
 from fyers_store.state.models import (
     OPEN_ORDER_STATES,
     ORDER_STATES,
@@ -37,17 +36,23 @@ from fyers_store.state.models import (
     StateValidationError,
     StoredOrder,
     StoredPosition,
-    TERMINAL_ORDER_STATES,
-    dump_json,
+    check_aware,
+    check_fill,
+    check_key,
     revalidate,
 )
-from fyers_store.state.schema import (
-    STATE_APPLICATION_ID,
-    STATE_SCHEMA_VERSION,
-    ensure_schema,
-    not_a_state_db_message,
-    reset_schema,
+from fyers_store.state.rows import (
+    ORDER_COLUMNS,
+    TRADE_COLUMNS,
+    insert_trade,
+    order_from_row,
+    position_from_row,
+    trade_from_row,
+    write_order,
+    write_position,
 )
+from fyers_store.state.schema import STATE_SCHEMA_VERSION, ensure_schema
+from fyers_store.state.sqlite_file import STATE_SYNCHRONOUS, open_error, reset_state_file, sniff, to_us
 
 __all__ = ["RUN_ID_ALPHABET", "RUN_ID_LENGTH", "SQLiteStateStore", "STATE_SYNCHRONOUS"]
 
@@ -57,78 +62,15 @@ T = TypeVar("T")
 PathLike = Union[str, "os.PathLike[str]"]
 
 UTC = dt.timezone.utc
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = dt.timedelta(microseconds=1)
 
 #: run ids: upper-case letters and digits without the look-alikes 0/O, 1/I/L.
 RUN_ID_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 RUN_ID_LENGTH = 8
 RUN_ID_META_KEY = "run_id"
-#: Not configurable: this DB is the fill ledger, a committed fill must survive a power cut.
-STATE_SYNCHRONOUS: Final = "FULL"
-
-_ORDER_COLUMNS = (
-    "order_tag, venue_order_id, symbol, side, qty, order_type, product_type, limit_price, stop_price, "
-    "validity, state, filled_qty, avg_fill_price, bt_ref, extra, created_at, updated_at"
-)
-_TRADE_COLUMNS = "trade_id, order_tag, venue_order_id, symbol, side, qty, price, traded_at, applied_at"
-
-
-def _to_us(when: dt.datetime) -> int:
-    return (when - _EPOCH) // _MICRO
-
-
-def _from_us(us: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=int(us))
 
 
 def _default_clock() -> dt.datetime:
     return dt.datetime.now(UTC)
-
-
-def _key(what: str, name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
-        raise StateValidationError(what, name, f"must be a non-empty string without surrounding whitespace, got {value!r}")
-    return value
-
-
-def _aware(what: str, name: str, value: Any) -> dt.datetime:
-    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise StateValidationError(what, name, f"must be a timezone-aware datetime, got {value!r}")
-    return value
-
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def _sniff(path: Path) -> None:
-    """Refuse, without touching it, an existing file that is not SQLite or is another program's
-    SQLite file (its header's application_id says so). The authoritative schema check runs after
-    opening; this one only keeps us from converting a foreign file to WAL or writing beside it."""
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
-    except FileNotFoundError:
-        return
-    except IsADirectoryError:
-        raise StateStoreError(f"state DB path {path} is a directory, not a file") from None
-    except OSError as exc:
-        raise StateStoreError(f"cannot read state DB {path}: {exc}") from exc
-    if len(header) < len(_SQLITE_MAGIC):
-        return  # empty (a new database) or too short to judge: SQLite's own open decides
-    if not header.startswith(_SQLITE_MAGIC):
-        raise StateStoreError(
-            f"{path} is not a SQLite database (its header is not 'SQLite format 3'). It cannot be the state DB: "
-            f"point state_db_path at a new file, or move this file aside after checking what it is."
-        )
-    app_id = int.from_bytes(header[68:72], "big") if len(header) >= 72 else 0
-    if app_id not in (0, STATE_APPLICATION_ID):
-        raise StateStoreError(not_a_state_db_message(path, f"application_id is {app_id:#x}"))
-
-
-def _is_not_a_database(exc: BaseException) -> bool:
-    msg = str(exc).lower()
-    return isinstance(exc, sqlite3.DatabaseError) and ("not a database" in msg or "file is encrypted" in msg)
 
 
 class SQLiteStateStore:
@@ -153,15 +95,15 @@ class SQLiteStateStore:
         concurrency: SqliteConcurrencyConfig | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self._account_id = _key("state store", "account_id", account_id)
-        self._strategy_id = _key("state store", "strategy_id", strategy_id)
+        self._account_id = check_key("state store", "account_id", account_id)
+        self._strategy_id = check_key("state store", "strategy_id", strategy_id)
         raw = os.fspath(db_path)
         if not raw or raw == ":memory:" or raw.startswith("file:"):
             raise StateStoreError(f"state DB needs a plain file path (WAL cannot work in memory), got {raw!r}")
         self._path = Path(raw).absolute()
         self._clock = clock or _default_clock
         self._closed = False
-        _sniff(self._path)
+        sniff(self._path)
         self._db = SqliteDatabase(
             self._path,
             synchronous=STATE_SYNCHRONOUS,
@@ -175,7 +117,7 @@ class SQLiteStateStore:
             raise
         except sqlite3.Error as exc:
             self._db.close()
-            raise self._open_error(self._path, exc) from exc
+            raise open_error(self._path, exc) from exc
         except OSError as exc:
             self._db.close()
             raise StateStoreError(f"cannot open state DB {self._path}: {exc}") from exc
@@ -226,36 +168,8 @@ class SQLiteStateStore:
         refuses a file that is not SQLite or is a SQLite file of another program.
         """
         p = Path(os.fspath(path)).absolute()
-        _sniff(p)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(str(p), timeout=busy_timeout_ms / 1000.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise cls._open_error(p, exc) from exc
-        try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StateStoreError(f"{p}: could not enable WAL (journal_mode={mode})")
-            conn.execute(f"PRAGMA synchronous={STATE_SYNCHRONOUS}")
-            dropped = reset_schema(conn, p)
-        except sqlite3.Error as exc:
-            if is_lock_error(exc):
-                raise StateStoreError(
-                    f"cannot reset state DB {p}: it is in use ({exc}); stop every process using it first"
-                ) from exc
-            raise cls._open_error(p, exc) from exc
-        finally:
-            conn.close()
+        dropped = reset_state_file(p, busy_timeout_ms=busy_timeout_ms)
         log.warning("reset state DB %s: dropped %s, created empty schema v%d", p, dropped or "nothing", STATE_SCHEMA_VERSION)
-
-    @staticmethod
-    def _open_error(path: Path, exc: sqlite3.Error) -> StateStoreError:
-        if _is_not_a_database(exc):
-            return StateStoreError(
-                f"{path} is not a SQLite database (or is corrupt/encrypted): {exc}. It cannot be the state DB: "
-                f"point state_db_path at a new file, or move this file aside after checking what it is."
-            )
-        return StateStoreError(f"cannot open state DB {path}: {exc}")
 
     # ------------------------------------------------------------------ properties and lifecycle
     @property
@@ -344,7 +258,7 @@ class SQLiteStateStore:
             return self._db.query(sql, params)
 
     def _now_us(self) -> int:
-        return _to_us(_aware("clock", "now", self._clock()))
+        return to_us(check_aware("clock", "now", self._clock()))
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator["SQLiteStateStore"]:
@@ -360,63 +274,6 @@ class SQLiteStateStore:
                     yield self
 
     # ------------------------------------------------------------------ orders
-    def _order_row_to_obj(self, row: tuple) -> StoredOrder:
-        (tag, venue, symbol, side, qty, otype, ptype, limit, stop, validity, state, filled, avg, bt_ref, extra, created, updated) = row
-        return StoredOrder(
-            order_tag=tag, venue_order_id=venue, symbol=symbol, side=int(side), qty=float(qty), order_type=otype,
-            product_type=ptype, limit_price=limit, stop_price=stop, validity=validity, state=state,
-            filled_qty=float(filled), avg_fill_price=avg, bt_ref=bt_ref, extra=json.loads(extra),
-            created_at=_from_us(created), updated_at=_from_us(updated),
-        )
-
-    def _write_order(self, conn: sqlite3.Connection, order: StoredOrder, now_us: int) -> StoredOrder:
-        acct, strat = self._account_id, self._strategy_id
-        if order.venue_order_id is not None:
-            clash = conn.execute(
-                "SELECT strategy_id, order_tag FROM orders WHERE account_id = ? AND venue_order_id = ? "
-                "AND NOT (strategy_id = ? AND order_tag = ?)",
-                (acct, order.venue_order_id, strat, order.order_tag),
-            ).fetchone()
-            if clash is not None:
-                raise StateStoreError(
-                    f"state DB {self._path}: order {order.order_tag!r}: venue_order_id {order.venue_order_id!r} already "
-                    f"belongs to order {clash[1]!r} of strategy {clash[0]!r} (account {acct}); nothing was written"
-                )
-        old = conn.execute(
-            "SELECT filled_qty, state, created_at, venue_order_id FROM orders "
-            "WHERE account_id = ? AND strategy_id = ? AND order_tag = ?",
-            (acct, strat, order.order_tag),
-        ).fetchone()
-        if old is None:
-            created_us = _to_us(order.created_at) if order.created_at is not None else now_us
-        else:
-            created_us = int(old[2])
-            if order.filled_qty < float(old[0]):
-                log.warning("order %s: filled_qty goes down from %s to %s", order.order_tag, old[0], order.filled_qty)
-            if old[1] in TERMINAL_ORDER_STATES and order.state != old[1]:
-                log.warning("order %s: terminal state %s changes to %s", order.order_tag, old[1], order.state)
-            if old[3] is not None and order.venue_order_id != old[3]:
-                log.warning("order %s: venue_order_id changes from %s to %s", order.order_tag, old[3], order.venue_order_id)
-        if order.filled_qty > order.qty:
-            log.warning("order %s: filled_qty %s exceeds qty %s", order.order_tag, order.filled_qty, order.qty)
-        conn.execute(
-            f"INSERT INTO orders (account_id, strategy_id, {_ORDER_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (account_id, strategy_id, order_tag) DO UPDATE SET "
-            "venue_order_id = excluded.venue_order_id, symbol = excluded.symbol, side = excluded.side, "
-            "qty = excluded.qty, order_type = excluded.order_type, product_type = excluded.product_type, "
-            "limit_price = excluded.limit_price, stop_price = excluded.stop_price, validity = excluded.validity, "
-            "state = excluded.state, filled_qty = excluded.filled_qty, avg_fill_price = excluded.avg_fill_price, "
-            "bt_ref = excluded.bt_ref, extra = excluded.extra, updated_at = excluded.updated_at",
-            (
-                acct, strat, order.order_tag, order.venue_order_id, order.symbol, order.side, order.qty,
-                order.order_type, order.product_type, order.limit_price, order.stop_price, order.validity,
-                order.state, order.filled_qty, order.avg_fill_price, order.bt_ref, dump_json(order.extra),
-                created_us, now_us,
-            ),
-        )
-        return order.replace(created_at=_from_us(created_us), updated_at=_from_us(now_us))
-
     def upsert_order(self, order: StoredOrder) -> StoredOrder:
         """Insert or replace an order (keyed by ``order_tag``); returns it as stored (with timestamps).
 
@@ -425,30 +282,32 @@ class SQLiteStateStore:
         """
         revalidate(order)
         now = self._now_us()
-        return self._write(f"upsert_order({order.order_tag!r})", lambda conn: self._write_order(conn, order, now))
+        return self._write(
+            f"upsert_order({order.order_tag!r})", lambda conn: write_order(conn, self._path, self._account_id, self._strategy_id, order, now)
+        )
 
     def get_order(self, order_tag: str) -> Optional[StoredOrder]:
-        _key("get_order", "order_tag", order_tag)
+        check_key("get_order", "order_tag", order_tag)
         rows = self._query(
             "get_order",
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE account_id = ? AND strategy_id = ? AND order_tag = ?",
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = ? AND strategy_id = ? AND order_tag = ?",
             (self._account_id, self._strategy_id, order_tag),
         )
-        return self._order_row_to_obj(rows[0]) if rows else None
+        return order_from_row(rows[0]) if rows else None
 
     def find_order_by_venue_id(self, venue_order_id: str) -> Optional[StoredOrder]:
         """This strategy's order with that FYERS order id, or ``None``."""
-        _key("find_order_by_venue_id", "venue_order_id", venue_order_id)
+        check_key("find_order_by_venue_id", "venue_order_id", venue_order_id)
         rows = self._query(
             "find_order_by_venue_id",
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE account_id = ? AND strategy_id = ? AND venue_order_id = ?",
+            f"SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = ? AND strategy_id = ? AND venue_order_id = ?",
             (self._account_id, self._strategy_id, venue_order_id),
         )
-        return self._order_row_to_obj(rows[0]) if rows else None
+        return order_from_row(rows[0]) if rows else None
 
     def load_orders(self, states: Iterable[str] | str | None = None) -> list[StoredOrder]:
         """This strategy's orders (optionally only those in ``states``), oldest first."""
-        sql = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE account_id = ? AND strategy_id = ?"
+        sql = f"SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = ? AND strategy_id = ?"
         params: tuple = (self._account_id, self._strategy_id)
         if states is not None:
             wanted = (states,) if isinstance(states, str) else tuple(states)
@@ -460,7 +319,7 @@ class SQLiteStateStore:
             sql += f" AND state IN ({', '.join('?' * len(wanted))})"
             params += wanted
         rows = self._query("load_orders", sql + " ORDER BY created_at, order_tag", params)
-        return [self._order_row_to_obj(r) for r in rows]
+        return [order_from_row(r) for r in rows]
 
     def load_open_orders(self) -> list[StoredOrder]:
         """This strategy's orders in a non-terminal state (including ``unknown``), oldest first."""
@@ -468,7 +327,7 @@ class SQLiteStateStore:
 
     def delete_order(self, order_tag: str) -> bool:
         """Delete an order and the aliases pointing at it; True if it existed."""
-        _key("delete_order", "order_tag", order_tag)
+        check_key("delete_order", "order_tag", order_tag)
         ids = (self._account_id, self._strategy_id, order_tag)
 
         def work(conn: sqlite3.Connection) -> bool:
@@ -484,8 +343,8 @@ class SQLiteStateStore:
         Adding the same mapping again is a no-op; re-pointing an existing alias elsewhere raises
         ``StateStoreError``.
         """
-        _key("add_alias", "alias", alias)
-        _key("add_alias", "order_id", order_id)
+        check_key("add_alias", "alias", alias)
+        check_key("add_alias", "order_id", order_id)
         now = self._now_us()
 
         def work(conn: sqlite3.Connection) -> None:
@@ -507,7 +366,7 @@ class SQLiteStateStore:
         self._write(f"add_alias({alias!r})", work)
 
     def resolve_alias(self, alias: str) -> Optional[str]:
-        _key("resolve_alias", "alias", alias)
+        check_key("resolve_alias", "alias", alias)
         rows = self._query(
             "resolve_alias",
             "SELECT order_id FROM order_aliases WHERE account_id = ? AND strategy_id = ? AND alias = ?",
@@ -516,29 +375,20 @@ class SQLiteStateStore:
         return rows[0][0] if rows else None
 
     # ------------------------------------------------------------------ positions
-    def _write_position(self, conn: sqlite3.Connection, pos: StoredPosition, now_us: int) -> StoredPosition:
-        conn.execute(
-            "INSERT INTO positions (account_id, strategy_id, symbol, qty, avg_price, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (account_id, strategy_id, symbol) DO UPDATE SET "
-            "qty = excluded.qty, avg_price = excluded.avg_price, updated_at = excluded.updated_at",
-            (self._account_id, self._strategy_id, pos.symbol, pos.qty, pos.avg_price, now_us),
-        )
-        return pos.replace(updated_at=_from_us(now_us))
-
     def upsert_position(self, pos: StoredPosition) -> StoredPosition:
         """Insert or replace this strategy's position in ``pos.symbol``; returns it as stored."""
         revalidate(pos)
         now = self._now_us()
-        return self._write(f"upsert_position({pos.symbol!r})", lambda conn: self._write_position(conn, pos, now))
+        return self._write(f"upsert_position({pos.symbol!r})", lambda conn: write_position(conn, self._account_id, self._strategy_id, pos, now))
 
     def get_position(self, symbol: str) -> Optional[StoredPosition]:
-        _key("get_position", "symbol", symbol)
+        check_key("get_position", "symbol", symbol)
         rows = self._query(
             "get_position",
             "SELECT symbol, qty, avg_price, updated_at FROM positions WHERE account_id = ? AND strategy_id = ? AND symbol = ?",
             (self._account_id, self._strategy_id, symbol),
         )
-        return StoredPosition(rows[0][0], float(rows[0][1]), float(rows[0][2]), _from_us(rows[0][3])) if rows else None
+        return position_from_row(rows[0]) if rows else None
 
     def load_positions(self) -> list[StoredPosition]:
         """This strategy's positions (flat ones included, if stored), by symbol."""
@@ -547,10 +397,10 @@ class SQLiteStateStore:
             "SELECT symbol, qty, avg_price, updated_at FROM positions WHERE account_id = ? AND strategy_id = ? ORDER BY symbol",
             (self._account_id, self._strategy_id),
         )
-        return [StoredPosition(s, float(q), float(p), _from_us(u)) for s, q, p, u in rows]
+        return [position_from_row(r) for r in rows]
 
     def delete_position(self, symbol: str) -> bool:
-        _key("delete_position", "symbol", symbol)
+        check_key("delete_position", "symbol", symbol)
         return self._write(
             f"delete_position({symbol!r})",
             lambda conn: conn.execute(
@@ -576,57 +426,17 @@ class SQLiteStateStore:
         ``order`` must be the trade's order (same ``order_tag``, symbol and side) and ``position``
         the trade's symbol; a mismatch raises ``StateValidationError`` before anything is written.
         """
-        revalidate(trade)
-        if order is not None:
-            revalidate(order)
-            for name in ("order_tag", "symbol", "side"):
-                if getattr(order, name) != getattr(trade, name):
-                    raise StateValidationError(
-                        "record_fill", f"order.{name}",
-                        f"{getattr(order, name)!r} does not match trade {trade.trade_id!r} {name} {getattr(trade, name)!r}",
-                    )
-            if trade.venue_order_id is not None and order.venue_order_id is not None and trade.venue_order_id != order.venue_order_id:
-                raise StateValidationError(
-                    "record_fill", "order.venue_order_id",
-                    f"{order.venue_order_id!r} does not match trade {trade.trade_id!r} venue_order_id {trade.venue_order_id!r}",
-                )
-        if position is not None:
-            revalidate(position)
-            if position.symbol != trade.symbol:
-                raise StateValidationError(
-                    "record_fill", "position.symbol", f"{position.symbol!r} does not match trade symbol {trade.symbol!r}"
-                )
+        check_fill(trade, order, position)
         now = self._now_us()
         acct = self._account_id
 
         def work(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                f"INSERT INTO applied_trades (account_id, strategy_id, {_TRADE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (account_id, trade_id) DO NOTHING",
-                (
-                    acct, self._strategy_id, trade.trade_id, trade.order_tag, trade.venue_order_id, trade.symbol,
-                    trade.side, trade.qty, trade.price, _to_us(trade.traded_at), now,
-                ),
-            )
-            if cur.rowcount == 0:
-                old = conn.execute(
-                    "SELECT strategy_id, order_tag, symbol, side, qty, price FROM applied_trades WHERE account_id = ? AND trade_id = ?",
-                    (acct, trade.trade_id),
-                ).fetchone()
-                same = old is not None and tuple(old[1:]) == (trade.order_tag, trade.symbol, trade.side, trade.qty, trade.price)
-                if not same:
-                    log.warning(
-                        "trade %s was already applied (by strategy %s) with different details %s; now %s; ignored",
-                        trade.trade_id, old[0] if old else "?", old[1:] if old else None,
-                        (trade.order_tag, trade.symbol, trade.side, trade.qty, trade.price),
-                    )
-                else:
-                    log.debug("trade %s already applied; skipped", trade.trade_id)
+            if not insert_trade(conn, acct, self._strategy_id, trade, now):
                 return False
             if order is not None:
-                self._write_order(conn, order, now)
+                write_order(conn, self._path, acct, self._strategy_id, order, now)
             if position is not None:
-                self._write_position(conn, position, now)
+                write_position(conn, acct, self._strategy_id, position, now)
             return True
 
         applied = self._write(f"record_fill(trade {trade.trade_id!r})", work)
@@ -634,16 +444,9 @@ class SQLiteStateStore:
             log.debug("applied trade %s: %s %s %s @ %s", trade.trade_id, trade.side, trade.qty, trade.symbol, trade.price)
         return applied
 
-    def _trade_row_to_obj(self, row: tuple) -> AppliedTrade:
-        tid, tag, venue, symbol, side, qty, price, traded, applied = row
-        return AppliedTrade(
-            trade_id=tid, order_tag=tag, venue_order_id=venue, symbol=symbol, side=int(side), qty=float(qty),
-            price=float(price), traded_at=_from_us(traded), applied_at=_from_us(applied),
-        )
-
     def is_trade_applied(self, trade_id: str) -> bool:
         """True if that FYERS trade number was applied for this account (by any strategy)."""
-        _key("is_trade_applied", "trade_id", trade_id)
+        check_key("is_trade_applied", "trade_id", trade_id)
         return bool(
             self._query(
                 "is_trade_applied",
@@ -654,13 +457,13 @@ class SQLiteStateStore:
 
     def get_applied_trade(self, trade_id: str) -> Optional[AppliedTrade]:
         """The ledger entry of that trade number for this account (any strategy), or ``None``."""
-        _key("get_applied_trade", "trade_id", trade_id)
+        check_key("get_applied_trade", "trade_id", trade_id)
         rows = self._query(
             "get_applied_trade",
-            f"SELECT {_TRADE_COLUMNS} FROM applied_trades WHERE account_id = ? AND trade_id = ?",
+            f"SELECT {TRADE_COLUMNS} FROM applied_trades WHERE account_id = ? AND trade_id = ?",
             (self._account_id, trade_id),
         )
-        return self._trade_row_to_obj(rows[0]) if rows else None
+        return trade_from_row(rows[0]) if rows else None
 
     def applied_trade_ids(self, since: dt.datetime | None = None) -> frozenset[str]:
         """Trade numbers applied for this account (any strategy), optionally only those traded at or
@@ -669,18 +472,18 @@ class SQLiteStateStore:
         params: tuple = (self._account_id,)
         if since is not None:
             sql += " AND traded_at >= ?"
-            params += (_to_us(_aware("applied_trade_ids", "since", since)),)
+            params += (to_us(check_aware("applied_trade_ids", "since", since)),)
         return frozenset(r[0] for r in self._query("applied_trade_ids", sql, params))
 
     def last_applied_trade(self) -> Optional[AppliedTrade]:
         """The trade this strategy applied most recently, or ``None``."""
         rows = self._query(
             "last_applied_trade",
-            f"SELECT {_TRADE_COLUMNS} FROM applied_trades WHERE account_id = ? AND strategy_id = ? "
+            f"SELECT {TRADE_COLUMNS} FROM applied_trades WHERE account_id = ? AND strategy_id = ? "
             "ORDER BY applied_at DESC, rowid DESC LIMIT 1",
             (self._account_id, self._strategy_id),
         )
-        return self._trade_row_to_obj(rows[0]) if rows else None
+        return trade_from_row(rows[0]) if rows else None
 
     def prune_applied_trades(self, before: dt.datetime) -> int:
         """Forget this strategy's ledger entries traded before ``before``; returns how many.
@@ -689,9 +492,9 @@ class SQLiteStateStore:
         can no longer report (its tradebook covers the current trading day): pass the start of the
         current session or earlier. A ``before`` in the future is refused.
         """
-        _aware("prune_applied_trades", "before", before)
+        check_aware("prune_applied_trades", "before", before)
         now = self._now_us()
-        cutoff = _to_us(before)
+        cutoff = to_us(before)
         if cutoff > now:
             raise StateValidationError(
                 "prune_applied_trades", "before", f"{before.isoformat()} is in the future; pruning today's fills risks applying them twice"
@@ -708,7 +511,7 @@ class SQLiteStateStore:
 
     # ------------------------------------------------------------------ watermarks and meta
     def get_watermark(self, stream: str) -> Optional[str]:
-        _key("get_watermark", "stream", stream)
+        check_key("get_watermark", "stream", stream)
         rows = self._query(
             "get_watermark",
             "SELECT value FROM ws_watermarks WHERE account_id = ? AND strategy_id = ? AND stream = ?",
@@ -717,7 +520,7 @@ class SQLiteStateStore:
         return rows[0][0] if rows else None
 
     def set_watermark(self, stream: str, value: str) -> None:
-        _key("set_watermark", "stream", stream)
+        check_key("set_watermark", "stream", stream)
         if not isinstance(value, str):
             raise StateValidationError("set_watermark", "value", f"expected a string, got {type(value).__name__}")
         now = self._now_us()
@@ -731,7 +534,7 @@ class SQLiteStateStore:
         )
 
     def get_meta(self, key: str) -> Optional[str]:
-        _key("get_meta", "key", key)
+        check_key("get_meta", "key", key)
         rows = self._query(
             "get_meta",
             "SELECT value FROM meta WHERE account_id = ? AND strategy_id = ? AND key = ?",
@@ -740,7 +543,7 @@ class SQLiteStateStore:
         return rows[0][0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
-        _key("set_meta", "key", key)
+        check_key("set_meta", "key", key)
         if not isinstance(value, str):
             raise StateValidationError("set_meta", "value", f"expected a string, got {type(value).__name__}")
         now = self._now_us()
