@@ -19,7 +19,7 @@ import datetime as dt
 import os
 from bisect import bisect_left
 from collections import defaultdict
-from typing import Iterator
+from typing import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from fyers_store.config import CalendarConfig, load_calendar_config
@@ -115,25 +115,9 @@ class NseCalendar:
     # ------------------------------------------------------------------ bar starts
     def expected_bar_epochs(self, start: dt.datetime, end: dt.datetime, resolution: str) -> list[int]:
         """Epoch seconds of every bar expected to *start* in ``[start, end)``, ascending."""
-        res = canonicalize_fyers_resolution(resolution)
-        lo, hi = int(_aware(start).timestamp()), int(_aware(end).timestamp())
-        if hi <= lo:
-            return []
-        first_day = dt.datetime.fromtimestamp(lo, self.tz).date()
-        last_day = dt.datetime.fromtimestamp(hi, self.tz).date()
         out: list[int] = []
-        if res == DAILY:
-            for day in self.trading_days(first_day, last_day):
-                ts = int(dt.datetime.combine(day, dt.time(0), self.tz).timestamp())
-                if lo <= ts < hi:
-                    out.append(ts)
-            return out
-        step = resolution_to_seconds(res)
-        for day in self.trading_days(first_day, last_day):
-            for open_, close in self._session_epochs(day):
-                starts = range(open_, close, step)
-                i, j = _slice_range(starts, lo, hi)
-                out.extend(starts[i:j])
+        for run in self._bar_start_runs(start, end, resolution):
+            out.extend(run)
         return out
 
     def expected_bar_starts(self, start: dt.datetime, end: dt.datetime, resolution: str) -> Iterator[dt.datetime]:
@@ -143,26 +127,29 @@ class NseCalendar:
 
     def has_expected_bars(self, start: dt.datetime, end: dt.datetime, resolution: str) -> bool:
         """Whether any bar is expected to start in ``[start, end)`` (cheap: stops at the first)."""
+        return any(self._bar_start_runs(start, end, resolution))
+
+    def _bar_start_runs(self, start: dt.datetime, end: dt.datetime, resolution: str) -> Iterator[Sequence[int]]:
+        """Ascending, non-empty runs of expected bar-start epochs in ``[start, end)``: one per
+        session window (intraday) or one per trading day (daily), produced lazily."""
         res = canonicalize_fyers_resolution(resolution)
         lo, hi = int(_aware(start).timestamp()), int(_aware(end).timestamp())
         if hi <= lo:
-            return False
-        day = dt.datetime.fromtimestamp(lo, self.tz).date()
+            return
+        first_day = dt.datetime.fromtimestamp(lo, self.tz).date()
         last_day = dt.datetime.fromtimestamp(hi, self.tz).date()
         step = None if res == DAILY else resolution_to_seconds(res)
-        while day <= last_day:
-            if self.is_trading_day(day):
-                if step is None:
-                    ts = int(dt.datetime.combine(day, dt.time(0), self.tz).timestamp())
-                    if lo <= ts < hi:
-                        return True
-                else:
-                    for open_, close in self._session_epochs(day):
-                        i, j = _slice_range(range(open_, close, step), lo, hi)
-                        if i < j:
-                            return True
-            day += dt.timedelta(days=1)
-        return False
+        for day in self.trading_days(first_day, last_day):
+            if step is None:
+                ts = int(dt.datetime.combine(day, dt.time(0), self.tz).timestamp())
+                if lo <= ts < hi:
+                    yield (ts,)
+                continue
+            for open_, close in self._session_epochs(day):
+                starts = range(open_, close, step)
+                i, j = bisect_left(starts, lo), bisect_left(starts, hi)
+                if i < j:
+                    yield starts[i:j]
 
     def bar_start(self, when: dt.datetime, resolution: str) -> dt.datetime | None:
         """The start of the bar that contains ``when``, or None outside every session."""
@@ -185,19 +172,15 @@ class NseCalendar:
         if res == DAILY:
             bounds = self.session_bounds(local.date())
             return bounds[1] if bounds else local + dt.timedelta(days=1)
-        nominal = int(local.timestamp()) + resolution_to_seconds(res)
+        start_ts = int(local.timestamp())
+        nominal = start_ts + resolution_to_seconds(res)
         for open_, close in self._session_epochs(local.date()):
-            if open_ <= int(local.timestamp()) < close:
+            if open_ <= start_ts < close:
                 return dt.datetime.fromtimestamp(min(nominal, close), self.tz)
         return dt.datetime.fromtimestamp(nominal, self.tz)
 
     def _session_epochs(self, day: dt.date) -> list[tuple[int, int]]:
         return [(int(a.timestamp()), int(b.timestamp())) for a, b in self.sessions(day)]
-
-
-def _slice_range(r: range, lo: int, hi: int) -> tuple[int, int]:
-    """Indexes [i, j) of the elements of an ascending range that fall in [lo, hi)."""
-    return bisect_left(r, lo), bisect_left(r, hi)
 
 
 def _aware(when: dt.datetime) -> dt.datetime:
