@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Final
 
 from fyers_store.errors import StateStoreError
-from fyers_store.persistence.sqlite_base import is_lock_error
+from fyers_store.config.schema import SqliteConcurrencyConfig
+from fyers_store.persistence.sqlite_base import SqliteDatabase, is_lock_error
 from fyers_store.state.schema import STATE_APPLICATION_ID, not_a_state_db_message, reset_schema
 
 __all__ = ["STATE_SYNCHRONOUS", "from_us", "is_not_a_database", "open_error", "reset_state_file", "sniff", "to_us"]
@@ -81,17 +82,14 @@ def reset_state_file(path: Path, *, busy_timeout_ms: int) -> list[str]:
     and recreate the current, empty schema (creating the file when it is missing). Returns the
     names of the tables dropped. Refuses a file that is not SQLite or is another program's."""
     sniff(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # No lock retries: a file in use must be refused at once, not waited for.
+    db = SqliteDatabase(
+        path,
+        synchronous=STATE_SYNCHRONOUS,
+        concurrency=SqliteConcurrencyConfig(busy_timeout_ms=busy_timeout_ms, lock_retry_attempts=0),
+    )
     try:
-        conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000.0, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise open_error(path, exc) from exc
-    try:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StateStoreError(f"{path}: could not enable WAL (journal_mode={mode})")
-        conn.execute(f"PRAGMA synchronous={STATE_SYNCHRONOUS}")
-        return reset_schema(conn, path)
+        return reset_schema(db.connection(), path)
     except sqlite3.Error as exc:
         if is_lock_error(exc):
             raise StateStoreError(
@@ -99,4 +97,4 @@ def reset_state_file(path: Path, *, busy_timeout_ms: int) -> list[str]:
             ) from exc
         raise open_error(path, exc) from exc
     finally:
-        conn.close()
+        db.close()

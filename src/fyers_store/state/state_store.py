@@ -51,7 +51,7 @@ from fyers_store.state.rows import (
     write_order,
     write_position,
 )
-from fyers_store.state.schema import STATE_SCHEMA_VERSION, ensure_schema
+from fyers_store.state.schema import STATE_SCHEMA_VERSION, STATE_TABLES, ensure_schema
 from fyers_store.state.sqlite_file import STATE_SYNCHRONOUS, open_error, reset_state_file, sniff, to_us
 
 __all__ = ["RUN_ID_ALPHABET", "RUN_ID_LENGTH", "SQLiteStateStore", "STATE_SYNCHRONOUS"]
@@ -511,48 +511,40 @@ class SQLiteStateStore:
 
     # ------------------------------------------------------------------ watermarks and meta
     def get_watermark(self, stream: str) -> Optional[str]:
-        check_key("get_watermark", "stream", stream)
-        rows = self._query(
-            "get_watermark",
-            "SELECT value FROM ws_watermarks WHERE account_id = ? AND strategy_id = ? AND stream = ?",
-            (self._account_id, self._strategy_id, stream),
-        )
-        return rows[0][0] if rows else None
+        return self._get_value("ws_watermarks", "stream", "get_watermark", stream)
 
     def set_watermark(self, stream: str, value: str) -> None:
-        check_key("set_watermark", "stream", stream)
-        if not isinstance(value, str):
-            raise StateValidationError("set_watermark", "value", f"expected a string, got {type(value).__name__}")
-        now = self._now_us()
-        self._write(
-            f"set_watermark({stream!r})",
-            lambda conn: conn.execute(
-                "INSERT INTO ws_watermarks (account_id, strategy_id, stream, value, updated_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (account_id, strategy_id, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (self._account_id, self._strategy_id, stream, value, now),
-            ),
-        )
+        self._set_value("ws_watermarks", "stream", "set_watermark", stream, value)
 
     def get_meta(self, key: str) -> Optional[str]:
-        check_key("get_meta", "key", key)
+        return self._get_value("meta", "key", "get_meta", key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._set_value("meta", "key", "set_meta", key, value)
+
+    # ws_watermarks and meta are the same shape: (account, strategy, name) -> text value.
+    # ``table`` and ``column`` are always literals from the four methods above, never user input.
+    def _get_value(self, table: str, column: str, what: str, name: str) -> Optional[str]:
+        check_key(what, column, name)
         rows = self._query(
-            "get_meta",
-            "SELECT value FROM meta WHERE account_id = ? AND strategy_id = ? AND key = ?",
-            (self._account_id, self._strategy_id, key),
+            what,
+            f"SELECT value FROM {table} WHERE account_id = ? AND strategy_id = ? AND {column} = ?",
+            (self._account_id, self._strategy_id, name),
         )
         return rows[0][0] if rows else None
 
-    def set_meta(self, key: str, value: str) -> None:
-        check_key("set_meta", "key", key)
+    def _set_value(self, table: str, column: str, what: str, name: str, value: str) -> None:
+        check_key(what, column, name)
         if not isinstance(value, str):
-            raise StateValidationError("set_meta", "value", f"expected a string, got {type(value).__name__}")
+            raise StateValidationError(what, "value", f"expected a string, got {type(value).__name__}")
         now = self._now_us()
         self._write(
-            f"set_meta({key!r})",
+            f"{what}({name!r})",
             lambda conn: conn.execute(
-                "INSERT INTO meta (account_id, strategy_id, key, value, updated_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (account_id, strategy_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (self._account_id, self._strategy_id, key, value, now),
+                f"INSERT INTO {table} (account_id, strategy_id, {column}, value, updated_at) VALUES (?, ?, ?, ?, ?) "
+                f"ON CONFLICT (account_id, strategy_id, {column}) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (self._account_id, self._strategy_id, name, value, now),
             ),
         )
 
@@ -589,7 +581,7 @@ class SQLiteStateStore:
 
         def work(conn: sqlite3.Connection) -> dict[str, int]:
             counts = {}
-            for table in ("orders", "order_aliases", "positions", "applied_trades", "ws_watermarks", "meta"):
+            for table in STATE_TABLES:
                 counts[table] = conn.execute(
                     f"DELETE FROM {table} WHERE account_id = ? AND strategy_id = ?", (self._account_id, self._strategy_id)
                 ).rowcount
