@@ -4,7 +4,6 @@ values fail with one line naming the file, the key and the expectation, and noth
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -253,8 +252,7 @@ def test_calendar_special_sessions_and_dates_parse(config_dir: Path) -> None:
     assert {2024, 2025, 2026} <= years
 
 
-def test_loading_twice_gives_equal_objects_and_reads_no_env_by_accident(config_dir: Path) -> None:
+def test_loaded_configs_are_equal_value_objects(config_dir: Path) -> None:
     a = cfg.load_ws_config(config_dir / "fyers_ws.yaml")
     b = cfg.load_ws_config(config_dir / "fyers_ws.yaml")
     assert a == b and hash(a) == hash(b)
-    assert "FYERS_STATE_DB_PATH" not in os.environ
