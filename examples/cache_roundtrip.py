@@ -58,13 +58,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print("fyers-store foundation demo (interim: the local venue and live trading come with later issues)\n")
     problems = 0
-    for path, load in cfg.file_loaders():
+    loaders = cfg.file_loaders()
+    for path, load in loaders:
         try:
             load()
         except cfg.ConfigError as exc:
             problems += 1
             print(f"  config FAIL {exc}")
-    print(f"1. config: {10 - problems} of 10 files valid under {cfg.config_dir()}")
+    print(f"1. config: {len(loaders) - problems} of {len(loaders)} files valid under {cfg.config_dir()}")
     if problems:
         return 1
 
