@@ -1,0 +1,545 @@
+"""Orders and trades of the simulated FYERS venue: codes, request validation, records, payloads.
+
+Everything here is pure data: the venue's code tables (protocol section 1.6), the synchronous
+validation of place/modify bodies (:class:`OrderError`, protocol 1.4/1.5), and the mutable
+:class:`Order` / immutable :class:`Trade` records with their REST (orderbook/tradebook) and raw
+order-socket renderings (protocol section 4, raw keys of the SDK's ``map.json``). The matching
+itself lives in :mod:`fyers_sim.engine`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from .instruments import Instrument
+from .sessions import IST
+
+__all__ = [
+    "OrderError", "Order", "Trade", "PlaceRequest",
+    "STATUS_CANCELLED", "STATUS_FILLED", "STATUS_TRANSIT", "STATUS_REJECTED", "STATUS_PENDING",
+    "STATUS_EXPIRED", "WORKING_STATUSES", "ORDER_TYPES", "SIDES", "PRODUCTS", "VALIDITIES",
+    "TYPE_LIMIT", "TYPE_MARKET", "TYPE_SL_M", "TYPE_SL_L", "BUY", "SELL",
+    "ist_time", "on_tick_grid", "parse_place", "parse_modify", "parse_order_id", "normalize_tag",
+    "ModifyRequest", "round2", "tag_filter", "inr",
+]
+
+# ---------------------------------------------------------------------------- code tables
+STATUS_CANCELLED, STATUS_FILLED, STATUS_TRANSIT, STATUS_REJECTED, STATUS_PENDING, STATUS_EXPIRED = (
+    1, 2, 4, 5, 6, 7)
+#: Order status codes (protocol 1.6; 3 is unused by FYERS).
+STATUSES = {
+    STATUS_CANCELLED: "Cancelled", STATUS_FILLED: "Traded", STATUS_TRANSIT: "Transit",
+    STATUS_REJECTED: "Rejected", STATUS_PENDING: "Pending", STATUS_EXPIRED: "Expired",
+}
+WORKING_STATUSES = frozenset({STATUS_TRANSIT, STATUS_PENDING})
+
+TYPE_LIMIT, TYPE_MARKET, TYPE_SL_M, TYPE_SL_L = 1, 2, 3, 4
+#: Order type codes.
+ORDER_TYPES = {TYPE_LIMIT: "Limit", TYPE_MARKET: "Market", TYPE_SL_M: "SL-M", TYPE_SL_L: "SL-L"}
+NEEDS_LIMIT = frozenset({TYPE_LIMIT, TYPE_SL_L})
+NEEDS_STOP = frozenset({TYPE_SL_M, TYPE_SL_L})
+
+BUY, SELL = 1, -1
+#: Transaction side codes.
+SIDES = {BUY: "Buy", SELL: "Sell"}
+
+#: Products the venue trades (CNC: cash equities only; MARGIN: derivatives only).
+PRODUCTS = ("CNC", "INTRADAY", "MARGIN")
+#: FYERS products the venue recognises but does not offer.
+UNSUPPORTED_PRODUCTS = ("CO", "BO", "MTF")
+VALIDITIES = ("DAY", "IOC")
+
+#: Socket ``report_type`` -> internal OMS ``ord_status`` code. FYERS documents only 20 (= New
+#: Ack, from the raw example); the others are the venue's own numbering. The SDK drops the field.
+REPORT_OMS_STATUS = {
+    "New Ack": 20, "Confirmed": 11, "Modified": 12, "Partial Fill": 13, "Fill": 14,
+    "Cancelled": 15, "Rejected": 16, "Expired": 17,
+}
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_EPOCH_ZERO_IST = "01-Jan-1970 05:30:00"  # what FYERS sends for "no exchange update yet"
+_TAG_MAX = 30
+
+
+# ---------------------------------------------------------------------------- errors
+class OrderError(Exception):
+    """A synchronous rejection, rendered by the HTTP layer as a FYERS error body.
+
+    ``order_id`` is set when the order was booked and then rejected by the venue's risk checks
+    (the order stays in the orderbook with status 5); :meth:`body` then carries it as ``id``.
+    """
+
+    def __init__(self, code: int, message: str, http_status: int = 400,
+                 order_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.order_id = order_id
+
+    def body(self) -> dict:
+        """``{"s": "error", "code": code, "message": message}`` (plus ``"id"`` if booked)."""
+        out: dict[str, Any] = {"s": "error", "code": self.code, "message": self.message}
+        if self.order_id is not None:
+            out["id"] = self.order_id
+        return out
+
+
+def _bad(message: str) -> OrderError:
+    return OrderError(-50, message)
+
+
+# ---------------------------------------------------------------------------- helpers
+def ist_time(epoch: float) -> str:
+    """``DD-Mon-YYYY HH:MM:SS`` in IST, FYERS's order/trade time format (locale independent)."""
+    t = dt.datetime.fromtimestamp(int(epoch), IST)
+    return f"{t.day:02d}-{_MONTHS[t.month - 1]}-{t.year} {t:%H:%M:%S}"
+
+
+def on_tick_grid(price: float, tick: float) -> bool:
+    """True when ``price`` is a whole number of ``tick`` (float noise tolerated)."""
+    steps = price / tick
+    return abs(steps - round(steps)) < 1e-6
+
+
+def inr(amount: float) -> str:
+    """Rupees with Indian digit grouping, as in FYERS RMS texts (``5,25,690.20``)."""
+    whole, paise = f"{abs(amount):.2f}".split(".")
+    head, tail = whole[:-3], whole[-3:]
+    groups = []
+    while head:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    return ("-" if amount < 0 else "") + ",".join(groups + [tail]) + "." + paise
+
+
+def round2(x: float) -> float:
+    """Round to paise, normalising -0.0."""
+    return round(x, 2) + 0.0
+
+
+_MISSING = object()
+
+
+def _get_int(body: dict, key: str, *, required: bool, default: int | None = None) -> int | None:
+    v = body.get(key, _MISSING)
+    if v is _MISSING or v is None:
+        if required:
+            raise _bad(f"Missing required field '{key}'")
+        return default
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _bad(f"Invalid '{key}': expected an integer, got {type(v).__name__}")
+    return v
+
+
+def _get_num(body: dict, key: str, *, default: float | None = 0.0) -> float | None:
+    v = body.get(key, _MISSING)
+    if v is _MISSING or v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise _bad(f"Invalid '{key}': expected a number, got {v!r}")
+    return float(v)
+
+
+def _get_str(body: dict, key: str, *, required: bool) -> str | None:
+    v = body.get(key, _MISSING)
+    if v is _MISSING or v is None:
+        if required:
+            raise _bad(f"Missing required field '{key}'")
+        return None
+    if not isinstance(v, str):
+        raise _bad(f"Invalid '{key}': expected a string, got {type(v).__name__}")
+    return v
+
+
+def _get_bool(body: dict, key: str) -> bool:
+    v = body.get(key, _MISSING)
+    if v is _MISSING or v is None:
+        return False
+    if not isinstance(v, bool):
+        raise _bad(f"Invalid '{key}': expected true or false, got {v!r}")
+    return v
+
+
+def normalize_tag(tag: str | None) -> str:
+    """The ``orderTag`` as FYERS reports it: ``"1:<tag>"`` for user tags, ``"2:Untagged"``."""
+    return "2:Untagged" if tag is None else f"1:{tag}"
+
+
+def tag_filter(order_tag: str) -> str | None:
+    """The stored tag an ``order_tag`` filter selects: ``"1:<tag>"`` or a bare tag selects that
+    tag, ``"2:Untagged"`` / ``"Untagged"`` selects untagged orders (None)."""
+    tag = str(order_tag)
+    if tag in ("2:Untagged", "Untagged"):
+        return None
+    return tag[2:] if tag.startswith("1:") else tag
+
+
+def _tick_text(tick: float) -> str:
+    return f"{tick:.4f}"  # FYERS writes "tick size 0.0500"
+
+
+def _check_price(name: str, price: float, ins: Instrument) -> None:
+    if not on_tick_grid(price, ins.tick_size):
+        raise _bad(f"{name} not a multiple of tick size {_tick_text(ins.tick_size)}")
+
+
+def _check_type(value: int) -> None:
+    if value not in ORDER_TYPES:
+        raise _bad(f"Invalid order type {value}: expected 1 (Limit), 2 (Market), 3 (SL-M) "
+                   "or 4 (SL-L)")
+
+
+def _check_qty(qty: int, ins: Instrument) -> None:
+    if qty <= 0:
+        raise _bad(f"Invalid qty {qty}: quantity must be positive")
+    if qty % ins.lot_size:
+        raise _bad(f"Invalid qty {qty}: quantity must be a multiple of the lot size "
+                   f"{ins.lot_size} of {ins.symbol}")
+
+
+def _check_prices(order_type: int, side: int, limit: float, stop: float, ins: Instrument,
+                  ltp: float | None) -> tuple[float, float]:
+    """Validated ``(limitPrice, stopPrice)``; prices a type does not use are forced to 0
+    (FYERS documents them as "0 unless type ..." and ignores them)."""
+    if order_type in NEEDS_LIMIT:
+        if limit <= 0:
+            raise _bad("Invalid limitPrice: a positive limitPrice is required for Limit and "
+                       "SL-L orders")
+        _check_price("limitPrice", limit, ins)
+    else:
+        limit = 0.0
+    if order_type in NEEDS_STOP:
+        if stop <= 0:
+            raise _bad("Invalid stopPrice: a positive stopPrice (trigger) is required for SL-M "
+                       "and SL-L orders")
+        _check_price("stopPrice", stop, ins)
+        if order_type == TYPE_SL_L:
+            # Docs say "buy stopPrice < limitPrice"; the exchange rule (and the venue) allows
+            # equality: trigger <= limit for buys, trigger >= limit for sells.
+            if side == BUY and stop > limit:
+                raise _bad(f"Invalid stopPrice {stop}: for a buy SL-L order the trigger must "
+                           f"not be above the limitPrice {limit}")
+            if side == SELL and stop < limit:
+                raise _bad(f"Invalid stopPrice {stop}: for a sell SL-L order the trigger must "
+                           f"not be below the limitPrice {limit}")
+        if ltp is not None:
+            if side == BUY and stop < ltp:
+                raise _bad(f"Invalid stopPrice {stop}: trigger price for a buy stop order "
+                           f"must not be below the LTP {ltp}")
+            if side == SELL and stop > ltp:
+                raise _bad(f"Invalid stopPrice {stop}: trigger price for a sell stop order "
+                           f"must not be above the LTP {ltp}")
+    else:
+        stop = 0.0
+    return limit, stop
+
+
+def _check_disclosed(dq: int, qty: int, ins: Instrument) -> None:
+    if dq < 0:
+        raise _bad(f"Invalid disclosedQty {dq}: must not be negative")
+    if dq and ins.is_derivative:
+        raise _bad("Invalid disclosedQty: disclosed quantity is allowed only for equity orders")
+    if dq > qty:
+        raise _bad(f"Invalid disclosedQty {dq}: must not exceed qty {qty}")
+
+
+# ---------------------------------------------------------------------------- place / modify
+@dataclass(frozen=True)
+class PlaceRequest:
+    """A validated ``POST /orders/sync`` body."""
+
+    ins: Instrument
+    qty: int
+    type: int
+    side: int
+    product: str
+    limit: float
+    stop: float
+    disclosed: int
+    validity: str
+    offline: bool
+    tag: str | None
+
+
+def parse_place(body: Any, instruments: Any, day: dt.date, ltp: Any, client_id: str) -> PlaceRequest:
+    """Validate a place-order body like FYERS does; raise :class:`OrderError` (-50) otherwise.
+
+    ``instruments`` maps symbols to :class:`Instrument`; ``day`` is the IST venue date (expired
+    contracts are unknown symbols); ``ltp(symbol)`` gives the last traded price or None.
+
+    FYERS marks ``limitPrice``, ``stopPrice``, ``disclosedQty`` and ``offlineOrder`` as required
+    too; the venue defaults them (0, 0, 0, false) and only insists on the fields whose absence
+    leaves the order undefined.
+    """
+    if not isinstance(body, dict):
+        raise _bad("Invalid request: the order must be a JSON object")
+    symbol = _get_str(body, "symbol", required=True)
+    ins = instruments.get(symbol)
+    if ins is None or not ins.listed_on(day):
+        # Real reply captured for an unknown symbol: code -50 (not -300) with this text.
+        raise OrderError(-50, "The input symbol is invalid.")
+    if ins.is_index:
+        raise _bad(f"Invalid symbol {symbol}: index symbols are not tradable")
+    order_type = _get_int(body, "type", required=True)
+    _check_type(order_type)
+    side = _get_int(body, "side", required=True)
+    if side not in SIDES:
+        raise _bad(f"Invalid side {side}: expected 1 (Buy) or -1 (Sell)")
+    product = _get_str(body, "productType", required=True)
+    if product in UNSUPPORTED_PRODUCTS:
+        raise _bad(f"Product type {product} is not supported by this venue "
+                   "(use CNC, INTRADAY or MARGIN)")
+    if product not in PRODUCTS:
+        raise _bad(f"Invalid productType {product!r}: expected CNC, INTRADAY or MARGIN")
+    if product == "CNC" and ins.is_derivative:
+        raise _bad("Invalid productType CNC: CNC is allowed only for cash equities")
+    if product == "MARGIN" and not ins.is_derivative:
+        raise _bad("Invalid productType MARGIN: MARGIN is allowed only for derivatives")
+    qty = _get_int(body, "qty", required=True)
+    _check_qty(qty, ins)
+    validity = _get_str(body, "validity", required=True)
+    if validity not in VALIDITIES:
+        raise _bad(f"Invalid validity {validity!r}: expected DAY or IOC")
+    limit = _get_num(body, "limitPrice")
+    stop = _get_num(body, "stopPrice")
+    disclosed = _get_int(body, "disclosedQty", required=False, default=0)
+    _check_disclosed(disclosed, qty, ins)
+    offline = _get_bool(body, "offlineOrder")
+    if offline and validity == "IOC":
+        raise _bad("Invalid validity IOC: after-market (offlineOrder) orders must be DAY orders")
+    tag = _get_str(body, "orderTag", required=False)
+    if tag is not None:
+        if not (1 <= len(tag) <= _TAG_MAX) or not tag.isascii() or not tag.isalnum():
+            raise _bad(f"Invalid orderTag {tag!r}: must be 1-{_TAG_MAX} alphanumeric characters")
+        if tag.lower() == "untagged" or tag == client_id:
+            raise _bad(f"Invalid orderTag {tag!r}: reserved value")
+    for key in ("stopLoss", "takeProfit"):
+        if _get_num(body, key):
+            raise _bad(f"Invalid {key}: stopLoss/takeProfit belong to CO/BO orders, which are "
+                       "not supported by this venue")
+    _get_bool(body, "isSliceOrder")  # accepted; the venue has no freeze quantities to slice at
+    limit, stop = _check_prices(order_type, side, limit, stop, ins, ltp(symbol))
+    return PlaceRequest(ins, qty, order_type, side, product, limit, stop, disclosed, validity,
+                        offline, tag)
+
+
+def parse_order_id(body: Any) -> str:
+    """The order id of a modify/cancel body; -50 when absent or not a string."""
+    if not isinstance(body, dict):
+        raise _bad("Invalid request: the body must be a JSON object")
+    oid = body.get("id")
+    if not isinstance(oid, str) or not oid:
+        raise _bad("Invalid order id: 'id' must be a non-empty string")
+    return oid
+
+
+@dataclass(frozen=True)
+class ModifyRequest:
+    """The validated new values of a ``PATCH /orders/sync`` body."""
+
+    type: int
+    qty: int
+    limit: float
+    stop: float
+    disclosed: int
+    rearm: bool  # a stop order whose trigger must be evaluated afresh
+
+
+def parse_modify(body: dict, order: Order, ltp: float | None) -> ModifyRequest:
+    """Validate a modify body against working ``order``; raise :class:`OrderError` (-50).
+
+    Absent fields keep the order's values. FYERS marks ``type`` as required; the venue defaults
+    it to the current type. Symbol, side, product, validity and offlineOrder cannot change
+    (such keys are ignored, as the modify API does not take them).
+    """
+    new_type = _get_int(body, "type", required=False, default=order.type)
+    _check_type(new_type)
+    qty = _get_int(body, "qty", required=False, default=order.qty)
+    _check_qty(qty, order.ins)
+    if qty <= order.filled:
+        raise _bad(f"Invalid qty {qty}: must be greater than the filled quantity "
+                   f"{order.filled}")
+    limit = _get_num(body, "limitPrice", default=order.limit)
+    stop = _get_num(body, "stopPrice", default=order.stop)
+    disclosed = _get_int(body, "disclosedQty", required=False, default=order.disclosed)
+    _check_disclosed(disclosed, qty, order.ins)
+    rearm = new_type in NEEDS_STOP and (new_type != order.type or stop != order.stop
+                                        or not order.triggered)
+    limit, stop = _check_prices(new_type, order.side, limit, stop, order.ins,
+                                ltp if rearm else None)
+    return ModifyRequest(new_type, qty, limit, stop, disclosed, rearm)
+
+
+# ---------------------------------------------------------------------------- records
+@dataclass(eq=False)
+class Order:
+    """One venue order (mutable; only the engine changes it)."""
+
+    id: str
+    id_fyers: str
+    sl_no: int
+    ins: Instrument
+    qty: int
+    type: int
+    side: int
+    product: str
+    limit: float
+    stop: float
+    disclosed: int
+    validity: str
+    offline: bool
+    tag: str | None
+    client_id: str
+    placed_at: float
+    eligible_after: float        # ticks with epoch > this may match
+    expires_at: float            # DAY expiry (close of the order's trading day)
+    ref_price: float             # price used for margin blocking
+    rng: random.Random = field(repr=False)
+    slices_left: int = 1
+    status: int = STATUS_TRANSIT
+    filled: int = 0
+    value: float = 0.0           # sum of fill qty x price
+    message: str = ""
+    exch_id: str | None = None
+    exch_time: float | None = None
+    updated_at: float = 0.0
+    triggered: bool = False
+    awaiting_open: bool = False  # AMO booked outside market hours, not yet at the exchange
+    opens_at: float | None = None  # when an AMO goes to the exchange (next session open)
+
+    @property
+    def symbol(self) -> str:
+        """The order's symbol."""
+        return self.ins.symbol
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The position key ``(symbol, productType)``."""
+        return self.ins.symbol, self.product
+
+    @property
+    def remaining(self) -> int:
+        """Unfilled quantity."""
+        return self.qty - self.filled
+
+    @property
+    def open_qty(self) -> int:
+        """``remainingQuantity`` as FYERS reports it: the unfilled quantity while the order
+        works, 0 once it is cancelled/rejected/expired (real captures show 0 for status 5)."""
+        return self.remaining if self.working else 0
+
+    @property
+    def working(self) -> bool:
+        """True while the order can still trade (status 4 or 6)."""
+        return self.status in WORKING_STATUSES
+
+    @property
+    def traded_price(self) -> float:
+        """Average fill price (0 before the first fill)."""
+        return round(self.value / self.filled, 2) if self.filled else 0.0
+
+    @property
+    def order_tag(self) -> str:
+        """``"1:<tag>"`` or ``"2:Untagged"``."""
+        return normalize_tag(self.tag)
+
+    def rest(self, lp: float, ch: float, chp: float) -> dict:
+        """The orderbook entry (protocol 1.5 "Orderbook" field table)."""
+        return {
+            "clientId": self.client_id, "id": self.id, "id_fyers": self.id_fyers,
+            "exchOrdId": self.exch_id, "qty": self.qty, "remainingQuantity": self.open_qty,
+            "filledQty": self.filled, "discloseQty": self.disclosed, "limitPrice": self.limit,
+            "stopPrice": self.stop, "tradedPrice": self.traded_price, "type": self.type,
+            "fyToken": self.ins.fytoken, "exchange": self.ins.exchange,
+            "segment": self.ins.segment, "symbol": self.symbol,
+            "instrument": self.ins.inst_type, "message": self.message,
+            "offlineOrder": self.offline, "orderDateTime": ist_time(self.placed_at),
+            "orderValidity": self.validity, "pan": "", "productType": self.product,
+            "side": self.side, "status": self.status, "source": "ITS",
+            "ex_sym": self.ins.underlying, "description": self.ins.description,
+            "ch": ch, "chp": chp, "lp": lp, "slNo": self.sl_no,
+            "dqQtyRem": min(self.disclosed, self.remaining) if self.working else 0,
+            "orderNumStatus": f"{self.id}:{self.status}", "disclosedQty": self.disclosed,
+            "orderTag": self.order_tag, "parentId": None, "takeProfit": 0, "stopLoss": 0,
+        }
+
+    def raw(self, report_type: str) -> dict:
+        """The raw order-socket payload (``orders`` object) for an update of kind
+        ``report_type``; keys are the raw side of the SDK's ``order_mapper`` plus the extras of
+        the documented raw example."""
+        return {
+            "client_id": self.client_id, "exchange": self.ins.exchange,
+            "fy_token": self.ins.fytoken, "id": self.id, "id_fyers": self.id_fyers,
+            "id_exchange": self.exch_id, "instrument": self.ins.inst_type,
+            "lot_size": self.ins.lot_size, "offline_flag": self.offline, "oms_flag": "K:1",
+            "oms_msg": self.message, "ord_source": "ITS",
+            "ord_status": REPORT_OMS_STATUS[report_type], "ord_type": self.type,
+            "ordertag": self.order_tag, "org_ord_status": self.status, "pan": "",
+            "precision": 2, "price_limit": self.limit, "price_multiplier": 1,
+            "price_stop": self.stop, "price_traded": self.traded_price,
+            "product_type": self.product, "qty": self.qty, "qty_filled": self.filled,
+            "qty_multiplier": 1, "qty_remaining": self.open_qty, "report_type": report_type,
+            "segment": self.ins.segment, "status_msg": report_type, "stop_loss": 0,
+            "symbol": self.symbol, "symbol_desc": self.ins.description,
+            "symbol_exch": self.ins.underlying, "take_profit": 0,
+            "tick_size": self.ins.tick_size, "time_epoch_oms": int(self.placed_at),
+            "time_exch": "NA" if self.exch_time is None else ist_time(self.exch_time),
+            "time_oms": ist_time(self.placed_at), "tran_side": self.side,
+            "update_time_epoch_oms": int(self.updated_at),
+            "update_time_exch": (_EPOCH_ZERO_IST if self.exch_time is None
+                                 else ist_time(self.updated_at)),
+            "validity": self.validity,
+        }
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One fill (immutable)."""
+
+    number: str
+    order_id: str
+    id_fyers: str
+    exch_order_id: str | None
+    client_id: str
+    ins: Instrument
+    side: int
+    order_type: int
+    product: str
+    qty: int
+    price: float
+    epoch: int
+    tag: str | None
+
+    @property
+    def value(self) -> float:
+        """Traded value ``qty x price``."""
+        return round2(self.qty * self.price)
+
+    def rest(self) -> dict:
+        """The tradebook entry (protocol 1.5 "Tradebook"); ``orderDateTime`` is the fill time."""
+        return {
+            "clientId": self.client_id, "orderDateTime": ist_time(self.epoch),
+            "orderNumber": self.order_id, "exchangeOrderNo": self.exch_order_id,
+            "exchange": self.ins.exchange, "side": self.side, "segment": self.ins.segment,
+            "orderType": self.order_type, "fyToken": self.ins.fytoken,
+            "productType": self.product, "tradedQty": self.qty, "tradePrice": self.price,
+            "tradeValue": self.value, "tradeNumber": self.number, "row": int(self.number),
+            "symbol": self.ins.symbol, "orderTag": normalize_tag(self.tag),
+        }
+
+    def raw(self) -> dict:
+        """The raw order-socket payload (``trades`` object), raw keys of ``trade_mapper``."""
+        return {
+            "client_id": self.client_id, "exchange": self.ins.exchange,
+            "fill_time": ist_time(self.epoch), "fy_token": self.ins.fytoken,
+            "id": self.order_id, "id_exchange": self.exch_order_id, "id_fill": self.number,
+            "id_fyers": self.id_fyers, "ord_type": self.order_type,
+            "ordertag": normalize_tag(self.tag), "price_traded": self.price,
+            "product_type": self.product, "qty_traded": self.qty, "segment": self.ins.segment,
+            "symbol": self.ins.symbol, "traded_val": self.value, "tran_side": self.side,
+        }
