@@ -32,3 +32,30 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "FYERS_ENVIRONMENT",
     ):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def venue():
+    """A running local FYERS venue (seed 7, stepped clock at a Wednesday 09:15 IST)."""
+    from fyers_sim.testing import running_venue
+
+    with running_venue(seed=7) as v:
+        yield v
+
+
+@pytest.fixture
+def sdk_venue(venue, tmp_path, monkeypatch):
+    """``venue`` with the unmodified SDK redirected to it; SDK log files go to tmp_path.
+
+    The SDK's sockets are process-wide singletons; they are reset so each test constructs its own.
+    """
+    from fyers_apiv3.FyersWebsocket import data_ws, order_ws
+
+    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+
+    monkeypatch.chdir(tmp_path)  # the SDK writes log files into the working directory by default
+    monkeypatch.setattr(order_ws.FyersOrderSocket, "_instance", None)
+    monkeypatch.setattr(data_ws.FyersDataSocket, "_instance", None)
+    urls = venue.urls
+    with redirect_sdk(SdkEndpoints(urls.rest, urls.order_ws, urls.data_ws)):
+        yield venue

@@ -1,0 +1,55 @@
+"""What every venue server shares: the clock, the market, the engine, tokens, limits, faults.
+
+Servers receive one :class:`VenueContext` instead of a bag of arguments. The venue builds it;
+nothing here starts threads or sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import VenueClock
+from .faults import FaultPlan
+from .market import MarketData
+from .ratelimit import RateLimiter
+from .tokens import TokenAuthority, VenueAccount
+
+__all__ = ["VenueContext"]
+
+
+@dataclass
+class VenueContext:
+    """Shared venue state. ``engine`` is a :class:`fyers_sim.engine.MatchingEngine`.
+
+    ``loop`` is the asyncio loop the servers run on (set once the venue has started);
+    ``stopping`` is set when the venue shuts down, so hung requests and stalled sockets let go.
+    """
+
+    seed: int
+    clock: VenueClock
+    market: MarketData
+    engine: Any
+    tokens: TokenAuthority
+    account: VenueAccount
+    limiter: RateLimiter
+    faults: FaultPlan
+    max_data_symbols: int = 5000  # FYERS: at most 5000 symbols per data-socket connection
+    loop: asyncio.AbstractEventLoop | None = None
+    stopping: asyncio.Event | None = None
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    def now(self) -> float:
+        """Venue time (epoch seconds)."""
+        return self.clock.time()
+
+    def call_soon(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on the venue loop (from any thread); dropped once stopped."""
+        loop = self.loop
+        if loop is not None and not self.stopped.is_set():
+            try:
+                loop.call_soon_threadsafe(fn, *args)
+            except RuntimeError:  # loop closed during shutdown
+                pass

@@ -1,0 +1,243 @@
+"""Seeded, scriptable fault injection for the venue.
+
+One :class:`FaultPlan` per venue. Tests call its methods directly; the admin endpoint
+(``POST /admin/faults``) calls the same methods by name. Every random decision comes from a
+``random.Random`` seeded from the venue seed and the fault kind, so a run with the same seed and
+the same sequence of requests/messages injects the same faults.
+
+REST faults are rules matched on (method, path), each firing ``times`` times (None: until
+cleared) with a probability. Socket faults act on the live servers, which register themselves
+as controllers. Token faults act on the token authority.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["RestFault", "FaultPlan", "SocketControl", "REST_FAULT_KINDS", "ADMIN_ACTIONS"]
+
+#: error: HTTP status + JSON (or HTML) body; delay: answer after ``seconds`` real seconds;
+#: hang: never answer (until the venue stops); lose_response: process the request, then reset the
+#: connection without a reply; rate_limit: 429 + Retry-After; malformed: 200 with a non-JSON body.
+REST_FAULT_KINDS = ("error", "delay", "hang", "lose_response", "rate_limit", "malformed")
+
+#: The fault methods the admin endpoint may call.
+ADMIN_ACTIONS = (
+    "rest_error", "rest_delay", "rest_hang", "lose_response", "rate_limit_burst",
+    "malformed_response", "order_messages", "drop_socket", "stall_socket", "resume_socket",
+    "malformed_frame", "expire_tokens", "invalidate_tokens", "clear",
+)
+
+_LOG_LIMIT = 1000
+
+
+class SocketControl(Protocol):
+    """What a socket server offers the fault plan."""
+
+    def drop(self, close_frame: bool) -> int: ...
+    def stall(self, on: bool) -> None: ...
+    def send_malformed(self) -> int: ...
+
+
+@dataclass
+class RestFault:
+    """One REST fault rule (see :data:`REST_FAULT_KINDS`)."""
+
+    kind: str
+    path: str | None = None      # exact request path, e.g. "/api/v3/orders/sync"; None: any
+    method: str | None = None    # "GET", "POST", ...; None: any
+    times: int | None = 1        # remaining firings; None: until cleared
+    probability: float = 1.0
+    status: int = 500
+    seconds: float = 0.0
+    retry_after: float = 1.0
+    html: bool = False
+    fired: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in REST_FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {REST_FAULT_KINDS}, got {self.kind!r}")
+        if self.times is not None and self.times < 1:
+            raise ValueError("times must be >= 1 or None")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be within [0, 1]")
+        if self.method is not None:
+            self.method = self.method.upper()
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.path is None or self.path == path) and (self.method is None or self.method == method)
+
+
+@dataclass
+class _OrderMessageOdds:
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    drop: float = 0.0
+
+
+@dataclass
+class FaultPlan:
+    """The venue's fault controls. ``tokens`` and ``clock`` are the venue's; sockets register."""
+
+    seed: int = 0
+    tokens: Any = None
+    clock: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _rules: list[RestFault] = field(default_factory=list, repr=False)
+    _sockets: dict[str, SocketControl] = field(default_factory=dict, repr=False)
+    _odds: _OrderMessageOdds = field(default_factory=_OrderMessageOdds, repr=False)
+    log: deque = field(default_factory=lambda: deque(maxlen=_LOG_LIMIT), repr=False)
+
+    def __post_init__(self) -> None:
+        self._rest_rng = random.Random(f"faults:rest:{self.seed}")
+        self._msg_rng = random.Random(f"faults:order-socket:{self.seed}")
+
+    def _record(self, what: str, **details: Any) -> None:
+        self.log.append({"fault": what, **details})
+
+    # ------------------------------------------------------------------ REST
+    def add_rest_fault(self, fault: RestFault) -> RestFault:
+        """Install a rule; the first matching rule wins when several match."""
+        with self._lock:
+            self._rules.append(fault)
+        return fault
+
+    def rest_error(self, path: str | None = None, status: int = 500, times: int | None = 1,
+                   method: str | None = None, probability: float = 1.0, html: bool = False) -> RestFault:
+        """Answer matching requests with HTTP ``status`` (JSON error body, or HTML if ``html``)."""
+        return self.add_rest_fault(RestFault("error", path, method, times, probability, status=status, html=html))
+
+    def rest_delay(self, path: str | None, seconds: float, times: int | None = 1,
+                   method: str | None = None, probability: float = 1.0) -> RestFault:
+        """Answer matching requests only after ``seconds`` real seconds."""
+        return self.add_rest_fault(RestFault("delay", path, method, times, probability, seconds=seconds))
+
+    def rest_hang(self, path: str | None, times: int | None = 1, method: str | None = None,
+                  probability: float = 1.0) -> RestFault:
+        """Never answer matching requests (the connection stays open until the venue stops)."""
+        return self.add_rest_fault(RestFault("hang", path, method, times, probability))
+
+    def lose_response(self, path: str = "/api/v3/orders/sync", method: str | None = "POST",
+                      times: int | None = 1, probability: float = 1.0) -> RestFault:
+        """Process matching requests (e.g. book the order), then reset the connection unanswered."""
+        return self.add_rest_fault(RestFault("lose_response", path, method, times, probability))
+
+    def rate_limit_burst(self, count: int = 1, retry_after: float = 1.0, path: str | None = None) -> RestFault:
+        """The next ``count`` requests get HTTP 429 with ``Retry-After``."""
+        return self.add_rest_fault(RestFault("rate_limit", path, None, count, retry_after=retry_after))
+
+    def malformed_response(self, path: str | None = None, times: int | None = 1,
+                           method: str | None = None, probability: float = 1.0) -> RestFault:
+        """Answer matching requests with HTTP 200 and a body that is not JSON."""
+        return self.add_rest_fault(RestFault("malformed", path, method, times, probability))
+
+    def take_rest_fault(self, method: str, path: str) -> RestFault | None:
+        """The rule firing for this request (consuming one of its ``times``), or None."""
+        with self._lock:
+            for rule in self._rules:
+                if not rule.matches(method, path):
+                    continue
+                if rule.probability < 1.0 and self._rest_rng.random() >= rule.probability:
+                    continue
+                rule.fired += 1
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times == 0:
+                        self._rules.remove(rule)
+                self._record(rule.kind, method=method, path=path)
+                return rule
+        return None
+
+    # ------------------------------------------------------------------ order-socket messages
+    def order_messages(self, duplicate: float = 0.0, reorder: float = 0.0, drop: float = 0.0) -> None:
+        """Set the odds that each order-socket message is duplicated, held back behind the next
+        one (reordered) or dropped. All zero turns the fault off."""
+        for name, p in (("duplicate", duplicate), ("reorder", reorder), ("drop", drop)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} probability must be within [0, 1], got {p!r}")
+        with self._lock:
+            self._odds = _OrderMessageOdds(duplicate, reorder, drop)
+
+    def order_message_fate(self) -> str:
+        """"send", "drop", "duplicate" or "reorder" for the next order-socket message.
+
+        Exactly three draws per message whatever the odds, so changing one probability does
+        not shift the other decisions of a seeded run.
+        """
+        with self._lock:
+            odds = self._odds
+            d, r, u = self._msg_rng.random(), self._msg_rng.random(), self._msg_rng.random()
+            fate = "drop" if d < odds.drop else "reorder" if r < odds.reorder else \
+                "duplicate" if u < odds.duplicate else "send"
+            if fate != "send":
+                self._record("order_message", fate=fate)
+            return fate
+
+    # ------------------------------------------------------------------ sockets
+    def register_socket(self, name: str, control: SocketControl) -> None:
+        """Servers call this at start (``name`` is "order" or "data")."""
+        with self._lock:
+            self._sockets[name] = control
+
+    def _socket(self, which: str) -> SocketControl:
+        with self._lock:
+            try:
+                return self._sockets[which]
+            except KeyError:
+                raise ValueError(f"no socket server named {which!r}; have {sorted(self._sockets)}") from None
+
+    def drop_socket(self, which: str, close_frame: bool = True) -> int:
+        """Disconnect every client of socket ``which`` ("order"/"data"), with a WebSocket close
+        frame or by aborting the TCP connection. Returns how many were dropped."""
+        n = self._socket(which).drop(close_frame)
+        self._record("drop_socket", which=which, close_frame=close_frame, clients=n)
+        return n
+
+    def stall_socket(self, which: str) -> None:
+        """Keep socket ``which`` connected but silent (nothing sent, requests unanswered)."""
+        self._socket(which).stall(True)
+        self._record("stall_socket", which=which)
+
+    def resume_socket(self, which: str) -> None:
+        """End a stall; held-back messages are delivered."""
+        self._socket(which).stall(False)
+        self._record("resume_socket", which=which)
+
+    def malformed_frame(self, which: str) -> int:
+        """Send one malformed frame to every client of socket ``which``."""
+        n = self._socket(which).send_malformed()
+        self._record("malformed_frame", which=which, clients=n)
+        return n
+
+    # ------------------------------------------------------------------ tokens
+    def expire_tokens(self) -> None:
+        """Every access token issued so far is expired from now on (venue time)."""
+        self.tokens.expire_all(self.clock.time())
+        self._record("expire_tokens")
+
+    def invalidate_tokens(self) -> None:
+        """Every access token issued so far is invalid from now on."""
+        self.tokens.invalidate_all()
+        self._record("invalidate_tokens")
+
+    # ------------------------------------------------------------------ all
+    def clear(self) -> None:
+        """Remove every REST rule and order-message odds; resume stalled sockets."""
+        with self._lock:
+            self._rules.clear()
+            self._odds = _OrderMessageOdds()
+            sockets = list(self._sockets.values())
+        for control in sockets:
+            control.stall(False)
+        self._record("clear")
+
+    def apply(self, action: str, args: dict | None = None) -> Any:
+        """Call fault method ``action`` with keyword ``args`` (the admin endpoint's entry)."""
+        if action not in ADMIN_ACTIONS:
+            raise ValueError(f"unknown fault action {action!r}; expected one of {ADMIN_ACTIONS}")
+        result = getattr(self, action)(**(args or {}))
+        return result.__dict__.copy() if isinstance(result, RestFault) else result

@@ -1,0 +1,184 @@
+"""REST faults injected through ``venue.faults`` and through ``POST /admin/faults``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from fyers_apiv3 import fyersModel
+
+from fyers_sim.faults import RestFault
+from fyers_sim.ratelimit import RateLimits
+from fyers_sim.testing import running_venue
+from fyers_sim.venue import Venue
+
+OK_PROFILE = ("ok", 200)
+LIMITED = {"s": "error", "code": -429, "message": "request limit reached"}
+ORDER = {"symbol": "NSE:SBIN-EQ", "qty": 1, "type": 2, "side": 1, "productType": "INTRADAY", "limitPrice": 0,
+         "stopPrice": 0, "disclosedQty": 0, "validity": "DAY", "offlineOrder": False}
+NO_LIMITS = RateLimits(per_second=None, per_minute=None)
+
+
+@pytest.fixture
+def fy(sdk_venue, tmp_path):
+    return fyersModel.FyersModel(client_id=sdk_venue.account.app_id, token=sdk_venue.access_token(),
+                                 is_async=False, log_path=str(tmp_path))
+
+
+def auth(venue) -> dict:
+    return {"Authorization": f"{venue.account.app_id}:{venue.access_token()}"}
+
+
+def admin_fault(venue, action: str, **args) -> dict:
+    r = requests.post(venue.urls.admin + "/faults", json={"action": action, "args": args}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["s"] == "ok"
+    return body["result"]
+
+
+def profile_ok(fy) -> bool:
+    reply = fy.get_profile()
+    return (reply["s"], reply["code"]) == OK_PROFILE
+
+
+# ---------------------------------------------------------------------------- error replies
+def test_rest_error_json_bodies(sdk_venue, fy):
+    sdk_venue.faults.rest_error("/api/v3/profile", status=500)
+    assert dict(fy.get_profile()) == {"s": "error", "code": -500, "message": "Internal server error"}
+    assert profile_ok(fy)  # times=1: the next request is answered normally
+    sdk_venue.faults.rest_error("/api/v3/profile", status=503)
+    r = requests.get(sdk_venue.urls.api + "/profile", headers=auth(sdk_venue), timeout=10)
+    assert r.status_code == 503 and r.headers["Content-Type"].startswith("application/json")
+    assert r.json() == {"s": "error", "code": -503, "message": "Internal server error"}
+    sdk_venue.faults.rest_error("/api/v3/funds", status=400)
+    assert dict(fy.funds()) == {"s": "error", "code": -50, "message": "Bad request"}
+    # a rule for one path leaves the others alone; two firings with times=2
+    sdk_venue.faults.rest_error("/data/quotes", status=500, times=2)
+    assert profile_ok(fy)
+    assert [fy.quotes({"symbols": "NSE:SBIN-EQ"})["code"] for _ in range(3)] == [-500, -500, 200]
+
+
+def test_rest_error_html_body(sdk_venue, fy):
+    sdk_venue.faults.rest_error("/api/v3/profile", status=502, html=True)
+    # a non-JSON body: the SDK reports the HTTP status with its own "Bad request" text (§2.2)
+    assert dict(fy.get_profile()) == {"s": "error", "code": 502, "message": "Bad request"}
+    sdk_venue.faults.rest_error("/api/v3/profile", status=502, html=True)
+    r = requests.get(sdk_venue.urls.api + "/profile", headers=auth(sdk_venue), timeout=10)
+    assert r.status_code == 502 and r.headers["Content-Type"].startswith("text/html")
+    assert profile_ok(fy)
+
+
+def test_rest_error_via_admin(sdk_venue, fy):
+    rule = admin_fault(sdk_venue, "rest_error", path="/data/quotes", status=503, method="GET")
+    assert (rule["kind"], rule["path"], rule["method"], rule["status"], rule["times"]) == (
+        "error", "/data/quotes", "GET", 503, 1)
+    assert dict(fy.quotes({"symbols": "NSE:SBIN-EQ"})) == {"s": "error", "code": -503,
+                                                           "message": "Internal server error"}
+    assert fy.quotes({"symbols": "NSE:SBIN-EQ"})["s"] == "ok"
+    log = requests.get(sdk_venue.urls.admin + "/faults", timeout=10).json()["log"]
+    assert log[-1] == {"fault": "error", "method": "GET", "path": "/data/quotes"}
+    r = requests.post(sdk_venue.urls.admin + "/faults", json={"action": "format_disk", "args": {}}, timeout=10)
+    assert r.status_code == 400 and r.json()["code"] == -50
+
+
+def test_malformed_response(sdk_venue, fy):
+    sdk_venue.faults.malformed_response("/api/v3/profile")
+    assert dict(fy.get_profile()) == {"s": "error", "code": 200, "message": "Bad request"}
+    admin_fault(sdk_venue, "malformed_response", path="/api/v3/profile")
+    r = requests.get(sdk_venue.urls.api + "/profile", headers=auth(sdk_venue), timeout=10)
+    assert r.status_code == 200 and not r.headers["Content-Type"].startswith("application/json")
+    with pytest.raises(ValueError):
+        r.json()
+    assert profile_ok(fy)
+
+
+def test_rate_limit_burst(sdk_venue, fy):
+    sdk_venue.faults.rate_limit_burst(count=2, retry_after=3)
+    assert fy.get_profile() == LIMITED
+    r = requests.get(sdk_venue.urls.api + "/profile", headers=auth(sdk_venue), timeout=10)
+    assert r.status_code == 429 and r.json() == LIMITED
+    assert (r.headers["Retry-After"], r.headers["X-Retry-After-Ms"]) == ("3", "3000")
+    assert profile_ok(fy)
+    admin_fault(sdk_venue, "rate_limit_burst", count=1, retry_after=0.25, path="/data/history")
+    r = requests.get(sdk_venue.urls.data + "/history", headers=auth(sdk_venue), timeout=10)
+    assert r.status_code == 429 and (r.headers["Retry-After"], r.headers["X-Retry-After-Ms"]) == ("1", "250")
+
+
+# ---------------------------------------------------------------------------- slow and silent replies
+def test_rest_delay(sdk_venue, fy):
+    url, headers = sdk_venue.urls.api + "/profile", auth(sdk_venue)
+    sdk_venue.faults.rest_delay("/api/v3/profile", seconds=0.6)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(url, headers=headers, timeout=0.15)
+    admin_fault(sdk_venue, "rest_delay", path="/api/v3/profile", seconds=0.3)
+    started = time.monotonic()
+    assert profile_ok(fy)  # the SDK has no timeout: it simply waits
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    assert profile_ok(fy)
+    assert time.monotonic() - started < 0.3
+
+
+def test_rest_hang_and_clean_stop():
+    venue = Venue(seed=7).start()
+    try:
+        url, headers = venue.urls.api + "/profile", auth(venue)
+        venue.faults.rest_hang("/api/v3/profile", times=None)
+        for _ in range(2):
+            with pytest.raises(requests.exceptions.ReadTimeout):
+                requests.get(url, headers=headers, timeout=0.2)
+        admin_fault(venue, "clear")
+        assert requests.get(url, headers=headers, timeout=5).status_code == 200
+        admin_fault(venue, "rest_hang", path="/api/v3/funds")
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.get(venue.urls.api + "/funds", headers=headers, timeout=0.2)
+    finally:
+        started = time.monotonic()
+        venue.stop()  # hung requests are released; the servers shut down
+    assert time.monotonic() - started < 5.0
+    assert venue.ctx.stopped.is_set()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(url, headers=headers, timeout=2)
+
+
+# ---------------------------------------------------------------------------- lost replies
+def test_lose_response_books_the_order(sdk_venue, fy):
+    sdk_venue.faults.lose_response()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.post(sdk_venue.urls.api + "/orders/sync", json={**ORDER, "orderTag": "lost1"},
+                      headers=auth(sdk_venue), timeout=10)
+    booked = [o for o in sdk_venue.orders() if o["orderTag"] == "1:lost1"]
+    assert len(booked) == 1 and booked[0]["symbol"] == "NSE:SBIN-EQ" and booked[0]["qty"] == 1
+    # the SDK sees a connection error (-99) although the order exists
+    admin_fault(sdk_venue, "lose_response", path="/api/v3/orders/sync", method="POST")
+    lost = dict(fy.place_order({**ORDER, "orderTag": "lost2"}))
+    assert lost == {"s": "error", "code": -99, "message": "Bad request"}
+    assert len([o for o in sdk_venue.orders() if o["orderTag"] == "1:lost2"]) == 1
+    # nothing else is lost: the order book confirms both
+    book = fy.orderbook()
+    assert book["s"] == "ok" and {o["orderTag"] for o in book["orderBook"]} >= {"1:lost1", "1:lost2"}
+    placed = fy.place_order({**ORDER, "orderTag": "kept"})
+    assert placed["s"] == "ok" and placed["code"] == 1101
+
+
+# ---------------------------------------------------------------------------- seeded probabilities
+def _fault_pattern(seed: int) -> list[int]:
+    with running_venue(seed=seed, limits=NO_LIMITS) as venue:
+        admin_fault(venue, "rest_error", path="/api/v3/profile", status=500, times=None, probability=0.5)
+        venue.faults.add_rest_fault(RestFault("malformed", "/data/quotes", times=None, probability=0.3))
+        session, headers = requests.Session(), auth(venue)
+        codes = []
+        for k in range(40):
+            path = "/api/v3/profile" if k % 2 == 0 else "/data/quotes?symbols=NSE:SBIN-EQ"
+            r = session.get(venue.urls.rest + path, headers=headers, timeout=10)
+            codes.append(r.status_code if r.headers["Content-Type"].startswith("application/json") else -1)
+        return codes
+
+
+def test_probability_faults_are_reproducible_from_the_seed():
+    first, again, other = _fault_pattern(11), _fault_pattern(11), _fault_pattern(12)
+    assert first == again
+    assert first != other
+    assert {500, 200} <= set(first[0::2]) and {-1, 200} <= set(first[1::2])
