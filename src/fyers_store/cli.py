@@ -7,6 +7,7 @@ code with a one-line reason on failure.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -38,12 +39,26 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dir", type=Path, default=None, help="config directory (default: $FYERS_CONFIG_DIR or ./config)")
     check.set_defaults(handler=_config_check)
     config.set_defaults(handler=lambda args: _usage(config))
+
+    venue = commands.add_parser(
+        "venue",
+        help="run the local FYERS venue (fyers_sim) for paper trading; see 'fyers-store venue --help'",
+        add_help=False,
+    )
+    venue.add_argument("venue_args", nargs=argparse.REMAINDER)
+    venue.set_defaults(handler=_venue)
     return parser
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return EXIT_USAGE
+
+
+def _venue(args: argparse.Namespace) -> int:
+    # The venue is a separate package that fyers_store never imports: hand the process over to it.
+    os.execv(sys.executable, [sys.executable, "-m", "fyers_sim", *args.venue_args])
+    return EXIT_FAILURE  # pragma: no cover - execv does not return
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -72,6 +87,9 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["venue"]:  # argparse's REMAINDER drops leading --options; pass them through as-is
+        return _venue(argparse.Namespace(venue_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
