@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/cache_throughput.py
+	$(PY) benchmarks/bench_data_socket.py
 
 clean-venv:
 	rm -rf $(VENV)

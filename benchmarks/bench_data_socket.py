@@ -1,0 +1,261 @@
+"""Data-socket throughput: market ticks delivered per second by the venue's HSM data socket.
+
+A venue with a stepped clock (seed 7, Wed 2026-11-18 09:15 IST) is stepped forward
+``--step`` venue seconds at a time, as fast as it goes, for ``--seconds`` wall seconds; a
+session close jumps to the next session open.  One client in its own process subscribes
+every instrument the venue lists: ``sf`` for stocks and F&O, ``if`` for indices and ``dp``
+(5-level depth) for every non-index.  One tick of one topic is one record.
+
+  market.ticks()   the floor: generating the same ticks in-process, no encoding, no socket
+  raw client       a bare websocket-client process that reads every data frame and counts
+                   its records (end to end: pump, encoding, loop, TCP, client parsing)
+  SDK callbacks    the unmodified fyers-apiv3 FyersDataSocket in its own process, counting
+                   data dicts handed to on_message for a fixed amount of venue time
+
+The rate is records / (first step -> last record received).  The goal is >= 20,000/s for the
+raw client.
+
+Run: ``python benchmarks/bench_data_socket.py [--seconds 5] [--step 300] [--json] [--no-sdk]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import struct
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout without install
+
+GOAL = 20_000
+
+
+# ---------------------------------------------------------------------------- topics
+def _topics() -> tuple[list[str], list[str], list[str]]:
+    """(HSM topics, SymbolUpdate symbols, DepthUpdate symbols) for every listed instrument."""
+    from fyers_sim.data_topics import SEGMENTS
+    from fyers_sim.instruments import UNIVERSE
+
+    topics, sym, depth = [], [], []
+    for ins in UNIVERSE.values():
+        seg = SEGMENTS[ins.fytoken[:4]]
+        sym.append(ins.symbol)
+        if ins.is_index:
+            topics.append(f"if|{seg}|{ins.hsm_name}")
+        else:
+            topics += [f"sf|{seg}|{ins.fytoken[10:]}", f"dp|{seg}|{ins.fytoken[10:]}"]
+            depth.append(ins.symbol)
+    return topics, sym, depth
+
+
+def _tlv(field_id: int, value: bytes) -> bytes:
+    return struct.pack(">BH", field_id, len(value)) + value
+
+
+def _frame(req_type: int, *fields: bytes) -> bytes:
+    body = b"".join(fields)
+    return struct.pack(">HBB", len(body) + 2, req_type, len(fields)) + body
+
+
+# ---------------------------------------------------------------------------- clients (child processes)
+def raw_client(url: str, hsm_key: str, topics: list[str], pipe) -> None:
+    """Count data records; report (records, monotonic time of the last one) when the parent
+    sends the total it expects."""
+    import websocket
+
+    ws = websocket.create_connection(url, timeout=30)
+    ws.send_binary(_frame(1, _tlv(1, hsm_key.encode()), _tlv(2, b"P"), _tlv(3, b"\x01"), _tlv(4, b"bench")))
+    ws.send_binary(_frame(12, _tlv(1, struct.pack(">Q", 1 << 11)), _tlv(2, b"F")))
+    payload = struct.pack(">H", len(topics)) + b"".join(bytes([len(t)]) + t.encode() for t in topics)
+    ws.send_binary(_frame(4, _tlv(1, payload), _tlv(2, b"\x0b")))
+    ws.settimeout(0.05)  # websocket-client resumes a frame cut by a timeout
+    records, frames, last, expected, ready = 0, 0, 0.0, None, False
+    unpack = struct.Struct(">H").unpack_from
+    while expected is None or records < expected:
+        try:
+            data = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            data = None
+        if isinstance(data, bytes) and data[2] == 6:
+            records += unpack(data, 7)[0]
+            frames += 1
+            last = time.monotonic()
+            if not ready:  # the first frame holds every snapshot
+                pipe.send(("ready", records))
+                ready = True
+        if expected is None and pipe.poll():
+            expected = pipe.recv()
+    pipe.send(("done", records, frames, last))
+    ws.close()
+
+
+def sdk_client(urls: tuple[str, str, str], token: str, symbols: list[str], depth: list[str], pipe) -> None:
+    """Count the data dicts the SDK hands to on_message until the parent's expected total."""
+    import tempfile
+
+    from fyers_apiv3.FyersWebsocket import data_ws
+
+    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+
+    count = [0, 0.0]
+
+    def on_message(msg: dict) -> None:
+        if "symbol" in msg:
+            count[0] += 1
+            count[1] = time.monotonic()
+
+    with tempfile.TemporaryDirectory() as logs, redirect_sdk(SdkEndpoints(*urls)):
+        sock = data_ws.FyersDataSocket(access_token=token, reconnect=False, log_path=logs,
+                                       on_message=on_message, on_error=lambda e: None,
+                                       on_close=lambda m: None, on_connect=lambda: None)
+        sock.connect()
+        sock.subscribe(symbols, "SymbolUpdate")
+        sock.subscribe(depth, "DepthUpdate")
+        pipe.send(("subscribed",))
+        snapshots = pipe.recv()
+        while count[0] < snapshots:
+            time.sleep(0.01)
+        pipe.send(("ready", count[0]))
+        expected = pipe.recv()
+        deadline = time.monotonic() + 300
+        while count[0] < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pipe.send(("done", count[0], 0, count[1]))
+        sock.close_connection()
+
+
+# ---------------------------------------------------------------------------- driving the venue
+def _drive(venue, seconds: float | None, step: float, max_records: int | None = None) -> tuple[float, int, int]:
+    """Step the venue for ``seconds`` (or until ``max_records`` were queued); returns
+    (monotonic start, records queued, venue seconds covered)."""
+    server, cal = venue.data_socket, venue.market.calendar
+    first, start = server.records_queued, time.monotonic()
+    covered = 0.0
+    while True:
+        if seconds is not None and time.monotonic() - start >= seconds:
+            break
+        if max_records is not None and server.records_queued - first >= max_records:
+            break
+        now = venue.clock.time()
+        session = cal.session_at(now)
+        if session is None or session[1] - now < 1:
+            venue.set_time(cal.next_session_open(now + 1))  # overnight: one coalesced update
+            continue
+        span = min(step, session[1] - now)
+        venue.advance(span)
+        covered += span
+    return start, server.records_queued - first, covered
+
+
+def _collect(pipe, expected: int) -> tuple[int, int, float]:
+    pipe.send(expected)
+    _, received, frames, last = pipe.recv()
+    return received, frames, last
+
+
+def bench_market(venue_seconds: float, step: float) -> dict:
+    """Generate the same venue span's ticks with a fresh market: the floor."""
+    from fyers_sim.instruments import UNIVERSE
+    from fyers_sim.market import MarketData
+    from fyers_sim.venue import DEFAULT_START
+
+    market = MarketData(7)
+    t, end, n = DEFAULT_START.timestamp(), DEFAULT_START.timestamp() + venue_seconds, 0
+    depth = sum(1 for i in UNIVERSE.values() if not i.is_index)
+    started = time.perf_counter()
+    while t < end:
+        for sym, ins in UNIVERSE.items():
+            ticks = market.ticks(sym, t, min(t + step, end))
+            n += len(ticks) * (1 if ins.is_index else 2)  # sf + dp records per stock tick
+        t += step
+    elapsed = time.perf_counter() - started
+    return {"path": "market.ticks()", "records": n, "seconds": elapsed, "rate": n / elapsed,
+            "note": f"{depth} sf+dp, {len(UNIVERSE) - depth} if"}
+
+
+def bench_raw(seconds: float, step: float) -> tuple[dict, float]:
+    from fyers_sim.testing import running_venue
+    from fyers_sim.tokens import decode_jwt_payload
+
+    topics, _, _ = _topics()
+    ctx = mp.get_context("spawn")
+    with running_venue(seed=7) as venue:
+        key = decode_jwt_payload(venue.access_token())["hsm_key"]
+        mine, theirs = ctx.Pipe()
+        proc = ctx.Process(target=raw_client, args=(venue.urls.data_ws, key, topics, theirs), daemon=True)
+        proc.start()
+        assert mine.recv()[0] == "ready"
+        snapshots = venue.data_socket.records_queued
+        start, queued, covered = _drive(venue, seconds, step)
+        received, frames, last = _collect(mine, snapshots + queued)
+        proc.join(30)
+        slow = venue.data_socket.slow_consumers
+    elapsed = last - start
+    received -= snapshots
+    return ({"path": "raw client", "records": received, "seconds": elapsed, "rate": received / elapsed,
+             "note": f"{frames} frames, {covered / 3600:.1f} venue hours, slow-consumer drops {slow}"},
+            covered)
+
+
+def bench_sdk(max_records: int, step: float) -> dict:
+    from fyers_sim.testing import running_venue
+
+    _, symbols, depth = _topics()
+    ctx = mp.get_context("spawn")
+    with running_venue(seed=7) as venue:
+        urls = venue.urls
+        mine, theirs = ctx.Pipe()
+        proc = ctx.Process(target=sdk_client, args=((urls.rest, urls.order_ws, urls.data_ws),
+                                                    venue.sdk_access_token(), symbols, depth, theirs),
+                           daemon=True)
+        proc.start()
+        assert mine.recv() == ("subscribed",)
+        now = venue.clock.time()
+        snapshots = sum(1 for s in symbols + depth if venue.market.last_tick(s, now) is not None)
+        mine.send(snapshots)
+        _, ready = mine.recv()
+        start, queued, covered = _drive(venue, None, step, max_records)
+        # The SDK skips a depth record whose values did not change, so expect a little less.
+        received, _, last = _collect(mine, ready + int(queued * 0.99))
+        proc.join(30)
+    received -= ready
+    elapsed = last - start
+    return {"path": "SDK callbacks", "records": received, "seconds": elapsed, "rate": received / elapsed,
+            "note": f"of {queued} records sent, {covered / 3600:.1f} venue hours"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="wall seconds of stepping (raw client)")
+    ap.add_argument("--step", type=float, default=300.0, help="venue seconds per step (<= 900)")
+    ap.add_argument("--sdk-records", type=int, default=60_000, help="records sent to the SDK client")
+    ap.add_argument("--no-sdk", action="store_true", help="skip the SDK client")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = ap.parse_args(argv)
+
+    raw, covered = bench_raw(args.seconds, args.step)
+    rows = [bench_market(covered, args.step), raw]
+    if not args.no_sdk:
+        rows.append(bench_sdk(args.sdk_records, args.step))
+    for row in rows:
+        row["vs_goal"] = row["rate"] / GOAL
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "seconds": args.seconds, "step": args.step, "goal": GOAL}
+    if args.json:
+        print(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        return 0
+    print(f"data socket throughput ({meta['cpus']} CPUs, Python {meta['python']}, step {args.step:g} venue s)")
+    print(f"| path | records | seconds | records/s | vs goal {GOAL:,}/s | notes |")
+    print("|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['path']} | {r['records']:,} | {r['seconds']:.2f} | {r['rate']:,.0f} | {r['vs_goal']:.2f} | {r['note']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
