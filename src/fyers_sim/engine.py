@@ -32,7 +32,8 @@ import math
 import random
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from .accounts import Account, EngineConfig
 from .market import MarketData, Tick
@@ -112,6 +113,15 @@ class MatchingEngine:
                     except Exception:  # a broken listener must not corrupt the engine
                         _log.exception("order-socket listener failed on %s event", kind)
 
+    @contextmanager
+    def _synced(self, now: float) -> Iterator[float]:
+        """Lock, process everything up to ``now``, yield the engine's time; emit events on exit."""
+        with self._lock:
+            try:
+                yield self._sync(now)
+            finally:
+                self._flush()
+
     # ------------------------------------------------------------------ time
     def _sync(self, now: float) -> float:
         now = float(now)
@@ -127,11 +137,8 @@ class MatchingEngine:
         """Process everything up to venue time ``now``: AMO activation at the session open,
         fills from ticks in ``(last processed, now]``, SL triggers, IOC handling, DAY expiry
         (status 7) at the session close, and the day change at IST midnight."""
-        with self._lock:
-            try:
-                self._sync(now)
-            finally:
-                self._flush()
+        with self._synced(now):
+            pass
 
     def _day_close(self, day: dt.date) -> float:
         return float(self._cal.sessions(day)[-1][1])
@@ -367,19 +374,15 @@ class MatchingEngine:
         risk checks (status 5: market closed, margin shortfall, no holdings to sell), which is
         how FYERS's synchronous endpoint reports RMS rejections.
         """
-        with self._lock:
-            try:
-                now = self._sync(now)
-                req = parse_place(body, self._instruments, self._cal.date_of(now),
-                                  self._ltp_fn(now), self.config.client_id)
-                o = self._book(req, now)
-                if o.status == STATUS_REJECTED:
-                    raise OrderError(-99, o.message, 400, order_id=o.id)
-                return {"s": "ok", "code": 1101,
-                        "message": f"Order submitted successfully. Your Order Ref. No.{o.id}",
-                        "id": o.id}
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            req = parse_place(body, self._instruments, self._cal.date_of(now),
+                              self._ltp_fn(now), self.config.client_id)
+            o = self._book(req, now)
+            if o.status == STATUS_REJECTED:
+                raise OrderError(-99, o.message, 400, order_id=o.id)
+            return {"s": "ok", "code": 1101,
+                    "message": f"Order submitted successfully. Your Order Ref. No.{o.id}",
+                    "id": o.id}
 
     def _working_order(self, body: dict) -> Order:
         oid = parse_order_id(body)
@@ -397,42 +400,34 @@ class MatchingEngine:
         order","id":...}``; -51 unknown id, -161/-162/-163/-164 order no longer working, -50
         invalid values (e.g. qty not above the filled quantity), -99 margin shortfall (the order
         is left unchanged)."""
-        with self._lock:
-            try:
-                now = self._sync(now)
-                o = self._working_order(body)
-                t = self._tick_at(o.symbol, now)
-                req = parse_modify(body, o, None if t is None else t.ltp)
-                before = self._account.blocked(self._working())
-                old = (o.type, o.qty, o.limit, o.stop, o.disclosed, o.ref_price)
-                o.type, o.qty, o.limit, o.stop, o.disclosed = (
-                    req.type, req.qty, req.limit, req.stop, req.disclosed)
-                o.ref_price = self._ref_price(o.symbol, o.type, o.side, o.limit, o.stop, now)
-                reason = self._margin_shortfall(before, self._account.blocked(self._working()))
-                if reason is not None:
-                    o.type, o.qty, o.limit, o.stop, o.disclosed, o.ref_price = old
-                    raise OrderError(-99, reason)
-                if req.rearm:
-                    o.triggered = False
-                o.updated_at = now
-                self._emit("orders", o.raw("Modified"))
-                return {"s": "ok", "code": 1102, "message": "Successfully modified order",
-                        "id": o.id}
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            o = self._working_order(body)
+            t = self._tick_at(o.symbol, now)
+            req = parse_modify(body, o, None if t is None else t.ltp)
+            before = self._account.blocked(self._working())
+            old = (o.type, o.qty, o.limit, o.stop, o.disclosed, o.ref_price)
+            o.type, o.qty, o.limit, o.stop, o.disclosed = (
+                req.type, req.qty, req.limit, req.stop, req.disclosed)
+            o.ref_price = self._ref_price(o.symbol, o.type, o.side, o.limit, o.stop, now)
+            reason = self._margin_shortfall(before, self._account.blocked(self._working()))
+            if reason is not None:
+                o.type, o.qty, o.limit, o.stop, o.disclosed, o.ref_price = old
+                raise OrderError(-99, reason)
+            if req.rearm:
+                o.triggered = False
+            o.updated_at = now
+            self._emit("orders", o.raw("Modified"))
+            return {"s": "ok", "code": 1102, "message": "Successfully modified order",
+                    "id": o.id}
 
     def cancel(self, body: dict, now: float) -> dict:
         """``DELETE /orders/sync`` ``{"id": ...}``: cancel a working order (status 1).
         Success code 1103; errors as for :meth:`modify`."""
-        with self._lock:
-            try:
-                now = self._sync(now)
-                o = self._working_order(body)
-                self._close(o, STATUS_CANCELLED, now, "Cancelled", "Cancelled by user")
-                return {"s": "ok", "code": 1103, "message": "Successfully cancelled order",
-                        "id": o.id}
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            o = self._working_order(body)
+            self._close(o, STATUS_CANCELLED, now, "Cancelled", "Cancelled by user")
+            return {"s": "ok", "code": 1103, "message": "Successfully cancelled order",
+                    "id": o.id}
 
     def exit_positions(self, body: dict, now: float) -> dict:
         """``DELETE /positions``: place counter market orders (DAY, untagged) for the selected
@@ -446,12 +441,8 @@ class MatchingEngine:
         orders are accepted (they fill on later ticks); -352 when nothing is open; -99 with the
         reason if a counter order is rejected.
         """
-        with self._lock:
-            try:
-                now = self._sync(now)
-                return self._exit(body, now)
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            return self._exit(body, now)
 
     def _exit(self, body: dict | None, now: float) -> dict:
         body = {} if body is None else body
@@ -498,67 +489,47 @@ class MatchingEngine:
         ``order_id`` (one id or a comma list) filters by id, -51 if one is unknown;
         ``order_tag`` filters by tag, given as ``"1:<tag>"``, bare ``<tag>`` or ``"2:Untagged"``.
         """
-        with self._lock:
-            try:
-                now = self._sync(now)
-                orders = list(self._orders.values())
-                if order_id is not None:
-                    ids = [i.strip() for i in str(order_id).split(",") if i.strip()]
-                    if not ids or any(i not in self._orders for i in ids):
-                        raise OrderError(-51, "Invalid order id")
-                    orders = [self._orders[i] for i in dict.fromkeys(ids)]
-                if order_tag is not None:
-                    tag = tag_filter(order_tag)
-                    orders = [o for o in orders if o.tag == tag]
-                return {"s": "ok", "code": 200, "message": "",
-                        "orderBook": [self._order_rest(o, now) for o in orders]}
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            orders = list(self._orders.values())
+            if order_id is not None:
+                ids = [i.strip() for i in str(order_id).split(",") if i.strip()]
+                if not ids or any(i not in self._orders for i in ids):
+                    raise OrderError(-51, "Invalid order id")
+                orders = [self._orders[i] for i in dict.fromkeys(ids)]
+            if order_tag is not None:
+                tag = tag_filter(order_tag)
+                orders = [o for o in orders if o.tag == tag]
+            return {"s": "ok", "code": 200, "message": "",
+                    "orderBook": [self._order_rest(o, now) for o in orders]}
 
     def tradebook(self, now: float, *, order_tag: str | None = None) -> dict:
         """``GET /tradebook``: today's fills, oldest first (optionally filtered by tag)."""
-        with self._lock:
-            try:
-                self._sync(now)
-                trades = self._trades
-                if order_tag is not None:
-                    tag = tag_filter(order_tag)
-                    trades = [t for t in trades if t.tag == tag]
-                return {"s": "ok", "code": 200, "message": "",
-                        "tradeBook": [t.rest() for t in trades]}
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            trades = self._trades
+            if order_tag is not None:
+                tag = tag_filter(order_tag)
+                trades = [t for t in trades if t.tag == tag]
+            return {"s": "ok", "code": 200, "message": "",
+                    "tradeBook": [t.rest() for t in trades]}
 
     def positions(self, now: float) -> dict:
         """``GET /positions``: ``netPositions`` and ``overall`` (ltp/unrealized as of ``now``)."""
-        with self._lock:
-            try:
-                now = self._sync(now)
-                return {"s": "ok", "code": 200, "message": "",
-                        **self._account.positions_body(self._ltp_fn(now))}
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            return {"s": "ok", "code": 200, "message": "",
+                    **self._account.positions_body(self._ltp_fn(now))}
 
     def funds(self, now: float) -> dict:
         """``GET /funds``: the 10 ``fund_limit`` rows."""
-        with self._lock:
-            try:
-                self._sync(now)
-                utilized = self._account.blocked(self._working())
-                return {"s": "ok", "code": 200, "message": "",
-                        "fund_limit": self._account.funds_rows(utilized)}
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            utilized = self._account.blocked(self._working())
+            return {"s": "ok", "code": 200, "message": "",
+                    "fund_limit": self._account.funds_rows(utilized)}
 
     def holdings(self, now: float) -> dict:
         """``GET /holdings``: demat (HLD) and today's CNC net buys (T1), with ``overall``."""
-        with self._lock:
-            try:
-                now = self._sync(now)
-                return {"s": "ok", "code": 200, "message": "",
-                        **self._account.holdings_body(self._ltp_fn(now))}
-            finally:
-                self._flush()
+        with self._synced(now) as now:
+            return {"s": "ok", "code": 200, "message": "",
+                    **self._account.holdings_body(self._ltp_fn(now))}
 
     def active_symbols(self) -> frozenset[str]:
         """Symbols with working orders (including AMOs waiting for the open)."""

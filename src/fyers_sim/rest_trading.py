@@ -61,21 +61,12 @@ def add_trading_routes(app: web.Application) -> None:
         order_id, tag = request.query.get("id"), request.query.get("order_tag")
         return await guarded(lambda: engine.orderbook(caught_up(), order_id=order_id, order_tag=tag))
 
-    async def place(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        return await guarded(lambda: engine.place(body, caught_up()))
-
-    async def modify(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        return await guarded(lambda: engine.modify(body, caught_up()))
-
-    async def cancel(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        return await guarded(lambda: engine.cancel(body, caught_up()))
-
-    async def exit_positions(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        return await guarded(lambda: engine.exit_positions(body, caught_up()))
+    def body_call(method):
+        """A handler passing the JSON body to ``method(body, now)`` (place/modify/cancel/exit)."""
+        async def handler(request: web.Request) -> web.Response:
+            body = await read_json(request)
+            return await guarded(lambda: method(body, caught_up()))
+        return handler
 
     async def convert_position(request: web.Request) -> web.Response:
         await read_json(request)
@@ -90,11 +81,11 @@ def add_trading_routes(app: web.Application) -> None:
     r.add_get("/api/v3/funds", funds)
     r.add_get("/api/v3/holdings", holdings)
     r.add_get("/api/v3/positions", positions)
-    r.add_delete("/api/v3/positions", exit_positions)
+    r.add_delete("/api/v3/positions", body_call(engine.exit_positions))
     r.add_post("/api/v3/positions", convert_position)
     r.add_get("/api/v3/tradebook", tradebook)
     r.add_get("/api/v3/orders", orderbook)
-    r.add_post("/api/v3/orders/sync", place)
-    r.add_patch("/api/v3/orders/sync", modify)
-    r.add_delete("/api/v3/orders/sync", cancel)
+    r.add_post("/api/v3/orders/sync", body_call(engine.place))
+    r.add_patch("/api/v3/orders/sync", body_call(engine.modify))
+    r.add_delete("/api/v3/orders/sync", body_call(engine.cancel))
     r.add_post("/api/v3/logout", logout)
