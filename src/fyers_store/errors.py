@@ -49,3 +49,67 @@ class StateStoreError(FyersError):
 
 class StateSchemaMismatch(StateStoreError):
     """The state DB was written by an incompatible schema version; the operator must act."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Transport outcomes (raised by the adapters; no SDK dict ever leaves an adapter)
+
+
+class AuthError(FyersError):
+    """FYERS refused the credentials or token (-8/-15/-16/-17, HTTP 401/403, a failed login step).
+
+    Not retried: a new token (login) is needed. ``code`` is FYERS's code when there was one.
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message if code is None else f"{message} (code {code})")
+
+
+class RateLimitError(FyersError):
+    """FYERS answered 429 / -429 and the adapter's retries (if any) are exhausted.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class Rejected(FyersError):
+    """A definitive refusal by FYERS: the request was understood and will not be carried out.
+
+    ``order_id`` is set when FYERS booked and then rejected an order (e.g. -99 margin shortfall).
+    """
+
+    def __init__(self, code: int, message: str, order_id: str | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.order_id = order_id
+        super().__init__(f"FYERS rejected the request: {message} (code {code})")
+
+
+class OutcomeUnknown(FyersError):
+    """The request may or may not have taken effect: timeout, connection reset, 5xx, a body that is
+    not JSON, or the SDK's transport-level -99. Never treat it as a rejection."""
+
+    def __init__(self, operation: str, cause: str) -> None:
+        self.operation = operation
+        self.cause = cause
+        super().__init__(f"{operation}: outcome unknown ({cause})")
+
+
+class OrderPlacementUnknown(OutcomeUnknown):
+    """``place_order`` ended without a definitive answer. The order may be live at FYERS: resolve it
+    by its ``order_tag`` from the orderbook (or the order socket) before placing anything again."""
+
+    def __init__(self, order_tag: str, cause: str) -> None:
+        self.order_tag = order_tag
+        super().__init__(f"place_order (orderTag {order_tag})", cause)
+
+
+class VenueDataError(FyersError, ValueError):
+    """FYERS sent something the library does not understand: an unknown status/side/type code, a
+    missing or mistyped field. Names the field and the value."""

@@ -1,0 +1,126 @@
+"""The adapter contracts the Store, Broker and Feed depend on.
+
+Adapters own the transport (the FYERS SDK today) and hand out only typed values from
+``fyers_store.models``; they raise only :mod:`fyers_store.errors` classes. Anything that
+implements these interfaces -- the SDK-backed adapters, the in-memory one used in tests, a
+simulator -- can be injected into ``FyersStore``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from fyers_store.models.bars import NormalizedBar
+from fyers_store.models.orders import (
+    FundsSnapshot, OrderRequest, OrderSnapshot, OrderType, PositionSnapshot, TradeFill,
+)
+
+__all__ = ["MessageQueue", "RestAdapter", "WsAdapter"]
+
+
+class MessageQueue(Protocol):
+    """The consumer side of an adapter's queue: non-blocking polls from the Cerebro thread."""
+
+    def get_nowait(self) -> Any:
+        """The next message; raises ``queue.Empty`` when there is none."""
+
+    def qsize(self) -> int:
+        """Approximate number of queued messages."""
+
+    def empty(self) -> bool:
+        """True when no message is queued (approximate, like ``queue.Queue``)."""
+
+
+class RestAdapter(ABC):
+    """FYERS REST: history, order actions and account snapshots.
+
+    Errors: :class:`~fyers_store.errors.AuthError`, :class:`~fyers_store.errors.RateLimitError`,
+    :class:`~fyers_store.errors.Rejected`, :class:`~fyers_store.errors.OutcomeUnknown` (and
+    :class:`~fyers_store.errors.OrderPlacementUnknown` from :meth:`place_order`).
+    """
+
+    @abstractmethod
+    def history(self, symbol: str, resolution: str, start: dt.datetime, end: dt.datetime) -> list[NormalizedBar]:
+        """Bars whose start lies in ``[start, end]`` (aware datetimes), oldest first, split into
+        as many requests as FYERS's per-request range limits need. Empty when FYERS has no data."""
+
+    @abstractmethod
+    def place_order(self, request: OrderRequest) -> str:
+        """Place one order, **never retried**; returns FYERS's order id.
+
+        Rejected: FYERS refused it (the order may exist with status 5; ``order_id`` says).
+        OrderPlacementUnknown: no definitive answer -- resolve with :meth:`find_order_by_tag`.
+        """
+
+    @abstractmethod
+    def modify_order(self, order_id: str, *, qty: int | None = None, limit_price: float | None = None,
+                     stop_price: float | None = None, order_type: OrderType | None = None) -> str:
+        """Modify a working order; returns its id."""
+
+    @abstractmethod
+    def cancel_order(self, order_id: str) -> str:
+        """Cancel a working order; returns its id."""
+
+    @abstractmethod
+    def orderbook(self) -> list[OrderSnapshot]:
+        """Today's orders."""
+
+    @abstractmethod
+    def find_order_by_tag(self, order_tag: str) -> OrderSnapshot | None:
+        """The order carrying ``order_tag``, None if FYERS has none. Several orders with one tag
+        is an anomaly and raises :class:`~fyers_store.errors.VenueDataError`."""
+
+    @abstractmethod
+    def tradebook(self) -> list[TradeFill]:
+        """Today's fills."""
+
+    @abstractmethod
+    def positions(self) -> list[PositionSnapshot]:
+        """Net positions."""
+
+    @abstractmethod
+    def funds(self) -> FundsSnapshot:
+        """The account's funds."""
+
+    @abstractmethod
+    def profile(self) -> Mapping[str, Any]:
+        """The account profile (name, fy_id, ...): a plain, copied mapping of text values."""
+
+
+class WsAdapter(ABC):
+    """One FYERS socket, owned by the adapter: connect, reconnect, resubscribe, queue.
+
+    Messages (typed records and connection events) are put on :meth:`get_queue` in arrival order.
+    """
+
+    @abstractmethod
+    def start(self) -> None:
+        """Connect (non-blocking beyond the SDK's own connect) and keep the connection up."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Disconnect and stop reconnecting; idempotent."""
+
+    @abstractmethod
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        """Add symbols (or order-socket kinds); remembered and re-sent after every reconnect."""
+
+    @abstractmethod
+    def unsubscribe(self, symbols: Iterable[str]) -> None:
+        """Remove symbols (or kinds)."""
+
+    @abstractmethod
+    def get_queue(self) -> MessageQueue:
+        """The queue the consumer drains."""
+
+    @property
+    @abstractmethod
+    def is_connected(self) -> bool:
+        """True while the socket is open and authenticated."""
+
+    @abstractmethod
+    def stats(self) -> Mapping[str, int]:
+        """Counters: received, queued, dropped, malformed, reconnects, ..."""
