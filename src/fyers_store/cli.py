@@ -40,6 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_config_check)
     config.set_defaults(handler=lambda args: _usage(config))
 
+    from fyers_store.auth.commands import add_login_arguments
+
+    login = commands.add_parser(
+        "login",
+        help="log in to FYERS with TOTP and store the access token (reused while still valid)",
+        description="Run the automated TOTP login unless the stored token is still valid, and print "
+        "where the token is stored (never the token). The credentials file's api_base_url and "
+        "login_base_url choose the server (FYERS, or a local venue).",
+    )
+    add_login_arguments(login)
+    login.set_defaults(handler=_login)
+
+    profile = commands.add_parser(
+        "profile",
+        help="smoke check: log in (or reuse the token) and fetch the account profile through the SDK",
+        description="Log in or reuse the stored token, call get_profile() through the FYERS SDK and print "
+        "the account name and fy_id. When api_base_url is not FYERS's, the SDK is redirected to that "
+        "server (its root: api_base_url without /api/v3) for the call.",
+    )
+    add_login_arguments(profile)
+    profile.set_defaults(handler=_profile)
+
     venue = commands.add_parser(
         "venue",
         help="run the local FYERS venue (fyers_sim) for paper trading; see 'fyers-store venue --help'",
@@ -59,6 +81,18 @@ def _venue(args: argparse.Namespace) -> int:
     # The venue is a separate package that fyers_store never imports: hand the process over to it.
     os.execv(sys.executable, [sys.executable, "-m", "fyers_sim", *args.venue_args])
     return EXIT_FAILURE  # pragma: no cover - execv does not return
+
+
+def _login(args: argparse.Namespace) -> int:
+    from fyers_store.auth.commands import login_command
+
+    return login_command(args.credentials, args.force)
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from fyers_store.auth.commands import profile_command
+
+    return profile_command(args.credentials, args.force)
 
 
 def _config_check(args: argparse.Namespace) -> int:

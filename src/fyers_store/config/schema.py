@@ -12,7 +12,7 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
 from fyers_store.config.parsing import setting
 
@@ -41,6 +41,9 @@ class FyersAuthConfig:
     """FYERS login inputs and auth-call tuning (``config/fyers_credentials.yaml``).
 
     Secrets (``totp_key``, ``pin``, ``secret_key``) are hidden from ``repr`` and from error messages.
+    ``app_id`` has no ``-100`` suffix; ``client_id`` (``app_id-app_type``) is what the SDK takes.
+    ``api_base_url`` / ``login_base_url`` default to FYERS's hosts; point them at a local venue
+    (``http://127.0.0.1:P/api/v3``, ``http://127.0.0.1:P/vagator/v2``) for paper trading and tests.
     """
 
     username: str = setting(doc="FYERS login id (fy_id), e.g. XY12345")
@@ -58,8 +61,32 @@ class FyersAuthConfig:
     auth_backoff_base_seconds: float = setting(1.0, min=0, max=60)
     auth_backoff_max_seconds: float = setting(30.0, min=0, max=600)
     auth_backoff_jitter_seconds: float = setting(0.5, min=0, max=60)
+    api_base_url: str = setting("https://api-t1.fyers.in/api/v3", doc="FYERS REST API root ending in /api/v3")
+    login_base_url: str = setting("https://api-t2.fyers.in/vagator/v2", doc="FYERS TOTP login (vagator) root")
+    sdk_log_dir: Path = setting(Path("logs/fyers_sdk"), doc="directory for the FYERS SDK's own log files")
+
+    #: FYERS's own REST root (the SDK's built-in ``Config.API``); any other value is a redirect.
+    FYERS_API_BASE_URL: ClassVar[str] = "https://api-t1.fyers.in/api/v3"
+
+    @staticmethod
+    def _http_url(key: str, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise CrossFieldError(key, f"expected an absolute http:// or https:// URL without query, got '{value}'")
+        return value.strip().rstrip("/")
+
+    @property
+    def rest_root(self) -> str:
+        """``api_base_url`` without its ``/api/v3`` suffix (the server root the SDK redirect takes)."""
+        return self.api_base_url[: -len("/api/v3")]
 
     def __post_init__(self) -> None:
+        for key in ("api_base_url", "login_base_url"):
+            object.__setattr__(self, key, self._http_url(key, getattr(self, key)))
+        if not self.api_base_url.endswith("/api/v3"):
+            raise CrossFieldError("api_base_url", f"expected a URL ending in /api/v3 (the SDK's REST root), got '{self.api_base_url}'")
         expected = f"{self.app_id}-{self.app_type}"
         if self.client_id is None:
             object.__setattr__(self, "client_id", expected)
@@ -261,7 +288,7 @@ class SymbolMasterSource:
 class SymbolMasterConfig:
     """Where symbol-master CSVs come from and how their columns are named (``symbol_master_sources.yaml``).
 
-    A planned surface: parsed and validated now so tooling can rely on it later.
+    Consumed by :class:`fyers_store.symbol_master.SymbolMaster` (per-day disk cache).
     """
 
     columns: tuple[str, ...] = setting(doc="the 21 column names of the FYERS CSV layout, in order")
