@@ -535,6 +535,10 @@ class DataSocketServer:
         """How many clients are connected."""
         return len(self._conns)
 
+    def subscriptions(self) -> list[set[tuple[str, str]]]:
+        """Per open connection, its subscribed ``(symbol, kind)`` pairs (kind: sf/if/dp)."""
+        return [{(info.symbol, info.kind) for info in c.subs.values()} for c in self._conns if not c.closed]
+
     @property
     def backlog(self) -> int:
         """Frames queued but not yet written, over all connections."""

@@ -1,0 +1,206 @@
+"""Typed messages that leave the socket adapters: ticks, depth, connection events.
+
+The FYERS SDK hands its socket callbacks plain dicts (protocol reference §5.7 for the data socket,
+§4 for the order socket). The adapters turn every one of them into a small frozen record from this
+module (or, for the order socket, into :class:`~fyers_store.models.orders.OrderSnapshot`,
+:class:`~fyers_store.models.orders.TradeFill` and :class:`~fyers_store.models.orders.PositionSnapshot`),
+so nothing downstream ever sees an SDK dict. A dict that does not fit raises
+:class:`~fyers_store.errors.VenueDataError`; the adapters count and log those, they never crash
+the SDK's reader thread.
+
+Times: ``received_at`` is the adapter's wall clock when the callback ran; exchange times
+(``last_traded_time``, ``exchange_time``) come from the feed. All are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from fyers_store.errors import VenueDataError
+
+__all__ = [
+    "UTC", "Tick", "DepthLevel", "DepthUpdate", "EventKind", "ConnectionEvent", "OrderSocketNotice",
+    "MarketMessage", "is_market_data",
+]
+
+UTC = dt.timezone.utc
+_DEPTH_LEVELS = 5
+
+
+def _number(msg: Mapping, key: str, *, required: bool = False) -> float | None:
+    value = msg.get(key)
+    if value is None:
+        if required:
+            raise VenueDataError(f"{key}: missing from socket message with keys {sorted(msg)[:12]}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise VenueDataError(f"{key}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _count(msg: Mapping, key: str) -> int | None:
+    value = _number(msg, key)
+    return None if value is None else int(value)
+
+
+def _epoch(msg: Mapping, key: str) -> dt.datetime | None:
+    value = _number(msg, key)
+    if value is None or value <= 0:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise VenueDataError(f"{key}: not an epoch time: {value!r}") from None
+
+
+def _symbol(msg: Mapping) -> str:
+    symbol = msg.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        raise VenueDataError(f"symbol: expected a FYERS symbol, got {symbol!r}")
+    return symbol
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One market update of a symbol (``sf``) or an index (``if``).
+
+    In lite mode FYERS sends only the last price: ``lite`` is True and every other market field is
+    None. Index ticks have no volume, quantities or touch. ``volume`` is the day's traded volume so
+    far (FYERS ``vol_traded_today``); ``last_traded_qty`` the size of the last trade.
+    """
+
+    symbol: str
+    ltp: float
+    received_at: dt.datetime
+    is_index: bool = False
+    lite: bool = False
+    last_traded_time: dt.datetime | None = None
+    exchange_time: dt.datetime | None = None
+    volume: int | None = None
+    last_traded_qty: int | None = None
+    bid: float | None = None
+    ask: float | None = None
+    bid_size: int | None = None
+    ask_size: int | None = None
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    prev_close: float | None = None
+    avg_price: float | None = None
+    total_buy_qty: int | None = None
+    total_sell_qty: int | None = None
+    change: float | None = None
+    change_pct: float | None = None
+
+    @classmethod
+    def from_fyers(cls, msg: Mapping, received_at: dt.datetime) -> Tick:
+        """From the SDK's ``on_message`` dict of type ``sf`` or ``if`` (full or lite mode)."""
+        kind = msg.get("type")
+        if kind not in ("sf", "if"):
+            raise VenueDataError(f"type: expected 'sf' or 'if' for a tick, got {kind!r}")
+        symbol, ltp = _symbol(msg), _number(msg, "ltp", required=True)
+        lite = set(msg) <= {"ltp", "symbol", "type"}
+        return cls(
+            symbol=symbol, ltp=ltp, received_at=received_at, is_index=kind == "if", lite=lite,
+            last_traded_time=_epoch(msg, "last_traded_time"), exchange_time=_epoch(msg, "exch_feed_time"),
+            volume=_count(msg, "vol_traded_today"), last_traded_qty=_count(msg, "last_traded_qty"),
+            bid=_number(msg, "bid_price"), ask=_number(msg, "ask_price"),
+            bid_size=_count(msg, "bid_size"), ask_size=_count(msg, "ask_size"),
+            open=_number(msg, "open_price"), high=_number(msg, "high_price"), low=_number(msg, "low_price"),
+            prev_close=_number(msg, "prev_close_price"), avg_price=_number(msg, "avg_trade_price"),
+            total_buy_qty=_count(msg, "tot_buy_qty"), total_sell_qty=_count(msg, "tot_sell_qty"),
+            change=_number(msg, "ch"), change_pct=_number(msg, "chp"),
+        )
+
+
+@dataclass(frozen=True)
+class DepthLevel:
+    """One price level of the order book: price, total quantity, number of orders."""
+
+    price: float
+    qty: int
+    orders: int
+
+
+@dataclass(frozen=True)
+class DepthUpdate:
+    """The best five levels each side (fewer when the book is thin), best first."""
+
+    symbol: str
+    bids: tuple[DepthLevel, ...]
+    asks: tuple[DepthLevel, ...]
+    received_at: dt.datetime
+
+    @classmethod
+    def from_fyers(cls, msg: Mapping, received_at: dt.datetime) -> DepthUpdate:
+        """From the SDK's ``on_message`` dict of type ``dp`` (``bid_price1..5``, ``ask_size1..5``,
+        ``bid_order1..5`` ...); a level whose price is absent is not in the book."""
+        if msg.get("type") != "dp":
+            raise VenueDataError(f"type: expected 'dp' for depth, got {msg.get('type')!r}")
+        symbol = _symbol(msg)
+
+        def side(name: str) -> tuple[DepthLevel, ...]:
+            levels = []
+            for i in range(1, _DEPTH_LEVELS + 1):
+                price = _number(msg, f"{name}_price{i}")
+                if price is None:
+                    continue
+                levels.append(DepthLevel(price, _count(msg, f"{name}_size{i}") or 0,
+                                         _count(msg, f"{name}_order{i}") or 0))
+            return tuple(levels)
+
+        return cls(symbol=symbol, bids=side("bid"), asks=side("ask"), received_at=received_at)
+
+
+class EventKind(str, Enum):
+    """What happened to a socket connection (the ``kind`` of a :class:`ConnectionEvent`)."""
+
+    CONNECTED = "connected"        # open and authenticated (first time or after a reconnect)
+    RESUBSCRIBED = "resubscribed"  # after a reconnect: every requested subscription re-sent
+    DISCONNECTED = "disconnected"  # the connection ended (drop, forced reconnect, stop)
+    RECONNECTING = "reconnecting"  # a new attempt follows after ``delay`` seconds
+    STALE = "stale"                # connected but silent during market hours: forcing a reconnect
+    AUTH_FAILED = "auth_failed"    # the token was refused; retried only at the slowest pace
+    ERROR = "error"                # an error FYERS or the SDK reported, or a queue overflow
+    GAVE_UP = "gave_up"            # reconnect disabled or attempts exhausted: no more connections
+
+
+@dataclass(frozen=True)
+class ConnectionEvent:
+    """A connection state change or error, queued in order with the data it relates to."""
+
+    socket: str               # "data" or "order"
+    kind: EventKind
+    detail: str
+    at: dt.datetime
+    attempt: int = 0          # reconnect attempt number (1-based) where it applies
+    delay: float | None = None  # seconds until the next attempt (RECONNECTING)
+    code: int | None = None   # FYERS/SDK error code or HTTP status, when there was one
+
+
+@dataclass(frozen=True)
+class OrderSocketNotice:
+    """A general order-socket push (EDIS, price alerts, login) that is not an order, trade or
+    position; ``data`` is a read-only copy of the message."""
+
+    data: Mapping[str, Any]
+    received_at: dt.datetime
+
+    @classmethod
+    def from_fyers(cls, msg: Mapping, received_at: dt.datetime) -> OrderSocketNotice:
+        if not isinstance(msg, Mapping):
+            raise VenueDataError(f"order socket: expected a JSON object, got {type(msg).__name__}")
+        return cls(MappingProxyType(copy.deepcopy(dict(msg))), received_at)
+
+
+MarketMessage = Tick | DepthUpdate
+
+
+def is_market_data(message: Any) -> bool:
+    """True for ticks and depth (what a full market queue may drop); False for everything else."""
+    return isinstance(message, (Tick, DepthUpdate))
