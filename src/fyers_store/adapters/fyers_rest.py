@@ -1,0 +1,582 @@
+"""The FYERS REST adapter: the official SDK's ``FyersModel`` behind :class:`RestAdapter`.
+
+What this module adds to the SDK (protocol reference §2.2 and §9 list what the SDK does not do):
+
+* **A deadline on every call.** The SDK's ``requests.Session`` has no timeout. The adapter wraps
+  ``session.request`` on the instance it owns (the SDK itself is not modified) so every request
+  gets ``(connect_timeout_seconds, read_timeout_seconds)`` from ``config/fyers_rest_limits.yaml``,
+  cut to what is left of the call's overall deadline.
+* **The transport facts the SDK throws away.** The same wrapper records, per thread, the HTTP
+  status, the ``Retry-After``/``X-Retry-After-Ms`` headers and any exception of the request the
+  SDK just made. The SDK's reply dict is only trusted when it is a parsed server body: its shared,
+  mutable ``error_resp`` (one per FyersModel, returned by reference and rewritten by later
+  failures) is recognised by identity and never read or returned.
+* **One error taxonomy** (:mod:`fyers_store.errors`), one process-wide budget
+  (:mod:`~fyers_store.adapters.rate_limiter`), bounded retries for idempotent calls only, and
+  typed results: no SDK dict leaves the adapter.
+
+Error mapping, first rule that matches (-> raised; retried?):
+
+1. timeout, connection refused/reset, no HTTP reply      -> OutcomeUnknown; retried
+2. HTTP 429, or body code -429                           -> RateLimitError; retried after Retry-After
+                                                            (the shared limiter pauses for everyone)
+3. HTTP 5xx, JSON body or not                            -> OutcomeUnknown; retried
+4. HTTP 401/403, or code -8/-15/-16/-17                  -> AuthError; not retried
+5. body not JSON (the SDK's ``{"code": <status>,         -> OutcomeUnknown; not retried
+   "message": "Bad request"}``), or the SDK failed
+   before sending (its -99 "invalid input")
+6. ``s`` is ``"ok"`` (``"no_data"`` too for history)     -> the typed value
+7. any other negative code                               -> Rejected(code, message, order_id=reply["id"])
+8. anything else                                         -> VenueDataError
+
+"Retried" applies to history, orderbook, tradebook, positions, funds, profile, modify and cancel,
+with exponential backoff ``min(cap, base * 2**n) + uniform(0, jitter)``, at most
+``max_backoff_retries`` times and never past the call's deadline. ``place_order`` is never
+retried: any ambiguous outcome becomes :class:`~fyers_store.errors.OrderPlacementUnknown`
+carrying the orderTag, to be resolved with :meth:`FyersSdkRestAdapter.find_order_by_tag`.
+A 429 on ``place_order`` is FYERS refusing before processing: RateLimitError, not placed.
+
+Why modify and cancel may be retried and place_order may not: FYERS has no idempotency key, so
+re-sending a placement whose fate is unknown can open a second position. A modify names one order
+id and absolute values (type, qty, prices): applying it twice leaves the order as applying it
+once. A cancel applied twice cannot cancel anything else; its retry hears -161 "already
+cancelled", which the adapter reports as success when an earlier attempt's outcome was unknown.
+If the order changed meanwhile (filled, expired) the retry gets FYERS's definitive refusal, which
+is the truth. The remaining hazard -- a retried modify overtaking a *newer* modify of the same
+order sent from another thread -- is avoided by modifying one order from one place (the broker).
+
+Lossy spots of the SDK and how they are handled:
+
+* The SDK drops the HTTP status of JSON error bodies and every response header; the transport
+  record restores both (5xx vs 4xx, the 429's Retry-After).
+* FYERS uses ``-99`` for "order placement rejected" (a definitive answer whose message is the
+  reason and which usually carries the order id) and the SDK uses ``-99`` for its own transport
+  failures (``"Bad request"`` / ``"invalid input please check your input"``). A ``-99`` that came
+  in a server body is a :class:`Rejected`; one the SDK made up (its ``error_resp``, or no HTTP
+  reply recorded) is an outcome-unknown. The message text is never used to tell them apart.
+* A non-JSON body becomes ``{"code": <HTTP status>, ...}`` in the SDK, so ``code == 200`` can mean
+  "garbage with status 200": the identity check above catches it.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import email.utils
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from fyers_store.adapters.history_windows import (
+    HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, plan_windows, sorted_bars,
+)
+from fyers_store.adapters.interfaces import RestAdapter
+from fyers_store.adapters.rate_limiter import RateLimiter, shared_limiter
+from fyers_store.config import RestLimitsConfig, load_rest_limits_config
+from fyers_store.errors import (
+    AuthError, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected, VenueDataError,
+)
+from fyers_store.logs import get_logger
+from fyers_store.models.bars import NormalizedBar
+from fyers_store.models.orders import (
+    FundsSnapshot, OrderRequest, OrderSnapshot, OrderType, PositionSnapshot, TradeFill, order_tag_from_fyers,
+)
+from fyers_store.resolution import canonicalize_fyers_resolution, is_seconds_resolution
+
+__all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError", "make_order_tag"]
+
+_log = get_logger(__name__, "rest")
+_olog = get_logger(__name__ + ".orders", "orders")
+
+#: FYERS codes meaning "the token is expired or invalid" (protocol §1.4).
+AUTH_CODES = frozenset({-8, -15, -16, -17})
+# FYERS's "already cancelled" refusal (protocol §1.5, legacy code table as of 2026-11; the venue uses it).
+_ALREADY_CANCELLED = -161
+# place_order success without an acknowledgement: "request made, check the orderbook" (§1.4, 2026-11).
+_NO_ACK = 201
+
+
+def make_order_tag(strategy_id: str, seq: int) -> str:
+    """A deterministic FYERS orderTag for the ``seq``-th order of ``strategy_id``.
+
+    Alphanumeric ASCII, at most 30 characters (FYERS's rule): up to 12 characters of the strategy
+    id, 6 hex digits of its SHA-256 (two ids with the same prefix still differ), ``S`` and ``seq``
+    in base 36. The same inputs always give the same tag, so a restarted process that replays its
+    sequence finds its earlier orders again.
+    """
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise ValueError(f"seq must be a non-negative int, got {seq!r}")
+    if not isinstance(strategy_id, str) or not strategy_id:
+        raise ValueError("strategy_id must be a non-empty string")
+    digits, n = "", seq
+    while True:
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+        if n == 0:
+            break
+    digest = hashlib.sha256(strategy_id.encode()).hexdigest()[:6]
+    room = 30 - len(digest) - 1 - len(digits)
+    if room < 0:
+        raise ValueError(f"seq {seq} is too large for a 30-character orderTag")
+    prefix = "".join(ch for ch in strategy_id if ch.isascii() and ch.isalnum())[:min(12, room)]
+    return f"{prefix}{digest}S{digits}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Transport record: what the SDK's session really saw
+
+
+@dataclass
+class _Exchange:
+    """One HTTP request made by the SDK on this thread."""
+
+    status: int | None = None
+    retry_after: float | None = None
+    error: BaseException | None = None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``X-Retry-After-Ms`` (preferred: finer) or ``Retry-After`` (seconds or an
+    HTTP date); None when absent or unreadable."""
+    ms = headers.get("X-Retry-After-Ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+class _SessionProbe:
+    """Wraps ``session.request`` of one SDK session: default timeouts and a per-thread record."""
+
+    def __init__(self, session: requests.Session, connect: float, read: float) -> None:
+        self._request = session.request  # the bound original
+        self._default = (connect, read)
+        self._tls = threading.local()
+        session.request = self._wrapped  # instance attribute: Session.get/post/... call self.request
+
+    def begin(self, timeout: tuple[float, float]) -> None:
+        self._tls.timeout = timeout
+        self._tls.record = None
+
+    def end(self) -> _Exchange | None:
+        record = getattr(self._tls, "record", None)
+        self._tls.timeout = None
+        self._tls.record = None
+        return record
+
+    def _wrapped(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = getattr(self._tls, "timeout", None) or self._default
+        record = _Exchange()
+        self._tls.record = record
+        try:
+            response = self._request(method, url, *args, **kwargs)
+        except BaseException as exc:
+            record.error = exc
+            raise
+        record.status = response.status_code
+        record.retry_after = _retry_after(response.headers)
+        # The SDK parses the body twice (once inside a debug-log argument); parse it once.
+        parse, parsed = response.json, []
+
+        def json_once(**kw: Any) -> Any:
+            if not parsed:
+                parsed.append(parse(**kw))
+            return parsed[0]
+
+        response.json = json_once  # type: ignore[method-assign]
+        return response
+
+
+@dataclass
+class _Failure:
+    """A classified failed attempt."""
+
+    error: FyersError
+    retry: bool = False            # on the retry allowlist (429, 5xx, timeout, connection)
+    retry_after: float | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class FyersSdkRestAdapter(RestAdapter):
+    """FYERS REST through the official SDK, hardened (see the module docstring for the tables).
+
+    ``limits`` defaults to ``config/fyers_rest_limits.yaml``. ``limiter`` defaults to the
+    process-wide :func:`~fyers_store.adapters.rate_limiter.shared_limiter`; pass one only to
+    isolate tests. ``calendar`` (an ``NseCalendar``; loaded from ``config/nse_calendar.yaml``
+    when needed and present) is used to refuse second-resolution ranges FYERS does not keep.
+    ``request_deadline_seconds`` bounds one REST request end to end: waiting for a budget slot,
+    every attempt and every backoff. ``log_path`` is where the SDK writes ``fyersApi.log`` and
+    ``fyersRequests.log`` (SDK quirk: its loggers are process-global, so only the first
+    FyersModel's directory is really used). ``monotonic``, ``sleep``, ``now`` (aware datetime)
+    and ``rng`` are injectable for tests.
+
+    Thread-safe: the transport record is per thread and the SDK's shared error dict is never
+    read, so several threads may share one adapter. Tokens are never logged.
+    """
+
+    def __init__(self, client_id: str, access_token: str, *, limits: RestLimitsConfig | None = None,
+                 calendar: Any = None, limiter: RateLimiter | None = None,
+                 log_path: str | Path = "logs", request_deadline_seconds: float = 120.0,
+                 monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 now: Callable[[], dt.datetime] | None = None, rng: random.Random | None = None) -> None:
+        from fyers_apiv3 import fyersModel
+
+        log_dir = Path(log_path)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        model = fyersModel.FyersModel(client_id=client_id, token=access_token, is_async=False,
+                                      log_path=str(log_dir))
+        self._setup(model, limits=limits, calendar=calendar, limiter=limiter,
+                    request_deadline_seconds=request_deadline_seconds, monotonic=monotonic, sleep=sleep,
+                    now=now, rng=rng)
+
+    @classmethod
+    def from_fyers_model(cls, model: Any, **options: Any) -> FyersSdkRestAdapter:
+        """Adopt an existing synchronous ``FyersModel`` (e.g. from ``fyers_store.auth``).
+
+        The adapter installs its timeouts on the model's session; use the model only through
+        the adapter afterwards. Options as for the constructor (except the credentials and
+        ``log_path``, which the model already has).
+        """
+        if getattr(model, "is_async", False):
+            raise TypeError("FyersSdkRestAdapter needs a synchronous FyersModel (is_async=False)")
+        self = cls.__new__(cls)
+        self._setup(model, **options)
+        return self
+
+    def _setup(self, model: Any, *, limits: RestLimitsConfig | None = None, calendar: Any = None,
+               limiter: RateLimiter | None = None, request_deadline_seconds: float = 120.0,
+               monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+               now: Callable[[], dt.datetime] | None = None, rng: random.Random | None = None) -> None:
+        if request_deadline_seconds <= 0:
+            raise ValueError("request_deadline_seconds must be positive")
+        self._limits = limits if limits is not None else load_rest_limits_config()
+        self._limiter = limiter if limiter is not None else shared_limiter(self._limits)
+        self._model = model
+        self._probe = _SessionProbe(model.service.session, self._limits.connect_timeout_seconds,
+                                    self._limits.read_timeout_seconds)
+        self._calendar = calendar
+        self._calendar_loaded = calendar is not None
+        self._deadline = float(request_deadline_seconds)
+        self._mono, self._sleep = monotonic, sleep
+        self._now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._rng = rng or random.Random()
+        self._stats_lock = threading.Lock()
+        self._stats = dict.fromkeys(("requests", "retries", "rate_limited", "outcome_unknown", "auth_errors",
+                                     "rejected", "duplicate_bars"), 0)
+
+    def __repr__(self) -> str:
+        return f"FyersSdkRestAdapter(client_id={self._model.client_id!r}, budgets={self._limiter.budgets})"
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def limiter(self) -> RateLimiter:
+        """The budget this adapter draws from (usually the process-wide one)."""
+        return self._limiter
+
+    def set_access_token(self, access_token: str) -> None:
+        """Use a new token from now on (after a login); the SDK builds its header once."""
+        self._model.token = access_token
+        self._model.header = f"{self._model.client_id}:{access_token}"
+
+    def stats(self) -> dict[str, int]:
+        """Counters: requests sent, retries, rate_limited (429s received), outcome_unknown,
+        auth_errors, rejected, duplicate_bars (window overlaps dropped)."""
+        with self._stats_lock:
+            return dict(self._stats)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self._stats[key] += n
+
+    def _backoff(self, retry: int) -> float:
+        lim = self._limits
+        return min(lim.backoff_cap_seconds, lim.backoff_base_seconds * (2 ** retry)) + \
+            self._rng.uniform(0.0, lim.backoff_jitter_seconds)
+
+    def _send(self, op: str, invoke: Callable[[Any], Any], *, retryable: bool,
+              ok_states: tuple[str, ...] = ("ok",),
+              after_unknown: Callable[[Rejected], dict | None] | None = None) -> dict:
+        """One logical REST call: budget slot, attempt, classification, allowlisted retries."""
+        deadline = self._mono() + self._deadline
+        retries, ambiguous = 0, False
+        while True:
+            result = self._attempt(op, invoke, deadline, ok_states)
+            if isinstance(result, dict):
+                return result
+            if ambiguous and after_unknown is not None and isinstance(result.error, Rejected):
+                settled = after_unknown(result.error)
+                if settled is not None:
+                    return settled
+            ambiguous = ambiguous or isinstance(result.error, OutcomeUnknown)
+            if not (retryable and result.retry and retries < self._limits.max_backoff_retries):
+                raise result.error
+            delay = self._backoff(retries)
+            if result.retry_after is not None:
+                delay = max(delay, result.retry_after)
+            if self._mono() + delay >= deadline:
+                raise result.error
+            retries += 1
+            self._count("retries")
+            _log.info("%s: retry %d in %.2f s after %s", op, retries, delay, result.error)
+            self._sleep(delay)
+
+    def _attempt(self, op: str, invoke: Callable[[Any], Any], deadline: float,
+                 ok_states: tuple[str, ...]) -> dict | _Failure:
+        # RateLimitError here: nothing was sent. (The limiter may run on its own clock: relative.)
+        permit = self._limiter.acquire(max(0.0, deadline - self._mono()))
+        try:
+            left = max(0.001, deadline - self._mono())
+            self._probe.begin((min(self._limits.connect_timeout_seconds, left),
+                               min(self._limits.read_timeout_seconds, left)))
+            self._count("requests")
+            try:
+                reply = invoke(self._model)
+            except Exception as exc:  # the SDK catches nearly everything; be safe anyway
+                self._probe.end()
+                self._count("outcome_unknown")
+                return _Failure(OutcomeUnknown(op, f"the SDK raised {type(exc).__name__}: {exc}"))
+            exchange = self._probe.end()
+        finally:
+            self._limiter.release(permit)
+        return self._classify(op, reply, exchange, ok_states)
+
+    def _classify(self, op: str, reply: Any, ex: _Exchange | None, ok_states: tuple[str, ...]) -> dict | _Failure:
+        # The SDK's own error dict (never a server body): shared and mutable, so never returned.
+        sdk_made = reply is getattr(self._model.service, "error_resp", None) or not isinstance(reply, dict)
+        if ex is None:
+            self._count("outcome_unknown")
+            return _Failure(OutcomeUnknown(op, "the SDK failed before sending the request (-99)"))
+        if ex.error is not None:
+            kind = "timeout" if isinstance(ex.error, requests.Timeout) else "connection error"
+            self._count("outcome_unknown")
+            return _Failure(OutcomeUnknown(op, f"{kind}: {type(ex.error).__name__}"), retry=True)
+        status = ex.status or 0
+        body = None if sdk_made else reply
+        raw_code = body.get("code") if body is not None else None
+        code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+        message = str(body.get("message") or "") if body is not None else ""
+        if status == 429 or code == -429:
+            self._count("rate_limited")
+            if ex.retry_after:
+                self._limiter.pause(ex.retry_after)
+            return _Failure(RateLimitError(f"{op}: FYERS rate limit (HTTP {status}, code {code})",
+                                           retry_after=ex.retry_after), retry=True, retry_after=ex.retry_after)
+        if status >= 500:
+            self._count("outcome_unknown")
+            return _Failure(OutcomeUnknown(op, f"HTTP {status}" + (f" ({message})" if message else "")), retry=True)
+        if status in (401, 403) or code in AUTH_CODES:
+            self._count("auth_errors")
+            return _Failure(AuthError(f"{op}: {message or f'HTTP {status}'}", code=code))
+        if body is None:
+            self._count("outcome_unknown")
+            return _Failure(OutcomeUnknown(op, f"HTTP {status} with a body that is not a JSON object"))
+        if body.get("s") in ok_states:
+            return body
+        if code is not None and code < 0:
+            self._count("rejected")
+            oid = body.get("id")
+            return _Failure(Rejected(code, message, order_id=str(oid) if oid not in (None, "") else None))
+        return _Failure(VenueDataError(f"{op}: unexpected reply (s={body.get('s')!r}, code={raw_code!r}, HTTP {status})"))
+
+    @staticmethod
+    def _rows(reply: dict, key: str, op: str) -> list:
+        rows = reply.get(key)
+        if rows is None:
+            return []  # FYERS omits the list when it is empty on some endpoints
+        if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
+            raise VenueDataError(f"{op}: '{key}' is not a list of records")
+        return rows
+
+    # ------------------------------------------------------------------ history
+    def history(self, symbol: str, resolution: str, start: dt.datetime, end: dt.datetime) -> list[NormalizedBar]:
+        """Bars whose label lies in ``[start, end]``, oldest first, fetched in FYERS-sized windows.
+
+        Labels: intraday bars carry their start as a UTC-aware datetime; daily bars are labelled
+        00:00 IST of their trading date (whatever FYERS's stamp). An empty list means FYERS has no
+        bars there (``no_data``); a failure raises. When ``end`` reaches into the bar that is
+        still forming, FYERS sends it partial and it **is returned** -- callers that need only
+        complete bars pass ``end`` before the current bar (FYERS's own advice: ``now -
+        resolution``); the cache must never mark such a window complete.
+
+        Raises :class:`~fyers_store.adapters.history_windows.HistoryRangeError` (before sending)
+        for second bars older than the last 30 trading days.
+        """
+        seen: dict[int, NormalizedBar] = {}
+        for _window, _bars in self.iter_history(symbol, resolution, start, end, _seen=seen):
+            pass
+        return sorted_bars(seen)
+
+    def iter_history(self, symbol: str, resolution: str, start: dt.datetime, end: dt.datetime,
+                     *, _seen: dict[int, NormalizedBar] | None = None
+                     ) -> Iterator[tuple[HistoryWindow, list[NormalizedBar]]]:
+        """Like :meth:`history`, one window at a time: yields ``(window, bars)`` as each request
+        completes, so a caller can store every window it got before a later one fails."""
+        res = canonicalize_fyers_resolution(resolution)
+        windows = plan_windows(res, start, end)
+        if windows and is_seconds_resolution(res):
+            calendar = self._get_calendar()
+            if calendar is not None:
+                check_second_history_range(res, start, self._now(), calendar)
+        seen = _seen if _seen is not None else {}
+        for window in windows:
+            params = window.params(symbol)
+            reply = self._send("history", lambda m, p=params: m.history(p), retryable=True,
+                               ok_states=("ok", "no_data"))
+            if reply.get("s") == "no_data":
+                yield window, []
+                continue
+            if "candles" not in reply:
+                raise VenueDataError(f"history {symbol} {res}: reply has no 'candles'")
+            bars, dupes = candles_to_bars(reply["candles"], window, start, end, seen)
+            if dupes:
+                self._count("duplicate_bars", dupes)
+            yield window, bars
+
+    def _get_calendar(self) -> Any:
+        if not self._calendar_loaded:
+            from fyers_store.market_calendar import load_calendar_or_none
+
+            self._calendar = load_calendar_or_none()
+            self._calendar_loaded = True
+            if self._calendar is None:
+                _log.warning("no config/nse_calendar.yaml: second-resolution ranges are not pre-checked")
+        return self._calendar
+
+    # ------------------------------------------------------------------ orders
+    def place_order(self, request: OrderRequest) -> str:
+        """Place one order, **never retried**, and return FYERS's order id.
+
+        Raises Rejected (FYERS refused it; ``order_id`` is set when it booked and rejected the
+        order, e.g. -99 margin shortfall), AuthError or RateLimitError (definitive: not placed),
+        or OrderPlacementUnknown(order_tag) for every ambiguous outcome -- timeout, reset, 5xx,
+        a garbled reply, or FYERS's 201 "no acknowledgement" -- which the caller resolves with
+        :meth:`find_order_by_tag` before placing anything again.
+        """
+        body = request.to_fyers()
+        tag = request.order_tag
+        try:
+            reply = self._send("place_order", lambda m: m.place_order(body), retryable=False)
+        except OutcomeUnknown as exc:
+            _olog.warning("place_order %s (orderTag %s): outcome unknown: %s", request.symbol, tag, exc.cause)
+            raise OrderPlacementUnknown(tag, exc.cause) from exc
+        except VenueDataError as exc:
+            _olog.warning("place_order %s (orderTag %s): unreadable reply: %s", request.symbol, tag, exc)
+            raise OrderPlacementUnknown(tag, str(exc)) from exc
+        except Rejected as exc:
+            _olog.info("place_order %s (orderTag %s) rejected: %s (code %s, id %s)",
+                       request.symbol, tag, exc.message, exc.code, exc.order_id)
+            raise
+        order_id = reply.get("id")
+        if reply.get("code") == _NO_ACK or order_id in (None, ""):
+            raise OrderPlacementUnknown(tag, f"FYERS accepted the request without an acknowledgement "
+                                             f"(code {reply.get('code')})")
+        _olog.info("place_order %s qty %s (orderTag %s) -> %s", request.symbol, request.qty, tag, order_id)
+        return str(order_id)
+
+    def modify_order(self, order_id: str, *, qty: int | None = None, limit_price: float | None = None,
+                     stop_price: float | None = None, order_type: OrderType | None = None) -> str:
+        """Modify a working order (retried on the allowlist: re-sending the same absolute values
+        is harmless). FYERS requires ``type``: when ``order_type`` is None the order's current
+        type is read from the orderbook first (one more request)."""
+        if order_type is None:
+            order_type = self._order_by_id(order_id).type
+        body: dict[str, Any] = {"id": str(order_id), "type": int(order_type)}
+        if qty is not None:
+            body["qty"] = int(qty)
+        if limit_price is not None:
+            body["limitPrice"] = float(limit_price)
+        if stop_price is not None:
+            body["stopPrice"] = float(stop_price)
+        reply = self._send("modify_order", lambda m: m.modify_order(body), retryable=True)
+        _olog.info("modify_order %s %s", order_id, {k: v for k, v in body.items() if k != "id"})
+        return str(reply.get("id") or order_id)
+
+    def cancel_order(self, order_id: str) -> str:
+        """Cancel a working order (retried on the allowlist). If an earlier attempt's outcome was
+        unknown and the retry hears "already cancelled" (-161), the first attempt worked: that
+        counts as success. Other refusals (already traded/rejected/expired) raise Rejected."""
+        body = {"id": str(order_id)}
+
+        def settled(err: Rejected) -> dict | None:
+            return {"s": "ok", "id": str(order_id)} if err.code == _ALREADY_CANCELLED else None
+
+        reply = self._send("cancel_order", lambda m: m.cancel_order(body), retryable=True, after_unknown=settled)
+        _olog.info("cancel_order %s", order_id)
+        return str(reply.get("id") or order_id)
+
+    def _order_by_id(self, order_id: str) -> OrderSnapshot:
+        reply = self._send("orderbook", lambda m: m.orderbook({"id": str(order_id)}), retryable=True)
+        for row in self._rows(reply, "orderBook", "orderbook"):
+            if str(row.get("id")) == str(order_id):
+                return OrderSnapshot.from_fyers(row)
+        raise Rejected(-51, f"no order {order_id} in the orderbook")
+
+    def find_order_by_tag(self, order_tag: str) -> OrderSnapshot | None:
+        """The order carrying ``order_tag`` today, or None.
+
+        Asks FYERS to filter (``?order_tag=1:<tag>``) and checks every returned row's tag itself,
+        so a server that ignores the filter still gives the right answer. Note that an order
+        FYERS is still taking in may need a moment to show up: None right after an
+        OrderPlacementUnknown is not proof of absence -- check again (or watch the order socket).
+        """
+        reply = self._send("find_order_by_tag", lambda m: m.orderbook({"order_tag": f"1:{order_tag}"}),
+                           retryable=True)
+        rows = [r for r in self._rows(reply, "orderBook", "orderbook")
+                if order_tag_from_fyers(r.get("orderTag")) == order_tag]
+        if len(rows) > 1:
+            raise VenueDataError(f"orderTag {order_tag!r} is on {len(rows)} orders: "
+                                 f"{[str(r.get('id')) for r in rows]}")
+        return OrderSnapshot.from_fyers(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ snapshots
+    def orderbook(self) -> list[OrderSnapshot]:
+        """Today's orders (retried on the allowlist)."""
+        reply = self._send("orderbook", lambda m: m.orderbook(), retryable=True)
+        return [OrderSnapshot.from_fyers(r) for r in self._rows(reply, "orderBook", "orderbook")]
+
+    def tradebook(self) -> list[TradeFill]:
+        """Today's fills (retried on the allowlist)."""
+        reply = self._send("tradebook", lambda m: m.tradebook(), retryable=True)
+        return [TradeFill.from_fyers(r) for r in self._rows(reply, "tradeBook", "tradebook")]
+
+    def positions(self) -> list[PositionSnapshot]:
+        """Net positions (retried on the allowlist)."""
+        reply = self._send("positions", lambda m: m.positions(), retryable=True)
+        return [PositionSnapshot.from_fyers(r) for r in self._rows(reply, "netPositions", "positions")]
+
+    def funds(self) -> FundsSnapshot:
+        """The account's funds (retried on the allowlist)."""
+        reply = self._send("funds", lambda m: m.funds(), retryable=True)
+        if "fund_limit" not in reply:
+            raise VenueDataError("funds: reply has no 'fund_limit'")
+        return FundsSnapshot.from_fyers(reply["fund_limit"])
+
+    def profile(self) -> Mapping[str, Any]:
+        """The profile's ``data`` record, deep-copied (retried on the allowlist)."""
+        reply = self._send("profile", lambda m: m.get_profile(), retryable=True)
+        data = reply.get("data")
+        if not isinstance(data, Mapping):
+            raise VenueDataError("profile: reply has no 'data' record")
+        return copy.deepcopy(dict(data))

@@ -1,0 +1,267 @@
+"""One client-side budget for every FYERS REST call a process makes.
+
+FYERS counts requests per user, whatever endpoint they hit: 10 per second, 200 per minute and
+1,00,000 per day (protocol reference §2.1, as of 2026-11). Going over the per-minute limit more
+than three times in a day blocks the user for the rest of that day, so the library never relies
+on 429s to find the limit: every REST call takes a slot from one :class:`RateLimiter` first.
+
+How a slot is counted, and why it is exact rather than padded with a safety margin:
+
+* FYERS (and the local venue) count a request when it *arrives*. The client cannot see that
+  moment, but it lies between sending the request and receiving the reply.
+* So a request holds its slot from :meth:`RateLimiter.acquire` until :meth:`RateLimiter.release`
+  (in flight), and afterwards the slot stays counted for one window measured from the
+  *completion* time. A new request is admitted only if in-flight plus recently completed requests
+  leave room. Any request the server still counts (arrival later than "now minus one window")
+  completed later than that too, so the client never admits one the server would refuse.
+* The day budget counts sends per IST calendar date (FYERS's day; reset at 00:00 IST).
+
+A 429 with ``Retry-After`` pauses the limiter for everybody (:meth:`RateLimiter.pause`).
+
+:func:`shared_limiter` returns the process-wide instance that every
+:class:`~fyers_store.adapters.fyers_rest.FyersSdkRestAdapter` uses unless given its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from fyers_store.config import RestLimitsConfig
+from fyers_store.errors import RateLimitError
+from fyers_store.logs import get_logger
+
+__all__ = ["Budgets", "Permit", "RateLimiter", "reset_shared_limiter", "shared_limiter"]
+
+IST = ZoneInfo("Asia/Kolkata")
+_log = get_logger(__name__, "rest")
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Requests allowed per second, per minute and per IST day."""
+
+    per_second: int
+    per_minute: int
+    per_day: int
+
+    def __post_init__(self) -> None:
+        for name in ("per_second", "per_minute", "per_day"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Budgets.{name} must be a positive int, got {value!r}")
+
+    @classmethod
+    def from_config(cls, limits: RestLimitsConfig) -> Budgets:
+        return cls(limits.per_second, limits.per_minute, limits.per_day)
+
+    def tightest(self, other: Budgets) -> Budgets:
+        """The smaller of each budget."""
+        return Budgets(min(self.per_second, other.per_second), min(self.per_minute, other.per_minute),
+                       min(self.per_day, other.per_day))
+
+
+class Permit:
+    """One admitted request. Give it back with :meth:`RateLimiter.release` once the reply (or the
+    failure) is in; releasing twice is harmless."""
+
+    __slots__ = ("_limiter", "released")
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+        self.released = False
+
+    def release(self) -> None:
+        self._limiter.release(self)
+
+
+class RateLimiter:
+    """Sliding per-second and per-minute windows plus a per-day count; thread-safe.
+
+    ``monotonic`` drives the windows and the pause; ``wall`` (epoch seconds) decides the IST date
+    of the day budget. ``sleep`` replaces the internal condition wait: tests pass a fake clock's
+    sleep so nothing really waits (a request blocked only by in-flight requests then polls).
+    """
+
+    def __init__(self, budgets: Budgets, *, monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time, sleep: Callable[[float], None] | None = None) -> None:
+        self._budgets = budgets
+        self._mono = monotonic
+        self._wall = wall
+        self._sleep = sleep
+        self._cond = threading.Condition(threading.Lock())
+        self._second: deque[float] = deque()   # completion stamps within the last second
+        self._minute: deque[float] = deque()   # ... within the last minute
+        self._inflight = 0
+        self._day_key: dt.date | None = None
+        self._day_count = 0
+        self._paused_until = float("-inf")
+        self._stats = {"acquired": 0, "waited": 0, "refused": 0, "pauses": 0}
+
+    @classmethod
+    def from_config(cls, limits: RestLimitsConfig, **kwargs) -> RateLimiter:
+        """A limiter with the budgets of ``config/fyers_rest_limits.yaml``."""
+        return cls(Budgets.from_config(limits), **kwargs)
+
+    @property
+    def budgets(self) -> Budgets:
+        return self._budgets
+
+    def tighten(self, budgets: Budgets) -> None:
+        """Lower any budget above ``budgets`` (never raises one)."""
+        with self._cond:
+            self._budgets = self._budgets.tightest(budgets)
+
+    # ------------------------------------------------------------------ core
+    def _roll_day(self) -> None:
+        today = dt.datetime.fromtimestamp(self._wall(), IST).date()
+        if today != self._day_key:
+            self._day_key, self._day_count = today, 0
+
+    def _seconds_to_day_end(self) -> float:
+        now = self._wall()
+        day = dt.datetime.fromtimestamp(now, IST).date() + dt.timedelta(days=1)
+        return max(0.001, dt.datetime.combine(day, dt.time(0), IST).timestamp() - now)
+
+    def _wait_locked(self, now: float) -> tuple[float, bool]:
+        """(seconds until a request may go, whether that figure is exact). Not exact when the
+        windows are full of in-flight requests: their slots free one window after they finish."""
+        self._roll_day()
+        for window, span in ((self._second, 1.0), (self._minute, 60.0)):
+            while window and window[0] <= now - span:
+                window.popleft()
+        wait, exact = 0.0, True
+        if self._paused_until > now:
+            wait = self._paused_until - now
+        if self._day_count >= self._budgets.per_day:
+            wait = max(wait, self._seconds_to_day_end())
+        for window, span, limit in ((self._second, 1.0, self._budgets.per_second),
+                                    (self._minute, 60.0, self._budgets.per_minute)):
+            excess = len(window) + self._inflight - limit + 1
+            if excess <= 0:
+                continue
+            if excess <= len(window):
+                wait = max(wait, window[excess - 1] + span - now)
+            else:
+                wait, exact = max(wait, span), False
+        return wait, exact
+
+    def acquire(self, timeout: float | None = None) -> Permit:
+        """Block until a request may be sent and take the slot.
+
+        ``timeout`` is in seconds of this limiter's clock. When no slot can come within it --
+        known at once for a spent day budget or a long pause -- :class:`~fyers_store.errors.RateLimitError`
+        is raised (``retry_after`` = the wait) and nothing is counted.
+        """
+        with self._cond:
+            deadline = None if timeout is None else self._mono() + max(0.0, timeout)
+            waited = False
+            while True:
+                now = self._mono()
+                wait, exact = self._wait_locked(now)
+                if wait <= 0:
+                    self._inflight += 1
+                    self._day_count += 1
+                    self._stats["acquired"] += 1
+                    self._stats["waited"] += waited
+                    return Permit(self)
+                if deadline is not None:
+                    left = deadline - now
+                    if left <= 0 or (exact and wait > left):
+                        self._stats["refused"] += 1
+                        raise RateLimitError(
+                            f"client REST budget: no slot within the deadline (next in {wait:.3f} s; "
+                            f"budgets {self._budgets.per_second}/s, {self._budgets.per_minute}/min, "
+                            f"{self._budgets.per_day}/day)", retry_after=wait)
+                    wait = min(wait, left)
+                waited = True
+                self._block(wait)
+
+    def _block(self, seconds: float) -> None:
+        if self._sleep is None:
+            self._cond.wait(seconds)
+            return
+        self._cond.release()
+        try:
+            self._sleep(seconds)
+        finally:
+            self._cond.acquire()
+
+    def release(self, permit: Permit) -> None:
+        """The request is over (answered, failed or timed out); its slot starts expiring now."""
+        with self._cond:
+            if permit.released:
+                return
+            permit.released = True
+            self._inflight -= 1
+            now = self._mono()
+            self._second.append(now)
+            self._minute.append(now)
+            self._cond.notify_all()
+
+    @contextmanager
+    def slot(self, timeout: float | None = None) -> Iterator[Permit]:
+        """``with limiter.slot(): send()`` -- acquire, then release whatever happens."""
+        permit = self.acquire(timeout)
+        try:
+            yield permit
+        finally:
+            self.release(permit)
+
+    def pause(self, seconds: float) -> None:
+        """Admit nothing for ``seconds`` (a 429's ``Retry-After``); extends, never shortens."""
+        if seconds <= 0:
+            return
+        with self._cond:
+            self._paused_until = max(self._paused_until, self._mono() + seconds)
+            self._stats["pauses"] += 1
+        _log.warning("REST limiter paused for %.3f s (server asked to retry later)", seconds)
+
+    # ------------------------------------------------------------------ introspection
+    def wait_time(self) -> float:
+        """Seconds a request arriving now would wait (a lower bound while requests are in flight)."""
+        with self._cond:
+            return max(0.0, self._wait_locked(self._mono())[0])
+
+    def stats(self) -> dict[str, int]:
+        """Counters: acquired, waited (had to block), refused (deadline), pauses, in_flight,
+        day_count (sends today, IST)."""
+        with self._cond:
+            self._roll_day()
+            return {**self._stats, "in_flight": self._inflight, "day_count": self._day_count}
+
+
+_shared: RateLimiter | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_limiter(limits: RestLimitsConfig | None = None) -> RateLimiter:
+    """The process-wide limiter, created on first use from ``limits`` (default budgets otherwise).
+
+    A later caller with smaller budgets tightens it (a warning is logged); larger budgets never
+    loosen it: one user's FYERS limits are one set of numbers per process.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = RateLimiter.from_config(limits or RestLimitsConfig())
+        elif limits is not None:
+            wanted = Budgets.from_config(limits)
+            if wanted != _shared.budgets:
+                _log.warning("REST budgets %s differ from the process limiter's %s; using the smaller of each",
+                             wanted, _shared.budgets)
+                _shared.tighten(wanted)
+        return _shared
+
+
+def reset_shared_limiter() -> None:
+    """Forget the process-wide limiter (tests; a process that re-reads its config)."""
+    global _shared
+    with _shared_lock:
+        _shared = None
