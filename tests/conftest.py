@@ -59,3 +59,15 @@ def sdk_venue(venue, tmp_path, monkeypatch):
     urls = venue.urls
     with redirect_sdk(SdkEndpoints(urls.rest, urls.order_ws, urls.data_ws)):
         yield venue
+
+
+@pytest.fixture
+def fast_venue(sdk_venue, monkeypatch):
+    """``sdk_venue`` with the SDK sockets' fixed pauses shortened (see ``tests/sdk_time.py``)."""
+    from fyers_apiv3.FyersWebsocket import data_ws, order_ws
+    from sdk_time import FastSdkTime
+
+    shim = FastSdkTime()
+    monkeypatch.setattr(data_ws, "time", shim)
+    monkeypatch.setattr(order_ws, "time", shim)
+    return sdk_venue

@@ -4,12 +4,9 @@ websocket client.
 Expected values are computed independently from ``venue.market`` (last tick at venue time,
 ``/data/depth`` levels, 1-minute candles), never from the server's encoders.
 
-Test harness note: the SDK's ping thread sleeps 10 s between pings and ``close_connection()``
-joins it, and ``connect()`` always pauses 2 s.  ``data_ws.time`` (the SDK module's reference to
-``time``) is replaced by a shim in which the ping thread's sleep ends as soon as the socket is
-closed, and the 2-s connect pause as soon as the socket is open (or no connection is being
-made).  The
-SDK code itself is unchanged.
+Test harness note: the SDK's fixed pauses (2 s in ``connect()``, 10 s between pings, which
+``close_connection()`` joins) are shortened by the ``fast_venue`` fixture's stand-in for the SDK
+modules' ``time`` (``tests/sdk_time.py``). The SDK code itself is unchanged.
 """
 
 from __future__ import annotations
@@ -71,37 +68,10 @@ def dp_dict(depth: dict, symbol: str) -> dict:
 
 
 # ---------------------------------------------------------------------------- SDK harness
-class _SdkTime:
-    """Stand-in for ``data_ws.time`` (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.socks: list = []
-        self.time = time.time
-
-    def sleep(self, seconds: float) -> None:
-        me = threading.current_thread()
-        sock = next((s for s in self.socks if s.ping_thread is me), None)
-        if sock is not None:  # the ping loop (data_ws.py:1755): wake once the socket is closed
-            deadline = time.monotonic() + seconds
-            while sock.is_connected() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            return
-        sock = self.socks[-1] if self.socks else None
-        if seconds == 2 and sock is not None:  # connect()'s pause (data_ws.py:1635)
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                thread = sock.ws_thread
-                if sock.is_connected() or thread is None or not thread.is_alive():
-                    return
-                time.sleep(0.005)
-            return
-        time.sleep(seconds)
-
-
 class Client:
     """One SDK data socket with its callbacks recorded."""
 
-    def __init__(self, venue, log_dir, shim: _SdkTime, *, lite: bool = False, token: str | None = None):
+    def __init__(self, venue, log_dir, *, lite: bool = False, token: str | None = None):
         data_ws.FyersDataSocket._instance = None  # a singleton: a fresh object per client
         self.venue, self.log_dir = venue, log_dir
         self.messages: list = []
@@ -111,7 +81,6 @@ class Client:
             access_token=token or venue.sdk_access_token(), litemode=lite, reconnect=False,
             on_message=self.messages.append, on_error=self.errors.append,
             on_close=self.closes.append, on_connect=lambda: None, log_path=str(log_dir))
-        shim.socks.append(self.sock)
 
     def connect(self) -> Client:
         self.sock.connect()
@@ -149,14 +118,12 @@ def _reap_closers():
 
 
 @pytest.fixture
-def sdk(sdk_venue, tmp_path, monkeypatch):
-    """A factory of SDK clients on ``sdk_venue``; every client is closed at the end."""
-    shim = _SdkTime()
-    monkeypatch.setattr(data_ws, "time", shim)
+def sdk(fast_venue, tmp_path):
+    """A factory of SDK clients on ``fast_venue``; every client is closed at the end."""
     clients: list[Client] = []
 
     def make(**kw) -> Client:
-        client = Client(sdk_venue, tmp_path, shim, **kw)
+        client = Client(fast_venue, tmp_path, **kw)
         clients.append(client)
         return client
 

@@ -177,7 +177,6 @@ def test_message_faults_are_reproducible_from_the_seed(tmp_path, monkeypatch):
     assert first == second
     assert first != clean
     assert len(set(first)) < len(first) or len(first) < len(clean)  # duplicates or drops happened
-    assert sorted(set(first)) != first or first != sorted(first)  # something moved or vanished
 
 
 def test_stall_holds_messages_until_resume(sdk_venue, model, tmp_path, rec):

@@ -1,16 +1,12 @@
 """Socket adapter building blocks without a venue: queues, backoff, health monitor, typed
 messages, the in-memory adapter, and the data adapter's batching / resubscription / unsubscribe
 logic at scale against a fake SDK socket class (FYERS symbols the venue does not list).
-
-Also home of :class:`FastSdkTime`, the test-only stand-in for the SDK modules' ``time`` that the
-venue-backed adapter tests (``test_ws_adapters_data.py``, ``test_ws_adapters_order.py``) import.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import queue
-import sys
 import threading
 import time
 
@@ -30,48 +26,6 @@ T0 = dt.datetime(2026, 11, 18, 3, 45, tzinfo=UTC)  # 09:15 IST
 
 
 # ---------------------------------------------------------------------------- shared helpers
-class FastSdkTime:
-    """Stand-in for the ``time`` module inside ``fyers_apiv3.FyersWebsocket.data_ws`` and
-    ``order_ws`` (tests only; the SDK code is unchanged).
-
-    The SDK's ``connect()`` always sleeps 2 s, its ping threads sleep 10 s between pings (and
-    ``close_connection()`` joins them), and the data socket's ``subscribe()`` sleeps 0.5 s. Here
-    the connect pause ends as soon as the socket is open (or no connection is being made), a
-    ping sleep ends once its socket is closed, and the subscribe pause is 10 ms. The caller is
-    recognised from its frame (function name and ``self``). Everything else is real ``time``.
-    """
-
-    def __getattr__(self, name):
-        return getattr(time, name)
-
-    def sleep(self, seconds: float) -> None:
-        frame = sys._getframe(1)
-        where, sock = frame.f_code.co_name, frame.f_locals.get("self")
-        del frame
-        if where == "connect" and sock is not None:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                thread = getattr(sock, "ws_thread", None) or getattr(sock, "t", None)
-                if sock.is_connected() or thread is None or not thread.is_alive():
-                    return
-                time.sleep(0.005)
-            return
-        if where == "__ping" and sock is not None:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline and _ws_open(sock):
-                time.sleep(0.02)
-            return
-        if where == "subscribe":
-            time.sleep(min(seconds, 0.01))
-            return
-        time.sleep(seconds)
-
-
-def _ws_open(sock) -> bool:
-    ws = getattr(sock, "_FyersDataSocket__ws_object", None) or getattr(sock, "_FyersOrderSocket__ws_object", None)
-    return bool(ws is not None and ws.sock and ws.sock.connected)
-
-
 def ws_config(tmp_path, **overrides) -> WsConfig:
     """A validated WsConfig for tests: fast backoff, no health monitor unless asked."""
     data = {

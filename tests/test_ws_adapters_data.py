@@ -1,7 +1,7 @@
 """FyersDataWsAdapter against the local venue through the unmodified SDK data socket.
 
 Expected values come from ``venue.market`` (the generator behind the feed), never from the
-venue's encoder. The SDK's fixed pauses are shortened with :class:`test_ws_adapters.FastSdkTime`
+venue's encoder. The SDK's fixed pauses are shortened with the ``fast_venue`` fixture (``sdk_time.FastSdkTime``)
 (see its docstring); the adapter's own timing comes from a test config with short backoff.
 
 Clock decision for the health monitor: silence is measured on the monotonic clock (real
@@ -22,21 +22,10 @@ from fyers_sim.tokens import encode_jwt
 from fyers_store.adapters import FyersDataWsAdapter
 from fyers_store.market_calendar import NseCalendar
 from fyers_store.models.stream import UTC, ConnectionEvent, DepthLevel, DepthUpdate, EventKind, Tick
-from test_ws_adapters import Drain, FastSdkTime, ws_config
+from test_ws_adapters import Drain, ws_config
 
 SBIN, RELIANCE, INFY, NIFTY = "NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:INFY-EQ", "NSE:NIFTY50-INDEX"
 SU, DU = "SymbolUpdate", "DepthUpdate"
-
-
-@pytest.fixture
-def fast_venue(sdk_venue, monkeypatch):
-    """``sdk_venue`` with the SDK's fixed sleeps shortened (tests only)."""
-    from fyers_apiv3.FyersWebsocket import data_ws, order_ws
-
-    shim = FastSdkTime()
-    monkeypatch.setattr(data_ws, "time", shim)
-    monkeypatch.setattr(order_ws, "time", shim)
-    return sdk_venue
 
 
 @pytest.fixture

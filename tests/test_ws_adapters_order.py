@@ -2,7 +2,7 @@
 
 Orders are placed with the SDK's FyersModel (redirected to the venue); what the adapter queues
 is compared with the venue's REST books read back through the same typed constructors. The SDK's
-fixed pauses are shortened with :class:`test_ws_adapters.FastSdkTime`.
+fixed pauses are shortened with the ``fast_venue`` fixture (``sdk_time.FastSdkTime``).
 """
 
 from __future__ import annotations
@@ -16,21 +16,10 @@ from fyers_sim.testing import wait_until
 from fyers_store.adapters import FyersOrderWsAdapter
 from fyers_store.models.orders import OrderSnapshot, OrderStatus, PositionSnapshot, TradeFill
 from fyers_store.models.stream import EventKind
-from test_ws_adapters import Drain, FastSdkTime, ws_config
+from test_ws_adapters import Drain, ws_config
 
 SBIN = "NSE:SBIN-EQ"
 BAD_TOKEN = "VENUESIM01-100:e30.e30.sig"
-
-
-@pytest.fixture
-def fast_venue(sdk_venue, monkeypatch):
-    """``sdk_venue`` with the SDK's fixed sleeps shortened (tests only)."""
-    from fyers_apiv3.FyersWebsocket import data_ws, order_ws
-
-    shim = FastSdkTime()
-    monkeypatch.setattr(data_ws, "time", shim)
-    monkeypatch.setattr(order_ws, "time", shim)
-    return sdk_venue
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -107,9 +109,6 @@ def _lose_connection(request: web.Request) -> None:
     if transport is not None:
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            import socket
-            import struct
-
             try:  # SO_LINGER 0 makes close() send RST
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             except OSError:

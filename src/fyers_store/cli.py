@@ -62,13 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_login_arguments(profile)
     profile.set_defaults(handler=_profile)
 
-    venue = commands.add_parser(
+    # Listed for --help only: main() hands "venue ..." to the venue before argparse sees it.
+    commands.add_parser(
         "venue",
         help="run the local FYERS venue (fyers_sim) for paper trading; see 'fyers-store venue --help'",
         add_help=False,
     )
-    venue.add_argument("venue_args", nargs=argparse.REMAINDER)
-    venue.set_defaults(handler=_venue)
     return parser
 
 
@@ -77,9 +76,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return EXIT_USAGE
 
 
-def _venue(args: argparse.Namespace) -> int:
+def _venue(venue_args: Sequence[str]) -> int:
     # The venue is a separate package that fyers_store never imports: hand the process over to it.
-    os.execv(sys.executable, [sys.executable, "-m", "fyers_sim", *args.venue_args])
+    os.execv(sys.executable, [sys.executable, "-m", "fyers_sim", *venue_args])
     return EXIT_FAILURE  # pragma: no cover - execv does not return
 
 
@@ -123,7 +122,7 @@ def _config_check(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["venue"]:  # argparse's REMAINDER drops leading --options; pass them through as-is
-        return _venue(argparse.Namespace(venue_args=argv[1:]))
+        return _venue(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -79,6 +79,7 @@ from fyers_store.adapters.history_windows import (
 )
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.adapters.rate_limiter import RateLimiter, shared_limiter
+from fyers_store.backoff import capped_backoff
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import (
     AuthError, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected, VenueDataError,
@@ -312,8 +313,8 @@ class FyersSdkRestAdapter(RestAdapter):
 
     def _backoff(self, retry: int) -> float:
         lim = self._limits
-        return min(lim.backoff_cap_seconds, lim.backoff_base_seconds * (2 ** retry)) + \
-            self._rng.uniform(0.0, lim.backoff_jitter_seconds)
+        return capped_backoff(retry, lim.backoff_base_seconds, lim.backoff_cap_seconds,
+                              lim.backoff_jitter_seconds, self._rng.random)
 
     def _send(self, op: str, invoke: Callable[[Any], Any], *, retryable: bool,
               ok_states: tuple[str, ...] = ("ok",),

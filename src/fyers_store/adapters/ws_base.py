@@ -21,13 +21,13 @@ import collections
 import enum
 import logging
 import queue
-import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from fyers_store.backoff import Backoff
 from fyers_store.errors import FyersError
 from fyers_store.logs import get_logger
 from fyers_store.models.stream import is_market_data
@@ -177,28 +177,6 @@ class BoundedMessageQueue:
             return {"queue_size": len(self._items), "queue_maxsize": self.maxsize,
                     "queue_high_water": self.high_water, "dropped": self.dropped,
                     "overflow": self.overflowed}
-
-
-class Backoff:
-    """Reconnect delays: ``base * 2**n`` capped at ``cap``, plus ``uniform(0, jitter)``.
-
-    ``rng`` (anything with ``random()``) is injectable so tests get exact delays.
-    """
-
-    def __init__(self, base: float, cap: float, jitter: float, rng: Any = None) -> None:
-        if base < 0 or cap < base or jitter < 0:
-            raise ValueError(f"bad backoff: base={base} cap={cap} jitter={jitter}")
-        self.base, self.cap, self.jitter = float(base), float(cap), float(jitter)
-        self._rng = rng if rng is not None else random.Random()
-
-    def delay(self, failures: int) -> float:
-        """Delay before the next attempt after ``failures`` consecutive failures (0-based)."""
-        exp = min(self.cap, self.base * (2 ** min(max(failures, 0), 30)))
-        return exp + self._rng.random() * self.jitter
-
-    def slowest(self) -> float:
-        """The capped delay plus jitter (used after an authentication failure)."""
-        return self.cap + self._rng.random() * self.jitter
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from fyers_store.backoff import capped_backoff
 from fyers_store.config.schema import FyersAuthConfig
 from fyers_store.errors import AuthError, OutcomeUnknown
 from fyers_store.logs import fyers_auth_logger, redact
@@ -177,8 +178,8 @@ class TotpLogin:
 
     def _backoff(self, attempt: int, retry_after: Optional[float]) -> float:
         cfg = self.config
-        delay = min(cfg.auth_backoff_max_seconds, cfg.auth_backoff_base_seconds * (2 ** attempt))
-        delay += cfg.auth_backoff_jitter_seconds * self._jitter()
+        delay = capped_backoff(attempt, cfg.auth_backoff_base_seconds, cfg.auth_backoff_max_seconds,
+                               cfg.auth_backoff_jitter_seconds, self._jitter)
         if retry_after is not None:
             delay = max(delay, min(retry_after, cfg.auth_backoff_max_seconds))
         return delay

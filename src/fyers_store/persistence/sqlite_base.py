@@ -21,6 +21,7 @@ import weakref
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
+from fyers_store.backoff import capped_backoff
 from fyers_store.config.schema import SqliteConcurrencyConfig
 
 T = TypeVar("T")
@@ -171,8 +172,8 @@ class SqliteDatabase:
                     raise
                 attempt += 1
                 self.lock_retries += 1
-                delay = min(c.lock_backoff_max_seconds, c.lock_backoff_base_seconds * (2 ** (attempt - 1)))
-                delay += self._rng.uniform(0, c.lock_backoff_jitter_seconds)
+                delay = capped_backoff(attempt - 1, c.lock_backoff_base_seconds, c.lock_backoff_max_seconds,
+                                       c.lock_backoff_jitter_seconds, self._rng.random)
                 log.warning("%s is locked; retry %d/%d in %.3fs", self.path, attempt, c.lock_retry_attempts, delay)
                 time.sleep(delay)
 
