@@ -361,3 +361,13 @@ def test_symbol_master_json_and_index_map(sdk_venue):
     mapping = requests.get(sdk_venue.urls.index_map, timeout=10)
     assert mapping.status_code == 200
     assert mapping.json() == index_hsm_mapping() == {NIFTY: "Nifty 50", "NSE:NIFTYBANK-INDEX": "Nifty Bank"}
+
+
+def test_rest_requests_are_counted_by_path_without_admin_routes(fy, sdk_venue):
+    before = sdk_venue.rest_requests()
+    history(fy, SBIN, "1", at(TODAY, 9, 15), at(TODAY, 9, 15))
+    history(fy, SBIN, "1", at(TODAY, 9, 15), at(TODAY, 9, 15))
+    fy.get_profile()
+    requests.get(sdk_venue.urls.rest + "/admin/clock", timeout=5)
+    assert sdk_venue.rest_requests("/data/history") == 2
+    assert sdk_venue.rest_requests() - before == 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ class VenueContext:
     loop: asyncio.AbstractEventLoop | None = None
     stopping: asyncio.Event | None = None
     stopped: threading.Event = field(default_factory=threading.Event)
+    # REST requests answered, by path (admin routes excluded); read via Venue.rest_requests().
+    requests: Counter = field(default_factory=Counter)
 
     def now(self) -> float:
         """Venue time (epoch seconds)."""

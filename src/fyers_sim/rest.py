@@ -120,7 +120,10 @@ def _lose_connection(request: web.Request) -> None:
 async def _pipeline(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
     ctx = request.app[CTX]
     path = request.path
-    rule = None if path.startswith("/admin/") else ctx.faults.take_rest_fault(request.method, path)
+    admin = path.startswith("/admin/")
+    if not admin:
+        ctx.requests[path] += 1  # the loop thread is the only writer
+    rule = None if admin else ctx.faults.take_rest_fault(request.method, path)
     if rule is not None and rule.kind != "lose_response":
         early = await _fault_reply(ctx, rule, request)
         if early is not None:

@@ -301,6 +301,12 @@ class Venue:
         """``"APPID-100:<token>"`` as the SDK's sockets take it."""
         return f"{self.account.app_id}:{self.access_token()}"
 
+    def rest_requests(self, prefix: str = "") -> int:
+        """How many REST requests reached the venue (admin routes excluded), counting only paths
+        that start with ``prefix`` (e.g. ``"/data/history"``), rejected and faulted ones included."""
+        counts = dict(self.ctx.requests)  # a copy: the loop thread may be adding to it
+        return sum(n for path, n in counts.items() if path.startswith(prefix))
+
     def orders(self) -> list[dict]:
         """The order book (REST orderbook rows)."""
         return self.engine.orders()
