@@ -377,7 +377,7 @@ def test_invalid_symbols_are_reported_and_dropped_from_the_requested_set(tmp_pat
     try:
         ws.subscribe(["NSE:A-EQ", "BAD:X"])
         errors = wait_until(lambda: [e for e in drain.events(EventKind.ERROR) if "removed" in e.detail])
-        assert "BAD:X" in errors[0].detail
+        assert "BAD:X" in errors[0].detail and errors[0].symbols == ("BAD:X",)
         assert ws.subscriptions == {("NSE:A-EQ", "SymbolUpdate")} and ws.stats()["rejected_symbols"] == 1
     finally:
         ws.stop()

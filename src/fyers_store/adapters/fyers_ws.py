@@ -258,7 +258,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         if invalid:
             self._count("rejected_symbols", len(invalid))
             self._emit(EventKind.ERROR, f"{data_type}: FYERS refused {len(invalid)} symbol(s), removed from "
-                       f"the subscriptions: {', '.join(invalid[:20])}")
+                       f"the subscriptions: {', '.join(invalid[:20])}", symbols=tuple(invalid))
         if retry:
             self._count("subscribe_failures", len(retry))
             self._emit(EventKind.ERROR, f"{data_type}: {len(retry)} symbol(s) not subscribed, retried after "

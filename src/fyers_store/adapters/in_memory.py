@@ -129,10 +129,13 @@ class InMemoryWsAdapter(WsAdapter):
         self._event(EventKind.CONNECTED, "reconnected", attempt=1)
         self._event(EventKind.RESUBSCRIBED, f"{n} subscriptions re-sent")
 
-    def emit(self, kind: EventKind | str, detail: str = "", *, code: int | None = None) -> None:
-        """Queue any connection event (e.g. ``STALE``, ``AUTH_FAILED``, ``GAVE_UP``)."""
-        self._event(EventKind(kind), detail, code=code)
+    def emit(self, kind: EventKind | str, detail: str = "", *, code: int | None = None,
+             symbols: Iterable[str] = ()) -> None:
+        """Queue any connection event (e.g. ``STALE``, ``AUTH_FAILED``, ``GAVE_UP``, or ``ERROR``
+        with the ``symbols`` FYERS refused)."""
+        self._event(EventKind(kind), detail, code=code, symbols=tuple(symbols))
 
     def _event(self, kind: EventKind, detail: str, *, attempt: int = 0, delay: float | None = None,
-               code: int | None = None) -> None:
-        self._queue.put_control(ConnectionEvent(self.socket, kind, detail, self._now(), attempt, delay, code))
+               code: int | None = None, symbols: tuple[str, ...] = ()) -> None:
+        self._queue.put_control(ConnectionEvent(self.socket, kind, detail, self._now(), attempt, delay, code,
+                                                symbols))

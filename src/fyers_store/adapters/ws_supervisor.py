@@ -234,8 +234,8 @@ class SupervisedSocketAdapter(WsAdapter):
             self._counters[name] += n
 
     def _emit(self, kind: EventKind, detail: str, *, attempt: int = 0, delay: float | None = None,
-              code: int | None = None) -> None:
-        event = ConnectionEvent(self.SOCKET, kind, detail, self._now(), attempt, delay, code)
+              code: int | None = None, symbols: tuple[str, ...] = ()) -> None:
+        event = ConnectionEvent(self.SOCKET, kind, detail, self._now(), attempt, delay, code, symbols)
         self._queue.put_control(event)
         loud = kind in (EventKind.ERROR, EventKind.STALE, EventKind.AUTH_FAILED, EventKind.GAVE_UP) or (
             kind is EventKind.DISCONNECTED and detail != "stopped")

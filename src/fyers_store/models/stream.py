@@ -181,6 +181,7 @@ class ConnectionEvent:
     attempt: int = 0          # reconnect attempt number (1-based) where it applies
     delay: float | None = None  # seconds until the next attempt (RECONNECTING)
     code: int | None = None   # FYERS/SDK error code or HTTP status, when there was one
+    symbols: tuple[str, ...] = ()  # ERROR: the symbols FYERS refused (removed from the subscriptions)
 
 
 @dataclass(frozen=True)
