@@ -97,3 +97,14 @@ def test_accelerated_clock_runs_and_the_pump_follows_it():
         wait_until(lambda: any(o["id"] == order_id and o["status"] == 2 for o in venue.orders()),
                    timeout=10, message="fill on the accelerated clock")
         assert clock.time() > DEFAULT_START.timestamp() + 1
+
+
+def test_a_jump_back_in_time_resumes_publishing_from_the_new_time(venue):
+    published = []
+    original = venue.data_socket.publish
+    venue.data_socket.publish = lambda start, end: (published.append((start, end)), original(start, end))
+    back = DEFAULT_START - dt.timedelta(minutes=1)  # 09:14, before the 09:15 default start
+    venue.set_time(back)
+    venue.advance(61)
+    # the ticks of (09:14, 09:15:01] -- the open included -- are published, not skipped
+    assert published == [(back.timestamp(), back.timestamp() + 61)]

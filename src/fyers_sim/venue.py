@@ -288,8 +288,14 @@ class Venue:
         self.sync(timeout)
 
     def set_time(self, when: dt.datetime | float, timeout: float = 10.0) -> None:
-        """Stepped/accelerated clock: jump to ``when`` and wait for the pump."""
+        """Stepped/accelerated clock: jump to ``when`` and wait for the pump. A jump back in time
+        replays nothing; publishing resumes from the new time (ticks after it are sent again)."""
         self.clock.set(when)
+        now = self.clock.time()
+        with self._progress:
+            if now < self._processed:
+                self._processed = now
+                self._progress.notify_all()
         self.sync(timeout)
 
     # ------------------------------------------------------------------ conveniences for tests and paper trading
