@@ -127,6 +127,13 @@ class MarketRouter:
         self._by_symbol: dict[str, list[MarketChannel]] = {}
         self._catch_all: list[MarketChannel] = []
         self._opened = self._pumped = self._unrouted = self._dropped = 0
+        self._last_received: Any = None
+
+    @property
+    def last_received_at(self) -> Any:
+        """The newest ``received_at`` (ticks, depth) or ``at`` (events) of the messages routed so
+        far: when the socket was last heard from, by the adapter's clock. None before any."""
+        return self._last_received
 
     def open_channel(self, symbols: Iterable[str] | str | None, name: str = "") -> MarketChannel:
         """A new channel for ``symbols`` (None: a catch-all channel receiving every message)."""
@@ -221,6 +228,9 @@ class MarketRouter:
 
     def _route(self, message: Any) -> None:
         self._pumped += 1
+        heard = getattr(message, "received_at", None) or getattr(message, "at", None)
+        if heard is not None and (self._last_received is None or heard > self._last_received):
+            self._last_received = heard
         capacity = self.channel_capacity
         if is_market_data(message):
             wanting = self._by_symbol.get(message.symbol)

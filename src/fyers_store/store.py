@@ -1,0 +1,453 @@
+"""``FyersStore``: one account's connections, history cache and message routing.
+
+The store is deliberately thin. It owns the lifecycles of what it was given -- the REST adapter,
+the market-data socket, the order socket and the history cache -- and offers:
+
+* cache-first history (:meth:`FyersStore.get_history`, see :mod:`fyers_store.history`);
+* REST passthroughs (orderbook, tradebook, positions, funds, profile), typed records only;
+* socket queues, shared: several :class:`~fyers_store.data_feed.FyersData` feeds read one market
+  socket through per-symbol channels, several brokers read one order socket through routes that
+  own their orders (:mod:`fyers_store.routing`);
+* Backtrader's store conventions: :meth:`getdata`, ``start``/``stop`` and ``notify_store``
+  messages through :meth:`get_notifications`.
+
+There is no process-wide singleton: two stores for two accounts coexist. (Each FYERS socket kind
+is still one per process -- an SDK limit, see :mod:`fyers_store.adapters.fyers_ws`.)
+
+Threads: adapter threads only enqueue. Everything Backtrader sees is changed on the thread that
+drains (the Cerebro thread); the routers and notification queue are thread-safe.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fyers_store.adapters.interfaces import RestAdapter, WsAdapter
+from fyers_store.config import (
+    CacheConfig, DataFeedConfig, StateConfig, ensure_distinct_db_paths, load_cache_config, load_data_feed_config,
+    load_state_config,
+)
+from fyers_store.errors import ConfigError
+from fyers_store.exchange_clock import ExchangeClock
+from fyers_store.history import HistoryReport, HistoryService, WindowProgress
+from fyers_store.logs import get_logger
+from fyers_store.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.bars import NormalizedBar
+from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnapshot, TradeFill
+from fyers_store.models.stream import Tick
+from fyers_store.persistence.cache import BarRow, HistoricalCache
+from fyers_store.routing import MarketChannel, MarketRouter, OrderRoute, OrderRouter
+
+__all__ = ["FyersStore"]
+
+_log = get_logger(__name__)
+_NOTIFICATION_LIMIT = 10_000
+
+
+class FyersStore:
+    """Connections, cache and routing for one FYERS account.
+
+    Everything is injected; :meth:`from_config` builds the usual set from ``config/``:
+
+    * ``rest``: a :class:`~fyers_store.adapters.interfaces.RestAdapter` (needed for history gaps,
+      passthroughs and orders);
+    * ``data_ws`` / ``order_ws``: socket adapters (needed for live bars / live orders);
+    * ``cache``: a :class:`~fyers_store.persistence.cache.HistoricalCache`, or ``cache_config`` to
+      open the SQLite cache it describes. Opened by the store, closed by :meth:`stop` when the
+      store opened it;
+    * ``state_config``: checked against the cache path (they must be different files);
+    * ``calendar``: exchange sessions (default: ``config/nse_calendar.yaml``, else NSE defaults);
+    * ``clock``: the exchange time now: a callable returning an aware datetime, or an
+      :class:`~fyers_store.exchange_clock.ExchangeClock` (the default), which learns its offset
+      from tick stamps. Give the socket adapters the same clock as ``now``. Tests and simulated
+      venues pass the venue's clock;
+    * ``data_feed_config``: drain budgets for the feeds (default ``config/data_feed.yaml``).
+    """
+
+    def __init__(self, *, rest: RestAdapter | None = None, data_ws: WsAdapter | None = None,
+                 order_ws: WsAdapter | None = None, cache: HistoricalCache | None = None,
+                 cache_config: CacheConfig | None = None, state_config: StateConfig | None = None,
+                 calendar: NseCalendar | None = None, clock: Callable[[], dt.datetime] | None = None,
+                 data_feed_config: DataFeedConfig | None = None, history_settle_seconds: float = 120.0,
+                 name: str = "fyers") -> None:
+        if cache_config is not None and state_config is not None:
+            ensure_distinct_db_paths(cache_config, state_config)
+        if cache is not None and state_config is not None:
+            _check_distinct(getattr(cache, "db_path", None), state_config.state_db_path)
+        self.name = name
+        self.rest, self.data_ws, self.order_ws = rest, data_ws, order_ws
+        self.calendar = calendar if calendar is not None else (load_calendar_or_none() or NseCalendar())
+        if clock is None:
+            clock = ExchangeClock()
+        #: the clock learning from ticks, when the store's clock is one (observe_tick feeds it)
+        self.exchange_clock = clock if isinstance(clock, ExchangeClock) else None
+        self._clock = clock.now if isinstance(clock, ExchangeClock) else clock
+        self.state_config = state_config
+        self.cache_config = cache_config
+        self.data_feed_config = data_feed_config
+        self._owns_cache = cache is None and cache_config is not None
+        self._cache = cache
+        self._history: HistoryService | None = None
+        self._settle = history_settle_seconds
+        self._lock = threading.RLock()
+        self._users: set[int] = set()
+        self._market_started = self._orders_started = self._stopped = False
+        self._market_router = MarketRouter(data_ws.get_queue()) if data_ws is not None else None
+        self._order_router = OrderRouter(order_ws.get_queue()) if order_ws is not None else None
+        self._catch_all: MarketChannel | None = None
+        self._routes: dict[str, OrderRoute] = {}
+        self._notifs: collections.deque = collections.deque()
+        self._notif_dropped = 0
+
+    @classmethod
+    def from_config(cls, config_dir: str | Path | None = None, *, access_token: str | None = None,
+                    clock: Callable[[], dt.datetime] | None = None, market: bool = True, orders: bool = True,
+                    **options: Any) -> FyersStore:
+        """The usual wiring from ``config_dir`` (default ``config/``, or ``$FYERS_CONFIG_DIR``).
+
+        Reads the credentials (and logs in with TOTP when the stored token is not valid) unless
+        ``access_token`` is given, then builds the SDK REST adapter, the socket adapters (skip
+        them with ``market=False`` / ``orders=False``), the cache from ``cache.yaml`` and the
+        limits from ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml``.
+        """
+        from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
+        from fyers_store.auth import get_access_token
+        from fyers_store.config import config_dir as default_dir
+        from fyers_store.config import config_from_yaml, load_rest_limits_config, load_ws_config
+
+        root = Path(config_dir) if config_dir is not None else default_dir()
+        clock = clock or ExchangeClock()  # one clock for the store and the adapters' timestamps
+        auth = config_from_yaml(root / "fyers_credentials.yaml")
+        token = access_token or get_access_token(auth)
+        client_id = auth.client_id or f"{auth.app_id}-{auth.app_type}"
+        calendar = NseCalendar.from_yaml(root / "nse_calendar.yaml")
+        rest = FyersSdkRestAdapter(client_id, token, limits=load_rest_limits_config(root / "fyers_rest_limits.yaml"),
+                                   calendar=calendar, log_path=auth.sdk_log_dir, now=_now_of(clock))
+        ws_config = load_ws_config(root / "fyers_ws.yaml") if (market or orders) else None
+        socket_token = f"{client_id}:{token}"
+        data_ws = FyersDataWsAdapter(socket_token, ws_config, calendar=calendar,
+                                     now=_now_of(clock)) if market else None
+        order_ws = FyersOrderWsAdapter(socket_token, ws_config, now=_now_of(clock)) if orders else None
+        return cls(rest=rest, data_ws=data_ws, order_ws=order_ws, cache_config=load_cache_config(root / "cache.yaml"),
+                   state_config=load_state_config(root / "state.yaml"), calendar=calendar, clock=clock,
+                   data_feed_config=load_data_feed_config(root / "data_feed.yaml"), **options)
+
+    def __repr__(self) -> str:
+        parts = [f"name={self.name!r}", f"rest={type(self.rest).__name__ if self.rest else None}",
+                 f"market={'started' if self._market_started else 'idle'}",
+                 f"orders={'started' if self._orders_started else 'idle'}"]
+        return f"FyersStore({', '.join(parts)})"
+
+    # ------------------------------------------------------------------ time and config
+    def now(self) -> dt.datetime:
+        """The exchange time now (aware)."""
+        return self._clock()
+
+    def observe_tick(self, tick: Tick) -> None:
+        """Let the default exchange clock learn from a tick's stamps (no-op with an injected clock)."""
+        if self.exchange_clock is not None:
+            self.exchange_clock.observe(tick)
+
+    def feed_config(self) -> DataFeedConfig:
+        """The feeds' drain budgets (``config/data_feed.yaml``, loaded once)."""
+        if self.data_feed_config is None:
+            try:
+                self.data_feed_config = load_data_feed_config()
+            except ConfigError as exc:
+                if exc.problem != "file not found":
+                    raise
+                self.data_feed_config = DataFeedConfig(market_max_messages=5000, market_drain_budget_ms=50.0)
+        return self.data_feed_config
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, data: Any = None, broker: Any = None) -> None:
+        """Backtrader hook: feeds and brokers register here from their ``start`` (and Cerebro
+        calls it for a store added with ``addstore``). Opens the cache. Sockets start on demand:
+        a live feed calls :meth:`start_market`, a broker :meth:`start_orders` after reconciling.
+        Idempotent."""
+        with self._lock:
+            if self._stopped:
+                self._stopped = False  # a new Cerebro run on the same store
+            for user in (data, broker):
+                if user is not None:
+                    self._users.add(id(user))
+            self.history  # opens the cache (fails fast on a bad path) when one is configured
+
+    def start_market(self) -> None:
+        """Connect the market-data socket (once)."""
+        with self._lock:
+            if self._market_started:
+                return
+            if self.data_ws is None:
+                raise RuntimeError("live market data needs a data socket adapter (data_ws) in the FyersStore")
+            self._market_started = True
+        self.data_ws.start()
+
+    def start_orders(self) -> None:
+        """Connect the order socket (once). Brokers call this only after reconciling."""
+        with self._lock:
+            if self._orders_started:
+                return
+            if self.order_ws is None:
+                raise RuntimeError("live orders need an order socket adapter (order_ws) in the FyersStore")
+            self._orders_started = True
+        self.order_ws.start()
+
+    def stop(self, data: Any = None, broker: Any = None) -> None:
+        """Release ``data``/``broker``; when no user is left (or called with no argument) stop
+        both sockets, join their threads and close the cache the store opened. Idempotent."""
+        with self._lock:
+            for user in (data, broker):
+                if user is not None:
+                    self._users.discard(id(user))
+            if (data is not None or broker is not None) and self._users:
+                return
+            self._users.clear()
+            if self._stopped:
+                return
+            self._stopped = True
+            market, orders = self._market_started, self._orders_started
+            self._market_started = self._orders_started = False
+        errors = []
+        for started, adapter in ((market, self.data_ws), (orders, self.order_ws)):
+            if started and adapter is not None:
+                try:
+                    adapter.stop()
+                except Exception as exc:  # stop the rest regardless; report the first failure
+                    errors.append(exc)
+        if self._owns_cache and self._cache is not None:
+            self._cache.close()
+            self._cache, self._history = None, None
+        if errors:
+            raise errors[0]
+
+    @property
+    def market_started(self) -> bool:
+        return self._market_started
+
+    @property
+    def orders_started(self) -> bool:
+        return self._orders_started
+
+    # ------------------------------------------------------------------ history
+    @property
+    def cache(self) -> HistoricalCache | None:
+        """The history cache (opened on first use), or None when none is configured."""
+        with self._lock:
+            if self._cache is None and self.cache_config is not None:
+                from fyers_store.persistence import SQLiteHistoricalCache
+
+                self._cache = SQLiteHistoricalCache.from_config(self.cache_config, calendar=self.calendar,
+                                                                clock=self._clock)
+                self._cache.initialize()
+                self._owns_cache = True
+            return self._cache
+
+    @property
+    def history(self) -> HistoryService | None:
+        """The cache-first history service, or None without a cache."""
+        with self._lock:
+            if self._history is None:
+                cache = self.cache
+                if cache is not None:
+                    self._history = HistoryService(cache, self.rest, self.calendar, self._clock,
+                                                   settle_seconds=self._settle)
+            return self._history
+
+    def _require_history(self) -> HistoryService:
+        service = self.history
+        if service is None:
+            raise ConfigError("cache.yaml", "db_path", "history needs the SQLite cache: give FyersStore a "
+                              "cache or cache_config (config/cache.yaml)")
+        return service
+
+    def get_history(self, symbol: str, resolution: str, start: dt.datetime, end: dt.datetime | None = None, *,
+                    include_forming: bool = False, tz: dt.tzinfo | None = None,
+                    progress: Callable[[WindowProgress], None] | None = None) -> list[NormalizedBar]:
+        """Bars of ``symbol`` starting in ``[start, end)`` (default end: now), served from the
+        cache; only the missing windows are fetched from FYERS (and stored). A range that was
+        fetched before and has finished makes no REST call. See :mod:`fyers_store.history`."""
+        return self._require_history().get_history(symbol, resolution, start, end or self.now(),
+                                                   include_forming=include_forming, tz=tz, progress=progress)
+
+    def get_history_rows(self, symbol: str, resolution: str, start: dt.datetime, end: dt.datetime | None = None, *,
+                         progress: Callable[[WindowProgress], None] | None = None) -> list[BarRow]:
+        """Like :meth:`get_history` as ``(epoch, open, high, low, close, volume)`` tuples."""
+        return self._require_history().get_history_rows(symbol, resolution, start, end or self.now(),
+                                                        progress=progress)
+
+    @property
+    def last_history_report(self) -> HistoryReport | None:
+        """What the latest history call fetched (requests sent, bars stored and served)."""
+        service = self.history
+        return service.last_report if service is not None else None
+
+    # ------------------------------------------------------------------ REST passthroughs
+    def _rest(self) -> RestAdapter:
+        if self.rest is None:
+            raise RuntimeError("this FyersStore has no REST adapter")
+        return self.rest
+
+    def orderbook(self) -> list[OrderSnapshot]:
+        return self._rest().orderbook()
+
+    def tradebook(self) -> list[TradeFill]:
+        return self._rest().tradebook()
+
+    def positions(self) -> list[PositionSnapshot]:
+        return self._rest().positions()
+
+    def funds(self) -> FundsSnapshot:
+        return self._rest().funds()
+
+    def profile(self) -> Mapping[str, Any]:
+        return self._rest().profile()
+
+    # ------------------------------------------------------------------ market data
+    def _market(self) -> MarketRouter:
+        if self._market_router is None:
+            raise RuntimeError("this FyersStore has no data socket adapter (data_ws)")
+        return self._market_router
+
+    def subscribe_market(self, symbols: Iterable[str] | str, data_type: str | None = None) -> None:
+        """Ask the data socket for ``symbols`` (kept across reconnects)."""
+        self._market()
+        if data_type is None:
+            self.data_ws.subscribe(symbols)
+        else:
+            self.data_ws.subscribe(symbols, data_type)  # type: ignore[call-arg]
+
+    def unsubscribe_market(self, symbols: Iterable[str] | str) -> None:
+        self._market()
+        self.data_ws.unsubscribe(symbols)
+
+    def open_market_channel(self, symbols: Iterable[str] | None, name: str = "") -> MarketChannel:
+        """A private buffer of the market messages for ``symbols`` (None: all) plus every
+        connection event; what each :class:`~fyers_store.data_feed.FyersData` reads."""
+        return self._market().open_channel(symbols, name)
+
+    def close_market_channel(self, channel: MarketChannel) -> None:
+        if self._market_router is not None:
+            self._market_router.close_channel(channel)
+
+    def pump_market(self, max_messages: int, budget_seconds: float | None = None, wait: float = 0.0) -> int:
+        """Move queued socket messages into the channels (see :meth:`MarketRouter.pump`)."""
+        return self._market().pump(max_messages, budget_seconds, wait)
+
+    @property
+    def market_heard_at(self) -> dt.datetime | None:
+        """When the data socket last delivered anything (its adapter's clock), None if never."""
+        return self._market_router.last_received_at if self._market_router is not None else None
+
+    def market_backlog(self) -> int:
+        """Market messages received by the socket and not yet moved to a channel."""
+        return self.data_ws.get_queue().qsize() if self.data_ws is not None else 0
+
+    def drain_market_messages(self, max_messages: int | None = None) -> list[Any]:
+        """For loops outside Backtrader: the market messages (ticks, depth, connection events)
+        queued since the last call, oldest first."""
+        router = self._market()
+        if self._catch_all is None:
+            self._catch_all = router.open_channel(None, "drain_market_messages")
+        cfg = self.feed_config()
+        router.pump(max_messages or cfg.market_max_messages, cfg.market_drain_budget_ms / 1000.0)
+        return self._catch_all.drain(max_messages)
+
+    def market_stats(self) -> dict[str, int]:
+        """Router counters merged with the data socket's own."""
+        stats = dict(self.data_ws.stats()) if self.data_ws is not None else {}
+        if self._market_router is not None:
+            stats.update({f"router_{k}": v for k, v in self._market_router.stats().items()})
+        return stats
+
+    def force_market_reconnect(self, reason: str) -> bool:
+        """Ask the data socket to reconnect (a feed saw its symbol stall); False if it cannot."""
+        reconnect = getattr(self.data_ws, "force_reconnect", None)
+        if reconnect is None or not self._market_started:
+            return False
+        _log.warning("forcing a data socket reconnect: %s", reason)
+        reconnect()
+        return True
+
+    # ------------------------------------------------------------------ order updates and routing
+    def _orders(self) -> OrderRouter:
+        if self._order_router is None:
+            raise RuntimeError("this FyersStore has no order socket adapter (order_ws)")
+        return self._order_router
+
+    def register_broker(self, owner: str, *, primary: bool = False, tag_prefix: str | None = None) -> OrderRoute:
+        """Open ``owner``'s route for order-socket messages. Updates of orders it claimed (or
+        whose orderTag starts with ``tag_prefix``) go to it; orders nobody knows go to the primary
+        route, which claims them. Positions and connection events go to every route."""
+        with self._lock:
+            route = self._orders().open_route(owner, primary=primary, tag_prefix=tag_prefix)
+            self._routes[owner] = route
+            return route
+
+    def unregister_broker(self, owner: str) -> None:
+        with self._lock:
+            if self._routes.pop(owner, None) is not None and self._order_router is not None:
+                self._order_router.close_route(owner)
+
+    def claim_order(self, owner: str, order_id: str) -> None:
+        """Route every later update of ``order_id`` to ``owner``."""
+        self._orders().claim(owner, order_id)
+
+    def drain_order_messages(self, max_messages: int | None = None, owner: str | None = None) -> list[Any]:
+        """Order-socket messages (orders, trades, positions, events) for ``owner`` (default: the
+        primary route, opened on first use as ``"default"``), oldest first."""
+        self._orders()
+        with self._lock:
+            if owner is not None:
+                route = self._routes.get(owner)
+                if route is None:
+                    raise KeyError(f"no broker registered as {owner!r}; registered: {sorted(self._routes)}")
+            else:
+                route = next((r for r in self._routes.values() if r.primary), None)
+                if route is None:
+                    route = self.register_broker("default", primary=True)
+        return route.drain(max_messages)
+
+    # ------------------------------------------------------------------ Backtrader conventions
+    def put_notification(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        """Queue a ``notify_store`` message (any thread). Bounded: the oldest is dropped past 10 000."""
+        if len(self._notifs) >= _NOTIFICATION_LIMIT:
+            self._notifs.popleft()
+            self._notif_dropped += 1
+        self._notifs.append((msg, args, kwargs))
+
+    def get_notifications(self) -> list[tuple[Any, tuple, dict]]:
+        """Pending ``(msg, args, kwargs)`` notifications, drained up to a marker so messages
+        queued meanwhile by other threads wait for the next call (Backtrader's pattern)."""
+        self._notifs.append(None)
+        out = []
+        while True:
+            item = self._notifs.popleft()
+            if item is None:
+                return out
+            out.append(item)
+
+    def getdata(self, *args: Any, **kwargs: Any) -> Any:
+        """A :class:`~fyers_store.data_feed.FyersData` bound to this store."""
+        from fyers_store.data_feed import FyersData
+
+        kwargs["store"] = self
+        return FyersData(*args, **kwargs)
+
+
+def _now_of(clock: Any) -> Callable[[], dt.datetime]:
+    return clock.now if isinstance(clock, ExchangeClock) else clock
+
+
+def _check_distinct(cache_path: Any, state_path: Path) -> None:
+    if cache_path is None:
+        return
+    if Path(cache_path).resolve() == Path(state_path).resolve():
+        raise ConfigError("cache.yaml / state.yaml", "state_db_path",
+                          f"{state_path} is the same file as the cache db_path; the cache is rebuildable, the "
+                          "state is not")
