@@ -34,6 +34,23 @@ def test_import_writes_no_files_and_pulls_in_no_heavy_dependencies(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_core_imports_and_runs_without_backtrader(tmp_path: Path) -> None:
+    code = (
+        "import sys, datetime as dt\n"
+        "sys.modules['backtrader'] = None  # any import of it now fails\n"
+        "from fyers_store.store import FyersStore\n"
+        "from fyers_store.feed_engine import FeedEngine, FeedSettings\n"
+        "from fyers_store.history import HistoryService\n"
+        "from fyers_store.routing import MarketRouter, OrderRouter\n"
+        "from fyers_store.bar_builder import LiveBarBuilder\n"
+        "store = FyersStore(clock=lambda: dt.datetime.now(dt.timezone.utc))\n"
+        "print('ok', store.get_notifications())\n"
+    )
+    result = _run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok []"
+
+
 def test_public_names_resolve() -> None:
     for name in fyers_store.__all__:
         assert getattr(fyers_store, name) is not None

@@ -1,0 +1,399 @@
+"""The live/historical bar stream behind ``FyersData``, without Backtrader.
+
+A :class:`FeedEngine` turns one symbol's history (from the store's cache) and its ticks (from the
+store's market channel) into one ordered stream of finished bars plus status changes. The rules:
+
+**Labels.** Every bar carries its *start* time (FYERS's convention), history and live alike.
+Intraday buckets are anchored at the session open (09:15 IST: 60-minute bars start 09:15,
+10:15, ...) and the last bucket of a session is cut at its close (15:30).
+
+**Seam.** The socket subscription comes first; the backfill from the cache/REST second. While
+the backfill runs, ticks wait in the channel. A live bar is delivered only if it is *whole*
+(observed from its first tick, see :class:`~fyers_store.bar_builder.LiveBarBuilder`); the first
+bucket after a (re)connect never is, so it is taken from REST once it has finished, together
+with everything missed since the last delivered bar ("top-up"). Whole live bars that finish
+meanwhile are held back and released after the top-up. Any bar not newer than the last
+delivered one is dropped (counted), so the stream has no duplicate and -- while the socket is
+up -- no gap.
+
+**States** (Backtrader's names): ``CONNECTED`` when the subscription is sent, ``DELAYED`` while
+history is being delivered or a top-up is pending, ``LIVE`` once a whole live bar follows the
+history with no gap, ``CONNBROKEN`` while the socket is down, ``DISCONNECTED`` when it gave up
+(the stream ends), ``NOTSUBSCRIBED`` when FYERS refused the symbol (the stream ends).
+
+**Timing.** Bars close by the exchange clock (``store.now()``), so the 15:29 bar is delivered at
+15:30 (+ ``close_grace_seconds``) without waiting for another tick. Each :meth:`poll` drains at
+most ``market_max_messages`` socket messages within ``market_drain_budget_ms``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import enum
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from fyers_store.bar_builder import LiveBar, LiveBarBuilder
+from fyers_store.config import DataFeedConfig
+from fyers_store.logs import get_logger
+from fyers_store.models.stream import ConnectionEvent, EventKind, Tick
+from fyers_store.persistence.cache import BarRow
+from fyers_store.resolution import canonicalize_fyers_resolution
+
+__all__ = ["END", "FeedEngine", "FeedSettings", "FeedStatus", "StatusChange"]
+
+_log = get_logger(__name__)
+END = object()  #: poll() result: the stream is over
+
+
+class FeedStatus(enum.Enum):
+    CONNECTED = "CONNECTED"
+    DISCONNECTED = "DISCONNECTED"
+    CONNBROKEN = "CONNBROKEN"
+    DELAYED = "DELAYED"
+    LIVE = "LIVE"
+    NOTSUBSCRIBED = "NOTSUBSCRIBED"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: FeedStatus
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """What one feed streams. Datetimes are aware; ``start`` None means ``lookback_days`` trading
+    days before today (live) -- a backtest (``historical``) needs an explicit start."""
+
+    symbol: str
+    resolution: str
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    historical: bool = False
+    backfill_start: bool = True
+    backfill: bool = True
+    include_forming: bool = False     # historical: also deliver the bar still forming at the end
+    lookback_days: int = 5
+    close_grace_seconds: float = 1.0
+    topup_retry_seconds: float = 2.0  # FYERS may publish a finished minute a moment late
+    topup_give_up_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resolution", canonicalize_fyers_resolution(self.resolution))
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+                raise ValueError(f"FeedSettings.{name} must be timezone-aware, got {value!r}")
+        if self.historical and self.start is None:
+            raise ValueError(f"{self.symbol}: a historical feed needs a start date (fromdate)")
+
+
+class FeedEngine:
+    """One symbol's bar stream from a :class:`~fyers_store.store.FyersStore`.
+
+    :meth:`start` subscribes (live) and :meth:`poll` returns, one at a time, a
+    :data:`~fyers_store.persistence.cache.BarRow` ``(epoch, o, h, l, c, v)``, a
+    :class:`StatusChange`, ``None`` (nothing yet) or :data:`END`. Call both from one thread.
+    """
+
+    def __init__(self, store: Any, settings: FeedSettings, config: DataFeedConfig | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store, self.settings = store, settings
+        self.config = config or store.feed_config()
+        self._mono = monotonic
+        self._out: collections.deque = collections.deque()
+        self._pushed: collections.deque[BarRow] = collections.deque()  # push_row(), any thread
+        self._held: collections.deque[BarRow] = collections.deque()
+        self._last_start: int | None = None   # epoch of the last delivered bar
+        self._gap_open = False                # bars after _last_start may be missing: top-up needed
+        self._gap_need: int | None = None     # a top-up must cover bars up to this start
+        self._need_bar = False                # ... and FYERS must have returned a bar starting there
+        self._retry_at = 0.0
+        self._gap_since = 0.0
+        self._status: FeedStatus | None = None
+        self._broken = False
+        self._ended = False
+        self._started = False
+        self._initial_done = False
+        self._channel = None
+        self._builder: LiveBarBuilder | None = None
+        self._last_tick = monotonic()
+        self._stall_reported = False
+        self._backlog_warned = 0.0
+        self.resume_after: int | None = None  # epoch: bars up to here came from elsewhere (backfill_from)
+        self.counters = collections.Counter()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Live: open the channel and subscribe first (the backfill follows in :meth:`poll`)."""
+        if self._started:
+            return
+        self._started = True
+        s = self.settings
+        if s.historical:
+            return
+        self._builder = LiveBarBuilder(s.symbol, s.resolution, self.store.calendar,
+                                       close_grace_seconds=s.close_grace_seconds)
+        self._channel = self.store.open_market_channel([s.symbol], name=s.symbol)
+        self.store.start_market()
+        self.store.subscribe_market([s.symbol])
+        self._set_status(FeedStatus.CONNECTED, "subscribed")
+
+    def stop(self) -> None:
+        if self._channel is not None:
+            self.store.close_market_channel(self._channel)
+            self._channel = None
+        self._ended = True
+
+    def history_rows(self) -> list[BarRow]:
+        """Historical mode: every bar of the range at once (the fast backtest path)."""
+        s = self.settings
+        end = s.end or self.store.now()
+        if not s.include_forming:
+            rows = self.store.get_history_rows(s.symbol, s.resolution, s.start, end)
+        else:
+            bars = self.store.get_history(s.symbol, s.resolution, s.start, end, include_forming=True)
+            rows = [(b.epoch, b.open, b.high, b.low, b.close, b.volume) for b in bars]
+        if self.resume_after is not None:
+            rows = [r for r in rows if r[0] > self.resume_after]
+        self.counters["history_bars"] += len(rows)
+        return rows
+
+    @property
+    def status(self) -> FeedStatus | None:
+        return self._status
+
+    @property
+    def observed_from(self) -> dt.datetime | None:
+        """Exchange time from which the live stream has seen every tick (None before the first)."""
+        return self._builder.observed_from if self._builder is not None else None
+
+    def live_stats(self) -> dict[str, int]:
+        """The tick-to-bar counters (ticks, trades, late, out_of_order, ...), empty when historical."""
+        return self._builder.stats() if self._builder is not None else {}
+
+    def pending(self) -> int:
+        return len(self._out) + len(self._pushed)
+
+    def push_row(self, row: BarRow) -> None:
+        """Inject a finished bar (tests, replays): delivered in order with the rest, dropped if it
+        is not newer than the last delivered bar. Thread-safe."""
+        self._pushed.append(tuple(row))
+
+    # ------------------------------------------------------------------ the stream
+    def poll(self, wait: float = 0.0) -> Any:
+        """The next item; with nothing ready, waits up to ``wait`` seconds for socket traffic."""
+        while self._pushed:
+            self._deliver_rows([self._pushed.popleft()], "pushed")
+        if self._out:
+            return self._out.popleft()
+        if self._ended:
+            return END
+        if not self._initial_done:
+            self._initial_done = True
+            self._initial_backfill()
+            if self._out:
+                return self._out.popleft()
+        self._cycle(0.0)
+        if not self._out and wait > 0 and not self._ended:
+            self._cycle(wait)
+        if self._out:
+            return self._out.popleft()
+        return END if self._ended else None
+
+    def _cycle(self, wait: float) -> None:
+        cfg = self.config
+        self.store.pump_market(cfg.market_max_messages, cfg.market_drain_budget_ms / 1000.0, wait)
+        for msg in self._channel.drain():
+            if isinstance(msg, Tick):
+                self._on_tick(msg)
+            elif isinstance(msg, ConnectionEvent):
+                self._on_event(msg)
+        if self._ended:
+            return
+        now = self.store.now()
+        if self._may_close_by_clock(now):
+            for bar in self._builder.close_due(now):
+                self._on_live_bar(bar)
+        if self._gap_open and self._gap_need is not None and self._mono() >= self._retry_at:
+            self._top_up()
+        self._watch(now)
+
+    # ------------------------------------------------------------------ history
+    def _initial_backfill(self) -> None:
+        s = self.settings
+        if s.historical:
+            return
+        if not s.backfill_start:
+            return  # deliver whole live bars only, from the first one
+        now = self.store.now()
+        start = s.start or self._lookback_start(now)
+        if self.resume_after is not None:
+            start = max(start, dt.datetime.fromtimestamp(self.resume_after + 1, dt.timezone.utc))
+        self._set_status(FeedStatus.DELAYED, "backfilling")
+        if start < now:
+            rows = self.store.get_history_rows(s.symbol, s.resolution, start, now)
+            self._deliver_rows(rows, "backfill")
+        self._gap_open = True  # until the first dirty live bucket has been topped up from REST
+        self._gap_since = self._mono()
+
+    def _lookback_start(self, now: dt.datetime) -> dt.datetime:
+        cal = self.store.calendar
+        day = now.astimezone(cal.tz).date()
+        for _ in range(max(0, self.settings.lookback_days)):
+            day = cal.previous_trading_day(day)
+        return dt.datetime.combine(day, dt.time(0), cal.tz)
+
+    def _top_up(self) -> None:
+        """Fetch every finished bar after the last delivered one up to the newest dirty bucket."""
+        s, need = self.settings, self._gap_need
+        assert need is not None
+        start = self._after_last() or dt.datetime.fromtimestamp(need, dt.timezone.utc)
+        end = dt.datetime.fromtimestamp(need, dt.timezone.utc) + dt.timedelta(seconds=1)
+        try:
+            rows = self.store.get_history_rows(s.symbol, s.resolution, start, end)
+        except Exception as exc:  # REST trouble: keep the gap open and retry; the stream stays DELAYED
+            self.counters["topup_failures"] += 1
+            _log.warning("%s: top-up from REST failed (%s); retrying", s.symbol, exc)
+            rows = []
+        self.counters["topups"] += 1
+        held_first = self._held[0][0] if self._held else None
+        self._deliver_rows([r for r in rows if held_first is None or r[0] < held_first], "topup")
+        if not self._need_bar or (self._last_start is not None and self._last_start >= need):
+            self._close_gap()
+        elif self._mono() - self._gap_since >= s.topup_give_up_seconds:
+            detail = (f"{s.symbol}: FYERS history still lacks the {s.resolution} bar at "
+                      f"{dt.datetime.fromtimestamp(need, self.store.calendar.tz):%Y-%m-%d %H:%M}; continuing without it")
+            _log.error(detail)
+            self.store.put_notification("FEED_GAP", detail, symbol=s.symbol)
+            self.counters["topup_gave_up"] += 1
+            self._close_gap()
+        else:
+            self._retry_at = self._mono() + s.topup_retry_seconds
+
+    def _close_gap(self) -> None:
+        self._gap_open, self._gap_need, self._need_bar = False, None, False
+        held, self._held = list(self._held), collections.deque()
+        self._deliver_rows(held, "live")
+        if not self._broken:
+            self._set_status(FeedStatus.LIVE, "live bars")
+
+    def _after_last(self) -> dt.datetime | None:
+        if self._last_start is None:
+            return None
+        return dt.datetime.fromtimestamp(self._last_start + 1, dt.timezone.utc)
+
+    def _deliver_rows(self, rows: list[BarRow], source: str) -> None:
+        end = self.settings.end.timestamp() if self.settings.end is not None else None
+        for row in rows:
+            ts = row[0]
+            if self._last_start is not None and ts <= self._last_start:
+                self.counters["duplicates_dropped"] += 1
+                continue
+            if end is not None and ts >= end:
+                self._end("reached todate")
+                return
+            self._out.append(tuple(row))
+            self._last_start = ts
+            self.counters[f"bars_{source}"] += 1
+
+    # ------------------------------------------------------------------ live
+    def _on_tick(self, tick: Tick) -> None:
+        self._last_tick = self._mono()
+        self._stall_reported = False
+        self.store.observe_tick(tick)
+        for bar in self._builder.add_tick(tick, self.store.now()):
+            self._on_live_bar(bar)
+
+    def _may_close_by_clock(self, now: dt.datetime) -> bool:
+        """Whether the open bucket may be closed because its time is up. Not while socket messages
+        are still unread (they may belong to it), and not while the socket has been silent since
+        the bucket ended during a session -- a stalled socket looks exactly like a quiet market,
+        and FYERS sends quotes all session long, so silence means "wait for evidence or for the
+        stall detector", not "the bar is complete"."""
+        if self._channel.pending() or self.store.market_backlog():
+            return False
+        due = self._builder.next_due()
+        if due is None or now < due:
+            return False
+        heard = self.store.market_heard_at
+        bucket_end = due - dt.timedelta(seconds=self.settings.close_grace_seconds)
+        return (heard is not None and heard >= bucket_end) or not self.store.calendar.is_session_open(now)
+
+    def _on_live_bar(self, live: LiveBar) -> None:
+        bar = live.bar
+        row = (bar.epoch, bar.open, bar.high, bar.low, bar.close, bar.volume)
+        if self._last_start is not None and row[0] <= self._last_start:
+            self.counters["duplicates_dropped"] += 1
+            return
+        if not live.whole:
+            # Ticks before this bucket's first observed one were missed: take it from REST once a
+            # top-up is due (a gap is open after the start backfill or a reconnect); else drop it.
+            self.counters["partial_live_bars"] += 1
+            if self._gap_open or (self.settings.backfill and self._last_start is not None):
+                if not self._gap_open:
+                    self._gap_open, self._gap_since = True, self._mono()
+                self._gap_need, self._need_bar = max(row[0], self._gap_need or 0), True
+                self._retry_at = 0.0
+            return
+        if self._gap_open:
+            self._held.append(row)
+            if self._gap_need is None:  # nothing dirty seen: REST only has to cover what precedes it
+                self._gap_need, self._need_bar = row[0] - 1, False
+            return
+        self._deliver_rows([row], "live")
+        if self._status is not FeedStatus.LIVE and not self._broken:
+            self._set_status(FeedStatus.LIVE, "live bars")
+
+    def _on_event(self, event: ConnectionEvent) -> None:
+        kind, s = event.kind, self.settings
+        if kind is EventKind.ERROR and s.symbol in event.symbols:
+            self._set_status(FeedStatus.NOTSUBSCRIBED, event.detail)
+            self._end("FYERS refused the symbol")
+        elif kind in (EventKind.DISCONNECTED, EventKind.STALE) and event.detail != "stopped":
+            self._builder.reset()  # the open bucket missed ticks: it will come from REST
+            self._broken = True
+            if s.backfill and self._last_start is not None:
+                self._gap_open = True
+                self._gap_since = self._mono()
+            self._set_status(FeedStatus.CONNBROKEN, event.detail)
+        elif kind is EventKind.CONNECTED and self._broken:
+            self._broken = False
+            self._set_status(FeedStatus.DELAYED, "reconnected; backfilling the missed bars")
+        elif kind is EventKind.GAVE_UP:
+            self._set_status(FeedStatus.DISCONNECTED, event.detail)
+            self._end("the data socket gave up")
+        elif kind is EventKind.AUTH_FAILED:
+            self.store.put_notification("DATA_AUTH_FAILED", event.detail, symbol=s.symbol)
+
+    def _watch(self, now: dt.datetime) -> None:
+        """Stall and backlog checks (wall-clock seconds)."""
+        cfg, mono = self.config, self._mono()
+        stall = cfg.stall_warning_seconds
+        if stall and not self._stall_reported and not self._broken and mono - self._last_tick >= stall \
+                and self.store.calendar.is_session_open(now):
+            self._stall_reported = True
+            self.counters["stalls"] += 1
+            detail = f"{self.settings.symbol}: no tick for {mono - self._last_tick:.0f} s during market hours"
+            _log.warning(detail)
+            self.store.put_notification("FEED_STALL", detail, symbol=self.settings.symbol)
+            self.store.force_market_reconnect(detail)
+        backlog = self._channel.pending() if self._channel is not None else 0
+        if backlog >= cfg.market_backlog_warn_after and mono - self._backlog_warned >= 60:
+            self._backlog_warned = mono
+            _log.warning("%s: %d market messages still queued after a drain; the strategy is falling behind",
+                         self.settings.symbol, backlog)
+
+    # ------------------------------------------------------------------ output helpers
+    def _set_status(self, status: FeedStatus, detail: str) -> None:
+        if status is not self._status:
+            self._status = status
+            self._out.append(StatusChange(status, detail))
+
+    def _end(self, reason: str) -> None:
+        if not self._ended:
+            _log.info("%s feed ends: %s", self.settings.symbol, reason)
+            self._ended = True
