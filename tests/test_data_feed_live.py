@@ -27,13 +27,17 @@ DAY = dt.date(2026, 11, 18)
 class Recorder(bt.Strategy):
     """Records every new bar of every data and every data notification (thread-safe lists)."""
 
-    params = (("log", None), ("notes", None), ("orders", False))
+    params = (("log", None), ("notes", None), ("store_notes", None))
 
     def __init__(self):
         self._seen = {d: 0 for d in self.datas}
 
     def notify_data(self, data, status, *args, **kwargs):
         self.p.notes.append((data._name, data._getstatusname(status)))
+
+    def notify_store(self, msg, *args, **kwargs):
+        if self.p.store_notes is not None:
+            self.p.store_notes.append((msg, args, kwargs))
 
     def prenext(self):  # until every data has a bar (an hourly feed's first one comes late)
         self.next()
@@ -50,11 +54,11 @@ class LiveRun:
     """A Cerebro running in a background thread."""
 
     def __init__(self, datas: dict, **cerebro_kw):
-        self.log, self.notes, self.error = [], [], None
+        self.log, self.notes, self.store_notes, self.error = [], [], [], None
         self.cerebro = bt.Cerebro(**cerebro_kw)
         for name, data in datas.items():
             self.cerebro.adddata(data, name=name)
-        self.cerebro.addstrategy(Recorder, log=self.log, notes=self.notes)
+        self.cerebro.addstrategy(Recorder, log=self.log, notes=self.notes, store_notes=self.store_notes)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -268,7 +272,8 @@ def test_a_stalled_socket_is_detected_reported_and_recovered(fast_venue, live_st
         venue.faults.stall_socket("data")
         step_minutes(venue, 2)  # 12:02:30 .. 12:04:30 held back by the stall
         wait_until(lambda: "CONNBROKEN" in run.statuses("m1"), timeout=10)
-        notes = [n for n in store.get_notifications() if n[0] == "FEED_STALL"]
+        wait_until(lambda: [n for n in run.store_notes if n[0] == "FEED_STALL"], message="notify_store(FEED_STALL)")
+        notes = [n for n in run.store_notes if n[0] == "FEED_STALL"]
         venue.faults.resume_socket("data")
         wait_until(lambda: store.data_ws.is_connected and subscribed(venue, SBIN), timeout=10)
         wait_until(lambda: run.cerebro.datas[0].engine.observed_from is not None)

@@ -18,13 +18,15 @@ own live feeds (``ibdata``, ``oanda``):
   time), ``drop_forming`` (historical: leave out the bar still forming at the end).
 
 Bars carry their **start** time, the FYERS convention, for history and live alike (60-minute bars
-start 09:15, 10:15, ...). ``cerebro.resampledata``/``replaydata`` work on top; note that
-Backtrader's resampler stamps its own output with the period's end.
+start 09:15, 10:15, ...). ``cerebro.resampledata``/``replaydata`` work on top; Backtrader's
+resampler expects end-stamped input, so pass ``boundoff=1`` to resample start-stamped minutes into
+FYERS's own buckets (its output is stamped with the bucket's last minute).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import zoneinfo
 from typing import Any
 
@@ -67,7 +69,9 @@ class _Zone(zoneinfo.ZoneInfo):
     """A zoneinfo zone with the pytz-style ``localize`` Backtrader calls (no pytz needed)."""
 
     def localize(self, value: dt.datetime) -> dt.datetime:
-        return value.replace(tzinfo=self)
+        # pytz's localize() refuses aware values; Backtrader passes user dates as given, so an
+        # aware one (e.g. a UTC todate) is converted rather than relabelled
+        return value.astimezone(self) if value.tzinfo is not None else value.replace(tzinfo=self)
 
 
 # Backtrader's status codes, one line each (the engine has its own enum; no Backtrader there).
@@ -86,7 +90,7 @@ def _bt_num(epoch: int) -> float:
     days, secs = divmod(int(epoch), 86400)
     hours, rem = divmod(secs, 3600)
     minutes, seconds = divmod(rem, 60)
-    return float(719163 + days) + hours / 24.0 + minutes / 1440.0 + seconds / 86400.0
+    return math.fsum((float(719163 + days), hours / 24.0, minutes / 1440.0, seconds / 86400.0))
 
 
 class FyersData(bt.feed.DataBase):
@@ -147,6 +151,9 @@ class FyersData(bt.feed.DataBase):
 
             store = FyersStore.from_config()
         self._store = store
+        env = getattr(self, "_env", None)
+        if env is not None and store not in env.stores:
+            env.addstore(store)  # so strategies get the store's notify_store messages
         store.start(data=self)
         self._engine = FeedEngine(store, self._settings(store))
         if self.p.backfill_from is not None:
@@ -167,10 +174,9 @@ class FyersData(bt.feed.DataBase):
             return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
         todate = aware(self.p.todate)
-        if todate is not None and self.p.todate is not None and not isinstance(self.p.todate, dt.datetime):
-            todate += dt.timedelta(days=1)  # a bare date includes that whole day
-        elif todate is not None:
-            todate += dt.timedelta(seconds=1)  # Backtrader's todate is inclusive
+        if todate is not None:
+            # Backtrader's todate is inclusive (a bare date arrives here as that day's session end)
+            todate += dt.timedelta(seconds=1)
         return FeedSettings(
             symbol=self.p.dataname, resolution=self._resolution, start=aware(self.p.fromdate), end=todate,
             historical=self.p.historical, backfill_start=self.p.backfill_start, backfill=self.p.backfill,

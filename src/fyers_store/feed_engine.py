@@ -205,13 +205,24 @@ class FeedEngine:
         return END if self._ended else None
 
     def _cycle(self, wait: float) -> None:
-        cfg = self.config
-        self.store.pump_market(cfg.market_max_messages, cfg.market_drain_budget_ms / 1000.0, wait)
-        for msg in self._channel.drain():
-            if isinstance(msg, Tick):
-                self._on_tick(msg)
-            elif isinstance(msg, ConnectionEvent):
-                self._on_event(msg)
+        """One bounded drain: at most ``market_max_messages`` messages moved from the socket and
+        processed, in batches of ``market_batch_size``, within ``market_drain_budget_ms``."""
+        cfg, mono = self.config, self._mono
+        budget = cfg.market_drain_budget_ms / 1000.0
+        self.store.pump_market(cfg.market_max_messages, budget, wait)
+        deadline, done = mono() + budget, 0
+        while done < cfg.market_max_messages and not self._ended:
+            batch = self._channel.drain(min(cfg.market_batch_size, cfg.market_max_messages - done))
+            if not batch:
+                break
+            done += len(batch)
+            for msg in batch:
+                if isinstance(msg, Tick):
+                    self._on_tick(msg)
+                elif isinstance(msg, ConnectionEvent):
+                    self._on_event(msg)
+            if mono() >= deadline:
+                break
         if self._ended:
             return
         now = self.store.now()
