@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from fyers_sim.testing import wait_until
 from fyers_store.adapters.in_memory import InMemoryWsAdapter
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.config import CacheConfig, StateConfig
@@ -282,3 +283,33 @@ def test_exchange_time_defaults_to_the_clock_learnt_from_ticks():
                             last_traded_time=wall - dt.timedelta(days=3), exchange_time=wall - dt.timedelta(days=3)))
     assert abs((store.now() - (dt.datetime.now(UTC) - dt.timedelta(days=3))).total_seconds()) < 5
     assert store.now().astimezone(IST).tzinfo is IST
+
+
+def test_from_config_logs_in_and_builds_the_whole_store_from_yaml(fast_venue, config_dir, tmp_path):
+    import yaml
+
+    from test_auth_cli import write_credentials
+
+    venue = fast_venue
+    venue.set_time(ist(2026, 11, 18, 15, 40))
+    creds = write_credentials(venue, tmp_path)
+    (config_dir / "fyers_credentials.yaml").write_text(creds.read_text())
+    (config_dir / "cache.yaml").write_text(yaml.safe_dump({"db_path": str(tmp_path / "c.sqlite")}))
+    state = yaml.safe_load((config_dir / "state.yaml").read_text())
+    state["state_db_path"] = str(tmp_path / "s.sqlite")
+    (config_dir / "state.yaml").write_text(yaml.safe_dump(state))
+
+    store = FyersStore.from_config(config_dir, clock=venue.clock.now)
+    try:
+        assert (tmp_path / "secrets" / "fyers_token.json").exists()  # the TOTP login ran
+        bars = store.get_history(SBIN, "D", ist(2026, 11, 2), ist(2026, 11, 18))
+        assert [b.ts.date() for b in bars][:2] == [dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
+        assert store.cache.db_path == (tmp_path / "c.sqlite").resolve()
+        store.subscribe_market([SBIN])
+        store.start_market()
+        assert store.data_ws.wait_connected(5.0)
+        msgs = wait_until(store.drain_market_messages, message="the connection event and the snapshot")
+        assert msgs and store.profile()["fy_id"] == venue.account.fy_id
+    finally:
+        store.stop()
+    assert not store.data_ws.is_connected
