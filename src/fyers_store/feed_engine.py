@@ -122,7 +122,7 @@ class FeedEngine:
         self._builder: LiveBarBuilder | None = None
         self._last_tick = monotonic()
         self._stall_reported = False
-        self._backlog_warned = 0.0
+        self._backlog_warned: float | None = None
         self.resume_after: int | None = None  # epoch: bars up to here came from elsewhere (backfill_from)
         self.counters = collections.Counter()
 
@@ -373,7 +373,8 @@ class FeedEngine:
             self._set_status(FeedStatus.CONNBROKEN, event.detail)
         elif kind is EventKind.CONNECTED and self._broken:
             self._broken = False
-            self._set_status(FeedStatus.DELAYED, "reconnected; backfilling the missed bars")
+            if self._gap_open:  # else (backfill=False) LIVE follows with the next whole bar
+                self._set_status(FeedStatus.DELAYED, "reconnected; backfilling the missed bars")
         elif kind is EventKind.GAVE_UP:
             self._set_status(FeedStatus.DISCONNECTED, event.detail)
             self._end("the data socket gave up")
@@ -392,8 +393,9 @@ class FeedEngine:
             _log.warning(detail)
             self.store.put_notification("FEED_STALL", detail, symbol=self.settings.symbol)
             self.store.force_market_reconnect(detail)
-        backlog = self._channel.pending() if self._channel is not None else 0
-        if backlog >= cfg.market_backlog_warn_after and mono - self._backlog_warned >= 60:
+        backlog = (self._channel.pending() if self._channel is not None else 0) + self.store.market_backlog()
+        if backlog >= cfg.market_backlog_warn_after and (self._backlog_warned is None
+                                                         or mono - self._backlog_warned >= 60):
             self._backlog_warned = mono
             _log.warning("%s: %d market messages still queued after a drain; the strategy is falling behind",
                          self.settings.symbol, backlog)

@@ -171,7 +171,10 @@ class HistoryService:
             if w_end > settle_from:
                 # Recent: trust only what FYERS has shown, up to the end of its last finished bar.
                 shown = self.calendar.bar_end(finished[-1].ts, res) if finished else w_start
-                w_end = max(min(w_end, shown), min(settle_from, w_end))
+                # ... or up to the bars that had ended before settle_from (never into the bar
+                # containing it: that one ended too recently for an absence to mean anything).
+                settled = self.calendar.bar_start(settle_from, res) or settle_from
+                w_end = max(min(w_end, shown), min(settled, w_end))
             if w_end > w_start:
                 self.cache.mark_complete(symbol, res, w_start, w_end, now=now)
             if progress is not None:
