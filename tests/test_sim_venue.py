@@ -108,3 +108,9 @@ def test_a_jump_back_in_time_resumes_publishing_from_the_new_time(venue):
     venue.advance(61)
     # the ticks of (09:14, 09:15:01] -- the open included -- are published, not skipped
     assert published == [(back.timestamp(), back.timestamp() + 61)]
+
+
+def test_after_a_jump_back_a_smaller_step_forward_is_processed(venue):
+    venue.set_time(DEFAULT_START - dt.timedelta(minutes=45))  # 08:30
+    venue.set_time(DEFAULT_START - dt.timedelta(minutes=15), timeout=5)  # 09:00, still before the old time
+    venue.advance(60, timeout=5)

@@ -249,7 +249,9 @@ class Venue:
         clock = self.clock
         while not self._stop.is_set():
             if clock.mode == STEPPED:
-                clock.sleep_until(self._processed + 1e-6, self._stop)
+                # bounded, so a jump back in time (which lowers _processed) is noticed
+                if not clock.sleep_until(self._processed + 1e-6, self._stop, timeout=self._pump_interval):
+                    continue
             else:
                 self._stop.wait(self._pump_interval)
             if self._stop.is_set():
