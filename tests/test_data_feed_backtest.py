@@ -416,3 +416,17 @@ def test_two_stores_on_two_cache_files_coexist(closed_venue, tmp_path):
         finally:
             conn.close()
         assert stored == starts
+
+
+def test_backfill_from_supplies_the_oldest_bars_and_fyers_continues_after_them(closed_venue, tmp_path):
+    venue = closed_venue
+    store = make_store(venue, tmp_path)
+    older = venue_bars(venue, SBIN, "5", ist(2026, 11, 2, 9, 15), ist(2026, 11, 4, 15, 25), AFTER_CLOSE)
+    frame = pd.DataFrame([b[1:] for b in older], index=pd.DatetimeIndex([b[0] for b in older]),
+                         columns=["open", "high", "low", "close", "volume"])
+    source = bt.feeds.PandasData(dataname=frame, timeframe=bt.TimeFrame.Minutes, compression=5)
+    got = _delivered(store, fromdate=dt.datetime(2026, 11, 2), todate=dt.datetime(2026, 11, 6, 15, 25),
+                     resolution="5", backfill_from=source)
+    assert got == venue_bars(venue, SBIN, "5", ist(2026, 11, 2, 9, 15), ist(2026, 11, 6, 15, 25), AFTER_CLOSE)
+    (cov,) = store.cache.coverage(SBIN)  # FYERS was asked only for what came after the source
+    assert cov.first_ts == ist(2026, 11, 5, 9, 15).timestamp() and cov.bars == 2 * 75

@@ -256,27 +256,13 @@ def test_pump_respects_budget():
     assert [m.ltp for m in a.drain()] == list(range(10))
 
 
-def test_pump_wait_returns_when_a_message_arrives():
-    ws = data_socket()
-    router = MarketRouter(ws.get_queue())
-    a = router.open_channel([SBIN])
-    timer = threading.Timer(0.05, ws.push, args=(tick(SBIN, 42),))
-    timer.start()
-    try:
-        started = time.monotonic()
-        moved = router.pump(10, wait=5.0)
-        elapsed = time.monotonic() - started
-    finally:
-        timer.cancel()
-    assert moved == 1 and a.drain() == [tick(SBIN, 42)]
-    assert elapsed < 5.0
-
-
-def test_pump_wait_polls_a_source_without_get():
-    source = PollOnlyQueue()
+@pytest.mark.parametrize("blocking_get", [True, False], ids=["source_get", "polled_source"])
+def test_pump_wait_returns_when_a_message_arrives(blocking_get):
+    source = data_socket().get_queue() if blocking_get else PollOnlyQueue()
+    push = source.put
     router = MarketRouter(source)
     a = router.open_channel(None)
-    timer = threading.Timer(0.05, source.put, args=(tick(INFY, 7),))
+    timer = threading.Timer(0.05, push, args=(tick(SBIN, 42),))
     timer.start()
     try:
         started = time.monotonic()
@@ -284,7 +270,7 @@ def test_pump_wait_polls_a_source_without_get():
         elapsed = time.monotonic() - started
     finally:
         timer.cancel()
-    assert moved == 1 and a.drain() == [tick(INFY, 7)] and elapsed < 5.0
+    assert moved == 1 and a.drain() == [tick(SBIN, 42)] and elapsed < 5.0
 
 
 def test_pump_wait_gives_up_on_an_empty_source():

@@ -152,13 +152,16 @@ class FeedEngine:
         """Historical mode: every bar of the range at once (the fast backtest path)."""
         s = self.settings
         end = s.end or self.store.now()
+        start = s.start
+        if self.resume_after is not None:  # older bars came from elsewhere: do not fetch them
+            start = max(start, dt.datetime.fromtimestamp(self.resume_after + 1, dt.timezone.utc))
+        if start >= end:
+            return []
         if not s.include_forming:
-            rows = self.store.get_history_rows(s.symbol, s.resolution, s.start, end)
+            rows = self.store.get_history_rows(s.symbol, s.resolution, start, end)
         else:
-            bars = self.store.get_history(s.symbol, s.resolution, s.start, end, include_forming=True)
+            bars = self.store.get_history(s.symbol, s.resolution, start, end, include_forming=True)
             rows = [(b.epoch, b.open, b.high, b.low, b.close, b.volume) for b in bars]
-        if self.resume_after is not None:
-            rows = [r for r in rows if r[0] > self.resume_after]
         self.counters["history_bars"] += len(rows)
         return rows
 

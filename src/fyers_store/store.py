@@ -180,23 +180,20 @@ class FyersStore:
 
     def start_market(self) -> None:
         """Connect the market-data socket (once)."""
-        with self._lock:
-            if self._market_started:
-                return
-            if self.data_ws is None:
-                raise RuntimeError("live market data needs a data socket adapter (data_ws) in the FyersStore")
-            self._market_started = True
-        self.data_ws.start()
+        self._start_socket("_market_started", self.data_ws, "live market data needs a data socket adapter (data_ws)")
 
     def start_orders(self) -> None:
         """Connect the order socket (once). Brokers call this only after reconciling."""
+        self._start_socket("_orders_started", self.order_ws, "live orders need an order socket adapter (order_ws)")
+
+    def _start_socket(self, flag: str, adapter: WsAdapter | None, missing: str) -> None:
         with self._lock:
-            if self._orders_started:
+            if getattr(self, flag):
                 return
-            if self.order_ws is None:
-                raise RuntimeError("live orders need an order socket adapter (order_ws) in the FyersStore")
-            self._orders_started = True
-        self.order_ws.start()
+            if adapter is None:
+                raise RuntimeError(f"{missing} in the FyersStore")
+            setattr(self, flag, True)
+        adapter.start()
 
     def stop(self, data: Any = None, broker: Any = None) -> None:
         """Release ``data``/``broker``; when no user is left (or called with no argument) stop
