@@ -1,0 +1,536 @@
+"""The order-lifecycle core: FYERS replies, order updates and trades in; Backtrader-ordered events out.
+
+:class:`OrderBook` is pure bookkeeping (no I/O, no threads, no Backtrader): the broker calls it with
+what it did (``submit``, ``placed``, ``request_cancel`` ...) and with what FYERS reported
+(:meth:`OrderBook.on_snapshot` for order-socket/orderbook rows, :meth:`OrderBook.on_trade` for
+trades), and notifies the :class:`OrderEvent` lists it gets back, in order.
+
+Design choices:
+
+* Every state change goes through one explicit table, :data:`TRANSITIONS`. A (state, trigger) pair
+  missing from it is a contradiction: an ``ANOMALY`` event, the order ``halted`` and otherwise left
+  as it was (never guess), or a ``ValueError`` for a local request that makes no sense.
+* ``filled_qty`` and ``avg_price`` come from trades only (keyed by FYERS ``tradeNumber``, applied
+  once), never from an order update's ``filledQty``/``tradedPrice``: the socket sends the order
+  update and its trades separately and in either order. An update ahead of the trades only raises
+  ``venue_filled_qty`` (:attr:`TrackedOrder.trades_pending`). Hence status 2 whose trades have not
+  all arrived leaves the order ``"partial"``; it becomes ``"filled"`` (a ``COMPLETED`` event) with
+  the trade that makes the applied fills reach ``qty``, so the fills of a filled order sum to qty.
+* ``PARTIAL`` and ``COMPLETED`` events always carry the :class:`Fill` that caused them, exactly
+  once per trade; ``ACCEPTED`` is emitted once, when an order first turns out to exist at FYERS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+from typing import Mapping
+
+from fyers_store.models.orders import (
+    DONE, WORKING, OrderRequest, OrderSnapshot, OrderStatus, Side, TradeFill, order_tag_from_fyers,
+)
+from fyers_store.state.models import OPEN_ORDER_STATES, ORDER_STATES, TERMINAL_ORDER_STATES
+
+__all__ = [
+    "OrderState", "OPEN_STATES", "DONE_STATES", "Trigger", "TRANSITIONS", "OrderEventKind", "OrderEvent",
+    "Fill", "TrackedOrder", "OrderBook", "DEFAULT_TRADE_ID_CAP",
+]
+
+
+class OrderState(str, Enum):
+    """Lifecycle state of one order; the values are the state DB's ``ORDER_STATES`` strings."""
+
+    SUBMITTING = "submitting"
+    ACCEPTED = "accepted"
+    PARTIAL = "partial"
+    CANCELLING = "cancelling"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+_SUB, _ACC, _PAR, _CXLG = OrderState.SUBMITTING, OrderState.ACCEPTED, OrderState.PARTIAL, OrderState.CANCELLING
+_FIL, _CXL, _REJ, _EXP = OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED
+_UNK = OrderState.UNKNOWN
+
+#: May still change: sent without a reply (submitting), working (accepted, partial -- which includes
+#: "filled at FYERS, trades still on their way"), a cancel in flight (cancelling), or an outcome the
+#: broker must still look up by tag (unknown).
+OPEN_STATES = frozenset({_SUB, _ACC, _PAR, _CXLG, _UNK})
+#: FYERS will not change these again. Late *trades* of a cancelled/expired order are still applied.
+DONE_STATES = frozenset({_FIL, _CXL, _REJ, _EXP})
+
+# The broker persists states 1:1, so a drift from the state DB's vocabulary must fail at import
+# (an explicit raise, not ``assert``: it must also hold under ``python -O``).
+if (tuple(s.value for s in OrderState) != ORDER_STATES
+        or {s.value for s in DONE_STATES} != set(TERMINAL_ORDER_STATES)
+        or {s.value for s in OPEN_STATES} != set(OPEN_ORDER_STATES)):
+    raise AssertionError("fyers_store.orders states differ from fyers_store.state.models")
+
+
+class Trigger(str, Enum):
+    """What moves an order: a local action of the broker, or a FYERS status (the table's columns)."""
+
+    PLACED = "placed"                    # REST place_order returned an order id
+    PLACE_REJECTED = "place_rejected"    # REST place_order refused it (definitive)
+    PLACE_UNKNOWN = "place_unknown"      # no definitive reply: timeout, 5xx, code 201 "no ack"
+    NOT_FOUND = "not_found"              # the orderbook lookup by tag found nothing
+    CANCEL = "cancel"                    # the strategy asked to cancel
+    CANCEL_REFUSED = "cancel_refused"                # FYERS refused the cancel; nothing filled
+    CANCEL_REFUSED_FILLED = "cancel_refused_filled"  # ... with fills on the order
+    FILL = "fill"                        # a new trade; applied fills still below qty
+    FILL_COMPLETE = "fill_complete"      # a new trade that brings the applied fills to qty
+    WORKING = "status_4_6"               # 4 transit / 6 pending, nothing filled anywhere
+    WORKING_FILLED = "status_4_6_filled"  # 4/6 with fills: FYERS has no "partial" status
+    TRADED = "status_2"
+    CANCELLED = "status_1"
+    REJECTED = "status_5"
+    EXPIRED = "status_7"
+
+
+_T = Trigger
+_DONE_TRIGGER = {OrderStatus.FILLED: _T.TRADED, OrderStatus.CANCELLED: _T.CANCELLED,
+                 OrderStatus.REJECTED: _T.REJECTED, OrderStatus.EXPIRED: _T.EXPIRED}
+
+#: (current state, trigger) -> new state. Anything not listed is a contradiction (see module doc).
+TRANSITIONS: Mapping[tuple[OrderState, Trigger], OrderState] = MappingProxyType({
+    # REST place_order replies.
+    (_SUB, _T.PLACED): _ACC,
+    (_UNK, _T.PLACED): _ACC,           # a reply that outlived the timeout
+    # Race: the socket (ack, fill, cancel, exchange reject) beat the REST reply; keep what it said.
+    **{(s, _T.PLACED): s for s in (_ACC, _PAR, _CXLG, _FIL, _CXL, _EXP, _REJ)},
+    (_SUB, _T.PLACE_REJECTED): _REJ,
+    (_UNK, _T.PLACE_REJECTED): _REJ,
+    (_REJ, _T.PLACE_REJECTED): _REJ,   # the socket's status 5 came first
+    (_SUB, _T.PLACE_UNKNOWN): _UNK,
+    # Race: the socket or a trade already told us more than the timed-out REST call could.
+    **{(s, _T.PLACE_UNKNOWN): s for s in OrderState if s is not _SUB},
+    (_UNK, _T.NOT_FOUND): _REJ,        # FYERS never got it
+    # Cancel requests (need a venue id: submitting/unknown orders are refused).
+    (_ACC, _T.CANCEL): _CXLG,
+    (_PAR, _T.CANCEL): _CXLG,
+    (_CXLG, _T.CANCEL): _CXLG,         # repeated request
+    (_CXLG, _T.CANCEL_REFUSED): _ACC,
+    (_CXLG, _T.CANCEL_REFUSED_FILLED): _PAR,
+    # Status 4/6 (transit/pending), nothing filled.
+    (_SUB, _T.WORKING): _ACC,          # socket ack before the REST reply
+    (_UNK, _T.WORKING): _ACC,
+    (_ACC, _T.WORKING): _ACC,          # duplicate
+    (_CXLG, _T.WORKING): _CXLG,        # update from before the cancel landed
+    (_CXL, _T.WORKING): _CXL,          # stale/reordered: done never reopens
+    (_REJ, _T.WORKING): _REJ,          # stale 4 after the rejection
+    (_EXP, _T.WORKING): _EXP,
+    # Status 4/6 with fills (by filledQty or by applied trades).
+    (_SUB, _T.WORKING_FILLED): _PAR,   # fill before the REST reply
+    (_UNK, _T.WORKING_FILLED): _PAR,
+    (_ACC, _T.WORKING_FILLED): _PAR,   # update ahead of its trades
+    (_PAR, _T.WORKING_FILLED): _PAR,   # also: stale 6 after a status 2 whose trades are pending
+    (_CXLG, _T.WORKING_FILLED): _CXLG,  # partial fill while the cancel is in flight
+    (_FIL, _T.WORKING_FILLED): _FIL,   # stale 6 after the last trade
+    (_CXL, _T.WORKING_FILLED): _CXL,
+    (_EXP, _T.WORKING_FILLED): _EXP,
+    # Status 2: "filled" waits for the trades (partial until then).
+    (_SUB, _T.TRADED): _PAR,
+    (_UNK, _T.TRADED): _PAR,
+    (_ACC, _T.TRADED): _PAR,
+    (_PAR, _T.TRADED): _PAR,
+    (_CXLG, _T.TRADED): _PAR,          # the cancel lost the race to the fill
+    (_FIL, _T.TRADED): _FIL,           # the trades came first
+    # Status 1 (cancelled): fills so far are kept; trades still on their way are applied later.
+    (_SUB, _T.CANCELLED): _CXL,        # e.g. an IOC cancelled before the REST reply
+    (_UNK, _T.CANCELLED): _CXL,
+    (_ACC, _T.CANCELLED): _CXL,        # cancelled from elsewhere (another device, the RMS)
+    (_PAR, _T.CANCELLED): _CXL,
+    (_CXLG, _T.CANCELLED): _CXL,       # our cancel acknowledged
+    (_REJ, _T.CANCELLED): _REJ,        # keep the first end (REST reject, then a cancel update)
+    # Status 7 (expired at the close): as cancelled.
+    (_SUB, _T.EXPIRED): _EXP,
+    (_UNK, _T.EXPIRED): _EXP,
+    (_ACC, _T.EXPIRED): _EXP,
+    (_PAR, _T.EXPIRED): _EXP,
+    (_CXLG, _T.EXPIRED): _EXP,         # the day ended before the cancel landed
+    (_REJ, _T.EXPIRED): _REJ,
+    # Status 5: asynchronous RMS/exchange rejections arrive after FYERS accepted the order.
+    (_SUB, _T.REJECTED): _REJ,
+    (_UNK, _T.REJECTED): _REJ,
+    (_ACC, _T.REJECTED): _REJ,
+    (_CXLG, _T.REJECTED): _REJ,        # FYERS answers the cancel with -164 "already rejected"
+    (_REJ, _T.REJECTED): _REJ,         # REST reject confirmed by the socket
+    # Trades (the order's new applied total below qty).
+    (_SUB, _T.FILL): _PAR,             # trade before the REST reply and any order update
+    (_UNK, _T.FILL): _PAR,
+    (_ACC, _T.FILL): _PAR,
+    (_PAR, _T.FILL): _PAR,
+    (_CXLG, _T.FILL): _CXLG,           # cancel requested, then a fill: applied, cancel stands
+    (_CXL, _T.FILL): _CXL,             # trade arriving after the cancel ack: applied, never lost
+    (_EXP, _T.FILL): _EXP,
+    # Trades that complete the order.
+    (_SUB, _T.FILL_COMPLETE): _FIL,
+    (_UNK, _T.FILL_COMPLETE): _FIL,
+    (_ACC, _T.FILL_COMPLETE): _FIL,
+    (_PAR, _T.FILL_COMPLETE): _FIL,    # incl. the last trade after status 2
+    (_CXLG, _T.FILL_COMPLETE): _FIL,   # the cancel lost the race (FYERS: -162 "already traded")
+})
+
+# Two different DONE statuses for one order: contradictory only when one of them is "filled";
+# otherwise (cancelled vs expired vs rejected) the remainder is dead either way: keep the first.
+_DONE_CONFLICTS = frozenset(frozenset({OrderStatus.FILLED, s})
+                            for s in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED))
+
+
+class OrderEventKind(str, Enum):
+    """What the broker should notify (Backtrader: submitted/accepted/partial/completed/...)."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    PARTIAL = "partial"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+    ANOMALY = "anomaly"     # FYERS contradicted itself or us; the order is halted
+
+
+_STATE_EVENT = {_CXL: OrderEventKind.CANCELLED, _REJ: OrderEventKind.REJECTED,
+                _EXP: OrderEventKind.EXPIRED, _UNK: OrderEventKind.UNKNOWN}
+
+DEFAULT_TRADE_ID_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One applied trade of a tracked order (``trade_id`` = FYERS ``tradeNumber``)."""
+
+    trade_id: str
+    qty: int
+    price: float
+    traded_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class TrackedOrder:
+    """An order as the book knows it. Immutable: every change is a new object (:meth:`replace`).
+
+    ``filled_qty``/``avg_price`` are from applied trades; ``venue_filled_qty`` is the most FYERS
+    reported (order updates or trades), so ``trades_pending`` is what is still on its way.
+    ``last_status`` is the latest FYERS status acted on; the first DONE status sticks.
+    ``halted`` is set by an anomaly: stop trading on this order until someone reconciles it.
+    """
+
+    tag: str
+    request: OrderRequest
+    state: OrderState = _SUB
+    venue_order_id: str | None = None
+    filled_qty: int = 0
+    avg_price: float | None = None
+    fills: tuple[Fill, ...] = ()
+    cancel_requested: bool = False
+    last_status: OrderStatus | None = None
+    message: str = ""
+    halted: bool = False
+    venue_filled_qty: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def is_done(self) -> bool:
+        return self.state in DONE_STATES
+
+    @property
+    def remaining_qty(self) -> int:
+        return self.request.qty - self.filled_qty
+
+    @property
+    def trades_pending(self) -> int:
+        """Quantity FYERS reported filled whose trades have not been applied yet."""
+        return max(0, self.venue_filled_qty - self.filled_qty)
+
+    def replace(self, **changes) -> TrackedOrder:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One notification. ``order`` is the tracked order after the call that produced the event;
+    ``fill`` is set on PARTIAL/COMPLETED (always) and on a trade-caused ANOMALY."""
+
+    kind: OrderEventKind
+    tag: str
+    order: TrackedOrder
+    fill: Fill | None = None
+    detail: str = ""
+
+
+class OrderBook:
+    """The order tracker of one broker: its orders by tag (our ``orderTag``) and by FYERS order id.
+
+    Mutating calls return the :class:`OrderEvent` list to notify, in order (``submit`` returns its
+    single event, ``request_cancel`` the updated order). Calls naming an unknown tag raise KeyError.
+
+    Memory is bounded by :meth:`forget_done` and by a cap on remembered trade ids
+    (``trade_id_cap``, oldest forgotten first). That in-memory dedupe only covers this process; the
+    durable one is the state DB's applied-trade ledger, which the broker checks before
+    :meth:`on_trade` (e.g. after a restart, where :meth:`restore` brings orders back).
+    """
+
+    def __init__(self, *, trade_id_cap: int = DEFAULT_TRADE_ID_CAP) -> None:
+        if trade_id_cap < 1:
+            raise ValueError(f"trade_id_cap must be positive, got {trade_id_cap}")
+        self._orders: dict[str, TrackedOrder] = {}
+        self._tag_by_id: dict[str, str] = {}
+        self._recent_trades: OrderedDict[str, None] = OrderedDict()
+        self._trade_id_cap = trade_id_cap
+
+    # ------------------------------------------------------------------ queries
+
+    def get(self, tag: str) -> TrackedOrder | None:
+        """The order with our tag ``tag``, or None."""
+        return self._orders.get(tag)
+
+    def by_venue_id(self, order_id: str) -> TrackedOrder | None:
+        """The order FYERS knows as ``order_id``, or None."""
+        tag = self._tag_by_id.get(order_id)
+        return None if tag is None else self._orders.get(tag)
+
+    def open_orders(self) -> list[TrackedOrder]:
+        """Orders that may still change, in submission order."""
+        return [o for o in self._orders.values() if o.is_open]
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._orders
+
+    # ------------------------------------------------------------------ local actions
+
+    def submit(self, request: OrderRequest) -> OrderEvent:
+        """Track a new order in "submitting" (before the REST call). Its tag must be new."""
+        if request.order_tag in self._orders:
+            raise ValueError(f"order tag {request.order_tag!r} is already tracked")
+        order = TrackedOrder(tag=request.order_tag, request=request)
+        self._orders[order.tag] = order
+        return OrderEvent(OrderEventKind.SUBMITTED, order.tag, order)
+
+    def restore(self, order: TrackedOrder) -> None:
+        """Track an order recovered from the state DB (restart), in whatever state it had."""
+        if order.tag in self._orders:
+            raise ValueError(f"order tag {order.tag!r} is already tracked")
+        if order.venue_order_id is not None and order.venue_order_id in self._tag_by_id:
+            raise ValueError(f"FYERS order {order.venue_order_id} is already tracked")
+        self._orders[order.tag] = order
+        if order.venue_order_id is not None:
+            self._tag_by_id[order.venue_order_id] = order.tag
+
+    def placed(self, tag: str, order_id: str) -> list[OrderEvent]:
+        """REST place_order succeeded with FYERS order id ``order_id``."""
+        order = self._order(tag)
+        conflict = self._id_conflict(order, order_id)
+        if conflict:
+            return self._anomaly(order, conflict)
+        return self._move(order, _T.PLACED, f"FYERS order {order_id}", venue_order_id=order_id)
+
+    def place_rejected(self, tag: str, message: str, order_id: str | None = None) -> list[OrderEvent]:
+        """REST place_order refused the order (a definitive error reply)."""
+        order = self._order(tag)
+        conflict = order_id is not None and self._id_conflict(order, order_id)
+        if conflict:
+            return self._anomaly(order, conflict)
+        ids = {"venue_order_id": order_id} if order_id is not None else {}
+        return self._move(order, _T.PLACE_REJECTED, message, message=message, **ids)
+
+    def place_unknown(self, tag: str, detail: str) -> list[OrderEvent]:
+        """place_order had no definitive outcome (timeout, 5xx, code 201). The order stays open in
+        "unknown" until :meth:`resolve_unknown` (or a socket update) settles it."""
+        return self._move(self._order(tag), _T.PLACE_UNKNOWN, detail, message=detail)
+
+    def resolve_unknown(self, tag: str, snapshot: OrderSnapshot | None) -> list[OrderEvent]:
+        """Settle an "unknown" order with the orderbook lookup by its tag: a row is applied like any
+        update; None means FYERS never got the order -> "rejected". If a socket update resolved the
+        order first, None is stale and ignored."""
+        order = self._order(tag)
+        if snapshot is not None:
+            return self._apply_snapshot(order, snapshot)
+        if order.state is not _UNK:
+            return []
+        return self._move(order, _T.NOT_FOUND, "not found at FYERS", message="not found at FYERS")
+
+    def request_cancel(self, tag: str) -> TrackedOrder:
+        """Mark the order "cancelling" before the broker sends the cancel (with the returned order's
+        ``venue_order_id``). Only for working orders FYERS has acknowledged; repeatable."""
+        order = self._order(tag)
+        new_state = TRANSITIONS.get((order.state, _T.CANCEL))
+        if new_state is None:
+            why = ("it is already done" if order.is_done else
+                   "FYERS has not acknowledged it yet (no order id); cancel once it is placed or resolved")
+            raise ValueError(f"cannot cancel order {tag!r} in state {order.state.value!r}: {why}")
+        new = order.replace(state=new_state, cancel_requested=True)
+        self._orders[tag] = new
+        return new
+
+    def cancel_refused(self, tag: str, message: str) -> list[OrderEvent]:
+        """FYERS refused the cancel (after the adapter's retries). The order goes back to working;
+        if an update already ended or filled it (e.g. -162 "already traded"), nothing changes."""
+        order = self._order(tag)
+        if not order.cancel_requested:
+            raise ValueError(f"no cancel was requested for order {tag!r}")
+        if order.state is not _CXLG:
+            return []
+        trigger = _T.CANCEL_REFUSED_FILLED if self._has_fills(order) else _T.CANCEL_REFUSED
+        return self._move(order, trigger, message, message=message, cancel_requested=False)
+
+    # ------------------------------------------------------------------ FYERS reports
+
+    def on_snapshot(self, snapshot: OrderSnapshot) -> list[OrderEvent]:
+        """Apply an order update (socket) or orderbook row (REST). Matched by FYERS order id, else by
+        our tag (so an update that beats the REST reply binds the id). Not ours -> []."""
+        order = self._find(snapshot.order_id, snapshot.order_tag)
+        return [] if order is None else self._apply_snapshot(order, snapshot)
+
+    def on_trade(self, trade: TradeFill) -> list[OrderEvent]:
+        """Apply one trade (socket or tradebook), once per ``trade_id``; duplicates and trades of
+        orders that are not ours -> []. Overfills and side/symbol mismatches are anomalies and
+        are not applied."""
+        order = self._find(trade.order_id, trade.order_tag)
+        if order is None or trade.trade_id in self._recent_trades or any(
+                f.trade_id == trade.trade_id for f in order.fills):
+            return []
+        self._remember_trade(trade.trade_id)
+        fill = Fill(trade.trade_id, int(trade.qty), float(trade.price), trade.traded_at)
+        req = order.request
+        problem = (self._id_conflict(order, trade.order_id)
+                   or self._mismatch(order, trade.symbol, trade.side, "trade " + trade.trade_id))
+        total = order.filled_qty + fill.qty
+        if not problem and fill.qty <= 0:
+            problem = f"trade {fill.trade_id} has non-positive qty {fill.qty}"
+        if not problem and total > req.qty:
+            problem = f"overfill: trade {fill.trade_id} brings fills to {total} of {req.qty}"
+        trigger = _T.FILL_COMPLETE if total == req.qty else _T.FILL
+        if not problem and (order.state, trigger) not in TRANSITIONS:
+            problem = f"trade {fill.trade_id} contradicts state {order.state.value!r} ({trigger.value})"
+        if problem:
+            return self._anomaly(order, problem, fill)
+        avg = ((order.avg_price or 0.0) * order.filled_qty + fill.price * fill.qty) / total
+        new = order.replace(state=TRANSITIONS[(order.state, trigger)], venue_order_id=trade.order_id,
+                            filled_qty=total, avg_price=avg, fills=order.fills + (fill,),
+                            venue_filled_qty=max(order.venue_filled_qty, total))
+        kind = OrderEventKind.COMPLETED if trigger is _T.FILL_COMPLETE else OrderEventKind.PARTIAL
+        return self._commit(order, new, "") + [OrderEvent(kind, new.tag, new, fill, f"trade {fill.trade_id}")]
+
+    # ------------------------------------------------------------------ memory
+
+    def forget_done(self, keep: int = 0) -> list[str]:
+        """Drop done orders except the ``keep`` most recently submitted; returns the dropped tags.
+        Kept regardless: halted orders (someone must look at them) and orders with trades pending."""
+        if keep < 0:
+            raise ValueError(f"keep must be >= 0, got {keep}")
+        done = [o for o in self._orders.values() if o.is_done and not o.halted and not o.trades_pending]
+        dropped = done[:len(done) - keep]
+        for order in dropped:
+            del self._orders[order.tag]
+            if order.venue_order_id is not None:
+                self._tag_by_id.pop(order.venue_order_id, None)
+        return [o.tag for o in dropped]
+
+    # ------------------------------------------------------------------ internals
+
+    def _order(self, tag: str) -> TrackedOrder:
+        try:
+            return self._orders[tag]
+        except KeyError:
+            raise KeyError(f"no tracked order with tag {tag!r}") from None
+
+    def _find(self, order_id: str, raw_tag: str | None) -> TrackedOrder | None:
+        found = self.by_venue_id(order_id)
+        if found is None:
+            tag = order_tag_from_fyers(raw_tag)  # FYERS echoes our tag as "1:<tag>"
+            found = self._orders.get(tag) if tag is not None else None
+        return found
+
+    def _id_conflict(self, order: TrackedOrder, order_id: str) -> str:
+        if order.venue_order_id not in (None, order_id):
+            # Same tag, another FYERS order: placed twice (e.g. a retried submit)?
+            return f"FYERS order {order_id} carries tag {order.tag!r}, already bound to {order.venue_order_id}"
+        owner = self._tag_by_id.get(order_id)
+        if owner not in (None, order.tag):
+            return f"FYERS order {order_id} already belongs to tag {owner!r}"
+        return ""
+
+    @staticmethod
+    def _mismatch(order: TrackedOrder, symbol: str, side: Side, what: str) -> str:
+        req = order.request
+        if symbol != req.symbol:
+            return f"{what}: symbol {symbol} differs from the order's {req.symbol}"
+        if side is not req.side:
+            return f"{what}: side {side.name} differs from the order's {req.side.name}"
+        return ""
+
+    @staticmethod
+    def _has_fills(order: TrackedOrder, reported: int = 0) -> bool:
+        return max(order.filled_qty, order.venue_filled_qty, reported) > 0
+
+    def _apply_snapshot(self, order: TrackedOrder, snap: OrderSnapshot) -> list[OrderEvent]:
+        req = order.request
+        what = f"FYERS order {snap.order_id}"
+        problem = self._id_conflict(order, snap.order_id) or self._mismatch(order, snap.symbol, snap.side, what)
+        if not problem and snap.qty != req.qty:
+            problem = f"{what}: qty {snap.qty} differs from the order's {req.qty} (modified elsewhere?)"
+        if not problem and snap.filled_qty > req.qty:
+            problem = f"{what}: filledQty {snap.filled_qty} exceeds qty {req.qty}"
+        if problem:
+            return self._anomaly(order, problem)
+        venue_filled = max(order.venue_filled_qty, snap.filled_qty)
+        status, first_done = snap.status, order.last_status if order.last_status in DONE else None
+        if first_done is not None and status in DONE:
+            # A second DONE status: a duplicate, a compatible one (keep the first), or a contradiction.
+            if frozenset({first_done, status}) in _DONE_CONFLICTS:
+                return self._anomaly(order, f"{what}: status {status.name} after {first_done.name}")
+            return self._commit(order, order.replace(venue_order_id=snap.order_id,
+                                                     venue_filled_qty=venue_filled), "")
+        if status in WORKING:
+            trigger = _T.WORKING_FILLED if self._has_fills(order, snap.filled_qty) else _T.WORKING
+        else:
+            trigger = _DONE_TRIGGER[status]
+        return self._move(order, trigger, snap.message, venue_order_id=snap.order_id,
+                          venue_filled_qty=venue_filled, last_status=first_done or status,
+                          message=snap.message or order.message)
+
+    def _move(self, order: TrackedOrder, trigger: Trigger, detail: str, **changes) -> list[OrderEvent]:
+        """Apply ``trigger`` through the table; a missing entry is an anomaly."""
+        new_state = TRANSITIONS.get((order.state, trigger))
+        if new_state is None:
+            return self._anomaly(order, f"{trigger.value} contradicts state {order.state.value!r}"
+                                        + (f": {detail}" if detail else ""))
+        return self._commit(order, order.replace(state=new_state, **changes), detail)
+
+    def _commit(self, old: TrackedOrder, new: TrackedOrder, detail: str) -> list[OrderEvent]:
+        """Store ``new`` and return the state-change events (fills add their own)."""
+        self._orders[new.tag] = new
+        if new.venue_order_id is not None:
+            self._tag_by_id[new.venue_order_id] = new.tag
+        events = []
+        if old.state in (_SUB, _UNK) and new.state not in (_SUB, _UNK, _REJ):
+            # First sign that the order exists at FYERS (REST reply, socket update or trade).
+            events.append(OrderEvent(OrderEventKind.ACCEPTED, new.tag, new, None, f"FYERS order {new.venue_order_id}"))
+        if new.state is not old.state and new.state in _STATE_EVENT:
+            events.append(OrderEvent(_STATE_EVENT[new.state], new.tag, new, None, detail))
+        return events
+
+    def _anomaly(self, order: TrackedOrder, detail: str, fill: Fill | None = None) -> list[OrderEvent]:
+        new = order.replace(halted=True)
+        self._orders[new.tag] = new
+        return [OrderEvent(OrderEventKind.ANOMALY, new.tag, new, fill, detail)]
+
+    def _remember_trade(self, trade_id: str) -> None:
+        self._recent_trades[trade_id] = None
+        while len(self._recent_trades) > self._trade_id_cap:
+            self._recent_trades.popitem(last=False)

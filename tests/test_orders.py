@@ -1,0 +1,524 @@
+"""The order-lifecycle core (src/fyers_store/orders.py): the transition table, the FYERS races, anomalies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fyers_store.models.orders import (
+    IST, OrderRequest, OrderSnapshot, OrderStatus, OrderType, ProductType, Side, TradeFill, Validity,
+)
+from fyers_store.orders import (
+    DONE_STATES, OPEN_STATES, TRANSITIONS, Fill, OrderBook, OrderEventKind, OrderState, TrackedOrder, Trigger,
+)
+from fyers_store.state.models import OPEN_ORDER_STATES, ORDER_STATES, TERMINAL_ORDER_STATES
+
+S, T, K = OrderState, Trigger, OrderEventKind
+SYM, TAG, OID = "NSE:SBIN-EQ", "t1", "25070400129405"
+T0 = dt.datetime(2026, 11, 18, 9, 15, tzinfo=IST)
+
+
+# ---------------------------------------------------------------------------------------------- factories
+
+def req(tag=TAG, qty=10, side=Side.BUY):
+    return OrderRequest(SYM, qty, side, OrderType.LIMIT, ProductType.INTRADAY, tag, limit_price=800.0)
+
+
+def snap(status, filled=0, *, oid=OID, tag="1:" + TAG, qty=10, side=Side.BUY, symbol=SYM, message=""):
+    """An order update; the raw "1:<tag>" echo by default (the socket path keeps what it gets)."""
+    return OrderSnapshot(
+        order_id=oid, symbol=symbol, status=OrderStatus(status), side=side, type=OrderType.LIMIT,
+        product_type=ProductType.INTRADAY, qty=qty, filled_qty=filled, remaining_qty=qty - filled,
+        limit_price=800.0, stop_price=0.0, avg_price=0.0, order_tag=tag, message=message,
+        validity=Validity.DAY, placed_at=T0, exchange_order_id=None)
+
+
+def trade(tid, qty, price=800.0, *, oid=OID, tag=TAG, side=Side.BUY, symbol=SYM):
+    return TradeFill(trade_id=tid, order_id=oid, symbol=symbol, side=side, qty=qty, price=price,
+                     value=qty * price, product_type=ProductType.INTRADAY, order_tag=tag,
+                     traded_at=T0 + dt.timedelta(seconds=len(tid)))
+
+
+def kinds(events):
+    return [e.kind for e in events]
+
+
+def new_book(**kw):
+    book = OrderBook(**kw)
+    book.submit(req())
+    return book
+
+
+def accepted_book():
+    book = new_book()
+    book.placed(TAG, OID)
+    return book
+
+
+def state(book, tag=TAG):
+    return book.get(tag).state
+
+
+# ---------------------------------------------------------------------------------------------- vocabulary
+
+def test_states_are_the_state_db_vocabulary():
+    assert tuple(s.value for s in OrderState) == ORDER_STATES
+    assert {s.value for s in DONE_STATES} == TERMINAL_ORDER_STATES
+    assert {s.value for s in OPEN_STATES} == set(OPEN_ORDER_STATES)
+    assert OrderState("partial") is S.PARTIAL and S.PARTIAL == "partial"
+
+
+def test_done_states_never_lead_back_to_open_states():
+    for (before, _), after in TRANSITIONS.items():
+        if before in DONE_STATES:
+            assert after is before
+
+
+# ---------------------------------------------------------------------------------------------- every table entry
+
+def in_state(target, *, filled=0):
+    """A book whose order t1 (qty 10) is in ``target``, reached through the public API."""
+    book = new_book()
+    if target is S.UNKNOWN:
+        book.place_unknown(TAG, "timeout")
+    elif target is S.REJECTED:
+        book.place_rejected(TAG, "RMS: margin shortfall")
+    elif target is not S.SUBMITTING:
+        book.placed(TAG, OID)
+        filled = 3 if target is S.PARTIAL and not filled else filled
+        if filled:
+            book.on_trade(trade("setup1", filled))
+        if target is S.CANCELLING:
+            book.request_cancel(TAG)
+        elif target is S.FILLED:
+            book.on_trade(trade("setup2", 10 - filled))
+        elif target in (S.CANCELLED, S.EXPIRED):
+            book.on_snapshot(snap(1 if target is S.CANCELLED else 7, filled))
+    assert state(book) is target
+    return book
+
+
+def fire(book, trigger):
+    """Drive ``trigger`` through the public API; the events (request_cancel has none)."""
+    order = book.get(TAG)
+    if trigger is T.PLACED:
+        return book.placed(TAG, OID)
+    if trigger is T.PLACE_REJECTED:
+        return book.place_rejected(TAG, "-99 rejected")
+    if trigger is T.PLACE_UNKNOWN:
+        return book.place_unknown(TAG, "read timeout")
+    if trigger is T.NOT_FOUND:
+        return book.resolve_unknown(TAG, None)
+    if trigger is T.CANCEL:
+        book.request_cancel(TAG)
+        return []
+    if trigger in (T.CANCEL_REFUSED, T.CANCEL_REFUSED_FILLED):
+        return book.cancel_refused(TAG, "-50 cancel failed")
+    if trigger is T.FILL:
+        return book.on_trade(trade("fire", 1))
+    if trigger is T.FILL_COMPLETE:
+        return book.on_trade(trade("fire", 10 - order.filled_qty))
+    if trigger is T.WORKING:
+        return book.on_snapshot(snap(6, 0))
+    if trigger is T.WORKING_FILLED:
+        return book.on_snapshot(snap(6, max(order.filled_qty, 3)))
+    status = {T.TRADED: 2, T.CANCELLED: 1, T.EXPIRED: 7, T.REJECTED: 5}[trigger]
+    return book.on_snapshot(snap(status, 10 if status == 2 else order.filled_qty))
+
+
+@pytest.mark.parametrize("before, trigger, after",
+                         [(b, t, a) for (b, t), a in TRANSITIONS.items()], ids=lambda v: getattr(v, "value", v))
+def test_every_transition_in_the_table(before, trigger, after):
+    book = in_state(before, filled=3 if trigger is T.CANCEL_REFUSED_FILLED else 0)
+    events = fire(book, trigger)
+    assert state(book) is after
+    assert K.ANOMALY not in kinds(events) and not book.get(TAG).halted
+
+
+_LOCAL_INTENTS = {T.CANCEL, T.CANCEL_REFUSED, T.CANCEL_REFUSED_FILLED}
+
+
+@pytest.mark.parametrize("before, trigger", [(b, t) for b in OrderState for t in Trigger
+                                             if (b, t) not in TRANSITIONS], ids=lambda v: v.value)
+def test_nothing_outside_the_table_changes_state(before, trigger):
+    book = in_state(before)
+    try:
+        events = fire(book, trigger)
+    except ValueError:
+        assert trigger in _LOCAL_INTENTS
+        events = []
+    assert state(book) is before
+    assert set(kinds(events)) <= {K.ANOMALY}
+
+
+@pytest.mark.parametrize("before, trigger", [
+    (S.FILLED, T.CANCELLED), (S.FILLED, T.EXPIRED), (S.FILLED, T.REJECTED), (S.FILLED, T.PLACE_REJECTED),
+    (S.PARTIAL, T.REJECTED), (S.REJECTED, T.TRADED), (S.REJECTED, T.WORKING_FILLED), (S.REJECTED, T.FILL),
+    (S.CANCELLED, T.FILL_COMPLETE), (S.EXPIRED, T.FILL_COMPLETE), (S.CANCELLED, T.TRADED),
+    (S.EXPIRED, T.TRADED), (S.ACCEPTED, T.PLACE_REJECTED), (S.CANCELLING, T.PLACE_REJECTED),
+], ids=lambda v: v.value)
+def test_contradictions_are_anomalies_that_halt_the_order(before, trigger):
+    book = in_state(before)
+    filled = book.get(TAG).filled_qty
+    events = fire(book, trigger)
+    assert kinds(events) == [K.ANOMALY] and events[0].detail
+    order = book.get(TAG)
+    assert order.halted and order.state is before and order.filled_qty == filled
+    assert events[0].order == order
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+def test_happy_path_events_in_backtrader_order():
+    book = OrderBook()
+    sub = book.submit(req())
+    assert (sub.kind, sub.order.state, sub.order.venue_order_id) == (K.SUBMITTED, S.SUBMITTING, None)
+    assert kinds(book.placed(TAG, OID)) == [K.ACCEPTED]
+    assert book.by_venue_id(OID).tag == TAG
+    assert book.on_snapshot(snap(6, 0)) == []
+    (ev,) = book.on_trade(trade("a", 4, 800.0))
+    assert (ev.kind, ev.fill, ev.order.state) == (K.PARTIAL, Fill("a", 4, 800.0, T0 + dt.timedelta(seconds=1)), S.PARTIAL)
+    (ev,) = book.on_trade(trade("b", 6, 801.0))
+    assert (ev.kind, ev.fill.trade_id, ev.order.state, ev.order.filled_qty) == (K.COMPLETED, "b", S.FILLED, 10)
+    assert ev.order.avg_price == pytest.approx((4 * 800 + 6 * 801) / 10)
+    assert book.on_snapshot(snap(2, 10)) == [] and book.open_orders() == []
+
+
+def test_submit_needs_a_new_tag_and_unknown_tags_raise_keyerror():
+    book = new_book()
+    with pytest.raises(ValueError, match="already tracked"):
+        book.submit(req())
+    with pytest.raises(KeyError, match="no tracked order with tag 'nope'"):
+        book.placed("nope", OID)
+    assert book.get("nope") is None and "nope" not in book and TAG in book and len(book) == 1
+
+
+def test_reports_for_orders_that_are_not_ours_return_nothing():
+    book = accepted_book()
+    assert book.on_snapshot(snap(6, 0, oid="999", tag="2:Untagged")) == []
+    assert book.on_snapshot(snap(6, 0, oid="998", tag="1:other")) == []
+    assert book.on_trade(trade("x", 1, oid="999", tag=None)) == []
+    assert book.get(TAG).filled_qty == 0 and book.by_venue_id("999") is None
+
+
+def test_request_cancel_only_from_acknowledged_working_orders():
+    book = new_book()
+    with pytest.raises(ValueError, match="cannot cancel order 't1' in state 'submitting'.*no order id"):
+        book.request_cancel(TAG)
+    book.placed(TAG, OID)
+    order = book.request_cancel(TAG)
+    assert (order.state, order.cancel_requested, order.venue_order_id) == (S.CANCELLING, True, OID)
+    book.on_snapshot(snap(1))
+    with pytest.raises(ValueError, match="in state 'cancelled': it is already done"):
+        book.request_cancel(TAG)
+    with pytest.raises(ValueError, match="no cancel was requested"):
+        accepted_book().cancel_refused(TAG, "x")
+
+
+def test_cancel_refused_returns_the_order_to_working():
+    book = in_state(S.PARTIAL)
+    book.request_cancel(TAG)
+    assert book.cancel_refused(TAG, "-50 try again") == []
+    order = book.get(TAG)
+    assert (order.state, order.cancel_requested, order.message) == (S.PARTIAL, False, "-50 try again")
+    assert book.request_cancel(TAG).state is S.CANCELLING
+
+
+# ---------------------------------------------------------------------------------------------- races
+
+def test_fill_before_the_rest_reply_trade_first():
+    book = new_book()
+    events = book.on_trade(trade("a", 4))             # matched by tag: the id is bound from the trade
+    assert kinds(events) == [K.ACCEPTED, K.PARTIAL] and events[1].fill.qty == 4
+    assert book.by_venue_id(OID).tag == TAG
+    assert book.on_snapshot(snap(6, 4)) == []
+    assert book.placed(TAG, OID) == [] and state(book) is S.PARTIAL
+
+
+def test_fill_before_the_rest_reply_update_first_with_the_tag_echo():
+    book = new_book()
+    row = {"id": OID, "symbol": SYM, "status": 6, "side": 1, "type": 1, "productType": "INTRADAY",
+           "qty": 10, "filledQty": 10, "remainingQuantity": 0, "tradedPrice": 800.0, "orderTag": "1:t1"}
+    assert kinds(book.on_snapshot(OrderSnapshot.from_fyers(row))) == [K.ACCEPTED]
+    order = book.get(TAG)
+    assert (order.state, order.venue_order_id, order.filled_qty, order.trades_pending) == (S.PARTIAL, OID, 0, 10)
+    assert kinds(book.on_trade(trade("a", 10))) == [K.COMPLETED]
+    assert book.placed(TAG, OID) == [] and state(book) is S.FILLED
+
+
+def test_cancel_requested_then_partial_fill_then_cancel_ack():
+    book = accepted_book()
+    book.request_cancel(TAG)
+    assert kinds(book.on_trade(trade("a", 4))) == [K.PARTIAL] and state(book) is S.CANCELLING
+    assert book.on_snapshot(snap(6, 4)) == [] and state(book) is S.CANCELLING
+    (ev,) = book.on_snapshot(snap(1, 4, message="cancelled by user"))
+    assert (ev.kind, ev.detail, ev.order.filled_qty, ev.order.state) == (K.CANCELLED, "cancelled by user", 4, S.CANCELLED)
+
+
+def test_cancel_loses_the_race_to_the_fill():
+    book = accepted_book()
+    book.request_cancel(TAG)
+    assert book.on_snapshot(snap(2, 10)) == [] and state(book) is S.PARTIAL  # filled, trades pending
+    assert kinds(book.on_trade(trade("a", 10))) == [K.COMPLETED] and state(book) is S.FILLED
+    assert book.cancel_refused(TAG, "-162 already traded") == [] and state(book) is S.FILLED
+
+
+def test_fill_after_the_cancel_ack_is_applied_not_lost():
+    book = accepted_book()
+    assert kinds(book.on_snapshot(snap(1, 4))) == [K.CANCELLED]
+    assert book.get(TAG).trades_pending == 4
+    (ev,) = book.on_trade(trade("late", 4, 799.5))
+    assert (ev.kind, ev.fill.trade_id, ev.order.state) == (K.PARTIAL, "late", S.CANCELLED)
+    order = book.get(TAG)
+    assert (order.filled_qty, order.avg_price, order.trades_pending) == (4, 799.5, 0)
+
+
+def test_ioc_cancelled_before_the_rest_reply():
+    book = new_book()
+    assert kinds(book.on_snapshot(snap(1, 0))) == [K.ACCEPTED, K.CANCELLED]
+    assert book.placed(TAG, OID) == [] and state(book) is S.CANCELLED
+
+
+def test_duplicate_and_reordered_updates():
+    book = accepted_book()
+    book.on_trade(trade("a", 3))
+    assert book.on_snapshot(snap(2, 10)) == [] and state(book) is S.PARTIAL
+    for stale in (snap(6, 3), snap(4, 0), snap(6, 0), snap(2, 10)):   # reordered and duplicated
+        assert book.on_snapshot(stale) == [] and state(book) is S.PARTIAL
+    assert book.get(TAG).last_status is OrderStatus.FILLED and book.get(TAG).venue_filled_qty == 10
+    assert kinds(book.on_trade(trade("b", 7))) == [K.COMPLETED]
+    for stale in (snap(6, 3), snap(2, 10), snap(4, 0)):
+        assert book.on_snapshot(stale) == [] and state(book) is S.FILLED
+
+
+def test_second_done_status_keeps_the_first_unless_contradictory():
+    book = accepted_book()
+    assert kinds(book.on_snapshot(snap(1))) == [K.CANCELLED]
+    assert book.on_snapshot(snap(1)) == [] and book.on_snapshot(snap(7)) == []
+    assert book.on_snapshot(snap(5)) == [] and state(book) is S.CANCELLED and not book.get(TAG).halted
+    rejected = accepted_book()
+    rejected.on_snapshot(snap(5, message="RED:Margin Shortfall"))
+    assert rejected.get(TAG).message == "RED:Margin Shortfall"
+    assert kinds(rejected.on_snapshot(snap(2, 10))) == [K.ANOMALY] and rejected.get(TAG).halted
+    awaiting = accepted_book()
+    awaiting.on_snapshot(snap(2, 10))                     # filled at FYERS, trades still on their way
+    (ev,) = awaiting.on_snapshot(snap(1, 10))
+    assert ev.kind is K.ANOMALY and "CANCELLED after FILLED" in ev.detail and state(awaiting) is S.PARTIAL
+
+
+def test_status_2_before_its_trades():
+    book = accepted_book()
+    assert book.on_snapshot(snap(2, 10)) == []
+    order = book.get(TAG)
+    assert (order.state, order.filled_qty, order.trades_pending, order.is_open) == (S.PARTIAL, 0, 10, True)
+    assert kinds(book.on_trade(trade("a", 6, 800.0))) == [K.PARTIAL]
+    (ev,) = book.on_trade(trade("b", 4, 802.0))
+    assert (ev.kind, ev.order.state, ev.order.trades_pending) == (K.COMPLETED, S.FILLED, 0)
+    assert sum(f.qty for f in ev.order.fills) == 10 and ev.order.avg_price == pytest.approx(800.8)
+
+
+def test_duplicate_trades_are_ignored():
+    book = accepted_book()
+    assert kinds(book.on_trade(trade("a", 4))) == [K.PARTIAL]
+    assert book.on_trade(trade("a", 4)) == []
+    assert book.on_trade(trade("a", 4, oid=OID, tag=None)) == []    # the tradebook copy
+    assert book.get(TAG).filled_qty == 4 and len(book.get(TAG).fills) == 1
+
+
+def test_partial_fill_status_is_6_with_filled_qty():
+    book = accepted_book()
+    assert book.on_snapshot(snap(6, 4)) == []                      # no trade yet: no PARTIAL event
+    assert (state(book), book.get(TAG).filled_qty, book.get(TAG).trades_pending) == (S.PARTIAL, 0, 4)
+
+
+# ---------------------------------------------------------------------------------------------- anomalies
+
+def test_overfill_is_an_anomaly_and_not_applied():
+    book = accepted_book()
+    book.on_trade(trade("a", 6))
+    (ev,) = book.on_trade(trade("b", 6))
+    assert ev.kind is K.ANOMALY and "overfill" in ev.detail and ev.fill.trade_id == "b"
+    order = book.get(TAG)
+    assert (order.state, order.filled_qty, order.halted, len(order.fills)) == (S.PARTIAL, 6, True, 1)
+    assert book.on_trade(trade("b", 6)) == []                       # reported once
+    assert kinds(book.on_trade(trade("c", 4))) == [K.COMPLETED] and book.get(TAG).halted
+
+
+@pytest.mark.parametrize("bad", [{"side": Side.SELL}, {"symbol": "NSE:IDEA-EQ"}])
+def test_trade_side_or_symbol_mismatch_is_an_anomaly(bad):
+    book = accepted_book()
+    (ev,) = book.on_trade(trade("a", 4, **bad))
+    assert ev.kind is K.ANOMALY and "differs from the order's" in ev.detail
+    assert (state(book), book.get(TAG).filled_qty, book.get(TAG).halted) == (S.ACCEPTED, 0, True)
+
+
+@pytest.mark.parametrize("bad", [{"side": Side.SELL}, {"qty": 20}, {"filled": 11}])
+def test_update_mismatches_are_anomalies(bad):
+    book = accepted_book()
+    filled = bad.pop("filled", 0)
+    assert kinds(book.on_snapshot(snap(6, filled, **bad))) == [K.ANOMALY]
+    assert state(book) is S.ACCEPTED and book.get(TAG).halted
+
+
+def test_same_tag_on_another_fyers_order_is_an_anomaly():
+    book = accepted_book()
+    (ev,) = book.on_snapshot(snap(6, 0, oid="25070400129999"))        # placed twice?
+    assert ev.kind is K.ANOMALY and "already bound to" in ev.detail
+    assert book.by_venue_id("25070400129999") is None
+    other = OrderBook()
+    other.submit(req("t2"))
+    other.submit(req())
+    other.placed("t2", OID)
+    assert kinds(other.placed(TAG, OID)) == [K.ANOMALY]               # one id, two tags
+
+
+# ---------------------------------------------------------------------------------------------- unknown outcome
+
+def test_place_unknown_then_lookup_finds_it_working():
+    book = new_book()
+    (ev,) = book.place_unknown(TAG, "read timeout")
+    assert (ev.kind, ev.detail, ev.order.is_open) == (K.UNKNOWN, "read timeout", True)
+    assert kinds(book.resolve_unknown(TAG, snap(6, 0))) == [K.ACCEPTED]
+    assert (state(book), book.by_venue_id(OID).tag) == (S.ACCEPTED, TAG)
+
+
+def test_place_unknown_then_lookup_finds_it_rejected():
+    book = new_book()
+    book.place_unknown(TAG, "HTTP 502")
+    (ev,) = book.resolve_unknown(TAG, snap(5, 0, message="RED:Margin Shortfall"))
+    assert (ev.kind, ev.detail, ev.order.state, ev.order.venue_order_id) == (
+        K.REJECTED, "RED:Margin Shortfall", S.REJECTED, OID)
+
+
+def test_place_unknown_then_lookup_finds_nothing():
+    book = new_book()
+    book.place_unknown(TAG, "code 201")
+    (ev,) = book.resolve_unknown(TAG, None)
+    assert (ev.kind, ev.detail, ev.order.state, ev.order.is_done) == (K.REJECTED, "not found at FYERS", S.REJECTED, True)
+
+
+def test_socket_resolves_the_unknown_before_the_lookup():
+    book = new_book()
+    book.place_unknown(TAG, "timeout")
+    assert kinds(book.on_trade(trade("a", 10))) == [K.ACCEPTED, K.COMPLETED]
+    assert book.resolve_unknown(TAG, None) == [] and state(book) is S.FILLED
+    late = new_book()
+    late.on_snapshot(snap(6, 0))
+    assert late.place_unknown(TAG, "timeout") == [] and state(late) is S.ACCEPTED
+
+
+def test_rest_reject_with_an_order_id():
+    book = new_book()
+    (ev,) = book.place_rejected(TAG, "-99 rejected", order_id=OID)
+    assert (ev.kind, ev.order.venue_order_id, ev.order.message) == (K.REJECTED, OID, "-99 rejected")
+    assert book.on_snapshot(snap(5)) == [] and not book.get(TAG).halted
+
+
+# ---------------------------------------------------------------------------------------------- memory
+
+def test_forget_done_keeps_open_halted_and_pending_orders():
+    book = OrderBook()
+    for i in range(6):
+        book.submit(req(f"o{i}"))
+        book.placed(f"o{i}", f"id{i}")
+    book.on_snapshot(snap(1, 0, oid="id0", tag="1:o0"))
+    book.on_trade(trade("f1", 10, oid="id1", tag="o1"))
+    book.on_snapshot(snap(1, 2, oid="id2", tag="1:o2"))                  # trades pending
+    book.on_snapshot(snap(5, 0, oid="id3", tag="1:o3"))
+    book.on_snapshot(snap(2, 10, oid="id3", tag="1:o3"))                 # anomaly: halted
+    book.on_snapshot(snap(7, 0, oid="id4", tag="1:o4"))
+    assert book.forget_done(keep=1) == ["o0", "o1"]
+    assert book.forget_done() == ["o4"]
+    assert [f"o{i}" for i in range(6) if f"o{i}" in book] == ["o2", "o3", "o5"]
+    assert book.by_venue_id("id0") is None and len(book) == 3
+    assert [o.tag for o in book.open_orders()] == ["o5"]
+    assert book.on_snapshot(snap(1, 0, oid="id0", tag="1:o0")) == []     # forgotten = not ours
+    with pytest.raises(ValueError):
+        book.forget_done(keep=-1)
+
+
+def test_trade_id_memory_is_capped():
+    book = OrderBook(trade_id_cap=2)
+    book.submit(req(qty=5))
+    book.placed(TAG, OID)
+    assert kinds(book.on_trade(trade("big", 6))) == [K.ANOMALY]      # not applied, but remembered
+    assert book.on_trade(trade("big", 6)) == []
+    book.on_trade(trade("x0", 1))
+    book.on_trade(trade("x1", 1))                                     # "big" falls out of the cap
+    assert kinds(book.on_trade(trade("big", 6))) == [K.ANOMALY]
+    book.on_trade(trade("x2", 1))                                     # so does "x0" ...
+    assert book.on_trade(trade("x0", 1)) == []                        # ... still deduped by the order's fills
+    assert book.get(TAG).filled_qty == 3
+    with pytest.raises(ValueError):
+        OrderBook(trade_id_cap=0)
+
+
+def test_restore_after_restart():
+    book = OrderBook()
+    book.restore(TrackedOrder(TAG, req(), S.PARTIAL, OID, filled_qty=4, avg_price=800.0,
+                              last_status=OrderStatus.PENDING, venue_filled_qty=4))
+    with pytest.raises(ValueError, match="already tracked"):
+        book.restore(TrackedOrder(TAG, req(), S.ACCEPTED))
+    with pytest.raises(ValueError, match="already tracked"):
+        book.restore(TrackedOrder("t9", req("t9"), S.ACCEPTED, OID))
+    (ev,) = book.on_trade(trade("b", 6, 810.0))
+    assert (ev.kind, ev.order.filled_qty, ev.order.avg_price) == (K.COMPLETED, 10, pytest.approx(806.0))
+
+
+# ---------------------------------------------------------------------------------------------- property
+
+@st.composite
+def deliveries(draw):
+    """A valid report sequence for one order (qty split into 1-4 fills) and a shuffled,
+    partly duplicated delivery of it."""
+    n = draw(st.integers(1, 4))
+    qtys = draw(st.lists(st.integers(1, 5), min_size=n, max_size=n))
+    prices = draw(st.lists(st.floats(790, 810, allow_nan=False).map(lambda p: round(p, 2)), min_size=n, max_size=n))
+    end = draw(st.sampled_from([2, 1, 7]))
+    qty = sum(qtys) + (0 if end == 2 else draw(st.integers(1, 3)))
+    reports, cum = [("snap", snap(4, 0, qty=qty))], 0
+    for i, (q, p) in enumerate(zip(qtys, prices)):
+        cum += q
+        reports += [("snap", snap(6, cum, qty=qty)), ("trade", trade(f"tr{i}", q, p))]
+    reports += [("snap", snap(end, cum, qty=qty)), ("placed", OID)]
+    shuffled = draw(st.permutations(reports))
+    dupes = draw(st.lists(st.sampled_from(reports), max_size=6))
+    order = list(shuffled)
+    for d in dupes:
+        order.insert(draw(st.integers(0, len(order))), d)
+    return qty, qtys, prices, end, reports, order
+
+
+def play(qty, sequence):
+    book = OrderBook()
+    book.submit(req(qty=qty))
+    events = []
+    for kind, item in sequence:
+        if kind == "snap":
+            events += book.on_snapshot(item)
+        elif kind == "trade":
+            events += book.on_trade(item)
+        else:
+            events += book.placed(TAG, item)
+    return book.get(TAG), events
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(deliveries())
+def test_any_interleaving_converges_to_in_order_delivery(case):
+    qty, qtys, prices, end, in_order, delivered = case
+    expected, _ = play(qty, in_order)
+    order, events = play(qty, delivered)
+    assert order.state is expected.state is {2: S.FILLED, 1: S.CANCELLED, 7: S.EXPIRED}[end]
+    assert order.filled_qty == sum(qtys) and order.trades_pending == 0 and not order.halted
+    assert order.avg_price == pytest.approx(sum(q * p for q, p in zip(qtys, prices)) / sum(qtys))
+    fill_ids = [e.fill.trade_id for e in events if e.fill is not None]
+    assert sorted(fill_ids) == sorted(f"tr{i}" for i in range(len(qtys)))   # each trade exactly once
+    assert all(e.kind in (K.PARTIAL, K.COMPLETED) for e in events if e.fill is not None)
+    assert K.ANOMALY not in kinds(events) and kinds(events).count(K.ACCEPTED) == 1
+    terminal = {S.FILLED: K.COMPLETED, S.CANCELLED: K.CANCELLED, S.EXPIRED: K.EXPIRED}[order.state]
+    assert kinds(events).count(terminal) == 1
