@@ -184,7 +184,6 @@ def test_start_stop_are_idempotent_shared_by_users_and_join_the_socket(fast_venu
     assert store.market_started and store.data_ws.is_connected  # feed_b still uses it
     store.stop(data=feed_b)
     assert not store.market_started and not store.data_ws.is_connected
-    assert store.cache is None or store.cache is not None  # reopened lazily on demand
     store.stop()
     store.stop()  # idempotent
 

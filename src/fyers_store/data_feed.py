@@ -155,7 +155,7 @@ class FyersData(bt.feed.DataBase):
         if env is not None and store not in env.stores:
             env.addstore(store)  # so strategies get the store's notify_store messages
         store.start(data=self)
-        self._engine = FeedEngine(store, self._settings(store))
+        self._engine = FeedEngine(store, self._settings())
         if self.p.backfill_from is not None:
             self.p.backfill_from.setenvironment(self._env)
             self.p.backfill_from._start()
@@ -163,7 +163,7 @@ class FyersData(bt.feed.DataBase):
         if self.p.historical and self._from_done:
             self._load_history()
 
-    def _settings(self, store: Any) -> FeedSettings:
+    def _settings(self) -> FeedSettings:
         tz = self._gettz()
 
         def aware(value: Any) -> dt.datetime | None:

@@ -219,9 +219,11 @@ class FeedEngine:
             if not batch:
                 break
             done += len(batch)
+            # One clock read per batch: every message in it was received before this instant.
+            now, heard = self.store.now(), mono()
             for msg in batch:
                 if isinstance(msg, Tick):
-                    self._on_tick(msg)
+                    self._on_tick(msg, now, heard)
                 elif isinstance(msg, ConnectionEvent):
                     self._on_event(msg)
             if mono() >= deadline:
@@ -315,11 +317,11 @@ class FeedEngine:
             self.counters[f"bars_{source}"] += 1
 
     # ------------------------------------------------------------------ live
-    def _on_tick(self, tick: Tick) -> None:
-        self._last_tick = self._mono()
+    def _on_tick(self, tick: Tick, now: dt.datetime, heard: float) -> None:
+        self._last_tick = heard
         self._stall_reported = False
         self.store.observe_tick(tick)
-        for bar in self._builder.add_tick(tick, self.store.now()):
+        for bar in self._builder.add_tick(tick, now):
             self._on_live_bar(bar)
 
     def _may_close_by_clock(self, now: dt.datetime) -> bool:

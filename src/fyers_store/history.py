@@ -89,9 +89,7 @@ class HistoryService:
         """
         res, now, report = self._fill(symbol, resolution, start, end, include_forming, progress)
         bars = self.cache.get_bars(symbol, res, start, min(end, now), tz=tz)
-        if report.forming is not None and include_forming:
-            if bars and bars[-1].ts >= report.forming.ts:
-                bars = [b for b in bars if b.ts < report.forming.ts]
+        if report.forming is not None and include_forming:  # never stored, so not in ``bars``
             forming = report.forming
             bars.append(forming._replace(ts=forming.ts.astimezone(tz or self.calendar.tz)))
         report.bars_served = len(bars)
