@@ -113,3 +113,29 @@ class OrderPlacementUnknown(OutcomeUnknown):
 class VenueDataError(FyersError, ValueError):
     """FYERS sent something the library does not understand: an unknown status/side/type code, a
     missing or mistyped field. Names the field and the value."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Broker
+
+
+class ReconcileFailureError(FyersError):
+    """The broker could not establish a correct view of the account from FYERS, so it will not trade.
+
+    ``cause`` says in operator terms what went wrong and what to do (expired daily session, a login
+    on another device, network, rate limit, bad data); ``__cause__`` is the underlying error.
+    """
+
+    def __init__(self, when: str, cause: str) -> None:
+        self.when = when
+        self.cause = cause
+        super().__init__(f"reconcile failed ({when}); trading is halted: {cause}")
+
+
+class BrokerHalted(FyersError):
+    """The broker stopped sending orders (an auth failure, a reconcile failure or a state DB
+    failure earlier); ``reason`` says which. Restart the process once the cause is fixed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"broker halted: {reason}")

@@ -96,6 +96,7 @@ class FyersStore:
         self._settle = history_settle_seconds
         self._lock = threading.RLock()
         self._users: set[int] = set()
+        self._feeds: dict[int, Any] = {}
         self._market_started = self._orders_started = self._stopped = False
         self._market_router = MarketRouter(data_ws.get_queue()) if data_ws is not None else None
         self._order_router = OrderRouter(order_ws.get_queue()) if order_ws is not None else None
@@ -176,6 +177,8 @@ class FyersStore:
             for user in (data, broker):
                 if user is not None:
                     self._users.add(id(user))
+            if data is not None:
+                self._feeds[id(data)] = data
             self.history  # opens the cache (fails fast on a bad path) when one is configured
 
     def start_market(self) -> None:
@@ -202,9 +205,12 @@ class FyersStore:
             for user in (data, broker):
                 if user is not None:
                     self._users.discard(id(user))
+            if data is not None:
+                self._feeds.pop(id(data), None)
             if (data is not None or broker is not None) and self._users:
                 return
             self._users.clear()
+            self._feeds.clear()
             if self._stopped:
                 return
             self._stopped = True
@@ -222,6 +228,11 @@ class FyersStore:
             self._cache, self._history = None, None
         if errors:
             raise errors[0]
+
+    def feeds(self) -> list[Any]:
+        """The data feeds started on this store (a broker maps symbols to them)."""
+        with self._lock:
+            return list(self._feeds.values())
 
     @property
     def market_started(self) -> bool:
@@ -435,6 +446,13 @@ class FyersStore:
 
         kwargs["store"] = self
         return FyersData(*args, **kwargs)
+
+    def getbroker(self, *args: Any, **kwargs: Any) -> Any:
+        """A :class:`~fyers_store.broker.FyersBroker` bound to this store."""
+        from fyers_store.broker import FyersBroker
+
+        kwargs["store"] = self
+        return FyersBroker(*args, **kwargs)
 
 
 def _now_of(clock: Any) -> Callable[[], dt.datetime]:

@@ -301,6 +301,25 @@ class FyersSdkRestAdapter(RestAdapter):
         self._model.token = access_token
         self._model.header = f"{self._model.client_id}:{access_token}"
 
+    @property
+    def token_expires_at(self) -> float | None:
+        """The access token's JWT ``exp`` (epoch seconds), or None when it carries none."""
+        from fyers_store.auth.token_store import jwt_claims
+
+        exp = (jwt_claims(self._model.token) or {}).get("exp")
+        return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+
+    @property
+    def is_real_fyers(self) -> bool:
+        """True unless the SDK is pointed at another endpoint (``redirect_sdk``: a local venue).
+        Read at each call: the SDK's endpoint is a process-wide class attribute."""
+        from urllib.parse import urlsplit
+
+        from fyers_apiv3 import fyersModel
+
+        host = urlsplit(str(fyersModel.Config.API)).hostname or ""
+        return host == "fyers.in" or host.endswith(".fyers.in")
+
     def stats(self) -> dict[str, int]:
         """Counters: requests sent, retries, rate_limited (429s received), outcome_unknown,
         auth_errors, rejected, duplicate_bars (window overlaps dropped)."""

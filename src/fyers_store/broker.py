@@ -1,0 +1,385 @@
+"""FyersBroker: Backtrader's broker interface over :class:`~fyers_store.broker_core.BrokerCore`.
+
+This class only translates: Backtrader orders to :class:`~fyers_store.broker_core.OrderIntent`,
+core events to Backtrader order states and executions, core positions to Backtrader positions.
+Everything that decides (idempotency, dedupe, recovery) lives in the core.
+
+Mapping (lossy points marked):
+
+* exectype Market / Limit / Stop / StopLimit -> FYERS MARKET / LIMIT / SL-M / SL-L. For Stop the
+  trigger is ``price``; for StopLimit the trigger is ``price`` and the limit ``plimit``.
+  Close, StopTrail, StopTrailLimit and Historical have no FYERS equivalent: rejected locally.
+* ``valid`` None or ``Order.DAY`` -> DAY (lossy: FYERS equity orders have no GTC), ``valid=
+  FyersBroker.IOC`` (or ``validity="IOC"``) -> IOC; a date or duration is rejected locally.
+* ``product_type="CNC"`` (keyword of buy/sell) or broker.yaml's ``default_product_type``.
+* A Backtrader order that FYERS has but whose placement outcome is unknown stays Submitted or
+  Accepted; ``notify_store("ORDER_UNKNOWN", ...)`` says so until it is settled.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any, Callable
+
+import backtrader as bt
+from backtrader.position import Position
+
+from fyers_store.broker_core import BrokerCore, OrderIntent, PositionChange
+from fyers_store.config import load_broker_config
+from fyers_store.models.orders import OrderType, ProductType, Side, Validity
+from fyers_store.orders import OrderEvent, OrderEventKind, TrackedOrder
+from fyers_store.state.state_store import SQLiteStateStore
+
+__all__ = ["FyersBroker"]
+
+log = logging.getLogger("fyers_store.broker")
+
+_EXECTYPES = {None: OrderType.MARKET, bt.Order.Market: OrderType.MARKET, bt.Order.Limit: OrderType.LIMIT,
+              bt.Order.Stop: OrderType.STOP, bt.Order.StopLimit: OrderType.STOP_LIMIT}
+_BT_EXECTYPE = {OrderType.MARKET: bt.Order.Market, OrderType.LIMIT: bt.Order.Limit,
+                OrderType.STOP: bt.Order.Stop, OrderType.STOP_LIMIT: bt.Order.StopLimit}
+
+
+class FyersBroker(bt.BrokerBase):
+    """A live Backtrader broker on FYERS (see the module doc for the order mapping).
+
+    Params: ``store`` (a :class:`~fyers_store.store.FyersStore`, required), ``strategy_id``
+    (names this strategy's rows in the state DB and its order route), ``state`` (a
+    :class:`SQLiteStateStore`; default: from the store's ``state_config``), ``config`` (a
+    :class:`~fyers_store.config.BrokerConfig`; default ``config/broker.yaml``), ``primary``
+    (receives orders made outside any strategy), ``max_messages`` (order-socket messages applied
+    per ``next``), ``unknown_grace_seconds``, ``env`` (for the live-order gate; default
+    ``os.environ``).
+
+    Outside Cerebro: ``broker.start()``, then :meth:`place` / :meth:`cancel_tag` with a handler in
+    ``broker.notify_order`` (it receives :class:`~fyers_store.orders.OrderEvent` objects for orders
+    that have no Backtrader order), and call :meth:`dispatch_order_notifications` regularly.
+    """
+
+    IOC = "IOC"
+
+    params = (
+        ("store", None),
+        ("strategy_id", "default"),
+        ("state", None),
+        ("config", None),
+        ("primary", True),
+        ("max_messages", 1000),
+        ("unknown_grace_seconds", 5.0),
+        ("env", None),
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        if self.p.store is None:
+            raise ValueError("FyersBroker needs store=FyersStore(...)")
+        self.store = self.p.store
+        self.core: BrokerCore | None = None
+        self.notify_order: Callable[[Any], None] | None = None
+        self._notifs: collections.deque = collections.deque()
+        self._orders: dict[str, bt.Order] = {}       # our tag -> Backtrader order
+        self._tags: dict[int, str] = {}              # Backtrader ref -> our tag
+        self._positions: dict[str, Position] = {}    # symbol -> shared Backtrader position
+        self._backlog: list[Any] = []                # events waiting for a feed with a bar
+        self._owns_state = False
+        self.startingcash = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        super().start()
+        self.store.start(broker=self)
+        state = self.p.state
+        if state is None:
+            if self.store.state_config is None:
+                raise ValueError("FyersBroker needs state=SQLiteStateStore(...) or a store with state_config")
+            state = SQLiteStateStore.from_config(self.store.state_config, self.p.strategy_id,
+                                                 cache_db_path=self.store.cache_config)
+            self._owns_state = True
+        config = self.p.config if self.p.config is not None else load_broker_config()
+        if config.reconcile_interval_seconds == 0:
+            log.warning("reconcile_interval_seconds is 0: no periodic reconcile; a dropped order-socket message "
+                        "is only caught after a reconnect or a restart")
+        self.core = BrokerCore(self.store, state, config, owner=self.p.strategy_id, primary=self.p.primary,
+                               unknown_grace_seconds=self.p.unknown_grace_seconds, env=self.p.env)
+        events = self.core.start()
+        # Backtrader positions start where the state DB was; the start events move them from there.
+        self._positions = {s: Position(q, a) for s, (q, a) in self.core.loaded_positions.items()}
+        self._backlog.extend(events)
+        self.startingcash = self.getcash()  # Backtrader's writers and analyzers read it
+
+    def stop(self) -> None:
+        if self.core is not None:
+            self.core.stop()
+            if self._owns_state:
+                self.core.state.close()
+        self.store.stop(broker=self)
+        super().stop()
+
+    # ------------------------------------------------------------------ Backtrader interface
+    def getcash(self) -> float:
+        """FYERS's available balance (equity segment)."""
+        funds = self.core.funds() if self.core is not None else None
+        return funds.available if funds is not None else 0.0
+
+    def getvalue(self, datas: Any = None) -> float:
+        """Without ``datas``: FYERS total balance (opening + realized) plus unrealized P&L marked
+        at the feeds' last close. With ``datas``: the market value of those positions."""
+        if datas:
+            return sum(self.getposition(d, clone=False).size * _last(d, 0.0) for d in datas)
+        funds = self.core.funds() if self.core is not None else None
+        value = funds.total_balance if funds is not None else 0.0
+        feeds = self._feeds_by_symbol()
+        for symbol, pos in self._symbol_positions().items():
+            mark = _last(feeds.get(symbol), pos[1])
+            value += pos[0] * (mark - pos[1])
+        return value
+
+    def getposition(self, data: Any, clone: bool = True) -> Position:
+        pos = self._position(_symbol(data))
+        return pos.clone() if clone else pos
+
+    def get_notification(self) -> Any:
+        return self._notifs.popleft() if self._notifs else None
+
+    def next(self) -> None:
+        self.dispatch_order_notifications(self.p.max_messages)
+
+    def buy(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None, tradeid=0, oco=None,
+            trailamount=None, trailpercent=None, parent=None, transmit=True, **kwargs):
+        return self._submit(bt.BuyOrder, owner, data, size, price, plimit, exectype, valid, tradeid, kwargs)
+
+    def sell(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None, tradeid=0, oco=None,
+             trailamount=None, trailpercent=None, parent=None, transmit=True, **kwargs):
+        return self._submit(bt.SellOrder, owner, data, size, price, plimit, exectype, valid, tradeid, kwargs)
+
+    def cancel(self, order: bt.Order) -> bool:
+        tag = self._tags.get(order.ref)
+        if tag is None or self.core is None or not order.alive():
+            return False
+        self._translate(self.core.cancel(tag))
+        return True
+
+    def modify(self, order: bt.Order, price: float | None = None, size: float | None = None,
+               trigger: float | None = None) -> None:
+        """Modify a working order: ``size`` (total, unsigned), ``price`` (the limit) and/or
+        ``trigger`` (the stop). Raises ValueError when the order cannot be modified now."""
+        tag = self._tags.get(order.ref)
+        if tag is None:
+            raise ValueError(f"order {order.ref} is not a FyersBroker order")
+        qty = None if size is None else int(abs(size))
+        self._translate(self.core.modify(tag, qty=qty, limit_price=price, stop_price=trigger))
+
+    def orderstatus(self, order: bt.Order) -> int:
+        return order.status
+
+    # ------------------------------------------------------------------ outside Cerebro
+    def place(self, intent: OrderIntent) -> str:
+        """Place an order without a Backtrader order (events go to ``notify_order``); returns its tag."""
+        events = self.core.place(intent)
+        self._translate(events)
+        return events[0].tag
+
+    def cancel_tag(self, tag: str) -> None:
+        self._translate(self.core.cancel(tag))
+
+    def dispatch_order_notifications(self, max_messages: int | None = None) -> int:
+        """Apply up to ``max_messages`` order-socket messages (and due reconciles) on this thread
+        and queue the resulting notifications; with ``notify_order`` set, deliver them to it.
+        Returns the number of events."""
+        if self.core is None:
+            return 0
+        events = self.core.dispatch(max_messages)
+        self._translate(events)
+        if self.notify_order is not None:
+            while self._notifs:
+                self.notify_order(self._notifs.popleft())
+        return len(events)
+
+    # ------------------------------------------------------------------ translation
+    def _submit(self, cls, owner, data, size, price, plimit, exectype, valid, tradeid, kwargs) -> bt.Order:
+        validity = Validity(str(kwargs.pop("validity", "DAY")).upper())
+        if valid == self.IOC:
+            validity, valid = Validity.IOC, None
+        order = cls(owner=owner, data=data, size=size, price=price, pricelimit=plimit, exectype=exectype,
+                    valid=None, tradeid=tradeid, simulated=False)
+        order.addinfo(**kwargs)
+        order.addcomminfo(self.getcommissioninfo(data))
+        product = kwargs.get("product_type")
+        problem = None
+        if exectype not in _EXECTYPES:
+            problem = f"exectype {bt.Order.ExecTypes[exectype]} has no FYERS equivalent"
+        elif valid not in (None, bt.Order.DAY):
+            problem = "FYERS equity orders are DAY or IOC only (valid=None, Order.DAY or FyersBroker.IOC)"
+        elif size is None or abs(size) != int(abs(size)) or not abs(size) > 0:
+            problem = f"size must be a positive whole number of shares, got {size!r}"
+        if problem is None:
+            try:
+                otype = _EXECTYPES[exectype]
+                intent = OrderIntent(
+                    symbol=_symbol(data), side=Side.BUY if order.isbuy() else Side.SELL, qty=int(abs(size)),
+                    type=otype,
+                    limit_price=price if otype is OrderType.LIMIT else (plimit if otype is OrderType.STOP_LIMIT else None),
+                    stop_price=price if otype in (OrderType.STOP, OrderType.STOP_LIMIT) else None,
+                    validity=validity, product_type=ProductType(product) if product else None, bt_ref=order.ref)
+            except ValueError as exc:
+                problem = str(exc)
+        if problem is not None:
+            order.submit(self)
+            self._notify(order)
+            order.addinfo(reject_reason=problem)
+            order.reject(self)
+            self._notify(order)
+            log.warning("order %s rejected locally: %s", order.ref, problem)
+            return order
+        events = self.core.place(intent)
+        tag = events[0].tag
+        self._orders[tag], self._tags[order.ref] = order, tag
+        self._translate(events)
+        return order
+
+    def _translate(self, events: list[Any]) -> None:
+        self._backlog.extend(events)
+        pending, self._backlog = self._backlog, []
+        for ev in pending:
+            if isinstance(ev, PositionChange):
+                self._position(ev.symbol).set(ev.qty, ev.avg_price)
+                continue
+            order = self._orders.get(ev.tag) or self._restore_order(ev.order)
+            if order is False:
+                self._backlog.append(ev)  # its feed has no bar yet
+                continue
+            if order is None:
+                if ev.fill is not None:
+                    self._position(ev.order.request.symbol).update(_signed(ev.order, ev.fill.qty), ev.fill.price)
+                self._deliver_plain(ev)
+                continue
+            self._apply_event(order, ev)
+        self._check_positions()
+
+    def _apply_event(self, order: bt.Order, ev: OrderEvent) -> None:
+        kind = ev.kind
+        if kind is OrderEventKind.SUBMITTED:
+            order.submit(self)
+        elif kind is OrderEventKind.ACCEPTED:
+            if order.status in (bt.Order.Created, bt.Order.Submitted):
+                order.accept(self)
+        elif kind in (OrderEventKind.PARTIAL, OrderEventKind.COMPLETED):
+            self._execute(order, ev)
+            if kind is OrderEventKind.COMPLETED:
+                order.completed()
+            elif order.alive():
+                order.partial()
+        elif kind is OrderEventKind.CANCELLED:
+            order.cancel()
+        elif kind is OrderEventKind.EXPIRED:
+            order.expire()
+        elif kind is OrderEventKind.REJECTED:
+            order.addinfo(reject_reason=ev.detail or ev.order.message)
+            order.reject(self)
+        elif kind is OrderEventKind.MODIFIED:
+            req = ev.order.request
+            _resize(order, req.qty)
+            order.created.price = req.stop_price if req.type in (OrderType.STOP, OrderType.STOP_LIMIT) else req.limit_price
+            if req.type is OrderType.STOP_LIMIT:
+                order.created.pricelimit = req.limit_price
+        else:  # UNKNOWN, ANOMALY, MODIFY_REJECTED: the state did not change; say so
+            self.store.put_notification(f"ORDER_{kind.name}", f"order {order.ref} ({ev.tag}): {ev.detail}",
+                                        order=order)
+            return
+        self._notify(order)
+
+    def _execute(self, order: bt.Order, ev: OrderEvent) -> None:
+        data, fill = order.data, ev.fill
+        size = _signed(ev.order, fill.qty)
+        pos = self._position(_symbol(data))
+        pprice_orig = pos.price
+        psize, pprice, opened, closed = pos.update(size, fill.price)
+        comminfo = self.getcommissioninfo(data)
+        order.execute(data.datetime[0] if len(data) else 0.0, size, fill.price,
+                      closed, comminfo.getoperationcost(closed, pprice_orig), comminfo.getcommission(closed, fill.price),
+                      opened, comminfo.getoperationcost(opened, fill.price), comminfo.getcommission(opened, fill.price),
+                      comminfo.getvaluesize(size, fill.price), comminfo.profitandloss(-closed, pprice_orig, fill.price),
+                      psize, pprice)
+
+    def _restore_order(self, tracked: TrackedOrder) -> Any:
+        """A Backtrader order for one of our orders from before a restart (None: no feed for its
+        symbol, so it is reported through ``notify_order``/the store; False: wait for a bar)."""
+        req = tracked.request
+        data = self._feeds_by_symbol().get(req.symbol)
+        if data is None:
+            return None
+        if not len(data):
+            return False
+        cls = bt.BuyOrder if req.side is Side.BUY else bt.SellOrder
+        price = req.stop_price if req.type in (OrderType.STOP, OrderType.STOP_LIMIT) else req.limit_price
+        order = cls(owner=None, data=data, size=req.qty, price=price or None,
+                    pricelimit=req.limit_price if req.type is OrderType.STOP_LIMIT else None,
+                    exectype=_BT_EXECTYPE[req.type], simulated=False)
+        order.addinfo(order_tag=tracked.tag, restored=True)
+        order.addcomminfo(self.getcommissioninfo(data))
+        order.submit(self)
+        if tracked.venue_order_id is not None:
+            order.accept(self)
+        self._orders[tracked.tag], self._tags[order.ref] = order, tracked.tag
+        return order
+
+    def _deliver_plain(self, ev: OrderEvent) -> None:
+        if self.notify_order is not None:
+            self._notifs.append(ev)
+        else:
+            self.store.put_notification(f"ORDER_{ev.kind.name}", f"order {ev.tag}: {ev.detail}", event=ev)
+
+    def _notify(self, order: bt.Order) -> None:
+        self._notifs.append(order.clone())
+
+    def _position(self, symbol: str) -> Position:
+        pos = self._positions.get(symbol)
+        if pos is None:
+            pos = self._positions[symbol] = Position()
+        return pos
+
+    def _check_positions(self) -> None:
+        """Backtrader's positions must equal the core's once every event is translated."""
+        if self.core is None or self._backlog:
+            return
+        for symbol in set(self._positions) | set(self.core.positions):
+            size, price = self.core.position(symbol)
+            pos = self._position(symbol)
+            if pos.size != size:
+                log.error("Backtrader position %s %s differs from the broker's %s; corrected", symbol, pos.size, size)
+                pos.set(size, price)
+
+    def _symbol_positions(self) -> dict[str, tuple[int, float]]:
+        out = dict(self.core.positions) if self.core is not None else {}
+        out.update({s: (p.size, p.price) for s, p in self._positions.items()})
+        return {s: v for s, v in out.items() if v[0]}
+
+    def _feeds_by_symbol(self) -> dict[str, Any]:
+        feeds = {_symbol(d): d for d in self.store.feeds()}
+        feeds.update({_symbol(o.data): o.data for o in self._orders.values()})
+        return feeds
+
+
+def _symbol(data: Any) -> str:
+    name = getattr(getattr(data, "p", None), "dataname", None)
+    return name if isinstance(name, str) else str(getattr(data, "_name", "") or name)
+
+
+def _last(data: Any, default: float) -> float:
+    try:
+        return float(data.close[0]) if data is not None and len(data) else default
+    except (IndexError, AttributeError):
+        return default
+
+
+def _signed(order: TrackedOrder, qty: int) -> int:
+    return qty if order.request.side is Side.BUY else -qty
+
+
+def _resize(order: bt.Order, qty: int) -> None:
+    signed = qty if order.isbuy() else -qty
+    order.executed.remsize += signed - order.created.size
+    order.created.remsize += signed - order.created.size
+    order.created.size = signed
+

@@ -1,0 +1,595 @@
+"""The broker without Backtrader: orders, fills, positions and recovery over a FyersStore.
+
+:class:`BrokerCore` sits between the adapters (typed records, typed errors) and the thin
+Backtrader broker (:mod:`fyers_store.broker`). Every call runs on the caller's thread (Cerebro's);
+the sockets' threads only fill the store's queues. It returns :data:`BrokerEvent` lists, in order,
+for the caller to notify: :class:`~fyers_store.orders.OrderEvent` and :class:`PositionChange`.
+
+Safety rules it enforces:
+
+* the intent of an order (tag, parameters, state "submitting") is committed to the state DB
+  **before** ``place_order``; ``place_order`` is never retried; an ambiguous outcome keeps the
+  order open ("unknown") until the orderbook lookup by its tag (or the socket) settles it;
+* every fill is applied once: the state DB's trade ledger is checked first and the fill, the
+  order row and the position row are written in one transaction;
+* start = REST check, load the state DB, reconcile (orderbook, tradebook, positions, funds), and
+  only then the order socket; a reconcile that cannot complete raises
+  :class:`~fyers_store.errors.ReconcileFailureError` and halts trading;
+* an auth failure (expired or invalidated token) halts trading: no order is sent afterwards.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Union
+
+from fyers_store.adapters.fyers_rest import make_order_tag
+from fyers_store.broker_state import applied_trade, explain_failure, position_after, stored_order, tracked_order
+from fyers_store.config.schema import BrokerConfig
+from fyers_store.errors import (
+    AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError,
+    ReconcileFailureError, Rejected, StateStoreError,
+)
+from fyers_store.models.orders import (
+    FundsSnapshot, OrderRequest, OrderSnapshot, OrderType, PositionSnapshot, ProductType, Side, TradeFill, Validity,
+    order_tag_from_fyers,
+)
+from fyers_store.models.stream import ConnectionEvent, EventKind
+from fyers_store.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
+from fyers_store.state.models import StoredPosition
+from fyers_store.state.state_store import SQLiteStateStore
+
+__all__ = ["BrokerCore", "OrderIntent", "PositionChange", "BrokerEvent", "live_orders_allowed"]
+
+log = logging.getLogger("fyers_store.broker")
+
+_SEQ_KEY = "order_seq"
+_SEEDED_KEY = "positions_seeded"
+_PARKED_CAP = 1_000
+_KEEP_DONE = 200
+_SEEN_CAP = 10_000
+_FUNDS_REFRESH_SECONDS = 1.0
+_LOOKUP_EVERY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """What the strategy asks for. Prices are required by type: LIMIT needs ``limit_price``, STOP
+    (SL-M) ``stop_price``, STOP_LIMIT (SL-L) both. ``product_type`` None = broker.yaml default."""
+
+    symbol: str
+    side: Side
+    qty: int
+    type: OrderType
+    limit_price: float | None = None
+    stop_price: float | None = None
+    validity: Validity = Validity.DAY
+    product_type: ProductType | None = None
+    bt_ref: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.qty, bool) or not isinstance(self.qty, int) or self.qty <= 0:
+            raise ValueError(f"order qty must be a positive whole number, got {self.qty!r}")
+        needs = {OrderType.LIMIT: ("limit_price",), OrderType.STOP: ("stop_price",),
+                 OrderType.STOP_LIMIT: ("limit_price", "stop_price"), OrderType.MARKET: ()}[self.type]
+        for name in needs:
+            value = getattr(self, name)
+            if value is None or not value > 0:
+                raise ValueError(f"a {self.type.name} order needs a positive {name}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PositionChange:
+    """A position change that is not a fill of one of our orders: a trade made elsewhere (another
+    terminal, FYERS's square-off), a position that existed at start, or the venue's position
+    adopted after a mismatch. ``qty``/``avg_price`` are the new net position."""
+
+    symbol: str
+    qty: int
+    avg_price: float
+    reason: str
+    trade: TradeFill | None = None
+
+
+BrokerEvent = Union[OrderEvent, PositionChange]
+
+
+def live_orders_allowed(config: BrokerConfig, env: dict[str, str] | None = None) -> bool:
+    """The live-order gate: ``FYERS_ENVIRONMENT=LIVE`` or ``allow_live_orders: true``."""
+    env = os.environ if env is None else env
+    return config.allow_live_orders or env.get("FYERS_ENVIRONMENT", "").strip().upper() == "LIVE"
+
+
+class BrokerCore:
+    """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
+
+    ``store`` supplies REST and the order socket; ``state`` is this strategy's state DB store.
+    ``owner``/``primary`` name its order route in the store (the primary also gets orders and
+    trades nobody claims: those made outside the strategy). ``unknown_grace_seconds`` is how long
+    an order whose placement outcome is unknown may stay absent from the orderbook before it is
+    declared never received. ``env`` is read once for the live-order gate.
+    """
+
+    def __init__(self, store: Any, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
+                 primary: bool = True, unknown_grace_seconds: float = 5.0, env: dict[str, str] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        if store.rest is None:
+            raise ValueError("the broker needs a FyersStore with a REST adapter")
+        self.store, self.rest, self.state, self.config = store, store.rest, state, config
+        self.owner, self.primary = owner, primary
+        self.book = OrderBook()
+        self._grace = float(unknown_grace_seconds)
+        self._mono = monotonic
+        self._live_ok = live_orders_allowed(config, env)
+        self._positions: dict[str, StoredPosition] = {}
+        #: positions as read from the state DB at start, before the start events changed them
+        self.loaded_positions: dict[str, tuple[int, float]] = {}
+        self.venue_positions: dict[str, PositionSnapshot] = {}
+        self._funds: FundsSnapshot | None = None
+        self._funds_at = float("-inf")
+        self._funds_dirty = False
+        self._halted: str | None = None
+        self._raise_next: BaseException | None = None
+        self._refs: dict[str, tuple[int | None, int | None]] = {}  # tag -> (bt_ref, seq)
+        self._unknown: dict[str, list[float]] = {}  # tag -> [since, last lookup]
+        self._cancel_when_placed: set[str] = set()
+        self._parked: collections.deque[TradeFill] = collections.deque(maxlen=_PARKED_CAP)
+        self._seen_external: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._last_reconcile: dt.datetime | None = None
+        self._reconcile_due: str | None = None
+        self._run_id = ""
+        self.started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def tag_prefix(self) -> str:
+        """The start of every orderTag this strategy uses (routing key in the store)."""
+        return make_order_tag(self._run_id, 0)[:-1]
+
+    @property
+    def halted(self) -> str | None:
+        """Why trading is halted, or None."""
+        return self._halted
+
+    def start(self) -> list[BrokerEvent]:
+        """REST first, then the state DB, then a reconcile, then the order socket. Returns the
+        events of what happened while the process was down (fills, orders that ended)."""
+        try:
+            self._funds = self.rest.funds()
+            self._funds_at = self._mono()
+        except FyersError as exc:
+            self._halt(f"start: {exc}")
+            raise ReconcileFailureError("start", explain_failure(exc)) from exc
+        try:
+            self._run_id = self.state.get_or_create_run_id()
+            for row in self.state.load_open_orders():
+                order = tracked_order(row)
+                self.book.restore(order)
+                self._refs[order.tag] = (row.bt_ref, row.extra.get("seq"))
+            self._positions = {p.symbol: p for p in self.state.load_positions()}
+            self.loaded_positions = {s: (int(p.qty), p.avg_price) for s, p in self._positions.items()}
+        except StateStoreError as exc:
+            self._halt(f"state DB: {exc}")
+            raise ReconcileFailureError("start", explain_failure(exc)) from exc
+        self.store.register_broker(self.owner, primary=self.primary, tag_prefix=self.tag_prefix)
+        for order in self.book.open_orders():
+            if order.state is OrderState.SUBMITTING:  # the process died around place_order
+                self._apply(self.book.place_unknown(order.tag, "process restarted during place_order"))
+        events = self.reconcile("start")
+        self.store.start_orders()
+        self.started = True
+        log.info("broker %s started: %d open orders, positions %s", self.owner, len(self.book.open_orders()),
+                 {s: p.qty for s, p in self._positions.items() if p.qty})
+        return events
+
+    def stop(self) -> None:
+        self.started = False
+        self.store.unregister_broker(self.owner)
+
+    # ------------------------------------------------------------------ orders
+    def place(self, intent: OrderIntent) -> list[BrokerEvent]:
+        """Place one order (never retried). Refusals by policy (halted, live gate, product type)
+        come back as a REJECTED event without anything sent."""
+        product = intent.product_type or ProductType(self.config.default_product_type)
+        refusal = self._refusal(product)
+        with self.state.atomic():
+            seq = int(self.state.get_meta(_SEQ_KEY) or 0) + 1
+            self.state.set_meta(_SEQ_KEY, str(seq))
+            request = OrderRequest(
+                symbol=intent.symbol, qty=intent.qty, side=intent.side, type=intent.type, product_type=product,
+                order_tag=make_order_tag(self._run_id, seq), limit_price=intent.limit_price or 0.0,
+                stop_price=intent.stop_price or 0.0, validity=intent.validity)
+            self._refs[request.order_tag] = (intent.bt_ref, seq)
+            events: list[BrokerEvent] = [self.book.submit(request)]
+            if refusal is None:  # the intent is durable before the request leaves
+                self._persist(self.book.get(request.order_tag))
+        tag = request.order_tag
+        if refusal is not None:
+            log.warning("order %s %s %s not sent: %s", tag, request.side.name, request.symbol, refusal)
+            return events + self.book.place_rejected(tag, refusal)
+        try:
+            order_id = self.rest.place_order(request)
+        except Rejected as exc:
+            events += self._apply(self.book.place_rejected(tag, exc.message, exc.order_id))
+        except OrderPlacementUnknown as exc:
+            self._unknown[tag] = [self._mono(), float("-inf")]
+            events += self._apply(self.book.place_unknown(tag, exc.cause))
+        except (AuthError, RateLimitError) as exc:  # definitive: FYERS did not take the order
+            events += self._apply(self.book.place_rejected(tag, f"not placed: {exc}"))
+            if isinstance(exc, AuthError):
+                self._auth_failed(exc)
+        except FyersError as exc:  # anything else is not proof of absence
+            self._unknown[tag] = [self._mono(), float("-inf")]
+            events += self._apply(self.book.place_unknown(tag, str(exc)))
+        else:
+            events += self._apply(self.book.placed(tag, order_id))
+        return events + self._after_change()
+
+    def cancel(self, tag: str) -> list[BrokerEvent]:
+        """Ask FYERS to cancel. An order not acknowledged yet is cancelled as soon as it is."""
+        order = self.book.get(tag)
+        if order is None or order.is_done:
+            return []
+        if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+            self._cancel_when_placed.add(tag)
+            return []
+        if self._halted:
+            raise BrokerHalted(self._halted)
+        order = self.book.request_cancel(tag)
+        self._persist(order)
+        try:
+            self.rest.cancel_order(order.venue_order_id)
+        except Rejected as exc:  # e.g. -162 already traded: the socket/reconcile tells the rest
+            return self._apply(self.book.cancel_refused(tag, exc.message))
+        except OutcomeUnknown as exc:
+            log.warning("cancel of %s: outcome unknown (%s); the order socket or reconcile settles it", tag, exc)
+        except (AuthError, RateLimitError) as exc:
+            if isinstance(exc, AuthError):
+                self._auth_failed(exc)
+            return self._apply(self.book.cancel_refused(tag, f"cancel not done: {exc}"))
+        return []
+
+    def modify(self, tag: str, *, qty: int | None = None, limit_price: float | None = None,
+               stop_price: float | None = None) -> list[BrokerEvent]:
+        """Change a working order's quantity and/or prices (FYERS modify). Raises ValueError for an
+        order that cannot be modified now (see :meth:`OrderBook.request_modify`)."""
+        if self._halted:
+            raise BrokerHalted(self._halted)
+        order = self.book.request_modify(tag, qty=qty, limit_price=limit_price, stop_price=stop_price)
+        self._persist(order)
+        try:
+            self.rest.modify_order(order.venue_order_id, qty=qty, limit_price=limit_price, stop_price=stop_price,
+                                   order_type=order.request.type)
+        except Rejected as exc:
+            return self._apply(self.book.modify_refused(tag, exc.message))
+        except OutcomeUnknown as exc:
+            log.warning("modify of %s: outcome unknown (%s); the order socket or reconcile settles it", tag, exc)
+            return []
+        except (AuthError, RateLimitError) as exc:
+            if isinstance(exc, AuthError):
+                self._auth_failed(exc)
+            return self._apply(self.book.modify_refused(tag, f"modify not done: {exc}"))
+        return self._apply(self.book.modified(tag))
+
+    # ------------------------------------------------------------------ the pump
+    def dispatch(self, max_messages: int | None = None) -> list[BrokerEvent]:
+        """Apply queued order-socket messages, settle unknown placements, and reconcile when due
+        (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
+        ReconcileFailureError when a reconcile fails."""
+        events: list[BrokerEvent] = []
+        if self.started:
+            for message in self.store.drain_order_messages(max_messages, owner=self.owner):
+                events += self._on_message(message)
+        events += self._settle_unknown()
+        interval = self.config.reconcile_interval_seconds
+        if self._reconcile_due is None and interval > 0 and self._last_reconcile is not None:
+            if (self.store.now() - self._last_reconcile).total_seconds() >= interval:
+                self._reconcile_due = "periodic"
+        if self._reconcile_due is not None and self.started and not self._halted:
+            events += self.reconcile(self._reconcile_due)
+        if self._raise_next is not None:
+            exc, self._raise_next = self._raise_next, None
+            raise exc
+        return events
+
+    def reconcile(self, reason: str) -> list[BrokerEvent]:
+        """Bring the book in line with FYERS's orderbook, tradebook, positions and funds.
+        Fills missing from the ledger are applied once; raises ReconcileFailureError."""
+        self._reconcile_due = None
+        try:
+            trades = self.rest.tradebook()
+            rows = self.rest.orderbook()
+            positions = self.rest.positions()
+            trades_after = self.rest.tradebook()
+            funds = self.rest.funds()
+        except FyersError as exc:
+            self._halt(f"reconcile ({reason}): {exc}")
+            raise ReconcileFailureError(reason, explain_failure(exc)) from exc
+        self._funds, self._funds_at, self._funds_dirty = funds, self._mono(), False
+        self.venue_positions = {p.position_id: p for p in positions}
+        seeding = self.primary and self.state.get_meta(_SEEDED_KEY) is None
+        events: list[BrokerEvent] = []
+        try:
+            for snap in rows:
+                events += self._on_snapshot(snap, quiet_external=reason != "start")
+            for order in list(self.book.open_orders()):
+                if order.state is OrderState.UNKNOWN and order.tag not in self._unknown:
+                    self._unknown[order.tag] = [self._mono(), float("-inf")]
+            ordered = sorted(trades_after, key=lambda t: (t.traded_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                                                          t.trade_id))
+            for trade in ordered:
+                events += self._on_trade(trade, seeding=seeding)
+            if seeding:
+                events += self._seed_positions(positions)
+            elif self.primary and {t.trade_id for t in trades} == {t.trade_id for t in trades_after}:
+                events += self._check_positions(positions)
+        except StateStoreError as exc:
+            self._halt(f"state DB: {exc}")
+            raise ReconcileFailureError(reason, explain_failure(exc)) from exc
+        self._last_reconcile = self.store.now()
+        for tag in self.book.forget_done(keep=_KEEP_DONE):  # bounded memory; the state DB keeps them
+            self._refs.pop(tag, None)
+        log.info("reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
+                 reason, len(rows), len(trades_after), len(positions), len(events))
+        return events + self._after_change()
+
+    # ------------------------------------------------------------------ account views
+    def position(self, symbol: str) -> tuple[int, float]:
+        """This strategy's net position in ``symbol``: (signed qty, average price)."""
+        pos = self._positions.get(symbol)
+        return (int(pos.qty), pos.avg_price) if pos is not None else (0, 0.0)
+
+    @property
+    def positions(self) -> dict[str, tuple[int, float]]:
+        return {s: (int(p.qty), p.avg_price) for s, p in self._positions.items() if p.qty}
+
+    def funds(self) -> FundsSnapshot | None:
+        """FYERS funds, refreshed (at most once a second) after fills changed them."""
+        if self._funds_dirty and not self._halted and self._mono() - self._funds_at >= _FUNDS_REFRESH_SECONDS:
+            try:
+                self._funds, self._funds_at, self._funds_dirty = self.rest.funds(), self._mono(), False
+            except FyersError as exc:
+                log.warning("funds refresh failed (%s); using the previous figures", exc)
+                self._funds_at = self._mono()
+        return self._funds
+
+    # ------------------------------------------------------------------ messages
+    def _on_message(self, message: Any) -> list[BrokerEvent]:
+        if isinstance(message, OrderSnapshot):
+            return self._on_snapshot(message) + self._after_change()
+        if isinstance(message, TradeFill):
+            return self._on_trade(message) + self._after_change()
+        if isinstance(message, PositionSnapshot):
+            self.venue_positions[message.position_id] = message
+        elif isinstance(message, ConnectionEvent):
+            self._on_connection(message)
+        return []
+
+    def _on_connection(self, event: ConnectionEvent) -> None:
+        if event.kind is EventKind.CONNECTED:
+            # Also on the first connect: it closes the gap between the start reconcile and the socket.
+            self._reconcile_due = "order socket connected"
+        elif event.kind is EventKind.AUTH_FAILED:
+            self._auth_failed(AuthError(f"order socket: {event.detail}", event.code))
+        elif event.kind is EventKind.GAVE_UP:
+            self._notify("ORDER_SOCKET_GAVE_UP", event.detail)
+            log.error("order socket gave up (%s); only periodic REST reconcile reports fills now", event.detail)
+
+    def _on_snapshot(self, snap: OrderSnapshot, quiet_external: bool = False) -> list[BrokerEvent]:
+        if self._known(snap.order_id, snap.order_tag) is None:
+            if self.primary and not quiet_external and self._first_sight(f"order {snap.order_id}"):
+                self._notify("EXTERNAL_ORDER", f"FYERS order {snap.order_id} {snap.symbol} was not placed by this "
+                                               f"strategy (status {snap.status.name})", snapshot=snap)
+            return []
+        return self._apply(self.book.on_snapshot(snap))
+
+    def _on_trade(self, trade: TradeFill, seeding: bool = False) -> list[BrokerEvent]:
+        if self.state.is_trade_applied(trade.trade_id):
+            return []
+        order = self._known(trade.order_id, trade.order_tag)
+        if order is None:
+            if trade.order_tag is None and any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN)
+                                               for o in self.book.open_orders()):
+                self._parked.append(trade)  # may be ours: decided once the placement settles
+                return []
+            if not self.primary:
+                return []
+            return self._external_trade(trade, seeding)
+        events = self._apply(self.book.on_trade(trade), trade)
+        self._funds_dirty = True
+        return events
+
+    def _external_trade(self, trade: TradeFill, seeding: bool) -> list[BrokerEvent]:
+        """A trade not made by this strategy: recorded once; it moves the position unless it is
+        from before the first start (then the venue's position is loaded as a whole)."""
+        row = applied_trade(trade, None, self.store.now())
+        if seeding:
+            self.state.record_fill(row)
+            return []
+        position = position_after(self._positions.get(trade.symbol), trade.symbol, int(trade.side) * trade.qty,
+                                  trade.price)
+        if not self.state.record_fill(row, position=position):
+            return []
+        self._positions[trade.symbol] = position
+        self._funds_dirty = True
+        detail = (f"trade {trade.trade_id}: {trade.side.name} {trade.qty} {trade.symbol} @ {trade.price} "
+                  f"(FYERS order {trade.order_id}) was not placed by this strategy")
+        self._notify("EXTERNAL_TRADE", detail, trade=trade)
+        log.warning("external %s; position now %s", detail, int(position.qty))
+        return [PositionChange(trade.symbol, int(position.qty), position.avg_price, detail, trade)]
+
+    def _seed_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
+        events: list[BrokerEvent] = []
+        for symbol, (qty, avg) in _net_by_symbol(positions).items():
+            if qty == 0:
+                continue
+            pos = StoredPosition(symbol=symbol, qty=float(qty), avg_price=avg)
+            self.state.upsert_position(pos)
+            self._positions[symbol] = pos
+            events.append(PositionChange(symbol, qty, avg, "position held at FYERS when the broker first started"))
+        self.state.set_meta(_SEEDED_KEY, self.store.now().isoformat())
+        return events
+
+    def _check_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
+        venue = _net_by_symbol(positions)
+        events: list[BrokerEvent] = []
+        for symbol in sorted(set(venue) | {s for s, p in self._positions.items() if p.qty}):
+            qty, avg = venue.get(symbol, (0, 0.0))
+            mine = self.position(symbol)[0]
+            if qty == mine:
+                continue
+            detail = f"{symbol}: FYERS net position {qty}, the broker had {mine}; adopting FYERS's"
+            log.error("position mismatch: %s", detail)
+            self._notify("POSITION_MISMATCH", detail)
+            pos = StoredPosition(symbol=symbol, qty=float(qty), avg_price=avg if qty else 0.0)
+            self.state.upsert_position(pos)
+            self._positions[symbol] = pos
+            events.append(PositionChange(symbol, qty, pos.avg_price, detail))
+        return events
+
+    # ------------------------------------------------------------------ internals
+    def _known(self, order_id: str, raw_tag: str | None) -> TrackedOrder | None:
+        """Our order with that FYERS id or tag: in the book, or done and brought back from the
+        state DB (a late trade of an order that ended while the process was down)."""
+        tag = order_tag_from_fyers(raw_tag)
+        order = self.book.by_venue_id(order_id) or (self.book.get(tag) if tag else None)
+        if order is not None:
+            return order
+        row = self.state.find_order_by_venue_id(order_id) or (self.state.get_order(tag) if tag else None)
+        if row is None:
+            return None
+        restored = tracked_order(row)
+        self.book.restore(restored)
+        self._refs[restored.tag] = (row.bt_ref, row.extra.get("seq"))
+        return restored
+
+    def _apply(self, events: list[OrderEvent], trade: TradeFill | None = None) -> list[BrokerEvent]:
+        """Persist what ``events`` changed (a fill atomically with its ledger row and position)."""
+        if not events:
+            return []
+        last: dict[str, TrackedOrder] = {}
+        for ev in events:
+            last[ev.tag] = ev.order
+            if ev.kind is OrderEventKind.ANOMALY:
+                log.error("order %s halted: %s", ev.tag, ev.detail)
+                self._notify("ORDER_ANOMALY", f"order {ev.tag}: {ev.detail}", tag=ev.tag)
+        filled = next((ev for ev in events if ev.fill is not None
+                       and ev.kind in (OrderEventKind.PARTIAL, OrderEventKind.COMPLETED)), None)
+        if filled is not None and trade is not None:
+            order = last.pop(filled.tag)
+            position = position_after(self._positions.get(trade.symbol), trade.symbol,
+                                      int(trade.side) * filled.fill.qty, filled.fill.price)
+            bt_ref, seq = self._refs.get(order.tag, (None, None))
+            if self.state.record_fill(applied_trade(trade, order.tag, self.store.now()),
+                                      stored_order(order, bt_ref=bt_ref, seq=seq), position):
+                self._positions[trade.symbol] = position
+        for order in last.values():
+            self._persist(order)
+            if order.venue_order_id is not None and self.store.order_ws is not None:
+                self.store.claim_order(self.owner, order.venue_order_id)
+        return list(events)
+
+    def _persist(self, order: TrackedOrder | None) -> None:
+        if order is None:
+            return
+        bt_ref, seq = self._refs.get(order.tag, (None, None))
+        self.state.upsert_order(stored_order(order, bt_ref=bt_ref, seq=seq))
+
+    def _after_change(self) -> list[BrokerEvent]:
+        """Follow-ups once placements settle: deferred cancels, parked trades."""
+        events: list[BrokerEvent] = []
+        for tag in list(self._cancel_when_placed):
+            order = self.book.get(tag)
+            if order is None or order.state not in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+                self._cancel_when_placed.discard(tag)
+                if order is not None and order.is_open and not self._halted:
+                    events += self.cancel(tag)
+        if self._parked and not any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN)
+                                    for o in self.book.open_orders()):
+            parked, self._parked = list(self._parked), collections.deque(maxlen=_PARKED_CAP)
+            for trade in parked:
+                events += self._on_trade(trade)
+        for tag in [t for t in self._unknown if (o := self.book.get(t)) is None or o.state is not OrderState.UNKNOWN]:
+            del self._unknown[tag]
+        return events
+
+    def _settle_unknown(self) -> list[BrokerEvent]:
+        """Look up orders whose placement outcome is unknown by their tag."""
+        events: list[BrokerEvent] = []
+        now = self._mono()
+        for tag, times in list(self._unknown.items()):
+            if self._halted or now - times[1] < _LOOKUP_EVERY_SECONDS:
+                continue
+            times[1] = now
+            try:
+                snap = self.rest.find_order_by_tag(tag)
+            except AuthError as exc:
+                self._auth_failed(exc)
+                continue
+            except FyersError as exc:
+                log.warning("looking up order %s by tag failed (%s); will retry", tag, exc)
+                continue
+            if snap is None and now - times[0] < self._grace:
+                continue  # FYERS may still be taking it in
+            events += self._apply(self.book.resolve_unknown(tag, snap))
+        return events + self._after_change() if events else events
+
+    def _refusal(self, product: ProductType) -> str | None:
+        if self._halted:
+            return f"broker halted: {self._halted}"
+        if product.value not in self.config.allowed_product_types:
+            return (f"product type {product.value} is not in allowed_product_types "
+                    f"{list(self.config.allowed_product_types)} (config/broker.yaml)")
+        if getattr(self.rest, "is_real_fyers", True) and not self._live_ok:
+            return ("live orders to real FYERS are disabled: set FYERS_ENVIRONMENT=LIVE or "
+                    "allow_live_orders: true in config/broker.yaml")
+        expires = getattr(self.rest, "token_expires_at", None)
+        if expires is not None and self.store.now().timestamp() >= expires:
+            exc = AuthError("the access token expired at "
+                            f"{dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat()}; log in again")
+            self._auth_failed(exc)
+            return f"not sent: {exc}"
+        return None
+
+    def _auth_failed(self, exc: AuthError) -> None:
+        if self._halted is None:
+            self._notify("AUTH_ERROR", str(exc))
+            log.error("FYERS refused the access token (%s); no more orders will be sent", exc)
+            self._raise_next = exc
+        self._halt(f"FYERS refused the access token: {exc}")
+
+    def _halt(self, reason: str) -> None:
+        if self._halted is None:
+            self._halted = reason
+
+    def _notify(self, kind: str, detail: str, **data: Any) -> None:
+        self.store.put_notification(kind, detail, broker=self.owner, **data)
+
+    def _first_sight(self, key: str) -> bool:
+        if key in self._seen_external:
+            return False
+        self._seen_external[key] = None
+        while len(self._seen_external) > _SEEN_CAP:
+            self._seen_external.popitem(last=False)
+        return True
+
+
+def _net_by_symbol(positions: Iterable[PositionSnapshot]) -> dict[str, tuple[int, float]]:
+    """FYERS positions are per (symbol, product type); the strategy's are per symbol."""
+    out: dict[str, tuple[int, float]] = {}
+    for p in positions:
+        qty, avg = out.get(p.symbol, (0, 0.0))
+        total = qty + p.net_qty
+        if total == 0:
+            out[p.symbol] = (0, 0.0)
+        elif qty == 0 or (qty > 0) != (p.net_qty > 0):
+            out[p.symbol] = (total, p.net_avg if abs(p.net_qty) >= abs(qty) else avg)
+        else:
+            out[p.symbol] = (total, (avg * qty + p.net_avg * p.net_qty) / total)
+    return out
+

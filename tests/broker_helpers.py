@@ -1,0 +1,68 @@
+"""A broker on the local venue for tests: real SDK REST + order socket, the venue's clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Callable
+
+from fyers_sim.testing import wait_until
+
+from fyers_store.adapters import FyersOrderWsAdapter
+from fyers_store.broker_core import BrokerCore
+from fyers_store.config import BrokerConfig
+from fyers_store.state.state_store import SQLiteStateStore
+from store_helpers import make_store
+
+SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
+CONFIG = BrokerConfig(reconcile_interval_seconds=0, allowed_product_types=("CNC", "INTRADAY"),
+                      default_product_type="INTRADAY")
+
+
+def order_socket(venue, tmp_path: Path, **ws_overrides: Any) -> FyersOrderWsAdapter:
+    from test_ws_adapters import ws_config
+
+    return FyersOrderWsAdapter(venue.sdk_access_token, ws_config(tmp_path, **ws_overrides), now=venue.clock.now,
+                               connect_timeout=5.0, close_timeout=1.0)
+
+
+def state_store(venue, tmp_path: Path, strategy_id: str = "default") -> SQLiteStateStore:
+    return SQLiteStateStore(tmp_path / "state.sqlite", account_id=venue.account.fy_id, strategy_id=strategy_id,
+                            clock=venue.clock.now)
+
+
+def broker_store(venue, tmp_path: Path, *, live: bool = False, **ws_overrides: Any):
+    """A FyersStore on the venue with the SDK order socket (and the data socket with ``live``)."""
+    return make_store(venue, tmp_path, live=live, order_ws=order_socket(venue, tmp_path, **ws_overrides))
+
+
+def make_core(venue, tmp_path: Path, *, store=None, config: BrokerConfig = CONFIG, grace: float = 0.3,
+              strategy_id: str = "default") -> BrokerCore:
+    store = store or broker_store(venue, tmp_path)
+    return BrokerCore(store, state_store(venue, tmp_path, strategy_id), config, owner=strategy_id,
+                      unknown_grace_seconds=grace)
+
+
+def pump_until(core_or_broker: Any, predicate: Callable[[], Any], *, venue=None, step: float = 0.0,
+               timeout: float = 10.0, message: str = "condition") -> list:
+    """Dispatch (advancing the venue ``step`` seconds per round) until ``predicate()``; returns
+    every event seen."""
+    seen: list = []
+
+    def once() -> Any:
+        if venue is not None and step:
+            venue.advance(step)
+        dispatch = getattr(core_or_broker, "dispatch", None) or core_or_broker.dispatch_order_notifications
+        out = dispatch()
+        if isinstance(out, list):
+            seen.extend(out)
+        return predicate()
+
+    wait_until(once, timeout=timeout, message=message)
+    return seen
+
+
+def ist(*args: int) -> dt.datetime:
+    from store_helpers import ist as _ist
+
+    return _ist(*args)

@@ -1,0 +1,38 @@
+"""BrokerCore on the local venue (no Backtrader): placement, fills, cancels, recovery, faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker_helpers import INFY, SBIN, make_core, pump_until
+from fyers_store.broker_core import OrderIntent, PositionChange
+from fyers_store.models.orders import OrderType, Side
+from fyers_store.orders import OrderEventKind, OrderState
+
+
+def kinds(events, tag=None):
+    return [e.kind for e in events if not isinstance(e, PositionChange) and (tag is None or e.tag == tag)]
+
+
+def venue_order(venue, tag):
+    rows = [o for o in venue.orders() if o.get("orderTag") == f"1:{tag}"]
+    assert len(rows) <= 1, rows
+    return rows[0] if rows else None
+
+
+def test_market_buy_fills_and_is_recorded(fast_venue, tmp_path):
+    core = make_core(fast_venue, tmp_path)
+    core.start()
+    events = core.place(OrderIntent(SBIN, Side.BUY, 40, OrderType.MARKET))
+    tag = events[0].tag
+    assert kinds(events)[:2] == [OrderEventKind.SUBMITTED, OrderEventKind.ACCEPTED]
+    events += pump_until(core, lambda: core.book.get(tag).state is OrderState.FILLED, venue=fast_venue, step=2)
+    order = core.book.get(tag)
+    trades = [t for t in fast_venue.trades() if t["orderTag"] == f"1:{tag}"]
+    assert sum(t["tradedQty"] for t in trades) == 40 == order.filled_qty
+    assert kinds(events, tag).count(OrderEventKind.COMPLETED) == 1
+    assert core.position(SBIN)[0] == 40
+    assert all(core.state.is_trade_applied(str(t["tradeNumber"])) for t in trades)
+    assert core.state.get_order(tag).state == "filled"
+    core.stop()
+    core.store.stop()
