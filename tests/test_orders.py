@@ -27,12 +27,13 @@ def req(tag=TAG, qty=10, side=Side.BUY):
     return OrderRequest(SYM, qty, side, OrderType.LIMIT, ProductType.INTRADAY, tag, limit_price=800.0)
 
 
-def snap(status, filled=0, *, oid=OID, tag="1:" + TAG, qty=10, side=Side.BUY, symbol=SYM, message=""):
+def snap(status, filled=0, *, oid=OID, tag="1:" + TAG, qty=10, side=Side.BUY, symbol=SYM, message="",
+         limit=800.0):
     """An order update; the raw "1:<tag>" echo by default (the socket path keeps what it gets)."""
     return OrderSnapshot(
         order_id=oid, symbol=symbol, status=OrderStatus(status), side=side, type=OrderType.LIMIT,
         product_type=ProductType.INTRADAY, qty=qty, filled_qty=filled, remaining_qty=qty - filled,
-        limit_price=800.0, stop_price=0.0, avg_price=0.0, order_tag=tag, message=message,
+        limit_price=limit, stop_price=0.0, avg_price=0.0, order_tag=tag, message=message,
         validity=Validity.DAY, placed_at=T0, exchange_order_id=None)
 
 
@@ -373,6 +374,197 @@ def test_same_tag_on_another_fyers_order_is_an_anomaly():
     other.submit(req())
     other.placed("t2", OID)
     assert kinds(other.placed(TAG, OID)) == [K.ANOMALY]               # one id, two tags
+
+
+# ---------------------------------------------------------------------------------------------- modify
+
+@pytest.mark.parametrize("setup, match", [
+    (S.SUBMITTING, "in state 'submitting': FYERS has not acknowledged it yet"),
+    (S.UNKNOWN, "in state 'unknown': FYERS has not acknowledged it yet"),
+    (S.CANCELLING, "in state 'cancelling': a cancel was requested"),
+    (S.FILLED, "in state 'filled': it is already done"),
+    (S.CANCELLED, "in state 'cancelled': it is already done"),
+    (S.REJECTED, "in state 'rejected': it is already done"),
+    ("halted", "in state 'accepted': it is halted by an anomaly"),
+    ("pending", "in state 'partial': another modify is pending"),
+], ids=str)
+def test_request_modify_only_for_working_acknowledged_orders(setup, match):
+    if setup == "halted":
+        book = accepted_book()
+        book.on_snapshot(snap(6, 0, qty=20))
+    elif setup == "pending":
+        book = in_state(S.PARTIAL)
+        book.request_modify(TAG, qty=20)
+    else:
+        book = in_state(setup)
+    before = book.get(TAG)
+    with pytest.raises(ValueError, match=match):
+        book.request_modify(TAG, qty=15)
+    assert book.get(TAG) == before
+
+
+def test_request_modify_checks_the_change():
+    book = in_state(S.PARTIAL)                                        # 3 of 10 filled
+    with pytest.raises(ValueError, match="to qty 3: it must exceed the 3 filled"):
+        book.request_modify(TAG, qty=3)
+    book.on_snapshot(snap(6, 5))                                      # 5 filled at FYERS, trades on their way
+    with pytest.raises(ValueError, match="to qty 5: it must exceed the 5 filled"):
+        book.request_modify(TAG, qty=5)
+    for same in ({}, {"qty": 10}, {"limit_price": 800.0, "stop_price": 0.0}):
+        with pytest.raises(ValueError, match="changes nothing"):
+            book.request_modify(TAG, **same)
+    with pytest.raises(KeyError):
+        book.request_modify("nope", qty=20)
+    order = book.request_modify(TAG, qty=6, limit_price=799.5)
+    assert (order.state, order.request.qty, order.request.limit_price) == (S.PARTIAL, 10, 800.0)
+    assert (order.pending_request.qty, order.pending_request.limit_price) == (6, 799.5)
+    assert order.pending_request.stop_price == 0.0 and book.get(TAG) == order
+
+
+def test_modified_adopts_the_pending_request():
+    book = accepted_book()
+    book.request_modify(TAG, qty=20, limit_price=801.5)
+    (ev,) = book.modified(TAG)
+    assert (ev.kind, ev.order.state, ev.order.request.qty, ev.order.request.limit_price) == (
+        K.MODIFIED, S.ACCEPTED, 20, 801.5)
+    assert ev.order.pending_request is None and book.get(TAG) == ev.order and ev.order.remaining_qty == 20
+    assert book.modified(TAG) == []
+    with pytest.raises(ValueError, match="no modify is pending for order 't1'"):
+        book.modify_refused(TAG, "late")
+    assert book.on_snapshot(snap(6, 0, qty=20, limit=801.5)) == [] and not book.get(TAG).halted
+    # An update queued before the confirmed modify still shows the old qty: stale, not an anomaly.
+    assert book.on_snapshot(snap(6, 0)) == [] and not book.get(TAG).halted and book.get(TAG).request.qty == 20
+    assert kinds(book.on_snapshot(snap(6, 0, qty=15))) == [K.ANOMALY]  # a qty it never had
+
+
+def test_modify_refused_keeps_the_old_request():
+    book = in_state(S.PARTIAL)
+    book.request_modify(TAG, qty=20)
+    (ev,) = book.modify_refused(TAG, "-51 modify failed")
+    assert (ev.kind, ev.detail, ev.order.state, ev.order.request, ev.order.pending_request) == (
+        K.MODIFY_REJECTED, "-51 modify failed", S.PARTIAL, req(), None)
+    assert book.get(TAG).message == "-51 modify failed"
+    assert book.modified(TAG) == []
+    assert book.request_modify(TAG, qty=12).pending_request.qty == 12        # may try again
+
+
+def test_update_showing_the_modify_adopts_it_once():
+    book = in_state(S.PARTIAL)
+    book.request_modify(TAG, qty=20, limit_price=801.5)
+    (ev,) = book.on_snapshot(snap(6, 3, qty=20, limit=801.5 + 1e-12))
+    assert (ev.kind, ev.order.state, ev.order.request.qty, ev.order.pending_request) == (K.MODIFIED, S.PARTIAL, 20, None)
+    assert book.on_snapshot(snap(6, 3, qty=20, limit=801.5)) == []
+    assert book.modified(TAG) == [] and book.get(TAG).request.limit_price == 801.5
+    assert kinds(book.on_trade(trade("b", 17))) == [K.COMPLETED] and book.get(TAG).filled_qty == 20
+
+
+def test_update_from_before_the_modify_landed_is_not_an_anomaly():
+    book = accepted_book()
+    book.request_modify(TAG, qty=20)
+    assert book.on_snapshot(snap(6, 0)) == [] and book.on_snapshot(snap(6, 4)) == []
+    order = book.get(TAG)
+    assert (order.state, order.halted, order.request.qty, order.pending_request.qty) == (S.PARTIAL, False, 10, 20)
+    assert kinds(book.modified(TAG)) == [K.MODIFIED]
+    prices = accepted_book()
+    prices.request_modify(TAG, limit_price=805.0)
+    assert prices.on_snapshot(snap(6, 0)) == [] and prices.get(TAG).pending_request.limit_price == 805.0
+    assert prices.on_snapshot(snap(6, 0, limit=804.95)) == []        # a rounded report: no anomaly, no adoption
+    assert kinds(prices.on_snapshot(snap(6, 0, limit=805.0))) == [K.MODIFIED]
+
+
+def test_update_with_a_qty_matching_neither_is_an_anomaly():
+    book = accepted_book()
+    book.request_modify(TAG, qty=20)
+    (ev,) = book.on_snapshot(snap(6, 0, qty=15))
+    assert ev.kind is K.ANOMALY and "qty 15 differs from the order's 10 or the pending modify's 20" in ev.detail
+    assert book.get(TAG).halted and book.get(TAG).request.qty == 10
+
+
+def test_trade_beyond_the_old_qty_within_the_pending_one_adopts_it():
+    book = accepted_book()
+    book.on_trade(trade("a", 6))
+    book.request_modify(TAG, qty=15, limit_price=801.0)
+    (mod, part) = book.on_trade(trade("b", 6))                       # FYERS executed the modify first
+    assert (mod.kind, part.kind, part.fill.trade_id) == (K.MODIFIED, K.PARTIAL, "b")
+    order = book.get(TAG)
+    assert (order.request.qty, order.request.limit_price, order.pending_request, order.filled_qty) == (
+        15, 801.0, None, 12)
+    assert book.modified(TAG) == [] and book.on_snapshot(snap(6, 12, qty=15, limit=801.0)) == []
+    assert kinds(book.on_trade(trade("c", 3))) == [K.COMPLETED]
+    beyond = accepted_book()
+    beyond.request_modify(TAG, qty=15)
+    (ev,) = beyond.on_trade(trade("big", 16))
+    assert ev.kind is K.ANOMALY and "overfill" in ev.detail and beyond.get(TAG).pending_request.qty == 15
+
+
+def test_trades_reaching_the_old_qty_wait_for_a_pending_modify_up():
+    confirmed = accepted_book()
+    confirmed.request_modify(TAG, qty=15)
+    assert kinds(confirmed.on_trade(trade("a", 10))) == [K.PARTIAL] and state(confirmed) is S.PARTIAL
+    assert kinds(confirmed.modified(TAG)) == [K.MODIFIED] and confirmed.get(TAG).remaining_qty == 5
+    assert kinds(confirmed.on_trade(trade("b", 5))) == [K.COMPLETED]
+    refused = accepted_book()
+    refused.request_modify(TAG, qty=15)
+    refused.on_trade(trade("a", 10))
+    assert refused.on_snapshot(snap(2, 10)) == [] and state(refused) is S.PARTIAL
+    rej, done = refused.modify_refused(TAG, "-162 already traded")
+    assert (rej.kind, done.kind, done.fill, done.order.state, done.order.filled_qty) == (
+        K.MODIFY_REJECTED, K.COMPLETED, None, S.FILLED, 10)
+
+
+def test_fills_reaching_the_modified_down_qty_complete_the_order():
+    book = in_state(S.PARTIAL)                                        # 3 of 10
+    book.request_modify(TAG, qty=5)
+    assert kinds(book.on_trade(trade("b", 2))) == [K.PARTIAL] and state(book) is S.PARTIAL
+    mod, done = book.on_snapshot(snap(2, 5, qty=5))
+    assert (mod.kind, done.kind, done.fill, done.order.state) == (K.MODIFIED, K.COMPLETED, None, S.FILLED)
+    assert sum(f.qty for f in book.get(TAG).fills) == 5 and book.open_orders() == []
+    assert book.modified(TAG) == [] and book.on_snapshot(snap(2, 5, qty=5)) == []
+    rest = in_state(S.PARTIAL)
+    rest.request_modify(TAG, qty=5)
+    rest.on_trade(trade("b", 2))
+    assert kinds(rest.modified(TAG)) == [K.MODIFIED, K.COMPLETED] and state(rest) is S.FILLED
+    later = in_state(S.PARTIAL)
+    later.request_modify(TAG, qty=5)
+    later.modified(TAG)
+    (ev,) = later.on_trade(trade("b", 2))
+    assert (ev.kind, ev.fill.trade_id, ev.order.state) == (K.COMPLETED, "b", S.FILLED)
+
+
+def test_modify_down_overtaken_by_fills_is_an_anomaly_if_fyers_confirms_it():
+    book = in_state(S.PARTIAL)
+    book.request_modify(TAG, qty=5)
+    assert kinds(book.on_trade(trade("b", 4))) == [K.PARTIAL]        # 7 filled under the old request
+    (ev,) = book.modified(TAG)
+    assert ev.kind is K.ANOMALY and "below the 7 filled" in ev.detail and book.get(TAG).request.qty == 10
+    update = in_state(S.PARTIAL)
+    update.request_modify(TAG, qty=5)
+    update.on_trade(trade("b", 4))
+    assert kinds(update.on_snapshot(snap(6, 5, qty=5))) == [K.ANOMALY]
+    refused = in_state(S.PARTIAL)
+    refused.request_modify(TAG, qty=5)
+    refused.on_trade(trade("b", 7))
+    assert state(refused) is S.FILLED                                # fills beyond the new qty: old qty stands
+    assert kinds(refused.modify_refused(TAG, "-162 already traded")) == [K.MODIFY_REJECTED]
+
+
+def test_modify_then_fill_then_cancel_race():
+    book = accepted_book()
+    book.request_modify(TAG, qty=20, limit_price=801.0)
+    assert kinds(book.on_trade(trade("a", 4))) == [K.PARTIAL]
+    order = book.request_cancel(TAG)                                  # allowed with the modify in flight
+    assert (order.state, order.pending_request.qty) == (S.CANCELLING, 20)
+    assert kinds(book.on_snapshot(snap(6, 4, qty=20, limit=801.0))) == [K.MODIFIED] and state(book) is S.CANCELLING
+    (ev,) = book.on_snapshot(snap(1, 4, qty=20, limit=801.0))
+    assert (ev.kind, ev.order.filled_qty, ev.order.request.qty) == (K.CANCELLED, 4, 20)
+    assert book.modified(TAG) == [] and book.forget_done() == [TAG]
+    lost = accepted_book()                                            # the cancel landed before the modify
+    lost.request_modify(TAG, qty=20)
+    lost.on_trade(trade("a", 4))
+    lost.request_cancel(TAG)
+    assert kinds(lost.on_snapshot(snap(1, 4))) == [K.CANCELLED]
+    (ev,) = lost.modify_refused(TAG, "-52 order already cancelled")
+    assert (ev.kind, ev.order.state, ev.order.request.qty) == (K.MODIFY_REJECTED, S.CANCELLED, 10)
 
 
 # ---------------------------------------------------------------------------------------------- unknown outcome

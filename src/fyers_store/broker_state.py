@@ -36,7 +36,7 @@ def stored_order(order: TrackedOrder, *, bt_ref: int | None = None, seq: int | N
         extra["last_status"] = int(order.last_status)
     if seq is not None:
         extra["seq"] = seq
-    pending = getattr(order, "pending_request", None)
+    pending = order.pending_request
     if pending is not None:
         extra["pending"] = {"qty": pending.qty, "limit_price": pending.limit_price, "stop_price": pending.stop_price}
     return StoredOrder(
@@ -111,7 +111,7 @@ def explain_failure(exc: BaseException) -> str:
     if isinstance(exc, AuthError):
         return ("FYERS refused the access token" + (f" (code {exc.code})" if exc.code is not None else "")
                 + ". FYERS sessions end daily (the token expires overnight) and a login on another device "
-                  "or app invalidates the previous session. Log in again (fyers-store auth login), then restart.")
+                  "or app invalidates the previous session. Log in again (fyers-store login), then restart.")
     if isinstance(exc, RateLimitError):
         wait = f" FYERS asked to wait {exc.retry_after:g} s." if exc.retry_after else ""
         return (f"FYERS rate limit hit while reading the account ({exc}).{wait} Other programs on the same app "

@@ -18,6 +18,12 @@ Design choices:
   the trade that makes the applied fills reach ``qty``, so the fills of a filled order sum to qty.
 * ``PARTIAL`` and ``COMPLETED`` events always carry the :class:`Fill` that caused them, exactly
   once per trade; ``ACCEPTED`` is emitted once, when an order first turns out to exist at FYERS.
+* A modify (:meth:`OrderBook.request_modify`) waits in ``pending_request`` without a state change
+  (FYERS has no "modifying" status; fills keep coming) until the REST reply, an update showing the
+  new values or a trade only the new qty allows adopts it (one ``MODIFIED`` event), or FYERS
+  refuses it. While a modify raising qty is pending, trades reaching the old qty leave the order
+  "partial": the outcome decides whether it is complete. When a modify outcome settles qty at what
+  is already filled, the order completes with a ``COMPLETED`` event carrying no fill.
 """
 
 from __future__ import annotations
@@ -84,8 +90,8 @@ class Trigger(str, Enum):
     CANCEL = "cancel"                    # the strategy asked to cancel
     CANCEL_REFUSED = "cancel_refused"                # FYERS refused the cancel; nothing filled
     CANCEL_REFUSED_FILLED = "cancel_refused_filled"  # ... with fills on the order
-    FILL = "fill"                        # a new trade; applied fills still below qty
-    FILL_COMPLETE = "fill_complete"      # a new trade that brings the applied fills to qty
+    FILL = "fill"                        # a new trade; applied fills below qty (or at it, modify up pending)
+    FILL_COMPLETE = "fill_complete"      # applied fills reach qty: a new trade, or a modify outcome
     WORKING = "status_4_6"               # 4 transit / 6 pending, nothing filled anywhere
     WORKING_FILLED = "status_4_6_filled"  # 4/6 with fills: FYERS has no "partial" status
     TRADED = "status_2"
@@ -196,12 +202,15 @@ class OrderEventKind(str, Enum):
     EXPIRED = "expired"
     UNKNOWN = "unknown"
     ANOMALY = "anomaly"     # FYERS contradicted itself or us; the order is halted
+    MODIFIED = "modified"   # FYERS applied our modify: ``order.request`` is the new request
+    MODIFY_REJECTED = "modify_rejected"  # FYERS refused our modify: the request is unchanged
 
 
 _STATE_EVENT = {_CXL: OrderEventKind.CANCELLED, _REJ: OrderEventKind.REJECTED,
                 _EXP: OrderEventKind.EXPIRED, _UNK: OrderEventKind.UNKNOWN}
 
 DEFAULT_TRADE_ID_CAP = 10_000
+_PRIOR_QTY_CAP = 4
 
 
 @dataclass(frozen=True)
@@ -222,6 +231,7 @@ class TrackedOrder:
     reported (order updates or trades), so ``trades_pending`` is what is still on its way.
     ``last_status`` is the latest FYERS status acted on; the first DONE status sticks.
     ``halted`` is set by an anomaly: stop trading on this order until someone reconciles it.
+    ``pending_request`` is the request as a sent modify FYERS has not confirmed yet would make it.
     """
 
     tag: str
@@ -236,6 +246,8 @@ class TrackedOrder:
     message: str = ""
     halted: bool = False
     venue_filled_qty: int = 0
+    pending_request: OrderRequest | None = None
+    prior_qtys: tuple[int, ...] = ()  # qtys before confirmed modifies: stale updates may still show them
 
     @property
     def is_open(self) -> bool:
@@ -260,8 +272,9 @@ class TrackedOrder:
 
 @dataclass(frozen=True)
 class OrderEvent:
-    """One notification. ``order`` is the tracked order after the call that produced the event;
-    ``fill`` is set on PARTIAL/COMPLETED (always) and on a trade-caused ANOMALY."""
+    """One notification. ``order`` is the tracked order after the change that produced the event;
+    ``fill`` is set on PARTIAL/COMPLETED (except a COMPLETED caused by a modify outcome, see the
+    module doc) and on a trade-caused ANOMALY."""
 
     kind: OrderEventKind
     tag: str
@@ -388,6 +401,52 @@ class OrderBook:
         trigger = _T.CANCEL_REFUSED_FILLED if self._has_fills(order) else _T.CANCEL_REFUSED
         return self._move(order, trigger, message, message=message, cancel_requested=False)
 
+    def request_modify(self, tag: str, *, qty: int | None = None, limit_price: float | None = None,
+                       stop_price: float | None = None) -> TrackedOrder:
+        """Record a modify before the broker sends it; returns the order with ``pending_request`` set.
+        Only for acknowledged working orders without a cancel or another modify in flight; ``qty``
+        must exceed what is filled. The state stays "accepted"/"partial" (see the module doc)."""
+        order = self._order(tag)
+        why = ("it is already done" if order.is_done else
+               "a cancel was requested" if order.cancel_requested or order.state is _CXLG else
+               "FYERS has not acknowledged it yet (no order id)"
+               if order.state not in (_ACC, _PAR) or order.venue_order_id is None else
+               "it is halted by an anomaly" if order.halted else
+               "another modify is pending" if order.pending_request is not None else "")
+        if why:
+            raise ValueError(f"cannot modify order {tag!r} in state {order.state.value!r}: {why}")
+        filled = max(order.filled_qty, order.venue_filled_qty)
+        if qty is not None and qty <= filled:
+            raise ValueError(f"cannot modify order {tag!r} to qty {qty}: it must exceed the {filled} filled")
+        changes = {k: v for k, v in (("qty", qty), ("limit_price", limit_price), ("stop_price", stop_price))
+                   if v is not None}
+        pending = dataclasses.replace(order.request, **changes)
+        if pending == order.request:
+            raise ValueError(f"modify of order {tag!r} changes nothing")
+        new = order.replace(pending_request=pending)
+        self._orders[tag] = new
+        return new
+
+    def modified(self, tag: str) -> list[OrderEvent]:
+        """FYERS confirmed the pending modify (REST). [] if an update or trade adopted it already."""
+        order = self._order(tag)
+        if order.pending_request is None:
+            return []
+        if order.filled_qty > order.pending_request.qty:
+            return self._anomaly(order, f"modify to qty {order.pending_request.qty} confirmed "
+                                        f"below the {order.filled_qty} filled")
+        new = self._adopt(order)
+        return [OrderEvent(OrderEventKind.MODIFIED, tag, new, None, "confirmed by FYERS")] + self._settle(new)
+
+    def modify_refused(self, tag: str, message: str) -> list[OrderEvent]:
+        """FYERS refused the pending modify: the request stays as it was."""
+        order = self._order(tag)
+        if order.pending_request is None:
+            raise ValueError(f"no modify is pending for order {tag!r}")
+        new = order.replace(pending_request=None, message=message)
+        self._orders[tag] = new
+        return [OrderEvent(OrderEventKind.MODIFY_REJECTED, tag, new, None, message)] + self._settle(new)
+
     # ------------------------------------------------------------------ FYERS reports
 
     def on_snapshot(self, snapshot: OrderSnapshot) -> list[OrderEvent]:
@@ -406,15 +465,19 @@ class OrderBook:
             return []
         self._remember_trade(trade.trade_id)
         fill = Fill(trade.trade_id, int(trade.qty), float(trade.price), trade.traded_at)
-        req = order.request
+        total = order.filled_qty + fill.qty
+        pending = order.pending_request
+        # Beyond the old qty but within the pending one: FYERS executed our modify up.
+        adopt = pending is not None and order.request.qty < total <= pending.qty
+        req = pending if adopt else order.request
         problem = (self._id_conflict(order, trade.order_id)
                    or self._mismatch(order, trade.symbol, trade.side, "trade " + trade.trade_id))
-        total = order.filled_qty + fill.qty
         if not problem and fill.qty <= 0:
             problem = f"trade {fill.trade_id} has non-positive qty {fill.qty}"
         if not problem and total > req.qty:
             problem = f"overfill: trade {fill.trade_id} brings fills to {total} of {req.qty}"
-        trigger = _T.FILL_COMPLETE if total == req.qty else _T.FILL
+        raising = not adopt and pending is not None and pending.qty > req.qty
+        trigger = _T.FILL_COMPLETE if total == req.qty and not raising else _T.FILL
         if not problem and (order.state, trigger) not in TRANSITIONS:
             problem = f"trade {fill.trade_id} contradicts state {order.state.value!r} ({trigger.value})"
         if problem:
@@ -422,9 +485,15 @@ class OrderBook:
         avg = ((order.avg_price or 0.0) * order.filled_qty + fill.price * fill.qty) / total
         new = order.replace(state=TRANSITIONS[(order.state, trigger)], venue_order_id=trade.order_id,
                             filled_qty=total, avg_price=avg, fills=order.fills + (fill,),
-                            venue_filled_qty=max(order.venue_filled_qty, total))
+                            venue_filled_qty=max(order.venue_filled_qty, total),
+                            **({"request": req, "pending_request": None,
+                                "prior_qtys": (order.prior_qtys + (order.request.qty,))[-_PRIOR_QTY_CAP:]}
+                               if adopt else {}))
         kind = OrderEventKind.COMPLETED if trigger is _T.FILL_COMPLETE else OrderEventKind.PARTIAL
-        return self._commit(order, new, "") + [OrderEvent(kind, new.tag, new, fill, f"trade {fill.trade_id}")]
+        events = self._commit(order, new, "")
+        if adopt:
+            events.append(OrderEvent(OrderEventKind.MODIFIED, new.tag, new, None, f"trade {fill.trade_id}"))
+        return events + [OrderEvent(kind, new.tag, new, fill, f"trade {fill.trade_id}")]
 
     # ------------------------------------------------------------------ memory
 
@@ -478,16 +547,44 @@ class OrderBook:
     def _has_fills(order: TrackedOrder, reported: int = 0) -> bool:
         return max(order.filled_qty, order.venue_filled_qty, reported) > 0
 
+    def _adopt(self, order: TrackedOrder) -> TrackedOrder:
+        new = order.replace(request=order.pending_request, pending_request=None,
+                            prior_qtys=(order.prior_qtys + (order.request.qty,))[-_PRIOR_QTY_CAP:])
+        self._orders[new.tag] = new
+        return new
+
+    def _settle(self, order: TrackedOrder) -> list[OrderEvent]:
+        """Complete a working order whose qty a modify outcome settled at what is already filled."""
+        if (order.halted or order.pending_request is not None or order.filled_qty != order.request.qty
+                or (order.state, _T.FILL_COMPLETE) not in TRANSITIONS):
+            return []
+        events = self._move(order, _T.FILL_COMPLETE, "")
+        new = self._orders[order.tag]
+        return events + [OrderEvent(OrderEventKind.COMPLETED, new.tag, new, None, "qty settled by a modify")]
+
     def _apply_snapshot(self, order: TrackedOrder, snap: OrderSnapshot) -> list[OrderEvent]:
-        req = order.request
+        req, pending = order.request, order.pending_request
         what = f"FYERS order {snap.order_id}"
         problem = self._id_conflict(order, snap.order_id) or self._mismatch(order, snap.symbol, snap.side, what)
-        if not problem and snap.qty != req.qty:
-            problem = f"{what}: qty {snap.qty} differs from the order's {req.qty} (modified elsewhere?)"
-        if not problem and snap.filled_qty > req.qty:
-            problem = f"{what}: filledQty {snap.filled_qty} exceeds qty {req.qty}"
+        # With a modify pending, the old qty is an update from before it landed; the new one shows it.
+        # After one was confirmed, an update from before it (still queued) shows an earlier qty.
+        if (not problem and snap.qty != req.qty and (pending is None or snap.qty != pending.qty)
+                and snap.qty not in order.prior_qtys):
+            also = f" or the pending modify's {pending.qty}" if pending is not None else ""
+            problem = f"{what}: qty {snap.qty} differs from the order's {req.qty}{also} (modified elsewhere?)"
+        if not problem and max(snap.filled_qty, order.filled_qty) > snap.qty:
+            problem = f"{what}: filled {max(snap.filled_qty, order.filled_qty)} exceeds qty {snap.qty}"
         if problem:
             return self._anomaly(order, problem)
+        adopt = (pending is not None and snap.qty == pending.qty and abs(snap.limit_price - pending.limit_price) <= 1e-9
+                 and abs(snap.stop_price - pending.stop_price) <= 1e-9)
+        events = self._apply_status(self._adopt(order) if adopt else order, snap, what)
+        if not adopt:
+            return events
+        new = self._orders[order.tag]
+        return [OrderEvent(OrderEventKind.MODIFIED, new.tag, new, None, what)] + events + self._settle(new)
+
+    def _apply_status(self, order: TrackedOrder, snap: OrderSnapshot, what: str) -> list[OrderEvent]:
         venue_filled = max(order.venue_filled_qty, snap.filled_qty)
         status, first_done = snap.status, order.last_status if order.last_status in DONE else None
         if first_done is not None and status in DONE:
