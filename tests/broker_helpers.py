@@ -66,3 +66,41 @@ def ist(*args: int) -> dt.datetime:
     from store_helpers import ist as _ist
 
     return _ist(*args)
+
+
+# ---------------------------------------------------------------------- fault/restart test helpers
+def venue_orders_of(venue, tag: str) -> list[dict]:
+    """The venue's orderbook rows carrying our ``tag`` (FYERS echoes it as ``"1:<tag>"``)."""
+    return [o for o in venue.orders() if o.get("orderTag") == f"1:{tag}"]
+
+
+def venue_trades_of(venue, tag: str) -> list[dict]:
+    """The venue's tradebook rows of the order carrying our ``tag``."""
+    return [t for t in venue.trades() if t.get("orderTag") == f"1:{tag}"]
+
+
+def venue_net_by_symbol(venue) -> dict[str, int]:
+    """The venue's net position per symbol (summed over product types), zeros left out."""
+    out: dict[str, int] = {}
+    for p in venue.positions():
+        out[p["symbol"]] = out.get(p["symbol"], 0) + int(p["netQty"])
+    return {s: q for s, q in out.items() if q}
+
+
+def ledger_rows(db_path: Path) -> list[tuple[str, str | None, float]]:
+    """Every applied-trade ledger row of the state DB file: (trade_id, order_tag, qty), read with a
+    plain read-only SQLite connection (what is durably on disk)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return [(str(r[0]), r[1], float(r[2]))
+                for r in conn.execute("SELECT trade_id, order_tag, qty FROM applied_trades ORDER BY trade_id")]
+    finally:
+        conn.close()
+
+
+def fill_trade_ids(events: list) -> list[str]:
+    """The trade ids of every fill-carrying order event (PARTIAL/COMPLETED), in order."""
+    return [e.fill.trade_id for e in events if getattr(e, "fill", None) is not None
+            and getattr(e.kind, "value", "") in ("partial", "completed")]

@@ -93,6 +93,9 @@ async def _fault_reply(ctx: VenueContext, rule: RestFault, request: web.Request)
     if rule.kind == "malformed":
         return web.Response(text="upstream temporarily unavailable", status=200, content_type="text/plain")
     if rule.kind == "delay":
+        # Take the body in first: a client that times out meanwhile must not stop the request from
+        # being carried out (FYERS books an order whose reply never reached the client).
+        await request.read()
         await asyncio.sleep(rule.seconds)
         return None
     if rule.kind == "hang":

@@ -177,10 +177,11 @@ class BrokerCore:
             self._halt(f"state DB: {exc}")
             raise ReconcileFailureError("start", explain_failure(exc)) from exc
         self.store.register_broker(self.owner, primary=self.primary, tag_prefix=self.tag_prefix)
+        events: list[BrokerEvent] = []
         for order in self.book.open_orders():
             if order.state is OrderState.SUBMITTING:  # the process died around place_order
-                self._apply(self.book.place_unknown(order.tag, "process restarted during place_order"))
-        events = self.reconcile("start")
+                events += self._apply(self.book.place_unknown(order.tag, "process restarted during place_order"))
+        events += self.reconcile("start")
         self.store.start_orders()
         self.started = True
         log.info("broker %s started: %d open orders, positions %s", self.owner, len(self.book.open_orders()),
@@ -195,6 +196,8 @@ class BrokerCore:
     def place(self, intent: OrderIntent) -> list[BrokerEvent]:
         """Place one order (never retried). Refusals by policy (halted, live gate, product type)
         come back as a REJECTED event without anything sent."""
+        if not self._run_id:  # start() never reached the state DB (e.g. a dead token): no tag can be made
+            raise BrokerHalted(self._halted or "the broker has not been started (call start() first)")
         product = intent.product_type or ProductType(self.config.default_product_type)
         refusal = self._refusal(product)
         with self.state.atomic():
@@ -220,7 +223,7 @@ class BrokerCore:
             self._unknown[tag] = [self._mono(), float("-inf")]
             events += self._apply(self.book.place_unknown(tag, exc.cause))
         except (AuthError, RateLimitError) as exc:  # definitive: FYERS did not take the order
-            events += self._apply(self.book.place_rejected(tag, f"not placed: {exc}"))
+            events += self._apply(self.book.place_rejected(tag, f"not placed: {exc}. {explain_failure(exc)}"))
             if isinstance(exc, AuthError):
                 self._auth_failed(exc)
         except FyersError as exc:  # anything else is not proof of absence

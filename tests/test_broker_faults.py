@@ -1,0 +1,319 @@
+"""BrokerCore (no Backtrader) on the local venue under faults.
+
+* a lossy order socket (seeded duplicate / reordered / dropped messages): every fill is applied
+  exactly once, lost ones are recovered by reconcile, positions match FYERS's, no order completes
+  twice;
+* a place_order whose reply is lost after FYERS booked the order: one venue order, resolved by tag
+  (SUBMITTED -> UNKNOWN -> ACCEPTED once -> COMPLETED once);
+* a place_order that fails (5xx / HTML 502 / timeout) before FYERS booked it: "not found" after the
+  grace, rejected, no venue order;
+* an expired or invalidated token: the order is refused, nothing reaches the venue's book, the
+  broker halts, the next dispatch raises AuthError, later placements are refused locally; and a
+  start with a dead token is a ReconcileFailureError explaining the daily session expiry.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+
+import pytest
+
+from broker_helpers import (
+    INFY, SBIN, broker_store, fill_trade_ids, ledger_rows, make_core, pump_until, venue_net_by_symbol,
+    venue_orders_of, venue_trades_of,
+)
+from fyers_store.broker_core import OrderIntent, PositionChange
+from fyers_store.config import BrokerConfig
+from fyers_store.errors import AuthError, BrokerHalted, ReconcileFailureError
+from fyers_store.models.orders import OrderType, Side
+from fyers_store.orders import OrderEventKind, OrderState
+
+ORDERS_SYNC = "/api/v3/orders/sync"  # place / modify / cancel
+
+
+@pytest.fixture
+def venue(request):
+    """Overrides conftest's ``venue`` so the seed (market and fault rng) can be parametrized
+    indirectly; the conftest's ``sdk_venue``/``fast_venue`` build on it unchanged."""
+    from fyers_sim.ratelimit import RateLimits
+    from fyers_sim.testing import running_venue
+
+    # The client's own limiter keeps 10 requests/s; the venue's per-second window is off so a burst
+    # straddling the two windows' edges (or two processes' requests) cannot turn a placement into a
+    # 429 "not placed" that these tests are not about. The per-minute/day windows stay.
+    with running_venue(seed=getattr(request, "param", 7), limits=RateLimits(per_second=None)) as v:
+        yield v
+
+
+def kinds(events, tag=None):
+    return [e.kind for e in events if not isinstance(e, PositionChange) and (tag is None or e.tag == tag)]
+
+
+def marketable_limit(venue, symbol: str, side: Side, margin: float = 0.03) -> float:
+    """A limit price ``margin`` through the last price (fills at once, in slices), on the 0.05 grid."""
+    ltp = venue.market.last_tick(symbol, venue.clock.time()).ltp
+    return round(ltp * (1 + margin if side is Side.BUY else 1 - margin) * 20) / 20
+
+
+def close(core) -> None:
+    core.stop()
+    core.store.stop()
+
+
+# ---------------------------------------------------------------------- 1. lossy order socket
+@pytest.mark.parametrize("venue", [11, 23, 37], indirect=True)
+def test_lossy_order_socket_applies_every_fill_once(venue, fast_venue, tmp_path):
+    seed = fast_venue.seed
+    rng = random.Random(seed)
+    # Periodic reconcile every 10 venue seconds (the pump advances 2 s a round) recovers drops.
+    config = BrokerConfig(reconcile_interval_seconds=10, allowed_product_types=("CNC", "INTRADAY"),
+                          default_product_type="INTRADAY")
+    core = make_core(fast_venue, tmp_path, config=config)
+    seen = core.start()
+    pump_until(core, lambda: core.store.order_ws.is_connected, timeout=10, message="order socket up")
+    fast_venue.faults.order_messages(duplicate=0.3, reorder=0.3, drop=0.25)
+
+    tags = []
+    plan = [(SBIN, Side.BUY, OrderType.MARKET), (INFY, Side.BUY, OrderType.MARKET),
+            (SBIN, Side.SELL, OrderType.LIMIT), (INFY, Side.BUY, OrderType.LIMIT),
+            (SBIN, Side.SELL, OrderType.MARKET), (INFY, Side.SELL, OrderType.LIMIT)]
+    for symbol, side, typ in plan:
+        qty = rng.randrange(8, 41)
+        limit = marketable_limit(fast_venue, symbol, side) if typ is OrderType.LIMIT else None
+        events = core.place(OrderIntent(symbol, side, qty, typ, limit_price=limit))
+        assert kinds(events)[:2] == [OrderEventKind.SUBMITTED, OrderEventKind.ACCEPTED], events
+        tags.append(events[0].tag)
+        seen += events
+        # a little venue time between orders: some fills land while later orders are placed
+        seen += pump_until(core, lambda: True, venue=fast_venue, step=rng.choice((0, 1, 2)))
+
+    seen += pump_until(core, lambda: all(core.book.get(t).state is OrderState.FILLED for t in tags),
+                       venue=fast_venue, step=2, timeout=30, message="every order filled in the core")
+    fates = collections.Counter(f["fate"] for f in fast_venue.faults.log if f.get("fault") == "order_message")
+    assert fates["drop"] and fates["duplicate"] and fates["reorder"], fates  # the faults really fired
+
+    # a further reconcile and a late duplicate-laden socket change nothing
+    seen += core.reconcile("test")
+    seen += pump_until(core, lambda: True, venue=fast_venue, step=2)
+
+    ledger = ledger_rows(core.state.path)
+    ledger_ids = [r[0] for r in ledger]
+    assert len(ledger_ids) == len(set(ledger_ids))
+    applied = fill_trade_ids(seen)
+    assert len(applied) == len(set(applied)), "a trade was applied (notified) twice"
+    for tag in tags:
+        trades = venue_trades_of(fast_venue, tag)
+        venue_qty = sum(t["tradedQty"] for t in trades)
+        order = core.book.get(tag)
+        assert len(venue_orders_of(fast_venue, tag)) == 1
+        assert venue_qty == order.request.qty == order.filled_qty, tag
+        assert sum(q for _, t, q in ledger if t == tag) == venue_qty
+        assert core.state.get_order(tag).filled_qty == venue_qty and core.state.get_order(tag).state == "filled"
+        venue_ids = {str(t["tradeNumber"]) for t in trades}
+        assert venue_ids == {r[0] for r in ledger if r[1] == tag}, "ledger differs from the venue's tradebook"
+        assert venue_ids == {f.trade_id for f in order.fills}
+        assert all(applied.count(i) == 1 for i in venue_ids)
+        assert kinds(seen, tag).count(OrderEventKind.COMPLETED) == 1, kinds(seen, tag)
+        assert kinds(seen, tag).count(OrderEventKind.ACCEPTED) == 1, kinds(seen, tag)
+        assert OrderEventKind.ANOMALY not in kinds(seen, tag)
+    assert {s: q for s, (q, _) in core.positions.items()} == venue_net_by_symbol(fast_venue)
+    assert not [e for e in seen if isinstance(e, PositionChange)], "no position mismatch to adopt"
+    assert any(len(venue_trades_of(fast_venue, t)) > 1 for t in tags), "orders filled in slices"
+    assert core.halted is None
+    close(core)
+
+
+# ---------------------------------------------------------------------- 2. ambiguous placements
+@pytest.mark.parametrize("socket_stalled", [True, False], ids=["resolved-by-tag-lookup", "socket-first"])
+def test_lost_place_reply_resolves_to_the_one_venue_order(fast_venue, tmp_path, socket_stalled):
+    core = make_core(fast_venue, tmp_path, grace=0.3)
+    core.start()
+    pump_until(core, lambda: core.store.order_ws.is_connected, timeout=10, message="order socket up")
+    if socket_stalled:  # only the orderbook lookup by tag can settle it
+        fast_venue.faults.stall_socket("order")
+    fast_venue.faults.lose_response()  # the venue books the order, then resets the connection
+    lookups = fast_venue.rest_requests("/api/v3/orders") - fast_venue.rest_requests(ORDERS_SYNC)
+
+    events = core.place(OrderIntent(SBIN, Side.BUY, 30, OrderType.MARKET))
+    tag = events[0].tag
+    assert kinds(events) == [OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN], events
+    assert core.book.get(tag).state is OrderState.UNKNOWN
+    assert core.state.get_order(tag).state == "unknown"
+    booked = venue_orders_of(fast_venue, tag)
+    assert len(booked) == 1  # FYERS did take it
+
+    events += pump_until(core, lambda: core.book.get(tag).state is not OrderState.UNKNOWN, timeout=10,
+                         message="unknown placement settled")
+    assert core.book.get(tag).venue_order_id == booked[0]["id"]
+    assert core.book.get(tag).state is OrderState.ACCEPTED
+    if socket_stalled:
+        assert fast_venue.rest_requests("/api/v3/orders") - fast_venue.rest_requests(ORDERS_SYNC) > lookups
+        fast_venue.faults.resume_socket("order")
+    events += pump_until(core, lambda: core.book.get(tag).state is OrderState.FILLED, venue=fast_venue, step=2,
+                         timeout=20, message="filled")
+    events += pump_until(core, lambda: True, venue=fast_venue, step=2)
+
+    assert kinds(events, tag).count(OrderEventKind.ACCEPTED) == 1
+    assert kinds(events, tag).count(OrderEventKind.COMPLETED) == 1
+    seq = [k for k in kinds(events, tag) if k is not OrderEventKind.PARTIAL]
+    assert seq == [OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN, OrderEventKind.ACCEPTED,
+                   OrderEventKind.COMPLETED], seq
+    assert len(venue_orders_of(fast_venue, tag)) == 1  # never re-sent
+    trades = venue_trades_of(fast_venue, tag)
+    assert sum(t["tradedQty"] for t in trades) == 30 == core.book.get(tag).filled_qty
+    assert sorted(fill_trade_ids(events)) == sorted(str(t["tradeNumber"]) for t in trades)
+    assert core.position(SBIN)[0] == 30 == venue_net_by_symbol(fast_venue)[SBIN]
+    assert core.state.get_order(tag).state == "filled"
+    close(core)
+
+
+def _short_timeout_store(venue, tmp_path):
+    """A store whose REST adapter gives up on a reply after 0.5 s (for the "hang" fault)."""
+    import dataclasses
+
+    from broker_helpers import order_socket
+    from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
+    from fyers_store.adapters.rate_limiter import RateLimiter
+    from store_helpers import CALENDAR, LIMITS, make_store
+
+    limits = dataclasses.replace(LIMITS, read_timeout_seconds=0.5)
+    rest = FyersSdkRestAdapter(venue.account.app_id, venue.access_token(), limits=limits,
+                               limiter=RateLimiter.from_config(limits), log_path=tmp_path / "sdk",
+                               calendar=CALENDAR, now=venue.clock.now, rng=random.Random(3))
+    return make_store(venue, tmp_path, rest=rest, order_ws=order_socket(venue, tmp_path))
+
+
+@pytest.mark.parametrize("fault", ["http503", "html502", "timeout"])
+def test_place_failing_before_the_venue_books_it_is_rejected_not_found(fast_venue, tmp_path, fault):
+    store = _short_timeout_store(fast_venue, tmp_path) if fault == "timeout" else None
+    core = make_core(fast_venue, tmp_path, store=store, grace=0.3)
+    core.start()
+    if fault == "http503":
+        fast_venue.faults.rest_error(ORDERS_SYNC, status=503, method="POST")
+    elif fault == "html502":
+        fast_venue.faults.rest_error(ORDERS_SYNC, status=502, method="POST", html=True)
+    else:
+        fast_venue.faults.rest_hang(ORDERS_SYNC, method="POST")  # never processed, never answered
+    sent = fast_venue.rest_requests(ORDERS_SYNC)
+
+    events = core.place(OrderIntent(INFY, Side.BUY, 10, OrderType.MARKET))
+    tag = events[0].tag
+    assert kinds(events) == [OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN], events
+    assert fast_venue.rest_requests(ORDERS_SYNC) == sent + 1  # sent once, never retried
+    events += pump_until(core, lambda: core.book.get(tag).state is not OrderState.UNKNOWN, venue=fast_venue,
+                         step=1, timeout=10, message="unknown placement settled")
+    order = core.book.get(tag)
+    assert order.state is OrderState.REJECTED and "not found" in order.message
+    assert kinds(events, tag) == [OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN, OrderEventKind.REJECTED]
+    assert venue_orders_of(fast_venue, tag) == [] and venue_trades_of(fast_venue, tag) == []
+    assert fast_venue.rest_requests(ORDERS_SYNC) == sent + 1
+    assert core.state.get_order(tag).state == "rejected"
+    assert core.position(INFY) == (0, 0.0) and core.halted is None
+    # the broker still trades afterwards
+    events = core.place(OrderIntent(INFY, Side.BUY, 5, OrderType.MARKET))
+    assert kinds(events)[:2] == [OrderEventKind.SUBMITTED, OrderEventKind.ACCEPTED]
+    assert len(venue_orders_of(fast_venue, events[0].tag)) == 1
+    close(core)
+
+
+def test_place_timing_out_then_booked_late_is_found_within_the_grace(fast_venue, tmp_path):
+    """The reply times out (0.5 s) but FYERS books the order afterwards (1 s): the lookups by tag
+    during the grace find it; it is adopted, never re-sent, and fills once."""
+    core = make_core(fast_venue, tmp_path, store=_short_timeout_store(fast_venue, tmp_path), grace=2.5)
+    try:
+        core.start()
+        fast_venue.faults.rest_delay(ORDERS_SYNC, seconds=1.0, method="POST")
+        events = core.place(OrderIntent(SBIN, Side.SELL, 12, OrderType.MARKET))
+        tag = events[0].tag
+        assert kinds(events) == [OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN], events
+        events += pump_until(core, lambda: core.book.get(tag).state is not OrderState.UNKNOWN, timeout=10,
+                             message="late booking found")
+        assert core.book.get(tag).state is OrderState.ACCEPTED
+        events += pump_until(core, lambda: core.book.get(tag).state is OrderState.FILLED, venue=fast_venue, step=2,
+                             timeout=20, message="filled")
+        assert [k for k in kinds(events, tag) if k is not OrderEventKind.PARTIAL] == [
+            OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN, OrderEventKind.ACCEPTED, OrderEventKind.COMPLETED]
+        assert len(venue_orders_of(fast_venue, tag)) == 1 and fast_venue.rest_requests(ORDERS_SYNC) == 1
+        assert core.position(SBIN)[0] == -12 == venue_net_by_symbol(fast_venue)[SBIN]
+    finally:
+        close(core)
+
+
+# ---------------------------------------------------------------------- 3. token expiry mid-session
+@pytest.mark.parametrize("fault", ["expire_tokens", "invalidate_tokens"])
+def test_dead_token_mid_session_halts_and_sends_nothing(fast_venue, tmp_path, fault):
+    core = make_core(fast_venue, tmp_path)
+    core.start()
+    events = core.place(OrderIntent(SBIN, Side.BUY, 20, OrderType.MARKET))
+    first = events[0].tag
+    pump_until(core, lambda: core.book.get(first).state is OrderState.FILLED, venue=fast_venue, step=2,
+               message="first order filled")
+    orders_before = len(fast_venue.orders())
+
+    getattr(fast_venue.faults, fault)()
+    sent = fast_venue.rest_requests(ORDERS_SYNC)
+    events = core.place(OrderIntent(SBIN, Side.BUY, 10, OrderType.MARKET))
+    tag = events[0].tag
+    assert kinds(events) == [OrderEventKind.SUBMITTED, OrderEventKind.REJECTED], events
+    message = core.book.get(tag).message
+    assert "not placed" in message and ("authenticate" in message or "token" in message.lower()), message
+    assert len(fast_venue.orders()) == orders_before and venue_orders_of(fast_venue, tag) == []
+    assert fast_venue.rest_requests(ORDERS_SYNC) == sent + 1  # the one refused attempt
+    assert core.halted and "access token" in core.halted
+    assert core.state.get_order(tag).state == "rejected"
+
+    orders_requests = fast_venue.rest_requests("/api/v3/orders")  # place/modify/cancel and orderbook
+    with pytest.raises(AuthError):
+        core.dispatch()
+    core.dispatch()  # raised once; the halt stays
+    assert core.halted
+
+    later = core.place(OrderIntent(INFY, Side.SELL, 5, OrderType.MARKET))
+    assert kinds(later) == [OrderEventKind.SUBMITTED, OrderEventKind.REJECTED]
+    assert "broker halted" in core.book.get(later[0].tag).message
+    assert fast_venue.rest_requests("/api/v3/orders") == orders_requests  # refused locally: nothing sent
+    assert fast_venue.rest_requests(ORDERS_SYNC) == sent + 1
+    assert len(fast_venue.orders()) == orders_before
+    with pytest.raises(BrokerHalted):
+        core.modify(first, qty=30)
+    assert core.position(SBIN)[0] == 20  # what happened before the halt stands
+    close(core)
+
+
+def test_token_past_its_expiry_is_refused_without_a_request(fast_venue, tmp_path):
+    """The token's own ``exp`` (06:00 IST next day) has passed: refused before anything is sent."""
+    import datetime as dt
+
+    core = make_core(fast_venue, tmp_path)
+    core.start()
+    expires = core.rest.token_expires_at
+    assert expires is not None
+    fast_venue.set_time(dt.datetime.fromtimestamp(expires + 60, dt.timezone.utc))
+    sent = fast_venue.rest_requests(ORDERS_SYNC)
+    events = core.place(OrderIntent(SBIN, Side.BUY, 10, OrderType.MARKET))
+    assert kinds(events) == [OrderEventKind.SUBMITTED, OrderEventKind.REJECTED]
+    assert "expired" in core.book.get(events[0].tag).message and "log in again" in core.book.get(events[0].tag).message
+    assert fast_venue.rest_requests(ORDERS_SYNC) == sent and venue_orders_of(fast_venue, events[0].tag) == []
+    assert core.halted
+    with pytest.raises(AuthError):
+        core.dispatch()
+    close(core)
+
+
+@pytest.mark.parametrize("fault", ["expire_tokens", "invalidate_tokens"])
+def test_start_with_a_dead_token_is_a_reconcile_failure(fast_venue, tmp_path, fault):
+    store = broker_store(fast_venue, tmp_path)  # the token is issued here, then killed
+    getattr(fast_venue.faults, fault)()
+    core = make_core(fast_venue, tmp_path, store=store)
+    sent = fast_venue.rest_requests(ORDERS_SYNC)
+    with pytest.raises(ReconcileFailureError) as info:
+        core.start()
+    cause = info.value.cause
+    assert "expires overnight" in cause and "another device" in cause and "Log in again" in cause, cause
+    assert isinstance(info.value.__cause__, AuthError)
+    assert core.halted and not core.started
+    with pytest.raises(BrokerHalted, match="start"):  # not a confusing ValueError about the tag
+        core.place(OrderIntent(SBIN, Side.BUY, 1, OrderType.MARKET))
+    assert fast_venue.rest_requests(ORDERS_SYNC) == sent and fast_venue.orders() == []
+    store.stop()
