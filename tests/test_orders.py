@@ -506,10 +506,16 @@ def test_trades_reaching_the_old_qty_wait_for_a_pending_modify_up():
     refused = accepted_book()
     refused.request_modify(TAG, qty=15)
     refused.on_trade(trade("a", 10))
-    assert refused.on_snapshot(snap(2, 10)) == [] and state(refused) is S.PARTIAL
-    rej, done = refused.modify_refused(TAG, "-162 already traded")
+    rej, done = refused.on_snapshot(snap(2, 10))  # FYERS filled the old qty: the modify cannot apply
     assert (rej.kind, done.kind, done.fill, done.order.state, done.order.filled_qty) == (
         K.MODIFY_REJECTED, K.COMPLETED, None, S.FILLED, 10)
+    with pytest.raises(ValueError, match="no modify is pending"):
+        refused.modify_refused(TAG, "-162 already traded")             # the late REST refusal
+    reply_first = accepted_book()
+    reply_first.request_modify(TAG, qty=15)
+    reply_first.on_trade(trade("a", 10))
+    rej, done = reply_first.modify_refused(TAG, "-162 already traded")
+    assert (rej.kind, done.kind, done.order.state) == (K.MODIFY_REJECTED, K.COMPLETED, S.FILLED)
 
 
 def test_fills_reaching_the_modified_down_qty_complete_the_order():
@@ -562,9 +568,9 @@ def test_modify_then_fill_then_cancel_race():
     lost.request_modify(TAG, qty=20)
     lost.on_trade(trade("a", 4))
     lost.request_cancel(TAG)
-    assert kinds(lost.on_snapshot(snap(1, 4))) == [K.CANCELLED]
-    (ev,) = lost.modify_refused(TAG, "-52 order already cancelled")
-    assert (ev.kind, ev.order.state, ev.order.request.qty) == (K.MODIFY_REJECTED, S.CANCELLED, 10)
+    assert kinds(lost.on_snapshot(snap(1, 4))) == [K.MODIFY_REJECTED, K.CANCELLED]
+    order = lost.get(TAG)
+    assert (order.state, order.request.qty, order.pending_request) == (S.CANCELLED, 10, None)
 
 
 # ---------------------------------------------------------------------------------------------- unknown outcome
@@ -714,3 +720,19 @@ def test_any_interleaving_converges_to_in_order_delivery(case):
     assert K.ANOMALY not in kinds(events) and kinds(events).count(K.ACCEPTED) == 1
     terminal = {S.FILLED: K.COMPLETED, S.CANCELLED: K.CANCELLED, S.EXPIRED: K.EXPIRED}[order.state]
     assert kinds(events).count(terminal) == 1
+
+
+def test_an_order_fyers_ends_before_a_pending_modify_applied_drops_the_modify():
+    """A modify up whose reply was lost and that FYERS never applied: status 2 at the old qty ends
+    it; the pending modify is reported refused and the order completes."""
+    book = accepted_book()
+    book.request_modify(TAG, qty=15)
+    assert kinds(book.on_trade(trade("a", 10))) == [K.PARTIAL]       # a larger qty may still come
+    events = book.on_snapshot(snap(2, 10))
+    assert kinds(events) == [K.MODIFY_REJECTED, K.COMPLETED]
+    order = book.get(TAG)
+    assert (order.state, order.pending_request, order.request.qty, order.filled_qty) == (S.FILLED, None, 10, 10)
+    cancelled = accepted_book()
+    cancelled.request_modify(TAG, limit_price=790.0)
+    assert kinds(cancelled.on_snapshot(snap(1, 0))) == [K.MODIFY_REJECTED, K.CANCELLED]
+    assert cancelled.get(TAG).pending_request is None

@@ -265,15 +265,28 @@ class FyersBroker(bt.BrokerBase):
             if order.status in (bt.Order.Created, bt.Order.Submitted):
                 order.accept(self)
         elif kind in (OrderEventKind.PARTIAL, OrderEventKind.COMPLETED):
-            self._execute(order, ev)
+            # The core's event decides the status, not Backtrader's Order.execute (which sets
+            # Partial/Completed from its remaining size): a late trade of a cancelled or expired
+            # order is an execution of an order that stays ended, and a PARTIAL that reaches the
+            # size while a modify up is pending is not complete. A COMPLETED caused by a modify
+            # outcome carries no fill.
+            status = order.status
+            if ev.fill is not None:
+                self._execute(order, ev)
             if kind is OrderEventKind.COMPLETED:
                 order.completed()
-            elif order.alive():
+            elif status in (bt.Order.Created, bt.Order.Submitted, bt.Order.Accepted, bt.Order.Partial):
                 order.partial()
+            else:
+                order.status = status
         elif kind is OrderEventKind.CANCELLED:
             order.cancel()
         elif kind is OrderEventKind.EXPIRED:
-            order.expire()
+            # Not order.expire(): Backtrader's Order.expire only ends an order whose own ``valid``
+            # date has passed (never a Market order), and FyersBroker orders have valid=None.
+            order.status = bt.Order.Expired
+            if len(order.data):
+                order.executed.dt = order.data.datetime[0]
         elif kind is OrderEventKind.REJECTED:
             order.addinfo(reject_reason=ev.detail or ev.order.message)
             order.reject(self)

@@ -578,6 +578,14 @@ class OrderBook:
             return self._anomaly(order, problem)
         adopt = (pending is not None and snap.qty == pending.qty and abs(snap.limit_price - pending.limit_price) <= 1e-9
                  and abs(snap.stop_price - pending.stop_price) <= 1e-9)
+        if pending is not None and not adopt and snap.status in DONE:
+            # FYERS ended the order as it was: the modify (e.g. one whose reply was lost) never applied.
+            order = order.replace(pending_request=None)
+            self._orders[order.tag] = order
+            refused = OrderEvent(OrderEventKind.MODIFY_REJECTED, order.tag, order, None,
+                                 f"{what} ended ({snap.status.name}) before the modify applied")
+            events = self._apply_status(order, snap, what)
+            return [refused] + events + self._settle(self._orders[order.tag])
         events = self._apply_status(self._adopt(order) if adopt else order, snap, what)
         if not adopt:
             return events
