@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from broker_helpers import INFY, SBIN, make_core, pump_until
+from broker_helpers import SBIN, make_core, pump_until
 from fyers_store.broker_core import OrderIntent, PositionChange
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.orders import OrderEventKind, OrderState
