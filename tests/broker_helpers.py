@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any, Callable
 
@@ -60,12 +59,6 @@ def pump_until(core_or_broker: Any, predicate: Callable[[], Any], *, venue=None,
 
     wait_until(once, timeout=timeout, message=message)
     return seen
-
-
-def ist(*args: int) -> dt.datetime:
-    from store_helpers import ist as _ist
-
-    return _ist(*args)
 
 
 # ---------------------------------------------------------------------- fault/restart test helpers

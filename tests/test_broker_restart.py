@@ -214,15 +214,21 @@ def test_sigkill_at_a_seeded_moment_then_restart(venue, fast_venue, tmp_path):
 
 
 # ---------------------------------------------------------------------- SIGKILL around place_order
+def killed_at_place(venue, tmp_path, flag: str, nth: int, says: str) -> list[str]:
+    """Run the child until it SIGKILLs itself around its ``nth`` place_order; the words of the
+    line it printed just before."""
+    child = Child(venue, tmp_path, venue.seed, flag, str(nth))
+    code = child.run_until(None)
+    assert code == -signal.SIGKILL, (code, child.seen, child.stderr())
+    killed = [line for line in child.seen if line.startswith(says)]
+    assert len(killed) == 1, child.seen
+    return killed[0].split()
+
+
 @pytest.mark.parametrize("venue", [505], indirect=True)
 def test_killed_between_intent_commit_and_rest_send(venue, fast_venue, tmp_path):
     nth = 3
-    child = Child(fast_venue, tmp_path, fast_venue.seed, "--kill-before-place", str(nth))
-    code = child.run_until(None)
-    assert code == -signal.SIGKILL, (code, child.seen, child.stderr())
-    killed = [line for line in child.seen if line.startswith("killing before place")]
-    assert len(killed) == 1, child.seen
-    tag = killed[0].split()[-1]
+    tag = killed_at_place(fast_venue, tmp_path, "--kill-before-place", nth, "killing before place")[-1]
     assert venue_orders_of(fast_venue, tag) == []  # the request never left
 
     with state_store(fast_venue, tmp_path) as state:
@@ -242,12 +248,7 @@ def test_killed_between_intent_commit_and_rest_send(venue, fast_venue, tmp_path)
 @pytest.mark.parametrize("venue", [606], indirect=True)
 def test_killed_after_the_venue_booked_the_order(venue, fast_venue, tmp_path):
     nth = 2
-    child = Child(fast_venue, tmp_path, fast_venue.seed, "--kill-after-place", str(nth))
-    code = child.run_until(None)
-    assert code == -signal.SIGKILL, (code, child.seen, child.stderr())
-    killed = [line for line in child.seen if line.startswith("killing after place")]
-    assert len(killed) == 1, child.seen
-    tag, venue_id = killed[0].split()[-2:]
+    tag, venue_id = killed_at_place(fast_venue, tmp_path, "--kill-after-place", nth, "killing after place")[-2:]
     assert [o["id"] for o in venue_orders_of(fast_venue, tag)] == [venue_id]
     with state_store(fast_venue, tmp_path) as state:
         assert state.get_order(tag).state == "submitting"  # FYERS's reply never reached the state DB

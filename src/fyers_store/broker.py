@@ -130,9 +130,8 @@ class FyersBroker(bt.BrokerBase):
         funds = self.core.funds() if self.core is not None else None
         value = funds.total_balance if funds is not None else 0.0
         feeds = self._feeds_by_symbol()
-        for symbol, pos in self._symbol_positions().items():
-            mark = _last(feeds.get(symbol), pos[1])
-            value += pos[0] * (mark - pos[1])
+        for symbol, (qty, avg) in self.core.positions.items() if self.core is not None else ():
+            value += qty * (_last(feeds.get(symbol), avg) - avg)
         return value
 
     def getposition(self, data: Any, clone: bool = True) -> Position:
@@ -362,11 +361,6 @@ class FyersBroker(bt.BrokerBase):
             if pos.size != size:
                 log.error("Backtrader position %s %s differs from the broker's %s; corrected", symbol, pos.size, size)
                 pos.set(size, price)
-
-    def _symbol_positions(self) -> dict[str, tuple[int, float]]:
-        out = dict(self.core.positions) if self.core is not None else {}
-        out.update({s: (p.size, p.price) for s, p in self._positions.items()})
-        return {s: v for s, v in out.items() if v[0]}
 
     def _feeds_by_symbol(self) -> dict[str, Any]:
         feeds = {_symbol(d): d for d in self.store.feeds()}

@@ -584,15 +584,7 @@ class BrokerCore:
 
 def _net_by_symbol(positions: Iterable[PositionSnapshot]) -> dict[str, tuple[int, float]]:
     """FYERS positions are per (symbol, product type); the strategy's are per symbol."""
-    out: dict[str, tuple[int, float]] = {}
+    net: dict[str, StoredPosition] = {}
     for p in positions:
-        qty, avg = out.get(p.symbol, (0, 0.0))
-        total = qty + p.net_qty
-        if total == 0:
-            out[p.symbol] = (0, 0.0)
-        elif qty == 0 or (qty > 0) != (p.net_qty > 0):
-            out[p.symbol] = (total, p.net_avg if abs(p.net_qty) >= abs(qty) else avg)
-        else:
-            out[p.symbol] = (total, (avg * qty + p.net_avg * p.net_qty) / total)
-    return out
-
+        net[p.symbol] = position_after(net.get(p.symbol), p.symbol, p.net_qty, p.net_avg)
+    return {symbol: (int(pos.qty), pos.avg_price) for symbol, pos in net.items()}
