@@ -13,6 +13,7 @@ asked of the calendar at the adapter's injectable ``now`` -- here the venue's cl
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 
 import pytest
@@ -282,3 +283,16 @@ def test_lite_mode_ticks_carry_only_the_last_price(make_adapter, fast_venue, tmp
     got = wait_until(lambda: len(market(drain)) == 2 and market(drain), message="lite snapshots")
     assert {(m.symbol, m.ltp) for m in got} == {(s, venue.market.last_tick(s, t0).ltp) for s in (SBIN, NIFTY)}
     assert all(m.lite and m.volume is None and m.bid is None for m in got)
+
+
+def test_the_sdk_threads_never_hold_process_exit(make_adapter, fast_venue):
+    """As for the order socket: every thread the SDK's data socket starts is a daemon."""
+    before = {t.ident for t in threading.enumerate() if not t.daemon}
+    ws = make_adapter()
+    drain = Drain(ws)
+    ws.start()
+    ws.subscribe([SBIN])
+    wait_until(lambda: market(drain), message="a snapshot")
+    sdk_threads = [t for t in threading.enumerate() if t.ident not in before]
+    assert any("ping" in t.name for t in sdk_threads), [t.name for t in sdk_threads]
+    assert [t.name for t in sdk_threads if not t.daemon] == []

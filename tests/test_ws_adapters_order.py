@@ -8,6 +8,7 @@ fixed pauses are shortened with the ``fast_venue`` fixture (``sdk_time.FastSdkTi
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 from fyers_apiv3 import fyersModel
@@ -175,3 +176,14 @@ def test_full_order_queue_never_drops_and_raises_the_alarm(make_adapter, fast_ve
     assert len(alarms) == 1 and "overflow" in alarms[0].detail  # once per episode
     assert any("not draining" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
     assert order_id
+
+
+def test_the_sdk_threads_never_hold_process_exit(make_adapter, fast_venue):
+    """The SDK's socket, ping and message threads are daemons: a stopped adapter's ping thread,
+    asleep for 10 s, must not keep a finished program alive."""
+    before = {t.ident for t in threading.enumerate() if not t.daemon}
+    ws = make_adapter()
+    started(ws)
+    sdk_threads = [t for t in threading.enumerate() if t.ident not in before]
+    assert any("ping" in t.name for t in sdk_threads), [t.name for t in sdk_threads]
+    assert [t.name for t in sdk_threads if not t.daemon] == []

@@ -184,6 +184,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             litemode=self.config.litemode, reconnect=False,  # never the SDK's reconnect (data_ws.py:1705)
             on_message=lambda msg: self._sdk_message(link, msg), on_error=lambda err: self._sdk_error(link, err),
             on_close=lambda msg: self._sdk_close(link, msg), on_connect=None)
+        _daemon_threads(sock)
         link.sock = sock
         # Blocks 2 s (data_ws.py:1624-1636), then returns whether or not a connection was made;
         # a token the SDK cannot decode or that is past `exp` never connects (on_error "cn").
@@ -400,6 +401,14 @@ def _kind_list(kinds: Iterable[str] | str) -> list[str]:
     return list(out)
 
 
+def _daemon_threads(sock: Any) -> None:
+    # The SDK runs its websocket thread as a daemon only with write_to_file (order_ws.py:402-417,
+    # data_ws.py:1766-1779); the ping and message threads it starts from on_open inherit that flag.
+    # Non-daemon, a ping thread asleep for 10 s (order_ws.py:356) holds process exit after stop().
+    # Checked against fyers-apiv3 3.2.0 (2026-11).
+    sock.background_flag = True
+
+
 def _finished_thread() -> threading.Thread:
     thread = threading.Thread(target=lambda: None, daemon=True)
     thread.start()
@@ -483,6 +492,7 @@ class FyersOrderWsAdapter(SupervisedSocketAdapter):
         # close_connection() joins running_thread, which only keep_running() creates
         # (order_ws.py:423-428, 453-465); keep_running() would start a non-daemon busy loop.
         sock.running_thread = _finished_thread()
+        _daemon_threads(sock)
         link.sock = sock
         sock.connect()  # sleeps 2 s, then returns even if the handshake failed (order_ws.py:439-451)
 
