@@ -1,7 +1,10 @@
 """The ``fyers-store`` command line (operations surface).
 
 Subcommands are added as the library grows; each one has ``--help`` and returns a non-zero exit
-code with a one-line reason on failure.
+code with a one-line reason on failure. Commands that read ``config/`` take ``--config-dir DIR``
+(``config check`` also accepts its original spelling ``--dir``); the default is ``$FYERS_CONFIG_DIR``
+or ``./config``. The ``history`` and ``state`` commands live in :mod:`fyers_store.cli_history` and
+:mod:`fyers_store.cli_state`.
 """
 
 from __future__ import annotations
@@ -13,11 +16,10 @@ from pathlib import Path
 from typing import Sequence
 
 from fyers_store import __version__
+from fyers_store.cli_common import CONFIG_DIR_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from fyers_store.errors import FyersError
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Parse every config file strictly (unknown keys, wrong types and out-of-range "
         "values are errors) and report one line per file.",
     )
-    check.add_argument("--dir", type=Path, default=None, help="config directory (default: $FYERS_CONFIG_DIR or ./config)")
+    check.add_argument("--dir", "--config-dir", dest="dir", type=Path, default=None, metavar="DIR",
+                       help=CONFIG_DIR_HELP)
     check.set_defaults(handler=_config_check)
     config.set_defaults(handler=lambda args: _usage(config))
 
@@ -61,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_login_arguments(profile)
     profile.set_defaults(handler=_profile)
+
+    from fyers_store.cli_history import add_history_commands
+    from fyers_store.cli_state import add_state_commands
+
+    add_history_commands(commands)
+    add_state_commands(commands)
 
     # Listed for --help only: main() hands "venue ..." to the venue before argparse sees it.
     commands.add_parser(
@@ -134,8 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FyersError as exc:
         print(f"fyers-store: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except OSError as exc:  # a file or directory the command could not read or write
+        print(f"fyers-store: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover
