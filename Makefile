@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) examples/cache_roundtrip.py
+	$(PY) examples/backtest_to_live.py --venue
 
 bench: $(STAMP)
 	$(PY) benchmarks/cache_throughput.py

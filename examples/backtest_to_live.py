@@ -1,0 +1,262 @@
+"""Backtest a strategy on cached FYERS history, then trade the same strategy live.
+
+`make demo` runs this against the local FYERS venue (no credentials, nothing leaves the machine):
+
+1. backfill 1-minute history of two NSE stocks into the SQLite cache (a progress bar per window;
+   a second run finds everything cached and sends no history request);
+2. backtest ``SmaTrend`` on it with Backtrader's own broker and analyzers (returns, Sharpe,
+   drawdown, trades);
+3. switch the same strategy class to live: FyersData feeds from the data socket, FyersBroker
+   placing real orders on the venue (marketable orders fill in slices, so partial fills show);
+   after ``--live-minutes`` venue minutes it closes its positions and stops;
+4. print a summary (bars from cache vs REST, orders, fills, positions, P&L, where the state DB,
+   logs and the equity-curve PNG are).
+
+The venue's clock is held at 11:00 IST on a fixed session while history and the backtest run, then
+runs ``--factor`` times faster than real time for the live part. With ``--live`` (real
+credentials) the same script talks to FYERS, and orders need the live-order gate
+(``FYERS_ENVIRONMENT=LIVE`` or ``allow_live_orders: true``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import sys
+import threading
+import time
+from pathlib import Path
+
+import backtrader as bt
+
+from venue_session import IST, add_session_arguments, chosen_mode, fresh_venue_state, open_session
+from demo_report import ProgressBar, money, write_equity_png
+
+SYMBOLS = ("NSE:SBIN-EQ", "NSE:INFY-EQ")
+RESOLUTION = "1"
+HISTORY_FROM = dt.datetime(2026, 8, 3, 9, 15, tzinfo=IST)
+
+
+class SmaTrend(bt.Strategy):
+    """Long while the fast SMA is above the slow one, flat otherwise; one order in flight per symbol.
+
+    Live, it trades only once every feed is LIVE (the warm-up bars from history only fill the
+    indicators), and from ``stop_at`` on it closes what it holds and stops the run.
+    """
+
+    params = (("fast", 10), ("slow", 30), ("band", 0.001), ("size", 60), ("live", False), ("stop_at", None))
+
+    def __init__(self) -> None:
+        self.trend = {d: bt.ind.SMA(d.close, period=self.p.fast) / bt.ind.SMA(d.close, period=self.p.slow) - 1.0
+                      for d in self.datas}
+        self.pending: dict = {}
+        self.live_feeds: set = set()
+        self.events: collections.Counter = collections.Counter()
+        self.equity: list[tuple[dt.datetime, float]] = []
+        self.marks: list[tuple[dt.datetime, float, str]] = []
+        self.stopping = False
+
+    def notify_data(self, data, status, *args, **kwargs) -> None:
+        if status == data.LIVE:
+            self.live_feeds.add(data)
+
+    def notify_order(self, order) -> None:
+        self.events[order.getstatusname()] += 1
+        if self.p.live:
+            ex = order.executed
+            print(f"   {self.datas[0].datetime.datetime(0):%H:%M} {order.data._name} "
+                  f"{'BUY' if order.isbuy() else 'SELL'} {abs(order.created.size):g}: {order.getstatusname()}"
+                  + (f", {abs(ex.size):g} filled at avg {ex.price:.2f}" if ex.size else "")
+                  + (f" ({order.info.get('message')})" if order.status == order.Rejected else ""), flush=True)
+        if order.status == order.Completed:
+            when = bt.num2date(order.executed.dt, tz=IST, naive=True) if order.executed.dt else self.datas[0].datetime.datetime(0)
+            self.marks.append((when, self.broker.getvalue(), "buy" if order.isbuy() else "sell"))
+        if not order.alive():
+            self.pending.pop(order.data, None)
+
+    def notify_store(self, msg, *args, **kwargs) -> None:
+        self.events["store: " + str(msg).split(":")[0]] += 1
+
+    def next(self) -> None:
+        now = self.datas[0].datetime.datetime(0)  # naive exchange time (the feeds' tz)
+        if self.p.live and len(self.live_feeds) < len(self.datas):
+            return  # still replaying warm-up history
+        self.equity.append((now, self.broker.getvalue()))
+        if self.p.stop_at is not None and now >= self.p.stop_at:
+            self.stopping = True
+        for d in self.datas:
+            if d in self.pending:
+                continue
+            have = self.getposition(d).size
+            trend = self.trend[d][0]
+            if self.stopping or trend < -self.p.band:
+                want = 0
+            elif trend > self.p.band:
+                want = self.p.size
+            else:
+                want = have  # inside the band: hold what we have
+            if want > have:
+                self.pending[d] = self.buy(data=d, size=want - have)
+            elif want < have:
+                self.pending[d] = self.sell(data=d, size=have - want)
+        if self.stopping and not self.pending and all(self.getposition(d).size == 0 for d in self.datas):
+            self.env.runstop()
+
+
+def backfill(session, symbols, start: dt.datetime, end: dt.datetime) -> dict:
+    """Fill the cache for ``symbols``; returns per-symbol (bars served, from REST, requests)."""
+    out = {}
+    bar = ProgressBar("backfill")
+    for symbol in symbols:
+        def step(p, symbol=symbol):
+            bar.update(p.done, p.total, f"{symbol} window {p.window.start:%d %b}..{p.window.end:%d %b} "
+                                        f"{p.bars} bars")
+        session.store.get_history(symbol, RESOLUTION, start, end, progress=step)
+        r = session.store.last_history_report
+        out[symbol] = (r.bars_served, r.bars_fetched, r.rest_requests)
+        bar.finish(f"{symbol}: {r.bars_served} bars, {r.bars_fetched} from FYERS in {r.rest_requests} "
+                   f"request(s), {r.bars_served - r.bars_fetched} from the cache")
+    return out
+
+
+def run_backtest(session, start: dt.datetime, end: dt.datetime) -> tuple[SmaTrend, dict]:
+    cerebro = bt.Cerebro(stdstats=False)
+    for symbol in SYMBOLS:
+        cerebro.adddata(session.store.getdata(dataname=symbol, resolution=RESOLUTION, historical=True,
+                                              fromdate=start.replace(tzinfo=None), todate=end.replace(tzinfo=None)),
+                        name=symbol)
+    cerebro.broker.setcash(1_000_000.0)
+    cerebro.broker.setcommission(commission=0.0003)  # ~3 bps a side: brokerage + STT, roughly
+    cerebro.addstrategy(SmaTrend)
+    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", timeframe=bt.TimeFrame.Days)
+    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
+                        riskfreerate=0.065)
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+    strat = cerebro.run()[0]
+    trades = strat.analyzers.trades.get_analysis()
+    closed = trades.get("total", {}).get("closed", 0)
+    won = trades.get("won", {}).get("total", 0)
+    stats = {
+        "start value": 1_000_000.0,
+        "final value": cerebro.broker.getvalue(),
+        "total return": strat.analyzers.returns.get_analysis().get("rtot", 0.0),
+        "sharpe (annualized, daily)": strat.analyzers.sharpe.get_analysis().get("sharperatio"),
+        "max drawdown %": strat.analyzers.drawdown.get_analysis().max.drawdown,
+        "closed trades": closed,
+        "won": won,
+    }
+    return strat, stats
+
+
+def run_live(session, minutes: float, real_timeout: float) -> tuple[SmaTrend, bool]:
+    """The same strategy on live feeds and FyersBroker; True in the pair if the timeout stopped it."""
+    cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
+    for symbol in SYMBOLS:
+        cerebro.adddata(session.store.getdata(dataname=symbol, resolution=RESOLUTION, qcheck=0.1), name=symbol)
+    cerebro.setbroker(session.getbroker(strategy_id="sma_trend"))
+    stop_at = session.now().astimezone(IST).replace(tzinfo=None) + dt.timedelta(minutes=minutes)
+    cerebro.addstrategy(SmaTrend, live=True, stop_at=stop_at)
+
+    class ReleaseClock(bt.Analyzer):  # Cerebro starts analyzers after the feeds have warmed up
+        def start(self) -> None:
+            session.release_clock()
+
+    cerebro.addanalyzer(ReleaseClock)
+    watchdog = threading.Timer(real_timeout, cerebro.runstop)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        strat = cerebro.run()[0]
+    finally:
+        watchdog.cancel()
+    return strat, not strat.stopping or bool(strat.pending)
+
+
+def summary(session, history: dict, history_requests: int, bt_stats: dict, live: SmaTrend | None,
+            png: Path | None, began: float) -> None:
+    store = session.store
+    print("\n=== summary ===")
+    served = sum(v[0] for v in history.values())
+    fetched = sum(v[1] for v in history.values())
+    print(f"history: {served} bars served, {served - fetched} from the cache, {fetched} from FYERS REST; "
+          f"history REST calls this run: {history_requests}")
+    print("backtest: " + ", ".join(f"{k} {_fmt(v)}" for k, v in bt_stats.items()))
+    if live is not None:
+        trades = store.tradebook()
+        orders = store.orderbook()
+        print(f"live: {len(orders)} order(s) at the venue, {len(trades)} fill(s); strategy saw "
+              + ", ".join(f"{k} x{n}" for k, n in sorted(live.events.items())))
+        for o in orders:
+            print(f"  {o.order_id} {o.symbol} {o.side.name} {o.qty} filled {o.filled_qty} "
+                  f"avg {o.avg_price} {o.status.name} tag {o.order_tag}")
+        positions = store.positions()
+        realized = sum(p.realized_pnl for p in positions)
+        unrealized = sum(p.unrealized_pnl or 0.0 for p in positions)
+        for p in positions:
+            print(f"  position {p.symbol} {p.product_type.name}: net {p.net_qty}, realized {money(p.realized_pnl)}")
+        print(f"live P&L: realized {money(realized)}, unrealized {money(unrealized)}")
+    print(f"state DB: {session.state_path}")
+    print(f"history cache: {session.cache_path}")
+    print(f"logs: {session.log_dir}")
+    if png is not None:
+        print(f"equity curve: {png}")
+    print(f"done in {time.monotonic() - began:.1f} s")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_session_arguments(parser, data_dir="data/demo")
+    parser.add_argument("--live-minutes", type=float, default=8.0,
+                        help="venue (or market) minutes to trade live before closing out (default 8)")
+    parser.add_argument("--live-timeout", type=float, default=90.0,
+                        help="real seconds after which the live part stops regardless (default 90)")
+    parser.add_argument("--no-live", action="store_true", help="stop after the backtest")
+    parser.add_argument("--history-from", type=lambda s: dt.datetime.fromisoformat(s).replace(tzinfo=IST),
+                        default=HISTORY_FROM, help="first day of history to backfill and backtest (IST)")
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    mode = chosen_mode(args)
+    print(f"fyers-store demo: backtest on cached history, then live trading "
+          f"({'on the local FYERS venue' if mode == 'venue' else 'on FYERS'})")
+    with open_session(args) as session:
+        if session.on_venue:
+            reset = fresh_venue_state(session)
+            print(f"venue: {session.venue.urls.rest}, seed {args.seed}, clock held at "
+                  f"{session.now().astimezone(IST):%a %d %b %Y %H:%M} IST"
+                  + (" (a fresh paper account: the previous run's venue state DB was reset)" if reset else ""))
+        history_start = session.history_requests() or 0
+        today = session.now().astimezone(IST).replace(hour=0, minute=0, second=0, microsecond=0)
+        print(f"\n1. history: {RESOLUTION}-minute bars of {', '.join(SYMBOLS)} from {args.history_from:%d %b %Y}")
+        history = backfill(session, SYMBOLS, args.history_from, today)
+
+        print("\n2. backtest (Backtrader's broker, 1,000,000 cash, 3 bps commission)")
+        bt_strat, bt_stats = run_backtest(session, args.history_from, today)
+        for key, value in bt_stats.items():
+            print(f"   {key:<28} {_fmt(value)}")
+
+        live = None
+        if not args.no_live:
+            print(f"\n3. live: the same strategy on {'the venue' if session.on_venue else 'FYERS'} for "
+                  f"{args.live_minutes:g} market minutes, then close out")
+            live, timed_out = run_live(session, args.live_minutes, args.live_timeout)
+            if timed_out:
+                print(f"   stopped by the {args.live_timeout:g} s timeout before closing out", file=sys.stderr)
+        history_requests = (session.history_requests() or 0) - history_start if session.on_venue else None
+        png = write_equity_png(session.state_path.parent / "equity_curve.png", bt_strat.equity, bt_strat.marks,
+                               live.equity if live is not None else [], live.marks if live is not None else [])
+        summary(session, history, history_requests, bt_stats, live, png, began)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
