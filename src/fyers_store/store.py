@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -29,8 +30,8 @@ from typing import Any
 
 from fyers_store.adapters.interfaces import RestAdapter, WsAdapter
 from fyers_store.config import (
-    CacheConfig, DataFeedConfig, StateConfig, ensure_distinct_db_paths, load_cache_config, load_data_feed_config,
-    load_state_config,
+    BrokerConfig, CacheConfig, DataFeedConfig, StateConfig, ensure_distinct_db_paths, load_broker_config,
+    load_cache_config, load_data_feed_config, load_state_config,
 )
 from fyers_store.errors import ConfigError
 from fyers_store.exchange_clock import ExchangeClock
@@ -66,15 +67,17 @@ class FyersStore:
       :class:`~fyers_store.exchange_clock.ExchangeClock` (the default), which learns its offset
       from tick stamps. Give the socket adapters the same clock as ``now``. Tests and simulated
       venues pass the venue's clock;
-    * ``data_feed_config``: drain budgets for the feeds (default ``config/data_feed.yaml``).
+    * ``data_feed_config``: drain budgets for the feeds (default ``config/data_feed.yaml``);
+    * ``broker_config``: what :meth:`getbroker` brokers use unless given ``config=`` (default:
+      ``broker.yaml`` of ``$FYERS_CONFIG_DIR`` or ``./config``).
     """
 
     def __init__(self, *, rest: RestAdapter | None = None, data_ws: WsAdapter | None = None,
                  order_ws: WsAdapter | None = None, cache: HistoricalCache | None = None,
                  cache_config: CacheConfig | None = None, state_config: StateConfig | None = None,
                  calendar: NseCalendar | None = None, clock: Callable[[], dt.datetime] | None = None,
-                 data_feed_config: DataFeedConfig | None = None, history_settle_seconds: float = 120.0,
-                 name: str = "fyers") -> None:
+                 data_feed_config: DataFeedConfig | None = None, broker_config: BrokerConfig | None = None,
+                 history_settle_seconds: float = 120.0, name: str = "fyers") -> None:
         if cache_config is not None and state_config is not None:
             ensure_distinct_db_paths(cache_config, state_config)
         if cache is not None and state_config is not None:
@@ -90,6 +93,7 @@ class FyersStore:
         self.state_config = state_config
         self.cache_config = cache_config
         self.data_feed_config = data_feed_config
+        self.broker_config = broker_config
         self._owns_cache = cache is None and cache_config is not None
         self._cache = cache
         self._history: HistoryService | None = None
@@ -114,7 +118,9 @@ class FyersStore:
         Reads the credentials (and logs in with TOTP when the stored token is not valid) unless
         ``access_token`` is given, then builds the SDK REST adapter, the socket adapters (skip
         them with ``market=False`` / ``orders=False``), the cache from ``cache.yaml`` and the
-        limits from ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml``.
+        rest from ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml``/``broker.yaml``. As
+        everywhere, ``$FYERS_CREDENTIALS_YAML`` and ``$FYERS_STATE_YAML`` (and the single-key state
+        overrides) win over the files in ``config_dir``.
         """
         from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
         from fyers_store.auth import get_access_token
@@ -123,7 +129,7 @@ class FyersStore:
 
         root = Path(config_dir) if config_dir is not None else default_dir()
         clock = clock or ExchangeClock()  # one clock for the store and the adapters' timestamps
-        auth = config_from_yaml(root / "fyers_credentials.yaml")
+        auth = config_from_yaml(os.environ.get("FYERS_CREDENTIALS_YAML") or root / "fyers_credentials.yaml")
         token = access_token or get_access_token(auth)
         client_id = auth.client_id or f"{auth.app_id}-{auth.app_type}"
         calendar = NseCalendar.from_yaml(root / "nse_calendar.yaml")
@@ -135,8 +141,9 @@ class FyersStore:
                                      now=_now_of(clock)) if market else None
         order_ws = FyersOrderWsAdapter(socket_token, ws_config, now=_now_of(clock)) if orders else None
         return cls(rest=rest, data_ws=data_ws, order_ws=order_ws, cache_config=load_cache_config(root / "cache.yaml"),
-                   state_config=load_state_config(root / "state.yaml"), calendar=calendar, clock=clock,
-                   data_feed_config=load_data_feed_config(root / "data_feed.yaml"), **options)
+                   state_config=load_state_config(os.environ.get("FYERS_STATE_YAML") or root / "state.yaml"),
+                   calendar=calendar, clock=clock, data_feed_config=load_data_feed_config(root / "data_feed.yaml"),
+                   broker_config=load_broker_config(root / "broker.yaml"), **options)
 
     def __repr__(self) -> str:
         parts = [f"name={self.name!r}", f"rest={type(self.rest).__name__ if self.rest else None}",

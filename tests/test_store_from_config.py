@@ -1,0 +1,77 @@
+"""``FyersStore.from_config``: the usual wiring from a config directory, through a real TOTP login
+at the venue and the unmodified SDK (REST only: the socket URLs of a venue are not in the
+credentials file, see docs/tasks.md)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fyers_store import FyersStore
+from fyers_store.config import load_broker_config
+from store_helpers import ist
+from test_auth_cli import write_credentials
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def config_copy(venue, tmp_path: Path) -> Path:
+    root = tmp_path / "config"
+    shutil.copytree(REPO / "config", root)
+    write_credentials(venue, root)
+    _edit(root / "cache.yaml", db_path=str(tmp_path / "cache.sqlite"))
+    _edit(root / "state.yaml", state_db_path=str(tmp_path / "state.sqlite"), account_id=venue.account.fy_id)
+    _edit(root / "broker.yaml", reconcile_interval_seconds=7, allowed_product_types=["CNC"],
+          default_product_type="CNC")
+    return root
+
+
+def _edit(path: Path, **values) -> None:
+    data = yaml.safe_load(path.read_text())
+    data.update(values)
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_from_config_logs_in_and_serves_history_with_every_file_of_the_directory(sdk_venue, tmp_path):
+    root = config_copy(sdk_venue, tmp_path)
+    store = FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
+    try:
+        bars = store.get_history("NSE:SBIN-EQ", "5", ist(2026, 11, 16, 9, 15), ist(2026, 11, 17, 15, 30))
+        assert len(bars) == 2 * 75 and store.last_history_report.rest_requests == 1
+        assert store.cache.db_path == tmp_path / "cache.sqlite"
+        assert store.state_config.state_db_path == tmp_path / "state.sqlite"
+        assert store.broker_config == load_broker_config(root / "broker.yaml")
+        assert store.broker_config.allowed_product_types == ("CNC",)
+        assert store.profile()["fy_id"] == sdk_venue.account.fy_id
+    finally:
+        store.stop()
+
+
+def test_credentials_and_state_env_overrides_win_over_the_directory(sdk_venue, tmp_path, monkeypatch):
+    root = config_copy(sdk_venue, tmp_path)
+    (root / "fyers_credentials.yaml").write_text("username: [not, valid]\n")  # would fail if read
+    elsewhere = tmp_path / "private"
+    elsewhere.mkdir()
+    creds = write_credentials(sdk_venue, elsewhere)
+    state_yaml = elsewhere / "state.yaml"
+    state_yaml.write_text(yaml.safe_dump({"state_db_path": str(elsewhere / "state.sqlite"),
+                                          "account_id": sdk_venue.account.fy_id}))
+    monkeypatch.setenv("FYERS_CREDENTIALS_YAML", str(creds))
+    monkeypatch.setenv("FYERS_STATE_YAML", str(state_yaml))
+    store = FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
+    try:
+        assert store.state_config.state_db_path == elsewhere / "state.sqlite"
+        assert store.profile()["fy_id"] == sdk_venue.account.fy_id
+    finally:
+        store.stop()
+
+
+def test_a_broken_file_in_the_directory_is_named(sdk_venue, tmp_path):
+    root = config_copy(sdk_venue, tmp_path)
+    _edit(root / "broker.yaml", default_product_type="MTF")  # not in allowed_product_types
+    with pytest.raises(Exception) as err:
+        FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
+    assert "broker.yaml" in str(err.value) and "default_product_type" in str(err.value)
