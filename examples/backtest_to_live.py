@@ -35,7 +35,7 @@ from demo_report import ProgressBar, money, write_equity_png
 
 SYMBOLS = ("NSE:SBIN-EQ", "NSE:INFY-EQ")
 RESOLUTION = "1"
-HISTORY_FROM = dt.datetime(2026, 8, 3, 9, 15, tzinfo=IST)
+HISTORY_FROM = dt.datetime(2026, 8, 3, 9, 15, tzinfo=IST)  # the venue's fixed history; --live: 90 days back
 
 
 class SmaTrend(bt.Strategy):
@@ -218,14 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     add_session_arguments(parser, data_dir="data/demo")
     parser.add_argument("--live-minutes", type=float, default=8.0,
                         help="venue (or market) minutes to trade live before closing out (default 8)")
-    parser.add_argument("--live-timeout", type=float, default=90.0,
-                        help="real seconds after which the live part stops regardless (default 90)")
+    parser.add_argument("--live-timeout", type=float, default=None,
+                        help="real seconds after which the live part stops regardless "
+                             "(default: 90 on the venue, the live minutes + 2 minutes on FYERS)")
     parser.add_argument("--no-live", action="store_true", help="stop after the backtest")
     parser.add_argument("--history-from", type=lambda s: dt.datetime.fromisoformat(s).replace(tzinfo=IST),
-                        default=HISTORY_FROM, help="first day of history to backfill and backtest (IST)")
+                        default=None, help="first day of history to backfill and backtest, IST "
+                                           "(default: 3 Aug 2026 on the venue, 90 days back on FYERS)")
     args = parser.parse_args(argv)
     began = time.monotonic()
     mode = chosen_mode(args)
+    if args.live_timeout is None:
+        args.live_timeout = 90.0 if mode == "venue" else args.live_minutes * 60 + 120
     print(f"fyers-store demo: backtest on cached history, then live trading "
           f"({'on the local FYERS venue' if mode == 'venue' else 'on FYERS'})")
     with open_session(args) as session:
@@ -236,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                   + (" (a fresh paper account: the previous run's venue state DB was reset)" if reset else ""))
         history_start = session.history_requests() or 0
         today = session.now().astimezone(IST).replace(hour=0, minute=0, second=0, microsecond=0)
+        if args.history_from is None:
+            args.history_from = HISTORY_FROM if session.on_venue else today - dt.timedelta(days=90)
         print(f"\n1. history: {RESOLUTION}-minute bars of {', '.join(SYMBOLS)} from {args.history_from:%d %b %Y}")
         history = backfill(session, SYMBOLS, args.history_from, today)
 
@@ -248,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_live:
             print(f"\n3. live: the same strategy on {'the venue' if session.on_venue else 'FYERS'} for "
                   f"{args.live_minutes:g} market minutes, then close out")
+            if not session.on_venue:
+                print("   REAL ORDERS if the live-order gate is open (FYERS_ENVIRONMENT=LIVE or "
+                      "allow_live_orders: true); otherwise the broker rejects them unsent")
             live, timed_out = run_live(session, args.live_minutes, args.live_timeout)
             if timed_out:
                 print(f"   stopped by the {args.live_timeout:g} s timeout before closing out", file=sys.stderr)
