@@ -7,6 +7,9 @@
   (SUBMITTED -> UNKNOWN -> ACCEPTED once -> COMPLETED once);
 * a place_order that fails (5xx / HTML 502 / timeout) before FYERS booked it: "not found" after the
   grace, rejected, no venue order;
+* a modify whose outcome is unknown (reply lost after FYERS applied it, or 5xx before): the
+  order, looked up by its tag, shows it applied (MODIFIED) or, after the grace, unchanged
+  (MODIFY_REJECTED); also when the process stopped in between (settled after the restart);
 * an expired or invalidated token: the order is refused, nothing reaches the venue's book, the
   broker halts, the next dispatch raises AuthError, later placements are refused locally; and a
   start with a dead token is a ReconcileFailureError explaining the daily session expiry.
@@ -317,3 +320,80 @@ def test_start_with_a_dead_token_is_a_reconcile_failure(fast_venue, tmp_path, fa
         core.place(OrderIntent(SBIN, Side.BUY, 1, OrderType.MARKET))
     assert fast_venue.rest_requests(ORDERS_SYNC) == sent and fast_venue.orders() == []
     store.stop()
+
+
+# ---------------------------------------------------------------------- 4. modify with an unknown outcome
+def _working_limit(core, venue, qty: int = 10) -> tuple[str, float]:
+    """A limit buy of SBIN resting 10 % below the market (never fills); returns (tag, price)."""
+    price = marketable_limit(venue, SBIN, Side.SELL, margin=0.10)  # 10 % below, on the grid
+    tag = core.place(OrderIntent(SBIN, Side.BUY, qty, OrderType.LIMIT, limit_price=price))[0].tag
+    pump_until(core, lambda: core.book.get(tag).state is OrderState.ACCEPTED, message="limit order working")
+    return tag, price
+
+
+def _lose_modify_reply(venue, applied: bool) -> None:
+    """Every attempt of the next modify (the first and the adapter's two retries) fails: processed
+    with the reply lost (``applied``), or HTTP 500 before FYERS touches the order."""
+    if applied:
+        venue.faults.lose_response(path=ORDERS_SYNC, method="PATCH", times=3)
+    else:
+        venue.faults.rest_error(ORDERS_SYNC, status=500, method="PATCH", times=3)
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied-reply-lost", "never-applied"])
+def test_modify_with_an_unknown_outcome_is_settled_by_looking_the_order_up(fast_venue, tmp_path, applied):
+    core = make_core(fast_venue, tmp_path, grace=0.3)
+    core.start()
+    tag, price = _working_limit(core, fast_venue)
+    _lose_modify_reply(fast_venue, applied)
+    fast_venue.faults.stall_socket("order")  # its "Modified" update cannot settle it: only the lookup
+    lookups = fast_venue.rest_requests("/api/v3/orders") - fast_venue.rest_requests(ORDERS_SYNC)
+    new_price = round(price - 1.0, 2)
+
+    assert core.modify(tag, qty=15, limit_price=new_price) == []  # no outcome yet
+    assert core.state.get_order(tag).extra["pending"]["qty"] == 15  # the pending modify is durable
+    with pytest.raises(ValueError, match="another modify is pending"):
+        core.modify(tag, qty=20)
+    events = pump_until(core, lambda: core.book.get(tag).pending_request is None, timeout=10,
+                        message="modify settled")
+    assert fast_venue.rest_requests("/api/v3/orders") - fast_venue.rest_requests(ORDERS_SYNC) > lookups
+    fast_venue.faults.resume_socket("order")
+    (row,) = venue_orders_of(fast_venue, tag)
+    order, stored = core.book.get(tag), core.state.get_order(tag)
+    if applied:  # FYERS shows the new values: confirmed
+        assert kinds(events, tag) == [OrderEventKind.MODIFIED], events
+        assert (row["qty"], row["limitPrice"]) == (15, new_price)
+        assert (order.request.qty, order.request.limit_price) == (15, new_price)
+        assert (stored.qty, stored.limit_price) == (15, new_price)
+    else:  # FYERS still shows the old values after the grace: refused, the order unchanged
+        assert kinds(events, tag) == [OrderEventKind.MODIFY_REJECTED], events
+        assert "did not apply the modify" in events[-1].detail
+        assert (row["qty"], row["limitPrice"]) == (10, price)
+        assert (order.request.qty, order.request.limit_price) == (10, price)
+        assert (stored.qty, stored.limit_price) == (10, price)
+    assert "pending" not in stored.extra and order.state is OrderState.ACCEPTED and not order.halted
+    # settled either way: the order can be modified again, and that modify lands
+    assert kinds(core.modify(tag, qty=12), tag) == [OrderEventKind.MODIFIED]
+    assert venue_orders_of(fast_venue, tag)[0]["qty"] == 12
+    events = pump_until(core, lambda: True, venue=fast_venue, step=2)  # the socket's updates: no anomaly
+    assert OrderEventKind.ANOMALY not in kinds(events, tag) and core.book.get(tag).request.qty == 12
+    close(core)
+
+
+def test_modify_pending_when_the_process_stopped_is_settled_after_the_restart(fast_venue, tmp_path):
+    core = make_core(fast_venue, tmp_path, grace=0.3)
+    core.start()
+    tag, price = _working_limit(core, fast_venue)
+    _lose_modify_reply(fast_venue, applied=False)
+    assert core.modify(tag, qty=15) == []
+    close(core)  # gone before the lookup: the pending modify is only in the state DB
+    core.state.close()
+
+    core = make_core(fast_venue, tmp_path, grace=0.3)
+    events = core.start()
+    assert core.book.get(tag).pending_request.qty == 15
+    events += pump_until(core, lambda: core.book.get(tag).pending_request is None, timeout=10,
+                         message="modify settled after the restart")
+    assert kinds(events, tag) == [OrderEventKind.MODIFY_REJECTED], events
+    assert venue_orders_of(fast_venue, tag)[0]["qty"] == 10 == core.state.get_order(tag).qty
+    close(core)

@@ -20,20 +20,15 @@ venue's net positions (without adopting a mismatch), and the state DB passes int
 from __future__ import annotations
 
 import collections
-import os
-import queue
 import random
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
+from broker_child import Child
 from broker_helpers import (
-    INFY, SBIN, fill_trade_ids, ledger_rows, make_core, pump_until, state_store, venue_net_by_symbol, venue_orders_of,
+    fill_trade_ids, ledger_rows, make_core, pump_until, state_store, venue_net_by_symbol, venue_orders_of,
     venue_trades_of,
 )
 from fyers_store.broker_core import PositionChange
@@ -44,9 +39,6 @@ pytestmark = [
     pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)"),
 ]
 
-TESTS = Path(__file__).resolve().parent
-SRC = TESTS.parent / "src"
-CHILD = TESTS / "broker_restart_child.py"
 ORDERS = 5
 
 
@@ -61,78 +53,6 @@ def venue(request):
     # 429 "not placed" that these tests are not about. The per-minute/day windows stay.
     with running_venue(seed=getattr(request, "param", 7), limits=RateLimits(per_second=None)) as v:
         yield v
-
-
-class Child:
-    """The child process with its stdout read on a thread (lines into a queue)."""
-
-    def __init__(self, venue, workdir: Path, seed: int, *extra: str) -> None:
-        urls = venue.urls
-        ltp = [f"{s}={venue.market.last_tick(s, venue.clock.time()).ltp}" for s in (SBIN, INFY)]
-        cmd = [sys.executable, str(CHILD), "--rest", urls.rest, "--order-ws", urls.order_ws, "--data-ws",
-               urls.data_ws, "--app-id", venue.account.app_id, "--fy-id", venue.account.fy_id,
-               "--token", venue.access_token(), "--dir", str(workdir), "--seed", str(seed),
-               "--orders", str(ORDERS), *[a for item in ltp for a in ("--ltp", item)], *extra]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), str(TESTS), os.environ.get("PYTHONPATH", "")]))
-        cwd = workdir / "child"  # the SDK writes its log files into the working directory
-        cwd.mkdir(parents=True, exist_ok=True)
-        self.stderr_path = workdir / "child.err"
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=cwd)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.strip())
-        self.lines.put(None)
-
-    def next_line(self, deadline: float) -> str | None:
-        """The next line, or None at EOF; TimeoutError past ``deadline`` (monotonic)."""
-        try:
-            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            raise TimeoutError(f"child silent; seen {self.seen[-3:]}; stderr:\n{self.stderr()}") from None
-        if line is not None:
-            self.seen.append(line)
-        return line
-
-    def run_until(self, kill_after_lines: int | None, timeout: float = 40.0) -> int:
-        """Read progress; SIGKILL after ``kill_after_lines`` lines past "started" (None: let it die or
-        finish on its own). Returns the exit status."""
-        deadline = time.monotonic() + timeout
-        progress = None
-        try:
-            while True:
-                line = self.next_line(deadline)
-                if line is None:
-                    break
-                if line == "started":
-                    progress = 0
-                elif progress is not None:
-                    progress += 1
-                if kill_after_lines is not None and progress is not None and progress >= kill_after_lines:
-                    os.kill(self.proc.pid, signal.SIGKILL)
-                    break
-        finally:
-            if self.proc.poll() is None and (kill_after_lines is not None or time.monotonic() >= deadline):
-                os.kill(self.proc.pid, signal.SIGKILL)
-            code = self.proc.wait(timeout=15)
-            self._reader.join(timeout=15)
-        while True:  # whatever it flushed before it died
-            try:
-                line = self.lines.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self.seen.append(line)
-        return code
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")[-4000:]
 
 
 def restart_and_settle(venue, tmp_path: Path):
@@ -196,7 +116,7 @@ def kinds_of(events, tag):
 def test_sigkill_at_a_seeded_moment_then_restart(venue, fast_venue, tmp_path):
     seed = fast_venue.seed
     kill_after = random.Random(f"kill:{seed}").randrange(2, 3 * ORDERS)  # progress lines after "started"
-    child = Child(fast_venue, tmp_path, seed)
+    child = Child(fast_venue, tmp_path, seed, ORDERS)
     code = child.run_until(kill_after)
     assert code == -signal.SIGKILL, (code, child.seen, child.stderr())
     placed = [line for line in child.seen if line.startswith("placed ")]
@@ -217,7 +137,7 @@ def test_sigkill_at_a_seeded_moment_then_restart(venue, fast_venue, tmp_path):
 def killed_at_place(venue, tmp_path, flag: str, nth: int, says: str) -> list[str]:
     """Run the child until it SIGKILLs itself around its ``nth`` place_order; the words of the
     line it printed just before."""
-    child = Child(venue, tmp_path, venue.seed, flag, str(nth))
+    child = Child(venue, tmp_path, venue.seed, ORDERS, flag, str(nth))
     code = child.run_until(None)
     assert code == -signal.SIGKILL, (code, child.seen, child.stderr())
     killed = [line for line in child.seen if line.startswith(says)]

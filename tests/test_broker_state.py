@@ -38,7 +38,7 @@ def test_a_tracked_order_survives_the_state_db_row_round_trip():
     order = book.get(request.order_tag).replace(filled_qty=10, avg_price=101.75, venue_filled_qty=20,
                                                 last_status=OrderStatus.PENDING, message="partly", halted=True,
                                                 state=OrderState.PARTIAL, cancel_requested=True,
-                                                pending_request=request.__class__(**{
+                                                prior_qtys=(20, 25), pending_request=request.__class__(**{
                                                     **request.__dict__, "qty": 40, "limit_price": 101.0}))
     row = stored_order(order, bt_ref=9, seq=7)
     assert (row.state, row.venue_order_id, row.bt_ref, row.extra["seq"]) == ("partial", "24010300000042", 9, 7)

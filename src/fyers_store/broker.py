@@ -14,6 +14,14 @@ Mapping (lossy points marked):
 * ``product_type="CNC"`` (keyword of buy/sell) or broker.yaml's ``default_product_type``.
 * A Backtrader order that FYERS has but whose placement outcome is unknown stays Submitted or
   Accepted; ``notify_store("ORDER_UNKNOWN", ...)`` says so until it is settled.
+* ``order.info["order_tag"]`` is the FYERS ``orderTag`` of the order.
+* After a restart, an order still open (or one that ended while the process was down) gets a new
+  Backtrader order (``info["restored"]``), notified once as it stands -- Submitted, Accepted, or
+  Partial with the fills applied before the restart as its executed size and price (they are not
+  executed again, and make no Trade) -- and then as it changes.
+* An AuthError (expired or invalidated token) or a failed reconcile halts trading and is raised
+  from ``next()``, so ``cerebro.run()`` raises it; notifications already queued (e.g. the order
+  FYERS refused) are delivered first.
 """
 
 from __future__ import annotations
@@ -27,8 +35,9 @@ from backtrader.position import Position
 
 from fyers_store.broker_core import BrokerCore, OrderIntent, PositionChange
 from fyers_store.config import load_broker_config
+from fyers_store.errors import AuthError, ReconcileFailureError
 from fyers_store.models.orders import OrderType, ProductType, Side, Validity
-from fyers_store.orders import OrderEvent, OrderEventKind, TrackedOrder
+from fyers_store.orders import OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.state.state_store import SQLiteStateStore
 
 __all__ = ["FyersBroker"]
@@ -37,6 +46,7 @@ log = logging.getLogger("fyers_store.broker")
 
 _EXECTYPES = {None: OrderType.MARKET, bt.Order.Market: OrderType.MARKET, bt.Order.Limit: OrderType.LIMIT,
               bt.Order.Stop: OrderType.STOP, bt.Order.StopLimit: OrderType.STOP_LIMIT}
+_ENDED = {OrderState.CANCELLED: bt.Order.Canceled, OrderState.EXPIRED: bt.Order.Expired}
 _BT_EXECTYPE = {OrderType.MARKET: bt.Order.Market, OrderType.LIMIT: bt.Order.Limit,
                 OrderType.STOP: bt.Order.Stop, OrderType.STOP_LIMIT: bt.Order.StopLimit}
 
@@ -47,10 +57,11 @@ class FyersBroker(bt.BrokerBase):
     Params: ``store`` (a :class:`~fyers_store.store.FyersStore`, required), ``strategy_id``
     (names this strategy's rows in the state DB and its order route), ``state`` (a
     :class:`SQLiteStateStore`; default: from the store's ``state_config``), ``config`` (a
-    :class:`~fyers_store.config.BrokerConfig`; default ``config/broker.yaml``), ``primary``
+    :class:`~fyers_store.config.BrokerConfig`; default the store's ``broker_config`` -- the
+    ``broker.yaml`` of :meth:`FyersStore.from_config`'s directory -- else ``config/broker.yaml``), ``primary``
     (receives orders made outside any strategy), ``max_messages`` (order-socket messages applied
     per ``next``), ``unknown_grace_seconds``, ``env`` (for the live-order gate; default
-    ``os.environ``).
+    ``os.environ``), ``keep_done_orders`` (done orders kept in memory; the state DB keeps all).
 
     Outside Cerebro: ``broker.start()``, then :meth:`place` / :meth:`cancel_tag` with a handler in
     ``broker.notify_order`` (it receives :class:`~fyers_store.orders.OrderEvent` objects for orders
@@ -68,6 +79,7 @@ class FyersBroker(bt.BrokerBase):
         ("max_messages", 1000),
         ("unknown_grace_seconds", 5.0),
         ("env", None),
+        ("keep_done_orders", 200),
     )
 
     def __init__(self, **kwargs: Any) -> None:
@@ -82,7 +94,10 @@ class FyersBroker(bt.BrokerBase):
         self._tags: dict[int, str] = {}              # Backtrader ref -> our tag
         self._positions: dict[str, Position] = {}    # symbol -> shared Backtrader position
         self._backlog: list[Any] = []                # events waiting for a feed with a bar
+        self._unrestored: list[str] = []             # open at start, no Backtrader order yet
         self._owns_state = False
+        self._forgotten = 0                          # the core's forget count when last pruned
+        self._raise: BaseException | None = None     # raised by the next next(), see next()
         self.startingcash = 0.0
 
     # ------------------------------------------------------------------ lifecycle
@@ -96,16 +111,18 @@ class FyersBroker(bt.BrokerBase):
             state = SQLiteStateStore.from_config(self.store.state_config, self.p.strategy_id,
                                                  cache_db_path=self.store.cache_config)
             self._owns_state = True
-        config = self.p.config if self.p.config is not None else load_broker_config()
+        config = self.p.config or getattr(self.store, "broker_config", None) or load_broker_config()
         if config.reconcile_interval_seconds == 0:
             log.warning("reconcile_interval_seconds is 0: no periodic reconcile; a dropped order-socket message "
                         "is only caught after a reconnect or a restart")
         self.core = BrokerCore(self.store, state, config, owner=self.p.strategy_id, primary=self.p.primary,
-                               unknown_grace_seconds=self.p.unknown_grace_seconds, env=self.p.env)
+                               unknown_grace_seconds=self.p.unknown_grace_seconds, env=self.p.env,
+                               keep_done_orders=self.p.keep_done_orders)
         events = self.core.start()
         # Backtrader positions start where the state DB was; the start events move them from there.
         self._positions = {s: Position(q, a) for s, (q, a) in self.core.loaded_positions.items()}
         self._backlog.extend(events)
+        self._unrestored = [o.tag for o in self.core.book.open_orders()]  # also those without any event
         self.startingcash = self.getcash()  # Backtrader's writers and analyzers read it
 
     def stop(self) -> None:
@@ -142,7 +159,21 @@ class FyersBroker(bt.BrokerBase):
         return self._notifs.popleft() if self._notifs else None
 
     def next(self) -> None:
-        self.dispatch_order_notifications(self.p.max_messages)
+        if self._raise is not None:
+            exc, self._raise = self._raise, None
+            raise exc
+        try:
+            self.dispatch_order_notifications(self.p.max_messages)
+        except (AuthError, ReconcileFailureError) as exc:
+            if not self._notifs:
+                raise
+            self._raise = exc  # Cerebro delivers the queued notifications first; the next call raises
+
+    @property
+    def tracked_orders(self) -> int:
+        """How many Backtrader orders this broker still maps to FYERS orders: the open ones and
+        the newest done ones (``keep_done_orders``); older done orders are forgotten with the core's."""
+        return len(self._orders)
 
     def buy(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None, tradeid=0, oco=None,
             trailamount=None, trailpercent=None, parent=None, transmit=True, **kwargs):
@@ -185,14 +216,17 @@ class FyersBroker(bt.BrokerBase):
     def dispatch_order_notifications(self, max_messages: int | None = None) -> int:
         """Apply up to ``max_messages`` order-socket messages (and due reconciles) on this thread
         and queue the resulting notifications; with ``notify_order`` set, deliver them to it.
-        Returns the number of events."""
+        Returns the number of events. An AuthError or ReconcileFailureError is raised after the
+        notifications already queued (e.g. the order FYERS refused) are delivered."""
         if self.core is None:
             return 0
-        events = self.core.dispatch(max_messages)
-        self._translate(events)
-        if self.notify_order is not None:
-            while self._notifs:
-                self.notify_order(self._notifs.popleft())
+        try:
+            events = self.core.dispatch(max_messages)
+            self._translate(events)
+        finally:
+            if self.notify_order is not None:
+                while self._notifs:
+                    self.notify_order(self._notifs.popleft())
         return len(events)
 
     # ------------------------------------------------------------------ translation
@@ -233,6 +267,7 @@ class FyersBroker(bt.BrokerBase):
             return order
         events = self.core.place(intent)
         tag = events[0].tag
+        order.addinfo(order_tag=tag)
         self._orders[tag], self._tags[order.ref] = order, tag
         self._translate(events)
         return order
@@ -244,7 +279,8 @@ class FyersBroker(bt.BrokerBase):
             if isinstance(ev, PositionChange):
                 self._position(ev.symbol).set(ev.qty, ev.avg_price)
                 continue
-            order = self._orders.get(ev.tag) or self._restore_order(ev.order)
+            fill = ev.fill if ev.kind in (OrderEventKind.PARTIAL, OrderEventKind.COMPLETED) else None
+            order = self._orders.get(ev.tag) or self._restore_order(ev.order, fill)
             if order is False:
                 self._backlog.append(ev)  # its feed has no bar yet
                 continue
@@ -254,15 +290,21 @@ class FyersBroker(bt.BrokerBase):
                 self._deliver_plain(ev)
                 continue
             self._apply_event(order, ev)
+        if self._unrestored:
+            self._unrestored = [t for t in self._unrestored if t not in self._orders
+                                and (o := self.core.book.get(t)) is not None and self._restore_order(o) is False]
         self._check_positions()
+        if self.core is not None and self.core.forgotten != self._forgotten:
+            self._forget()
 
     def _apply_event(self, order: bt.Order, ev: OrderEvent) -> None:
         kind = ev.kind
         if kind is OrderEventKind.SUBMITTED:
             order.submit(self)
         elif kind is OrderEventKind.ACCEPTED:
-            if order.status in (bt.Order.Created, bt.Order.Submitted):
-                order.accept(self)
+            if order.status not in (bt.Order.Created, bt.Order.Submitted):
+                return  # e.g. a restored order: accepted when it was rebuilt
+            order.accept(self)
         elif kind in (OrderEventKind.PARTIAL, OrderEventKind.COMPLETED):
             # The core's event decides the status, not Backtrader's Order.execute (which sets
             # Partial/Completed from its remaining size): a late trade of a cancelled or expired
@@ -314,9 +356,11 @@ class FyersBroker(bt.BrokerBase):
                       comminfo.getvaluesize(size, fill.price), comminfo.profitandloss(-closed, pprice_orig, fill.price),
                       psize, pprice)
 
-    def _restore_order(self, tracked: TrackedOrder) -> Any:
+    def _restore_order(self, tracked: TrackedOrder, fill: Any = None) -> Any:
         """A Backtrader order for one of our orders from before a restart (None: no feed for its
-        symbol, so it is reported through ``notify_order``/the store; False: wait for a bar)."""
+        symbol, so it is reported through ``notify_order``/the store; False: wait for a bar).
+        It is notified once as ``tracked`` was before ``fill`` (see the module doc): the event
+        that carries ``fill`` applies next."""
         req = tracked.request
         data = self._feeds_by_symbol().get(req.symbol)
         if data is None:
@@ -333,8 +377,28 @@ class FyersBroker(bt.BrokerBase):
         order.submit(self)
         if tracked.venue_order_id is not None:
             order.accept(self)
+        # Fills applied before the restart: the order's executed size/price, without an execution
+        # bit (the position already holds them; a bit would open a Backtrader Trade for them again).
+        prior = tracked.filled_qty - (fill.qty if fill is not None else 0)
+        if prior > 0:
+            total = (tracked.avg_price or 0.0) * tracked.filled_qty
+            avg = (total - fill.price * fill.qty) / prior if fill is not None else tracked.avg_price
+            signed = _signed(tracked, prior)
+            order.executed.size, order.executed.price = signed, avg
+            order.executed.remsize -= signed
+            order.partial()
+        if fill is not None and tracked.state in _ENDED:  # a late trade of an order that ended: it stays ended
+            order.status = _ENDED[tracked.state]
         self._orders[tracked.tag], self._tags[order.ref] = order, tracked.tag
+        self._notify(order)
         return order
+
+    def _forget(self) -> None:
+        """Drop the Backtrader orders whose FYERS orders the core forgot (bounded memory)."""
+        self._forgotten = self.core.forgotten
+        for tag in [t for t in self._orders if t not in self.core.book]:
+            order = self._orders.pop(tag)
+            self._tags.pop(order.ref, None)
 
     def _deliver_plain(self, ev: OrderEvent) -> None:
         if self.notify_order is not None:

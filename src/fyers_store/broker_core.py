@@ -9,7 +9,8 @@ Safety rules it enforces:
 
 * the intent of an order (tag, parameters, state "submitting") is committed to the state DB
   **before** ``place_order``; ``place_order`` is never retried; an ambiguous outcome keeps the
-  order open ("unknown") until the orderbook lookup by its tag (or the socket) settles it;
+  order open ("unknown") until the orderbook lookup by its tag (or the socket) settles it; a
+  modify with an ambiguous outcome is looked up the same way (:mod:`fyers_store.broker_lookups`);
 * every fill is applied once: the state DB's trade ledger is checked first and the fill, the
   order row and the position row are written in one transaction;
 * start = REST check, load the state DB, reconcile (orderbook, tradebook, positions, funds), and
@@ -29,7 +30,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Union
 
 from fyers_store.adapters.fyers_rest import make_order_tag
-from fyers_store.broker_state import applied_trade, explain_failure, position_after, stored_order, tracked_order
+from fyers_store.broker_lookups import OutcomeLookups
+from fyers_store.broker_state import (
+    LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure, position_after,
+    stored_order, tracked_order,
+)
 from fyers_store.config.schema import BrokerConfig
 from fyers_store.errors import (
     AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError,
@@ -48,13 +53,10 @@ __all__ = ["BrokerCore", "OrderIntent", "PositionChange", "BrokerEvent", "live_o
 
 log = logging.getLogger("fyers_store.broker")
 
-_SEQ_KEY = "order_seq"
-_SEEDED_KEY = "positions_seeded"
 _PARKED_CAP = 1_000
 _KEEP_DONE = 200
 _SEEN_CAP = 10_000
 _FUNDS_REFRESH_SECONDS = 1.0
-_LOOKUP_EVERY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -112,18 +114,25 @@ class BrokerCore:
     ``owner``/``primary`` name its order route in the store (the primary also gets orders and
     trades nobody claims: those made outside the strategy). ``unknown_grace_seconds`` is how long
     an order whose placement outcome is unknown may stay absent from the orderbook before it is
-    declared never received. ``env`` is read once for the live-order gate.
+    declared never received, and how long a modify whose outcome is unknown may stay unapplied
+    before it is refused. ``env`` is read once for the live-order gate. ``keep_done_orders``
+    bounds the done orders kept in memory (the state DB keeps every order).
     """
 
     def __init__(self, store: Any, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
                  primary: bool = True, unknown_grace_seconds: float = 5.0, env: dict[str, str] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, keep_done_orders: int = _KEEP_DONE) -> None:
         if store.rest is None:
             raise ValueError("the broker needs a FyersStore with a REST adapter")
         self.store, self.rest, self.state, self.config = store, store.rest, state, config
         self.owner, self.primary = owner, primary
         self.book = OrderBook()
         self._grace = float(unknown_grace_seconds)
+        if keep_done_orders < 0:
+            raise ValueError(f"keep_done_orders must be >= 0, got {keep_done_orders}")
+        self._keep_done = int(keep_done_orders)
+        #: how many done orders have left the book so far (:meth:`_forget_done`)
+        self.forgotten = 0
         self._mono = monotonic
         self._live_ok = live_orders_allowed(config, env)
         self._positions: dict[str, StoredPosition] = {}
@@ -136,7 +145,7 @@ class BrokerCore:
         self._halted: str | None = None
         self._raise_next: BaseException | None = None
         self._refs: dict[str, tuple[int | None, int | None]] = {}  # tag -> (bt_ref, seq)
-        self._unknown: dict[str, list[float]] = {}  # tag -> [since, last lookup]
+        self._lookups = OutcomeLookups(self.rest, self.book, grace=self._grace, monotonic=monotonic)
         self._cancel_when_placed: set[str] = set()
         self._parked: collections.deque[TradeFill] = collections.deque(maxlen=_PARKED_CAP)
         self._seen_external: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -181,6 +190,8 @@ class BrokerCore:
         for order in self.book.open_orders():
             if order.state is OrderState.SUBMITTING:  # the process died around place_order
                 events += self._apply(self.book.place_unknown(order.tag, "process restarted during place_order"))
+            elif order.pending_request is not None:  # ... or around a modify
+                self._lookups.watch_modify(order.tag)
         events += self.reconcile("start")
         self.store.start_orders()
         self.started = True
@@ -201,8 +212,8 @@ class BrokerCore:
         product = intent.product_type or ProductType(self.config.default_product_type)
         refusal = self._refusal(product)
         with self.state.atomic():
-            seq = int(self.state.get_meta(_SEQ_KEY) or 0) + 1
-            self.state.set_meta(_SEQ_KEY, str(seq))
+            seq = int(self.state.get_meta(ORDER_SEQ_KEY) or 0) + 1
+            self.state.set_meta(ORDER_SEQ_KEY, str(seq))
             request = OrderRequest(
                 symbol=intent.symbol, qty=intent.qty, side=intent.side, type=intent.type, product_type=product,
                 order_tag=make_order_tag(self._run_id, seq), limit_price=intent.limit_price or 0.0,
@@ -220,14 +231,14 @@ class BrokerCore:
         except Rejected as exc:
             events += self._apply(self.book.place_rejected(tag, exc.message, exc.order_id))
         except OrderPlacementUnknown as exc:
-            self._unknown[tag] = [self._mono(), float("-inf")]
+            self._lookups.watch_placement(tag)
             events += self._apply(self.book.place_unknown(tag, exc.cause))
         except (AuthError, RateLimitError) as exc:  # definitive: FYERS did not take the order
             events += self._apply(self.book.place_rejected(tag, f"not placed: {exc}. {explain_failure(exc)}"))
             if isinstance(exc, AuthError):
                 self._auth_failed(exc)
         except FyersError as exc:  # anything else is not proof of absence
-            self._unknown[tag] = [self._mono(), float("-inf")]
+            self._lookups.watch_placement(tag)
             events += self._apply(self.book.place_unknown(tag, str(exc)))
         else:
             events += self._apply(self.book.placed(tag, order_id))
@@ -260,7 +271,9 @@ class BrokerCore:
     def modify(self, tag: str, *, qty: int | None = None, limit_price: float | None = None,
                stop_price: float | None = None) -> list[BrokerEvent]:
         """Change a working order's quantity and/or prices (FYERS modify). Raises ValueError for an
-        order that cannot be modified now (see :meth:`OrderBook.request_modify`)."""
+        order that cannot be modified now (see :meth:`OrderBook.request_modify`). A modify whose
+        outcome is unknown stays pending until the order, looked up by its tag, shows it applied
+        (MODIFIED) or still unchanged after ``unknown_grace_seconds`` (MODIFY_REJECTED)."""
         if self._halted:
             raise BrokerHalted(self._halted)
         order = self.book.request_modify(tag, qty=qty, limit_price=limit_price, stop_price=stop_price)
@@ -270,34 +283,48 @@ class BrokerCore:
                                    order_type=order.request.type)
         except Rejected as exc:
             return self._apply(self.book.modify_refused(tag, exc.message))
-        except OutcomeUnknown as exc:
-            log.warning("modify of %s: outcome unknown (%s); the order socket or reconcile settles it", tag, exc)
-            return []
         except (AuthError, RateLimitError) as exc:
             if isinstance(exc, AuthError):
                 self._auth_failed(exc)
             return self._apply(self.book.modify_refused(tag, f"modify not done: {exc}"))
+        except FyersError as exc:  # OutcomeUnknown, an unreadable reply: FYERS may or may not have applied it
+            log.warning("modify of %s: outcome unknown (%s); looking the order up by its tag", tag, exc)
+            self._lookups.watch_modify(tag)
+            return []
         return self._apply(self.book.modified(tag))
 
     # ------------------------------------------------------------------ the pump
     def dispatch(self, max_messages: int | None = None) -> list[BrokerEvent]:
-        """Apply queued order-socket messages, settle unknown placements, and reconcile when due
+        """Apply queued order-socket messages, settle unknown placements and modifies, reconcile when due
         (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
-        ReconcileFailureError when a reconcile fails."""
+        ReconcileFailureError when a reconcile fails -- after returning the events this call had
+        already applied, if any (they are never lost: the next call raises)."""
+        if self._raise_next is not None:  # from a call outside dispatch (place, cancel, modify)
+            exc, self._raise_next = self._raise_next, None
+            raise exc
         events: list[BrokerEvent] = []
         if self.started:
             for message in self.store.drain_order_messages(max_messages, owner=self.owner):
                 events += self._on_message(message)
-        events += self._settle_unknown()
+        if not self._halted:
+            settled = self._lookups.settle(self._apply, self._auth_failed)
+            events += settled + (self._after_change() if settled else [])
         interval = self.config.reconcile_interval_seconds
         if self._reconcile_due is None and interval > 0 and self._last_reconcile is not None:
             if (self.store.now() - self._last_reconcile).total_seconds() >= interval:
                 self._reconcile_due = "periodic"
         if self._reconcile_due is not None and self.started and not self._halted:
-            events += self.reconcile(self._reconcile_due)
-        if self._raise_next is not None:
+            try:
+                events += self.reconcile(self._reconcile_due)
+            except ReconcileFailureError as exc:
+                if not events:
+                    raise
+                self._raise_next = exc  # raised by the next call, once these events are delivered
+        if self._raise_next is not None and not events:  # else the next call raises: events are never lost
             exc, self._raise_next = self._raise_next, None
             raise exc
+        if len(self.book) > 2 * self._keep_done:  # also without periodic reconciles
+            self._forget_done()
         return events
 
     def reconcile(self, reason: str) -> list[BrokerEvent]:
@@ -315,14 +342,14 @@ class BrokerCore:
             raise ReconcileFailureError(reason, explain_failure(exc)) from exc
         self._funds, self._funds_at, self._funds_dirty = funds, self._mono(), False
         self.venue_positions = {p.position_id: p for p in positions}
-        seeding = self.primary and self.state.get_meta(_SEEDED_KEY) is None
+        seeding = self.primary and self.state.get_meta(POSITIONS_SEEDED_KEY) is None
         events: list[BrokerEvent] = []
         try:
             for snap in rows:
                 events += self._on_snapshot(snap, quiet_external=reason != "start")
             for order in list(self.book.open_orders()):
-                if order.state is OrderState.UNKNOWN and order.tag not in self._unknown:
-                    self._unknown[order.tag] = [self._mono(), float("-inf")]
+                if order.state is OrderState.UNKNOWN:
+                    self._lookups.watch_placement(order.tag)
             ordered = sorted(trades_after, key=lambda t: (t.traded_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                           t.trade_id))
             for trade in ordered:
@@ -335,10 +362,11 @@ class BrokerCore:
             self._halt(f"state DB: {exc}")
             raise ReconcileFailureError(reason, explain_failure(exc)) from exc
         self._last_reconcile = self.store.now()
-        for tag in self.book.forget_done(keep=_KEEP_DONE):  # bounded memory; the state DB keeps them
-            self._refs.pop(tag, None)
-        log.info("reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
-                 reason, len(rows), len(trades_after), len(positions), len(events))
+        self.state.set_meta(LAST_RECONCILE_KEY, f"{self._last_reconcile.isoformat()} {reason}")
+        self._forget_done()
+        log.log(logging.DEBUG if reason == "periodic" and not events else logging.INFO,
+                "reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
+                reason, len(rows), len(trades_after), len(positions), len(events))
         return events + self._after_change()
 
     # ------------------------------------------------------------------ account views
@@ -435,7 +463,7 @@ class BrokerCore:
             self.state.upsert_position(pos)
             self._positions[symbol] = pos
             events.append(PositionChange(symbol, qty, avg, "position held at FYERS when the broker first started"))
-        self.state.set_meta(_SEEDED_KEY, self.store.now().isoformat())
+        self.state.set_meta(POSITIONS_SEEDED_KEY, self.store.now().isoformat())
         return events
 
     def _check_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
@@ -456,6 +484,13 @@ class BrokerCore:
         return events
 
     # ------------------------------------------------------------------ internals
+    def _forget_done(self) -> None:
+        """Bounded memory: done orders beyond the newest ``keep_done_orders`` leave the book (the
+        state DB keeps them; a late trade brings one back)."""
+        for tag in self.book.forget_done(keep=self._keep_done):
+            self._refs.pop(tag, None)
+            self.forgotten += 1
+
     def _known(self, order_id: str, raw_tag: str | None) -> TrackedOrder | None:
         """Our order with that FYERS id or tag: in the book, or done and brought back from the
         state DB (a late trade of an order that ended while the process was down)."""
@@ -517,30 +552,8 @@ class BrokerCore:
             parked, self._parked = list(self._parked), collections.deque(maxlen=_PARKED_CAP)
             for trade in parked:
                 events += self._on_trade(trade)
-        for tag in [t for t in self._unknown if (o := self.book.get(t)) is None or o.state is not OrderState.UNKNOWN]:
-            del self._unknown[tag]
+        self._lookups.drop_settled()
         return events
-
-    def _settle_unknown(self) -> list[BrokerEvent]:
-        """Look up orders whose placement outcome is unknown by their tag."""
-        events: list[BrokerEvent] = []
-        now = self._mono()
-        for tag, times in list(self._unknown.items()):
-            if self._halted or now - times[1] < _LOOKUP_EVERY_SECONDS:
-                continue
-            times[1] = now
-            try:
-                snap = self.rest.find_order_by_tag(tag)
-            except AuthError as exc:
-                self._auth_failed(exc)
-                continue
-            except FyersError as exc:
-                log.warning("looking up order %s by tag failed (%s); will retry", tag, exc)
-                continue
-            if snap is None and now - times[0] < self._grace:
-                continue  # FYERS may still be taking it in
-            events += self._apply(self.book.resolve_unknown(tag, snap))
-        return events + self._after_change() if events else events
 
     def _refusal(self, product: ProductType) -> str | None:
         if self._halted:

@@ -17,7 +17,13 @@ from fyers_store.models.orders import OrderRequest, OrderStatus, OrderType, Prod
 from fyers_store.orders import OrderState, TrackedOrder
 from fyers_store.state.models import AppliedTrade, StoredOrder, StoredPosition
 
-__all__ = ["stored_order", "tracked_order", "applied_trade", "position_after", "explain_failure"]
+__all__ = ["stored_order", "tracked_order", "applied_trade", "position_after", "explain_failure",
+           "ORDER_SEQ_KEY", "POSITIONS_SEEDED_KEY", "LAST_RECONCILE_KEY"]
+
+# Meta keys the broker keeps per strategy in the state DB (``fyers-store state show`` reads them).
+ORDER_SEQ_KEY = "order_seq"                # last order sequence number used in a tag
+POSITIONS_SEEDED_KEY = "positions_seeded"  # ISO time FYERS's positions were first loaded
+LAST_RECONCILE_KEY = "last_reconcile_at"   # "<ISO time> <reason>" of the last successful reconcile
 
 UTC = dt.timezone.utc
 
@@ -39,6 +45,8 @@ def stored_order(order: TrackedOrder, *, bt_ref: int | None = None, seq: int | N
     pending = order.pending_request
     if pending is not None:
         extra["pending"] = {"qty": pending.qty, "limit_price": pending.limit_price, "stop_price": pending.stop_price}
+    if order.prior_qtys:  # so a stale update from before a modify is recognised after a reload too
+        extra["prior_qtys"] = list(order.prior_qtys)
     return StoredOrder(
         order_tag=order.tag, symbol=req.symbol, side=int(req.side), qty=float(req.qty),
         order_type=req.type.name, product_type=req.product_type.value, validity=req.validity.value,
@@ -73,7 +81,8 @@ def tracked_order(row: StoredOrder) -> TrackedOrder:
         cancel_requested=bool(extra.get("cancel_requested", False)),
         last_status=OrderStatus(status) if status is not None else None,
         message=str(extra.get("message", "")), halted=bool(extra.get("halted", False)),
-        venue_filled_qty=int(extra.get("venue_filled_qty", row.filled_qty)), **changes,
+        venue_filled_qty=int(extra.get("venue_filled_qty", row.filled_qty)),
+        prior_qtys=tuple(int(q) for q in extra.get("prior_qtys", ())), **changes,
     )
 
 
