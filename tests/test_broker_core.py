@@ -34,3 +34,18 @@ def test_market_buy_fills_and_is_recorded(fast_venue, tmp_path):
     assert core.state.get_order(tag).state == "filled"
     core.stop()
     core.store.stop()
+
+
+def test_each_reconcile_is_recorded_in_the_state_db_for_operators(fast_venue, tmp_path):
+    """``fyers-store state show`` prints this key (tests/test_cli_state.py)."""
+    from fyers_store.broker_state import LAST_RECONCILE_KEY
+
+    core = make_core(fast_venue, tmp_path)
+    core.start()
+    started = fast_venue.clock.now()
+    assert core.state.get_meta(LAST_RECONCILE_KEY) == f"{started.isoformat()} start"
+    fast_venue.advance(90)
+    core.reconcile("manual")
+    assert core.state.get_meta(LAST_RECONCILE_KEY) == f"{fast_venue.clock.now().isoformat()} manual"
+    core.stop()
+    core.store.stop()

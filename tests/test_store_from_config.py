@@ -75,3 +75,26 @@ def test_a_broken_file_in_the_directory_is_named(sdk_venue, tmp_path):
     with pytest.raises(Exception) as err:
         FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
     assert "broker.yaml" in str(err.value) and "default_product_type" in str(err.value)
+
+
+def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_path):
+    """broker.yaml there allows only CNC: an INTRADAY order is refused locally, never sent."""
+    from fyers_store.broker_core import OrderIntent
+    from fyers_store.models.orders import OrderType, ProductType, Side
+    from fyers_store.orders import OrderEventKind
+
+    root = config_copy(fast_venue, tmp_path)
+    store = FyersStore.from_config(root, clock=fast_venue.clock.now, market=False)
+    broker = store.getbroker(env={})
+    try:
+        broker.start()
+        seen = []
+        broker.notify_order = seen.append
+        broker.place(OrderIntent("NSE:SBIN-EQ", Side.BUY, 1, OrderType.MARKET, product_type=ProductType.INTRADAY))
+        broker.dispatch_order_notifications()
+        rejected = [e for e in seen if e.kind is OrderEventKind.REJECTED]
+        assert rejected and "allowed_product_types ['CNC']" in rejected[0].detail
+        assert fast_venue.orders() == []
+    finally:
+        broker.stop()
+        store.stop()

@@ -19,16 +19,17 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+from fyers_store.broker_state import LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY
 from fyers_store.cli_common import (
     EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config_dir_argument, fail, format_table, ist_text, stdin_is_tty,
 )
 
 __all__ = ["LAST_RECONCILE_META_KEY", "add_state_commands", "backup_path", "clear_command", "show_command"]
 
-#: The meta key a broker may record its last reconcile under (ISO-8601 text); shown when present.
-LAST_RECONCILE_META_KEY = "last_reconcile_at"
-_SEEDED_META_KEY = "positions_seeded"
-_SEQ_META_KEY = "order_seq"
+#: The meta key the broker records its last reconcile under ("<ISO-8601> <reason>").
+LAST_RECONCILE_META_KEY = LAST_RECONCILE_KEY
+_SEEDED_META_KEY = POSITIONS_SEEDED_KEY
+_SEQ_META_KEY = ORDER_SEQ_KEY
 _RUN_ID_META_KEY = "run_id"
 _IN_USE_TIMEOUT_SECONDS = 1.0
 
@@ -94,13 +95,17 @@ def _when(value: Optional[dt.datetime]) -> str:
 
 
 def _meta_time(text: Optional[str]) -> Optional[str]:
+    """``"<ISO-8601>[ <note>]"`` shown as an IST time (and the note); anything else as it is."""
     if text is None:
         return None
+    stamp, _, note = text.partition(" ")
     try:
-        when = dt.datetime.fromisoformat(text)
+        when = dt.datetime.fromisoformat(stamp)
     except ValueError:
         return text
-    return _when(when) if when.tzinfo is not None else text
+    if when.tzinfo is None:
+        return text
+    return f"{_when(when)} ({note})" if note else _when(when)
 
 
 def _num(value: Optional[float]) -> str:
