@@ -174,14 +174,17 @@ def run_live(session, minutes: float, real_timeout: float) -> tuple[SmaTrend, bo
     return strat, not strat.stopping or bool(strat.pending)
 
 
-def summary(session, history: dict, history_requests: int, bt_stats: dict, live: SmaTrend | None,
+def summary(session, history: dict, calls: tuple[int, int | None], bt_stats: dict, live: SmaTrend | None,
             png: Path | None, began: float) -> None:
     store = session.store
     print("\n=== summary ===")
     served = sum(v[0] for v in history.values())
     fetched = sum(v[1] for v in history.values())
+    backfill_calls, warmup_calls = calls
+    total = backfill_calls + (warmup_calls or 0)
     print(f"history: {served} bars served, {served - fetched} from the cache, {fetched} from FYERS REST; "
-          f"history REST calls this run: {history_requests}")
+          f"history REST calls this run: {total} (backfill {backfill_calls}, live warm-up "
+          f"{'not counted off the venue' if warmup_calls is None else warmup_calls})")
     print("backtest: " + ", ".join(f"{k} {_fmt(v)}" for k, v in bt_stats.items()))
     if live is not None:
         trades = store.tradebook()
@@ -244,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             args.history_from = HISTORY_FROM if session.on_venue else today - dt.timedelta(days=90)
         print(f"\n1. history: {RESOLUTION}-minute bars of {', '.join(SYMBOLS)} from {args.history_from:%d %b %Y}")
         history = backfill(session, SYMBOLS, args.history_from, today)
+        after_backfill = session.history_requests() or 0
 
         print("\n2. backtest (Backtrader's broker, 1,000,000 cash, 3 bps commission)")
         bt_strat, bt_stats = run_backtest(session, args.history_from, today)
@@ -260,10 +264,13 @@ def main(argv: list[str] | None = None) -> int:
             live, timed_out = run_live(session, args.live_minutes, args.live_timeout)
             if timed_out:
                 print(f"   stopped by the {args.live_timeout:g} s timeout before closing out", file=sys.stderr)
-        history_requests = (session.history_requests() or 0) - history_start if session.on_venue else None
+        if session.on_venue:  # the venue counts what it served, warm-ups of the live feeds included
+            calls = (after_backfill - history_start, (session.history_requests() or 0) - after_backfill)
+        else:
+            calls = (sum(v[2] for v in history.values()), None)
         png = write_equity_png(session.state_path.parent / "equity_curve.png", bt_strat.equity, bt_strat.marks,
                                live.equity if live is not None else [], live.marks if live is not None else [])
-        summary(session, history, history_requests, bt_stats, live, png, began)
+        summary(session, history, calls, bt_stats, live, png, began)
     return 0
 
 
