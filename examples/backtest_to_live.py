@@ -31,7 +31,7 @@ from pathlib import Path
 import backtrader as bt
 
 from venue_session import IST, add_session_arguments, chosen_mode, fresh_venue_state, open_session
-from demo_report import ProgressBar, money, write_equity_png
+from demo_report import ProgressBar, add_analyzers, money, write_equity_png
 
 SYMBOLS = ("NSE:SBIN-EQ", "NSE:INFY-EQ")
 RESOLUTION = "1"
@@ -129,11 +129,7 @@ def run_backtest(session, start: dt.datetime, end: dt.datetime) -> tuple[SmaTren
     cerebro.broker.setcash(1_000_000.0)
     cerebro.broker.setcommission(commission=0.0003)  # ~3 bps a side: brokerage + STT, roughly
     cerebro.addstrategy(SmaTrend)
-    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", timeframe=bt.TimeFrame.Days)
-    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
-                        riskfreerate=0.065)
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+    add_analyzers(cerebro)
     strat = cerebro.run()[0]
     trades = strat.analyzers.trades.get_analysis()
     closed = trades.get("total", {}).get("closed", 0)

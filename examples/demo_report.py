@@ -37,6 +37,18 @@ class ProgressBar:
         self._drawn = False
 
 
+def add_analyzers(cerebro) -> None:
+    """The analyzers the examples report: daily returns, annualized Sharpe (6.5% risk-free, about an
+    Indian T-bill), drawdown and trades, named returns/sharpe/drawdown/trades."""
+    import backtrader as bt
+
+    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", timeframe=bt.TimeFrame.Days)
+    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
+                        riskfreerate=0.065)
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+
+
 def money(value: float) -> str:
     return f"{'-' if value < 0 else ''}Rs {abs(value):,.2f}"
 

@@ -31,7 +31,7 @@ import time
 import backtrader as bt
 
 from venue_session import IST, add_session_arguments, chosen_mode, open_session
-from demo_report import ProgressBar, money
+from demo_report import ProgressBar, add_analyzers, money
 
 SYMBOLS = ("NSE:SBIN-EQ", "NSE:INFY-EQ")
 
@@ -105,11 +105,7 @@ def run_backtest(session, symbols, resolution: str, start: dt.datetime, end: dt.
     cerebro.broker.setcash(cash)
     cerebro.broker.setcommission(commission=commission_bps / 10_000.0)
     cerebro.addstrategy(InverseVolTrend)
-    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", timeframe=bt.TimeFrame.Days)
-    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
-                        riskfreerate=0.065)
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+    add_analyzers(cerebro)
     strat = cerebro.run()[0]
     return cerebro, strat
 
