@@ -183,6 +183,32 @@ def test_backfill_configuration_errors_are_one_line(tmp_path, cwd, capsys):
     assert "--to 2026-11-01 must be after --from 2026-11-02" in capsys.readouterr().err
 
 
+def test_backfill_refuses_a_non_fyers_server_without_a_venue_clock(venue, tmp_path, cwd, capsys):
+    """Not FYERS and no venue clock: the machine's clock could mark windows complete that the
+    server has not reached, so nothing is fetched."""
+    cfg = make_config(tmp_path, venue)
+    creds = cfg / "fyers_credentials.yaml"
+    data = yaml.safe_load(creds.read_text())
+    data["api_base_url"] = "http://127.0.0.1:9/api/v3"  # nothing listens there
+    creds.write_text(yaml.safe_dump(data))
+    before = venue.rest_requests()
+    assert main(["history", "backfill", SBIN, "-r", "5", "--from", "2026-11-02", "--config-dir", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert f"{creds}: api_base_url" in err and "is the venue running?" in err
+    assert venue.rest_requests() == before and not (tmp_path / "data" / "cache.sqlite").exists()
+
+
+def test_backfill_reads_the_credentials_from_fyers_credentials_yaml_like_the_store(venue, tmp_path, cwd, capsys,
+                                                                                   monkeypatch):
+    cfg = make_config(tmp_path)  # no credentials in the directory
+    elsewhere = tmp_path / "private"
+    elsewhere.mkdir()
+    monkeypatch.setenv("FYERS_CREDENTIALS_YAML", str(write_credentials(venue, elsewhere)))
+    assert main(["history", "backfill", SBIN, "-r", "5", "--from", "2026-11-16", "--to", "2026-11-17",
+                 "--no-progress", "--config-dir", str(cfg)]) == 0
+    assert "REST calls made: 1" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["history", "backfill", SBIN, "-r", "5", "--from", "18/11/2026"], "argument --from: expected YYYY-MM-DD"),
     (["history", "backfill", SBIN, "-r", "1M", "--from", "2026-11-02"], "argument --resolution/-r:"),

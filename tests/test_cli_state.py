@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fyers_store.cli import main
-from fyers_store.cli_state import backup_path
+from fyers_store.state.sqlite_file import backup_path
 from fyers_store.persistence import SQLiteHistoricalCache
 from fyers_store.state import AppliedTrade, SQLiteStateStore, StoredOrder, StoredPosition
 from test_cli_history import make_config

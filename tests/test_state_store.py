@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fyers_store.config import StateConfig
 from fyers_store.errors import ConfigError, StateSchemaMismatch, StateStoreError
+from fyers_store.state.sqlite_file import StateDbInUse
 from fyers_store.state import (
     OPEN_ORDER_STATES,
     ORDER_STATES,
@@ -72,8 +75,15 @@ def trade(tid: str = "1", *, tag: str | None = "T1", qty: float = 4, price: floa
     return AppliedTrade(trade_id=tid, symbol=kw.pop("symbol", SYM), side=kw.pop("side", 1), qty=qty, price=price, traded_at=at, order_tag=tag, **kw)
 
 
-def raw(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(str(path))
+@contextlib.contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    """A plain connection, committed and closed on exit (sqlite3's own ``with`` leaves it open)."""
+    conn = sqlite3.connect(str(path))
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
 
 
 def table_counts(path: Path) -> dict[str, int]:
@@ -141,12 +151,32 @@ def test_reset_file_refuses_while_another_process_holds_the_write_lock(store: SQ
     holder = sqlite3.connect(str(db_path), isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")
-        with pytest.raises(StateStoreError, match="in use"):
-            SQLiteStateStore.reset_file(db_path, busy_timeout_ms=50)
+        with pytest.raises(StateDbInUse, match="open in another process"):
+            SQLiteStateStore.reset_file(db_path, in_use_timeout_seconds=0.05)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert store.get_order("T1") is not None
+
+
+def test_reset_file_refuses_while_a_broker_merely_has_the_file_open(store: SQLiteStateStore, db_path: Path) -> None:
+    """An idle connection of a running broker (WAL mode) is enough to refuse: its state is never
+    wiped underneath it, and nothing is written, not even a backup."""
+    store.upsert_order(order())
+    with pytest.raises(StateDbInUse):
+        SQLiteStateStore.reset_file(db_path, in_use_timeout_seconds=0.05)
+    assert store.get_order("T1") is not None
+    assert list(db_path.parent.glob("*.bak")) == []
+
+
+def test_reset_file_backs_up_first_and_the_backup_holds_the_old_rows(store: SQLiteStateStore, db_path: Path) -> None:
+    store.upsert_order(order())
+    store.close()
+    result = SQLiteStateStore.reset_file(db_path)
+    assert result.rows["orders"] == 1 and result.backup is not None and result.backup.parent == db_path.parent
+    assert set(table_counts(db_path).values()) == {0}
+    with SQLiteStateStore(result.backup, account_id="XY12345", strategy_id="alpha") as old:
+        assert old.get_order("T1") is not None
 
 
 def test_non_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import yaml
 
 from fyers_store import FyersStore
 from fyers_store.config import load_broker_config
+from fyers_store.errors import ConfigError
 from store_helpers import ist
 from test_auth_cli import write_credentials
 
@@ -43,8 +44,7 @@ def test_from_config_logs_in_and_serves_history_with_every_file_of_the_directory
         assert len(bars) == 2 * 75 and store.last_history_report.rest_requests == 1
         assert store.cache.db_path == tmp_path / "cache.sqlite"
         assert store.state_config.state_db_path == tmp_path / "state.sqlite"
-        assert store.broker_config == load_broker_config(root / "broker.yaml")
-        assert store.broker_config.allowed_product_types == ("CNC",)
+        assert store.broker_config is None  # orders=False: no broker, broker.yaml is not needed
         assert store.profile()["fy_id"] == sdk_venue.account.fy_id
     finally:
         store.stop()
@@ -69,12 +69,13 @@ def test_credentials_and_state_env_overrides_win_over_the_directory(sdk_venue, t
         store.stop()
 
 
-def test_a_broken_file_in_the_directory_is_named(sdk_venue, tmp_path):
+def test_a_broken_file_in_the_directory_is_named_before_any_login(sdk_venue, tmp_path):
     root = config_copy(sdk_venue, tmp_path)
     _edit(root / "broker.yaml", default_product_type="MTF")  # not in allowed_product_types
-    with pytest.raises(Exception) as err:
-        FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
+    with pytest.raises(ConfigError) as err:
+        FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False)
     assert "broker.yaml" in str(err.value) and "default_product_type" in str(err.value)
+    assert sdk_venue.rest_requests("/vagator") == 0  # no TOTP login was spent on it
 
 
 def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_path):
@@ -92,6 +93,7 @@ def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_
         broker.notify_order = seen.append
         broker.place(OrderIntent("NSE:SBIN-EQ", Side.BUY, 1, OrderType.MARKET, product_type=ProductType.INTRADAY))
         broker.dispatch_order_notifications()
+        assert store.broker_config == load_broker_config(root / "broker.yaml")
         rejected = [e for e in seen if e.kind is OrderEventKind.REJECTED]
         assert rejected and "allowed_product_types ['CNC']" in rejected[0].detail
         assert fast_venue.orders() == []

@@ -178,7 +178,7 @@ def _end_of(arg: DateArg) -> dt.datetime:
     return arg.when + _DAY if arg.whole_day else arg.when
 
 
-def _venue_clock(auth: Any) -> tuple[Optional[Callable[[], dt.datetime]], str]:
+def _venue_clock(auth: Any, source: Path) -> tuple[Optional[Callable[[], dt.datetime]], str]:
     """The exchange clock for the run, and a line saying which one it is."""
     from fyers_store.config import FyersAuthConfig
 
@@ -186,7 +186,7 @@ def _venue_clock(auth: Any) -> tuple[Optional[Callable[[], dt.datetime]], str]:
         return None, "clock: this machine's (FYERS)"
     import requests
 
-    from fyers_store.errors import OutcomeUnknown
+    from fyers_store.errors import ConfigError, OutcomeUnknown
 
     url = auth.rest_root + "/admin/clock"
     timeout = auth.request_timeout_seconds
@@ -199,7 +199,11 @@ def _venue_clock(auth: Any) -> tuple[Optional[Callable[[], dt.datetime]], str]:
     try:
         first = read()
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-        return None, f"clock: this machine's ({url} gave no venue time: {type(exc).__name__})"
+        # Not FYERS, and no venue clock: the machine's clock could mark windows complete that this
+        # server has not reached yet, so refuse rather than guess.
+        raise ConfigError(str(source), "api_base_url",
+                          f"{auth.api_base_url} is not FYERS's and {url} gave no venue time "
+                          f"({type(exc).__name__}); is the venue running?") from exc
 
     def now() -> dt.datetime:
         try:
@@ -238,16 +242,17 @@ class _Result:
 
 def backfill_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
     """``fyers-store history backfill``; returns the exit status."""
-    from fyers_store.auth.client import _rest_redirect
-    from fyers_store.config import CREDENTIALS_FILE, config_from_yaml
+    from fyers_store.auth.client import rest_redirect
+    from fyers_store.config import config_from_yaml, credentials_file
 
     out, err = out or sys.stdout, err or sys.stderr
     if args.end is not None and _end_of(args.end) <= args.start.when:
         return fail(f"--to {args.end.text} must be after --from {args.start.text}", EXIT_USAGE, err)
     root = config_dir_of(args)
-    auth = config_from_yaml(root / CREDENTIALS_FILE)
-    clock, clock_line = _venue_clock(auth)
-    with _rest_redirect(auth):
+    creds = credentials_file(root)  # the file from_config logs in with
+    auth = config_from_yaml(creds)
+    clock, clock_line = _venue_clock(auth, creds)
+    with rest_redirect(auth):
         from fyers_store.store import FyersStore
 
         store = FyersStore.from_config(root, clock=clock, market=False, orders=False)

@@ -14,24 +14,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from fyers_store.broker_state import LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY
+from fyers_store.state.state_store import RUN_ID_META_KEY
 from fyers_store.cli_common import (
     EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config_dir_argument, fail, format_table, ist_text, stdin_is_tty,
 )
 
-__all__ = ["LAST_RECONCILE_META_KEY", "add_state_commands", "backup_path", "clear_command", "show_command"]
+__all__ = ["add_state_commands", "clear_command", "show_command"]
 
-#: The meta key the broker records its last reconcile under ("<ISO-8601> <reason>").
-LAST_RECONCILE_META_KEY = LAST_RECONCILE_KEY
-_SEEDED_META_KEY = POSITIONS_SEEDED_KEY
-_SEQ_META_KEY = ORDER_SEQ_KEY
-_RUN_ID_META_KEY = "run_id"
-_IN_USE_TIMEOUT_SECONDS = 1.0
 
 _STATE_YAML_HELP = ("state.yaml is read from --config-dir; without it from $FYERS_STATE_YAML, else "
                     "$FYERS_CONFIG_DIR/state.yaml or ./config/state.yaml. FYERS_STATE_DB_PATH and "
@@ -75,16 +69,13 @@ def add_state_commands(commands: Any) -> None:
 
 
 def _state_config(args: argparse.Namespace) -> tuple[Any, str]:
-    """The state config and where its ``state_db_path`` came from (for messages)."""
+    """The state config the broker would use (same precedence: ``$FYERS_STATE_YAML``, else
+    ``--config-dir``/``$FYERS_CONFIG_DIR``/``./config``), and where ``state_db_path`` came from."""
     import os
 
-    from fyers_store.config import STATE_FILE, config_dir, load_state_config
+    from fyers_store.config import load_state_config, state_file
 
-    given = getattr(args, "config_dir", None)
-    if given is not None:
-        path = Path(given).absolute() / STATE_FILE
-    else:
-        path = Path(os.environ.get("FYERS_STATE_YAML") or config_dir() / STATE_FILE)
+    path = state_file(getattr(args, "config_dir", None))
     cfg = load_state_config(path)
     source = "FYERS_STATE_DB_PATH" if os.environ.get("FYERS_STATE_DB_PATH") else f"{path}: state_db_path"
     return cfg, source
@@ -153,8 +144,8 @@ def show_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Op
 
 def _show_strategy(store: Any, out: TextIO) -> None:
     meta = store.meta_items()
-    run_id = meta.get(_RUN_ID_META_KEY, "none yet")
-    seq = meta.get(_SEQ_META_KEY)
+    run_id = meta.get(RUN_ID_META_KEY, "none yet")
+    seq = meta.get(ORDER_SEQ_KEY)
     print("", file=out)
     print(f"strategy {store.strategy_id}: run id {run_id}" + (f", order tags issued: {seq}" if seq else ""),
           file=out)
@@ -186,25 +177,14 @@ def _show_strategy(store: Any, out: TextIO) -> None:
               f"@ {trade.price:g} ({order}; traded {_when(trade.traded_at)}, applied {_when(trade.applied_at)})",
               file=out)
 
-    last = _meta_time(meta.get(LAST_RECONCILE_META_KEY))
+    last = _meta_time(meta.get(LAST_RECONCILE_KEY))
     print(f"  last reconcile: {last or 'not recorded in the state DB'}", file=out)
-    seeded = _meta_time(meta.get(_SEEDED_META_KEY))
+    seeded = _meta_time(meta.get(POSITIONS_SEEDED_KEY))
     if seeded:
         print(f"  positions first loaded from FYERS (first reconcile): {seeded}", file=out)
 
 
 # ---------------------------------------------------------------------------- clear
-def backup_path(path: Path, now: Optional[dt.datetime] = None) -> Path:
-    """``<file>.<UTC time>.bak`` next to ``path`` (``-2``, ``-3``, ... when that exists already)."""
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    candidate = path.with_name(f"{path.name}.{stamp}.bak")
-    n = 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}.{stamp}-{n}.bak")
-    return candidate
-
-
 def _confirmed(account: str, path: Path, err: TextIO) -> bool:
     err.write(f"This drops every order, position, applied trade and run id in {path} (account {account} and any "
               "other account in the file); a backup is written next to it first.\n"
@@ -214,19 +194,11 @@ def _confirmed(account: str, path: Path, err: TextIO) -> bool:
     return answer.strip() == account
 
 
-def _row_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    from fyers_store.state.schema import STATE_TABLES
-
-    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return {t: int(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]) for t in STATE_TABLES if t in present}
-
-
 def clear_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
     """``fyers-store state clear``; returns the exit status."""
-    from fyers_store.errors import StateStoreError
-    from fyers_store.persistence.sqlite_base import is_lock_error
-    from fyers_store.state.schema import STATE_SCHEMA_VERSION, reset_schema
-    from fyers_store.state.sqlite_file import STATE_SYNCHRONOUS, open_error, sniff
+    from fyers_store.state import SQLiteStateStore
+    from fyers_store.state.schema import STATE_SCHEMA_VERSION
+    from fyers_store.state.sqlite_file import StateDbInUse, sniff
 
     out, err = out or sys.stdout, err or sys.stderr
     cfg, _ = _state_config(args)
@@ -244,36 +216,11 @@ def clear_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: O
             return fail(f"not confirmed (the answer was not the account id {account}); nothing was changed",
                         EXIT_FAILURE, err)
 
-    # EXCLUSIVE locking mode before the first access: the lock is taken only if no other connection
-    # (a broker, a strategy, another CLI) has the file open, and it is held until we close.
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=_IN_USE_TIMEOUT_SECONDS)
     try:
-        try:
-            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-            conn.execute("BEGIN EXCLUSIVE")
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if is_lock_error(exc):
-                return fail(f"state DB {path} is open in another process (a running broker or strategy?): stop "
-                            "every process using it first; nothing was changed", EXIT_FAILURE, err)
-            raise open_error(path, exc) from exc
-        backup = backup_path(path)
-        try:
-            counts = _row_counts(conn)
-            target = sqlite3.connect(str(backup))
-            try:
-                conn.backup(target)
-            finally:
-                target.close()
-        except sqlite3.Error as exc:
-            raise StateStoreError(f"cannot back up state DB {path} to {backup}: {exc}; nothing was changed") from exc
-        try:
-            conn.execute(f"PRAGMA synchronous = {STATE_SYNCHRONOUS}")
-            reset_schema(conn, path)
-        except sqlite3.Error as exc:
-            raise StateStoreError(f"cannot clear state DB {path} (its backup is {backup}): {exc}") from exc
-    finally:
-        conn.close()
+        result = SQLiteStateStore.reset_file(path)
+    except StateDbInUse as exc:
+        return fail(str(exc), EXIT_FAILURE, err)
+    counts, backup = result.rows, result.backup
     removed = ", ".join(f"{n} {t}" for t, n in counts.items() if n) or "no rows"
     print(f"backup written: {backup}", file=out)
     print(f"cleared state DB {path}: removed {removed}; empty schema v{STATE_SCHEMA_VERSION} created. "

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -118,32 +117,36 @@ class FyersStore:
         Reads the credentials (and logs in with TOTP when the stored token is not valid) unless
         ``access_token`` is given, then builds the SDK REST adapter, the socket adapters (skip
         them with ``market=False`` / ``orders=False``), the cache from ``cache.yaml`` and the
-        rest from ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml``/``broker.yaml``. As
-        everywhere, ``$FYERS_CREDENTIALS_YAML`` and ``$FYERS_STATE_YAML`` (and the single-key state
-        overrides) win over the files in ``config_dir``.
+        rest from ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml`` and (with ``orders``)
+        ``broker.yaml``, all checked before the login. As everywhere, ``$FYERS_CREDENTIALS_YAML``
+        and ``$FYERS_STATE_YAML`` (and the single-key state overrides) win over the files in
+        ``config_dir`` (:func:`~fyers_store.config.credentials_file`, :func:`~fyers_store.config.state_file`).
         """
         from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
         from fyers_store.auth import get_access_token
         from fyers_store.config import config_dir as default_dir
-        from fyers_store.config import config_from_yaml, load_rest_limits_config, load_ws_config
+        from fyers_store.config import (config_from_yaml, credentials_file, load_rest_limits_config, load_ws_config,
+                                        state_file)
 
         root = Path(config_dir) if config_dir is not None else default_dir()
         clock = clock or ExchangeClock()  # one clock for the store and the adapters' timestamps
-        auth = config_from_yaml(os.environ.get("FYERS_CREDENTIALS_YAML") or root / "fyers_credentials.yaml")
+        # Every file is checked before the login, so a typo costs no TOTP round trip.
+        auth = config_from_yaml(credentials_file(root))
+        calendar = NseCalendar.from_yaml(root / "nse_calendar.yaml")
+        limits = load_rest_limits_config(root / "fyers_rest_limits.yaml")
+        ws_config = load_ws_config(root / "fyers_ws.yaml") if (market or orders) else None
+        configs = dict(cache_config=load_cache_config(root / "cache.yaml"), state_config=load_state_config(state_file(root)),
+                       data_feed_config=load_data_feed_config(root / "data_feed.yaml"),
+                       broker_config=load_broker_config(root / "broker.yaml") if orders else None)
         token = access_token or get_access_token(auth)
         client_id = auth.client_id or f"{auth.app_id}-{auth.app_type}"
-        calendar = NseCalendar.from_yaml(root / "nse_calendar.yaml")
-        rest = FyersSdkRestAdapter(client_id, token, limits=load_rest_limits_config(root / "fyers_rest_limits.yaml"),
-                                   calendar=calendar, log_path=auth.sdk_log_dir, now=_now_of(clock))
-        ws_config = load_ws_config(root / "fyers_ws.yaml") if (market or orders) else None
+        rest = FyersSdkRestAdapter(client_id, token, limits=limits, calendar=calendar, log_path=auth.sdk_log_dir,
+                                   now=_now_of(clock))
         socket_token = f"{client_id}:{token}"
         data_ws = FyersDataWsAdapter(socket_token, ws_config, calendar=calendar,
                                      now=_now_of(clock)) if market else None
         order_ws = FyersOrderWsAdapter(socket_token, ws_config, now=_now_of(clock)) if orders else None
-        return cls(rest=rest, data_ws=data_ws, order_ws=order_ws, cache_config=load_cache_config(root / "cache.yaml"),
-                   state_config=load_state_config(os.environ.get("FYERS_STATE_YAML") or root / "state.yaml"),
-                   calendar=calendar, clock=clock, data_feed_config=load_data_feed_config(root / "data_feed.yaml"),
-                   broker_config=load_broker_config(root / "broker.yaml"), **options)
+        return cls(rest=rest, data_ws=data_ws, order_ws=order_ws, calendar=calendar, clock=clock, **configs, **options)
 
     def __repr__(self) -> str:
         parts = [f"name={self.name!r}", f"rest={type(self.rest).__name__ if self.rest else None}",

@@ -125,7 +125,7 @@ def _profile_once(client: FyersModel) -> dict[str, Any]:
     raise Rejected(code, message)
 
 
-def _rest_redirect(config: FyersAuthConfig) -> Any:
+def rest_redirect(config: FyersAuthConfig) -> Any:
     """A context that points the SDK's REST calls at ``config.api_base_url`` if needed."""
     from contextlib import nullcontext
 
@@ -154,7 +154,7 @@ def fetch_profile(
     or :class:`OutcomeUnknown`.
     """
     token, fresh = load_or_login(config, now=now, force=force, login=login)
-    with _rest_redirect(config):
+    with rest_redirect(config):
         try:
             profile = _profile_once(_sdk_client(config, token, log_path))
         except AuthError:

@@ -38,6 +38,8 @@ from fyers_store.config.schema import (
 from fyers_store.errors import ConfigError
 
 __all__ = [
+    "credentials_file",
+    "state_file",
     "BrokerConfig",
     "CacheConfig",
     "CacheMaintenanceConfig",
@@ -101,6 +103,24 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
     """The directory default config files are read from: ``$FYERS_CONFIG_DIR`` or ``./config``."""
     env = os.environ if env is None else env
     return Path(env.get("FYERS_CONFIG_DIR") or "config").absolute()
+
+
+def credentials_file(directory: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Where the credentials are read, by everything (store, CLI): ``$FYERS_CREDENTIALS_YAML``, else
+    ``fyers_credentials.yaml`` in ``directory`` (default :func:`config_dir`)."""
+    env = os.environ if env is None else env
+    if env.get("FYERS_CREDENTIALS_YAML"):
+        return Path(env["FYERS_CREDENTIALS_YAML"]).absolute()
+    return (Path(directory) if directory is not None else config_dir(env)).absolute() / CREDENTIALS_FILE
+
+
+def state_file(directory: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Where the state config is read, by the broker and the ``state`` commands alike:
+    ``$FYERS_STATE_YAML``, else ``state.yaml`` in ``directory`` (default :func:`config_dir`)."""
+    env = os.environ if env is None else env
+    if env.get("FYERS_STATE_YAML"):
+        return Path(env["FYERS_STATE_YAML"]).absolute()
+    return (Path(directory) if directory is not None else config_dir(env)).absolute() / STATE_FILE
 
 
 def parse_config(cls: type[T], data: Mapping[str, Any], source: str) -> T:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from fyers_store.errors import StateStoreError
 from fyers_store.config.schema import SqliteConcurrencyConfig
 from fyers_store.persistence.sqlite_base import SqliteDatabase, is_lock_error
-from fyers_store.state.schema import STATE_APPLICATION_ID, not_a_state_db_message, reset_schema
+from fyers_store.state.schema import STATE_APPLICATION_ID, STATE_TABLES, not_a_state_db_message, reset_schema
 
-__all__ = ["STATE_SYNCHRONOUS", "from_us", "is_not_a_database", "open_error", "reset_state_file", "sniff", "to_us"]
+__all__ = ["STATE_SYNCHRONOUS", "ResetResult", "StateDbInUse", "backup_and_reset", "backup_path", "from_us",
+           "is_not_a_database", "open_error", "sniff", "to_us"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MICRO = dt.timedelta(microseconds=1)
@@ -77,24 +79,77 @@ def open_error(path: Path, exc: sqlite3.Error) -> StateStoreError:
     return StateStoreError(f"cannot open state DB {path}: {exc}")
 
 
-def reset_state_file(path: Path, *, busy_timeout_ms: int) -> list[str]:
-    """The body of :meth:`SQLiteStateStore.reset_file` for an absolute ``path``: drop everything
-    and recreate the current, empty schema (creating the file when it is missing). Returns the
-    names of the tables dropped. Refuses a file that is not SQLite or is another program's."""
+class StateDbInUse(StateStoreError):
+    """The state DB is open in another connection (a running broker, strategy or tool)."""
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    """What :func:`backup_and_reset` did: where the backup is (None: there was no file) and how
+    many rows each table had."""
+
+    backup: Path | None
+    rows: dict[str, int]
+
+
+def backup_path(path: Path, now: dt.datetime | None = None) -> Path:
+    """``<file>.<UTC time>.bak`` next to ``path`` (``-2``, ``-3``, ... when that exists already)."""
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    candidate = path.with_name(f"{path.name}.{stamp}.bak")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{stamp}-{n}.bak")
+    return candidate
+
+
+def backup_and_reset(path: Path, *, in_use_timeout_seconds: float = 1.0) -> ResetResult:
+    """Reset the state DB at ``path`` to the current, empty schema -- only while no other
+    connection has it open, and only after a consistent backup next to it (see :func:`backup_path`).
+
+    The whole sequence holds an exclusive lock, taken before the first read: in WAL mode an idle
+    connection of a running broker holds the file shared, so it is refused (:class:`StateDbInUse`)
+    rather than wiped under the broker. A missing file is created empty (no backup). Refuses a file
+    that is not SQLite or is another program's."""
+    if not path.exists():
+        db = SqliteDatabase(path, synchronous=STATE_SYNCHRONOUS, concurrency=SqliteConcurrencyConfig())
+        try:
+            reset_schema(db.connection(), path)
+        finally:
+            db.close()
+        return ResetResult(None, {})
     sniff(path)
-    # No lock retries: a file in use must be refused at once, not waited for.
-    db = SqliteDatabase(
-        path,
-        synchronous=STATE_SYNCHRONOUS,
-        concurrency=SqliteConcurrencyConfig(busy_timeout_ms=busy_timeout_ms, lock_retry_attempts=0),
-    )
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=in_use_timeout_seconds)
     try:
-        return reset_schema(db.connection(), path)
-    except sqlite3.Error as exc:
-        if is_lock_error(exc):
-            raise StateStoreError(
-                f"cannot reset state DB {path}: it is in use ({exc}); stop every process using it first"
-            ) from exc
-        raise open_error(path, exc) from exc
+        try:
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            conn.execute("BEGIN EXCLUSIVE")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if is_lock_error(exc):
+                raise StateDbInUse(f"state DB {path} is open in another process (a running broker or strategy?): "
+                                   "stop every process using it first; nothing was changed") from exc
+            raise open_error(path, exc) from exc
+        backup = backup_path(path)
+        try:
+            rows = _row_counts(conn)
+            target = sqlite3.connect(str(backup))
+            try:
+                conn.backup(target)
+            finally:
+                target.close()
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"cannot back up state DB {path} to {backup}: {exc}; nothing was changed") from exc
+        try:
+            conn.execute(f"PRAGMA synchronous = {STATE_SYNCHRONOUS}")
+            reset_schema(conn, path)
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"cannot clear state DB {path} (its backup is {backup}): {exc}") from exc
+        return ResetResult(backup, rows)
     finally:
-        db.close()
+        conn.close()
+
+
+def _row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {t: int(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]) for t in STATE_TABLES if t in present}

@@ -51,8 +51,11 @@ from fyers_store.state.rows import (
     write_order,
     write_position,
 )
+from fyers_store.state.inspection import StateInspection
 from fyers_store.state.schema import STATE_SCHEMA_VERSION, STATE_TABLES, ensure_schema
-from fyers_store.state.sqlite_file import STATE_SYNCHRONOUS, open_error, reset_state_file, sniff, to_us
+from fyers_store.state.sqlite_file import (
+    STATE_SYNCHRONOUS, ResetResult, backup_and_reset, open_error, sniff, to_us,
+)
 
 __all__ = ["RUN_ID_ALPHABET", "RUN_ID_LENGTH", "SQLiteStateStore", "STATE_SYNCHRONOUS"]
 
@@ -73,7 +76,7 @@ def _default_clock() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
-class SQLiteStateStore:
+class SQLiteStateStore(StateInspection):
     """Runtime state of one ``account_id`` / ``strategy_id`` in a SQLite state DB file.
 
     Opening validates (or, on a new/empty file, creates) the schema and raises
@@ -160,16 +163,20 @@ class SQLiteStateStore:
         )
 
     @classmethod
-    def reset_file(cls, path: PathLike, *, busy_timeout_ms: int = 5000) -> None:
-        """Drop everything in the state DB at ``path`` (any schema version, every account and
-        strategy) and recreate the current, empty schema. Creates the file when it is missing.
+    def reset_file(cls, path: PathLike, *, in_use_timeout_seconds: float = 1.0) -> ResetResult:
+        """Back up the state DB at ``path`` next to it, then drop everything in it (any schema
+        version, every account and strategy) and recreate the current, empty schema; a missing
+        file is created empty. What ``fyers-store state clear`` does after its confirmation.
 
-        Meant for the operator, with every process using the file stopped (back it up first). It
-        refuses a file that is not SQLite or is a SQLite file of another program.
+        Refused (:class:`~fyers_store.state.sqlite_file.StateDbInUse`) while any other connection
+        has the file open -- a running broker must never have its state wiped underneath it -- and
+        refused for a file that is not SQLite or is a SQLite file of another program.
         """
         p = Path(os.fspath(path)).absolute()
-        dropped = reset_state_file(p, busy_timeout_ms=busy_timeout_ms)
-        log.warning("reset state DB %s: dropped %s, created empty schema v%d", p, dropped or "nothing", STATE_SCHEMA_VERSION)
+        result = backup_and_reset(p, in_use_timeout_seconds=in_use_timeout_seconds)
+        log.warning("reset state DB %s (backup: %s): removed %s rows; empty schema v%d", p,
+                    result.backup or "none, there was no file", sum(result.rows.values()), STATE_SCHEMA_VERSION)
+        return result
 
     # ------------------------------------------------------------------ properties and lifecycle
     @property
@@ -547,28 +554,6 @@ class SQLiteStateStore:
                 (self._account_id, self._strategy_id, name, value, now),
             ),
         )
-
-    def meta_items(self) -> dict[str, str]:
-        """Every meta entry of this strategy (run id, order sequence, ...), by key, sorted."""
-        rows = self._query(
-            "meta_items",
-            "SELECT key, value FROM meta WHERE account_id = ? AND strategy_id = ? ORDER BY key",
-            (self._account_id, self._strategy_id),
-        )
-        return {str(k): str(v) for k, v in rows}
-
-    def strategy_ids(self) -> list[str]:
-        """The strategies that have any row (orders, positions, ledger, watermarks, meta) for this
-        account in the file, sorted. Read-only; for operators and tools listing the state."""
-        union = " UNION ".join(f"SELECT strategy_id FROM {t} WHERE account_id = ?" for t in STATE_TABLES)
-        rows = self._query("strategy_ids", union + " ORDER BY 1", (self._account_id,) * len(STATE_TABLES))
-        return [str(r[0]) for r in rows]
-
-    def account_ids(self) -> list[str]:
-        """Every account that has any row in the file, sorted (a diagnostic: state recorded under
-        another ``account_id`` is invisible to this store). Read-only."""
-        union = " UNION ".join(f"SELECT account_id FROM {t}" for t in STATE_TABLES)
-        return [str(r[0]) for r in self._query("account_ids", union + " ORDER BY 1")]
 
     def get_or_create_run_id(self) -> str:
         """This strategy's persisted run id: ``RUN_ID_LENGTH`` upper-case letters/digits, created once
