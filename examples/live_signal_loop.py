@@ -4,7 +4,8 @@ The whole life of a small live strategy in one loop you can read top to bottom:
 
 * **Start safely.** ``BrokerCore.start()`` checks REST, loads this strategy's state DB, reconciles
   it with FYERS's orderbook, tradebook and positions, and only then connects the order socket. The
-  data socket comes from ``store.subscribe_market`` + ``store.start_market``.
+  data socket comes from ``store.subscribe_market`` + ``store.start_market``; the loop starts once
+  a ``SUBSCRIBED`` event says FYERS acknowledged the symbol.
 * **Read the market.** Each turn drains the data socket (``store.drain_market_messages()``): typed
   :class:`~fyers_store.models.stream.Tick` records and connection events, never SDK dicts.
 * **Trigger.** When a tick's price is ``--band-bps`` above the mean of the ``--window`` ticks before
@@ -74,6 +75,7 @@ class SignalLoop:
         self.window: collections.deque = collections.deque(maxlen=args.window)
         self.baseline = 0                   # the strategy's position when the run started
         self.ticks = 0
+        self.subscribed = False             # FYERS acknowledged the subscription (SUBSCRIBED event)
         self.signal: tuple[Tick, float] | None = None  # the latest tick that met the trigger, not acted on yet
         self.last: Tick | None = None
         self.orders: list[str] = []         # tags of every order this run submitted, in order
@@ -155,6 +157,8 @@ class SignalLoop:
     def on_connection(self, event: ConnectionEvent) -> None:
         if event.kind is EventKind.AUTH_FAILED:
             raise Stop(f"data socket: token refused ({event.detail})")
+        if event.kind is EventKind.SUBSCRIBED and self.symbol in event.symbols:
+            self.subscribed = True
         if event.kind in (EventKind.CONNECTED, EventKind.DISCONNECTED, EventKind.GAVE_UP):
             print(f"   {self.stamp()} data socket {event.kind.value}", flush=True)
 
@@ -268,12 +272,12 @@ def run(session, args: argparse.Namespace, stop_signals: list[str]) -> SignalLoo
         real_end = time.monotonic() + args.timeout
         try:
             t0 = time.monotonic()
-            while not loop.ticks and not stop_signals:  # the subscription's first tick (a snapshot)
+            while not loop.subscribed and not stop_signals:  # until FYERS acknowledges the subscription
                 if time.monotonic() >= real_end:
-                    raise Stop(f"no tick of {args.symbol} before the real-time deadline", failure=False)
+                    raise Stop(f"{args.symbol} not subscribed before the real-time deadline", failure=False)
                 loop.read_market()
                 time.sleep(args.poll)
-            print(f"   {args.symbol} ticks flowing after {time.monotonic() - t0:.1f} s", flush=True)
+            print(f"   {args.symbol} subscribed after {time.monotonic() - t0:.1f} s", flush=True)
             session.release_clock()  # the venue's market starts moving now
             venue_end = loop.now() + dt.timedelta(minutes=args.minutes)
             print(f"   loop running from {loop.stamp()} IST: venue deadline {venue_end.astimezone(IST):%H:%M:%S}, "

@@ -324,6 +324,17 @@ def test_error_auth_failed_and_gave_up_events(make):
     assert s.engine.poll() is END and len(s.rows()) == 2
 
 
+def test_subscribed_acknowledgements_leave_the_stream_and_status_alone(make):
+    h = make(at(10, 0, 30))
+    f = h.feed(backfill_start=False)
+    h.ws.emit("subscribed", "SymbolUpdate: FYERS acknowledged 1 symbol(s)", symbols=[SBIN])  # before any tick
+    h.advance(at(10, 2, 15))
+    h.ws.emit("subscribed", "SymbolUpdate: FYERS acknowledged 1 symbol(s)", symbols=[SBIN])  # again, while live
+    h.advance(at(10, 3, 15))
+    assert f.statuses() == ["CONNECTED", "LIVE"] and f.engine.status is FeedStatus.LIVE
+    assert f.rows() == ref_rows(h.ticks[SBIN], ep(10, 1), ep(10, 2))
+
+
 # ---------------------------------------------------------------------------- drain budget, backlog
 def _burst(make, warn_after: int = 10_000) -> tuple[Harness, Feed]:
     """20 000 SBIN ticks (400 a minute from 10:00) queued at once after the first one was seen."""

@@ -26,6 +26,7 @@ from fyers_store.models.stream import UTC, ConnectionEvent, DepthLevel, DepthUpd
 from test_ws_adapters import Drain, ws_config
 
 SBIN, RELIANCE, INFY, NIFTY = "NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:INFY-EQ", "NSE:NIFTY50-INDEX"
+NOSUCH = "NSE:NOSUCH-EQ"  # not in the venue's symbol master: its symbol-token lookup calls it invalid
 SU, DU = "SymbolUpdate", "DepthUpdate"
 
 
@@ -70,6 +71,16 @@ def venue_subscriptions(venue) -> set[tuple[str, str]]:
     return {(symbol, DU if kind == "dp" else SU) for symbol, kind in subs}
 
 
+def acknowledged(drain: Drain, after: int = 0) -> list[tuple[str, ...]]:
+    """The symbols of each SUBSCRIBED event queued after index ``after``, in order."""
+    drain.pull()
+    return [m.symbols for m in drain.items[after:] if isinstance(m, ConnectionEvent) and m.kind is EventKind.SUBSCRIBED]
+
+
+def index_of(drain: Drain, kind: EventKind, nth: int = 0) -> int:
+    return [i for i, m in enumerate(drain.pull()) if isinstance(m, ConnectionEvent) and m.kind is kind][nth]
+
+
 def expected_levels(levels) -> tuple[DepthLevel, ...]:
     return tuple(DepthLevel(lv["price"], lv["volume"], lv["ord"]) for lv in levels)
 
@@ -84,7 +95,7 @@ def test_typed_ticks_and_depth_equal_the_venue_market(make_adapter, fast_venue):
     ws.subscribe([SBIN, NIFTY])
     ws.subscribe(SBIN, data_type=DU)
     wait_until(lambda: len(market(drain)) >= 3, message="three snapshots")
-    assert ws.is_connected and [e.kind for e in drain.events()] == [EventKind.CONNECTED]
+    assert ws.is_connected and [e.kind for e in drain.events()] == [EventKind.CONNECTED] + [EventKind.SUBSCRIBED] * 2
 
     sbin = drain.of(Tick, lambda m: m.symbol == SBIN)[0]
     last = venue.market.last_tick(SBIN, t0)
@@ -128,6 +139,8 @@ def test_drop_reconnects_with_backoff_and_resubscribes_the_requested_set(make_ad
     wait_until(lambda: pairs(market(drain)) == requested, message="a snapshot per subscription")
     assert ws.subscriptions == requested and venue_subscriptions(venue) == requested
     assert ws.stats()["subscribe_calls"] == 3  # batches of <= 2: SU[2], SU[1], DU[1]
+    batches = [(SBIN, RELIANCE), (NIFTY,), (SBIN,)]
+    assert acknowledged(drain) == batches  # each reply comes before its batch's snapshots
 
     for round_ in (1, 2):
         assert venue.faults.drop_socket("data", close_frame=close_frame) == 1
@@ -140,9 +153,11 @@ def test_drop_reconnects_with_backoff_and_resubscribes_the_requested_set(make_ad
         wait_until(lambda: pairs(market(drain, connected)) == requested, message="snapshots after reconnect")
         wait_until(lambda: venue.data_socket.connections == 1, message="old connection gone")
         assert venue_subscriptions(venue) == requested  # the resubscribed set is the requested set
+        assert acknowledged(drain, connected) == batches  # the resubscribe is acknowledged batch by batch
     assert ws.stats()["subscribe_calls"] == 9 and ws.stats()["reconnects"] == 2
 
-    kinds = [e.kind for e in drain.events() if e.kind is not EventKind.ERROR]  # a TCP abort also errors
+    # A TCP abort also errors; SUBSCRIBED (checked above) may come before or after RESUBSCRIBED.
+    kinds = [e.kind for e in drain.events() if e.kind not in (EventKind.ERROR, EventKind.SUBSCRIBED)]
     assert kinds == [EventKind.CONNECTED] + [EventKind.DISCONNECTED, EventKind.RECONNECTING,
                                              EventKind.CONNECTED, EventKind.RESUBSCRIBED] * 2
     start, mark = venue.clock.time(), len(drain.pull())
@@ -171,6 +186,60 @@ def test_unsubscribe_from_an_earlier_subscribe_call(make_adapter, fast_venue):
     wait_until(lambda: len([m for m in market(drain, mark) if m.symbol == INFY]) == n, message="INFY ticks")
     assert not [m for m in market(drain, mark) if m.symbol == RELIANCE]
     assert ws.stats()["errors"] == 0
+    assert acknowledged(drain) == [(SBIN, RELIANCE), (INFY,)]  # not the workaround's re-subscribe
+
+
+# ---------------------------------------------------------------------------- subscribe acknowledgements
+def first_index(drain: Drain, pred) -> int:
+    return next(i for i, m in enumerate(drain.pull()) if pred(m))
+
+
+def acked_before_first_tick(drain: Drain, symbol: str) -> bool:
+    ack = first_index(drain, lambda m: isinstance(m, ConnectionEvent) and m.kind is EventKind.SUBSCRIBED
+                      and symbol in m.symbols)
+    return ack < first_index(drain, lambda m: isinstance(m, Tick) and m.symbol == symbol)
+
+
+def test_subscribed_names_what_fyers_acknowledged_per_batch_before_the_first_tick(make_adapter, fast_venue,
+                                                                                  tmp_path):
+    venue = fast_venue
+    ws = make_adapter(ws_config(tmp_path, data_ws_batch_size=2))
+    drain = Drain(ws)
+    ws.start()
+    assert ws.wait_connected(5)
+    ws.subscribe([SBIN, NOSUCH, RELIANCE, NIFTY])  # batches [SBIN, NOSUCH] and [RELIANCE, NIFTY]
+    wait_until(lambda: pairs(market(drain)) == {(SBIN, SU), (RELIANCE, SU), (NIFTY, SU)}, message="snapshots")
+    assert drain.events()[0].kind is EventKind.CONNECTED
+    assert acknowledged(drain) == [(SBIN,), (RELIANCE, NIFTY)]  # the refused symbol is in none
+    assert [e.symbols for e in drain.events(EventKind.ERROR) if e.symbols] == [(NOSUCH,)]
+    assert all(acked_before_first_tick(drain, s) for s in (SBIN, RELIANCE, NIFTY))
+
+    ws.subscribe([INFY])  # on the live connection: one batch, one more SUBSCRIBED
+    wait_until(lambda: [m for m in market(drain) if m.symbol == INFY], message="INFY snapshot")
+    assert acknowledged(drain) == [(SBIN,), (RELIANCE, NIFTY), (INFY,)] and acked_before_first_tick(drain, INFY)
+    start, mark = venue.clock.time(), len(drain.pull())
+    venue.advance(60)
+    n = len(minute_ticks(venue, INFY, start, start + 60))
+    wait_until(lambda: len([m for m in market(drain, mark) if m.symbol == INFY]) == n, message="INFY ticks")
+    assert len(acknowledged(drain)) == 3 == ws.stats()["subscribe_calls"]  # ticks acknowledge nothing
+
+
+def test_a_subscribe_fyers_refuses_whole_gets_no_subscribed(make_adapter, fast_venue, monkeypatch):
+    venue = fast_venue
+    monkeypatch.setattr(venue.ctx, "max_data_symbols", 2)
+    ws = make_adapter()
+    drain = Drain(ws)
+    ws.start()
+    ws.subscribe([SBIN, RELIANCE])
+    wait_until(lambda: acknowledged(drain) == [(SBIN, RELIANCE)], message="first batch acknowledged")
+    ws.subscribe([INFY])  # a third symbol: over the plan's limit, the whole request is refused (code 51001)
+    wait_until(lambda: [e for e in drain.events(EventKind.ERROR) if e.code == 51001], message="limit refusal")
+    monkeypatch.setattr(venue.ctx, "max_data_symbols", 5000)
+    ws.subscribe([NIFTY])
+    wait_until(lambda: [m for m in market(drain) if m.symbol == NIFTY], message="NIFTY snapshot")
+    # the refusal answered INFY's call, so the next acknowledgement is still paired with its own call
+    assert acknowledged(drain) == [(SBIN, RELIANCE), (NIFTY,)]
+    assert not [m for m in market(drain) if m.symbol == INFY]
 
 
 # ---------------------------------------------------------------------------- faults
@@ -202,9 +271,7 @@ def test_stall_is_detected_as_stale_forces_a_reconnect_and_recovers(make_adapter
     assert "no market data" in stale.detail
     venue.faults.resume_socket("data")  # the replacement connection can now authenticate
     drain.wait_event(EventKind.RESUBSCRIBED)
-    mark = next(i for i, m in enumerate(drain.items)
-                if isinstance(m, ConnectionEvent) and m.kind is EventKind.RESUBSCRIBED)
-    wait_until(lambda: market(drain, mark - 2), message="snapshot on the new connection")
+    wait_until(lambda: market(drain, index_of(drain, EventKind.CONNECTED, 1)), message="snapshot on the new connection")
     calendar.on = False  # the stepped venue is silent between advances: stop judging
     disconnected = drain.events(EventKind.DISCONNECTED)[0]
     assert disconnected.detail.startswith("forced reconnect: no market data")
@@ -245,10 +312,11 @@ def test_full_queue_drops_the_oldest_ticks_and_counts_them(make_adapter, fast_ve
     total = 3 + len(ticks)
     wait_until(lambda: ws.stats()["received"] == total, message="every tick received")
     items = ws.get_queue().drain()
-    assert [m.kind for m in items if isinstance(m, ConnectionEvent)] == [EventKind.CONNECTED]  # never dropped
-    kept = [m for m in items if isinstance(m, Tick)]
-    assert len(kept) == 4 and ws.stats()["dropped"] == total - 4
-    newest = {(t.symbol, dt.datetime.fromtimestamp(t.epoch, UTC)) for t in ticks[-4:]}
+    assert [m.kind for m in items if isinstance(m, ConnectionEvent)] == [
+        EventKind.CONNECTED, EventKind.SUBSCRIBED]  # never dropped
+    kept = [m for m in items if isinstance(m, Tick)]  # the two events hold two of the five places
+    assert len(kept) == 3 and ws.stats()["dropped"] == total - 3
+    newest = {(t.symbol, dt.datetime.fromtimestamp(t.epoch, UTC)) for t in ticks[-3:]}
     assert {(m.symbol, m.last_traded_time or m.exchange_time) for m in kept} == newest
 
 

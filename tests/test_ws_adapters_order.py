@@ -161,7 +161,7 @@ def test_full_order_queue_never_drops_and_raises_the_alarm(make_adapter, fast_ve
     ws = make_adapter(ws_config(tmp_path, order_ws_queue_maxsize=2), put_timeout=0.02)
     ws.start()
     wait_until(lambda: ws.is_connected and ws.stats()["acks"] >= 1, message="subscribed")
-    caplog.set_level(logging.ERROR, logger="fyers_store.adapters.fyers_ws")
+    caplog.set_level(logging.ERROR, logger="fyers_store.adapters.fyers_order_ws")
     order_id = market_buy(model)
     venue.advance(60)
     sent = venue.order_socket.sent  # final: advance() returns once the venue wrote everything

@@ -365,6 +365,8 @@ class FeedEngine:
             self._set_status(FeedStatus.LIVE, "live bars")
 
     def _on_event(self, event: ConnectionEvent) -> None:
+        # SUBSCRIBED, RESUBSCRIBED and RECONNECTING change nothing here: the status follows the
+        # ticks and the socket's state, and SUBSCRIBED only precedes the symbol's first tick.
         kind, s = event.kind, self.settings
         if kind is EventKind.ERROR and s.symbol in event.symbols:
             self._set_status(FeedStatus.NOTSUBSCRIBED, event.detail)

@@ -2,15 +2,18 @@
 
 Both adapters put typed messages on a bounded queue (:meth:`get_queue`) in arrival order:
 
-* :class:`FyersDataWsAdapter`: :class:`~fyers_store.models.stream.Tick` and
+* :class:`FyersDataWsAdapter` (here): :class:`~fyers_store.models.stream.Tick` and
   :class:`~fyers_store.models.stream.DepthUpdate`; a full queue drops the oldest market message
   (counted in ``stats()["dropped"]``).
-* :class:`FyersOrderWsAdapter`: :class:`~fyers_store.models.orders.OrderSnapshot`,
-  :class:`~fyers_store.models.orders.TradeFill`, :class:`~fyers_store.models.orders.PositionSnapshot`
-  (and :class:`~fyers_store.models.stream.OrderSocketNotice` for general pushes); a full queue
-  never drops: the SDK thread waits up to ``put_timeout`` seconds, then queues anyway, logs an
-  error and emits an ``ERROR`` event (``stats()["overflow"]`` counts it).
-* Both: :class:`~fyers_store.models.stream.ConnectionEvent` for every state change and error.
+* :class:`FyersOrderWsAdapter` (:mod:`fyers_store.adapters.fyers_order_ws`, re-exported here):
+  :class:`~fyers_store.models.orders.OrderSnapshot`, :class:`~fyers_store.models.orders.TradeFill`,
+  :class:`~fyers_store.models.orders.PositionSnapshot` (and
+  :class:`~fyers_store.models.stream.OrderSocketNotice` for general pushes); a full queue never
+  drops: the SDK thread waits up to ``put_timeout`` seconds, then queues anyway, logs an error and
+  emits an ``ERROR`` event (``stats()["overflow"]`` counts it).
+* Both: :class:`~fyers_store.models.stream.ConnectionEvent` for every state change and error; the
+  data adapter also emits ``SUBSCRIBED`` when FYERS acknowledges a subscribe call (before that
+  call's first ticks).
 
 Reconnects, backoff and resubscription are the adapters' own (see
 :mod:`fyers_store.adapters.ws_supervisor`); the SDK is always built with ``reconnect=False``.
@@ -30,28 +33,27 @@ between calls, the health monitor (``data_ws_health_check_seconds``, ``data_ws_s
 0 disables) and the reconnect policy (``reconnect``, ``reconnect_retry``, ``reconnect_backoff_*``,
 ``reconnect_stable_reset_seconds``). ``log_path``/``write_to_file`` go to the SDK.
 """
-
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from fyers_store.adapters.fyers_order_ws import ORDER_KINDS, FyersOrderWsAdapter
 from fyers_store.adapters.ws_base import (
-    BoundedMessageQueue, HealthMonitor, QueueOverflowError, QueuePolicy, SdkExceptionCounter, brief, by_data_type,
-    chunks, close_websocket_app, symbol_list,
+    BoundedMessageQueue, HealthMonitor, QueuePolicy, SdkExceptionCounter, brief, by_data_type, chunks,
+    close_websocket_app, daemon_sdk_threads, symbol_list,
 )
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
 from fyers_store.config import WsConfig, load_ws_config
 from fyers_store.errors import VenueDataError
 from fyers_store.logs import get_logger
-from fyers_store.models.orders import OrderSnapshot, PositionSnapshot, TradeFill
-from fyers_store.models.stream import DepthUpdate, EventKind, OrderSocketNotice, Tick
+from fyers_store.models.stream import DepthUpdate, EventKind, Tick
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
 
@@ -66,6 +68,22 @@ _TOPIC_PREFIXES = {SYMBOL_UPDATE: ("sf", "if"), DEPTH_UPDATE: ("dp",)}
 _CONTROL_TYPES = frozenset({"ful", "lit", "sub", "unsub", "cp", "cr"})
 _SDK_LOGGER = "FyersDataSocket"
 _DROP_LOG_EVERY = 1000
+# Replies that refuse a subscribe frame whole (no "K" follows): the SDK's failure reply
+# (defines.SUBS_ERROR_CODE/SUBSCRIBE_FAIL, data_ws.py:789-795) and a type-51 message with the
+# plan's symbol limit (defines.SYMBOL_LIMIT_EXCEEDED_CODE). Other type-51 "sub" messages (some
+# topics unknown) may come before the frame's own reply; the SDK's local checks have codes < 0.
+_SUBSCRIBE_FAILED = (11011, "subscription failed")
+_SYMBOL_LIMIT_CODE = 51001
+
+
+@dataclass(eq=False)
+class _PendingSubscribe:
+    """A subscribe call whose frame awaits FYERS's reply. One frame per call: a batch has at most
+    100 symbols and the SDK splits only at 1500 (data_ws.py:1911-1920)."""
+
+    data_type: str
+    symbols: tuple[str, ...]
+    announce: bool  # False for the unsubscribe quirk's re-subscribe of symbols already live
 
 
 class FyersDataWsAdapter(SupervisedSocketAdapter):
@@ -85,6 +103,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     the module docstring). Subscriptions are remembered and re-sent after every reconnect in
     batches of ``data_ws_batch_size`` with ``data_ws_subscribe_cooldown_seconds`` between calls.
     Symbols FYERS calls invalid are removed from the requested set and reported as ``ERROR``.
+    When FYERS acknowledges a subscribe call (each batch, on every connection) a ``SUBSCRIBED``
+    event names the symbols it accepted (``event.symbols``); it is queued before their first tick.
 
     ``stats()`` adds: ``control`` (SDK control replies), ``unrequested`` (data for a pair no
     longer requested, not queued), ``sdk_exceptions`` (non-parse exceptions the SDK only logged),
@@ -184,7 +204,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             litemode=self.config.litemode, reconnect=False,  # never the SDK's reconnect (data_ws.py:1705)
             on_message=lambda msg: self._sdk_message(link, msg), on_error=lambda err: self._sdk_error(link, err),
             on_close=lambda msg: self._sdk_close(link, msg), on_connect=None)
-        _daemon_threads(sock)
+        daemon_sdk_threads(sock)
         link.sock = sock
         # Blocks 2 s (data_ws.py:1624-1636), then returns whether or not a connection was made;
         # a token the SDK cannot decode or that is past `exp` never connects (on_error "cn").
@@ -234,6 +254,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
 
     def _sdk_subscribe(self, link: Link, chunk: list[str], data_type: str) -> None:
         link.invalid.clear()
+        pending = self._expect_reply(link, data_type, chunk, announce=True)
         link.sock.subscribe(symbols=list(chunk), data_type=data_type)
         self._count("subscribe_calls")
         accepted = self._accepted(link.sock, data_type)
@@ -244,6 +265,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                 link.sent[(name, data_type)] = None
             link.last_call = (data_type, frozenset(ok))
             link.active_since = self._clock()
+            if not ok and pending in link.pending:  # the SDK sent no frame: no reply will come
+                link.pending.remove(pending)
         if not missing:
             return
         # Refused for good: FYERS listed them as invalid, or an index asked for depth (an index
@@ -272,6 +295,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             # SDK quirk (data_ws.py:1855, 1910): unsubscribe() only accepts topics of the most
             # recent subscribe() on the channel. Re-subscribing the chunk (already live, so no
             # change at FYERS) makes it the most recent call.
+            self._expect_reply(link, data_type, chunk, announce=False)
             link.sock.subscribe(symbols=list(chunk), data_type=data_type)
             self._count("subscribe_calls")
         link.sock.unsubscribe(symbols=list(chunk), data_type=data_type)
@@ -281,7 +305,27 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                 link.sent.pop((name, data_type), None)
             link.last_call = (data_type, (last_symbols if direct else frozenset(chunk)) - set(chunk))
 
+    def _expect_reply(self, link: Link, data_type: str, chunk: list[str], *, announce: bool) -> _PendingSubscribe:
+        # Registered before the call: its reply may be read before subscribe() returns.
+        pending = _PendingSubscribe(data_type, tuple(chunk), announce)
+        with self._cond:
+            link.pending.append(pending)
+        return pending
+
     # ------------------------------------------------------------------ SDK callbacks (SDK threads)
+    def _subscribe_replied(self, link: Link, accepted: bool) -> None:
+        """FYERS answered the oldest subscribe frame (replies come in request order): emit
+        ``SUBSCRIBED`` with the symbols of that call the SDK sent, when FYERS accepted it."""
+        with self._cond:
+            pending = link.pending.popleft() if link.pending else None
+        if pending is None or not accepted or not pending.announce:
+            return
+        sent = self._accepted(link.sock, pending.data_type)  # the SDK sent the topics it resolved
+        symbols = tuple(s for s in pending.symbols if s in sent)
+        if symbols:
+            self._emit(EventKind.SUBSCRIBED, f"{pending.data_type}: FYERS acknowledged {len(symbols)} symbol(s): "
+                       f"{', '.join(symbols[:20])}", symbols=symbols)
+
     def _sdk_message(self, link: Link, msg: Any) -> None:
         try:
             if not self._is_current(link):
@@ -310,6 +354,9 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                 self._count("queued")
             elif kind == "cn" and msg.get("s") == "ok":
                 self._link_ready(link)
+            elif kind == "sub" and msg.get("s") == "ok":  # {"type":"sub","code":200,"message":"Subscribed",...}
+                self._count("control")
+                self._subscribe_replied(link, accepted=True)
             elif kind in _CONTROL_TYPES:
                 self._count("control")
             else:
@@ -331,6 +378,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                 if kind == "cn":  # in-band AUTH refused, or the SDK's local token check
                     self._link_auth_failed(link, code if isinstance(code, int) else None, text)
                     return
+                if kind == "sub" and (code == _SYMBOL_LIMIT_CODE or (code, text) == _SUBSCRIBE_FAILED):
+                    self._subscribe_replied(link, accepted=False)
                 invalid = err.get("invalid_symbols")
                 if isinstance(invalid, list):
                     link.invalid.update(s for s in invalid if isinstance(s, str))
@@ -379,224 +428,3 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         if data_type not in DATA_TYPES:
             raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
         return data_type
-
-
-# ------------------------------------------------------------------------------------------------
-# Order socket
-
-#: Order-socket subscription kinds (the SDK's names) and the alias accepted for each.
-ORDER_KINDS = {"OnOrders": "orders", "OnTrades": "trades", "OnPositions": "positions", "OnGeneral": "general"}
-_KIND_ALIASES = {**{k.lower(): k for k in ORDER_KINDS}, **{v: k for k, v in ORDER_KINDS.items()}}
-_AUTH_STATUSES = (401, 403)
-
-
-def _kind_list(kinds: Iterable[str] | str) -> list[str]:
-    items = kinds.split(",") if isinstance(kinds, str) else list(kinds)
-    out: dict[str, None] = {}
-    for item in items:
-        name = _KIND_ALIASES.get(str(item).strip().lower())
-        if name is None:
-            raise ValueError(f"unknown order-socket kind {item!r}; expected one of {list(ORDER_KINDS)}")
-        out[name] = None
-    return list(out)
-
-
-def _daemon_threads(sock: Any) -> None:
-    # The SDK runs its websocket thread as a daemon only with write_to_file (order_ws.py:402-417,
-    # data_ws.py:1766-1779); the ping and message threads it starts from on_open inherit that flag.
-    # Non-daemon, a ping thread asleep for 10 s (order_ws.py:356) holds process exit after stop().
-    # Checked against fyers-apiv3 3.2.0 (2026-11).
-    sock.background_flag = True
-
-
-def _finished_thread() -> threading.Thread:
-    thread = threading.Thread(target=lambda: None, daemon=True)
-    thread.start()
-    return thread
-
-
-class FyersOrderWsAdapter(SupervisedSocketAdapter):
-    """Order, trade and position updates from the FYERS order socket, typed, never dropped.
-
-    ``kinds``: what to subscribe (``"OnOrders"``, ``"OnTrades"``, ``"OnPositions"``,
-    ``"OnGeneral"``; default the first three), re-sent after every reconnect. ``put_timeout``:
-    how long an SDK callback waits for room in a full queue before queueing anyway and raising
-    the alarm. A refused token (HTTP 403 at the handshake) emits ``AUTH_FAILED`` and the next
-    attempt waits the capped backoff delay. Other arguments as for :class:`FyersDataWsAdapter`.
-
-    Only one order adapter may run per process (the SDK socket is a process-wide singleton).
-    ``stats()`` adds ``acks`` (subscription acknowledgements, code 1605).
-    """
-
-    SOCKET = "order"
-    _EXTRA_STATS = ("acks",)
-    DEFAULT_KINDS = ("OnOrders", "OnTrades", "OnPositions")
-
-    def __init__(self, token: TokenSource, config: WsConfig | None = None, *,
-                 kinds: Iterable[str] = DEFAULT_KINDS, put_timeout: float = 1.0,
-                 sdk_socket_class: type | None = None, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], dt.datetime] = utc_now, rng: Any = None, connect_timeout: float = 10.0,
-                 close_timeout: float = 2.0) -> None:
-        config = config if config is not None else load_ws_config()
-        queue = BoundedMessageQueue(config.order_ws_queue_maxsize, QueuePolicy.BLOCK, put_timeout=put_timeout,
-                                    clock=clock)
-        super().__init__(token, config, queue, clock=clock, now=now, rng=rng,
-                         connect_timeout=connect_timeout, close_timeout=close_timeout)
-        self._sdk_class = sdk_socket_class
-        self._kinds: dict[str, None] = dict.fromkeys(_kind_list(kinds))
-        self._overflowing = False
-
-    # ------------------------------------------------------------------ public API
-    def subscribe(self, symbols: Iterable[str] | str) -> None:
-        """Add order-socket kinds (``"OnOrders"``, ``"OnTrades"``, ``"OnPositions"``, ``"OnGeneral"``)."""
-        names = _kind_list(symbols)
-        with self._cond:
-            for name in names:
-                self._kinds.setdefault(name, None)
-        self._mark_dirty()
-
-    def unsubscribe(self, symbols: Iterable[str] | str) -> None:
-        """Remove order-socket kinds."""
-        names = _kind_list(symbols)
-        with self._cond:
-            for name in names:
-                self._kinds.pop(name, None)
-        self._mark_dirty()
-
-    @property
-    def subscriptions(self) -> tuple[str, ...]:
-        return tuple(self._kinds)
-
-    # ------------------------------------------------------------------ supervisor hooks
-    def _subscription_count(self) -> dict[str, int]:
-        link = self._link
-        return {"requested": len(self._kinds),
-                "subscribed": len(link.sent) if link is not None and not link.retired else 0}
-
-    def _open(self, link: Link) -> None:
-        if self._sdk_class is not None:
-            cls = self._sdk_class
-        else:
-            from fyers_apiv3.FyersWebsocket import order_ws
-            cls = order_ws.FyersOrderSocket
-        os.makedirs(self.config.log_path, exist_ok=True)
-        cls._instance = None  # singleton (order_ws.py:16-20): a fresh object per connection
-        sock = cls(
-            access_token=link.token, write_to_file=self.config.write_to_file, log_path=str(self.config.log_path),
-            on_orders=lambda m: self._sdk_record(link, m, "orders", OrderSnapshot.from_fyers),
-            on_trades=lambda m: self._sdk_record(link, m, "trades", TradeFill.from_fyers),
-            on_positions=lambda m: self._sdk_record(link, m, "positions", PositionSnapshot.from_fyers),
-            on_general=lambda m: self._sdk_general(link, m), on_error=lambda e: self._sdk_error(link, e),
-            on_close=lambda m: self._sdk_close(link, m), on_connect=None,
-            reconnect=False)  # never the SDK's reconnect (order_ws.py:304)
-        # close_connection() joins running_thread, which only keep_running() creates
-        # (order_ws.py:423-428, 453-465); keep_running() would start a non-daemon busy loop.
-        sock.running_thread = _finished_thread()
-        _daemon_threads(sock)
-        link.sock = sock
-        sock.connect()  # sleeps 2 s, then returns even if the handshake failed (order_ws.py:439-451)
-
-    def _probe(self, link: Link) -> None:
-        sock = link.sock
-        if sock is not None and sock.is_connected():  # set by the SDK's on_open (order_ws.py:281)
-            self._link_ready(link)
-
-    def _close_sdk(self, sock: Any, network_closed: threading.Event) -> None:
-        close_websocket_app(getattr(sock, "_FyersOrderSocket__ws_object", None), getattr(sock, "t", None))
-        network_closed.set()
-        sock.close_connection()  # then joins the ping thread, asleep for up to 10 s (order_ws.py:356)
-
-    def _reconcile(self, link: Link) -> None:
-        with self._lock:
-            wanted = list(self._kinds)
-            sent = list(link.sent)
-        add = [k for k in wanted if k not in link.sent]
-        remove = [k for k in sent if k not in self._kinds]
-        if add and not self._should_abort(link):
-            link.sock.subscribe(data_type=",".join(add))
-            self._count("subscribe_calls")
-            with self._cond:
-                link.sent.update(dict.fromkeys(add))
-        if remove and not self._should_abort(link):
-            # unsubscribe("OnGeneral") sends a nested list (order_ws.py:494-510); FYERS flattens it.
-            link.sock.unsubscribe(data_type=",".join(remove))
-            self._count("unsubscribe_calls")
-            with self._cond:
-                for kind in remove:
-                    link.sent.pop(kind, None)
-
-    # ------------------------------------------------------------------ SDK callbacks (SDK threads)
-    def _sdk_record(self, link: Link, msg: Any, key: str, parse: Callable[[Any], Any]) -> None:
-        try:
-            if not self._is_current(link):
-                return
-            body = msg.get(key) if isinstance(msg, dict) else None
-            if not isinstance(body, dict):  # the SDK hands None when its own mapping failed
-                raise VenueDataError(f"{key}: expected a mapped record, got {brief(msg)}")
-            record = parse(body)
-        except VenueDataError as exc:
-            self._count("malformed")
-            _log.error("order socket: malformed %s update skipped (%s): %s", key, exc, brief(msg))
-            return
-        except Exception:
-            self._count("malformed")
-            _log.exception("order socket: cannot handle %s update %s", key, brief(msg))
-            return
-        self._count("received")
-        self._enqueue(record)
-
-    def _sdk_general(self, link: Link, msg: Any) -> None:
-        try:
-            if not self._is_current(link):
-                return
-            if isinstance(msg, dict) and set(msg) <= {"code", "message", "s"}:
-                if msg.get("s") == "ok":  # subscribe/unsubscribe acks (code 1605)
-                    self._count("acks")
-                else:
-                    self._count("errors")
-                    code = msg.get("code")
-                    self._emit(EventKind.ERROR, f"order socket: {msg.get('message')}",
-                               code=code if isinstance(code, int) else None)
-                return
-            record = OrderSocketNotice.from_fyers(msg, self._now())
-        except Exception as exc:
-            self._count("malformed")
-            _log.error("order socket: malformed general message skipped (%s): %s", exc, brief(msg))
-            return
-        self._count("received")
-        self._enqueue(record)
-
-    def _enqueue(self, record: Any) -> None:
-        try:
-            self._queue.put(record)
-        except QueueOverflowError as exc:
-            self._count("queued")
-            _log.error("order socket: %s -- the consumer is not draining order updates", exc)
-            if not self._overflowing:  # one event per episode, not one per message
-                self._overflowing = True
-                self._emit(EventKind.ERROR, f"order queue overflow: {exc}")
-            return
-        self._overflowing = False
-        self._count("queued")
-
-    def _sdk_error(self, link: Link, err: Any) -> None:
-        try:
-            if not self._is_current(link):
-                return
-            status = getattr(err, "status_code", None)
-            if isinstance(err, json.JSONDecodeError):  # a text frame that is not JSON
-                self._count("malformed")
-                _log.error("order socket: malformed frame skipped: %s", err)
-            elif status in _AUTH_STATUSES:
-                self._count("errors")
-                self._link_auth_failed(link, status, f"handshake refused with HTTP {status}")
-            else:
-                self._count("errors")
-                self._emit(EventKind.ERROR, f"{type(err).__name__}: {err}",
-                           code=status if isinstance(status, int) else None)
-        except Exception:
-            _log.exception("order socket: cannot handle SDK error %s", brief(err))
-
-    def _sdk_close(self, link: Link, msg: Any) -> None:
-        if self._is_current(link):
-            self._link_lost(link, "connection closed")

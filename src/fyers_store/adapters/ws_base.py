@@ -35,7 +35,7 @@ from fyers_store.models.stream import is_market_data
 __all__ = [
     "Backoff", "BoundedMessageQueue", "HealthMonitor", "QueueOverflowError", "QueuePolicy",
     "SdkExceptionCounter", "brief", "by_data_type", "chunks", "claim_socket", "close_websocket_app",
-    "release_socket", "run_bounded", "symbol_list",
+    "daemon_sdk_threads", "release_socket", "run_bounded", "symbol_list",
 ]
 
 _log = get_logger(__name__)
@@ -351,6 +351,17 @@ def symbol_list(symbols: Iterable[str] | str) -> list[str]:
             raise ValueError(f"a symbol must be a non-empty string like 'NSE:SBIN-EQ', got {item!r}")
         out[item.strip()] = None
     return list(out)
+
+
+def daemon_sdk_threads(sock: Any) -> None:
+    """Make every thread an SDK socket starts a daemon thread (call before ``connect()``).
+
+    The SDK runs its websocket thread as a daemon only with write_to_file (order_ws.py:402-417,
+    data_ws.py:1766-1779); the ping and message threads it starts from on_open inherit that flag.
+    Non-daemon, a ping thread asleep for 10 s (order_ws.py:356) holds process exit after stop().
+    Checked against fyers-apiv3 3.2.0 (2026-11).
+    """
+    sock.background_flag = True
 
 
 def close_websocket_app(app: Any, thread: threading.Thread | None, grace: float = 0.5) -> None:

@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from abc import abstractmethod
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -72,6 +72,7 @@ class Link:
         self.invalid: set[str] = set()      # symbols FYERS called invalid during the current call
         self.last_call: Any = None          # the SDK's "most recent subscribe" (data socket quirk)
         self.last_call_at: float | None = None  # when the last subscribe/unsubscribe call ended
+        self.pending: deque[Any] = deque()  # subscribe calls awaiting the venue's reply, oldest first
 
 
 class SupervisedSocketAdapter(WsAdapter):

@@ -161,6 +161,8 @@ class EventKind(str, Enum):
     """What happened to a socket connection (the ``kind`` of a :class:`ConnectionEvent`)."""
 
     CONNECTED = "connected"        # open and authenticated (first time or after a reconnect)
+    SUBSCRIBED = "subscribed"      # data socket: FYERS acknowledged a subscribe call (one per batch, on
+    #                                every connection); ``symbols`` are the ones it took, queued before their ticks
     RESUBSCRIBED = "resubscribed"  # after a reconnect: every requested subscription re-sent
     DISCONNECTED = "disconnected"  # the connection ended (drop, forced reconnect, stop)
     RECONNECTING = "reconnecting"  # a new attempt follows after ``delay`` seconds
@@ -181,7 +183,8 @@ class ConnectionEvent:
     attempt: int = 0          # reconnect attempt number (1-based) where it applies
     delay: float | None = None  # seconds until the next attempt (RECONNECTING)
     code: int | None = None   # FYERS/SDK error code or HTTP status, when there was one
-    symbols: tuple[str, ...] = ()  # ERROR: the symbols FYERS refused (removed from the subscriptions)
+    symbols: tuple[str, ...] = ()  # ERROR: the symbols FYERS refused (removed from the subscriptions);
+    #                                SUBSCRIBED: the symbols FYERS acknowledged
 
 
 @dataclass(frozen=True)
