@@ -68,12 +68,12 @@ class SmaTrend(bt.Strategy):
             print(f"   {self.datas[0].datetime.datetime(0):%H:%M} {order.data._name} "
                   f"{'BUY' if order.isbuy() else 'SELL'} {abs(order.created.size):g}: {order.getstatusname()}"
                   + (f", {abs(ex.size):g} filled at avg {ex.price:.2f}" if ex.size else "")
-                  + (f" ({order.info.get('message')})" if order.status == order.Rejected else ""), flush=True)
+                  + (f" ({order.info.get('reject_reason')})" if order.status == order.Rejected else ""), flush=True)
         if order.status == order.Completed:
             when = bt.num2date(order.executed.dt, tz=IST, naive=True) if order.executed.dt else self.datas[0].datetime.datetime(0)
             self.marks.append((when, self.broker.getvalue(), "buy" if order.isbuy() else "sell"))
-        if not order.alive():
-            self.pending.pop(order.data, None)
+        if not order.alive() and self.pending.get(order.data) is order:
+            del self.pending[order.data]  # (an order restored after a restart is not ours to clear)
 
     def notify_store(self, msg, *args, **kwargs) -> None:
         self.events["store: " + str(msg).split(":")[0]] += 1
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in bt_stats.items():
             print(f"   {key:<28} {_fmt(value)}")
 
-        live = None
+        live, timed_out = None, False
         if not args.no_live:
             print(f"\n3. live: the same strategy on {'the venue' if session.on_venue else 'FYERS'} for "
                   f"{args.live_minutes:g} market minutes, then close out")
@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                       "allow_live_orders: true); otherwise the broker rejects them unsent")
             live, timed_out = run_live(session, args.live_minutes, args.live_timeout)
             if timed_out:
-                print(f"   stopped by the {args.live_timeout:g} s timeout before closing out", file=sys.stderr)
+                print(f"   ATTENTION: stopped by the {args.live_timeout:g} s timeout before closing out; "
+                      "positions or orders may be left open (see the summary)", file=sys.stderr)
         if session.on_venue:  # the venue counts what it served, warm-ups of the live feeds included
             calls = (after_backfill - history_start, (session.history_requests() or 0) - after_backfill)
         else:
@@ -267,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         png = write_equity_png(session.state_path.parent / "equity_curve.png", bt_strat.equity, bt_strat.marks,
                                live.equity if live is not None else [], live.marks if live is not None else [])
         summary(session, history, calls, bt_stats, live, png, began)
-    return 0
+    return 1 if timed_out else 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Every example takes the same switches (:func:`add_session_arguments`) and opens its
 :class:`~fyers_store.FyersStore` through :func:`open_session`:
 
-* ``--venue`` (the default when there is no credentials file) starts the local venue
+* ``--venue`` (the default when there is no credentials file; with one, either switch must be
+  given, so nothing reaches real FYERS by omission) starts the local venue
   (``fyers_sim``) inside this process with an accelerated clock, points the unmodified FYERS SDK at
   it (:func:`fyers_store.sdk_redirect.redirect_sdk`) and builds the store from the same YAML files
   under ``config/`` -- only the database paths move under ``--data-dir``. Nothing needs
@@ -62,9 +63,15 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, data_dir: str) -> 
 
 
 def chosen_mode(args: argparse.Namespace) -> str:
+    """``--venue``/``--live`` as given; without either, the venue -- unless a credentials file
+    exists, when the run could reach real FYERS: then the choice must be explicit."""
     if args.mode:
         return args.mode
-    return "live" if credentials_path(args.config_dir or default_config_dir()).exists() else "venue"
+    creds = credentials_path(args.config_dir or default_config_dir())
+    if creds.exists():
+        raise SystemExit(f"{creds} exists, so this could trade on real FYERS: pass --live to do that, "
+                         "or --venue for the local venue")
+    return "venue"
 
 
 class HeldMonotonic:

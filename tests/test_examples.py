@@ -3,6 +3,7 @@ the first run fills the cache and trades on the venue, the second sends no histo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -47,7 +48,7 @@ def test_the_demo_backtests_from_the_cache_trades_on_the_venue_and_refetches_not
     assert orders >= 1 and fills > orders  # slices: at least one order filled in parts
     assert "Partial" in first and "Completed" in first
     # the broker's fill ledger in the state DB holds exactly the fills the venue reports
-    with sqlite3.connect(tmp_path / "venue_state.sqlite") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "venue_state.sqlite")) as db:
         assert db.execute("SELECT count(*) FROM applied_trades").fetchone()[0] == fills
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     png = tmp_path / "equity_curve.png"

@@ -4,6 +4,7 @@ left behind (the history cache, the state DB) and against a second run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -74,7 +75,7 @@ def rupees(text: str) -> float:
 
 
 def db_count(path: Path, sql: str, *params: object) -> int:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return db.execute(sql, params).fetchone()[0]
 
 
@@ -258,3 +259,16 @@ def test_live_signal_loop_stops_on_an_auth_error_and_says_what_is_left_open(tmp_
     assert "sockets: data stopped, order stopped" in out
     assert db_count(tmp_path / "venue_state.sqlite",
                     "SELECT qty FROM positions WHERE strategy_id = 'signal_loop' AND symbol = 'NSE:SBIN-EQ'") == 30
+
+
+@pytest.mark.parametrize("name", ["backtest_to_live.py", "live_signal_loop.py"])
+def test_with_a_credentials_file_an_example_never_picks_real_fyers_by_itself(tmp_path: Path, name: str) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "fyers_credentials.yaml").write_text("username: XY12345\n")
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), "--config-dir", str(config),
+                             "--data-dir", str(tmp_path / "data")],
+                            cwd=tmp_path, env=example_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "pass --live to do that, or --venue" in result.stderr
+    assert not (tmp_path / "data").exists()  # nothing started
