@@ -106,6 +106,25 @@ def test_dead_token_mid_session_raises_auth_error_from_cerebro_and_sends_nothing
     assert run.statuses(first.ref)[-1] == "Completed"  # what happened before stands
 
 
+def test_a_run_stopped_right_after_the_refusal_still_raises_auth_error(fast_venue, cerebro_run):
+    """The strategy ends the run in the same bar its order was refused (runstop), before the
+    broker's next() could raise: cerebro.run() must still end with the AuthError, never return
+    normally (a supervisor restarting on failure would otherwise not see it)."""
+    run = cerebro_run()
+    placed: dict[str, bt.Order] = {}
+
+    def expire_buy_and_stop(strategy):
+        fast_venue.faults.expire_tokens()
+        placed["order"] = bt_order_for(strategy, OrderIntent(SBIN, Side.BUY, 5, OrderType.MARKET))
+        strategy.env.runstop()
+
+    run.do(expire_buy_and_stop)
+    assert isinstance(run.join(), AuthError)
+    order = placed["order"]  # its notifications die with the loop (runstop), its status does not
+    assert order.status == bt.Order.Rejected and "not placed" in order.info["reject_reason"]
+    assert venue_orders_of(fast_venue, order.info["order_tag"]) == []
+
+
 # ---------------------------------------------------------------------- 2. lossy order socket
 @pytest.mark.parametrize("venue", [11, 23], indirect=True)
 def test_lossy_order_socket_in_cerebro_executes_what_the_venue_traded(venue, fast_venue, cerebro_run, tmp_path):

@@ -10,6 +10,11 @@
 * a modify whose outcome is unknown (reply lost after FYERS applied it, or 5xx before): the
   order, looked up by its tag, shows it applied (MODIFIED) or, after the grace, unchanged
   (MODIFY_REJECTED); also when the process stopped in between (settled after the restart);
+* a cancel whose outcome is unknown (reply lost or late after FYERS cancelled the order, or 5xx
+  before), with the order socket stalled: the lookup by tag shows it cancelled (CANCELLED) or,
+  after the grace, still working (CANCEL_REJECTED, back to accepted; a new cancel lands); also
+  when the process stopped in between; and a second cancel answered -161 "already cancelled"
+  keeps the order "cancelling" until the lookup shows it cancelled (it never reopens);
 * an expired or invalidated token: the order is refused, nothing reaches the venue's book, the
   broker halts, the next dispatch raises AuthError, later placements are refused locally; and a
   start with a dead token is a ReconcileFailureError explaining the daily session expiry.
@@ -397,3 +402,132 @@ def test_modify_pending_when_the_process_stopped_is_settled_after_the_restart(fa
     assert kinds(events, tag) == [OrderEventKind.MODIFY_REJECTED], events
     assert venue_orders_of(fast_venue, tag)[0]["qty"] == 10 == core.state.get_order(tag).qty
     close(core)
+
+
+# ---------------------------------------------------------------------- 5. cancel with an unknown outcome
+def _fail_cancel_replies(venue, fault: str):
+    """Every attempt of the next cancel (the first and the adapter's two retries) fails: processed
+    with the reply lost, processed after the client gave up (0.5 s read timeout), or HTTP 500
+    before FYERS touches the order."""
+    if fault == "applied-reply-lost":
+        return venue.faults.lose_response(path=ORDERS_SYNC, method="DELETE", times=3)
+    if fault == "applied-late":
+        return venue.faults.rest_delay(ORDERS_SYNC, seconds=1.0, method="DELETE", times=3)
+    return venue.faults.rest_error(ORDERS_SYNC, status=500, method="DELETE", times=3)
+
+
+def _orderbook_reads(venue) -> int:
+    return venue.rest_requests("/api/v3/orders") - venue.rest_requests(ORDERS_SYNC)
+
+
+def _order_socket_subscribed(core) -> None:
+    """Wait for the order socket's subscription ack (code 1605): a stall set before the venue
+    answered the subscription would leave the socket deaf for good."""
+    pump_until(core, lambda: core.store.order_ws.stats()["acks"] > 0, message="order socket subscribed")
+
+
+def _resume_held_back(core, venue) -> list:
+    """Resume the stalled order socket; pump until the update it held back arrived."""
+    received = core.store.order_ws.stats()["received"]
+    venue.faults.resume_socket("order")
+    return pump_until(core, lambda: core.store.order_ws.stats()["received"] > received,
+                      message="the held-back order update")
+
+
+@pytest.mark.parametrize("fault", ["applied-reply-lost", "applied-late", "never-applied"])
+def test_cancel_with_an_unknown_outcome_is_settled_by_looking_the_order_up(fast_venue, tmp_path, fault):
+    late = fault == "applied-late"
+    store = _short_timeout_store(fast_venue, tmp_path) if late else None
+    core = make_core(fast_venue, tmp_path, store=store, grace=2.5 if late else 0.3)
+    try:
+        core.start()
+        _order_socket_subscribed(core)
+        tag, _ = _working_limit(core, fast_venue)
+        rule = _fail_cancel_replies(fast_venue, fault)
+        fast_venue.faults.stall_socket("order")  # its "Cancelled" update cannot settle it: only the lookup
+        reads = _orderbook_reads(fast_venue)
+
+        assert core.cancel(tag) == []  # no outcome yet
+        assert rule.fired == 3  # every attempt failed: the adapter raised OutcomeUnknown
+        assert core.book.get(tag).state is OrderState.CANCELLING
+        assert core.state.get_order(tag).state == "cancelling"
+        events = pump_until(core, lambda: core.book.get(tag).state is not OrderState.CANCELLING, timeout=10,
+                            message="cancel settled")
+        assert _orderbook_reads(fast_venue) > reads  # looked up by tag
+        (row,) = venue_orders_of(fast_venue, tag)
+        if fault != "never-applied":  # FYERS shows it cancelled: settled without the socket
+            assert kinds(events, tag) == [OrderEventKind.CANCELLED], events
+            assert row["status"] == 1 and core.state.get_order(tag).state == "cancelled"
+            events = _resume_held_back(core, fast_venue)  # the socket's "Cancelled" update: nothing new
+        else:  # FYERS still shows it working after the grace: the cancel is refused and reported
+            assert kinds(events, tag) == [OrderEventKind.CANCEL_REJECTED], events
+            assert "did not apply the cancel" in events[-1].detail
+            order, stored = core.book.get(tag), core.state.get_order(tag)
+            assert row["status"] == 6 and order.state is OrderState.ACCEPTED and not order.cancel_requested
+            assert stored.state == "accepted" and not stored.extra["cancel_requested"]
+            # the strategy may cancel again, and that cancel lands
+            fast_venue.faults.resume_socket("order")
+            events = core.cancel(tag)
+            events += pump_until(core, lambda: core.book.get(tag).state is OrderState.CANCELLED, timeout=10,
+                                 message="second cancel acknowledged")
+            assert kinds(events, tag) == [OrderEventKind.CANCELLED], events
+            assert venue_orders_of(fast_venue, tag)[0]["status"] == 1
+            events = pump_until(core, lambda: True, venue=fast_venue, step=2)
+        assert kinds(events, tag) == [] and core.book.get(tag).state is OrderState.CANCELLED
+        assert core.state.get_order(tag).state == "cancelled" and not core.book.get(tag).halted
+    finally:
+        close(core)
+
+
+def test_cancel_pending_when_the_process_stopped_is_settled_after_the_restart(fast_venue, tmp_path):
+    core = make_core(fast_venue, tmp_path, grace=0.3)
+    try:
+        core.start()
+        tag, _ = _working_limit(core, fast_venue)
+        _fail_cancel_replies(fast_venue, "never-applied")
+        assert core.cancel(tag) == []
+    finally:
+        close(core)  # gone before the lookup: the cancel in flight is only in the state DB
+        core.state.close()
+
+    core = make_core(fast_venue, tmp_path, grace=0.3)
+    try:
+        events = core.start()
+        assert core.book.get(tag).state is OrderState.CANCELLING
+        events += pump_until(core, lambda: core.book.get(tag).state is not OrderState.CANCELLING, timeout=10,
+                             message="cancel settled after the restart")
+        assert kinds(events, tag) == [OrderEventKind.CANCEL_REJECTED], events
+        assert venue_orders_of(fast_venue, tag)[0]["status"] == 6
+        assert core.state.get_order(tag).state == "accepted"
+    finally:
+        close(core)
+
+
+def test_a_second_cancel_answered_already_cancelled_never_reopens_the_order(fast_venue, tmp_path):
+    """FYERS answers a cancel of an order it cancelled already with -161. The order stays
+    "cancelling" (never back to "accepted") until the lookup by tag shows it cancelled."""
+    core = make_core(fast_venue, tmp_path, grace=0.3)
+    try:
+        core.start()
+        _order_socket_subscribed(core)
+        tag, _ = _working_limit(core, fast_venue)
+        fast_venue.faults.stall_socket("order")  # the status-1 update is held back
+        assert core.cancel(tag) == []
+        assert venue_orders_of(fast_venue, tag)[0]["status"] == 1  # FYERS cancelled it
+        sent, reads = fast_venue.rest_requests(ORDERS_SYNC), _orderbook_reads(fast_venue)
+
+        assert core.cancel(tag) == []  # the strategy asks again: -161 "already cancelled"
+        assert fast_venue.rest_requests(ORDERS_SYNC) == sent + 1  # a definitive reply: not retried
+        assert core.book.get(tag).state is OrderState.CANCELLING
+        assert core.state.get_order(tag).state == "cancelling"
+        states = []
+        events = pump_until(core, lambda: states.append(core.book.get(tag).state)
+                            or core.book.get(tag).state is OrderState.CANCELLED, timeout=10, message="cancelled")
+        assert set(states) <= {OrderState.CANCELLING, OrderState.CANCELLED}, states
+        assert kinds(events, tag) == [OrderEventKind.CANCELLED], events
+        assert _orderbook_reads(fast_venue) > reads  # the lookup, not the socket, settled it
+        assert core.state.get_order(tag).state == "cancelled"
+        assert kinds(_resume_held_back(core, fast_venue), tag) == []  # the socket's status 1: nothing new
+        assert core.book.get(tag).state is OrderState.CANCELLED and not core.book.get(tag).halted
+    finally:
+        close(core)

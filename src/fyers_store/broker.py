@@ -18,7 +18,12 @@ Mapping (lossy points marked):
 * After a restart, an order still open (or one that ended while the process was down) gets a new
   Backtrader order (``info["restored"]``), notified once as it stands -- Submitted, Accepted, or
   Partial with the fills applied before the restart as its executed size and price (they are not
-  executed again, and make no Trade) -- and then as it changes.
+  executed again, and make no Trade) -- and then as it changes. One open at the restart whose
+  symbol has no feed in the run has no Backtrader order: ``notify_store("ORDER_RESTORED_NO_FEED",
+  ...)`` says so once (``tag``, ``symbol``), and its events come as for orders placed with
+  :meth:`FyersBroker.place`.
+* A cancel FYERS refused, or did not apply, leaves the order alive:
+  ``notify_store("ORDER_CANCEL_REJECTED", ...)``; cancel again if still wanted.
 * An AuthError (expired or invalidated token) or a failed reconcile halts trading and is raised
   from ``next()``, so ``cerebro.run()`` raises it; notifications already queued (e.g. the order
   FYERS refused) are delivered first.
@@ -126,12 +131,15 @@ class FyersBroker(bt.BrokerBase):
         self.startingcash = self.getcash()  # Backtrader's writers and analyzers read it
 
     def stop(self) -> None:
+        unraised, self._raise = self._raise, None
         if self.core is not None:
-            self.core.stop()
+            unraised = unraised or self.core.stop()
             if self._owns_state:
                 self.core.state.close()
         self.store.stop(broker=self)
         super().stop()
+        if unraised is not None:  # the run ended before next() could raise it: cerebro.run() must
+            raise unraised        # not return normally after an auth or reconcile failure
 
     # ------------------------------------------------------------------ Backtrader interface
     def getcash(self) -> float:
@@ -291,8 +299,15 @@ class FyersBroker(bt.BrokerBase):
                 continue
             self._apply_event(order, ev)
         if self._unrestored:
-            self._unrestored = [t for t in self._unrestored if t not in self._orders
-                                and (o := self.core.book.get(t)) is not None and self._restore_order(o) is False]
+            waiting = []
+            for tag in self._unrestored:
+                tracked = self.core.book.get(tag) if tag not in self._orders else None
+                restored = self._restore_order(tracked) if tracked is not None else True
+                if restored is False:  # its feed has no bar yet
+                    waiting.append(tag)
+                elif restored is None:
+                    self._report_no_feed(tracked)
+            self._unrestored = waiting
         self._check_positions()
         if self.core is not None and self.core.forgotten != self._forgotten:
             self._forget()
@@ -337,7 +352,7 @@ class FyersBroker(bt.BrokerBase):
             order.created.price = req.stop_price if req.type in (OrderType.STOP, OrderType.STOP_LIMIT) else req.limit_price
             if req.type is OrderType.STOP_LIMIT:
                 order.created.pricelimit = req.limit_price
-        else:  # UNKNOWN, ANOMALY, MODIFY_REJECTED: the state did not change; say so
+        else:  # UNKNOWN, ANOMALY, MODIFY_REJECTED, CANCEL_REJECTED: the state did not change; say so
             self.store.put_notification(f"ORDER_{kind.name}", f"order {order.ref} ({ev.tag}): {ev.detail}",
                                         order=order)
             return
@@ -392,6 +407,15 @@ class FyersBroker(bt.BrokerBase):
         self._orders[tracked.tag], self._tags[order.ref] = order, tracked.tag
         self._notify(order)
         return order
+
+    def _report_no_feed(self, tracked: TrackedOrder) -> None:
+        """An order open at the restart that cannot get a Backtrader order: no feed of its symbol."""
+        req = tracked.request
+        detail = (f"order {tracked.tag} ({req.side.name} {req.qty} {req.symbol}, {tracked.state.value}) is open at "
+                  f"FYERS since before the restart, but no feed of {req.symbol} is in this run: it has no "
+                  f"Backtrader order (its events come through notify_order/notify_store)")
+        log.warning("%s", detail)
+        self.store.put_notification("ORDER_RESTORED_NO_FEED", detail, tag=tracked.tag, symbol=req.symbol)
 
     def _forget(self) -> None:
         """Drop the Backtrader orders whose FYERS orders the core forgot (bounded memory)."""

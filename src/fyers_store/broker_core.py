@@ -10,7 +10,8 @@ Safety rules it enforces:
 * the intent of an order (tag, parameters, state "submitting") is committed to the state DB
   **before** ``place_order``; ``place_order`` is never retried; an ambiguous outcome keeps the
   order open ("unknown") until the orderbook lookup by its tag (or the socket) settles it; a
-  modify with an ambiguous outcome is looked up the same way (:mod:`fyers_store.broker_lookups`);
+  modify or cancel with an ambiguous outcome is looked up the same way
+  (:mod:`fyers_store.broker_lookups`);
 * every fill is applied once: the state DB's trade ledger is checked first and the fill, the
   order row and the position row are written in one transaction;
 * start = REST check, load the state DB, reconcile (orderbook, tradebook, positions, funds), and
@@ -24,25 +25,23 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
-import os
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Callable, Iterable
 
 from fyers_store.adapters.fyers_rest import make_order_tag
+from fyers_store.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.broker_lookups import OutcomeLookups
 from fyers_store.broker_state import (
-    LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure, position_after,
-    stored_order, tracked_order,
+    LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure, net_by_symbol,
+    position_after, stored_order, tracked_order,
 )
 from fyers_store.config.schema import BrokerConfig
 from fyers_store.errors import (
-    AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError,
+    AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, RateLimitError,
     ReconcileFailureError, Rejected, StateStoreError,
 )
 from fyers_store.models.orders import (
-    FundsSnapshot, OrderRequest, OrderSnapshot, OrderType, PositionSnapshot, ProductType, Side, TradeFill, Validity,
-    order_tag_from_fyers,
+    FundsSnapshot, OrderRequest, OrderSnapshot, PositionSnapshot, ProductType, TradeFill, order_tag_from_fyers,
 )
 from fyers_store.models.stream import ConnectionEvent, EventKind
 from fyers_store.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
@@ -57,54 +56,7 @@ _PARKED_CAP = 1_000
 _KEEP_DONE = 200
 _SEEN_CAP = 10_000
 _FUNDS_REFRESH_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class OrderIntent:
-    """What the strategy asks for. Prices are required by type: LIMIT needs ``limit_price``, STOP
-    (SL-M) ``stop_price``, STOP_LIMIT (SL-L) both. ``product_type`` None = broker.yaml default."""
-
-    symbol: str
-    side: Side
-    qty: int
-    type: OrderType
-    limit_price: float | None = None
-    stop_price: float | None = None
-    validity: Validity = Validity.DAY
-    product_type: ProductType | None = None
-    bt_ref: int | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.qty, bool) or not isinstance(self.qty, int) or self.qty <= 0:
-            raise ValueError(f"order qty must be a positive whole number, got {self.qty!r}")
-        needs = {OrderType.LIMIT: ("limit_price",), OrderType.STOP: ("stop_price",),
-                 OrderType.STOP_LIMIT: ("limit_price", "stop_price"), OrderType.MARKET: ()}[self.type]
-        for name in needs:
-            value = getattr(self, name)
-            if value is None or not value > 0:
-                raise ValueError(f"a {self.type.name} order needs a positive {name}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class PositionChange:
-    """A position change that is not a fill of one of our orders: a trade made elsewhere (another
-    terminal, FYERS's square-off), a position that existed at start, or the venue's position
-    adopted after a mismatch. ``qty``/``avg_price`` are the new net position."""
-
-    symbol: str
-    qty: int
-    avg_price: float
-    reason: str
-    trade: TradeFill | None = None
-
-
-BrokerEvent = Union[OrderEvent, PositionChange]
-
-
-def live_orders_allowed(config: BrokerConfig, env: dict[str, str] | None = None) -> bool:
-    """The live-order gate: ``FYERS_ENVIRONMENT=LIVE`` or ``allow_live_orders: true``."""
-    env = os.environ if env is None else env
-    return config.allow_live_orders or env.get("FYERS_ENVIRONMENT", "").strip().upper() == "LIVE"
+_ALREADY_CANCELLED = -161  # FYERS's cancel reply for an order it has cancelled already
 
 
 class BrokerCore:
@@ -114,8 +66,8 @@ class BrokerCore:
     ``owner``/``primary`` name its order route in the store (the primary also gets orders and
     trades nobody claims: those made outside the strategy). ``unknown_grace_seconds`` is how long
     an order whose placement outcome is unknown may stay absent from the orderbook before it is
-    declared never received, and how long a modify whose outcome is unknown may stay unapplied
-    before it is refused. ``env`` is read once for the live-order gate. ``keep_done_orders``
+    declared never received, and how long a modify or cancel whose outcome is unknown may stay
+    unapplied before it is refused. ``env`` is read once for the live-order gate. ``keep_done_orders``
     bounds the done orders kept in memory (the state DB keeps every order).
     """
 
@@ -192,6 +144,8 @@ class BrokerCore:
                 events += self._apply(self.book.place_unknown(order.tag, "process restarted during place_order"))
             elif order.pending_request is not None:  # ... or around a modify
                 self._lookups.watch_modify(order.tag)
+            elif order.state is OrderState.CANCELLING:  # ... or around a cancel
+                self._lookups.watch_cancel(order.tag)
         events += self.reconcile("start")
         self.store.start_orders()
         self.started = True
@@ -199,9 +153,13 @@ class BrokerCore:
                  {s: p.qty for s, p in self._positions.items() if p.qty})
         return events
 
-    def stop(self) -> None:
+    def stop(self) -> BaseException | None:
+        """Stop taking messages; returns an AuthError/ReconcileFailureError no dispatch has raised
+        yet (the caller must not let it pass silently)."""
         self.started = False
         self.store.unregister_broker(self.owner)
+        exc, self._raise_next = self._raise_next, None
+        return exc
 
     # ------------------------------------------------------------------ orders
     def place(self, intent: OrderIntent) -> list[BrokerEvent]:
@@ -245,7 +203,9 @@ class BrokerCore:
         return events + self._after_change()
 
     def cancel(self, tag: str) -> list[BrokerEvent]:
-        """Ask FYERS to cancel. An order not acknowledged yet is cancelled as soon as it is."""
+        """Ask FYERS to cancel (an order not acknowledged yet: once it is). Refused: CANCEL_REJECTED.
+        Outcome unknown or -161 "already cancelled": "cancelling" until the order, looked up by its
+        tag, ended (or still works after ``unknown_grace_seconds``: CANCEL_REJECTED)."""
         order = self.book.get(tag)
         if order is None or order.is_done:
             return []
@@ -258,14 +218,19 @@ class BrokerCore:
         self._persist(order)
         try:
             self.rest.cancel_order(order.venue_order_id)
-        except Rejected as exc:  # e.g. -162 already traded: the socket/reconcile tells the rest
-            return self._apply(self.book.cancel_refused(tag, exc.message))
-        except OutcomeUnknown as exc:
-            log.warning("cancel of %s: outcome unknown (%s); the order socket or reconcile settles it", tag, exc)
+        except Rejected as exc:
+            if exc.code == _ALREADY_CANCELLED:  # its status-1 update is on its way: never back to working
+                log.info("cancel of %s: FYERS has it cancelled already (%s); looking it up by its tag", tag, exc)
+                self._lookups.watch_cancel(tag)
+                return []
+            return self._apply(self.book.cancel_refused(tag, exc.message, report=True))  # e.g. -162 traded
         except (AuthError, RateLimitError) as exc:
             if isinstance(exc, AuthError):
                 self._auth_failed(exc)
-            return self._apply(self.book.cancel_refused(tag, f"cancel not done: {exc}"))
+            return self._apply(self.book.cancel_refused(tag, f"cancel not done: {exc}", report=True))
+        except FyersError as exc:  # OutcomeUnknown, an unreadable reply: FYERS may or may not have applied it
+            log.warning("cancel of %s: outcome unknown (%s); looking the order up by its tag", tag, exc)
+            self._lookups.watch_cancel(tag)
         return []
 
     def modify(self, tag: str, *, qty: int | None = None, limit_price: float | None = None,
@@ -295,8 +260,8 @@ class BrokerCore:
 
     # ------------------------------------------------------------------ the pump
     def dispatch(self, max_messages: int | None = None) -> list[BrokerEvent]:
-        """Apply queued order-socket messages, settle unknown placements and modifies, reconcile when due
-        (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
+        """Apply queued order-socket messages, settle unknown placements, modifies and cancels,
+        reconcile when due (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
         ReconcileFailureError when a reconcile fails -- after returning the events this call had
         already applied, if any (they are never lost: the next call raises)."""
         if self._raise_next is not None:  # from a call outside dispatch (place, cancel, modify)
@@ -358,11 +323,11 @@ class BrokerCore:
                 events += self._seed_positions(positions)
             elif self.primary and {t.trade_id for t in trades} == {t.trade_id for t in trades_after}:
                 events += self._check_positions(positions)
+            self._last_reconcile = self.store.now()
+            self.state.set_meta(LAST_RECONCILE_KEY, f"{self._last_reconcile.isoformat()} {reason}")
         except StateStoreError as exc:
             self._halt(f"state DB: {exc}")
             raise ReconcileFailureError(reason, explain_failure(exc)) from exc
-        self._last_reconcile = self.store.now()
-        self.state.set_meta(LAST_RECONCILE_KEY, f"{self._last_reconcile.isoformat()} {reason}")
         self._forget_done()
         log.log(logging.DEBUG if reason == "periodic" and not events else logging.INFO,
                 "reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
@@ -456,7 +421,7 @@ class BrokerCore:
 
     def _seed_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
         events: list[BrokerEvent] = []
-        for symbol, (qty, avg) in _net_by_symbol(positions).items():
+        for symbol, (qty, avg) in net_by_symbol(positions).items():
             if qty == 0:
                 continue
             pos = StoredPosition(symbol=symbol, qty=float(qty), avg_price=avg)
@@ -467,7 +432,7 @@ class BrokerCore:
         return events
 
     def _check_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
-        venue = _net_by_symbol(positions)
+        venue = net_by_symbol(positions)
         events: list[BrokerEvent] = []
         for symbol in sorted(set(venue) | {s for s, p in self._positions.items() if p.qty}):
             qty, avg = venue.get(symbol, (0, 0.0))
@@ -593,11 +558,3 @@ class BrokerCore:
         while len(self._seen_external) > _SEEN_CAP:
             self._seen_external.popitem(last=False)
         return True
-
-
-def _net_by_symbol(positions: Iterable[PositionSnapshot]) -> dict[str, tuple[int, float]]:
-    """FYERS positions are per (symbol, product type); the strategy's are per symbol."""
-    net: dict[str, StoredPosition] = {}
-    for p in positions:
-        net[p.symbol] = position_after(net.get(p.symbol), p.symbol, p.net_qty, p.net_avg)
-    return {symbol: (int(pos.qty), pos.avg_price) for symbol, pos in net.items()}

@@ -1,7 +1,7 @@
 """Requests whose outcome FYERS never told the broker, settled by looking the order up by its tag.
 
 :class:`OutcomeLookups` is used by :class:`~fyers_store.broker_core.BrokerCore` on the Cerebro
-thread. Two kinds of request can end without a definitive reply (timeout, reset connection, 5xx
+thread. Three kinds of request can end without a definitive reply (timeout, reset connection, 5xx
 after the adapter's retries):
 
 * **a placement** (``place_order`` is never retried): the order is "unknown". Its tag is looked
@@ -13,8 +13,14 @@ after the adapter's retries):
   prices confirms the modify (``MODIFIED``), one where FYERS ended the order drops it. A row that
   still shows the order as it was ``grace`` seconds after the failed request means FYERS did not
   apply it: ``MODIFY_REJECTED``, and the order may be modified again.
+* **a cancel**: the order stays "cancelling". It is looked up the same way and the row applied: a
+  row where FYERS ended the order (cancelled, or filled, expired, rejected first) settles it. A row
+  that still shows the order working ``grace`` seconds after the failed request means FYERS did
+  not apply the cancel: back to working with ``CANCEL_REJECTED``, and the strategy may cancel
+  again. A cancel answered -161 "already cancelled" is looked up too: the row shows the status-1
+  update the socket has not delivered yet.
 
-The order socket or a reconcile may settle either first; the lookups then just stop.
+The order socket or a reconcile may settle any of them first; the lookups then just stop.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import logging
 from typing import Any, Callable
 
 from fyers_store.errors import AuthError, FyersError
-from fyers_store.models.orders import OrderRequest, OrderSnapshot
+from fyers_store.models.orders import WORKING, OrderRequest, OrderSnapshot
 from fyers_store.orders import OrderBook, OrderEvent, OrderState
 
 __all__ = ["OutcomeLookups", "LOOKUP_EVERY_SECONDS"]
@@ -40,7 +46,7 @@ def _shows(snap: OrderSnapshot, request: OrderRequest) -> bool:
 
 
 class OutcomeLookups:
-    """The orders whose placement or modify outcome is unknown (see the module doc).
+    """The orders whose placement, modify or cancel outcome is unknown (see the module doc).
 
     ``settle`` calls ``apply`` with the book's events (the broker persists and returns them) and
     ``on_auth`` when FYERS refuses the token."""
@@ -49,6 +55,7 @@ class OutcomeLookups:
         self._rest, self._book, self._grace, self._mono = rest, book, float(grace), monotonic
         self._placements: dict[str, list[float]] = {}  # tag -> [since, last lookup]
         self._modifies: dict[str, list[float]] = {}
+        self._cancels: dict[str, list[float]] = {}
 
     def watch_placement(self, tag: str) -> None:
         self._placements.setdefault(tag, [self._mono(), float("-inf")])
@@ -56,8 +63,11 @@ class OutcomeLookups:
     def watch_modify(self, tag: str) -> None:
         self._modifies[tag] = [self._mono(), float("-inf")]
 
+    def watch_cancel(self, tag: str) -> None:
+        self._cancels[tag] = [self._mono(), float("-inf")]
+
     def watching(self, tag: str) -> bool:
-        return tag in self._placements or tag in self._modifies
+        return tag in self._placements or tag in self._modifies or tag in self._cancels
 
     def drop_settled(self) -> None:
         """Forget what the socket, a reconcile or a reply settled meanwhile."""
@@ -69,6 +79,10 @@ class OutcomeLookups:
             order = self._book.get(tag)
             if order is None or order.pending_request is None or order.is_done or order.halted:
                 del self._modifies[tag]
+        for tag in list(self._cancels):
+            order = self._book.get(tag)
+            if order is None or order.state is not OrderState.CANCELLING or order.halted:
+                del self._cancels[tag]
 
     def settle(self, apply: Callable[[list[OrderEvent]], list[Any]],
                on_auth: Callable[[AuthError], None]) -> list[Any]:
@@ -76,7 +90,8 @@ class OutcomeLookups:
         self.drop_settled()
         events: list[Any] = []
         now = self._mono()
-        for kind, watched in (("placement", self._placements), ("modify", self._modifies)):
+        for kind, watched in (("placement", self._placements), ("modify", self._modifies),
+                              ("cancel", self._cancels)):
             for tag, times in list(watched.items()):
                 if now - times[1] < LOOKUP_EVERY_SECONDS:
                     continue
@@ -94,16 +109,23 @@ class OutcomeLookups:
                     if snap is None and not late:
                         continue  # FYERS may still be taking it in
                     events += apply(self._book.resolve_unknown(tag, snap))
-                else:
+                elif kind == "modify":
                     events += self._settle_modify(tag, snap, late, apply)
+                else:
+                    events += self._settle_cancel(tag, snap, late, apply)
         self.drop_settled()
         return events
 
     def _settle_modify(self, tag: str, snap: OrderSnapshot | None, late: bool,
                        apply: Callable[[list[OrderEvent]], list[Any]]) -> list[Any]:
         if snap is None:
-            log.warning("order %s (modify outcome unknown) is not in FYERS's orderbook; will look again", tag)
-            return []
+            order = self._book.get(tag)
+            if not late or order is None or order.pending_request is None or order.is_done or order.halted:
+                return []  # FYERS's orderbook may lag; look again until the grace is over
+            detail = (f"FYERS's orderbook has no order tagged {tag} {self._grace:g} s after the modify's outcome "
+                      "was unknown; treating the modify as not applied (the next reconcile shows the order)")
+            log.warning("order %s: %s", tag, detail)
+            return apply(self._book.modify_refused(tag, detail))
         events = apply(self._book.on_snapshot(snap))
         order = self._book.get(tag)
         if order is None or order.pending_request is None or order.is_done or order.halted:
@@ -113,4 +135,25 @@ class OutcomeLookups:
                       f"order still has qty {snap.qty}, limit {snap.limit_price:g}, stop {snap.stop_price:g}")
             log.warning("order %s: %s", tag, detail)
             events += apply(self._book.modify_refused(tag, detail))
+        return events
+
+    def _settle_cancel(self, tag: str, snap: OrderSnapshot | None, late: bool,
+                       apply: Callable[[list[OrderEvent]], list[Any]]) -> list[Any]:
+        if snap is None:
+            order = self._book.get(tag)
+            if not late or order is None or order.state is not OrderState.CANCELLING or order.halted:
+                return []  # FYERS's orderbook may lag; look again until the grace is over
+            detail = (f"FYERS's orderbook has no order tagged {tag} {self._grace:g} s after the cancel's outcome "
+                      "was unknown; treating the cancel as not applied (cancel again if still wanted)")
+            log.warning("order %s: %s", tag, detail)
+            return apply(self._book.cancel_refused(tag, detail, report=True))
+        events = apply(self._book.on_snapshot(snap))
+        order = self._book.get(tag)
+        if order is None or order.state is not OrderState.CANCELLING or order.halted:
+            return events
+        if late and snap.status in WORKING:
+            detail = (f"FYERS did not apply the cancel: {self._grace:g} s after its outcome was unknown the "
+                      f"order is still working (status {snap.status.name}); cancel again if still wanted")
+            log.warning("order %s: %s", tag, detail)
+            events += apply(self._book.cancel_refused(tag, detail, report=True))
         return events

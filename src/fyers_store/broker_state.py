@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from fyers_store.errors import AuthError, OutcomeUnknown, RateLimitError, StateStoreError, VenueDataError
-from fyers_store.models.orders import OrderRequest, OrderStatus, OrderType, ProductType, Side, TradeFill, Validity
+from fyers_store.models.orders import (
+    OrderRequest, OrderStatus, OrderType, PositionSnapshot, ProductType, Side, TradeFill, Validity,
+)
 from fyers_store.orders import OrderState, TrackedOrder
 from fyers_store.state.models import AppliedTrade, StoredOrder, StoredPosition
 
-__all__ = ["stored_order", "tracked_order", "applied_trade", "position_after", "explain_failure",
+__all__ = ["stored_order", "tracked_order", "applied_trade", "position_after", "net_by_symbol", "explain_failure",
            "ORDER_SEQ_KEY", "POSITIONS_SEEDED_KEY", "LAST_RECONCILE_KEY"]
 
 # Meta keys the broker keeps per strategy in the state DB (``fyers-store state show`` reads them).
@@ -113,6 +115,15 @@ def position_after(position: StoredPosition | None, symbol: str, signed_qty: int
     if not math.isfinite(new_avg):
         raise VenueDataError(f"position {symbol}: fill of {signed_qty} @ {price} gives a non-finite average")
     return StoredPosition(symbol=symbol, qty=float(new_qty), avg_price=float(new_avg))
+
+
+def net_by_symbol(positions: Iterable[PositionSnapshot]) -> dict[str, tuple[int, float]]:
+    """(net qty, average) per symbol: FYERS positions are per (symbol, product type), the strategy's
+    are per symbol."""
+    net: dict[str, StoredPosition] = {}
+    for p in positions:
+        net[p.symbol] = position_after(net.get(p.symbol), p.symbol, p.net_qty, p.net_avg)
+    return {symbol: (int(pos.qty), pos.avg_price) for symbol, pos in net.items()}
 
 
 def explain_failure(exc: BaseException) -> str:

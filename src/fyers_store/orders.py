@@ -7,7 +7,8 @@ trades), and notifies the :class:`OrderEvent` lists it gets back, in order.
 
 Design choices:
 
-* Every state change goes through one explicit table, :data:`TRANSITIONS`. A (state, trigger) pair
+* Every state change goes through one explicit table, :data:`TRANSITIONS` (with the states and
+  triggers in :mod:`fyers_store.orders_table`, re-exported here). A (state, trigger) pair
   missing from it is a contradiction: an ``ANOMALY`` event, the order ``halted`` and otherwise left
   as it was (never guess), or a ``ValueError`` for a local request that makes no sense.
 * ``filled_qty`` and ``avg_price`` come from trades only (keyed by FYERS ``tradeNumber``, applied
@@ -33,161 +34,23 @@ import datetime as dt
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
-from types import MappingProxyType
-from typing import Mapping
 
 from fyers_store.models.orders import (
     DONE, WORKING, OrderRequest, OrderSnapshot, OrderStatus, Side, TradeFill, order_tag_from_fyers,
 )
-from fyers_store.state.models import OPEN_ORDER_STATES, ORDER_STATES, TERMINAL_ORDER_STATES
+from fyers_store.orders_table import (
+    DONE_CONFLICTS, DONE_STATES, DONE_TRIGGER, OPEN_STATES, TRANSITIONS, OrderState, Trigger,
+)
 
 __all__ = [
     "OrderState", "OPEN_STATES", "DONE_STATES", "Trigger", "TRANSITIONS", "OrderEventKind", "OrderEvent",
     "Fill", "TrackedOrder", "OrderBook", "DEFAULT_TRADE_ID_CAP",
 ]
 
-
-class OrderState(str, Enum):
-    """Lifecycle state of one order; the values are the state DB's ``ORDER_STATES`` strings."""
-
-    SUBMITTING = "submitting"
-    ACCEPTED = "accepted"
-    PARTIAL = "partial"
-    CANCELLING = "cancelling"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    UNKNOWN = "unknown"
-
-
 _SUB, _ACC, _PAR, _CXLG = OrderState.SUBMITTING, OrderState.ACCEPTED, OrderState.PARTIAL, OrderState.CANCELLING
 _FIL, _CXL, _REJ, _EXP = OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED
 _UNK = OrderState.UNKNOWN
-
-#: May still change: sent without a reply (submitting), working (accepted, partial -- which includes
-#: "filled at FYERS, trades still on their way"), a cancel in flight (cancelling), or an outcome the
-#: broker must still look up by tag (unknown).
-OPEN_STATES = frozenset({_SUB, _ACC, _PAR, _CXLG, _UNK})
-#: FYERS will not change these again. Late *trades* of a cancelled/expired order are still applied.
-DONE_STATES = frozenset({_FIL, _CXL, _REJ, _EXP})
-
-# The broker persists states 1:1, so a drift from the state DB's vocabulary must fail at import
-# (an explicit raise, not ``assert``: it must also hold under ``python -O``).
-if (tuple(s.value for s in OrderState) != ORDER_STATES
-        or {s.value for s in DONE_STATES} != set(TERMINAL_ORDER_STATES)
-        or {s.value for s in OPEN_STATES} != set(OPEN_ORDER_STATES)):
-    raise AssertionError("fyers_store.orders states differ from fyers_store.state.models")
-
-
-class Trigger(str, Enum):
-    """What moves an order: a local action of the broker, or a FYERS status (the table's columns)."""
-
-    PLACED = "placed"                    # REST place_order returned an order id
-    PLACE_REJECTED = "place_rejected"    # REST place_order refused it (definitive)
-    PLACE_UNKNOWN = "place_unknown"      # no definitive reply: timeout, 5xx, code 201 "no ack"
-    NOT_FOUND = "not_found"              # the orderbook lookup by tag found nothing
-    CANCEL = "cancel"                    # the strategy asked to cancel
-    CANCEL_REFUSED = "cancel_refused"                # FYERS refused the cancel; nothing filled
-    CANCEL_REFUSED_FILLED = "cancel_refused_filled"  # ... with fills on the order
-    FILL = "fill"                        # a new trade; applied fills below qty (or at it, modify up pending)
-    FILL_COMPLETE = "fill_complete"      # applied fills reach qty: a new trade, or a modify outcome
-    WORKING = "status_4_6"               # 4 transit / 6 pending, nothing filled anywhere
-    WORKING_FILLED = "status_4_6_filled"  # 4/6 with fills: FYERS has no "partial" status
-    TRADED = "status_2"
-    CANCELLED = "status_1"
-    REJECTED = "status_5"
-    EXPIRED = "status_7"
-
-
 _T = Trigger
-_DONE_TRIGGER = {OrderStatus.FILLED: _T.TRADED, OrderStatus.CANCELLED: _T.CANCELLED,
-                 OrderStatus.REJECTED: _T.REJECTED, OrderStatus.EXPIRED: _T.EXPIRED}
-
-#: (current state, trigger) -> new state. Anything not listed is a contradiction (see module doc).
-TRANSITIONS: Mapping[tuple[OrderState, Trigger], OrderState] = MappingProxyType({
-    # REST place_order replies.
-    (_SUB, _T.PLACED): _ACC,
-    (_UNK, _T.PLACED): _ACC,           # a reply that outlived the timeout
-    # Race: the socket (ack, fill, cancel, exchange reject) beat the REST reply; keep what it said.
-    **{(s, _T.PLACED): s for s in (_ACC, _PAR, _CXLG, _FIL, _CXL, _EXP, _REJ)},
-    (_SUB, _T.PLACE_REJECTED): _REJ,
-    (_UNK, _T.PLACE_REJECTED): _REJ,
-    (_REJ, _T.PLACE_REJECTED): _REJ,   # the socket's status 5 came first
-    (_SUB, _T.PLACE_UNKNOWN): _UNK,
-    # Race: the socket or a trade already told us more than the timed-out REST call could.
-    **{(s, _T.PLACE_UNKNOWN): s for s in OrderState if s is not _SUB},
-    (_UNK, _T.NOT_FOUND): _REJ,        # FYERS never got it
-    # Cancel requests (need a venue id: submitting/unknown orders are refused).
-    (_ACC, _T.CANCEL): _CXLG,
-    (_PAR, _T.CANCEL): _CXLG,
-    (_CXLG, _T.CANCEL): _CXLG,         # repeated request
-    (_CXLG, _T.CANCEL_REFUSED): _ACC,
-    (_CXLG, _T.CANCEL_REFUSED_FILLED): _PAR,
-    # Status 4/6 (transit/pending), nothing filled.
-    (_SUB, _T.WORKING): _ACC,          # socket ack before the REST reply
-    (_UNK, _T.WORKING): _ACC,
-    (_ACC, _T.WORKING): _ACC,          # duplicate
-    (_CXLG, _T.WORKING): _CXLG,        # update from before the cancel landed
-    (_CXL, _T.WORKING): _CXL,          # stale/reordered: done never reopens
-    (_REJ, _T.WORKING): _REJ,          # stale 4 after the rejection
-    (_EXP, _T.WORKING): _EXP,
-    # Status 4/6 with fills (by filledQty or by applied trades).
-    (_SUB, _T.WORKING_FILLED): _PAR,   # fill before the REST reply
-    (_UNK, _T.WORKING_FILLED): _PAR,
-    (_ACC, _T.WORKING_FILLED): _PAR,   # update ahead of its trades
-    (_PAR, _T.WORKING_FILLED): _PAR,   # also: stale 6 after a status 2 whose trades are pending
-    (_CXLG, _T.WORKING_FILLED): _CXLG,  # partial fill while the cancel is in flight
-    (_FIL, _T.WORKING_FILLED): _FIL,   # stale 6 after the last trade
-    (_CXL, _T.WORKING_FILLED): _CXL,
-    (_EXP, _T.WORKING_FILLED): _EXP,
-    # Status 2: "filled" waits for the trades (partial until then).
-    (_SUB, _T.TRADED): _PAR,
-    (_UNK, _T.TRADED): _PAR,
-    (_ACC, _T.TRADED): _PAR,
-    (_PAR, _T.TRADED): _PAR,
-    (_CXLG, _T.TRADED): _PAR,          # the cancel lost the race to the fill
-    (_FIL, _T.TRADED): _FIL,           # the trades came first
-    # Status 1 (cancelled): fills so far are kept; trades still on their way are applied later.
-    (_SUB, _T.CANCELLED): _CXL,        # e.g. an IOC cancelled before the REST reply
-    (_UNK, _T.CANCELLED): _CXL,
-    (_ACC, _T.CANCELLED): _CXL,        # cancelled from elsewhere (another device, the RMS)
-    (_PAR, _T.CANCELLED): _CXL,
-    (_CXLG, _T.CANCELLED): _CXL,       # our cancel acknowledged
-    (_REJ, _T.CANCELLED): _REJ,        # keep the first end (REST reject, then a cancel update)
-    # Status 7 (expired at the close): as cancelled.
-    (_SUB, _T.EXPIRED): _EXP,
-    (_UNK, _T.EXPIRED): _EXP,
-    (_ACC, _T.EXPIRED): _EXP,
-    (_PAR, _T.EXPIRED): _EXP,
-    (_CXLG, _T.EXPIRED): _EXP,         # the day ended before the cancel landed
-    (_REJ, _T.EXPIRED): _REJ,
-    # Status 5: asynchronous RMS/exchange rejections arrive after FYERS accepted the order.
-    (_SUB, _T.REJECTED): _REJ,
-    (_UNK, _T.REJECTED): _REJ,
-    (_ACC, _T.REJECTED): _REJ,
-    (_CXLG, _T.REJECTED): _REJ,        # FYERS answers the cancel with -164 "already rejected"
-    (_REJ, _T.REJECTED): _REJ,         # REST reject confirmed by the socket
-    # Trades (the order's new applied total below qty).
-    (_SUB, _T.FILL): _PAR,             # trade before the REST reply and any order update
-    (_UNK, _T.FILL): _PAR,
-    (_ACC, _T.FILL): _PAR,
-    (_PAR, _T.FILL): _PAR,
-    (_CXLG, _T.FILL): _CXLG,           # cancel requested, then a fill: applied, cancel stands
-    (_CXL, _T.FILL): _CXL,             # trade arriving after the cancel ack: applied, never lost
-    (_EXP, _T.FILL): _EXP,
-    # Trades that complete the order.
-    (_SUB, _T.FILL_COMPLETE): _FIL,
-    (_UNK, _T.FILL_COMPLETE): _FIL,
-    (_ACC, _T.FILL_COMPLETE): _FIL,
-    (_PAR, _T.FILL_COMPLETE): _FIL,    # incl. the last trade after status 2
-    (_CXLG, _T.FILL_COMPLETE): _FIL,   # the cancel lost the race (FYERS: -162 "already traded")
-})
-
-# Two different DONE statuses for one order: contradictory only when one of them is "filled";
-# otherwise (cancelled vs expired vs rejected) the remainder is dead either way: keep the first.
-_DONE_CONFLICTS = frozenset(frozenset({OrderStatus.FILLED, s})
-                            for s in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED))
 
 
 class OrderEventKind(str, Enum):
@@ -204,6 +67,7 @@ class OrderEventKind(str, Enum):
     ANOMALY = "anomaly"     # FYERS contradicted itself or us; the order is halted
     MODIFIED = "modified"   # FYERS applied our modify: ``order.request`` is the new request
     MODIFY_REJECTED = "modify_rejected"  # FYERS refused our modify: the request is unchanged
+    CANCEL_REJECTED = "cancel_rejected"  # our cancel was refused or never applied: the order works on
 
 
 _STATE_EVENT = {_CXL: OrderEventKind.CANCELLED, _REJ: OrderEventKind.REJECTED,
@@ -390,16 +254,22 @@ class OrderBook:
         self._orders[tag] = new
         return new
 
-    def cancel_refused(self, tag: str, message: str) -> list[OrderEvent]:
-        """FYERS refused the cancel (after the adapter's retries). The order goes back to working;
-        if an update already ended or filled it (e.g. -162 "already traded"), nothing changes."""
+    def cancel_refused(self, tag: str, message: str, *, report: bool = False) -> list[OrderEvent]:
+        """FYERS refused the cancel (after the adapter's retries), or did not apply one whose outcome
+        was unknown. The order goes back to working (and may be cancelled again); with ``report``
+        that is a ``CANCEL_REJECTED`` event. If an update already ended or filled it (e.g. -162
+        "already traded"), nothing changes."""
         order = self._order(tag)
         if not order.cancel_requested:
             raise ValueError(f"no cancel was requested for order {tag!r}")
         if order.state is not _CXLG:
             return []
         trigger = _T.CANCEL_REFUSED_FILLED if self._has_fills(order) else _T.CANCEL_REFUSED
-        return self._move(order, trigger, message, message=message, cancel_requested=False)
+        events = self._move(order, trigger, message, message=message, cancel_requested=False)
+        new = self._orders[tag]
+        if report and new.state is not _CXLG:
+            events.append(OrderEvent(OrderEventKind.CANCEL_REJECTED, tag, new, None, message))
+        return events
 
     def request_modify(self, tag: str, *, qty: int | None = None, limit_price: float | None = None,
                        stop_price: float | None = None) -> TrackedOrder:
@@ -597,14 +467,14 @@ class OrderBook:
         status, first_done = snap.status, order.last_status if order.last_status in DONE else None
         if first_done is not None and status in DONE:
             # A second DONE status: a duplicate, a compatible one (keep the first), or a contradiction.
-            if frozenset({first_done, status}) in _DONE_CONFLICTS:
+            if frozenset({first_done, status}) in DONE_CONFLICTS:
                 return self._anomaly(order, f"{what}: status {status.name} after {first_done.name}")
             return self._commit(order, order.replace(venue_order_id=snap.order_id,
                                                      venue_filled_qty=venue_filled), "")
         if status in WORKING:
             trigger = _T.WORKING_FILLED if self._has_fills(order, snap.filled_qty) else _T.WORKING
         else:
-            trigger = _DONE_TRIGGER[status]
+            trigger = DONE_TRIGGER[status]
         return self._move(order, trigger, snap.message, venue_order_id=snap.order_id,
                           venue_filled_qty=venue_filled, last_status=first_done or status,
                           message=snap.message or order.message)
