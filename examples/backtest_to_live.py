@@ -72,7 +72,8 @@ class SmaTrend(bt.Strategy):
         if order.status == order.Completed:
             when = bt.num2date(order.executed.dt, tz=IST, naive=True) if order.executed.dt else self.datas[0].datetime.datetime(0)
             self.marks.append((when, self.broker.getvalue(), "buy" if order.isbuy() else "sell"))
-        if not order.alive() and self.pending.get(order.data) is order:
+        mine = self.pending.get(order.data)
+        if not order.alive() and mine is not None and mine.ref == order.ref:  # notifications carry clones
             del self.pending[order.data]  # (an order restored after a restart is not ours to clear)
 
     def notify_store(self, msg, *args, **kwargs) -> None:
