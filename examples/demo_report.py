@@ -8,33 +8,20 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from fyers_store.cli_common import ProgressBar as WindowBar
 
-class ProgressBar:
-    """A one-line progress bar (redrawn in place on a terminal, one line per step otherwise)."""
 
-    def __init__(self, label: str, width: int = 24, stream: TextIO | None = None) -> None:
-        self.label, self.width = label, width
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty()
-        self._drawn = False
+class ProgressBar(WindowBar):
+    """The library's window progress bar (``fyers-store history backfill`` draws the same one) on
+    stdout, indented under the example's step, with a closing line per symbol."""
 
-    def update(self, done: int, total: int, detail: str = "") -> None:
-        total = max(total, 1)
-        filled = min(self.width, round(self.width * done / total))
-        line = f"   {self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {detail}"
-        if self.tty:
-            self.stream.write("\r" + line[:160].ljust(160))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-        self._drawn = True
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        super().__init__(stream or sys.stdout, prefix=f"   {label} ")
 
     def finish(self, detail: str) -> None:
-        if self.tty and self._drawn:
-            self.stream.write("\r" + " " * 160 + "\r")
+        self.clear()
         self.stream.write(f"   {detail}\n")
         self.stream.flush()
-        self._drawn = False
 
 
 def add_analyzers(cerebro) -> None:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "CONFIG_DIR_HELP", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "IST",
-    "add_config_dir_argument", "config_dir_of", "fail", "format_table", "ist_text", "stdin_is_tty",
+    "ProgressBar", "add_config_dir_argument", "config_dir_of", "fail", "format_table", "ist_text", "stdin_is_tty",
 ]
 
 EXIT_OK = 0
@@ -70,3 +70,39 @@ def stdin_is_tty() -> bool:
         return bool(sys.stdin is not None and sys.stdin.isatty())
     except (AttributeError, OSError, ValueError):
         return False
+
+
+class ProgressBar:
+    """A text bar over history windows on ``stream``: redrawn in place on a terminal, one line per
+    window otherwise (logs stay readable). ``prefix`` starts every line. Used by ``history
+    backfill`` and the examples."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO, enabled: bool = True, prefix: str = "") -> None:
+        self.stream, self.enabled, self.prefix = stream, enabled, prefix
+        try:
+            self.tty = bool(stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            self.tty = False
+        self._shown = 0
+
+    def update(self, done: int, total: int, label: str) -> None:
+        if not self.enabled:
+            return
+        total = max(total, done, 1)
+        filled = round(self.WIDTH * done / total)
+        line = f"{self.prefix}[{'#' * filled}{'-' * (self.WIDTH - filled)}] {done}/{total} windows  {label}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self._shown))
+            self._shown = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """End the in-place line (before other output)."""
+        if self.enabled and self.tty and self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = 0

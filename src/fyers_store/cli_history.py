@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
 from fyers_store.cli_common import (
-    EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, IST, add_config_dir_argument, config_dir_of, fail,
-    format_table, ist_text,
+    EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, IST, ProgressBar, add_config_dir_argument, config_dir_of,
+    fail, format_table, ist_text,
 )
 from fyers_store.errors import FyersError, Rejected, ResolutionError
 
@@ -134,42 +134,6 @@ def add_history_commands(commands: Any) -> None:
         return EXIT_USAGE
 
     history.set_defaults(handler=usage)
-
-
-# ---------------------------------------------------------------------------- progress bar
-class ProgressBar:
-    """A text bar over the backfill windows on ``stream``: redrawn in place on a terminal, one line
-    per window otherwise (logs stay readable)."""
-
-    WIDTH = 24
-
-    def __init__(self, stream: TextIO, enabled: bool = True) -> None:
-        self.stream, self.enabled = stream, enabled
-        try:
-            self.tty = bool(stream.isatty())
-        except (AttributeError, ValueError, OSError):
-            self.tty = False
-        self._shown = 0
-
-    def update(self, done: int, total: int, label: str) -> None:
-        if not self.enabled:
-            return
-        total = max(total, done, 1)
-        filled = round(self.WIDTH * done / total)
-        line = f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {done}/{total} windows  {label}"
-        if self.tty:
-            self.stream.write("\r" + line.ljust(self._shown))
-            self._shown = len(line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        """End the in-place line (before other output)."""
-        if self.enabled and self.tty and self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = 0
 
 
 # ---------------------------------------------------------------------------- backfill
