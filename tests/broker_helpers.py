@@ -30,9 +30,9 @@ def state_store(venue, tmp_path: Path, strategy_id: str = "default") -> SQLiteSt
                             clock=venue.clock.now)
 
 
-def broker_store(venue, tmp_path: Path, *, live: bool = False, **ws_overrides: Any):
+def broker_store(venue, tmp_path: Path, *, live: bool = False, rest: Any = None, **ws_overrides: Any):
     """A FyersStore on the venue with the SDK order socket (and the data socket with ``live``)."""
-    return make_store(venue, tmp_path, live=live, order_ws=order_socket(venue, tmp_path, **ws_overrides))
+    return make_store(venue, tmp_path, live=live, rest=rest, order_ws=order_socket(venue, tmp_path, **ws_overrides))
 
 
 def make_core(venue, tmp_path: Path, *, store=None, config: BrokerConfig = CONFIG, grace: float = 0.3,

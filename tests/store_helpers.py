@@ -26,10 +26,10 @@ def ist(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=IST)
 
 
-def make_rest(venue, tmp_path: Path) -> FyersSdkRestAdapter:
+def make_rest(venue, tmp_path: Path, limits: RestLimitsConfig = LIMITS) -> FyersSdkRestAdapter:
     """The SDK REST adapter on the venue (the SDK must already be redirected: ``sdk_venue``)."""
-    return FyersSdkRestAdapter(venue.account.app_id, venue.access_token(), limits=LIMITS,
-                               limiter=RateLimiter.from_config(LIMITS), log_path=tmp_path / "sdk",
+    return FyersSdkRestAdapter(venue.account.app_id, venue.access_token(), limits=limits,
+                               limiter=RateLimiter.from_config(limits), log_path=tmp_path / "sdk",
                                calendar=CALENDAR, now=venue.clock.now, rng=random.Random(3))
 
 

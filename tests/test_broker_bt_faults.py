@@ -25,7 +25,7 @@ from broker_helpers import CONFIG, INFY, SBIN, broker_store, ledger_rows, state_
     venue_orders_of, venue_trades_of
 from fyers_store.broker_core import OrderIntent
 from fyers_store.config import BrokerConfig
-from fyers_store.errors import AuthError
+from fyers_store.errors import AuthError, BrokerHalted
 from fyers_store.models.orders import OrderType, Side
 
 ORDERS_SYNC = "/api/v3/orders/sync"  # place / modify / cancel
@@ -214,3 +214,77 @@ def test_lost_place_reply_in_cerebro_is_one_venue_order_accepted_and_completed_o
     assert run.broker.core.state.get_order(tag).state == "filled"
     positions = run.do(lambda s: {d._name: s.getposition(d).size for d in s.datas})
     assert positions[SBIN] == 30 == venue_net_by_symbol(fast_venue)[SBIN]
+
+
+# ---------------------------------------------------------------------- 4. issue 14 regressions in Cerebro
+def test_modify_and_cancel_after_the_halt_raise_auth_error_not_broker_halted(fast_venue, cerebro_run):
+    """Issue 14 finding 3: once a token refusal halted the broker, the strategy's
+    ``broker.modify``/``cancel`` raise the AuthError itself, and so does ``cerebro.run()``."""
+    run = cerebro_run()
+    resting = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.BUY, 1, OrderType.LIMIT, limit_price=1.0)))
+    run.bars_until(lambda: "Accepted" in run.statuses(resting.ref))
+    sent = fast_venue.rest_requests("/api/v3/orders")
+
+    def expire_buy_then_modify(strategy):
+        fast_venue.faults.invalidate_tokens()
+        bt_order_for(strategy, OrderIntent(SBIN, Side.BUY, 5, OrderType.MARKET))  # refused: the halt
+        try:
+            strategy.broker.cancel(resting)
+        except Exception as exc:  # recorded for the assertions; the modify below ends the run
+            strategy.cancel_error = exc
+        strategy.broker.modify(resting, size=2)
+
+    with pytest.raises(AuthError):
+        run.do(expire_buy_then_modify)
+    with pytest.raises(AuthError):
+        run.bar()
+    error = run.join()
+    assert isinstance(error, AuthError) and not isinstance(error, BrokerHalted)
+    assert isinstance(run.cerebro.runningstrats[0].cancel_error, AuthError)
+    assert fast_venue.rest_requests("/api/v3/orders") == sent + 1  # only the refused placement
+
+
+def test_order_booked_after_not_found_gets_a_backtrader_order_that_completes(fast_venue, tmp_path):
+    """Issue 14 finding 1 in Cerebro: FYERS books the order 4 s after the send, after the broker
+    declared it not found (placement timeout 1 s + grace 0.3 s). The first Backtrader order ends
+    Rejected; the order found late gets a new one (same tag) that is Accepted and Completed with
+    the venue's fills; the position and ledger equal the venue's."""
+    import dataclasses
+
+    from broker_helpers import order_socket
+    from fyers_sim.testing import wait_until
+    from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
+    from fyers_store.adapters.rate_limiter import RateLimiter
+    from store_helpers import CALENDAR, LIMITS, make_store
+
+    limits = dataclasses.replace(LIMITS, read_timeout_seconds=0.5, connect_timeout_seconds=0.5)
+    rest = FyersSdkRestAdapter(fast_venue.account.app_id, fast_venue.access_token(), limits=limits,
+                               limiter=RateLimiter.from_config(limits), log_path=tmp_path / "sdk",
+                               calendar=CALENDAR, now=fast_venue.clock.now, rng=random.Random(3))
+    store = make_store(fast_venue, tmp_path, live=True, rest=rest, order_ws=order_socket(fast_venue, tmp_path))
+    state = state_store(fast_venue, tmp_path)
+    run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
+    try:
+        run.start()
+        fast_venue.faults.rest_delay(ORDERS_SYNC, seconds=4.0, method="POST")
+        first = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.BUY, 10, OrderType.MARKET)))
+        tag = first.info["order_tag"]
+        wait_until(lambda: run.bar() and "Rejected" in run.statuses(first.ref), timeout=20,
+                   message="declared not found")
+        assert venue_orders_of(fast_venue, tag) == []  # not booked yet
+        wait_until(lambda: run.bar() and any(n.tag == tag and n.ref != first.ref and n.status == "Completed"
+                                             for n in list(run.notes)), timeout=30, message="found late, completed")
+        refs = run.refs_by_tag()[tag]
+        (late_ref,) = refs - {first.ref}
+        assert run.statuses(first.ref) == ["Submitted", "Rejected"]
+        assert run.orders[late_ref].info["found_late"] and run.statuses(late_ref)[-1] == "Completed"
+        assert run.notes_of(late_ref)[-1].executed_size == 10
+        assert any(n[0] == "ORDER_FOUND_LATE" for n in run.store_notes)
+        assert len(venue_orders_of(fast_venue, tag)) == 1
+        venue_trades = sorted(t["tradeNumber"] for t in venue_trades_of(fast_venue, tag))
+        assert sorted(r[0] for r in ledger_rows(tmp_path / "state.sqlite") if r[1] == tag) == venue_trades
+        assert run.broker.getposition(run.cerebro.datas[0]).size == 10 == venue_net_by_symbol(fast_venue)[SBIN]
+    finally:
+        run.stop()
+        store.stop()
+        state.close()

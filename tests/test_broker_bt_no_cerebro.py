@@ -100,3 +100,42 @@ def test_a_cancel_fyers_did_not_apply_is_reported_through_notify_store(fast_venu
         assert len(notes.of("ORDER_CANCEL_REJECTED")) == 1
     finally:
         stop(broker, store, state)
+
+
+def test_a_position_change_waits_behind_earlier_events_of_its_symbol(fast_venue, tmp_path):
+    """Issue 14 finding 5. While the process was down our resting SBIN order filled and a trade
+    outside the strategy moved SBIN too. At the restart the fill's event waits for the SBIN feed's
+    first bar; the external trade's position change comes after it and must wait behind it, or
+    Backtrader's position would hold the fill before the strategy is told of it (and once more
+    when the event executes)."""
+    from fyers_store.models.orders import OrderRequest, ProductType
+
+    core = make_core(fast_venue, tmp_path)  # the run before the restart
+    try:
+        core.start()
+        tag = core.place(far_limit(fast_venue))[0].tag
+        oid = core.book.get(tag).venue_order_id
+    finally:
+        core.stop()
+        core.store.stop()
+        core.state.close()
+    rest = broker_store(fast_venue, tmp_path).rest  # "another device" while the process is down
+    ltp = fast_venue.market.last_tick(SBIN, fast_venue.clock.time()).ltp
+    rest.modify_order(oid, limit_price=round(ltp * 1.05 * 20) / 20, order_type=OrderType.LIMIT)
+    fast_venue.advance(2)
+    rest.place_order(OrderRequest(SBIN, 3, Side.BUY, OrderType.MARKET, ProductType.INTRADAY, "OTHERDEVICE1"))
+    fast_venue.advance(4)
+    assert {o["orderTag"]: o["status"] for o in fast_venue.orders()} == {f"1:{tag}": 2, "1:OTHERDEVICE1": 2}
+
+    store = broker_store(fast_venue, tmp_path)
+    feed = store.getdata(dataname=SBIN, resolution="1")
+    store.start(data=feed)  # registered, but no bar yet (no Cerebro runs it)
+    state = state_store(fast_venue, tmp_path)
+    broker = store.getbroker(state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
+    try:
+        broker.start()
+        broker.dispatch_order_notifications()
+        assert broker.core.position(SBIN)[0] == 13  # the broker's books have both trades
+        assert broker.getposition(feed).size == 0   # the strategy has been told of neither yet
+    finally:
+        stop(broker, store, state)

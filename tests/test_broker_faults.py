@@ -176,8 +176,9 @@ def test_lost_place_reply_resolves_to_the_one_venue_order(fast_venue, tmp_path, 
     close(core)
 
 
-def _short_timeout_store(venue, tmp_path):
-    """A store whose REST adapter gives up on a reply after 0.5 s (for the "hang" fault)."""
+def _short_timeout_store(venue, tmp_path, connect: float | None = None):
+    """A store whose REST adapter gives up on a reply after 0.5 s (for the "hang" fault); with
+    ``connect`` also on connecting after that long (placement_timeout = connect + 0.5 s)."""
     import dataclasses
 
     from broker_helpers import order_socket
@@ -186,6 +187,8 @@ def _short_timeout_store(venue, tmp_path):
     from store_helpers import CALENDAR, LIMITS, make_store
 
     limits = dataclasses.replace(LIMITS, read_timeout_seconds=0.5)
+    if connect is not None:
+        limits = dataclasses.replace(limits, connect_timeout_seconds=connect)
     rest = FyersSdkRestAdapter(venue.account.app_id, venue.access_token(), limits=limits,
                                limiter=RateLimiter.from_config(limits), log_path=tmp_path / "sdk",
                                calendar=CALENDAR, now=venue.clock.now, rng=random.Random(3))
@@ -248,6 +251,60 @@ def test_place_timing_out_then_booked_late_is_found_within_the_grace(fast_venue,
         close(core)
 
 
+def notices(core, kind: str) -> list[str]:
+    return [args[0] for msg, args, _ in (n for n in core.store.get_notifications() if n) if msg == kind]
+
+
+def test_order_fyers_books_after_it_was_declared_not_found_is_found_late_with_every_fill(fast_venue, tmp_path):
+    """Issue 14 finding 1: FYERS holds the request past the client's deadline and books it after the
+    broker declared it not found. Not found is provisional: the order is reopened (FOUND_LATE), its
+    fills reach the ledger once, the position follows, and it can still be told apart from a
+    definitive rejection."""
+    core = make_core(fast_venue, tmp_path, store=_short_timeout_store(fast_venue, tmp_path, connect=0.5),
+                     grace=0.3)
+    try:
+        core.start()
+        assert core.rest.placement_timeout_seconds == pytest.approx(1.0)
+        fast_venue.faults.rest_delay(ORDERS_SYNC, seconds=4.0, method="POST")  # booked 4 s after the send
+        events = core.place(OrderIntent(SBIN, Side.BUY, 12, OrderType.MARKET))
+        tag = events[0].tag
+        events += pump_until(core, lambda: core.book.get(tag).state is OrderState.REJECTED, timeout=10,
+                             message="declared not found")
+        assert core.book.get(tag).not_found and venue_orders_of(fast_venue, tag) == []
+        assert core.state.get_order(tag).extra.get("not_found") is True
+        events += pump_until(core, lambda: core.book.get(tag).state is OrderState.FILLED, venue=fast_venue, step=2,
+                             timeout=20, message="found late and filled")
+        assert [k for k in kinds(events, tag) if k is not OrderEventKind.PARTIAL] == [
+            OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN, OrderEventKind.REJECTED, OrderEventKind.FOUND_LATE,
+            OrderEventKind.ACCEPTED, OrderEventKind.COMPLETED]
+        assert len(venue_orders_of(fast_venue, tag)) == 1 and fast_venue.rest_requests(ORDERS_SYNC) == 1
+        venue_trades = sorted(t["tradeNumber"] for t in venue_trades_of(fast_venue, tag))
+        assert sorted(r[0] for r in ledger_rows(tmp_path / "state.sqlite") if r[1] == tag) == venue_trades
+        assert core.position(SBIN)[0] == 12 == venue_net_by_symbol(fast_venue)[SBIN]
+        assert len(notices(core, "ORDER_FOUND_LATE")) == 1
+    finally:
+        close(core)
+
+
+def test_not_found_waits_for_the_placement_deadline_counted_from_the_send(fast_venue, tmp_path):
+    """A placement with no reply may still be taken by FYERS until the client's deadline for it
+    ran out: the lookup does not call it "not found" before ``send + placement_timeout + grace``,
+    however short the grace (here FYERS books it 1.2 s after the send, the grace is 0.1 s)."""
+    core = make_core(fast_venue, tmp_path, store=_short_timeout_store(fast_venue, tmp_path, connect=1.5),
+                     grace=0.1)
+    try:
+        core.start()
+        fast_venue.faults.rest_delay(ORDERS_SYNC, seconds=1.2, method="POST")
+        events = core.place(OrderIntent(INFY, Side.SELL, 3, OrderType.MARKET))
+        tag = events[0].tag
+        events += pump_until(core, lambda: core.book.get(tag).state is not OrderState.UNKNOWN, timeout=10,
+                             message="settled")
+        assert core.book.get(tag).state is OrderState.ACCEPTED, core.book.get(tag)
+        assert OrderEventKind.REJECTED not in kinds(events, tag)
+    finally:
+        close(core)
+
+
 # ---------------------------------------------------------------------- 3. token expiry mid-session
 @pytest.mark.parametrize("fault", ["expire_tokens", "invalidate_tokens"])
 def test_dead_token_mid_session_halts_and_sends_nothing(fast_venue, tmp_path, fault):
@@ -257,6 +314,8 @@ def test_dead_token_mid_session_halts_and_sends_nothing(fast_venue, tmp_path, fa
     first = events[0].tag
     pump_until(core, lambda: core.book.get(first).state is OrderState.FILLED, venue=fast_venue, step=2,
                message="first order filled")
+    resting = core.place(OrderIntent(SBIN, Side.BUY, 1, OrderType.LIMIT, limit_price=1.0))[0].tag
+    assert core.book.get(resting).state is OrderState.ACCEPTED
     orders_before = len(fast_venue.orders())
 
     getattr(fast_venue.faults, fault)()
@@ -283,8 +342,13 @@ def test_dead_token_mid_session_halts_and_sends_nothing(fast_venue, tmp_path, fa
     assert fast_venue.rest_requests("/api/v3/orders") == orders_requests  # refused locally: nothing sent
     assert fast_venue.rest_requests(ORDERS_SYNC) == sent + 1
     assert len(fast_venue.orders()) == orders_before
-    with pytest.raises(BrokerHalted):
-        core.modify(first, qty=30)
+    # Every public entry point raises the root cause, never a bare BrokerHalted (issue 14, finding 3).
+    with pytest.raises(AuthError) as modify_err:
+        core.modify(resting, qty=30)
+    with pytest.raises(AuthError) as cancel_err:
+        core.cancel(resting)
+    assert not isinstance(modify_err.value, BrokerHalted) and modify_err.value is cancel_err.value
+    assert fast_venue.rest_requests("/api/v3/orders") == orders_requests  # nothing sent for either
     assert core.position(SBIN)[0] == 20  # what happened before the halt stands
     close(core)
 
@@ -321,8 +385,9 @@ def test_start_with_a_dead_token_is_a_reconcile_failure(fast_venue, tmp_path, fa
     assert "expires overnight" in cause and "another device" in cause and "Log in again" in cause, cause
     assert isinstance(info.value.__cause__, AuthError)
     assert core.halted and not core.started
-    with pytest.raises(BrokerHalted, match="start"):  # not a confusing ValueError about the tag
+    with pytest.raises(ReconcileFailureError) as again:  # the root cause, not a ValueError about the tag
         core.place(OrderIntent(SBIN, Side.BUY, 1, OrderType.MARKET))
+    assert again.value is info.value and isinstance(again.value.__cause__, AuthError)
     assert fast_venue.rest_requests(ORDERS_SYNC) == sent and fast_venue.orders() == []
     store.stop()
 
@@ -383,6 +448,67 @@ def test_modify_with_an_unknown_outcome_is_settled_by_looking_the_order_up(fast_
     events = pump_until(core, lambda: True, venue=fast_venue, step=2)  # the socket's updates: no anomaly
     assert OrderEventKind.ANOMALY not in kinds(events, tag) and core.book.get(tag).request.qty == 12
     close(core)
+
+
+def test_modify_applied_whose_retry_hears_already_traded_is_confirmed_with_every_fill(fast_venue, tmp_path):
+    """Issue 14 finding 2: the modify (qty 10 -> 15, marketable) applies but its reply is lost; while
+    the adapter backs off the order fills 15; the retry hears -162 "already traded". That refusal is
+    not the modify's answer: the lookup by tag shows qty 15 (MODIFIED), all 15 reach the ledger, no
+    anomaly."""
+    from broker_helpers import order_socket
+    from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
+    from fyers_store.adapters.rate_limiter import RateLimiter
+    from store_helpers import CALENDAR, LIMITS, make_store
+
+    rest = FyersSdkRestAdapter(fast_venue.account.app_id, fast_venue.access_token(), limits=LIMITS,
+                               limiter=RateLimiter.from_config(LIMITS), log_path=tmp_path / "sdk", calendar=CALENDAR,
+                               now=fast_venue.clock.now, rng=random.Random(3),
+                               sleep=lambda s: fast_venue.advance(30))  # the market moves during the backoff
+    core = make_core(fast_venue, tmp_path, grace=0.3,
+                     store=make_store(fast_venue, tmp_path, rest=rest, order_ws=order_socket(fast_venue, tmp_path)))
+    try:
+        core.start()
+        tag, _ = _working_limit(core, fast_venue)
+        fast_venue.faults.lose_response(path=ORDERS_SYNC, method="PATCH", times=1)
+        fast_venue.faults.stall_socket("order")  # only the lookup can tell
+        events = core.modify(tag, qty=15, limit_price=marketable_limit(fast_venue, SBIN, Side.BUY, margin=0.05))
+        assert OrderEventKind.MODIFY_REJECTED not in kinds(events, tag)
+        (row,) = venue_orders_of(fast_venue, tag)
+        assert (row["qty"], row["status"]) == (15, 2)                  # FYERS applied it and filled 15
+        events += pump_until(core, lambda: core.book.get(tag).pending_request is None, timeout=15,
+                             message="modify settled by the lookup")
+        fast_venue.faults.resume_socket("order")  # the trades come with the socket (or a reconcile)
+        events += pump_until(core, lambda: core.book.get(tag).state is OrderState.FILLED, venue=fast_venue, step=2,
+                             timeout=15, message="the order filled")
+        assert OrderEventKind.MODIFIED in kinds(events, tag)
+        assert {OrderEventKind.MODIFY_REJECTED, OrderEventKind.ANOMALY}.isdisjoint(kinds(events, tag)), events
+        order = core.book.get(tag)
+        assert (order.request.qty, order.filled_qty, order.halted) == (15, 15, False)
+        venue_trades = sorted(t["tradeNumber"] for t in venue_trades_of(fast_venue, tag))
+        assert sorted(r[0] for r in ledger_rows(tmp_path / "state.sqlite") if r[1] == tag) == venue_trades
+        assert core.position(SBIN)[0] == 15 == venue_net_by_symbol(fast_venue)[SBIN]
+    finally:
+        close(core)
+
+
+def test_an_anomaly_is_notified_once_per_order_and_cause(fast_venue, tmp_path):
+    """Issue 14 finding 4: a halted order meets the same contradiction in every socket update and
+    every reconcile; the strategy hears of it once."""
+    core = make_core(fast_venue, tmp_path, grace=0.3)
+    try:
+        core.start()
+        tag, _ = _working_limit(core, fast_venue)
+        core.store.get_notifications()
+        core.rest.modify_order(core.book.get(tag).venue_order_id, qty=20, order_type=OrderType.LIMIT)  # elsewhere
+        pump_until(core, lambda: core.book.get(tag).halted, venue=fast_venue, step=2, message="halted")
+        for _ in range(3):
+            core.reconcile("periodic")
+            pump_until(core, lambda: True, venue=fast_venue, step=2)
+        told = notices(core, "ORDER_ANOMALY")
+        assert len(told) == 1 and "qty 20" in told[0], told
+        assert core.state.get_order(tag).extra["halted"] is True
+    finally:
+        close(core)
 
 
 def test_modify_pending_when_the_process_stopped_is_settled_after_the_restart(fast_venue, tmp_path):

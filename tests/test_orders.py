@@ -72,19 +72,23 @@ def test_states_are_the_state_db_vocabulary():
     assert OrderState("partial") is S.PARTIAL and S.PARTIAL == "partial"
 
 
-def test_done_states_never_lead_back_to_open_states():
-    for (before, _), after in TRANSITIONS.items():
-        if before in DONE_STATES:
+def test_done_states_never_lead_back_to_open_states_except_a_not_found_order_found_late():
+    for (before, trigger), after in TRANSITIONS.items():
+        if before in DONE_STATES and trigger is not T.FOUND_LATE:
             assert after is before
+    assert [(b, a) for (b, t), a in TRANSITIONS.items() if t is T.FOUND_LATE] == [(S.REJECTED, S.UNKNOWN)]
 
 
 # ---------------------------------------------------------------------------------------------- every table entry
 
-def in_state(target, *, filled=0):
+def in_state(target, *, filled=0, not_found=False):
     """A book whose order t1 (qty 10) is in ``target``, reached through the public API."""
     book = new_book()
     if target is S.UNKNOWN:
         book.place_unknown(TAG, "timeout")
+    elif target is S.REJECTED and not_found:
+        book.place_unknown(TAG, "timeout")
+        book.resolve_unknown(TAG, None)
     elif target is S.REJECTED:
         book.place_rejected(TAG, "RMS: margin shortfall")
     elif target is not S.SUBMITTING:
@@ -113,6 +117,8 @@ def fire(book, trigger):
         return book.place_unknown(TAG, "read timeout")
     if trigger is T.NOT_FOUND:
         return book.resolve_unknown(TAG, None)
+    if trigger is T.FOUND_LATE:  # only a trace of the order reaches it; that trace then applies too
+        return book.on_snapshot(snap(6, 0))
     if trigger is T.CANCEL:
         book.request_cancel(TAG)
         return []
@@ -133,8 +139,11 @@ def fire(book, trigger):
 @pytest.mark.parametrize("before, trigger, after",
                          [(b, t, a) for (b, t), a in TRANSITIONS.items()], ids=lambda v: getattr(v, "value", v))
 def test_every_transition_in_the_table(before, trigger, after):
-    book = in_state(before, filled=3 if trigger is T.CANCEL_REFUSED_FILLED else 0)
+    book = in_state(before, filled=3 if trigger is T.CANCEL_REFUSED_FILLED else 0, not_found=trigger is T.FOUND_LATE)
     events = fire(book, trigger)
+    if trigger is T.FOUND_LATE:  # reopened as unknown, then the status-6 row that found it applied
+        assert kinds(events) == [K.FOUND_LATE, K.ACCEPTED] and events[0].order.state is after
+        after = TRANSITIONS[(after, T.WORKING)]
     assert state(book) is after
     assert K.ANOMALY not in kinds(events) and not book.get(TAG).halted
 
@@ -143,7 +152,8 @@ _LOCAL_INTENTS = {T.CANCEL, T.CANCEL_REFUSED, T.CANCEL_REFUSED_FILLED}
 
 
 @pytest.mark.parametrize("before, trigger", [(b, t) for b in OrderState for t in Trigger
-                                             if (b, t) not in TRANSITIONS], ids=lambda v: v.value)
+                                             if (b, t) not in TRANSITIONS and t is not T.FOUND_LATE],
+                         ids=lambda v: v.value)
 def test_nothing_outside_the_table_changes_state(before, trigger):
     book = in_state(before)
     try:
@@ -606,6 +616,74 @@ def test_socket_resolves_the_unknown_before_the_lookup():
     late = new_book()
     late.on_snapshot(snap(6, 0))
     assert late.place_unknown(TAG, "timeout") == [] and state(late) is S.ACCEPTED
+
+
+def test_not_found_is_provisional_a_later_update_reopens_the_order():
+    book = new_book()
+    book.place_unknown(TAG, "read timeout")
+    (rej,) = book.resolve_unknown(TAG, None)
+    assert rej.order.not_found and rej.order.is_done
+    events = book.on_snapshot(snap(6, 0))
+    assert kinds(events) == [K.FOUND_LATE, K.ACCEPTED]
+    order = book.get(TAG)
+    assert (order.state, order.not_found, order.venue_order_id, order.halted) == (S.ACCEPTED, False, OID, False)
+    assert kinds(book.on_trade(trade("a", 10))) == [K.COMPLETED] and state(book) is S.FILLED
+
+
+def test_not_found_order_whose_trade_comes_first_is_reopened_and_filled():
+    book = new_book()
+    book.place_unknown(TAG, "process restarted during place_order")
+    book.resolve_unknown(TAG, None)
+    events = book.on_trade(trade("a", 4))
+    assert kinds(events) == [K.FOUND_LATE, K.ACCEPTED, K.PARTIAL]
+    assert (state(book), book.get(TAG).filled_qty, book.by_venue_id(OID).tag) == (S.PARTIAL, 4, TAG)
+    assert book.on_trade(trade("a", 4)) == []  # once per trade, also after the reopening
+
+
+def test_not_found_order_fyers_booked_and_rejected_stays_rejected_quietly():
+    book = new_book()
+    book.place_unknown(TAG, "timeout")
+    book.resolve_unknown(TAG, None)
+    assert book.on_snapshot(snap(5, 0, message="RED:Margin Shortfall")) == []
+    order = book.get(TAG)
+    assert (order.state, order.not_found, order.venue_order_id, order.message) == (
+        S.REJECTED, False, OID, "RED:Margin Shortfall")
+    assert book.on_snapshot(snap(6, 0)) == [] and state(book) is S.REJECTED  # no longer provisional
+
+
+def test_a_definitive_rejection_is_never_reopened():
+    book = new_book()
+    book.place_rejected(TAG, "-99 RMS: margin shortfall")
+    assert book.on_snapshot(snap(6, 0)) == [] and state(book) is S.REJECTED
+    assert kinds(book.on_trade(trade("a", 10))) == [K.ANOMALY] and book.get(TAG).filled_qty == 0
+
+
+def test_modify_reported_refused_after_an_unknown_outcome_is_adopted_when_fyers_shows_it():
+    book = accepted_book()
+    book.request_modify(TAG, qty=15)
+    (ev,) = book.modify_refused(TAG, "not shown in time", provisional=True)
+    assert ev.kind is K.MODIFY_REJECTED and book.get(TAG).request.qty == 10
+    events = book.on_snapshot(snap(6, 0, qty=15))
+    assert kinds(events) == [K.MODIFIED] and not book.get(TAG).halted
+    assert book.get(TAG).request.qty == 15 and book.get(TAG).stray_request is None
+    assert book.on_snapshot(snap(6, 0, qty=10)) == [] and not book.get(TAG).halted  # a stale row
+
+
+def test_a_trade_beyond_the_old_qty_adopts_a_stray_modify():
+    book = accepted_book()
+    book.request_modify(TAG, qty=15)
+    book.modify_refused(TAG, "not shown in time", provisional=True)
+    book.on_trade(trade("a", 4))
+    events = book.on_trade(trade("bb", 11))
+    assert kinds(events) == [K.MODIFIED, K.COMPLETED]
+    assert (state(book), book.get(TAG).filled_qty, book.get(TAG).request.qty) == (S.FILLED, 15, 15)
+
+
+def test_a_definitively_refused_modify_shown_later_is_still_an_anomaly():
+    book = accepted_book()
+    book.request_modify(TAG, qty=15)
+    book.modify_refused(TAG, "-50 invalid qty")
+    assert kinds(book.on_snapshot(snap(6, 0, qty=15))) == [K.ANOMALY]
 
 
 def test_rest_reject_with_an_order_id():

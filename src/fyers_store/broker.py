@@ -22,11 +22,17 @@ Mapping (lossy points marked):
   symbol has no feed in the run has no Backtrader order: ``notify_store("ORDER_RESTORED_NO_FEED",
   ...)`` says so once (``tag``, ``symbol``), and its events come as for orders placed with
   :meth:`FyersBroker.place`.
+* An order whose placement outcome was unknown and that FYERS did not show in time ends Rejected
+  ("not found at FYERS"). That is provisional: should FYERS show it later (an update, a trade, a
+  reconcile), ``notify_store("ORDER_FOUND_LATE", ...)`` says so and the order gets a new Backtrader
+  order (``info["found_late"]``) that carries its fills and reaches its own end; it can be
+  cancelled like any other. The first one stays Rejected.
 * A cancel FYERS refused, or did not apply, leaves the order alive:
   ``notify_store("ORDER_CANCEL_REJECTED", ...)``; cancel again if still wanted.
 * An AuthError (expired or invalidated token) or a failed reconcile halts trading and is raised
   from ``next()``, so ``cerebro.run()`` raises it; notifications already queued (e.g. the order
-  FYERS refused) are delivered first.
+  FYERS refused) are delivered first. Once halted, ``cancel`` and ``modify`` raise that same root
+  cause (never a bare ``BrokerHalted``).
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ class FyersBroker(bt.BrokerBase):
         self._positions: dict[str, Position] = {}    # symbol -> shared Backtrader position
         self._backlog: list[Any] = []                # events waiting for a feed with a bar
         self._unrestored: list[str] = []             # open at start, no Backtrader order yet
+        self._found_late: set[str] = set()           # found late, new Backtrader order not built yet
         self._owns_state = False
         self._forgotten = 0                          # the core's forget count when last pruned
         self._raise: BaseException | None = None     # raised by the next next(), see next()
@@ -283,21 +290,35 @@ class FyersBroker(bt.BrokerBase):
     def _translate(self, events: list[Any]) -> None:
         self._backlog.extend(events)
         pending, self._backlog = self._backlog, []
+        waiting: set[str] = set()  # symbols with an event held back: later ones wait behind it
         for ev in pending:
+            symbol = ev.symbol if isinstance(ev, PositionChange) else ev.order.request.symbol
+            if symbol in waiting:
+                self._backlog.append(ev)
+                continue
             if isinstance(ev, PositionChange):
-                self._position(ev.symbol).set(ev.qty, ev.avg_price)
+                self._position(symbol).set(ev.qty, ev.avg_price)
                 continue
             fill = ev.fill if ev.kind in (OrderEventKind.PARTIAL, OrderEventKind.COMPLETED) else None
+            if ev.kind is OrderEventKind.FOUND_LATE:
+                # Its first Backtrader order ended Rejected ("not found"); FYERS has it after all,
+                # so it gets a new Backtrader order (built below, or by its next event).
+                ended = self._orders.pop(ev.tag, None)
+                if ended is not None:
+                    self._tags.pop(ended.ref, None)
+                self._found_late.add(ev.tag)
             order = self._orders.get(ev.tag) or self._restore_order(ev.order, fill)
             if order is False:
                 self._backlog.append(ev)  # its feed has no bar yet
+                waiting.add(symbol)
                 continue
             if order is None:
-                if ev.fill is not None:
-                    self._position(ev.order.request.symbol).update(_signed(ev.order, ev.fill.qty), ev.fill.price)
+                if fill is not None:
+                    self._position(symbol).update(_signed(ev.order, fill.qty), fill.price)
                 self._deliver_plain(ev)
                 continue
-            self._apply_event(order, ev)
+            if ev.kind is not OrderEventKind.FOUND_LATE:  # the new order was notified as it was built
+                self._apply_event(order, ev)
         if self._unrestored:
             waiting = []
             for tag in self._unrestored:
@@ -387,7 +408,8 @@ class FyersBroker(bt.BrokerBase):
         order = cls(owner=None, data=data, size=req.qty, price=price or None,
                     pricelimit=req.limit_price if req.type is OrderType.STOP_LIMIT else None,
                     exectype=_BT_EXECTYPE[req.type], simulated=False)
-        order.addinfo(order_tag=tracked.tag, restored=True)
+        order.addinfo(order_tag=tracked.tag, restored=True, found_late=tracked.tag in self._found_late)
+        self._found_late.discard(tracked.tag)
         order.addcomminfo(self.getcommissioninfo(data))
         order.submit(self)
         if tracked.venue_order_id is not None:

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable
 from fyers_store.adapters.fyers_rest import make_order_tag
 from fyers_store.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.broker_lookups import OutcomeLookups
+from fyers_store.broker_recovery import FoundLateMixin
 from fyers_store.broker_state import (
     LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure, net_by_symbol,
     position_after, stored_order, tracked_order,
@@ -59,21 +60,24 @@ _FUNDS_REFRESH_SECONDS = 1.0
 _ALREADY_CANCELLED = -161  # FYERS's cancel reply for an order it has cancelled already
 
 
-class BrokerCore:
+class BrokerCore(FoundLateMixin):
     """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
 
     ``store`` supplies REST and the order socket; ``state`` is this strategy's state DB store.
     ``owner``/``primary`` name its order route in the store (the primary also gets orders and
     trades nobody claims: those made outside the strategy). ``unknown_grace_seconds`` is how long
-    an order whose placement outcome is unknown may stay absent from the orderbook before it is
-    declared never received, and how long a modify or cancel whose outcome is unknown may stay
-    unapplied before it is refused. ``env`` is read once for the live-order gate. ``keep_done_orders``
-    bounds the done orders kept in memory (the state DB keeps every order).
+    an order whose placement outcome is unknown may stay absent from the orderbook, after FYERS
+    could last have acted on the request, before it is declared not found (provisionally, see
+    :mod:`fyers_store.broker_lookups`), and how long a modify or cancel whose outcome is unknown
+    may stay unapplied before it is reported refused. ``env`` is read once for the live-order
+    gate. ``keep_done_orders`` bounds the done orders kept in memory (the state DB keeps every
+    order). ``wall`` (epoch seconds) times placements across restarts; ``monotonic`` the rest.
     """
 
     def __init__(self, store: Any, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
                  primary: bool = True, unknown_grace_seconds: float = 5.0, env: dict[str, str] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic, keep_done_orders: int = _KEEP_DONE) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, keep_done_orders: int = _KEEP_DONE,
+                 wall: Callable[[], float] = time.time) -> None:
         if store.rest is None:
             raise ValueError("the broker needs a FyersStore with a REST adapter")
         self.store, self.rest, self.state, self.config = store, store.rest, state, config
@@ -85,7 +89,7 @@ class BrokerCore:
         self._keep_done = int(keep_done_orders)
         #: how many done orders have left the book so far (:meth:`_forget_done`)
         self.forgotten = 0
-        self._mono = monotonic
+        self._mono, self._wall = monotonic, wall
         self._live_ok = live_orders_allowed(config, env)
         self._positions: dict[str, StoredPosition] = {}
         #: positions as read from the state DB at start, before the start events changed them
@@ -95,12 +99,14 @@ class BrokerCore:
         self._funds_at = float("-inf")
         self._funds_dirty = False
         self._halted: str | None = None
+        self._halt_error: FyersError | None = None  # the root cause public calls raise once halted
         self._raise_next: BaseException | None = None
         self._refs: dict[str, tuple[int | None, int | None]] = {}  # tag -> (bt_ref, seq)
-        self._lookups = OutcomeLookups(self.rest, self.book, grace=self._grace, monotonic=monotonic)
+        self._lookups = OutcomeLookups(self.rest, self.book, grace=self._grace, monotonic=monotonic, wall=wall)
         self._cancel_when_placed: set[str] = set()
         self._parked: collections.deque[TradeFill] = collections.deque(maxlen=_PARKED_CAP)
         self._seen_external: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._anomalies_told: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._last_reconcile: dt.datetime | None = None
         self._reconcile_due: str | None = None
         self._run_id = ""
@@ -124,8 +130,7 @@ class BrokerCore:
             self._funds = self.rest.funds()
             self._funds_at = self._mono()
         except FyersError as exc:
-            self._halt(f"start: {exc}")
-            raise ReconcileFailureError("start", explain_failure(exc)) from exc
+            raise self._halt(f"start: {exc}", ReconcileFailureError("start", explain_failure(exc))) from exc
         try:
             self._run_id = self.state.get_or_create_run_id()
             for row in self.state.load_open_orders():
@@ -135,13 +140,13 @@ class BrokerCore:
             self._positions = {p.symbol: p for p in self.state.load_positions()}
             self.loaded_positions = {s: (int(p.qty), p.avg_price) for s, p in self._positions.items()}
         except StateStoreError as exc:
-            self._halt(f"state DB: {exc}")
-            raise ReconcileFailureError("start", explain_failure(exc)) from exc
+            raise self._halt(f"state DB: {exc}", ReconcileFailureError("start", explain_failure(exc))) from exc
         self.store.register_broker(self.owner, primary=self.primary, tag_prefix=self.tag_prefix)
         events: list[BrokerEvent] = []
         for order in self.book.open_orders():
             if order.state is OrderState.SUBMITTING:  # the process died around place_order
                 events += self._apply(self.book.place_unknown(order.tag, "process restarted during place_order"))
+                self._lookups.watch_placement(order.tag, order.submitted_at)
             elif order.pending_request is not None:  # ... or around a modify
                 self._lookups.watch_modify(order.tag)
             elif order.state is OrderState.CANCELLING:  # ... or around a cancel
@@ -166,7 +171,7 @@ class BrokerCore:
         """Place one order (never retried). Refusals by policy (halted, live gate, product type)
         come back as a REJECTED event without anything sent."""
         if not self._run_id:  # start() never reached the state DB (e.g. a dead token): no tag can be made
-            raise BrokerHalted(self._halted or "the broker has not been started (call start() first)")
+            raise self._halt_error or BrokerHalted("the broker has not been started (call start() first)")
         product = intent.product_type or ProductType(self.config.default_product_type)
         refusal = self._refusal(product)
         with self.state.atomic():
@@ -177,7 +182,8 @@ class BrokerCore:
                 order_tag=make_order_tag(self._run_id, seq), limit_price=intent.limit_price or 0.0,
                 stop_price=intent.stop_price or 0.0, validity=intent.validity)
             self._refs[request.order_tag] = (intent.bt_ref, seq)
-            events: list[BrokerEvent] = [self.book.submit(request)]
+            sent_at = self._wall()  # committed just before the send: bounds how long FYERS may act on it
+            events: list[BrokerEvent] = [self.book.submit(request, submitted_at=sent_at)]
             if refusal is None:  # the intent is durable before the request leaves
                 self._persist(self.book.get(request.order_tag))
         tag = request.order_tag
@@ -189,14 +195,14 @@ class BrokerCore:
         except Rejected as exc:
             events += self._apply(self.book.place_rejected(tag, exc.message, exc.order_id))
         except OrderPlacementUnknown as exc:
-            self._lookups.watch_placement(tag)
+            self._lookups.watch_placement(tag, sent_at, answered=exc.answered)
             events += self._apply(self.book.place_unknown(tag, exc.cause))
         except (AuthError, RateLimitError) as exc:  # definitive: FYERS did not take the order
             events += self._apply(self.book.place_rejected(tag, f"not placed: {exc}. {explain_failure(exc)}"))
             if isinstance(exc, AuthError):
                 self._auth_failed(exc)
         except FyersError as exc:  # anything else is not proof of absence
-            self._lookups.watch_placement(tag)
+            self._lookups.watch_placement(tag, sent_at)
             events += self._apply(self.book.place_unknown(tag, str(exc)))
         else:
             events += self._apply(self.book.placed(tag, order_id))
@@ -212,8 +218,7 @@ class BrokerCore:
         if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
             self._cancel_when_placed.add(tag)
             return []
-        if self._halted:
-            raise BrokerHalted(self._halted)
+        self._raise_if_halted()
         order = self.book.request_cancel(tag)
         self._persist(order)
         try:
@@ -239,8 +244,7 @@ class BrokerCore:
         order that cannot be modified now (see :meth:`OrderBook.request_modify`). A modify whose
         outcome is unknown stays pending until the order, looked up by its tag, shows it applied
         (MODIFIED) or still unchanged after ``unknown_grace_seconds`` (MODIFY_REJECTED)."""
-        if self._halted:
-            raise BrokerHalted(self._halted)
+        self._raise_if_halted()
         order = self.book.request_modify(tag, qty=qty, limit_price=limit_price, stop_price=stop_price)
         self._persist(order)
         try:
@@ -251,8 +255,10 @@ class BrokerCore:
         except (AuthError, RateLimitError) as exc:
             if isinstance(exc, AuthError):
                 self._auth_failed(exc)
-            return self._apply(self.book.modify_refused(tag, f"modify not done: {exc}"))
-        except FyersError as exc:  # OutcomeUnknown, an unreadable reply: FYERS may or may not have applied it
+            # Not sent, or refused on a retry whose first attempt's fate is unknown: provisional.
+            return self._apply(self.book.modify_refused(tag, f"modify not done: {exc}", provisional=True))
+        except FyersError as exc:  # OutcomeUnknown (also a refused retry of an unknown attempt), an
+            # unreadable reply: FYERS may or may not have applied it
             log.warning("modify of %s: outcome unknown (%s); looking the order up by its tag", tag, exc)
             self._lookups.watch_modify(tag)
             return []
@@ -303,8 +309,9 @@ class BrokerCore:
             trades_after = self.rest.tradebook()
             funds = self.rest.funds()
         except FyersError as exc:
-            self._halt(f"reconcile ({reason}): {exc}")
-            raise ReconcileFailureError(reason, explain_failure(exc)) from exc
+            error = ReconcileFailureError(reason, explain_failure(exc))
+            error.__cause__ = exc
+            raise self._halt(f"reconcile ({reason}): {exc}", error) from exc
         self._funds, self._funds_at, self._funds_dirty = funds, self._mono(), False
         self.venue_positions = {p.position_id: p for p in positions}
         seeding = self.primary and self.state.get_meta(POSITIONS_SEEDED_KEY) is None
@@ -314,7 +321,7 @@ class BrokerCore:
                 events += self._on_snapshot(snap, quiet_external=reason != "start")
             for order in list(self.book.open_orders()):
                 if order.state is OrderState.UNKNOWN:
-                    self._lookups.watch_placement(order.tag)
+                    self._lookups.watch_placement(order.tag, order.submitted_at)
             ordered = sorted(trades_after, key=lambda t: (t.traded_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                           t.trade_id))
             for trade in ordered:
@@ -326,8 +333,7 @@ class BrokerCore:
             self._last_reconcile = self.store.now()
             self.state.set_meta(LAST_RECONCILE_KEY, f"{self._last_reconcile.isoformat()} {reason}")
         except StateStoreError as exc:
-            self._halt(f"state DB: {exc}")
-            raise ReconcileFailureError(reason, explain_failure(exc)) from exc
+            raise self._halt(f"state DB: {exc}", ReconcileFailureError(reason, explain_failure(exc))) from exc
         self._forget_done()
         log.log(logging.DEBUG if reason == "periodic" and not events else logging.INFO,
                 "reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
@@ -377,7 +383,7 @@ class BrokerCore:
             log.error("order socket gave up (%s); only periodic REST reconcile reports fills now", event.detail)
 
     def _on_snapshot(self, snap: OrderSnapshot, quiet_external: bool = False) -> list[BrokerEvent]:
-        if self._known(snap.order_id, snap.order_tag) is None:
+        if self._known(snap.order_id, snap.order_tag) is None and not self._adopt(snap):
             if self.primary and not quiet_external and self._first_sight(f"order {snap.order_id}"):
                 self._notify("EXTERNAL_ORDER", f"FYERS order {snap.order_id} {snap.symbol} was not placed by this "
                                                f"strategy (status {snap.status.name})", snapshot=snap)
@@ -388,6 +394,17 @@ class BrokerCore:
         if self.state.is_trade_applied(trade.trade_id):
             return []
         order = self._known(trade.order_id, trade.order_tag)
+        adopted: list[BrokerEvent] = []
+        tag = self._our_tag(trade.order_tag) if order is None else None
+        if tag is not None:  # ours, but the state DB lost it: FYERS's orderbook row is the order
+            try:
+                snap = self.rest.find_order_by_tag(tag)
+            except FyersError as exc:
+                log.warning("trade %s of untracked order %s: lookup failed (%s)", trade.trade_id, tag, exc)
+                snap = None
+            if snap is not None:
+                adopted = self._on_snapshot(snap)
+                order = self._known(trade.order_id, trade.order_tag)
         if order is None:
             if trade.order_tag is None and any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN)
                                                for o in self.book.open_orders()):
@@ -398,7 +415,7 @@ class BrokerCore:
             return self._external_trade(trade, seeding)
         events = self._apply(self.book.on_trade(trade), trade)
         self._funds_dirty = True
-        return events
+        return adopted + events
 
     def _external_trade(self, trade: TradeFill, seeding: bool) -> list[BrokerEvent]:
         """A trade not made by this strategy: recorded once; it moves the position unless it is
@@ -479,10 +496,17 @@ class BrokerCore:
         for ev in events:
             last[ev.tag] = ev.order
             if ev.kind is OrderEventKind.ANOMALY:
-                log.error("order %s halted: %s", ev.tag, ev.detail)
-                self._notify("ORDER_ANOMALY", f"order {ev.tag}: {ev.detail}", tag=ev.tag)
+                self._tell_anomaly(ev)
+            elif ev.kind is OrderEventKind.FOUND_LATE:
+                log.warning("order %s: %s", ev.tag, ev.detail)
+                self._notify("ORDER_FOUND_LATE", f"order {ev.tag}: {ev.detail}", tag=ev.tag)
         filled = next((ev for ev in events if ev.fill is not None
                        and ev.kind in (OrderEventKind.PARTIAL, OrderEventKind.COMPLETED)), None)
+        extra: list[BrokerEvent] = []
+        if filled is None and trade is not None:
+            refused = next((ev for ev in events if ev.kind is OrderEventKind.ANOMALY and ev.fill is not None), None)
+            if refused is not None:
+                extra = self._record_unmatched(trade, refused)
         if filled is not None and trade is not None:
             order = last.pop(filled.tag)
             position = position_after(self._positions.get(trade.symbol), trade.symbol,
@@ -495,7 +519,10 @@ class BrokerCore:
             self._persist(order)
             if order.venue_order_id is not None and self.store.order_ws is not None:
                 self.store.claim_order(self.owner, order.venue_order_id)
-        return list(events)
+        return list(events) + extra
+
+    def _now(self) -> dt.datetime:
+        return self.store.now()
 
     def _persist(self, order: TrackedOrder | None) -> None:
         if order is None:
@@ -508,6 +535,8 @@ class BrokerCore:
         events: list[BrokerEvent] = []
         for tag in list(self._cancel_when_placed):
             order = self.book.get(tag)
+            if order is not None and order.not_found:
+                continue  # should FYERS show it after all, the cancel still stands
             if order is None or order.state not in (OrderState.SUBMITTING, OrderState.UNKNOWN):
                 self._cancel_when_placed.discard(tag)
                 if order is not None and order.is_open and not self._halted:
@@ -542,11 +571,22 @@ class BrokerCore:
             self._notify("AUTH_ERROR", str(exc))
             log.error("FYERS refused the access token (%s); no more orders will be sent", exc)
             self._raise_next = exc
-        self._halt(f"FYERS refused the access token: {exc}")
+        self._halt(f"FYERS refused the access token: {exc}", exc)
 
-    def _halt(self, reason: str) -> None:
+    def _halt(self, reason: str, error: FyersError) -> FyersError:
+        """Stop trading for ``reason``; the first halt's ``error`` is what public calls raise from
+        now on (its root cause: AuthError, or ReconcileFailureError with its ``cause``). Returns
+        the error to raise now."""
         if self._halted is None:
-            self._halted = reason
+            self._halted, self._halt_error = reason, error
+        return error
+
+    def _raise_if_halted(self) -> None:
+        if self._halted is None:
+            return
+        # Raised here and (if still pending) by the next dispatch too: a caller that swallows it
+        # here must not end its run as if nothing happened.
+        raise self._halt_error or BrokerHalted(self._halted)
 
     def _notify(self, kind: str, detail: str, **data: Any) -> None:
         self.store.put_notification(kind, detail, broker=self.owner, **data)

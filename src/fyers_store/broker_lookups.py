@@ -6,13 +6,27 @@ after the adapter's retries):
 
 * **a placement** (``place_order`` is never retried): the order is "unknown". Its tag is looked
   up in the orderbook every 0.5 s; a row is applied like any order update (the order exists: it is
-  accepted, filled, rejected ...). Only after ``grace`` seconds of absence is it declared never
-  received ("rejected", not found).
+  accepted, filled, rejected ...). It is declared not found ("rejected", provisionally) only once
+  FYERS can no longer be expected to act on the request (below) and ``grace`` seconds have passed
+  since the lookup began. "Not found" is not final: any later trace of the order (an order-socket
+  update, a trade, an orderbook row in a reconcile) reopens it (:mod:`fyers_store.orders`,
+  ``FOUND_LATE``), so its fills are applied whenever FYERS shows them.
+
+  When FYERS can still act on a placement: a request FYERS answered (5xx, an unreadable body, a
+  "could not confirm" code) was done at the server when the answer left it, so the wait is
+  ``grace`` from then. A request without an answer (timeout, reset, the process killed while it
+  was in flight) may still be on its way in or queued at FYERS until the client's own deadline for
+  it ran out: the wait ends ``placement_timeout + grace`` after the send (the intent's commit
+  time, stored with the order, so a restart in between does not shorten or restart it). This
+  assumes FYERS does not book a request it received after the client gave up on it for longer than
+  ``grace``; that is unknowable from outside, which is why "not found" stays provisional.
 * **a modify**: the order keeps working with the modify pending (see :mod:`fyers_store.orders`).
   The order is looked up the same way and the row applied: a row showing the requested qty and
   prices confirms the modify (``MODIFIED``), one where FYERS ended the order drops it. A row that
   still shows the order as it was ``grace`` seconds after the failed request means FYERS did not
-  apply it: ``MODIFY_REJECTED``, and the order may be modified again.
+  apply it: ``MODIFY_REJECTED``, and the order may be modified again. Provisionally: should FYERS
+  show the modify later after all, it is adopted (``MODIFIED``), not taken for a change made
+  elsewhere.
 * **a cancel**: the order stays "cancelling". It is looked up the same way and the row applied: a
   row where FYERS ended the order (cancelled, or filled, expired, rejected first) settles it. A row
   that still shows the order working ``grace`` seconds after the failed request means FYERS did
@@ -26,11 +40,12 @@ The order socket or a reconcile may settle any of them first; the lookups then j
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 from fyers_store.errors import AuthError, FyersError
-from fyers_store.models.orders import WORKING, OrderRequest, OrderSnapshot
-from fyers_store.orders import OrderBook, OrderEvent, OrderState
+from fyers_store.models.orders import WORKING, OrderSnapshot
+from fyers_store.orders import OrderBook, OrderEvent, OrderState, snapshot_shows
 
 __all__ = ["OutcomeLookups", "LOOKUP_EVERY_SECONDS"]
 
@@ -39,26 +54,33 @@ log = logging.getLogger("fyers_store.broker")
 LOOKUP_EVERY_SECONDS = 0.5
 
 
-def _shows(snap: OrderSnapshot, request: OrderRequest) -> bool:
-    """Whether FYERS's row has ``request``'s qty and prices."""
-    return (snap.qty == request.qty and abs(snap.limit_price - request.limit_price) <= 1e-9
-            and abs(snap.stop_price - request.stop_price) <= 1e-9)
-
-
 class OutcomeLookups:
     """The orders whose placement, modify or cancel outcome is unknown (see the module doc).
 
     ``settle`` calls ``apply`` with the book's events (the broker persists and returns them) and
     ``on_auth`` when FYERS refuses the token."""
 
-    def __init__(self, rest: Any, book: OrderBook, *, grace: float, monotonic: Callable[[], float]) -> None:
-        self._rest, self._book, self._grace, self._mono = rest, book, float(grace), monotonic
-        self._placements: dict[str, list[float]] = {}  # tag -> [since, last lookup]
+    def __init__(self, rest: Any, book: OrderBook, *, grace: float, monotonic: Callable[[], float],
+                 wall: Callable[[], float] = time.time) -> None:
+        self._rest, self._book, self._grace, self._mono, self._wall = rest, book, float(grace), monotonic, wall
+        self._placements: dict[str, list[float]] = {}  # tag -> [since, last lookup, not found from (wall)]
         self._modifies: dict[str, list[float]] = {}
         self._cancels: dict[str, list[float]] = {}
 
-    def watch_placement(self, tag: str) -> None:
-        self._placements.setdefault(tag, [self._mono(), float("-inf")])
+    @property
+    def placement_timeout(self) -> float:
+        """How long after its send FYERS may still take a placement it never answered."""
+        return float(getattr(self._rest, "placement_timeout_seconds", 0.0))
+
+    def watch_placement(self, tag: str, submitted_at: float | None, *, answered: bool = False) -> None:
+        """Look up an order whose placement outcome is unknown. ``submitted_at``: wall-clock time
+        of the send (None: unknown, counted from now); ``answered``: FYERS sent a reply."""
+        if answered:
+            not_found_from = float("-inf")  # the monotonic grace from now is the whole wait
+        else:
+            sent = submitted_at if submitted_at is not None else self._wall()
+            not_found_from = sent + self.placement_timeout + self._grace
+        self._placements.setdefault(tag, [self._mono(), float("-inf"), not_found_from])
 
     def watch_modify(self, tag: str) -> None:
         self._modifies[tag] = [self._mono(), float("-inf")]
@@ -106,7 +128,7 @@ class OutcomeLookups:
                     continue
                 late = now - times[0] >= self._grace
                 if kind == "placement":
-                    if snap is None and not late:
+                    if snap is None and not (late and self._wall() >= times[2]):
                         continue  # FYERS may still be taking it in
                     events += apply(self._book.resolve_unknown(tag, snap))
                 elif kind == "modify":
@@ -125,16 +147,16 @@ class OutcomeLookups:
             detail = (f"FYERS's orderbook has no order tagged {tag} {self._grace:g} s after the modify's outcome "
                       "was unknown; treating the modify as not applied (the next reconcile shows the order)")
             log.warning("order %s: %s", tag, detail)
-            return apply(self._book.modify_refused(tag, detail))
+            return apply(self._book.modify_refused(tag, detail, provisional=True))
         events = apply(self._book.on_snapshot(snap))
         order = self._book.get(tag)
         if order is None or order.pending_request is None or order.is_done or order.halted:
             return events
-        if late and _shows(snap, order.request):
+        if late and snapshot_shows(snap, order.request):
             detail = (f"FYERS did not apply the modify: {self._grace:g} s after its outcome was unknown the "
                       f"order still has qty {snap.qty}, limit {snap.limit_price:g}, stop {snap.stop_price:g}")
             log.warning("order %s: %s", tag, detail)
-            events += apply(self._book.modify_refused(tag, detail))
+            events += apply(self._book.modify_refused(tag, detail, provisional=True))
         return events
 
     def _settle_cancel(self, tag: str, snap: OrderSnapshot | None, late: bool,

@@ -44,9 +44,13 @@ def stored_order(order: TrackedOrder, *, bt_ref: int | None = None, seq: int | N
         extra["last_status"] = int(order.last_status)
     if seq is not None:
         extra["seq"] = seq
-    pending = order.pending_request
-    if pending is not None:
-        extra["pending"] = {"qty": pending.qty, "limit_price": pending.limit_price, "stop_price": pending.stop_price}
+    for key, request in (("pending", order.pending_request), ("stray", order.stray_request)):
+        if request is not None:
+            extra[key] = {"qty": request.qty, "limit_price": request.limit_price, "stop_price": request.stop_price}
+    if order.not_found:
+        extra["not_found"] = True
+    if order.submitted_at is not None:
+        extra["submitted_at"] = order.submitted_at
     if order.prior_qtys:  # so a stale update from before a modify is recognised after a reload too
         extra["prior_qtys"] = list(order.prior_qtys)
     return StoredOrder(
@@ -72,11 +76,13 @@ def tracked_order(row: StoredOrder) -> TrackedOrder:
         raise StateStoreError(f"state DB order {row.order_tag!r} cannot be rebuilt: {exc}") from exc
     status = extra.get("last_status")
     changes: dict[str, Any] = {}
-    pending = extra.get("pending")
-    if pending is not None:
-        changes["pending_request"] = dataclasses.replace(request, qty=int(pending["qty"]),
-                                                         limit_price=float(pending["limit_price"]),
-                                                         stop_price=float(pending["stop_price"]))
+    for key, field in (("pending", "pending_request"), ("stray", "stray_request")):
+        values = extra.get(key)
+        if values is not None:
+            changes[field] = dataclasses.replace(request, qty=int(values["qty"]),
+                                                 limit_price=float(values["limit_price"]),
+                                                 stop_price=float(values["stop_price"]))
+    submitted_at = extra.get("submitted_at")
     return TrackedOrder(
         tag=row.order_tag, request=request, state=OrderState(row.state), venue_order_id=row.venue_order_id,
         filled_qty=int(row.filled_qty), avg_price=row.avg_fill_price,
@@ -84,7 +90,8 @@ def tracked_order(row: StoredOrder) -> TrackedOrder:
         last_status=OrderStatus(status) if status is not None else None,
         message=str(extra.get("message", "")), halted=bool(extra.get("halted", False)),
         venue_filled_qty=int(extra.get("venue_filled_qty", row.filled_qty)),
-        prior_qtys=tuple(int(q) for q in extra.get("prior_qtys", ())), **changes,
+        prior_qtys=tuple(int(q) for q in extra.get("prior_qtys", ())), not_found=bool(extra.get("not_found", False)),
+        submitted_at=float(submitted_at) if submitted_at is not None else None, **changes,
     )
 
 

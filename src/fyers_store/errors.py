@@ -95,9 +95,12 @@ class OutcomeUnknown(FyersError):
     """The request may or may not have taken effect: timeout, connection reset, 5xx, a body that is
     not JSON, or the SDK's transport-level -99. Never treat it as a rejection."""
 
-    def __init__(self, operation: str, cause: str) -> None:
+    def __init__(self, operation: str, cause: str, *, answered: bool = False) -> None:
         self.operation = operation
         self.cause = cause
+        #: FYERS sent a whole reply (5xx, an unreadable body, a "could not confirm" code): it was done
+        #: with the request then. False: no reply (timeout, reset), so it may still be acting on it.
+        self.answered = answered
         super().__init__(f"{operation}: outcome unknown ({cause})")
 
 
@@ -105,9 +108,9 @@ class OrderPlacementUnknown(OutcomeUnknown):
     """``place_order`` ended without a definitive answer. The order may be live at FYERS: resolve it
     by its ``order_tag`` from the orderbook (or the order socket) before placing anything again."""
 
-    def __init__(self, order_tag: str, cause: str) -> None:
+    def __init__(self, order_tag: str, cause: str, *, answered: bool = False) -> None:
         self.order_tag = order_tag
-        super().__init__(f"place_order (orderTag {order_tag})", cause)
+        super().__init__(f"place_order (orderTag {order_tag})", cause, answered=answered)
 
 
 class VenueDataError(FyersError, ValueError):

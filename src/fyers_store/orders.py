@@ -44,7 +44,7 @@ from fyers_store.orders_table import (
 
 __all__ = [
     "OrderState", "OPEN_STATES", "DONE_STATES", "Trigger", "TRANSITIONS", "OrderEventKind", "OrderEvent",
-    "Fill", "TrackedOrder", "OrderBook", "DEFAULT_TRADE_ID_CAP",
+    "Fill", "TrackedOrder", "OrderBook", "DEFAULT_TRADE_ID_CAP", "snapshot_shows",
 ]
 
 _SUB, _ACC, _PAR, _CXLG = OrderState.SUBMITTING, OrderState.ACCEPTED, OrderState.PARTIAL, OrderState.CANCELLING
@@ -68,6 +68,13 @@ class OrderEventKind(str, Enum):
     MODIFIED = "modified"   # FYERS applied our modify: ``order.request`` is the new request
     MODIFY_REJECTED = "modify_rejected"  # FYERS refused our modify: the request is unchanged
     CANCEL_REJECTED = "cancel_rejected"  # our cancel was refused or never applied: the order works on
+    FOUND_LATE = "found_late"  # an order declared not found (REJECTED) turned up at FYERS: open again
+
+
+def snapshot_shows(snap: OrderSnapshot, request: OrderRequest) -> bool:
+    """Whether FYERS's row has ``request``'s qty and prices."""
+    return (snap.qty == request.qty and abs(snap.limit_price - request.limit_price) <= 1e-9
+            and abs(snap.stop_price - request.stop_price) <= 1e-9)
 
 
 _STATE_EVENT = {_CXL: OrderEventKind.CANCELLED, _REJ: OrderEventKind.REJECTED,
@@ -96,6 +103,11 @@ class TrackedOrder:
     ``last_status`` is the latest FYERS status acted on; the first DONE status sticks.
     ``halted`` is set by an anomaly: stop trading on this order until someone reconciles it.
     ``pending_request`` is the request as a sent modify FYERS has not confirmed yet would make it.
+    ``not_found`` marks a rejection that only means "not found at FYERS yet" (provisional: a later
+    trace reopens the order). ``stray_request`` is a modify whose outcome was unknown and which was
+    then reported refused because FYERS did not show it in time: if FYERS shows it later, it is
+    adopted. ``submitted_at`` is the wall-clock time (epoch seconds) the placement was committed,
+    just before it was sent: what bounds how long FYERS may still act on it.
     """
 
     tag: str
@@ -112,6 +124,9 @@ class TrackedOrder:
     venue_filled_qty: int = 0
     pending_request: OrderRequest | None = None
     prior_qtys: tuple[int, ...] = ()  # qtys before confirmed modifies: stale updates may still show them
+    not_found: bool = False
+    stray_request: OrderRequest | None = None
+    submitted_at: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -190,11 +205,11 @@ class OrderBook:
 
     # ------------------------------------------------------------------ local actions
 
-    def submit(self, request: OrderRequest) -> OrderEvent:
+    def submit(self, request: OrderRequest, submitted_at: float | None = None) -> OrderEvent:
         """Track a new order in "submitting" (before the REST call). Its tag must be new."""
         if request.order_tag in self._orders:
             raise ValueError(f"order tag {request.order_tag!r} is already tracked")
-        order = TrackedOrder(tag=request.order_tag, request=request)
+        order = TrackedOrder(tag=request.order_tag, request=request, submitted_at=submitted_at)
         self._orders[order.tag] = order
         return OrderEvent(OrderEventKind.SUBMITTED, order.tag, order)
 
@@ -232,14 +247,15 @@ class OrderBook:
 
     def resolve_unknown(self, tag: str, snapshot: OrderSnapshot | None) -> list[OrderEvent]:
         """Settle an "unknown" order with the orderbook lookup by its tag: a row is applied like any
-        update; None means FYERS never got the order -> "rejected". If a socket update resolved the
-        order first, None is stale and ignored."""
+        update; None means FYERS has not shown the order -> "rejected", provisionally
+        (``not_found``: any later trace of it reopens it with a ``FOUND_LATE`` event). If a socket
+        update resolved the order first, None is stale and ignored."""
         order = self._order(tag)
         if snapshot is not None:
             return self._apply_snapshot(order, snapshot)
         if order.state is not _UNK:
             return []
-        return self._move(order, _T.NOT_FOUND, "not found at FYERS", message="not found at FYERS")
+        return self._move(order, _T.NOT_FOUND, "not found at FYERS", message="not found at FYERS", not_found=True)
 
     def request_cancel(self, tag: str) -> TrackedOrder:
         """Mark the order "cancelling" before the broker sends the cancel (with the returned order's
@@ -285,6 +301,9 @@ class OrderBook:
                "another modify is pending" if order.pending_request is not None else "")
         if why:
             raise ValueError(f"cannot modify order {tag!r} in state {order.state.value!r}: {why}")
+        if order.stray_request is not None:  # superseded: only a stale update may still show its qty
+            order = order.replace(stray_request=None,
+                                  prior_qtys=(order.prior_qtys + (order.stray_request.qty,))[-_PRIOR_QTY_CAP:])
         filled = max(order.filled_qty, order.venue_filled_qty)
         if qty is not None and qty <= filled:
             raise ValueError(f"cannot modify order {tag!r} to qty {qty}: it must exceed the {filled} filled")
@@ -308,12 +327,15 @@ class OrderBook:
         new = self._adopt(order)
         return [OrderEvent(OrderEventKind.MODIFIED, tag, new, None, "confirmed by FYERS")] + self._settle(new)
 
-    def modify_refused(self, tag: str, message: str) -> list[OrderEvent]:
-        """FYERS refused the pending modify: the request stays as it was."""
+    def modify_refused(self, tag: str, message: str, *, provisional: bool = False) -> list[OrderEvent]:
+        """FYERS refused the pending modify: the request stays as it was. ``provisional``: FYERS did
+        not answer, it only did not show the modify in time; should it show it later, the modify is
+        adopted then (``MODIFIED``) instead of being taken for a change made elsewhere."""
         order = self._order(tag)
         if order.pending_request is None:
             raise ValueError(f"no modify is pending for order {tag!r}")
-        new = order.replace(pending_request=None, message=message)
+        stray = order.pending_request if provisional else None
+        new = order.replace(pending_request=None, message=message, stray_request=stray)
         self._orders[tag] = new
         return [OrderEvent(OrderEventKind.MODIFY_REJECTED, tag, new, None, message)] + self._settle(new)
 
@@ -334,12 +356,16 @@ class OrderBook:
                 f.trade_id == trade.trade_id for f in order.fills):
             return []
         self._remember_trade(trade.trade_id)
+        revived: list[OrderEvent] = []
+        if order.not_found and not self._id_conflict(order, trade.order_id):
+            order, revived = self._revive(order, f"trade {trade.trade_id}")
         fill = Fill(trade.trade_id, int(trade.qty), float(trade.price), trade.traded_at)
         total = order.filled_qty + fill.qty
         pending = order.pending_request
-        # Beyond the old qty but within the pending one: FYERS executed our modify up.
-        adopt = pending is not None and order.request.qty < total <= pending.qty
-        req = pending if adopt else order.request
+        candidate = pending if pending is not None else order.stray_request
+        # Beyond the old qty but within the pending (or stray) one: FYERS executed our modify up.
+        adopt = candidate is not None and order.request.qty < total <= candidate.qty
+        req = candidate if adopt else order.request
         problem = (self._id_conflict(order, trade.order_id)
                    or self._mismatch(order, trade.symbol, trade.side, "trade " + trade.trade_id))
         if not problem and fill.qty <= 0:
@@ -351,16 +377,16 @@ class OrderBook:
         if not problem and (order.state, trigger) not in TRANSITIONS:
             problem = f"trade {fill.trade_id} contradicts state {order.state.value!r} ({trigger.value})"
         if problem:
-            return self._anomaly(order, problem, fill)
+            return revived + self._anomaly(order, problem, fill)
         avg = ((order.avg_price or 0.0) * order.filled_qty + fill.price * fill.qty) / total
         new = order.replace(state=TRANSITIONS[(order.state, trigger)], venue_order_id=trade.order_id,
                             filled_qty=total, avg_price=avg, fills=order.fills + (fill,),
                             venue_filled_qty=max(order.venue_filled_qty, total),
-                            **({"request": req, "pending_request": None,
+                            **({"request": req, "pending_request": None, "stray_request": None,
                                 "prior_qtys": (order.prior_qtys + (order.request.qty,))[-_PRIOR_QTY_CAP:]}
                                if adopt else {}))
         kind = OrderEventKind.COMPLETED if trigger is _T.FILL_COMPLETE else OrderEventKind.PARTIAL
-        events = self._commit(order, new, "")
+        events = revived + self._commit(order, new, "")
         if adopt:
             events.append(OrderEvent(OrderEventKind.MODIFIED, new.tag, new, None, f"trade {fill.trade_id}"))
         return events + [OrderEvent(kind, new.tag, new, fill, f"trade {fill.trade_id}")]
@@ -418,7 +444,8 @@ class OrderBook:
         return max(order.filled_qty, order.venue_filled_qty, reported) > 0
 
     def _adopt(self, order: TrackedOrder) -> TrackedOrder:
-        new = order.replace(request=order.pending_request, pending_request=None,
+        adopted = order.pending_request if order.pending_request is not None else order.stray_request
+        new = order.replace(request=adopted, pending_request=None, stray_request=None,
                             prior_qtys=(order.prior_qtys + (order.request.qty,))[-_PRIOR_QTY_CAP:])
         self._orders[new.tag] = new
         return new
@@ -434,11 +461,13 @@ class OrderBook:
 
     def _apply_snapshot(self, order: TrackedOrder, snap: OrderSnapshot) -> list[OrderEvent]:
         req, pending = order.request, order.pending_request
+        # A modify still waiting for its outcome, or one reported refused that FYERS may yet show.
+        candidate = pending if pending is not None else order.stray_request
         what = f"FYERS order {snap.order_id}"
         problem = self._id_conflict(order, snap.order_id) or self._mismatch(order, snap.symbol, snap.side, what)
         # With a modify pending, the old qty is an update from before it landed; the new one shows it.
         # After one was confirmed, an update from before it (still queued) shows an earlier qty.
-        if (not problem and snap.qty != req.qty and (pending is None or snap.qty != pending.qty)
+        if (not problem and snap.qty != req.qty and (candidate is None or snap.qty != candidate.qty)
                 and snap.qty not in order.prior_qtys):
             also = f" or the pending modify's {pending.qty}" if pending is not None else ""
             problem = f"{what}: qty {snap.qty} differs from the order's {req.qty}{also} (modified elsewhere?)"
@@ -446,8 +475,18 @@ class OrderBook:
             problem = f"{what}: filled {max(snap.filled_qty, order.filled_qty)} exceeds qty {snap.qty}"
         if problem:
             return self._anomaly(order, problem)
-        adopt = (pending is not None and snap.qty == pending.qty and abs(snap.limit_price - pending.limit_price) <= 1e-9
-                 and abs(snap.stop_price - pending.stop_price) <= 1e-9)
+        revived: list[OrderEvent] = []
+        if order.not_found:
+            if snap.status is OrderStatus.REJECTED and not self._has_fills(order, snap.filled_qty):
+                # FYERS booked and rejected it: the strategy was told "rejected" already.
+                return self._commit(order, order.replace(not_found=False, venue_order_id=snap.order_id,
+                                                         last_status=snap.status,
+                                                         message=snap.message or order.message), "")
+            order, revived = self._revive(order, what)
+        adopt = candidate is not None and snapshot_shows(snap, candidate)
+        if adopt and pending is None:
+            order = order.replace(pending_request=candidate)  # the stray modify: FYERS applied it after all
+            pending = candidate
         if pending is not None and not adopt and snap.status in DONE:
             # FYERS ended the order as it was: the modify (e.g. one whose reply was lost) never applied.
             order = order.replace(pending_request=None)
@@ -455,12 +494,12 @@ class OrderBook:
             refused = OrderEvent(OrderEventKind.MODIFY_REJECTED, order.tag, order, None,
                                  f"{what} ended ({snap.status.name}) before the modify applied")
             events = self._apply_status(order, snap, what)
-            return [refused] + events + self._settle(self._orders[order.tag])
+            return revived + [refused] + events + self._settle(self._orders[order.tag])
         events = self._apply_status(self._adopt(order) if adopt else order, snap, what)
         if not adopt:
-            return events
+            return revived + events
         new = self._orders[order.tag]
-        return [OrderEvent(OrderEventKind.MODIFIED, new.tag, new, None, what)] + events + self._settle(new)
+        return revived + [OrderEvent(OrderEventKind.MODIFIED, new.tag, new, None, what)] + events + self._settle(new)
 
     def _apply_status(self, order: TrackedOrder, snap: OrderSnapshot, what: str) -> list[OrderEvent]:
         venue_filled = max(order.venue_filled_qty, snap.filled_qty)
@@ -478,6 +517,13 @@ class OrderBook:
         return self._move(order, trigger, snap.message, venue_order_id=snap.order_id,
                           venue_filled_qty=venue_filled, last_status=first_done or status,
                           message=snap.message or order.message)
+
+    def _revive(self, order: TrackedOrder, what: str) -> tuple[TrackedOrder, list[OrderEvent]]:
+        """Reopen an order declared not found ("unknown" again): the trace that found it applies next."""
+        new = order.replace(state=TRANSITIONS[(order.state, _T.FOUND_LATE)], not_found=False, message="")
+        self._orders[new.tag] = new
+        detail = f"{what} shows the order declared not found at FYERS: it exists after all"
+        return new, [OrderEvent(OrderEventKind.FOUND_LATE, new.tag, new, None, detail)]
 
     def _move(self, order: TrackedOrder, trigger: Trigger, detail: str, **changes) -> list[OrderEvent]:
         """Apply ``trigger`` through the table; a missing entry is an anomaly."""

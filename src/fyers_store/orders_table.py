@@ -58,6 +58,7 @@ class Trigger(str, Enum):
     PLACE_REJECTED = "place_rejected"    # REST place_order refused it (definitive)
     PLACE_UNKNOWN = "place_unknown"      # no definitive reply: timeout, 5xx, code 201 "no ack"
     NOT_FOUND = "not_found"              # the orderbook lookup by tag found nothing
+    FOUND_LATE = "found_late"            # a trace of an order declared not found (provisional)
     CANCEL = "cancel"                    # the strategy asked to cancel
     CANCEL_REFUSED = "cancel_refused"                # FYERS refused the cancel; nothing filled
     CANCEL_REFUSED_FILLED = "cancel_refused_filled"  # ... with fills on the order
@@ -89,7 +90,11 @@ TRANSITIONS: Mapping[tuple[OrderState, Trigger], OrderState] = MappingProxyType(
     (_SUB, _T.PLACE_UNKNOWN): _UNK,
     # Race: the socket or a trade already told us more than the timed-out REST call could.
     **{(s, _T.PLACE_UNKNOWN): s for s in OrderState if s is not _SUB},
-    (_UNK, _T.NOT_FOUND): _REJ,        # FYERS never got it
+    (_UNK, _T.NOT_FOUND): _REJ,        # FYERS never got it -- as far as anyone can tell yet:
+    # "not found" is provisional. FYERS may book a request it held past the client's deadline (or
+    # one sent just before a crash); any later trace reopens the order, which then takes that trace
+    # like an unknown order would. Only a not-found rejection admits it (the book checks).
+    (_REJ, _T.FOUND_LATE): _UNK,
     # Cancel requests (need a venue id: submitting/unknown orders are refused).
     (_ACC, _T.CANCEL): _CXLG,
     (_PAR, _T.CANCEL): _CXLG,

@@ -1,0 +1,106 @@
+"""What :class:`~fyers_store.broker_core.BrokerCore` does so that the ledger always equals FYERS's
+tradebook for its orders, whatever the local state of an order (issue 14):
+
+* an order carrying this strategy's tag that the state DB has no record of (e.g. a DB restored
+  from an older backup) is adopted from FYERS's row (``ORDER_FOUND_LATE``);
+* a trade of ours that its order cannot take (an overfill, a trade of a definitively rejected
+  order) still enters the ledger and the position, once; the order stays halted;
+* an anomaly is logged and notified once per order and cause, not on every later update and
+  reconcile that meets the same contradiction.
+
+Orders declared "not found" that FYERS shows later are reopened by the order book itself
+(:mod:`fyers_store.orders`, ``FOUND_LATE``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fyers_store.broker_intents import BrokerEvent, PositionChange
+from fyers_store.broker_state import applied_trade, position_after
+from fyers_store.models.orders import OrderRequest, OrderSnapshot, TradeFill, Validity, order_tag_from_fyers
+from fyers_store.orders import OrderBook, OrderEvent, OrderState, TrackedOrder
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from fyers_store.state.models import StoredPosition
+    from fyers_store.state.state_store import SQLiteStateStore
+
+__all__ = ["FoundLateMixin"]
+
+log = logging.getLogger("fyers_store.broker")
+
+_TOLD_CAP = 10_000
+
+
+class FoundLateMixin:
+    """Part of :class:`~fyers_store.broker_core.BrokerCore` (see the module doc)."""
+
+    book: OrderBook
+    state: SQLiteStateStore
+    _run_id: str
+    _positions: dict[str, StoredPosition]
+    _funds_dirty: bool
+    _anomalies_told: collections.OrderedDict[tuple[str, str], None]
+
+    @property
+    def tag_prefix(self) -> str:  # defined by BrokerCore
+        raise NotImplementedError
+
+    def _notify(self, kind: str, detail: str, **data: Any) -> None:  # defined by BrokerCore
+        raise NotImplementedError
+
+    def _now(self) -> dt.datetime:  # defined by BrokerCore
+        raise NotImplementedError
+
+    def _our_tag(self, raw_tag: str | None) -> str | None:
+        tag = order_tag_from_fyers(raw_tag)
+        return tag if self._run_id and tag is not None and tag.startswith(self.tag_prefix) else None
+
+    def _adopt(self, snap: OrderSnapshot) -> bool:
+        """Track an order carrying this strategy's tag that the state DB has no row of (e.g. a DB
+        restored from an older backup): FYERS's row is the order. True if adopted."""
+        tag = self._our_tag(snap.order_tag)
+        if tag is None or tag in self.book:
+            return False
+        request = OrderRequest(symbol=snap.symbol, qty=snap.qty, side=snap.side, type=snap.type,
+                               product_type=snap.product_type, order_tag=tag, limit_price=snap.limit_price,
+                               stop_price=snap.stop_price, validity=snap.validity or Validity.DAY)
+        self.book.restore(TrackedOrder(tag=tag, request=request, state=OrderState.UNKNOWN))
+        detail = (f"FYERS order {snap.order_id} ({snap.side.name} {snap.qty} {snap.symbol}) carries this "
+                  f"strategy's tag {tag} but the state DB had no record of it: adopted")
+        log.warning("%s", detail)
+        self._notify("ORDER_FOUND_LATE", detail, tag=tag)
+        return True
+
+    def _record_unmatched(self, trade: TradeFill, anomaly: OrderEvent) -> list[BrokerEvent]:
+        """A trade of our order that the order cannot take (it contradicts it: an overfill, a
+        trade of a rejected order ...). It happened at FYERS all the same, so the ledger and the
+        position take it (once); the order stays halted for someone to look at."""
+        position = position_after(self._positions.get(trade.symbol), trade.symbol, int(trade.side) * trade.qty,
+                                  trade.price)
+        if not self.state.record_fill(applied_trade(trade, anomaly.tag, self._now()), position=position):
+            return []
+        self._positions[trade.symbol] = position
+        self._funds_dirty = True
+        detail = (f"trade {trade.trade_id} ({trade.side.name} {trade.qty} {trade.symbol} @ {trade.price}) of order "
+                  f"{anomaly.tag} is in the ledger and the position, but not in the halted order: {anomaly.detail}")
+        log.error("%s", detail)
+        return [PositionChange(trade.symbol, int(position.qty), position.avg_price, detail, trade)]
+
+    def _tell_anomaly(self, ev: OrderEvent) -> None:
+        """Log and notify an anomaly once per order and cause (a halted order sees every later
+        update and reconcile contradict it again)."""
+        key = (ev.tag, ev.detail)
+        if key in self._anomalies_told:
+            log.debug("order %s: anomaly again: %s", ev.tag, ev.detail)
+            return
+        self._anomalies_told[key] = None
+        while len(self._anomalies_told) > _TOLD_CAP:
+            self._anomalies_told.popitem(last=False)
+        log.error("order %s halted: %s", ev.tag, ev.detail)
+        self._notify("ORDER_ANOMALY", f"order {ev.tag}: {ev.detail}", tag=ev.tag)
+
