@@ -491,6 +491,38 @@ def test_modify_applied_whose_retry_hears_already_traded_is_confirmed_with_every
         close(core)
 
 
+def test_an_order_the_state_db_lost_is_adopted_by_its_tag_at_the_next_start(fast_venue, tmp_path):
+    """The state DB was restored from a backup older than the last order: the start's reconcile
+    finds FYERS's row carrying this strategy's tag prefix, adopts it, and its fills reach the
+    ledger once (as the strategy's, not as an external trade)."""
+    import sqlite3
+
+    core = make_core(fast_venue, tmp_path)
+    core.start()
+    tag = core.place(OrderIntent(INFY, Side.BUY, 7, OrderType.MARKET))[0].tag
+    close(core)
+    core.state.close()
+    fast_venue.advance(6)  # it fills while the process is down
+    conn = sqlite3.connect(tmp_path / "state.sqlite")
+    with conn:
+        conn.execute("DELETE FROM orders WHERE order_tag = ?", (tag,))
+    conn.close()
+
+    core = make_core(fast_venue, tmp_path)
+    try:
+        events = core.start()
+        order = core.book.get(tag)
+        assert order is not None and order.state is OrderState.FILLED and order.filled_qty == 7
+        assert OrderEventKind.COMPLETED in kinds(events, tag)
+        venue_trades = sorted(t["tradeNumber"] for t in venue_trades_of(fast_venue, tag))
+        assert sorted(r[0] for r in ledger_rows(tmp_path / "state.sqlite") if r[1] == tag) == venue_trades
+        assert core.position(INFY)[0] == 7 == venue_net_by_symbol(fast_venue)[INFY]
+        told = [msg for msg, _, _ in (n for n in core.store.get_notifications() if n)]
+        assert told.count("ORDER_FOUND_LATE") == 1 and "EXTERNAL_TRADE" not in told, told
+    finally:
+        close(core)
+
+
 def test_an_anomaly_is_notified_once_per_order_and_cause(fast_venue, tmp_path):
     """Issue 14 finding 4: a halted order meets the same contradiction in every socket update and
     every reconcile; the strategy hears of it once."""
