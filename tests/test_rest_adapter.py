@@ -316,3 +316,18 @@ def test_from_fyers_model_installs_the_deadline(sdk_venue, tmp_path):
     with pytest.raises(TypeError):
         FyersSdkRestAdapter.from_fyers_model(fyersModel.FyersModel(is_async=True, log_path=str(tmp_path)),
                                              limits=limits)
+
+
+def test_modify_whose_reply_was_lost_is_unknown_when_the_retry_is_refused(sdk_venue, tmp_path):
+    # The first attempt applies (a marketable price), its reply is lost; while the adapter backs off
+    # the market fills the order, so the retry hears -162 "already traded". That refusal answers
+    # the retry, not the first attempt.
+    rest = make_adapter(sdk_venue, tmp_path, sleep=lambda s: sdk_venue.advance(60))
+    oid = rest.place_order(limit_order("mod1", price=1.0))
+    sdk_venue.faults.lose_response(ORDERS, method="PATCH")
+    with pytest.raises(OutcomeUnknown) as err:
+        rest.modify_order(oid, limit_price=10_000.0, order_type=OrderType.LIMIT)
+    assert not isinstance(err.value, Rejected) and "-162" in err.value.cause and err.value.answered
+    assert rest.stats()["retries"] == 1 and fired(sdk_venue, ORDERS) == 1
+    (row,) = sdk_venue.orders()
+    assert (row["limitPrice"], row["status"]) == (10_000.0, 2)          # FYERS did apply the modify

@@ -18,6 +18,7 @@ from fyers_sim.testing import running_venue
 from fyers_sim.venue import DEFAULT_START, next_ist_midnight
 from fyers_store.adapters import rate_limiter as rl
 from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter, make_order_tag
+from fyers_store.adapters.rate_budget_file import FileRateLimiter
 from fyers_store.adapters.rate_limiter import Budgets, RateLimiter, reset_shared_limiter, shared_limiter
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import RateLimitError, Rejected
@@ -155,6 +156,39 @@ def test_adapters_default_to_the_shared_limiter(sdk_venue, tmp_path, monkeypatch
     a.funds(), b.funds()
     assert a.limiter.stats()["acquired"] == 2
     monkeypatch.setattr(rl, "_shared", None)
+
+
+def test_adapters_with_a_budget_file_share_the_file_limiter_of_their_user(sdk_venue, tmp_path, monkeypatch):
+    monkeypatch.setattr(rl, "_shared_files", {})
+    limits = RestLimitsConfig(budget_file=tmp_path / "budget.sqlite")
+    app_id = sdk_venue.account.app_id
+    a = FyersSdkRestAdapter(app_id, sdk_venue.access_token(), limits=limits, log_path=tmp_path)
+    b = FyersSdkRestAdapter(app_id, sdk_venue.access_token(), limits=limits, log_path=tmp_path)
+    c = FyersSdkRestAdapter(app_id, sdk_venue.access_token(), limits=limits, log_path=tmp_path,
+                            budget_user=sdk_venue.account.fy_id)
+    assert isinstance(a.limiter, FileRateLimiter) and a.limiter is b.limiter and a.limiter.user == app_id
+    assert c.limiter is not a.limiter and c.limiter.user == sdk_venue.account.fy_id
+    a.funds(), b.funds(), c.funds()
+    assert a.limiter.stats()["day_count"] == 2 and c.limiter.stats()["day_count"] == 1
+    for limiter in (a.limiter, c.limiter):
+        limiter.close()
+
+
+def test_a_429_pauses_every_process_on_the_budget_file(sdk_venue, tmp_path):
+    limits = RestLimitsConfig(max_backoff_retries=0, read_timeout_seconds=2.0, budget_file=tmp_path / "budget.sqlite")
+    user = sdk_venue.account.fy_id
+    a = FyersSdkRestAdapter(sdk_venue.account.app_id, sdk_venue.access_token(), limits=limits, log_path=tmp_path,
+                            limiter=FileRateLimiter.from_config(limits, user))
+    b = FyersSdkRestAdapter(sdk_venue.account.app_id, sdk_venue.access_token(), limits=limits, log_path=tmp_path,
+                            limiter=FileRateLimiter.from_config(limits, user))   # its own handle: another process
+    sdk_venue.faults.rate_limit_burst(count=1, retry_after=0.6)
+    with pytest.raises(RateLimitError):
+        a.funds()
+    assert b.limiter.wait_time() > 0.4
+    started = time.monotonic()
+    b.funds()
+    assert time.monotonic() - started >= 0.4
+    assert b.stats()["rate_limited"] == 0 and b.limiter.stats()["waited"] == 1
 
 
 def test_threads_never_exceed_the_window_on_the_real_clock():

@@ -3,7 +3,9 @@
 * ``backfill`` fills the history cache (``config/cache.yaml``) through :meth:`FyersStore.get_history_rows`,
   the same cache-first path a :class:`~fyers_store.data_feed.FyersData` feed takes: only the gaps are
   fetched, every FYERS window is stored and marked complete as soon as it arrives (so an interrupted
-  run resumes), and a range already complete costs no REST call.
+  run resumes), and a range already complete costs no REST call. Its requests draw on the REST budget
+  file of a trading process with the same config (``rest_budget.sqlite`` beside the state DB, or
+  ``budget_file``), so the two together stay within FYERS's per-user limits.
 * ``coverage`` reads only the cache file: first/last bar, bar count and the calendar-aware gaps of
   every cached ``(symbol, resolution)``.
 
@@ -234,6 +236,9 @@ def _backfill(store: Any, args: argparse.Namespace, clock_line: str, out: TextIO
     cache = store.cache
     print(f"backfill {len(symbols)} symbol(s) at resolution {res} into {cache.db_path}", file=out)
     print(f"range: {ist_text(start)} .. {ist_text(end)} IST (end exclusive); {clock_line}", file=out)
+    budget = getattr(store.rest, "limiter", None)
+    if getattr(budget, "path", None) is not None:  # the budget a trading process of the same user draws on
+        print(f"REST budget: {budget.path} (shared by every process of {budget.user})", file=out)
     if end <= start:
         return fail(f"--from {args.start.text} is not before {ist_text(end)} IST (--to, or the exchange's "
                     "current time): nothing to fetch", EXIT_USAGE, err)

@@ -26,8 +26,16 @@ Error mapping, first rule that matches (-> raised; retried?):
    "message": "Bad request"}``), or the SDK failed
    before sending (its -99 "invalid input")
 6. ``s`` is ``"ok"`` (``"no_data"`` too for history)     -> the typed value
-7. any other negative code                               -> Rejected(code, message, order_id=reply["id"])
-8. anything else                                         -> VenueDataError
+7. code -201/-202/-204/-205 ("connection error") or      -> OutcomeUnknown; retried (not place_order)
+   -329 ("processed ..., check positions")
+8. any other negative code                               -> Rejected(code, message, order_id=reply["id"])
+9. anything else                                         -> VenueDataError
+
+A modify or cancel whose earlier attempt had an unknown outcome and whose retry is refused (e.g.
+-162 "already traded" because the first attempt applied and the order then filled) is an
+:class:`OutcomeUnknown`, never that refusal: the refusal answers the retry, not the first attempt.
+The broker settles it by looking the order up. (Cancel's -161 "already cancelled" after an unknown
+outcome is success, see below.)
 
 "Retried" applies to history, orderbook, tradebook, positions, funds, profile, modify and cancel,
 with exponential backoff ``min(cap, base * 2**n) + uniform(0, jitter)``, at most
@@ -41,9 +49,10 @@ re-sending a placement whose fate is unknown can open a second position. A modif
 id and absolute values (type, qty, prices): applying it twice leaves the order as applying it
 once. A cancel applied twice cannot cancel anything else; its retry hears -161 "already
 cancelled", which the adapter reports as success when an earlier attempt's outcome was unknown.
-If the order changed meanwhile (filled, expired) the retry gets FYERS's definitive refusal, which
-is the truth. The remaining hazard -- a retried modify overtaking a *newer* modify of the same
-order sent from another thread -- is avoided by modifying one order from one place (the broker).
+If the order changed meanwhile (filled, expired) the retry gets a refusal that says nothing about
+the first attempt: that is reported as an unknown outcome (above). The remaining hazard -- a
+retried modify overtaking a *newer* modify of the same order sent from another thread -- is
+avoided by modifying one order from one place (the broker).
 
 Lossy spots of the SDK and how they are handled:
 
@@ -78,7 +87,7 @@ from fyers_store.adapters.history_windows import (
     HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, plan_windows, sorted_bars,
 )
 from fyers_store.adapters.interfaces import RestAdapter
-from fyers_store.adapters.rate_limiter import RateLimiter, shared_limiter
+from fyers_store.adapters.rate_limiter import RestBudget, shared_limiter
 from fyers_store.backoff import capped_backoff
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import (
@@ -102,6 +111,10 @@ AUTH_CODES = frozenset({-8, -15, -16, -17})
 _ALREADY_CANCELLED = -161
 # place_order success without an acknowledgement: "request made, check the orderbook" (§1.4, 2026-11).
 _NO_ACK = 201
+# Codes for outcomes FYERS could not confirm: -201/-202/-204/-205 "connection error" and -329
+# "processed exit positions request, check positions" (shared/fyers_2026.md §4, 2026-12). Unknown,
+# never a refusal. Unsure: whether FYERS ever sends them with HTTP 200 or only with 4xx/5xx.
+_UNCONFIRMED_CODES = frozenset({-201, -202, -204, -205, -329})
 
 
 def make_order_tag(strategy_id: str, seq: int) -> str:
@@ -223,9 +236,12 @@ class _Failure:
 class FyersSdkRestAdapter(RestAdapter):
     """FYERS REST through the official SDK, hardened (see the module docstring for the tables).
 
-    ``limits`` defaults to ``config/fyers_rest_limits.yaml``. ``limiter`` defaults to the
-    process-wide :func:`~fyers_store.adapters.rate_limiter.shared_limiter`; pass one only to
-    isolate tests. ``calendar`` (an ``NseCalendar``; loaded from ``config/nse_calendar.yaml``
+    ``limits`` defaults to ``config/fyers_rest_limits.yaml``. ``limiter`` (any
+    :class:`~fyers_store.adapters.rate_limiter.RestBudget`) defaults to the process-wide
+    :func:`~fyers_store.adapters.rate_limiter.shared_limiter`: with ``limits.budget_file`` set,
+    the budget of FYERS user ``budget_user`` (default: the client id) shared with every other
+    process of that user through the file, else one in-process budget; pass one only to isolate
+    tests. ``calendar`` (an ``NseCalendar``; loaded from ``config/nse_calendar.yaml``
     when needed and present) is used to refuse second-resolution ranges FYERS does not keep.
     ``request_deadline_seconds`` bounds one REST request end to end: waiting for a budget slot,
     every attempt and every backoff. ``log_path`` is where the SDK writes ``fyersApi.log`` and
@@ -238,7 +254,7 @@ class FyersSdkRestAdapter(RestAdapter):
     """
 
     def __init__(self, client_id: str, access_token: str, *, limits: RestLimitsConfig | None = None,
-                 calendar: Any = None, limiter: RateLimiter | None = None,
+                 calendar: Any = None, limiter: RestBudget | None = None, budget_user: str | None = None,
                  log_path: str | Path = "logs", request_deadline_seconds: float = 120.0,
                  monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  now: Callable[[], dt.datetime] | None = None, rng: random.Random | None = None) -> None:
@@ -248,7 +264,7 @@ class FyersSdkRestAdapter(RestAdapter):
         log_dir.mkdir(parents=True, exist_ok=True)
         model = fyersModel.FyersModel(client_id=client_id, token=access_token, is_async=False,
                                       log_path=str(log_dir))
-        self._setup(model, limits=limits, calendar=calendar, limiter=limiter,
+        self._setup(model, limits=limits, calendar=calendar, limiter=limiter, budget_user=budget_user,
                     request_deadline_seconds=request_deadline_seconds, monotonic=monotonic, sleep=sleep,
                     now=now, rng=rng)
 
@@ -267,13 +283,15 @@ class FyersSdkRestAdapter(RestAdapter):
         return self
 
     def _setup(self, model: Any, *, limits: RestLimitsConfig | None = None, calendar: Any = None,
-               limiter: RateLimiter | None = None, request_deadline_seconds: float = 120.0,
+               limiter: RestBudget | None = None, budget_user: str | None = None,
+               request_deadline_seconds: float = 120.0,
                monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                now: Callable[[], dt.datetime] | None = None, rng: random.Random | None = None) -> None:
         if request_deadline_seconds <= 0:
             raise ValueError("request_deadline_seconds must be positive")
         self._limits = limits if limits is not None else load_rest_limits_config()
-        self._limiter = limiter if limiter is not None else shared_limiter(self._limits)
+        self._limiter = limiter if limiter is not None else shared_limiter(
+            self._limits, user=budget_user or str(model.client_id))
         self._model = model
         self._probe = _SessionProbe(model.service.session, self._limits.connect_timeout_seconds,
                                     self._limits.read_timeout_seconds)
@@ -292,7 +310,14 @@ class FyersSdkRestAdapter(RestAdapter):
 
     # ------------------------------------------------------------------ plumbing
     @property
-    def limiter(self) -> RateLimiter:
+    def placement_timeout_seconds(self) -> float:
+        """The longest one place_order attempt waits for FYERS (connect + read, within the request
+        deadline): a request FYERS has not answered may reach it and be acted on until then."""
+        lim = self._limits
+        return min(self._deadline, lim.connect_timeout_seconds + lim.read_timeout_seconds)
+
+    @property
+    def limiter(self) -> RestBudget:
         """The budget this adapter draws from (usually the process-wide one)."""
         return self._limiter
 
@@ -337,8 +362,9 @@ class FyersSdkRestAdapter(RestAdapter):
 
     def _send(self, op: str, invoke: Callable[[Any], Any], *, retryable: bool,
               ok_states: tuple[str, ...] = ("ok",),
-              after_unknown: Callable[[Rejected], dict | None] | None = None) -> dict:
-        """One logical REST call: budget slot, attempt, classification, allowlisted retries."""
+              after_unknown: Callable[[Rejected], dict | None] | None = None, mutating: bool = False) -> dict:
+        """One logical REST call: budget slot, attempt, classification, allowlisted retries.
+        ``mutating`` (modify, cancel): a refusal after an unknown outcome is itself unknown."""
         deadline = self._mono() + self._deadline
         retries, ambiguous = 0, False
         while True:
@@ -349,6 +375,9 @@ class FyersSdkRestAdapter(RestAdapter):
                 settled = after_unknown(result.error)
                 if settled is not None:
                     return settled
+            if ambiguous and mutating and isinstance(result.error, Rejected):
+                raise OutcomeUnknown(op, f"a retry after an unknown outcome was refused ({result.error}); "
+                                         "the first attempt may have applied", answered=True) from result.error
             ambiguous = ambiguous or isinstance(result.error, OutcomeUnknown)
             if not (retryable and result.retry and retries < self._limits.max_backoff_retries):
                 raise result.error
@@ -405,13 +434,18 @@ class FyersSdkRestAdapter(RestAdapter):
                                            retry_after=ex.retry_after), retry=True, retry_after=ex.retry_after)
         if status >= 500:
             self._count("outcome_unknown")
-            return _Failure(OutcomeUnknown(op, f"HTTP {status}" + (f" ({message})" if message else "")), retry=True)
+            return _Failure(OutcomeUnknown(op, f"HTTP {status}" + (f" ({message})" if message else ""),
+                                           answered=True), retry=True)
         if status in (401, 403) or code in AUTH_CODES:
             self._count("auth_errors")
             return _Failure(AuthError(f"{op}: {message or f'HTTP {status}'}", code=code))
         if body is None:
             self._count("outcome_unknown")
-            return _Failure(OutcomeUnknown(op, f"HTTP {status} with a body that is not a JSON object"))
+            return _Failure(OutcomeUnknown(op, f"HTTP {status} with a body that is not a JSON object", answered=True))
+        if code in _UNCONFIRMED_CODES:
+            self._count("outcome_unknown")
+            return _Failure(OutcomeUnknown(op, f"FYERS could not confirm the outcome: {message} (code {code})",
+                                           answered=True), retry=True)
         if body.get("s") in ok_states:
             return body
         if code is not None and code < 0:
@@ -500,10 +534,10 @@ class FyersSdkRestAdapter(RestAdapter):
             reply = self._send("place_order", lambda m: m.place_order(body), retryable=False)
         except OutcomeUnknown as exc:
             _olog.warning("place_order %s (orderTag %s): outcome unknown: %s", request.symbol, tag, exc.cause)
-            raise OrderPlacementUnknown(tag, exc.cause) from exc
+            raise OrderPlacementUnknown(tag, exc.cause, answered=exc.answered) from exc
         except VenueDataError as exc:
             _olog.warning("place_order %s (orderTag %s): unreadable reply: %s", request.symbol, tag, exc)
-            raise OrderPlacementUnknown(tag, str(exc)) from exc
+            raise OrderPlacementUnknown(tag, str(exc), answered=True) from exc
         except Rejected as exc:
             _olog.info("place_order %s (orderTag %s) rejected: %s (code %s, id %s)",
                        request.symbol, tag, exc.message, exc.code, exc.order_id)
@@ -529,7 +563,7 @@ class FyersSdkRestAdapter(RestAdapter):
             body["limitPrice"] = float(limit_price)
         if stop_price is not None:
             body["stopPrice"] = float(stop_price)
-        reply = self._send("modify_order", lambda m: m.modify_order(body), retryable=True)
+        reply = self._send("modify_order", lambda m: m.modify_order(body), retryable=True, mutating=True)
         _olog.info("modify_order %s %s", order_id, {k: v for k, v in body.items() if k != "id"})
         return str(reply.get("id") or order_id)
 
@@ -542,7 +576,8 @@ class FyersSdkRestAdapter(RestAdapter):
         def settled(err: Rejected) -> dict | None:
             return {"s": "ok", "id": str(order_id)} if err.code == _ALREADY_CANCELLED else None
 
-        reply = self._send("cancel_order", lambda m: m.cancel_order(body), retryable=True, after_unknown=settled)
+        reply = self._send("cancel_order", lambda m: m.cancel_order(body), retryable=True, after_unknown=settled,
+                           mutating=True)
         _olog.info("cancel_order %s", order_id)
         return str(reply.get("id") or order_id)
 

@@ -18,7 +18,16 @@ How a slot is counted, and why it is exact rather than padded with a safety marg
 
 A 429 with ``Retry-After`` pauses the limiter for everybody (:meth:`RateLimiter.pause`).
 
-:func:`shared_limiter` returns the process-wide instance that every
+Two implementations of one interface, :class:`RestBudget`:
+
+* :class:`RateLimiter` keeps the budget in this process's memory (the fallback when no budget
+  file is configured, and what tests use);
+* :class:`~fyers_store.adapters.rate_budget_file.FileRateLimiter` keeps the recent send times in
+  a small SQLite file shared by every process of one FYERS user on the host, so the budget
+  survives restarts and a backfill beside a trading process draws on the same budget.
+
+:func:`shared_limiter` returns the process-wide instance (one per budget file and FYERS user
+when ``budget_file`` is configured) that every
 :class:`~fyers_store.adapters.fyers_rest.FyersSdkRestAdapter` uses unless given its own.
 """
 
@@ -27,20 +36,45 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import RateLimitError
 from fyers_store.logs import get_logger
 
-__all__ = ["Budgets", "Permit", "RateLimiter", "reset_shared_limiter", "shared_limiter"]
+if TYPE_CHECKING:
+    from fyers_store.adapters.rate_budget_file import FileRateLimiter
+
+__all__ = ["Budgets", "Permit", "RateLimiter", "RestBudget", "budget_refusal", "ist_date", "reset_shared_limiter",
+           "seconds_to_ist_day_end", "shared_limiter"]
 
 IST = ZoneInfo("Asia/Kolkata")
 _log = get_logger(__name__, "rest")
+
+
+def ist_date(epoch: float) -> dt.date:
+    """The IST calendar date of ``epoch`` (FYERS's day: the day budget resets at 00:00 IST)."""
+    return dt.datetime.fromtimestamp(epoch, IST).date()
+
+
+def seconds_to_ist_day_end(epoch: float) -> float:
+    """Seconds from ``epoch`` to the next 00:00 IST (at least 1 ms)."""
+    day = ist_date(epoch) + dt.timedelta(days=1)
+    return max(0.001, dt.datetime.combine(day, dt.time(0), IST).timestamp() - epoch)
+
+
+def budget_refusal(wait: float, budgets: Budgets, where: str = "client REST budget") -> RateLimitError:
+    """The error for "no slot within the deadline": nothing was sent; ``retry_after`` = ``wait``."""
+    return RateLimitError(
+        f"{where}: no slot within the deadline (next in {wait:.3f} s; budgets {budgets.per_second}/s, "
+        f"{budgets.per_minute}/min, {budgets.per_day}/day)", retry_after=wait)
 
 
 @dataclass(frozen=True)
@@ -68,21 +102,80 @@ class Budgets:
 
 
 class Permit:
-    """One admitted request. Give it back with :meth:`RateLimiter.release` once the reply (or the
-    failure) is in; releasing twice is harmless."""
+    """One admitted request. Give it back with :meth:`RestBudget.release` once the reply (or the
+    failure) is in; releasing twice is harmless. ``sent_at`` is the wall-clock time (epoch
+    seconds) a :class:`~fyers_store.adapters.rate_budget_file.FileRateLimiter` admitted it (None
+    for the in-process limiter); ``row_id`` is its row in the budget file."""
 
-    __slots__ = ("_limiter", "released")
+    __slots__ = ("_limiter", "released", "row_id", "sent_at")
 
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: RestBudget, row_id: int | None = None, sent_at: float | None = None) -> None:
         self._limiter = limiter
         self.released = False
+        self.row_id = row_id
+        self.sent_at = sent_at
+
+    @property
+    def limiter(self) -> RestBudget:
+        """The limiter that issued this permit."""
+        return self._limiter
 
     def release(self) -> None:
         self._limiter.release(self)
 
 
-class RateLimiter:
-    """Sliding per-second and per-minute windows plus a per-day count; thread-safe.
+class RestBudget(ABC):
+    """What :class:`~fyers_store.adapters.fyers_rest.FyersSdkRestAdapter` needs from a REST
+    budget: take a slot before sending, give it back after the reply, pause on a 429.
+
+    Implemented by :class:`RateLimiter` (this process only) and
+    :class:`~fyers_store.adapters.rate_budget_file.FileRateLimiter` (every process of one FYERS
+    user, through a shared file).
+    """
+
+    @property
+    @abstractmethod
+    def budgets(self) -> Budgets:
+        """The budgets this limiter enforces."""
+
+    @abstractmethod
+    def tighten(self, budgets: Budgets) -> None:
+        """Lower any budget above ``budgets`` (never raises one)."""
+
+    @abstractmethod
+    def acquire(self, timeout: float | None = None) -> Permit:
+        """Block until a request may be sent and take the slot; raise
+        :class:`~fyers_store.errors.RateLimitError` (nothing counted) when no slot can come
+        within ``timeout`` seconds."""
+
+    @abstractmethod
+    def release(self, permit: Permit) -> None:
+        """The request is over (answered, failed or timed out); its slot starts expiring now."""
+
+    @abstractmethod
+    def pause(self, seconds: float) -> None:
+        """Admit nothing for ``seconds`` (a 429's ``Retry-After``); extends, never shortens."""
+
+    @abstractmethod
+    def wait_time(self) -> float:
+        """Seconds a request arriving now would wait (a lower bound while requests are in flight)."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, int]:
+        """Counters: acquired, waited, refused, pauses, in_flight, day_count (and more per kind)."""
+
+    @contextmanager
+    def slot(self, timeout: float | None = None) -> Iterator[Permit]:
+        """``with limiter.slot(): send()`` -- acquire, then release whatever happens."""
+        permit = self.acquire(timeout)
+        try:
+            yield permit
+        finally:
+            self.release(permit)
+
+
+class RateLimiter(RestBudget):
+    """Sliding per-second and per-minute windows plus a per-day count in this process; thread-safe.
 
     ``monotonic`` drives the windows and the pause; ``wall`` (epoch seconds) decides the IST date
     of the day budget. ``sleep`` replaces the internal condition wait: tests pass a fake clock's
@@ -120,14 +213,12 @@ class RateLimiter:
 
     # ------------------------------------------------------------------ core
     def _roll_day(self) -> None:
-        today = dt.datetime.fromtimestamp(self._wall(), IST).date()
+        today = ist_date(self._wall())
         if today != self._day_key:
             self._day_key, self._day_count = today, 0
 
     def _seconds_to_day_end(self) -> float:
-        now = self._wall()
-        day = dt.datetime.fromtimestamp(now, IST).date() + dt.timedelta(days=1)
-        return max(0.001, dt.datetime.combine(day, dt.time(0), IST).timestamp() - now)
+        return seconds_to_ist_day_end(self._wall())
 
     def _wait_locked(self, now: float) -> tuple[float, bool]:
         """(seconds until a request may go, whether that figure is exact). Not exact when the
@@ -175,10 +266,7 @@ class RateLimiter:
                     left = deadline - now
                     if left <= 0 or (exact and wait > left):
                         self._stats["refused"] += 1
-                        raise RateLimitError(
-                            f"client REST budget: no slot within the deadline (next in {wait:.3f} s; "
-                            f"budgets {self._budgets.per_second}/s, {self._budgets.per_minute}/min, "
-                            f"{self._budgets.per_day}/day)", retry_after=wait)
+                        raise budget_refusal(wait, self._budgets)
                     wait = min(wait, left)
                 waited = True
                 self._block(wait)
@@ -205,15 +293,6 @@ class RateLimiter:
             self._minute.append(now)
             self._cond.notify_all()
 
-    @contextmanager
-    def slot(self, timeout: float | None = None) -> Iterator[Permit]:
-        """``with limiter.slot(): send()`` -- acquire, then release whatever happens."""
-        permit = self.acquire(timeout)
-        try:
-            yield permit
-        finally:
-            self.release(permit)
-
     def pause(self, seconds: float) -> None:
         """Admit nothing for ``seconds`` (a 429's ``Retry-After``); extends, never shortens."""
         if seconds <= 0:
@@ -238,30 +317,55 @@ class RateLimiter:
 
 
 _shared: RateLimiter | None = None
+_shared_files: dict[tuple[Path, str], FileRateLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_limiter(limits: RestLimitsConfig | None = None) -> RateLimiter:
+def shared_limiter(limits: RestLimitsConfig | None = None, *, user: str | None = None) -> RestBudget:
     """The process-wide limiter, created on first use from ``limits`` (default budgets otherwise).
+
+    Without ``limits.budget_file`` it is one in-process :class:`RateLimiter`. With it, it is one
+    :class:`~fyers_store.adapters.rate_budget_file.FileRateLimiter` per (file, ``user``) --
+    ``user`` being the FYERS user whose budget it is (required then) -- whose counts every
+    process of that user shares through the file.
 
     A later caller with smaller budgets tightens it (a warning is logged); larger budgets never
     loosen it: one user's FYERS limits are one set of numbers per process.
     """
     global _shared
     with _shared_lock:
-        if _shared is None:
+        if limits is not None and limits.budget_file is not None:
+            if not user:
+                raise ValueError("a shared budget file needs the FYERS user it belongs to (user=...)")
+            from fyers_store.adapters.rate_budget_file import FileRateLimiter
+
+            key = (Path(limits.budget_file).absolute(), user)
+            limiter: RestBudget | None = _shared_files.get(key)
+            if limiter is None:
+                created = FileRateLimiter.from_config(limits, user)
+                _shared_files[key] = created
+                return created
+        elif _shared is None:
             _shared = RateLimiter.from_config(limits or RestLimitsConfig())
-        elif limits is not None:
+            return _shared
+        else:
+            limiter = _shared
+        if limits is not None:
             wanted = Budgets.from_config(limits)
-            if wanted != _shared.budgets:
+            if wanted != limiter.budgets:
                 _log.warning("REST budgets %s differ from the process limiter's %s; using the smaller of each",
-                             wanted, _shared.budgets)
-                _shared.tighten(wanted)
-        return _shared
+                             wanted, limiter.budgets)
+                limiter.tighten(wanted)
+        return limiter
 
 
 def reset_shared_limiter() -> None:
-    """Forget the process-wide limiter (tests; a process that re-reads its config)."""
+    """Forget the process-wide limiters (tests; a process that re-reads its config). Budget files
+    keep their contents: a new limiter on the same file remembers every send."""
     global _shared
     with _shared_lock:
         _shared = None
+        files = list(_shared_files.values())
+        _shared_files.clear()
+    for limiter in files:
+        limiter.close()

@@ -180,6 +180,11 @@ class RestLimitsConfig:
     """REST budgets, retry backoff and deadlines (``config/fyers_rest_limits.yaml``).
 
     Upper bounds are FYERS's documented limits (10/s, 200/min, 100000/day as of Aug 2024).
+    ``budget_file`` is the SQLite file through which every process of one FYERS user on this host
+    shares those budgets (see :mod:`fyers_store.adapters.rate_budget_file`). When it is not set,
+    ``FyersStore.from_config`` (and so ``fyers-store history backfill``) uses
+    ``rest_budget.sqlite`` beside the state DB, and a REST adapter built by hand keeps the budget
+    in its own process.
     """
 
     per_second: int = setting(10, min=1, max=10, required=True)
@@ -191,6 +196,9 @@ class RestLimitsConfig:
     backoff_jitter_seconds: float = setting(0.25, min=0, max=60)
     connect_timeout_seconds: float = setting(5.0, gt=0, max=120)
     read_timeout_seconds: float = setting(15.0, gt=0, max=300)
+    budget_file: Optional[Path] = setting(
+        None, doc="SQLite file shared by every process of one FYERS user (default: rest_budget.sqlite beside "
+        "the state DB)")
 
     def __post_init__(self) -> None:
         if self.per_minute < self.per_second:
