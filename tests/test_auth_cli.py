@@ -121,4 +121,5 @@ def test_python_dash_m_fyers_store_auth(venue, tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "token stored at" in result.stdout and stored_token(tmp_path) not in result.stdout + result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fyers_credentials.yaml", "secrets"]  # nothing else in the CWD
+    # nothing else in the CWD: sdk_logs is the configured sdk_log_dir (the token check's get_profile)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fyers_credentials.yaml", "sdk_logs", "secrets"]

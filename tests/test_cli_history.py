@@ -90,9 +90,12 @@ def test_backfill_fills_the_cache_and_a_second_run_makes_no_rest_call(venue, tmp
             assert rows[-1][0] == ist(2026, 11, 18, 15, 25).timestamp()
 
     everything = venue.rest_requests()  # login included: the second run reuses the token
+    profiles = venue.rest_requests("/api/v3/profile")
     assert main(argv) == 0
     out, err = capsys.readouterr()
-    assert venue.rest_requests() == everything
+    # Only the start-up check of the stored token (one profile call); no login, no history.
+    assert venue.rest_requests("/api/v3/profile") == profiles + 1
+    assert venue.rest_requests() == everything + 1
     assert summary_line(out) == f"REST calls made: 0 | bars served from cache: {total} | bars fetched: 0"
     assert "windows" not in err  # nothing to fetch, no bar
 

@@ -142,6 +142,7 @@ class TokenAuthority:
         self._tokens: OrderedDict[str, _Issued] = OrderedDict()  # by hsm_key
         self._codes: OrderedDict[str, float] = OrderedDict()  # auth code -> expiry
         self._login_keys: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (step, expiry)
+        self._refuse_new = False  # the refuse_new_tokens fault
 
     # ------------------------------------------------------------------ helpers
     def _hex(self, n: int) -> str:
@@ -168,7 +169,7 @@ class TokenAuthority:
                 "appType": 100, "poa_flag": "N",
             }
             token = encode_jwt(payload, self._secret)
-            self._bounded_put(self._tokens, hsm_key, _Issued(token, exp, hsm_key))
+            self._bounded_put(self._tokens, hsm_key, _Issued(token, exp, hsm_key, revoked=self._refuse_new))
             return token
 
     def _check_locked(self, token: str, now: float) -> _Issued:
@@ -236,6 +237,13 @@ class TokenAuthority:
         with self._lock:
             for issued in self._tokens.values():
                 issued.expired = True
+
+    def refuse_new_tokens(self, on: bool = True) -> None:
+        """Fault: while ``on``, every access token issued is refused (-16) from its first use, as
+        when FYERS hands out a session that something else ends at once. Tokens issued before are
+        unaffected. (Not an admin action: tests call ``venue.tokens.refuse_new_tokens()``.)"""
+        with self._lock:
+            self._refuse_new = bool(on)
 
     # ------------------------------------------------------------------ auth codes (OAuth flow)
     def issue_auth_code(self, now: float) -> str:

@@ -47,10 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     login = commands.add_parser(
         "login",
-        help="log in to FYERS with TOTP and store the access token (reused while still valid)",
-        description="Run the automated TOTP login unless the stored token is still valid, and print "
-        "where the token is stored (never the token). The credentials file's api_base_url and "
-        "login_base_url choose the server (FYERS, or a local venue).",
+        help="log in to FYERS with TOTP and store the access token (reused while FYERS accepts it)",
+        description="Run the automated TOTP login unless the stored token is still valid and FYERS "
+        "accepts it (one get_profile call), and print where the token is stored (never the token). "
+        "A refused token gets one new login; if that is refused too, the command exits 1. The "
+        "credentials file's api_base_url and login_base_url choose the server (FYERS, or a local venue).",
     )
     add_login_arguments(login)
     login.set_defaults(handler=_login)

@@ -114,16 +114,20 @@ class FyersStore:
                     **options: Any) -> FyersStore:
         """The usual wiring from ``config_dir`` (default ``config/``, or ``$FYERS_CONFIG_DIR``).
 
-        Reads the credentials (and logs in with TOTP when the stored token is not valid) unless
-        ``access_token`` is given, then builds the SDK REST adapter, the socket adapters (skip
-        them with ``market=False`` / ``orders=False``), the cache from ``cache.yaml`` and the
-        rest from ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml`` and (with ``orders``)
+        Reads the credentials and gets a token unless ``access_token`` is given: the stored one if
+        FYERS still accepts it (one ``get_profile``), else one TOTP login, whose token is saved
+        (:func:`~fyers_store.auth.load_checked_token`; a second refusal raises ``AuthError``).
+        Then builds the SDK REST adapter, the socket adapters (skip them with ``market=False`` /
+        ``orders=False``), the cache from ``cache.yaml`` and the rest from
+        ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml`` and (with ``orders``)
         ``broker.yaml``, all checked before the login. As everywhere, ``$FYERS_CREDENTIALS_YAML``
         and ``$FYERS_STATE_YAML`` (and the single-key state overrides) win over the files in
         ``config_dir`` (:func:`~fyers_store.config.credentials_file`, :func:`~fyers_store.config.state_file`).
         """
         from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
-        from fyers_store.auth import get_access_token
+        from fyers_store.adapters.rate_budget_file import with_default_budget_file
+        from fyers_store.adapters.rate_limiter import shared_limiter
+        from fyers_store.auth import load_checked_token
         from fyers_store.config import config_dir as default_dir
         from fyers_store.config import (config_from_yaml, credentials_file, load_rest_limits_config, load_ws_config,
                                         state_file)
@@ -138,10 +142,19 @@ class FyersStore:
         configs = dict(cache_config=load_cache_config(root / "cache.yaml"), state_config=load_state_config(state_file(root)),
                        data_feed_config=load_data_feed_config(root / "data_feed.yaml"),
                        broker_config=load_broker_config(root / "broker.yaml") if orders else None)
-        token = access_token or get_access_token(auth)
+        # One REST budget per FYERS user on this host, shared through a file (default: beside the
+        # state DB) with every other process of the user, a `history backfill` included; opened
+        # (and checked) before the login too.
+        limits = with_default_budget_file(limits, configs["state_config"].state_db_path)
+        limiter = shared_limiter(limits, user=auth.username)
+        # A stored token FYERS refuses (expired early, ended by a login elsewhere) is replaced by one
+        # TOTP login, so a plain restart recovers. A check without a verdict (timeout, 5xx, rate
+        # limit) keeps the token: the first real request then tells (see load_checked_token). The
+        # check's get_profile takes a slot of the same REST budget as the adapter.
+        token = access_token or load_checked_token(auth, budget=limiter).token.access_token
         client_id = auth.client_id or f"{auth.app_id}-{auth.app_type}"
         rest = FyersSdkRestAdapter(client_id, token, limits=limits, calendar=calendar, log_path=auth.sdk_log_dir,
-                                   now=_now_of(clock))
+                                   limiter=limiter, now=_now_of(clock))
         socket_token = f"{client_id}:{token}"
         data_ws = FyersDataWsAdapter(socket_token, ws_config, calendar=calendar,
                                      now=_now_of(clock)) if market else None

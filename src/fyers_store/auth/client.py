@@ -5,9 +5,12 @@
 * :func:`get_access_token` -- the same, just the token text.
 * :func:`get_fyers_client` -- an SDK ``FyersModel`` built with that token; the SDK's log files go
   to ``sdk_log_dir`` (never the working directory).
-* :func:`fetch_profile` -- the smoke check: ``get_profile`` through the SDK, with the SDK pointed
-  at ``api_base_url`` when that is not FYERS's own host, and one re-login if the venue refuses a
-  reused token (another device may have logged in).
+* :func:`load_checked_token` -- what start-up and ``fyers-store login`` use: :func:`load_or_login`,
+  then one ``get_profile`` asks FYERS whether it accepts the token. A refused stored token (another
+  device logged in, FYERS ended the session early) is replaced by exactly one TOTP login; a second
+  refusal is an :class:`AuthError`, never a loop.
+* :func:`fetch_profile` -- the smoke check: the profile from :func:`load_checked_token`, with the
+  SDK pointed at ``api_base_url`` when that is not FYERS's own host.
 
 The SDK reads its REST root from the process-wide ``fyersModel.Config.API``. A client from
 :func:`get_fyers_client` therefore talks to FYERS unless the caller redirects the SDK
@@ -16,19 +19,23 @@ The SDK reads its REST root from the process-wide ``fyersModel.Config.API``. A c
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from fyers_store.auth.token_store import IST, Instant, StoredToken, TokenStore, to_epoch
 from fyers_store.auth.totp_login import TotpLogin
 from fyers_store.config.schema import FyersAuthConfig
-from fyers_store.errors import AuthError, OutcomeUnknown, Rejected
-from fyers_store.logs import fyers_auth_logger
+from fyers_store.errors import AuthError, FyersError, OutcomeUnknown, RateLimitError, Rejected
+from fyers_store.logs import fyers_auth_logger, redact
 
 if TYPE_CHECKING:  # the SDK is imported only when a client is built
     from fyers_apiv3.fyersModel import FyersModel
 
-__all__ = ["fetch_profile", "get_access_token", "get_fyers_client", "load_or_login"]
+    from fyers_store.adapters.rate_limiter import RestBudget
+
+__all__ = ["CheckedToken", "check_token", "fetch_profile", "get_access_token", "get_fyers_client",
+           "load_checked_token", "load_or_login"]
 
 _log = fyers_auth_logger(__name__)
 
@@ -110,19 +117,150 @@ def get_fyers_client(
     return _sdk_client(config, token, log_path)
 
 
+def _with_deadline(client: FyersModel, seconds: float) -> FyersModel:
+    """Give every request of ``client``'s own session a deadline (the SDK sets none)."""
+    session = client.service.session
+    send = session.request  # the bound original; Session.get/post call self.request
+
+    def request(method: str, url: str, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = seconds
+        return send(method, url, **kwargs)
+
+    session.request = request
+    return client
+
+
 def _profile_once(client: FyersModel) -> dict[str, Any]:
-    reply = client.get_profile()
+    try:
+        reply = client.get_profile()
+    except Exception as exc:  # the SDK catches nearly everything itself; be safe anyway
+        raise OutcomeUnknown("get_profile", f"the SDK raised {type(exc).__name__}") from None
     reply = dict(reply) if isinstance(reply, dict) else {}  # the SDK's error dict is shared: copy it
     if reply.get("s") == "ok" and isinstance(reply.get("data"), dict):
         return dict(reply["data"])
     code = reply.get("code")
-    message = str(reply.get("message") or "no message")
+    message = redact(str(reply.get("message") or "no message"))
     if code in TOKEN_REFUSED_CODES or code in (401, 403):
         raise AuthError(f"FYERS refused the access token for get_profile: {message}", code)
-    if not isinstance(code, int) or code == -99 or 500 <= abs(code) <= 599 or code in (-429, 429):
-        # transport trouble, a 5xx (the SDK drops the status; the body's code may be -5xx) or throttling
+    if code in (-429, 429):
+        raise RateLimitError(f"get_profile: FYERS rate limit ({message}, code {code})")
+    if not isinstance(code, int) or code == -99 or 500 <= abs(code) <= 599:
+        # transport trouble (timeout, reset) or a 5xx (the SDK drops the status; the body's code may be -5xx)
         raise OutcomeUnknown("get_profile", f"{message} (code {code})")
     raise Rejected(code, message)
+
+
+def check_token(config: FyersAuthConfig, token: StoredToken, log_path: Union[str, Path, None] = None, *,
+                budget: Optional[RestBudget] = None) -> dict[str, Any]:
+    """Ask FYERS whether it accepts ``token``: one ``get_profile`` through the SDK (redirected to
+    ``api_base_url`` when needed), with ``request_timeout_seconds`` as its deadline and no retry.
+    With ``budget`` (the REST limiter the caller's adapter uses) the call takes a slot of it
+    first, so the check counts against the same FYERS budget.
+
+    Returns the profile record. Raises :class:`AuthError` when FYERS refuses the token
+    (-8/-15/-16/-17, HTTP 401/403), else :class:`OutcomeUnknown` (timeout, connection, 5xx),
+    :class:`RateLimitError` (also: no budget slot within the deadline) or :class:`Rejected`,
+    which say nothing about the token.
+    """
+    from contextlib import nullcontext
+
+    slot = budget.slot(config.request_timeout_seconds) if budget is not None else nullcontext()
+    with slot, rest_redirect(config):
+        client = _with_deadline(_sdk_client(config, token, log_path), config.request_timeout_seconds)
+        try:
+            return _profile_once(client)
+        finally:
+            client.service.session.close()  # this client is used for this one call only
+
+
+#: Failures of the check that say nothing about the token.
+_INCONCLUSIVE = (OutcomeUnknown, RateLimitError, Rejected)
+_NO_LOOP = "Not logging in again (one TOTP login per start): {check}, then start again."
+_CHECK_SESSION = ("check that the FYERS API app {app} is active and that no other device or program logs in "
+                  "to this account's API meanwhile")
+_CHECK_LOGIN = "check username, pin and totp_key in the credentials file"
+
+
+@dataclass(frozen=True)
+class CheckedToken:
+    """What :func:`load_checked_token` settled on. Its ``repr`` never shows the token.
+
+    ``fresh``: the token comes from a TOTP login made in this call. ``relogin``: FYERS refused the
+    stored token and this one replaced it. ``profile``: FYERS's profile record when FYERS accepted
+    the token, else None. ``unchecked``: why FYERS could not judge the token (a transient failure:
+    timeout, 5xx, rate limit), when it could not.
+    """
+
+    token: StoredToken
+    fresh: bool
+    relogin: bool = False
+    profile: Optional[dict[str, Any]] = field(default=None, repr=False)
+    unchecked: Optional[FyersError] = None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether FYERS accepted the token just now."""
+        return self.profile is not None
+
+
+def load_checked_token(
+    config: FyersAuthConfig,
+    *,
+    now: Optional[Instant] = None,
+    force: bool = False,
+    login: Optional[TotpLogin] = None,
+    log_path: Union[str, Path, None] = None,
+    budget: Optional[RestBudget] = None,
+) -> CheckedToken:
+    """The token from :func:`load_or_login`, checked with FYERS by one :func:`check_token`
+    (``budget``: the REST limiter its calls count against, see there).
+
+    * FYERS accepts it: it is used.
+    * FYERS refuses a stored token: one TOTP login (``login``, default ``TotpLogin(config)``), its
+      token saved (mode 0600) and checked the same way.
+    * A refusal after that, a refused token from a fresh login, or a TOTP login that is refused
+      raises :class:`AuthError` saying what to check. Nothing is tried a second time.
+    * The check fails without a verdict (timeout, 5xx, rate limit, another refusal code): the
+      token is kept and returned with ``unchecked`` set. Logging in again then would only end a
+      session that may be fine, and cost a TOTP login while FYERS is struggling; a token that
+      really is dead is refused by the caller's first real request (``AuthError``), and the next
+      start checks again.
+
+    An :class:`OutcomeUnknown` from the TOTP login itself (FYERS unreachable) is raised as is.
+    """
+    token, fresh = load_or_login(config, now=now, force=force, login=login)
+    advice = _NO_LOOP.format(check=_CHECK_SESSION.format(app=config.client_id))
+    try:
+        return CheckedToken(token, fresh, profile=check_token(config, token, log_path, budget=budget))
+    except AuthError as exc:
+        if fresh:
+            raise AuthError(f"FYERS refused the access token of a new TOTP login ({exc.message}). {advice}",
+                            exc.code) from exc
+        _log.warning("FYERS refused the stored access token in %s (%s); logging in again with TOTP (once)",
+                     config.token_path, exc)
+    except _INCONCLUSIVE as exc:
+        return _unchecked(config, token, fresh, False, exc)
+    try:
+        token, _ = load_or_login(config, now=now, force=True, login=login)
+    except AuthError as exc:
+        raise AuthError(f"FYERS refused the stored access token, and the new TOTP login failed: "
+                        f"{exc.message}. {_NO_LOOP.format(check=_CHECK_LOGIN)}", exc.code) from exc
+    try:
+        profile = check_token(config, token, log_path, budget=budget)
+    except AuthError as exc:
+        raise AuthError(f"FYERS refused the stored access token, and also the one from a new TOTP login "
+                        f"({exc.message}). {advice}", exc.code) from exc
+    except _INCONCLUSIVE as exc:
+        return _unchecked(config, token, True, True, exc)
+    _log.info("FYERS accepted the new access token stored in %s", config.token_path)
+    return CheckedToken(token, True, relogin=True, profile=profile)
+
+
+def _unchecked(config: FyersAuthConfig, token: StoredToken, fresh: bool, relogin: bool,
+               exc: FyersError) -> CheckedToken:
+    _log.warning("could not check the access token in %s with FYERS (%s); keeping it", config.token_path, exc)
+    return CheckedToken(token, fresh, relogin=relogin, unchecked=exc)
 
 
 def rest_redirect(config: FyersAuthConfig) -> Any:
@@ -150,19 +288,14 @@ def fetch_profile(
 
     If ``api_base_url`` is not FYERS's, the SDK is redirected to its server root for the call
     (unless it already points there). A reused token that the server refuses (-8/-15/-16/-17)
-    triggers one fresh login and one more attempt. Raises :class:`AuthError`, :class:`Rejected`
-    or :class:`OutcomeUnknown`.
+    triggers one fresh login and one more attempt (:func:`load_checked_token`). Raises
+    :class:`AuthError`, :class:`Rejected`, :class:`RateLimitError` or :class:`OutcomeUnknown`.
     """
-    token, fresh = load_or_login(config, now=now, force=force, login=login)
-    with rest_redirect(config):
-        try:
-            profile = _profile_once(_sdk_client(config, token, log_path))
-        except AuthError:
-            if fresh:
-                raise
-            _log.warning("FYERS refused the stored access token; logging in again")
-            token, _ = load_or_login(config, now=now, force=True, login=login)
-            profile = _profile_once(_sdk_client(config, token, log_path))
+    checked = load_checked_token(config, now=now, force=force, login=login, log_path=log_path)
+    if checked.profile is None:
+        assert checked.unchecked is not None
+        raise checked.unchecked
+    profile, token = checked.profile, checked.token
     _log.info("FYERS profile fetched for %s (%s); token valid until %s",
               profile.get("fy_id"), profile.get("name"),
               _ist(token.valid_until(config.token_refresh_time_ist)))

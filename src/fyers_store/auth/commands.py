@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence, TextIO, Union
 
-from fyers_store.auth.client import fetch_profile, load_or_login
+from fyers_store.auth.client import fetch_profile, load_checked_token
 from fyers_store.auth.token_store import IST
 from fyers_store.config import config_from_yaml
 from fyers_store.errors import FyersError
@@ -32,13 +32,26 @@ def _until(epoch: float) -> str:
 
 
 def login_command(credentials: PathArg = None, force: bool = False, out: Optional[TextIO] = None) -> int:
-    """Log in (or reuse the stored token) and say where the token is stored. Returns 0."""
+    """Log in (or reuse the stored token if FYERS still accepts it) and say where the token is stored.
+
+    Returns 0. A stored token FYERS refuses is replaced by one TOTP login; a second refusal raises
+    :class:`~fyers_store.errors.AuthError` (the front ends print it and exit 1). When FYERS cannot
+    be asked (timeout, 5xx, rate limit) the stored token is kept and the line says so.
+    """
     out = out or sys.stdout
     config = config_from_yaml(credentials)
-    token, fresh = load_or_login(config, force=force)
-    how = "logged in; token stored" if fresh else "stored token still valid; reusing"
-    print(f"{how} at {config.token_path} (valid until {_until(token.valid_until(config.token_refresh_time_ist))})",
-          file=out)
+    checked = load_checked_token(config, force=force)
+    if checked.relogin:
+        how = "FYERS refused the stored token; logged in again; token stored"
+    elif checked.fresh:
+        how = "logged in; token stored"
+    elif checked.accepted:
+        how = "stored token still valid; reusing"
+    else:
+        how = "stored token kept without a check by FYERS; reusing"
+    where = f"at {config.token_path} (valid until {_until(checked.token.valid_until(config.token_refresh_time_ist))})"
+    note = f"; FYERS could not confirm it: {checked.unchecked}" if checked.unchecked is not None else ""
+    print(f"{how} {where}{note}", file=out)
     return 0
 
 
