@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench clean-venv
+.PHONY: test demo bench reliability clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/cache_throughput.py
 	$(PY) benchmarks/bench_data_socket.py
+
+# The chaos suite (docs/reliability.md): 15 minutes of seeded faults and SIGKILLs; writes its figures
+# into docs/reliability.md. A short seeded subset runs in `make test`.
+reliability: $(STAMP)
+	$(PY) tests/reliability/run.py --minutes 15 --jobs 2 --min-kills 100 --min-orders 500 --write-docs
 
 clean-venv:
 	rm -rf $(VENV)

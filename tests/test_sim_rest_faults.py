@@ -182,3 +182,138 @@ def test_probability_faults_are_reproducible_from_the_seed():
     assert first == again
     assert first != other
     assert {500, 200} <= set(first[0::2]) and {-1, 200} <= set(first[1::2])
+
+
+# ---------------------------------------------------------------------------- unconfirmed outcomes
+def tagged(venue, tag: str) -> list[dict]:
+    return [o for o in venue.orders() if o["orderTag"] == f"1:{tag}"]
+
+
+def test_unconfirmed_201_books_the_order_without_an_id(sdk_venue, fy):
+    sdk_venue.faults.unconfirmed()  # place_order, code 201, processed
+    reply = dict(fy.place_order({**ORDER, "orderTag": "noack1"}))
+    assert reply["s"] == "ok" and reply["code"] == 201 and "id" not in reply
+    assert "orderbook" in reply["message"]
+    assert len(tagged(sdk_venue, "noack1")) == 1  # booked although the reply did not say so
+    placed = fy.place_order({**ORDER, "orderTag": "noack2"})
+    assert placed["code"] == 1101 and placed["id"] == tagged(sdk_venue, "noack2")[0]["id"]
+    log = requests.get(sdk_venue.urls.admin + "/faults", timeout=10).json()["log"]
+    assert log[-1] == {"fault": "unconfirmed", "method": "POST", "path": "/api/v3/orders/sync"}
+
+
+def test_unconfirmed_connection_error_codes_with_and_without_processing(sdk_venue, fy):
+    rule = admin_fault(sdk_venue, "unconfirmed", code=-201, process=False)
+    assert (rule["kind"], rule["code"], rule["process"]) == ("unconfirmed", -201, False)
+    reply = dict(fy.place_order({**ORDER, "orderTag": "conn1"}))
+    assert (reply["s"], reply["code"]) == ("error", -201)
+    assert tagged(sdk_venue, "conn1") == []  # not carried out
+    admin_fault(sdk_venue, "unconfirmed", code=-202)  # processed: booked
+    assert fy.place_order({**ORDER, "orderTag": "conn2"})["code"] == -202
+    assert len(tagged(sdk_venue, "conn2")) == 1
+    # modify and cancel: carried out, answered -329 / -205
+    resting = fy.place_order({**ORDER, "type": 1, "limitPrice": 100.0, "orderTag": "rest1"})["id"]
+    admin_fault(sdk_venue, "unconfirmed", method="PATCH", code=-329)
+    assert fy.modify_order({"id": resting, "type": 1, "qty": 3})["code"] == -329
+    assert tagged(sdk_venue, "rest1")[0]["qty"] == 3
+    sdk_venue.faults.unconfirmed(method="DELETE", code=-205)
+    assert fy.cancel_order({"id": resting})["code"] == -205
+    assert tagged(sdk_venue, "rest1")[0]["status"] == 1
+    with pytest.raises(ValueError):
+        sdk_venue.faults.unconfirmed(code=-99)  # not an "outcome unknown" code
+
+
+def test_unconfirmed_after_a_refused_token_is_the_401(sdk_venue, fy):
+    sdk_venue.faults.unconfirmed(times=None)
+    r = requests.post(sdk_venue.urls.api + "/orders/sync", json={**ORDER, "orderTag": "bad1"},
+                      headers={"Authorization": f"{sdk_venue.account.app_id}:nope"}, timeout=10)
+    assert r.status_code == 401 and tagged(sdk_venue, "bad1") == []
+
+
+# ---------------------------------------------------------------------------- late booking
+def late_pending(venue) -> int:
+    return requests.get(venue.urls.admin + "/faults", timeout=10).json()["late_pending"]
+
+
+def test_late_booking_drops_the_reply_and_books_later(sdk_venue, fy):
+    from fyers_sim.testing import wait_until
+
+    rule = admin_fault(sdk_venue, "late_booking", seconds=0.4)
+    assert (rule["kind"], rule["reply"], rule["seconds"]) == ("late", "drop", 0.4)
+    sent = time.monotonic()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.post(sdk_venue.urls.api + "/orders/sync", json={**ORDER, "orderTag": "late1"},
+                      headers=auth(sdk_venue), timeout=10)
+    assert tagged(sdk_venue, "late1") == [] and late_pending(sdk_venue) == 1  # not booked yet
+    wait_until(lambda: tagged(sdk_venue, "late1"), timeout=5, message="the late booking")
+    assert time.monotonic() - sent >= 0.4
+    assert late_pending(sdk_venue) == 0
+    log = requests.get(sdk_venue.urls.admin + "/faults", timeout=10).json()["log"]
+    assert [e["fault"] for e in log[-3:]] == ["late", "late_taken", "late_carried_out"]
+    assert log[-1]["status"] == 200
+
+
+def test_late_booking_hang_no_ack_and_code_replies(sdk_venue, fy):
+    from fyers_sim.testing import wait_until
+
+    sdk_venue.faults.late_booking(seconds=0.5, reply="hang")
+    with pytest.raises(requests.exceptions.ReadTimeout):  # the client's deadline passes first
+        requests.post(sdk_venue.urls.api + "/orders/sync", json={**ORDER, "orderTag": "late2"},
+                      headers=auth(sdk_venue), timeout=0.15)
+    assert tagged(sdk_venue, "late2") == []
+    wait_until(lambda: tagged(sdk_venue, "late2"), timeout=5, message="the late booking")
+    sdk_venue.faults.late_booking(seconds=0.3, reply="no_ack")
+    reply = dict(fy.place_order({**ORDER, "orderTag": "late3"}))
+    assert reply["code"] == 201 and "id" not in reply and tagged(sdk_venue, "late3") == []
+    wait_until(lambda: tagged(sdk_venue, "late3"), timeout=5, message="the late booking")
+    admin_fault(sdk_venue, "late_booking", seconds=0.3, reply=-204)
+    assert fy.place_order({**ORDER, "orderTag": "late4"})["code"] == -204
+    wait_until(lambda: tagged(sdk_venue, "late4"), timeout=5, message="the late booking")
+    # a late cancel: the order stays working until the cancel is carried out
+    resting = fy.place_order({**ORDER, "type": 1, "limitPrice": 100.0, "orderTag": "late5"})["id"]
+    admin_fault(sdk_venue, "late_booking", method="DELETE", seconds=0.3, reply="no_ack")
+    assert fy.cancel_order({"id": resting})["code"] == 201
+    assert tagged(sdk_venue, "late5")[0]["status"] == 6
+    wait_until(lambda: tagged(sdk_venue, "late5")[0]["status"] == 1, timeout=5, message="the late cancel")
+    for bad in ("later", -99, 201):
+        with pytest.raises(ValueError):
+            sdk_venue.faults.late_booking(reply=bad)
+
+
+def test_late_booking_delays_are_seeded():
+    def delays(seed: int) -> list[float]:
+        with running_venue(seed=seed) as venue:
+            rule = venue.faults.late_booking(seconds=5, seconds_max=30, times=None)
+            return [venue.faults.late_delay(rule) for _ in range(5)]
+
+    first = delays(3)
+    assert first == delays(3) and first != delays(4) and all(5 <= d <= 30 for d in first)
+
+
+def test_rate_limited_requests_are_counted_in_the_state():
+    with running_venue(seed=7, limits=RateLimits(per_second=2, per_minute=None)) as venue:
+        session, headers = requests.Session(), auth(venue)
+        codes = [session.get(venue.urls.api + "/profile", headers=headers, timeout=10).status_code
+                 for _ in range(4)]
+        state = requests.get(venue.urls.admin + "/state", timeout=10).json()
+    assert codes.count(429) >= 1
+    assert state["rate_limited"] == {"/api/v3/profile": codes.count(429)}
+    assert state["requests"]["/api/v3/profile"] == 4
+
+
+def test_a_delayed_request_is_counted_by_the_limiter_when_it_arrives():
+    from fyers_sim.testing import wait_until
+
+    with running_venue(seed=7, limits=RateLimits(per_second=1, per_minute=None)) as venue:
+        url, headers = venue.urls.api + "/profile", auth(venue)
+        venue.faults.rest_error("/api/v3/profile", status=500)
+        venue.faults.rest_delay("/api/v3/profile", seconds=0.5, first=True)  # ahead of the 500 rule
+        session = requests.Session()
+        sent = time.monotonic()
+        assert session.get(url, headers=headers, timeout=10).status_code == 200  # held 0.5 s, then answered
+        assert session.get(url, headers=headers, timeout=10).status_code == 500  # the second rule
+        assert session.get(url, headers=headers, timeout=10).status_code == 429  # within the held one's second
+        # counted when it arrived, not when the delay ended: its second is over 1 s after the send
+        wait_until(lambda: time.monotonic() >= sent + 1.1, timeout=5, message="the held request's second over")
+        assert session.get(url, headers=headers, timeout=10).status_code == 200
+        body = requests.get(venue.urls.admin + "/faults", timeout=10).json()
+        assert body["logged"] == 2 and body["late_pending"] == 0

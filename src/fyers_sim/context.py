@@ -43,6 +43,8 @@ class VenueContext:
     stopped: threading.Event = field(default_factory=threading.Event)
     # REST requests answered, by path (admin routes excluded); read via Venue.rest_requests().
     requests: Counter = field(default_factory=Counter)
+    # REST requests the rate limiter refused with HTTP 429, by path (injected 429s not included).
+    rate_limited: Counter = field(default_factory=Counter)
 
     def now(self) -> float:
         """Venue time (epoch seconds)."""

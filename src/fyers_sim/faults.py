@@ -22,14 +22,34 @@ __all__ = ["RestFault", "FaultPlan", "SocketControl", "REST_FAULT_KINDS", "ADMIN
 
 #: error: HTTP status + JSON (or HTML) body; delay: answer after ``seconds`` real seconds;
 #: hang: never answer (until the venue stops); lose_response: process the request, then reset the
-#: connection without a reply; rate_limit: 429 + Retry-After; malformed: 200 with a non-JSON body.
-REST_FAULT_KINDS = ("error", "delay", "hang", "lose_response", "rate_limit", "malformed")
+#: connection without a reply; rate_limit: 429 + Retry-After; malformed: 200 with a non-JSON body;
+#: unconfirmed: FYERS's "request made, outcome not confirmed" replies (code 201 with no order id,
+#: or a connection-error code such as -201/-202/-204/-205/-329), with or without processing the
+#: request; late: take the body in, answer (drop / hang / an unconfirmed reply) and carry the
+#: request out only ``seconds`` later ("late booking").
+REST_FAULT_KINDS = ("error", "delay", "hang", "lose_response", "rate_limit", "malformed", "unconfirmed", "late")
+
+#: How a "late" fault answers before it carries the request out: reset the connection at once
+#: ("drop"), keep it open unanswered until the request is carried out ("hang"), or answer with
+#: code 201 ("no_ack"). An int is a negative FYERS code to answer with (e.g. -201).
+LATE_REPLIES = ("drop", "hang", "no_ack")
+
+#: FYERS codes for an order request whose outcome it could not confirm (INFERRED wording: FYERS
+#: documents the codes -- "connection error" for -201/-202/-204/-205, -329 -- not the messages).
+UNCONFIRMED_CODES = {
+    201: "Request made but no acknowledgement received. Please check the orderbook",
+    -201: "Connection error. Please check the orderbook before placing the order again",
+    -202: "Connection error. Please check the orderbook before placing the order again",
+    -204: "Connection error. Please check the orderbook before placing the order again",
+    -205: "Connection error. Please check the orderbook before placing the order again",
+    -329: "Order status could not be confirmed. Please check the orderbook",
+}
 
 #: The fault methods the admin endpoint may call.
 ADMIN_ACTIONS = (
     "rest_error", "rest_delay", "rest_hang", "lose_response", "rate_limit_burst",
-    "malformed_response", "order_messages", "drop_socket", "stall_socket", "resume_socket",
-    "malformed_frame", "expire_tokens", "invalidate_tokens", "clear",
+    "malformed_response", "unconfirmed", "late_booking", "order_messages", "drop_socket", "stall_socket",
+    "resume_socket", "malformed_frame", "expire_tokens", "invalidate_tokens", "clear",
 )
 
 _LOG_LIMIT = 1000
@@ -56,6 +76,10 @@ class RestFault:
     seconds: float = 0.0
     retry_after: float = 1.0
     html: bool = False
+    code: int = 201              # unconfirmed: the FYERS code answered (see UNCONFIRMED_CODES)
+    process: bool = True         # unconfirmed: carry the request out before answering
+    reply: str | int = "drop"    # late: see LATE_REPLIES
+    seconds_max: float | None = None  # late: carry out after a seeded draw in [seconds, seconds_max]
     fired: int = 0
 
     def __post_init__(self) -> None:
@@ -67,6 +91,15 @@ class RestFault:
             raise ValueError("probability must be within [0, 1]")
         if self.method is not None:
             self.method = self.method.upper()
+        if self.kind == "unconfirmed" and self.code not in UNCONFIRMED_CODES:
+            raise ValueError(f"unconfirmed code must be one of {sorted(UNCONFIRMED_CODES)}, got {self.code!r}")
+        if self.kind == "late":
+            if isinstance(self.reply, bool) or not (self.reply in LATE_REPLIES or (
+                    isinstance(self.reply, int) and self.reply in UNCONFIRMED_CODES and self.reply < 0)):
+                raise ValueError(f"late reply must be one of {LATE_REPLIES} or a negative code in "
+                                 f"{sorted(c for c in UNCONFIRMED_CODES if c < 0)}, got {self.reply!r}")
+            if self.seconds < 0 or (self.seconds_max is not None and self.seconds_max < self.seconds):
+                raise ValueError("late seconds must be >= 0 and seconds_max >= seconds")
 
     def matches(self, method: str, path: str) -> bool:
         return (self.path is None or self.path == path) and (self.method is None or self.method == method)
@@ -91,6 +124,10 @@ class FaultPlan:
     _sockets: dict[str, SocketControl] = field(default_factory=dict, repr=False)
     _odds: _OrderMessageOdds = field(default_factory=_OrderMessageOdds, repr=False)
     log: deque = field(default_factory=lambda: deque(maxlen=_LOG_LIMIT), repr=False)
+    #: "late" requests taken in and not carried out yet
+    late_pending: int = 0
+    #: how many log records were ever written (the log keeps the last 1000)
+    logged: int = 0
 
     def __post_init__(self) -> None:
         self._rest_rng = random.Random(f"faults:rest:{self.seed}")
@@ -98,12 +135,17 @@ class FaultPlan:
 
     def _record(self, what: str, **details: Any) -> None:
         self.log.append({"fault": what, **details})
+        self.logged += 1
 
     # ------------------------------------------------------------------ REST
-    def add_rest_fault(self, fault: RestFault) -> RestFault:
-        """Install a rule; the first matching rule wins when several match."""
+    def add_rest_fault(self, fault: RestFault, first: bool = False) -> RestFault:
+        """Install a rule; the first matching rule wins when several match (``first``: this one
+        goes before the rules installed so far)."""
         with self._lock:
-            self._rules.append(fault)
+            if first:
+                self._rules.insert(0, fault)
+            else:
+                self._rules.append(fault)
         return fault
 
     def rest_error(self, path: str | None = None, status: int = 500, times: int | None = 1,
@@ -112,9 +154,11 @@ class FaultPlan:
         return self.add_rest_fault(RestFault("error", path, method, times, probability, status=status, html=html))
 
     def rest_delay(self, path: str | None, seconds: float, times: int | None = 1,
-                   method: str | None = None, probability: float = 1.0) -> RestFault:
-        """Answer matching requests only after ``seconds`` real seconds."""
-        return self.add_rest_fault(RestFault("delay", path, method, times, probability, seconds=seconds))
+                   method: str | None = None, probability: float = 1.0, first: bool = False) -> RestFault:
+        """Handle matching requests only after ``seconds`` real seconds (the body is taken in first,
+        so the request is carried out even if the client gave up). ``first``: ahead of every
+        rule installed so far."""
+        return self.add_rest_fault(RestFault("delay", path, method, times, probability, seconds=seconds), first)
 
     def rest_hang(self, path: str | None, times: int | None = 1, method: str | None = None,
                   probability: float = 1.0) -> RestFault:
@@ -134,6 +178,43 @@ class FaultPlan:
                            method: str | None = None, probability: float = 1.0) -> RestFault:
         """Answer matching requests with HTTP 200 and a body that is not JSON."""
         return self.add_rest_fault(RestFault("malformed", path, method, times, probability))
+
+    def unconfirmed(self, path: str | None = "/api/v3/orders/sync", method: str | None = "POST", code: int = 201,
+                    process: bool = True, times: int | None = 1, probability: float = 1.0,
+                    status: int = 200) -> RestFault:
+        """Answer matching requests with HTTP ``status`` and FYERS's "not confirmed" reply: code 201
+        "request made, no acknowledgement" (``s`` ok, no order id) or a negative connection-error
+        code (-201/-202/-204/-205/-329). With ``process`` the request is carried out first (the
+        order **is** booked, modified or cancelled); without, it is not."""
+        return self.add_rest_fault(RestFault("unconfirmed", path, method, times, probability, status=status,
+                                             code=int(code), process=bool(process)))
+
+    def late_booking(self, path: str | None = "/api/v3/orders/sync", method: str | None = "POST",
+                     seconds: float = 10.0, seconds_max: float | None = None, reply: str | int = "drop",
+                     times: int | None = 1, probability: float = 1.0) -> RestFault:
+        """Take matching requests in, answer per ``reply`` (see :data:`LATE_REPLIES`) and carry them
+        out ``seconds`` real seconds later (a seeded draw up to ``seconds_max`` when given), at the
+        venue time then: FYERS booking an order long after the client gave up on the reply."""
+        return self.add_rest_fault(RestFault("late", path, method, times, probability, seconds=float(seconds),
+                                             seconds_max=None if seconds_max is None else float(seconds_max),
+                                             reply=reply))
+
+    def late_delay(self, rule: RestFault) -> float:
+        """The delay of one firing of a "late" rule (seeded when it has a range)."""
+        if rule.seconds_max is None or rule.seconds_max == rule.seconds:
+            return rule.seconds
+        with self._lock:
+            return self._rest_rng.uniform(rule.seconds, rule.seconds_max)
+
+    def late_started(self, method: str, path: str, seconds: float) -> None:
+        with self._lock:
+            self.late_pending += 1
+        self._record("late_taken", method=method, path=path, seconds=round(seconds, 3))
+
+    def late_done(self, method: str, path: str, status: int | None) -> None:
+        with self._lock:
+            self.late_pending -= 1
+        self._record("late_carried_out", method=method, path=path, status=status)
 
     def take_rest_fault(self, method: str, path: str) -> RestFault | None:
         """The rule firing for this request (consuming one of its ``times``), or None."""

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .context import VenueContext
-from .faults import RestFault
+from .faults import UNCONFIRMED_CODES, RestFault
 from .ratelimit import RateLimiter
 from .tokens import TokenProblem
 
@@ -26,6 +26,10 @@ __all__ = ["CTX", "build_rest_app", "json_response", "error_response", "read_jso
 
 CTX = web.AppKey("ctx", VenueContext)
 _log = logging.getLogger(__name__)
+_LATE_TASKS: set[asyncio.Task] = set()  # strong references to requests carried out late
+# Faults acted out after authentication and the rate limiter (the request is, or will be, carried
+# out): FYERS's gateway counts a request when it arrives, however long the backend then takes.
+_AFTER_AUTH = ("delay", "lose_response", "unconfirmed", "late")
 
 # Route families and the body FYERS sends when their token is missing/bad/expired (protocol §1.4,
 # real bodies captured by the Go SDK's tests). All with HTTP 401 (INFERRED from the docs' table).
@@ -92,18 +96,59 @@ async def _fault_reply(ctx: VenueContext, rule: RestFault, request: web.Request)
         return error_response(-429, "request limit reached", 429, RateLimiter.headers(rule.retry_after))
     if rule.kind == "malformed":
         return web.Response(text="upstream temporarily unavailable", status=200, content_type="text/plain")
-    if rule.kind == "delay":
-        # Take the body in first: a client that times out meanwhile must not stop the request from
-        # being carried out (FYERS books an order whose reply never reached the client).
-        await request.read()
-        await asyncio.sleep(rule.seconds)
-        return None
     if rule.kind == "hang":
         assert ctx.stopping is not None
         await ctx.stopping.wait()
         _lose_connection(request)  # the venue is stopping: end the hung request without a reply
         return web.Response()  # never written: the transport is already gone
     return None
+
+
+def _unconfirmed_reply(code: int, status: int = 200) -> web.Response:
+    """FYERS's "the request was made, its outcome is not confirmed" reply: code 201 comes with
+    ``s`` ok and no order id, the connection-error codes with ``s`` error."""
+    return json_response({"s": "ok" if code > 0 else "error", "code": code, "message": UNCONFIRMED_CODES[code]},
+                         status)
+
+
+async def _late(ctx: VenueContext, rule: RestFault, request: web.Request, handler) -> web.StreamResponse:
+    """A "late" fault: take the body in, carry the request out after the rule's delay (at the venue
+    time then), and answer the client now per ``rule.reply``."""
+    await request.read()  # kept by aiohttp: the handler reads it again later
+    delay = ctx.faults.late_delay(rule)
+    ctx.faults.late_started(request.method, request.path, delay)
+    done = asyncio.Event()
+
+    async def carry_out() -> None:
+        assert ctx.stopping is not None
+        status = None
+        try:
+            try:
+                await asyncio.wait_for(ctx.stopping.wait(), delay)
+                return  # the venue is stopping: never carried out
+            except asyncio.TimeoutError:
+                pass
+            try:
+                status = (await handler(request)).status
+            except BadRequest as exc:
+                status = exc.status
+            except Exception:
+                _log.exception("late %s %s failed", request.method, request.path)
+        finally:
+            ctx.faults.late_done(request.method, request.path, status)
+            done.set()
+
+    task = asyncio.get_running_loop().create_task(carry_out())
+    _LATE_TASKS.add(task)
+    task.add_done_callback(_LATE_TASKS.discard)
+    if rule.reply == "no_ack":
+        return _unconfirmed_reply(201)
+    if isinstance(rule.reply, int):
+        return _unconfirmed_reply(rule.reply)
+    if rule.reply == "hang":
+        await done.wait()
+    _lose_connection(request)
+    return web.Response()  # never written: the transport is gone
 
 
 def _lose_connection(request: web.Request) -> None:
@@ -127,7 +172,7 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
     if not admin:
         ctx.requests[path] += 1  # the loop thread is the only writer
     rule = None if admin else ctx.faults.take_rest_fault(request.method, path)
-    if rule is not None and rule.kind != "lose_response":
+    if rule is not None and rule.kind not in _AFTER_AUTH:
         early = await _fault_reply(ctx, rule, request)
         if early is not None:
             return early
@@ -142,7 +187,17 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
             return json_response(family, 401)
         wait = ctx.limiter.check()
         if wait is not None:
+            ctx.rate_limited[path] += 1
             return error_response(-429, "request limit reached", 429, RateLimiter.headers(wait))
+    if rule is not None and rule.kind == "delay":
+        # Take the body in first: a client that times out meanwhile must not stop the request from
+        # being carried out (FYERS books an order whose reply never reached the client).
+        await request.read()
+        await asyncio.sleep(rule.seconds)
+    if rule is not None and rule.kind == "late":
+        return await _late(ctx, rule, request, handler)
+    if rule is not None and rule.kind == "unconfirmed" and not rule.process:
+        return _unconfirmed_reply(rule.code, rule.status)
     try:
         response = await handler(request)
     except BadRequest as exc:
@@ -159,6 +214,8 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
         # The request was processed; the reply dies with the connection. aiohttp then drops the
         # response it cannot write (a debug line), where raising here would log a traceback.
         _lose_connection(request)
+    if rule is not None and rule.kind == "unconfirmed":  # carried out; the reply does not say so
+        return _unconfirmed_reply(rule.code, rule.status)
     return response
 
 

@@ -2,12 +2,14 @@
 
 * ``POST /admin/faults`` ``{"action": "<FaultPlan method>", "args": {...}}`` -- any action in
   :data:`fyers_sim.faults.ADMIN_ACTIONS`; replies ``{"s": "ok", "result": ...}``.
-* ``GET /admin/faults`` -- the log of faults fired so far.
+* ``GET /admin/faults`` -- the log of faults fired so far, and how many "late" requests are still
+  to be carried out (``late_pending``), and how many log records were ever written (``logged``).
 * ``POST /admin/clock`` ``{"advance": seconds}`` or ``{"set": epoch | ISO-8601}`` -- stepped or
   accelerated clocks only; returns once the venue has processed up to the new time.
 * ``GET /admin/clock`` -- ``{"time": epoch, "iso": ..., "mode": ...}``.
 * ``POST /admin/token`` -- a fresh access token (paper trading without the login dance).
-* ``GET /admin/state`` -- orders, trades and net positions.
+* ``GET /admin/state`` -- orders, trades and net positions; REST requests by path and the 429s
+  the rate limiter answered, by path.
 
 The admin port is the REST port; it is bound to 127.0.0.1 like everything else.
 """
@@ -40,7 +42,8 @@ def add_admin_routes(app: web.Application, venue) -> None:
         return json_response({"s": "ok", "result": result})
 
     async def faults_get(request: web.Request) -> web.Response:
-        return json_response({"s": "ok", "log": list(venue.faults.log)})
+        return json_response({"s": "ok", "log": list(venue.faults.log), "late_pending": venue.faults.late_pending,
+                              "logged": venue.faults.logged})
 
     async def clock_get(request: web.Request) -> web.Response:
         now = venue.clock.time()
@@ -69,7 +72,8 @@ def add_admin_routes(app: web.Application, venue) -> None:
 
     async def state_get(request: web.Request) -> web.Response:
         return json_response({"s": "ok", "time": venue.clock.time(), "orders": venue.orders(),
-                              "trades": venue.trades(), "positions": venue.positions()})
+                              "trades": venue.trades(), "positions": venue.positions(),
+                              "requests": dict(venue.ctx.requests), "rate_limited": dict(venue.ctx.rate_limited)})
 
     r = app.router
     r.add_post("/admin/faults", faults_post)
