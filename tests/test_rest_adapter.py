@@ -331,3 +331,34 @@ def test_modify_whose_reply_was_lost_is_unknown_when_the_retry_is_refused(sdk_ve
     assert rest.stats()["retries"] == 1 and fired(sdk_venue, ORDERS) == 1
     (row,) = sdk_venue.orders()
     assert (row["limitPrice"], row["status"]) == (10_000.0, 2)          # FYERS did apply the modify
+
+
+@pytest.mark.parametrize("code", [201, -201, -202, -204, -205, -329])
+def test_unconfirmed_placement_is_unknown_and_resolved_by_tag(rest, sdk_venue, code):
+    """FYERS's "made but not acknowledged" (201) and "connection error" codes are no answer: the
+    order may or may not exist. Here FYERS did book it; the lookup by tag finds it, once."""
+    sdk_venue.faults.unconfirmed(ORDERS, method="POST", code=code, process=True)
+    with pytest.raises(OrderPlacementUnknown) as err:
+        rest.place_order(market_order(f"unc{abs(code)}"))
+    # 201 says "check the orderbook": FYERS may still be taking it in, so it counts as no answer.
+    assert err.value.answered is (code != 201) and str(abs(code)) in err.value.cause
+    assert rest.find_order_by_tag(f"unc{abs(code)}") is not None and len(sdk_venue.orders()) == 1
+
+
+@pytest.mark.parametrize("method, call", [("PATCH", "modify"), ("DELETE", "cancel")])
+def test_modify_or_cancel_answered_201_is_unknown_not_success(rest, sdk_venue, method, call):
+    oid = rest.place_order(limit_order(f"ack{call}"))
+    sdk_venue.faults.unconfirmed(ORDERS, method=method, code=201, process=False)
+    with pytest.raises(OutcomeUnknown) as err:
+        if call == "modify":
+            rest.modify_order(oid, qty=2, order_type=OrderType.LIMIT)
+        else:
+            rest.cancel_order(oid)
+    assert "201" in err.value.cause
+    (row,) = sdk_venue.orders()
+    assert (row["qty"], row["status"]) == (1, 6)  # FYERS did neither: taking 201 for success would be wrong
+
+
+def test_unconfirmed_code_on_a_read_is_retried(rest, sdk_venue):
+    sdk_venue.faults.unconfirmed("/api/v3/orders", method="GET", code=-205, process=False)
+    assert rest.orderbook() == [] and rest.stats()["retries"] == 1

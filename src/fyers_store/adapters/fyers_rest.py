@@ -564,6 +564,7 @@ class FyersSdkRestAdapter(RestAdapter):
         if stop_price is not None:
             body["stopPrice"] = float(stop_price)
         reply = self._send("modify_order", lambda m: m.modify_order(body), retryable=True, mutating=True)
+        self._check_acknowledged("modify_order", reply)
         _olog.info("modify_order %s %s", order_id, {k: v for k, v in body.items() if k != "id"})
         return str(reply.get("id") or order_id)
 
@@ -578,8 +579,18 @@ class FyersSdkRestAdapter(RestAdapter):
 
         reply = self._send("cancel_order", lambda m: m.cancel_order(body), retryable=True, after_unknown=settled,
                            mutating=True)
+        self._check_acknowledged("cancel_order", reply)
         _olog.info("cancel_order %s", order_id)
         return str(reply.get("id") or order_id)
+
+    @staticmethod
+    def _check_acknowledged(op: str, reply: dict) -> None:
+        """Code 201 ("request made but no acknowledgement") is not a success: FYERS may carry the
+        modify or cancel out later, or not at all (found by the chaos suite, 2026-12: a modify
+        taken for applied that FYERS never applied left the order waiting for fills forever)."""
+        if reply.get("code") == _NO_ACK:
+            _olog.warning("%s: FYERS made the request without an acknowledgement (code 201)", op)
+            raise OutcomeUnknown(op, "FYERS made the request without an acknowledgement (code 201)")
 
     def _order_by_id(self, order_id: str) -> OrderSnapshot:
         reply = self._send("orderbook", lambda m: m.orderbook({"id": str(order_id)}), retryable=True)
