@@ -251,3 +251,28 @@ def test_login_command_keeps_the_token_when_fyers_cannot_check_it(venue, tmp_pat
     out = capsys.readouterr().out
     assert "stored token kept without a check by FYERS; reusing" in out and "FYERS could not confirm it" in out
     assert (counts.logins, counts.profiles) == (0, 1) and stored_token(tmp_path) == old
+
+
+def test_login_command_draws_on_the_users_shared_rest_budget(venue, tmp_path, capsys):
+    """``fyers-store login`` beside a running strategy: its profile check is counted in the same
+    budget file the strategy's store uses (found from the credentials' directory, or --config-dir),
+    so the two together stay within FYERS's per-user limits."""
+    import sqlite3
+
+    from fyers_store.adapters.rate_limiter import reset_shared_limiter
+
+    root = config_copy(venue, tmp_path)
+    budget = tmp_path / "rest_budget.sqlite"  # beside state.sqlite, as from_config puts it
+    try:
+        assert main(["login", "--credentials", str(root / "fyers_credentials.yaml")]) == 0
+        counts = Counts(venue)
+        assert main(["login", "--config-dir", str(root)]) == 0
+        assert "reusing" in capsys.readouterr().out and counts.profiles == 1
+        conn = sqlite3.connect(budget)
+        try:
+            (sends,) = conn.execute("SELECT COUNT(*) FROM sends WHERE user = ?", (venue.account.fy_id,)).fetchone()
+        finally:
+            conn.close()
+        assert sends == venue.rest_requests(PROFILE) == 2  # every check of both runs, nothing else
+    finally:
+        reset_shared_limiter()

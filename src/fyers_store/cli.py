@@ -95,7 +95,7 @@ def _venue(venue_args: Sequence[str]) -> int:
 def _login(args: argparse.Namespace) -> int:
     from fyers_store.auth.commands import login_command
 
-    return login_command(args.credentials, args.force)
+    return login_command(args.credentials, args.force, config_dir=args.config_dir)
 
 
 def _profile(args: argparse.Namespace) -> int:
