@@ -34,13 +34,17 @@ def make_rest(venue, tmp_path: Path, limits: RestLimitsConfig = LIMITS) -> Fyers
 
 
 def make_store(venue, tmp_path: Path, *, live: bool = False, cache_name: str = "cache.sqlite",
-               ws_config=None, feed_config: DataFeedConfig = FEED_CONFIG, rest=None, **kw) -> FyersStore:
-    """A store on ``venue`` with a cache under ``tmp_path``; ``live`` adds the SDK data socket."""
+               ws_config=None, feed_config: DataFeedConfig = FEED_CONFIG, rest=None, fixed_token: bool = False,
+               **kw) -> FyersStore:
+    """A store on ``venue`` with a cache under ``tmp_path``; ``live`` adds the SDK data socket,
+    which gets a fresh venue token at every (re)connect unless ``fixed_token`` (then one token,
+    as a real process has: a token FYERS ends stays ended)."""
     data_ws = None
     if live:
         from test_ws_adapters import ws_config as default_ws_config
 
-        data_ws = FyersDataWsAdapter(venue.sdk_access_token, ws_config or default_ws_config(tmp_path),
+        token = venue.sdk_access_token() if fixed_token else venue.sdk_access_token
+        data_ws = FyersDataWsAdapter(token, ws_config or default_ws_config(tmp_path),
                                      calendar=CALENDAR, now=venue.clock.now, connect_timeout=5.0,
                                      close_timeout=1.0)
     return FyersStore(rest=rest or make_rest(venue, tmp_path), data_ws=data_ws,

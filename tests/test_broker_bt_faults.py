@@ -21,8 +21,8 @@ import backtrader as bt
 import pytest
 
 from broker_cerebro import CerebroRun, VenueClock, bt_order_for, marketable
-from broker_helpers import CONFIG, INFY, SBIN, broker_store, ledger_rows, state_store, venue_net_by_symbol, \
-    venue_orders_of, venue_trades_of
+from broker_helpers import CONFIG, INFY, SBIN, broker_store, ledger_rows, order_socket, state_store, \
+    venue_net_by_symbol, venue_orders_of, venue_trades_of
 from fyers_store.broker_core import OrderIntent
 from fyers_store.config import BrokerConfig
 from fyers_store.errors import AuthError, BrokerHalted
@@ -251,7 +251,6 @@ def test_order_booked_after_not_found_gets_a_backtrader_order_that_completes(fas
     the venue's fills; the position and ledger equal the venue's."""
     import dataclasses
 
-    from broker_helpers import order_socket
     from fyers_sim.testing import wait_until
     from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
     from fyers_store.adapters.rate_limiter import RateLimiter
@@ -284,6 +283,28 @@ def test_order_booked_after_not_found_gets_a_backtrader_order_that_completes(fas
         venue_trades = sorted(t["tradeNumber"] for t in venue_trades_of(fast_venue, tag))
         assert sorted(r[0] for r in ledger_rows(tmp_path / "state.sqlite") if r[1] == tag) == venue_trades
         assert run.broker.getposition(run.cerebro.datas[0]).size == 10 == venue_net_by_symbol(fast_venue)[SBIN]
+    finally:
+        run.stop()
+        store.stop()
+        state.close()
+
+
+def test_a_token_refused_on_the_data_socket_ends_the_run_with_auth_error(fast_venue, tmp_path):
+    """A login elsewhere ends the session while no order is being placed: the data socket's
+    reconnect is refused, no more bars can come. The run must not wait forever: cerebro.run()
+    raises the AuthError, and the broker halts with it."""
+    from store_helpers import make_store
+
+    store = make_store(fast_venue, tmp_path, live=True, fixed_token=True, order_ws=order_socket(fast_venue, tmp_path))
+    state = state_store(fast_venue, tmp_path)
+    run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
+    try:
+        run.start()
+        fast_venue.faults.invalidate_tokens()
+        fast_venue.faults.drop_socket("data")
+        error = run.join(timeout=30)
+        assert isinstance(error, AuthError) and "data socket" in str(error), error
+        assert store.auth_error is error
     finally:
         run.stop()
         store.stop()

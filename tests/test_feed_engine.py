@@ -19,6 +19,8 @@ import random
 
 import pytest
 
+from fyers_store.errors import AuthError
+
 from fyers_store.adapters.history_windows import plan_windows
 from fyers_store.adapters.in_memory import InMemoryWsAdapter
 from fyers_store.adapters.interfaces import RestAdapter
@@ -314,14 +316,29 @@ def test_error_auth_failed_and_gave_up_events(make):
     assert i.items[-2:] == [StatusChange(FeedStatus.NOTSUBSCRIBED, "invalid symbol"), END]
     assert i.engine.poll() is END
     assert s.statuses() == ["CONNECTED", "LIVE"]  # another symbol's refusal: no effect
-    h.ws.emit("auth_failed", "token expired")
     h.advance(at(10, 3, 15))
-    assert h.store.get_notifications() == [("DATA_AUTH_FAILED", ("token expired",), {"symbol": SBIN})]
-    assert s.rows() == ref_rows(h.ticks[SBIN], ep(10, 1), ep(10, 2)) and s.engine.status is FeedStatus.LIVE
     h.ws.emit("gave_up", "reconnect attempts exhausted")
     h.poll()
     assert s.items[-2:] == [StatusChange(FeedStatus.DISCONNECTED, "reconnect attempts exhausted"), END]
     assert s.engine.poll() is END and len(s.rows()) == 2
+
+
+def test_a_refused_token_ends_the_feed_with_auth_error_after_what_it_built(make):
+    """Issue 14: FYERS refused the data socket's token; no data comes without a new login, so
+    the feed delivers the bars it has and then raises the AuthError (Cerebro's run ends with it),
+    and the store keeps it for the broker."""
+    h = make(at(10, 0, 30))
+    s = h.feed(backfill_start=False)
+    h.advance(at(10, 2, 15))
+    assert s.rows() == ref_rows(h.ticks[SBIN], ep(10, 1), ep(10, 1))
+    h.ws.emit("auth_failed", "token expired", code=403)
+    with pytest.raises(AuthError, match="token expired") as err:
+        h.advance(at(10, 3, 15))
+    assert h.store.get_notifications() == [("DATA_AUTH_FAILED", ("token expired",), {"symbol": SBIN})]
+    assert s.rows() == ref_rows(h.ticks[SBIN], ep(10, 1), ep(10, 1))  # what it had was delivered
+    assert h.store.auth_error is err.value and err.value.code == 403
+    with pytest.raises(AuthError):
+        s.engine.poll()  # and stays ended
 
 
 def test_subscribed_acknowledgements_leave_the_stream_and_status_alone(make):

@@ -270,6 +270,9 @@ class BrokerCore(FoundLateMixin):
         reconcile when due (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
         ReconcileFailureError when a reconcile fails -- after returning the events this call had
         already applied, if any (they are never lost: the next call raises)."""
+        refused = getattr(self.store, "auth_error", None)  # a socket's token was refused
+        if refused is not None and self._halted is None:
+            self._auth_failed(refused)
         if self._raise_next is not None:  # from a call outside dispatch (place, cancel, modify)
             exc, self._raise_next = self._raise_next, None
             raise exc
@@ -377,7 +380,7 @@ class BrokerCore(FoundLateMixin):
             # Also on the first connect: it closes the gap between the start reconcile and the socket.
             self._reconcile_due = "order socket connected"
         elif event.kind is EventKind.AUTH_FAILED:
-            self._auth_failed(AuthError(f"order socket: {event.detail}", event.code))
+            self._auth_failed(self.store.record_auth_failure(AuthError(f"order socket: {event.detail}", event.code)))
         elif event.kind is EventKind.GAVE_UP:
             self._notify("ORDER_SOCKET_GAVE_UP", event.detail)
             log.error("order socket gave up (%s); only periodic REST reconcile reports fills now", event.detail)

@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from fyers_store.bar_builder import LiveBar, LiveBarBuilder
 from fyers_store.config import DataFeedConfig
+from fyers_store.errors import AuthError
 from fyers_store.logs import get_logger
 from fyers_store.models.stream import ConnectionEvent, EventKind, Tick
 from fyers_store.persistence.cache import BarRow
@@ -116,6 +117,7 @@ class FeedEngine:
         self._status: FeedStatus | None = None
         self._broken = False
         self._ended = False
+        self._auth_error: AuthError | None = None  # the data socket's token was refused
         self._started = False
         self._initial_done = False
         self._channel = None
@@ -201,10 +203,14 @@ class FeedEngine:
             if self._out:
                 return self._out.popleft()
         self._cycle(0.0)
-        if not self._out and wait > 0 and not self._ended:
+        if not self._out and wait > 0 and not self._ended and self._auth_error is None:
             self._cycle(wait)
         if self._out:
             return self._out.popleft()
+        if self._auth_error is not None:
+            # Everything built before is delivered; without a token nothing more will come: the
+            # run ends with the root cause rather than waiting for data forever.
+            raise self._auth_error
         return END if self._ended else None
 
     def _cycle(self, wait: float) -> None:
@@ -387,6 +393,11 @@ class FeedEngine:
             self._end("the data socket gave up")
         elif kind is EventKind.AUTH_FAILED:
             self.store.put_notification("DATA_AUTH_FAILED", event.detail, symbol=s.symbol)
+            # FYERS refused the token at the handshake (expired overnight, or a login elsewhere
+            # ended it): no data comes without a new login, so the feed raises it (see poll) and
+            # the store tells the broker, whose next call raises it too (issue 14).
+            error = AuthError(f"data socket: {event.detail}", event.code)
+            self._auth_error = self.store.record_auth_failure(error) or error
 
     def _watch(self, now: dt.datetime) -> None:
         """Stall and backlog checks (wall-clock seconds)."""

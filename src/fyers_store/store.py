@@ -32,7 +32,7 @@ from fyers_store.config import (
     BrokerConfig, CacheConfig, DataFeedConfig, StateConfig, ensure_distinct_db_paths, load_broker_config,
     load_cache_config, load_data_feed_config, load_state_config,
 )
-from fyers_store.errors import ConfigError
+from fyers_store.errors import AuthError, ConfigError
 from fyers_store.exchange_clock import ExchangeClock
 from fyers_store.history import HistoryReport, HistoryService, WindowProgress
 from fyers_store.logs import get_logger
@@ -106,6 +106,8 @@ class FyersStore:
         self._catch_all: MarketChannel | None = None
         self._routes: dict[str, OrderRoute] = {}
         self._notifs: collections.deque = collections.deque()
+        #: the first token refusal a socket reported (see record_auth_failure)
+        self.auth_error: AuthError | None = None
         self._notif_dropped = 0
 
     @classmethod
@@ -443,6 +445,14 @@ class FyersStore:
                 if route is None:
                     route = self.register_broker("default", primary=True)
         return route.drain(max_messages)
+
+    def record_auth_failure(self, error: AuthError) -> AuthError:
+        """A socket reported that FYERS refused the token. The first one is kept and returned: the
+        feeds raise it and the broker halts with it, so a run ends with its root cause."""
+        with self._lock:
+            if self.auth_error is None:
+                self.auth_error = error
+            return self.auth_error
 
     # ------------------------------------------------------------------ Backtrader conventions
     def put_notification(self, msg: Any, *args: Any, **kwargs: Any) -> None:
