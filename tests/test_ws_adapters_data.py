@@ -364,3 +364,22 @@ def test_the_sdk_threads_never_hold_process_exit(make_adapter, fast_venue):
     sdk_threads = [t for t in threading.enumerate() if t.ident not in before]
     assert any("ping" in t.name for t in sdk_threads), [t.name for t in sdk_threads]
     assert [t.name for t in sdk_threads if not t.daemon] == []
+
+
+def test_the_sdks_symbol_token_request_takes_a_slot_of_the_rest_budget(make_adapter, fast_venue, tmp_path):
+    """The SDK's subscribe makes a REST request of its own (/data/symbol-token) that FYERS counts
+    against the user's 10/s: it is paced by the REST adapter's budget like every other request."""
+    from fyers_store.adapters.rate_limiter import Budgets, RateLimiter
+    from fyers_store.errors import RateLimitError
+
+    budget = RateLimiter(Budgets(per_second=1, per_minute=1, per_day=1))
+    ws = make_adapter(ws_config(tmp_path))
+    ws.use_rest_budget(budget)
+    drain = Drain(ws)
+    ws.start()
+    before = fast_venue.rest_requests("/data/symbol-token")
+    ws.subscribe([SBIN])
+    wait_until(lambda: market(drain), message="first tick")
+    assert fast_venue.rest_requests("/data/symbol-token") == before + 1
+    with pytest.raises(RateLimitError):
+        budget.acquire(timeout=0)  # the day's one slot went to the SDK's request

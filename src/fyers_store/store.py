@@ -83,6 +83,9 @@ class FyersStore:
             _check_distinct(getattr(cache, "db_path", None), state_config.state_db_path)
         self.name = name
         self.rest, self.data_ws, self.order_ws = rest, data_ws, order_ws
+        budget = getattr(rest, "limiter", None)
+        if budget is not None and hasattr(data_ws, "use_rest_budget"):
+            data_ws.use_rest_budget(budget)  # the SDK's symbol-token request counts for FYERS too
         self.calendar = calendar if calendar is not None else (load_calendar_or_none() or NseCalendar())
         if clock is None:
             clock = ExchangeClock()

@@ -40,7 +40,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +52,16 @@ from fyers_store.adapters.ws_base import (
 )
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
 from fyers_store.config import WsConfig, load_ws_config
-from fyers_store.errors import VenueDataError
+from fyers_store.adapters.rate_limiter import RestBudget
+from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
 from fyers_store.models.stream import DepthUpdate, EventKind, Tick
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
 
 _log = get_logger(__name__)
+
+_SUBSCRIBE_SLOT_WAIT_SECONDS = 30.0
 _traffic = get_logger(__name__ + ".traffic", "ws_data")
 
 SYMBOL_UPDATE = "SymbolUpdate"
@@ -134,8 +138,32 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             calendar = load_calendar_or_none() or NseCalendar()
         self._calendar = calendar
         self._sdk_log = SdkExceptionCounter(self._on_sdk_parse_error, self._on_sdk_exception)
+        self._rest_budget: RestBudget | None = None
 
     # ------------------------------------------------------------------ public API
+    def use_rest_budget(self, budget: RestBudget | None) -> None:
+        """Pace the SDK's own REST request behind each subscribe call (``/data/symbol-token``,
+        which FYERS counts against the user's 10/s like any other) with ``budget``, the REST
+        adapter's: unpaced, it drew 429s beside the feeds' backfills (chaos suite, 2026-12) and
+        left symbols unsubscribed until the next reconnect. :class:`~fyers_store.FyersStore`
+        sets it."""
+        self._rest_budget = budget
+
+    @contextmanager
+    def _rest_slot(self) -> Iterator[None]:
+        """A REST budget slot held around an SDK call that may make a REST request."""
+        budget, permit = self._rest_budget, None
+        if budget is not None:
+            try:
+                permit = budget.acquire(_SUBSCRIBE_SLOT_WAIT_SECONDS)
+            except RateLimitError as exc:  # better a possible 429 than no subscription at all
+                _log.warning("data socket: no REST budget slot for the SDK's symbol-token request (%s)", exc)
+        try:
+            yield
+        finally:
+            if permit is not None and budget is not None:
+                budget.release(permit)
+
     def subscribe(self, symbols: Iterable[str] | str, data_type: str | None = None) -> None:
         """Request ``symbols`` (``"NSE:SBIN-EQ"``...) as ``data_type`` (``"SymbolUpdate"`` or
         ``"DepthUpdate"``; default ``config.data_type``). Non-blocking: the supervisor sends it
@@ -255,7 +283,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     def _sdk_subscribe(self, link: Link, chunk: list[str], data_type: str) -> None:
         link.invalid.clear()
         pending = self._expect_reply(link, data_type, chunk, announce=True)
-        link.sock.subscribe(symbols=list(chunk), data_type=data_type)
+        with self._rest_slot():
+            link.sock.subscribe(symbols=list(chunk), data_type=data_type)
         self._count("subscribe_calls")
         accepted = self._accepted(link.sock, data_type)
         ok = [s for s in chunk if s in accepted]
@@ -296,7 +325,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             # recent subscribe() on the channel. Re-subscribing the chunk (already live, so no
             # change at FYERS) makes it the most recent call.
             self._expect_reply(link, data_type, chunk, announce=False)
-            link.sock.subscribe(symbols=list(chunk), data_type=data_type)
+            with self._rest_slot():
+                link.sock.subscribe(symbols=list(chunk), data_type=data_type)
             self._count("subscribe_calls")
         link.sock.unsubscribe(symbols=list(chunk), data_type=data_type)
         self._count("unsubscribe_calls")
