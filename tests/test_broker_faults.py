@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import random
+import time
 
 import pytest
 
@@ -519,6 +520,31 @@ def test_an_order_the_state_db_lost_is_adopted_by_its_tag_at_the_next_start(fast
         assert core.position(INFY)[0] == 7 == venue_net_by_symbol(fast_venue)[INFY]
         told = [msg for msg, _, _ in (n for n in core.store.get_notifications() if n)]
         assert told.count("ORDER_FOUND_LATE") == 1 and "EXTERNAL_TRADE" not in told, told
+    finally:
+        close(core)
+
+
+def test_several_unknown_orders_are_looked_up_with_one_request_a_round_backing_off(fast_venue, tmp_path):
+    """Three placements whose replies were lost: each round looks all of them up with one
+    orderbook request, and the rounds back off, so unknown orders cannot eat FYERS's 200/min."""
+    core = make_core(fast_venue, tmp_path, grace=30.0)
+    try:
+        core.start()
+        pump_until(core, lambda: core.store.order_ws.is_connected, message="order socket up")
+        core.dispatch()  # its "connected" reconcile is done before the counting starts
+        fast_venue.faults.stall_socket("order")  # only the lookups can settle them
+        fast_venue.faults.unconfirmed(ORDERS_SYNC, method="POST", code=-205, process=False, times=3)
+        tags = [core.place(OrderIntent(SBIN, Side.BUY, 1, OrderType.LIMIT, limit_price=1.0))[0].tag for _ in range(3)]
+        assert all(core.book.get(t).state is OrderState.UNKNOWN for t in tags)
+        reads = lambda: fast_venue.rest_requests("/api/v3/orders") - fast_venue.rest_requests(ORDERS_SYNC)  # noqa: E731
+        before = reads()
+        core.dispatch()
+        assert reads() == before + 1  # one request for the three
+        end = time.monotonic() + 3.2
+        pump_until(core, lambda: time.monotonic() >= end, timeout=10, message="3.2 s of dispatching")
+        # Rounds at +0.5 s, +1.5 s (+3.5 s): two more within 3.2 s; every 0.5 s would have made six.
+        assert reads() == before + 3, reads() - before
+        assert all(core.book.get(t).state is OrderState.UNKNOWN for t in tags)  # still within the grace
     finally:
         close(core)
 

@@ -5,8 +5,8 @@ thread. Three kinds of request can end without a definitive reply (timeout, rese
 after the adapter's retries):
 
 * **a placement** (``place_order`` is never retried): the order is "unknown". Its tag is looked
-  up in the orderbook every 0.5 s; a row is applied like any order update (the order exists: it is
-  accepted, filled, rejected ...). It is declared not found ("rejected", provisionally) only once
+  up in the orderbook (at once, then after 0.5 s, 1 s, 2 s and every 4 s; see OutcomeLookups); a
+  row is applied like any order update (the order exists: it is accepted, filled, rejected ...). It is declared not found ("rejected", provisionally) only once
   FYERS can no longer be expected to act on the request (below) and ``grace`` seconds have passed
   since the lookup began. "Not found" is not final: any later trace of the order (an order-socket
   update, a trade, an orderbook row in a reconcile) reopens it (:mod:`fyers_store.orders`,
@@ -41,31 +41,52 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from fyers_store.errors import AuthError, FyersError
-from fyers_store.models.orders import WORKING, OrderSnapshot
+from fyers_store.errors import AuthError, FyersError, VenueDataError
+from fyers_store.models.orders import WORKING, OrderSnapshot, order_tag_from_fyers
 from fyers_store.orders import OrderBook, OrderEvent, OrderState, snapshot_shows
 
-__all__ = ["OutcomeLookups", "LOOKUP_EVERY_SECONDS"]
+__all__ = ["OutcomeLookups", "LOOKUP_EVERY_SECONDS", "LOOKUP_MAX_INTERVAL_SECONDS"]
 
 log = logging.getLogger("fyers_store.broker")
 
 LOOKUP_EVERY_SECONDS = 0.5
+LOOKUP_MAX_INTERVAL_SECONDS = 4.0
+
+
+@dataclass
+class _Watch:
+    """One order being looked up: since when (monotonic), the last lookup, how many so far, and
+    (placements) the wall-clock time from which "not found" may be declared."""
+
+    since: float
+    last: float = float("-inf")
+    rounds: int = 0
+    not_found_from: float = float("-inf")
+
+    def due(self, now: float) -> bool:
+        if self.rounds == 0:
+            return True
+        return now - self.last >= min(LOOKUP_EVERY_SECONDS * 2 ** (self.rounds - 1), LOOKUP_MAX_INTERVAL_SECONDS)
 
 
 class OutcomeLookups:
     """The orders whose placement, modify or cancel outcome is unknown (see the module doc).
 
     ``settle`` calls ``apply`` with the book's events (the broker persists and returns them) and
-    ``on_auth`` when FYERS refuses the token."""
+    ``on_auth`` when FYERS refuses the token. Lookups of one order back off (0.5 s, 1 s, 2 s, then
+    every 4 s) and one round looks up every due order with one request (the orderbook filtered by
+    tag for one, the whole orderbook for several): a few orders left unknown by a flaky network
+    must not spend the user's 200 requests a minute."""
 
     def __init__(self, rest: Any, book: OrderBook, *, grace: float, monotonic: Callable[[], float],
                  wall: Callable[[], float] = time.time) -> None:
         self._rest, self._book, self._grace, self._mono, self._wall = rest, book, float(grace), monotonic, wall
-        self._placements: dict[str, list[float]] = {}  # tag -> [since, last lookup, not found from (wall)]
-        self._modifies: dict[str, list[float]] = {}
-        self._cancels: dict[str, list[float]] = {}
+        self._placements: dict[str, _Watch] = {}
+        self._modifies: dict[str, _Watch] = {}
+        self._cancels: dict[str, _Watch] = {}
 
     @property
     def placement_timeout(self) -> float:
@@ -80,13 +101,13 @@ class OutcomeLookups:
         else:
             sent = submitted_at if submitted_at is not None else self._wall()
             not_found_from = sent + self.placement_timeout + self._grace
-        self._placements.setdefault(tag, [self._mono(), float("-inf"), not_found_from])
+        self._placements.setdefault(tag, _Watch(self._mono(), not_found_from=not_found_from))
 
     def watch_modify(self, tag: str) -> None:
-        self._modifies[tag] = [self._mono(), float("-inf")]
+        self._modifies[tag] = _Watch(self._mono())
 
     def watch_cancel(self, tag: str) -> None:
-        self._cancels[tag] = [self._mono(), float("-inf")]
+        self._cancels[tag] = _Watch(self._mono())
 
     def watching(self, tag: str) -> bool:
         return tag in self._placements or tag in self._modifies or tag in self._cancels
@@ -110,33 +131,58 @@ class OutcomeLookups:
                on_auth: Callable[[AuthError], None]) -> list[Any]:
         """One round of due lookups; returns what ``apply`` returned for their events."""
         self.drop_settled()
-        events: list[Any] = []
         now = self._mono()
-        for kind, watched in (("placement", self._placements), ("modify", self._modifies),
-                              ("cancel", self._cancels)):
-            for tag, times in list(watched.items()):
-                if now - times[1] < LOOKUP_EVERY_SECONDS:
-                    continue
-                times[1] = now
-                try:
-                    snap = self._rest.find_order_by_tag(tag)
-                except AuthError as exc:
-                    on_auth(exc)
-                    return events
-                except FyersError as exc:
-                    log.warning("looking up order %s by tag failed (%s); will retry", tag, exc)
-                    continue
-                late = now - times[0] >= self._grace
-                if kind == "placement":
-                    if snap is None and not (late and self._wall() >= times[2]):
-                        continue  # FYERS may still be taking it in
-                    events += apply(self._book.resolve_unknown(tag, snap))
-                elif kind == "modify":
-                    events += self._settle_modify(tag, snap, late, apply)
-                else:
-                    events += self._settle_cancel(tag, snap, late, apply)
+        due = [(kind, tag, watch) for kind, watched in (("placement", self._placements), ("modify", self._modifies),
+                                                       ("cancel", self._cancels))
+               for tag, watch in list(watched.items()) if watch.due(now)]
+        if not due:
+            return []
+        for _, _, watch in due:
+            watch.last, watch.rounds = now, watch.rounds + 1
+        try:
+            snaps = self._look_up(sorted({tag for _, tag, _ in due}))
+        except AuthError as exc:
+            on_auth(exc)
+            return []
+        except FyersError as exc:
+            log.warning("looking up %d order(s) by tag failed (%s); will retry", len(due), exc)
+            return []
+        events: list[Any] = []
+        for kind, tag, watch in due:
+            if tag not in snaps:
+                continue  # FYERS showed the tag on two orders: reported by _look_up, never guessed at
+            snap = snaps[tag]
+            late = now - watch.since >= self._grace
+            if kind == "placement":
+                if snap is None and not (late and self._wall() >= watch.not_found_from):
+                    continue  # FYERS may still be taking it in
+                events += apply(self._book.resolve_unknown(tag, snap))
+            elif kind == "modify":
+                events += self._settle_modify(tag, snap, late, apply)
+            else:
+                events += self._settle_cancel(tag, snap, late, apply)
         self.drop_settled()
         return events
+
+    def _look_up(self, tags: list[str]) -> dict[str, OrderSnapshot | None]:
+        """FYERS's row of each tag (None: not shown). One tag: the orderbook filtered by it; more:
+        the whole orderbook once. A tag on two orders is logged and left out of the result."""
+        if len(tags) == 1:
+            try:
+                return {tags[0]: self._rest.find_order_by_tag(tags[0])}
+            except VenueDataError as exc:
+                log.error("looking up order %s by tag: %s", tags[0], exc)
+                return {}
+        wanted, found, twice = set(tags), {}, set()
+        for snap in self._rest.orderbook():
+            tag = order_tag_from_fyers(snap.order_tag)
+            if tag in wanted:
+                if tag in found:
+                    twice.add(tag)
+                found[tag] = snap
+        for tag in twice:
+            log.error("looking up order %s by tag: FYERS shows the tag on more than one order", tag)
+        return {tag: found.get(tag) for tag in tags if tag not in twice}
 
     def _settle_modify(self, tag: str, snap: OrderSnapshot | None, late: bool,
                        apply: Callable[[list[OrderEvent]], list[Any]]) -> list[Any]:
