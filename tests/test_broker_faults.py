@@ -549,6 +549,22 @@ def test_several_unknown_orders_are_looked_up_with_one_request_a_round_backing_o
         close(core)
 
 
+def test_the_order_sockets_first_connect_reconciles_orders_only(fast_venue, tmp_path):
+    """Every (re)start costs the user's budget: the reconcile on the order socket's connect,
+    moments after the start's full one, reads only the orderbook and the tradebook."""
+    core = make_core(fast_venue, tmp_path)
+    try:
+        start = {p: fast_venue.rest_requests(p) for p in ("/api/v3/positions", "/api/v3/funds", "/api/v3/tradebook")}
+        core.start()
+        pump_until(core, lambda: core.store.order_ws.is_connected, message="order socket up")
+        core.dispatch()
+        after = {p: fast_venue.rest_requests(p) - n for p, n in start.items()}
+        # start: funds (token check) + full reconcile (2 tradebook, positions, funds); connect: 1 tradebook
+        assert after == {"/api/v3/positions": 1, "/api/v3/funds": 2, "/api/v3/tradebook": 3}, after
+    finally:
+        close(core)
+
+
 def test_an_anomaly_is_notified_once_per_order_and_cause(fast_venue, tmp_path):
     """Issue 14 finding 4: a halted order meets the same contradiction in every socket update and
     every reconcile; the strategy hears of it once."""

@@ -26,14 +26,14 @@ import collections
 import datetime as dt
 import logging
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from fyers_store.adapters.fyers_rest import make_order_tag
 from fyers_store.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.broker_lookups import OutcomeLookups
-from fyers_store.broker_recovery import FoundLateMixin
+from fyers_store.broker_recovery import AccountTruthMixin
 from fyers_store.broker_state import (
-    LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure, net_by_symbol,
+    LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure,
     position_after, stored_order, tracked_order,
 )
 from fyers_store.config.schema import BrokerConfig
@@ -58,9 +58,11 @@ _KEEP_DONE = 200
 _SEEN_CAP = 10_000
 _FUNDS_REFRESH_SECONDS = 1.0
 _ALREADY_CANCELLED = -161  # FYERS's cancel reply for an order it has cancelled already
+_SOCKET_CONNECTED = "order socket connected"
+_LIGHT_RECONCILE_WITHIN_SECONDS = 60.0
 
 
-class BrokerCore(FoundLateMixin):
+class BrokerCore(AccountTruthMixin):
     """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
 
     ``store`` supplies REST and the order socket; ``state`` is this strategy's state DB store.
@@ -109,6 +111,7 @@ class BrokerCore(FoundLateMixin):
         self._anomalies_told: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._last_reconcile: dt.datetime | None = None
         self._reconcile_due: str | None = None
+        self._full_reconcile_at = float("-inf")  # monotonic
         self._run_id = ""
         self.started = False
 
@@ -288,36 +291,47 @@ class BrokerCore(FoundLateMixin):
             if (self.store.now() - self._last_reconcile).total_seconds() >= interval:
                 self._reconcile_due = "periodic"
         if self._reconcile_due is not None and self.started and not self._halted:
+            # The order socket's first connect follows the start's full reconcile by moments: only
+            # the orders can have changed in between (the next periodic one checks the rest).
+            light = (self._reconcile_due == _SOCKET_CONNECTED
+                     and self._mono() - self._full_reconcile_at < _LIGHT_RECONCILE_WITHIN_SECONDS)
             try:
-                events += self.reconcile(self._reconcile_due)
+                events += self.reconcile(self._reconcile_due, orders_only=light)
             except ReconcileFailureError as exc:
                 if not events:
                     raise
                 self._raise_next = exc  # raised by the next call, once these events are delivered
         if self._raise_next is not None and not events:  # else the next call raises: events are never lost
-            exc, self._raise_next = self._raise_next, None
-            raise exc
+            pending, self._raise_next = self._raise_next, None
+            raise pending
         if len(self.book) > 2 * self._keep_done:  # also without periodic reconciles
             self._forget_done()
         return events
 
-    def reconcile(self, reason: str) -> list[BrokerEvent]:
-        """Bring the book in line with FYERS's orderbook, tradebook, positions and funds.
-        Fills missing from the ledger are applied once; raises ReconcileFailureError."""
+    def reconcile(self, reason: str, *, orders_only: bool = False) -> list[BrokerEvent]:
+        """Bring the book in line with FYERS's orderbook, tradebook, positions and funds (with
+        ``orders_only``: orderbook and tradebook, 2 requests instead of 5, for the order socket's
+        connect right after a full reconcile). Fills missing from the ledger are applied once;
+        raises ReconcileFailureError."""
         self._reconcile_due = None
+        positions: list[PositionSnapshot] = []
         try:
-            trades = self.rest.tradebook()
-            rows = self.rest.orderbook()
-            positions = self.rest.positions()
-            trades_after = self.rest.tradebook()
-            funds = self.rest.funds()
+            if orders_only:
+                rows, trades_after = self.rest.orderbook(), self.rest.tradebook()
+            else:
+                trades = self.rest.tradebook()
+                rows = self.rest.orderbook()
+                positions = self.rest.positions()
+                trades_after = self.rest.tradebook()
+                self._funds, self._funds_at, self._funds_dirty = self.rest.funds(), self._mono(), False
         except FyersError as exc:
             error = ReconcileFailureError(reason, explain_failure(exc))
             error.__cause__ = exc
             raise self._halt(f"reconcile ({reason}): {exc}", error) from exc
-        self._funds, self._funds_at, self._funds_dirty = funds, self._mono(), False
-        self.venue_positions = {p.position_id: p for p in positions}
-        seeding = self.primary and self.state.get_meta(POSITIONS_SEEDED_KEY) is None
+        if not orders_only:
+            self.venue_positions = {p.position_id: p for p in positions}
+            self._full_reconcile_at = self._mono()
+        seeding = not orders_only and self.primary and self.state.get_meta(POSITIONS_SEEDED_KEY) is None
         events: list[BrokerEvent] = []
         try:
             for snap in rows:
@@ -331,7 +345,7 @@ class BrokerCore(FoundLateMixin):
                 events += self._on_trade(trade, seeding=seeding)
             if seeding:
                 events += self._seed_positions(positions)
-            elif self.primary and {t.trade_id for t in trades} == {t.trade_id for t in trades_after}:
+            elif not orders_only and self.primary and {t.trade_id for t in trades} == {t.trade_id for t in trades_after}:
                 events += self._check_positions(positions)
             self._last_reconcile = self.store.now()
             self.state.set_meta(LAST_RECONCILE_KEY, f"{self._last_reconcile.isoformat()} {reason}")
@@ -378,7 +392,7 @@ class BrokerCore(FoundLateMixin):
     def _on_connection(self, event: ConnectionEvent) -> None:
         if event.kind is EventKind.CONNECTED:
             # Also on the first connect: it closes the gap between the start reconcile and the socket.
-            self._reconcile_due = "order socket connected"
+            self._reconcile_due = _SOCKET_CONNECTED
         elif event.kind is EventKind.AUTH_FAILED:
             self._auth_failed(self.store.record_auth_failure(AuthError(f"order socket: {event.detail}", event.code)))
         elif event.kind is EventKind.GAVE_UP:
@@ -439,35 +453,6 @@ class BrokerCore(FoundLateMixin):
         log.warning("external %s; position now %s", detail, int(position.qty))
         return [PositionChange(trade.symbol, int(position.qty), position.avg_price, detail, trade)]
 
-    def _seed_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
-        events: list[BrokerEvent] = []
-        for symbol, (qty, avg) in net_by_symbol(positions).items():
-            if qty == 0:
-                continue
-            pos = StoredPosition(symbol=symbol, qty=float(qty), avg_price=avg)
-            self.state.upsert_position(pos)
-            self._positions[symbol] = pos
-            events.append(PositionChange(symbol, qty, avg, "position held at FYERS when the broker first started"))
-        self.state.set_meta(POSITIONS_SEEDED_KEY, self.store.now().isoformat())
-        return events
-
-    def _check_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
-        venue = net_by_symbol(positions)
-        events: list[BrokerEvent] = []
-        for symbol in sorted(set(venue) | {s for s, p in self._positions.items() if p.qty}):
-            qty, avg = venue.get(symbol, (0, 0.0))
-            mine = self.position(symbol)[0]
-            if qty == mine:
-                continue
-            detail = f"{symbol}: FYERS net position {qty}, the broker had {mine}; adopting FYERS's"
-            log.error("position mismatch: %s", detail)
-            self._notify("POSITION_MISMATCH", detail)
-            pos = StoredPosition(symbol=symbol, qty=float(qty), avg_price=avg if qty else 0.0)
-            self.state.upsert_position(pos)
-            self._positions[symbol] = pos
-            events.append(PositionChange(symbol, qty, pos.avg_price, detail))
-        return events
-
     # ------------------------------------------------------------------ internals
     def _forget_done(self) -> None:
         """Bounded memory: done orders beyond the newest ``keep_done_orders`` leave the book (the
@@ -510,7 +495,7 @@ class BrokerCore(FoundLateMixin):
             refused = next((ev for ev in events if ev.kind is OrderEventKind.ANOMALY and ev.fill is not None), None)
             if refused is not None:
                 extra = self._record_unmatched(trade, refused)
-        if filled is not None and trade is not None:
+        if filled is not None and filled.fill is not None and trade is not None:
             order = last.pop(filled.tag)
             position = position_after(self._positions.get(trade.symbol), trade.symbol,
                                       int(trade.side) * filled.fill.qty, filled.fill.price)

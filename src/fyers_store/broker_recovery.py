@@ -6,7 +6,9 @@ tradebook for its orders, whatever the local state of an order (issue 14):
 * a trade of ours that its order cannot take (an overfill, a trade of a definitively rejected
   order) still enters the ledger and the position, once; the order stays halted;
 * an anomaly is logged and notified once per order and cause, not on every later update and
-  reconcile that meets the same contradiction.
+  reconcile that meets the same contradiction;
+* positions held at FYERS before the first start are loaded as they are, and a position that
+  still differs from FYERS's after a reconcile is reported and FYERS's adopted.
 
 Orders declared "not found" that FYERS shows later are reopened by the order book itself
 (:mod:`fyers_store.orders`, ``FOUND_LATE``).
@@ -16,27 +18,29 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from fyers_store.broker_intents import BrokerEvent, PositionChange
-from fyers_store.broker_state import applied_trade, position_after
-from fyers_store.models.orders import OrderRequest, OrderSnapshot, TradeFill, Validity, order_tag_from_fyers
+from fyers_store.broker_state import POSITIONS_SEEDED_KEY, applied_trade, net_by_symbol, position_after
+from fyers_store.models.orders import (
+    OrderRequest, OrderSnapshot, PositionSnapshot, TradeFill, Validity, order_tag_from_fyers,
+)
 from fyers_store.orders import OrderBook, OrderEvent, OrderState, TrackedOrder
+from fyers_store.state.models import StoredPosition
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from fyers_store.state.models import StoredPosition
     from fyers_store.state.state_store import SQLiteStateStore
 
-__all__ = ["FoundLateMixin"]
+__all__ = ["AccountTruthMixin"]
 
 log = logging.getLogger("fyers_store.broker")
 
 _TOLD_CAP = 10_000
 
 
-class FoundLateMixin:
+class AccountTruthMixin:
     """Part of :class:`~fyers_store.broker_core.BrokerCore` (see the module doc)."""
 
     book: OrderBook
@@ -54,6 +58,9 @@ class FoundLateMixin:
         raise NotImplementedError
 
     def _now(self) -> dt.datetime:  # defined by BrokerCore
+        raise NotImplementedError
+
+    def position(self, symbol: str) -> tuple[int, float]:  # defined by BrokerCore
         raise NotImplementedError
 
     def _our_tag(self, raw_tag: str | None) -> str | None:
@@ -104,3 +111,31 @@ class FoundLateMixin:
         log.error("order %s halted: %s", ev.tag, ev.detail)
         self._notify("ORDER_ANOMALY", f"order {ev.tag}: {ev.detail}", tag=ev.tag)
 
+    def _seed_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
+        events: list[BrokerEvent] = []
+        for symbol, (qty, avg) in net_by_symbol(positions).items():
+            if qty == 0:
+                continue
+            pos = StoredPosition(symbol=symbol, qty=float(qty), avg_price=avg)
+            self.state.upsert_position(pos)
+            self._positions[symbol] = pos
+            events.append(PositionChange(symbol, qty, avg, "position held at FYERS when the broker first started"))
+        self.state.set_meta(POSITIONS_SEEDED_KEY, self._now().isoformat())
+        return events
+
+    def _check_positions(self, positions: Iterable[PositionSnapshot]) -> list[BrokerEvent]:
+        venue = net_by_symbol(positions)
+        events: list[BrokerEvent] = []
+        for symbol in sorted(set(venue) | {s for s, p in self._positions.items() if p.qty}):
+            qty, avg = venue.get(symbol, (0, 0.0))
+            mine = self.position(symbol)[0]
+            if qty == mine:
+                continue
+            detail = f"{symbol}: FYERS net position {qty}, the broker had {mine}; adopting FYERS's"
+            log.error("position mismatch: %s", detail)
+            self._notify("POSITION_MISMATCH", detail)
+            pos = StoredPosition(symbol=symbol, qty=float(qty), avg_price=avg if qty else 0.0)
+            self.state.upsert_position(pos)
+            self._positions[symbol] = pos
+            events.append(PositionChange(symbol, qty, pos.avg_price, detail))
+        return events
