@@ -54,18 +54,10 @@ def _report(results, keys) -> list[str]:
 
 def test_short_seeded_chaos_run_loses_no_fill(short_run):
     results, lines = short_run
-    report = _report(results, [key for key, _ in FIGURES if key != "http_429"])
+    report = _report(results, [key for key, _ in FIGURES])  # every figure, 429s included
     assert not report, "\n".join(report + lines)
     assert sum(r.kills for r in results) >= 4, lines
     assert all(r.orders > 0 for r in results)
-
-
-@pytest.mark.xfail(reason="issue 14, still open: the client's 10/s budget and FYERS's (the venue's) per-second "
-                          "window disagree around restarts and bursts, so a few 429s still occur", strict=False)
-def test_short_seeded_chaos_run_draws_no_429(short_run):
-    results, lines = short_run
-    report = _report(results, ["http_429"])
-    assert not report, "\n".join(report + lines)
 
 
 def test_the_oracle_reports_each_kind_of_breach(tmp_path):
