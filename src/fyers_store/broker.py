@@ -290,10 +290,10 @@ class FyersBroker(bt.BrokerBase):
     def _translate(self, events: list[Any]) -> None:
         self._backlog.extend(events)
         pending, self._backlog = self._backlog, []
-        waiting: set[str] = set()  # symbols with an event held back: later ones wait behind it
+        held: set[str] = set()  # symbols with an event held back: later ones wait behind it
         for ev in pending:
             symbol = ev.symbol if isinstance(ev, PositionChange) else ev.order.request.symbol
-            if symbol in waiting:
+            if symbol in held:
                 self._backlog.append(ev)
                 continue
             if isinstance(ev, PositionChange):
@@ -310,7 +310,7 @@ class FyersBroker(bt.BrokerBase):
             order = self._orders.get(ev.tag) or self._restore_order(ev.order, fill)
             if order is False:
                 self._backlog.append(ev)  # its feed has no bar yet
-                waiting.add(symbol)
+                held.add(symbol)
                 continue
             if order is None:
                 if fill is not None:

@@ -56,10 +56,10 @@ log = logging.getLogger("fyers_store.broker")
 _PARKED_CAP = 1_000
 _KEEP_DONE = 200
 _SEEN_CAP = 10_000
-_FUNDS_REFRESH_SECONDS = 1.0
+_FUNDS_REFRESH_SECONDS = 5.0  # after fills; Cerebro asks for cash and value every bar
 _ALREADY_CANCELLED = -161  # FYERS's cancel reply for an order it has cancelled already
 _SOCKET_CONNECTED = "order socket connected"
-_LIGHT_RECONCILE_WITHIN_SECONDS = 60.0
+_FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 
 
 class BrokerCore(AccountTruthMixin):
@@ -291,10 +291,10 @@ class BrokerCore(AccountTruthMixin):
             if (self.store.now() - self._last_reconcile).total_seconds() >= interval:
                 self._reconcile_due = "periodic"
         if self._reconcile_due is not None and self.started and not self._halted:
-            # The order socket's first connect follows the start's full reconcile by moments: only
-            # the orders can have changed in between (the next periodic one checks the rest).
-            light = (self._reconcile_due == _SOCKET_CONNECTED
-                     and self._mono() - self._full_reconcile_at < _LIGHT_RECONCILE_WITHIN_SECONDS)
+            # FYERS's budget is 200 requests a minute for everything: orders are what a reconcile
+            # must catch (the socket may drop them), so it reads only the orderbook and tradebook
+            # unless the last full one (positions, funds) is over _FULL_RECONCILE_EVERY_SECONDS old.
+            light = self._mono() - self._full_reconcile_at < _FULL_RECONCILE_EVERY_SECONDS
             try:
                 events += self.reconcile(self._reconcile_due, orders_only=light)
             except ReconcileFailureError as exc:
@@ -310,9 +310,9 @@ class BrokerCore(AccountTruthMixin):
 
     def reconcile(self, reason: str, *, orders_only: bool = False) -> list[BrokerEvent]:
         """Bring the book in line with FYERS's orderbook, tradebook, positions and funds (with
-        ``orders_only``: orderbook and tradebook, 2 requests instead of 5, for the order socket's
-        connect right after a full reconcile). Fills missing from the ledger are applied once;
-        raises ReconcileFailureError."""
+        ``orders_only``: orderbook and tradebook, 2 requests instead of 5; what the periodic and
+        socket-connect reconciles do between full ones). Fills missing from the ledger are
+        applied once; raises ReconcileFailureError."""
         self._reconcile_due = None
         positions: list[PositionSnapshot] = []
         try:
@@ -368,7 +368,7 @@ class BrokerCore(AccountTruthMixin):
         return {s: (int(p.qty), p.avg_price) for s, p in self._positions.items() if p.qty}
 
     def funds(self) -> FundsSnapshot | None:
-        """FYERS funds, refreshed (at most once a second) after fills changed them."""
+        """FYERS funds, refreshed (at most every 5 s) after fills changed them."""
         if self._funds_dirty and not self._halted and self._mono() - self._funds_at >= _FUNDS_REFRESH_SECONDS:
             try:
                 self._funds, self._funds_at, self._funds_dirty = self.rest.funds(), self._mono(), False
