@@ -70,7 +70,7 @@ class SmaTrend(bt.Strategy):
                   + (f", {abs(ex.size):g} filled at avg {ex.price:.2f}" if ex.size else "")
                   + (f" ({order.info.get('reject_reason')})" if order.status == order.Rejected else ""), flush=True)
         if order.status == order.Completed:
-            when = bt.num2date(order.executed.dt, tz=IST, naive=True) if order.executed.dt else self.datas[0].datetime.datetime(0)
+            when = bt.num2date(order.executed.dt) if order.executed.dt else self.datas[0].datetime.datetime(0)  # naive IST
             self.marks.append((when, self.broker.getvalue(), "buy" if order.isbuy() else "sell"))
         mine = self.pending.get(order.data)
         if not order.alive() and mine is not None and mine.ref == order.ref:  # notifications carry clones

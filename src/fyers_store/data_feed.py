@@ -6,28 +6,42 @@ own live feeds (``ibdata``, ``oanda``):
 
 * ``dataname``: the FYERS symbol (``"NSE:SBIN-EQ"``); ``store``: the FyersStore (default: one
   built from ``config/`` by :meth:`FyersStore.from_config`).
-* ``resolution``: a FYERS resolution (``"1"``, ``"5"``, ``"60"``, ``"D"``, ``"15S"`` ...). Without
-  it, ``timeframe``/``compression`` are mapped (Minutes 1-240 as FYERS serves them, Seconds 5-45,
-  Days 1); an unsupported combination notifies ``NOTSUPPORTED_TF`` and ends the feed.
-* ``fromdate``/``todate``: naive values are read in ``tz``. ``historical=True`` makes a backtest
+* ``resolution``: a FYERS resolution (``"1"``, ``"5"``, ``"60"``, ``"D"``, ``"15S"`` ...); it sets
+  ``timeframe``/``compression`` (a conflicting ``timeframe``/``compression`` is a ``ValueError``).
+  Without it, ``timeframe``/``compression`` are mapped (Minutes 1-240 as FYERS serves them, Seconds
+  5-45, Days 1); an unsupported combination notifies ``NOTSUPPORTED_TF`` and ends the feed.
+* ``fromdate``/``todate``: naive values are exchange time (IST); aware ones are converted; a bare
+  date means that day's session start/end, as in Backtrader. ``historical=True`` makes a backtest
   feed (``fromdate`` required; ``todate`` default: now); otherwise the feed backfills from
   ``fromdate`` (default: ``lookback_days`` trading days back) and then goes live.
+* ``sessionstart``/``sessionend``: default the exchange's regular session from the store's
+  calendar (NSE 09:15-15:30), so a resample to days closes at 15:30 of the same day; a daily feed's
+  session starts at 00:00, its bars' label, so a bare ``fromdate`` date includes that day.
 * ``backfill_start`` (backfill before live), ``backfill`` (fill the gap after a reconnect),
   ``backfill_from`` (another data feed that supplies the oldest bars first), ``qcheck`` (seconds
-  ``_load`` may wait for live data), ``tz`` (default ``Asia/Kolkata``; strategies see exchange
-  time), ``drop_forming`` (historical: leave out the bar still forming at the end).
+  ``_load`` may wait for live data), ``drop_forming`` (historical: leave out the bar still forming
+  at the end). ``tz`` may only name the exchange's zone (or be None): see below.
 
-Bars carry their **start** time, the FYERS convention, for history and live alike (60-minute bars
-start 09:15, 10:15, ...). ``cerebro.resampledata``/``replaydata`` work on top; Backtrader's
-resampler expects end-stamped input, so pass ``boundoff=1`` to resample start-stamped minutes into
-FYERS's own buckets (its output is stamped with the bucket's last minute).
+**Time as Backtrader sees it.** A bar's datetime is its **start** in exchange time (IST) as a
+*naive* value, with no ``tz`` on the feed: exactly what a ``bt.feeds.PandasData`` over a frame
+indexed by IST-naive bar starts holds. So ``self.datetime`` and ``self.data.datetime`` agree, and
+everything Backtrader derives from time (resampling, sessions, timers, analyzers' periods,
+``fromdate``/``todate``, ``Cerebro(tz=...)``) behaves as it does for that PandasData -- the
+reference the tests compare with (decision 43 in docs/Architecture.md). Live bars are stamped the
+same way, so history and live meet without a seam.
+
+``cerebro.resampledata``/``replaydata`` work on top, with Backtrader's bucket rules: its minute
+buckets follow the clock (a 60-minute resample makes 09:15-09:59 one bar, stamped 10:00), while
+FYERS's own 60-minute bars start at 09:15, 10:15, ... . For FYERS's buckets ask FYERS
+(``resolution="60"``); see docs/README.md ("Resampling") for both side by side. Backtrader stamps
+resampled bars with their end; ``boundoff`` shifts Backtrader's bucket edges, it does not make
+them FYERS's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import zoneinfo
 from typing import Any
 
 import backtrader as bt
@@ -65,15 +79,6 @@ def _timeframe_of(resolution: str) -> tuple[int, int]:
     return _TF.Minutes, seconds // 60
 
 
-class _Zone(zoneinfo.ZoneInfo):
-    """A zoneinfo zone with the pytz-style ``localize`` Backtrader calls (no pytz needed)."""
-
-    def localize(self, value: dt.datetime) -> dt.datetime:
-        # pytz's localize() refuses aware values; Backtrader passes user dates as given, so an
-        # aware one (e.g. a UTC todate) is converted rather than relabelled
-        return value.astimezone(self) if value.tzinfo is not None else value.replace(tzinfo=self)
-
-
 # Backtrader's status codes, one line each (the engine has its own enum; no Backtrader there).
 _STATUS = {
     FeedStatus.CONNECTED: bt.feed.DataBase.CONNECTED,
@@ -104,16 +109,44 @@ class FyersData(bt.feed.DataBase):
         ("backfill", True),
         ("backfill_from", None),
         ("qcheck", 0.5),
-        ("tz", "Asia/Kolkata"),
+        ("tz", None),
         ("drop_forming", True),
         ("lookback_days", 5),
         ("close_grace_seconds", 1.0),
     )
 
     def __init__(self) -> None:
+        # Runs before Backtrader's dopostinit, which copies p.timeframe/p.compression and turns bare
+        # fromdate/todate dates into session start/end datetimes: set the params, not attributes.
+        p = self.p
         self._resolution = self._pick_resolution()
         if self._resolution is not None:
-            self._timeframe, self._compression = _timeframe_of(self._resolution)
+            timeframe, compression = _timeframe_of(self._resolution)
+            if p.resolution is not None and (p.timeframe, p.compression) not in ((_TF.Days, 1), (timeframe, compression)):
+                raise ValueError(
+                    f"FyersData {p.dataname}: resolution {p.resolution!r} is {_TF.getname(timeframe, compression)} "
+                    f"x{compression}, but timeframe={_TF.getname(p.timeframe, p.compression)} "
+                    f"compression={p.compression} was given; pass only resolution")
+            p.timeframe, p.compression = timeframe, compression
+        calendar = getattr(p.store, "calendar", None)
+        if calendar is None:
+            from fyers_store.market_calendar import NseCalendar, load_calendar_or_none
+
+            calendar = load_calendar_or_none() or NseCalendar()
+        self._exchange_tz = calendar.tz
+        if p.tz is not None and str(p.tz) != str(self._exchange_tz):
+            raise ValueError(f"FyersData {p.dataname}: tz={p.tz!r}, but the feed shows exchange time "
+                             f"({self._exchange_tz}) as naive datetimes, like PandasData over IST-naive bars; "
+                             "use Cerebro(tz=...) to see another zone")
+        if p.sessionstart is None:  # daily bars are labelled 00:00 of their date (FYERS's label)
+            daily = self._resolution is not None and is_daily_resolution(self._resolution)
+            p.sessionstart = dt.time(0) if daily else calendar.config.session_start
+        if p.sessionend is None:
+            p.sessionend = calendar.config.session_end
+        for name in ("fromdate", "todate"):  # aware values: converted to naive exchange time
+            value = getattr(p, name)
+            if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                setattr(p, name, value.astimezone(self._exchange_tz).replace(tzinfo=None))
         self._engine: FeedEngine | None = None
         self._rows: list = []
         self._row = 0
@@ -127,10 +160,7 @@ class FyersData(bt.feed.DataBase):
 
     # ------------------------------------------------------------------ Backtrader hooks
     def _gettz(self) -> Any:
-        tz = self.p.tz
-        if isinstance(tz, str):
-            return _Zone(tz)
-        return super()._gettz()
+        return None  # naive exchange time (see the module doc)
 
     def islive(self) -> bool:
         return not self.p.historical
@@ -164,7 +194,7 @@ class FyersData(bt.feed.DataBase):
             self._load_history()
 
     def _settings(self) -> FeedSettings:
-        tz = self._gettz()
+        tz = self._exchange_tz
 
         def aware(value: Any) -> dt.datetime | None:
             if value is None:
@@ -175,7 +205,8 @@ class FyersData(bt.feed.DataBase):
 
         todate = aware(self.p.todate)
         if todate is not None:
-            # Backtrader's todate is inclusive (a bare date arrives here as that day's session end)
+            # Backtrader's todate is inclusive (a bare date arrives here as that day's session end:
+            # dopostinit ran before start)
             todate += dt.timedelta(seconds=1)
         return FeedSettings(
             symbol=self.p.dataname, resolution=self._resolution, start=aware(self.p.fromdate), end=todate,
@@ -232,7 +263,7 @@ class FyersData(bt.feed.DataBase):
             return False
         for alias in self.lines.getlinealiases():
             getattr(self.lines, alias)[0] = getattr(source.lines, alias)[0]
-        self.lines.datetime[0] = _bt_num(self._source_epoch(source))
+        self.lines.datetime[0] = self._num(self._source_epoch(source))
         return True
 
     def _source_epoch(self, source: Any) -> int:
@@ -240,12 +271,17 @@ class FyersData(bt.feed.DataBase):
         with a ``tz`` and naive local numbers for one without (read here in this feed's ``tz``)."""
         naive = bt.num2date(source.datetime[0])
         if getattr(source, "_tz", None) is None:
-            return round(naive.replace(tzinfo=self._gettz()).timestamp())
+            return round(naive.replace(tzinfo=self._exchange_tz).timestamp())
         return round(naive.replace(tzinfo=dt.timezone.utc).timestamp())
+
+    def _num(self, epoch: int) -> float:
+        """Backtrader's number of the naive exchange-time datetime of ``epoch``."""
+        offset = self._exchange_tz.utcoffset(dt.datetime.fromtimestamp(epoch, dt.timezone.utc))
+        return _bt_num(int(epoch) + int(offset.total_seconds()))
 
     def _fill(self, row: tuple) -> None:
         lines = self.lines
-        lines.datetime[0] = _bt_num(row[0])
+        lines.datetime[0] = self._num(row[0])
         lines.open[0] = row[1]
         lines.high[0] = row[2]
         lines.low[0] = row[3]
