@@ -2,9 +2,9 @@
 
 Every test runs the unmodified SDK against the in-process venue (``sdk_venue``: seed 7, stepped
 clock). History comes through the store's SQLite cache, so a second run on the same cache file
-must not reach the venue at all. Bars carry their start time; FyersData keeps UTC numbers and
-shows Asia/Kolkata through its ``tz``, a PandasData built from naive IST datetimes keeps the IST
-numbers themselves: both show the strategy the same wall-clock datetimes.
+must not reach the venue at all. Bars carry their start time; FyersData, like a PandasData built
+from naive IST datetimes, holds the naive IST numbers themselves (no ``tz``): both show the
+strategy the same wall-clock datetimes (tests/test_data_feed_equivalence.py goes further).
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ same way, so history and live meet without a seam.
 buckets follow the clock (a 60-minute resample makes 09:15-09:59 one bar, stamped 10:00), while
 FYERS's own 60-minute bars start at 09:15, 10:15, ... . For FYERS's buckets ask FYERS
 (``resolution="60"``); see docs/README.md ("Resampling") for both side by side. Backtrader stamps
-resampled bars with their end; ``boundoff`` shifts Backtrader's bucket edges, it does not make
-them FYERS's.
+resampled bars with their end; ``boundoff=1`` on 1-minute input gives FYERS's 15-minute buckets
+(stamped with their last minute), but no setting gives FYERS's 30- or 60-minute ones.
 """
 
 from __future__ import annotations
