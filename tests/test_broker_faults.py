@@ -198,8 +198,8 @@ def _short_timeout_store(venue, tmp_path, connect: float | None = None):
 
 @pytest.mark.parametrize("fault", ["http503", "html502", "timeout"])
 def test_place_failing_before_the_venue_books_it_is_rejected_not_found(fast_venue, tmp_path, fault):
-    store = _short_timeout_store(fast_venue, tmp_path) if fault == "timeout" else None
-    core = make_core(fast_venue, tmp_path, store=store, grace=0.3)
+    # A gateway's 503/502 is no answer from FYERS: not found waits for the placement timeout (1 s here).
+    core = make_core(fast_venue, tmp_path, store=_short_timeout_store(fast_venue, tmp_path, connect=0.5), grace=0.3)
     core.start()
     if fault == "http503":
         fast_venue.faults.rest_error(ORDERS_SYNC, status=503, method="POST")
@@ -508,6 +508,11 @@ def test_an_order_the_state_db_lost_is_adopted_by_its_tag_at_the_next_start(fast
     with conn:
         conn.execute("DELETE FROM orders WHERE order_tag = ?", (tag,))
     conn.close()
+    from broker_helpers import state_store
+    from fyers_store.broker_state import ORDER_SEQ_KEY
+
+    with state_store(fast_venue, tmp_path) as old:  # the backup predates the order: its sequence too
+        old.set_meta(ORDER_SEQ_KEY, "0")
 
     core = make_core(fast_venue, tmp_path)
     try:
@@ -520,6 +525,9 @@ def test_an_order_the_state_db_lost_is_adopted_by_its_tag_at_the_next_start(fast
         assert core.position(INFY)[0] == 7 == venue_net_by_symbol(fast_venue)[INFY]
         told = [msg for msg, _, _ in (n for n in core.store.get_notifications() if n)]
         assert told.count("ORDER_FOUND_LATE") == 1 and "EXTERNAL_TRADE" not in told, told
+        # The next order gets a new tag (the sequence moved past the adopted one), and is placed once.
+        new = core.place(OrderIntent(INFY, Side.SELL, 7, OrderType.MARKET))[0].tag
+        assert new != tag and len(venue_orders_of(fast_venue, new)) == 1 and len(venue_orders_of(fast_venue, tag)) == 1
     finally:
         close(core)
 

@@ -814,3 +814,13 @@ def test_an_order_fyers_ends_before_a_pending_modify_applied_drops_the_modify():
     cancelled.request_modify(TAG, limit_price=790.0)
     assert kinds(cancelled.on_snapshot(snap(1, 0))) == [K.MODIFY_REJECTED, K.CANCELLED]
     assert cancelled.get(TAG).pending_request is None
+
+
+def test_a_contradicting_trade_never_reopens_a_not_found_order():
+    book = new_book()
+    book.place_unknown(TAG, "timeout")
+    book.resolve_unknown(TAG, None)
+    events = book.on_trade(trade("a", 4, symbol="NSE:INFY-EQ"))
+    assert kinds(events) == [K.ANOMALY]
+    order = book.get(TAG)
+    assert (order.state, order.not_found, order.halted, order.filled_qty) == (S.REJECTED, True, True, 0)

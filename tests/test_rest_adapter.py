@@ -362,3 +362,13 @@ def test_modify_or_cancel_answered_201_is_unknown_not_success(rest, sdk_venue, m
 def test_unconfirmed_code_on_a_read_is_retried(rest, sdk_venue):
     sdk_venue.faults.unconfirmed("/api/v3/orders", method="GET", code=-205, process=False)
     assert rest.orderbook() == [] and rest.stats()["retries"] == 1
+
+
+@pytest.mark.parametrize("status, answered", [(500, True), (502, False), (503, False), (504, False)])
+def test_a_gateways_5xx_is_no_answer_from_fyers(rest, sdk_venue, status, answered):
+    """A 502/503/504 comes from a gateway: the backend may still act on the order, so the broker
+    waits the full placement timeout before "not found"; FYERS's own 500 is an answer."""
+    sdk_venue.faults.rest_error(ORDERS, status=status, method="POST")
+    with pytest.raises(OrderPlacementUnknown) as err:
+        rest.place_order(market_order(f"gw{status}"))
+    assert err.value.answered is answered

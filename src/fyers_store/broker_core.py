@@ -337,7 +337,7 @@ class BrokerCore(AccountTruthMixin):
             for snap in rows:
                 events += self._on_snapshot(snap, quiet_external=reason != "start")
             for order in list(self.book.open_orders()):
-                if order.state is OrderState.UNKNOWN:
+                if order.state is OrderState.UNKNOWN and not order.halted:
                     self._lookups.watch_placement(order.tag, order.submitted_at)
             ordered = sorted(trades_after, key=lambda t: (t.traded_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                           t.trade_id))
@@ -416,15 +416,17 @@ class BrokerCore(AccountTruthMixin):
         if tag is not None:  # ours, but the state DB lost it: FYERS's orderbook row is the order
             try:
                 snap = self.rest.find_order_by_tag(tag)
-            except FyersError as exc:
-                log.warning("trade %s of untracked order %s: lookup failed (%s)", trade.trade_id, tag, exc)
-                snap = None
+            except FyersError as exc:  # never book it as someone else's: the next reconcile brings it again
+                log.warning("trade %s of untracked order %s: lookup failed (%s); left for the next reconcile",
+                            trade.trade_id, tag, exc)
+                self._reconcile_due = self._reconcile_due or "a trade of an untracked order of ours"
+                return []
             if snap is not None:
                 adopted = self._on_snapshot(snap)
                 order = self._known(trade.order_id, trade.order_tag)
         if order is None:
             if trade.order_tag is None and any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN)
-                                               for o in self.book.open_orders()):
+                                               and not o.halted for o in self.book.open_orders()):
                 self._parked.append(trade)  # may be ours: decided once the placement settles
                 return []
             if not self.primary:
@@ -529,7 +531,7 @@ class BrokerCore(AccountTruthMixin):
                 self._cancel_when_placed.discard(tag)
                 if order is not None and order.is_open and not self._halted:
                     events += self.cancel(tag)
-        if self._parked and not any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN)
+        if self._parked and not any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) and not o.halted
                                     for o in self.book.open_orders()):
             parked, self._parked = list(self._parked), collections.deque(maxlen=_PARKED_CAP)
             for trade in parked:

@@ -12,9 +12,10 @@ after the adapter's retries):
   update, a trade, an orderbook row in a reconcile) reopens it (:mod:`fyers_store.orders`,
   ``FOUND_LATE``), so its fills are applied whenever FYERS shows them.
 
-  When FYERS can still act on a placement: a request FYERS answered (5xx, an unreadable body, a
-  "could not confirm" code) was done at the server when the answer left it, so the wait is
-  ``grace`` from then. A request without an answer (timeout, reset, the process killed while it
+  When FYERS can still act on a placement: a request FYERS itself answered (a 500 or another
+  non-gateway 5xx, an unreadable body, a "could not confirm" code) is taken as done at the server
+  when the answer left it, so the wait is ``grace`` from then; a gateway's 502/503/504 says nothing
+  about the backend, so it counts as no answer. A request without an answer (timeout, reset, the process killed while it
   was in flight) may still be on its way in or queued at FYERS until the client's own deadline for
   it ran out: the wait ends ``placement_timeout + grace`` after the send (the intent's commit
   time, stored with the order, so a restart in between does not shorten or restart it). This
@@ -116,7 +117,7 @@ class OutcomeLookups:
         """Forget what the socket, a reconcile or a reply settled meanwhile."""
         for tag in list(self._placements):
             order = self._book.get(tag)
-            if order is None or order.state is not OrderState.UNKNOWN:
+            if order is None or order.state is not OrderState.UNKNOWN or order.halted:
                 del self._placements[tag]
         for tag in list(self._modifies):
             order = self._book.get(tag)

@@ -21,7 +21,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Iterable
 
 from fyers_store.broker_intents import BrokerEvent, PositionChange
-from fyers_store.broker_state import POSITIONS_SEEDED_KEY, applied_trade, net_by_symbol, position_after
+from fyers_store.broker_state import ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, net_by_symbol, position_after
 from fyers_store.models.orders import (
     OrderRequest, OrderSnapshot, PositionSnapshot, TradeFill, Validity, order_tag_from_fyers,
 )
@@ -77,6 +77,14 @@ class AccountTruthMixin:
                                product_type=snap.product_type, order_tag=tag, limit_price=snap.limit_price,
                                stop_price=snap.stop_price, validity=snap.validity or Validity.DAY)
         self.book.restore(TrackedOrder(tag=tag, request=request, state=OrderState.UNKNOWN))
+        # The DB's order sequence is as old as the rest of it: move it past this tag, or the next
+        # placement would make the same tag again.
+        try:
+            seq = int(tag[len(self.tag_prefix):], 36)
+        except ValueError:
+            seq = 0
+        if seq > int(self.state.get_meta(ORDER_SEQ_KEY) or 0):
+            self.state.set_meta(ORDER_SEQ_KEY, str(seq))
         detail = (f"FYERS order {snap.order_id} ({snap.side.name} {snap.qty} {snap.symbol}) carries this "
                   f"strategy's tag {tag} but the state DB had no record of it: adopted")
         log.warning("%s", detail)

@@ -137,7 +137,7 @@ class FyersData(bt.feed.DataBase):
         if p.tz is not None and str(p.tz) != str(self._exchange_tz):
             raise ValueError(f"FyersData {p.dataname}: tz={p.tz!r}, but the feed shows exchange time "
                              f"({self._exchange_tz}) as naive datetimes, like PandasData over IST-naive bars; "
-                             "use Cerebro(tz=...) to see another zone")
+                             "leave tz unset (convert the naive IST datetimes yourself if you need another zone)")
         if p.sessionstart is None:  # daily bars are labelled 00:00 of their date (FYERS's label)
             daily = self._resolution is not None and is_daily_resolution(self._resolution)
             p.sessionstart = dt.time(0) if daily else calendar.config.session_start

@@ -356,9 +356,9 @@ class OrderBook:
                 f.trade_id == trade.trade_id for f in order.fills):
             return []
         self._remember_trade(trade.trade_id)
-        revived: list[OrderEvent] = []
-        if order.not_found and not self._id_conflict(order, trade.order_id):
-            order, revived = self._revive(order, f"trade {trade.trade_id}")
+        original = order
+        if order.not_found:  # checked as reopened; reopened only if the trade applies (below)
+            order = order.replace(state=TRANSITIONS[(order.state, _T.FOUND_LATE)], not_found=False, message="")
         fill = Fill(trade.trade_id, int(trade.qty), float(trade.price), trade.traded_at)
         total = order.filled_qty + fill.qty
         pending = order.pending_request
@@ -377,7 +377,10 @@ class OrderBook:
         if not problem and (order.state, trigger) not in TRANSITIONS:
             problem = f"trade {fill.trade_id} contradicts state {order.state.value!r} ({trigger.value})"
         if problem:
-            return revived + self._anomaly(order, problem, fill)
+            return self._anomaly(original, problem, fill)
+        revived: list[OrderEvent] = []
+        if original.not_found:
+            order, revived = self._revive(original, f"trade {trade.trade_id}")
         avg = ((order.avg_price or 0.0) * order.filled_qty + fill.price * fill.qty) / total
         new = order.replace(state=TRANSITIONS[(order.state, trigger)], venue_order_id=trade.order_id,
                             filled_qty=total, avg_price=avg, fills=order.fills + (fill,),

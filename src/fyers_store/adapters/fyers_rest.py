@@ -115,6 +115,7 @@ _NO_ACK = 201
 # "processed exit positions request, check positions" (shared/fyers_2026.md §4, 2026-12). Unknown,
 # never a refusal. Unsure: whether FYERS ever sends them with HTTP 200 or only with 4xx/5xx.
 _UNCONFIRMED_CODES = frozenset({-201, -202, -204, -205, -329})
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 
 def make_order_tag(strategy_id: str, seq: int) -> str:
@@ -375,7 +376,7 @@ class FyersSdkRestAdapter(RestAdapter):
                 settled = after_unknown(result.error)
                 if settled is not None:
                     return settled
-            if ambiguous and mutating and isinstance(result.error, Rejected):
+            if ambiguous and mutating and isinstance(result.error, (Rejected, RateLimitError)):
                 raise OutcomeUnknown(op, f"a retry after an unknown outcome was refused ({result.error}); "
                                          "the first attempt may have applied", answered=True) from result.error
             ambiguous = ambiguous or isinstance(result.error, OutcomeUnknown)
@@ -434,8 +435,9 @@ class FyersSdkRestAdapter(RestAdapter):
                                            retry_after=ex.retry_after), retry=True, retry_after=ex.retry_after)
         if status >= 500:
             self._count("outcome_unknown")
+            # A gateway's 502/503/504 says nothing about the backend, which may still act on it.
             return _Failure(OutcomeUnknown(op, f"HTTP {status}" + (f" ({message})" if message else ""),
-                                           answered=True), retry=True)
+                                           answered=status not in _GATEWAY_STATUSES), retry=True)
         if status in (401, 403) or code in AUTH_CODES:
             self._count("auth_errors")
             return _Failure(AuthError(f"{op}: {message or f'HTTP {status}'}", code=code))

@@ -61,7 +61,7 @@ __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_
 
 _log = get_logger(__name__)
 
-_SUBSCRIBE_SLOT_WAIT_SECONDS = 30.0
+_SUBSCRIBE_SLOT_WAIT_SECONDS = 10.0  # on the supervisor thread: bounded, then subscribe anyway
 _traffic = get_logger(__name__ + ".traffic", "ws_data")
 
 SYMBOL_UPDATE = "SymbolUpdate"
