@@ -60,6 +60,7 @@ from fyers_store.config import RestLimitsConfig, SqliteConcurrencyConfig
 from fyers_store.errors import ConfigError
 from fyers_store.logs import get_logger
 from fyers_store.persistence.sqlite_base import SqliteDatabase
+from fyers_store.persistence.sqlite_schema import stamp_or_inspect
 
 __all__ = [
     "BUDGET_APPLICATION_ID",
@@ -124,17 +125,10 @@ def with_default_budget_file(limits: RestLimitsConfig, state_db_path: str | os.P
 
 def _ensure_schema(conn: sqlite3.Connection, path: Path) -> bool:
     """Create the schema in an empty file or verify it; True when created. Runs in BEGIN IMMEDIATE."""
-    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if app_id == BUDGET_APPLICATION_ID and version == BUDGET_SCHEMA_VERSION:
-        return False
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    if app_id == 0 and version == 0 and not tables:
-        for statement in _DDL_V1:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA application_id = {BUDGET_APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {BUDGET_SCHEMA_VERSION}")
-        return True
+    found = stamp_or_inspect(conn, _DDL_V1, BUDGET_APPLICATION_ID, BUDGET_SCHEMA_VERSION)
+    if isinstance(found, bool):
+        return found
+    app_id, version, tables = found
     if app_id != BUDGET_APPLICATION_ID:
         problem = (f"{path} is not a fyers-store REST budget file (application_id={app_id:#x}, tables="
                    f"{tables[:5]}); expected a file of its own (never the cache or the state DB)")

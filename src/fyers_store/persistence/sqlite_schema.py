@@ -13,6 +13,7 @@ timestamp, a millisecond epoch, NaN, infinities, low above high), so even the un
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from fyers_store.errors import CacheError
@@ -26,6 +27,7 @@ __all__ = [
     "SELECT_BAR_ROWS_SQL",
     "ensure_schema",
     "schema_stamp",
+    "stamp_or_inspect",
 ]
 
 #: First released layout: bars, bar_watermarks, complete_windows.
@@ -105,22 +107,39 @@ def schema_stamp(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(app_id), int(version)
 
 
+def stamp_or_inspect(conn: sqlite3.Connection, statements: Iterable[str], application_id: int,
+                     version: int) -> bool | tuple[int, int, list[str]]:
+    """Create a schema in an empty file and stamp it; for any SQLite file of ours.
+
+    Returns True when it created the schema, False when the file already has this
+    ``application_id`` and ``version``, else ``(application_id, user_version, tables)`` of what the
+    file holds (a foreign file, or another version) for the caller's error message. Must run in a
+    write transaction (``BEGIN IMMEDIATE``) so two processes opening a fresh file cannot both
+    create it.
+    """
+    found_app, found_version = schema_stamp(conn)
+    if (found_app, found_version) == (application_id, version):
+        return False
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if found_app == 0 and found_version == 0 and not tables:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA application_id = {int(application_id)}")
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+        return True
+    return found_app, found_version, tables
+
+
 def ensure_schema(conn: sqlite3.Connection, path: str | Path) -> bool:
     """Create the schema in an empty file, or verify an existing one; returns True if it created it.
 
     Must run inside a write transaction (``BEGIN IMMEDIATE``) so two processes opening a fresh file
     cannot both create it. Raises :class:`CacheError` for a foreign file or another schema version.
     """
-    app_id, version = schema_stamp(conn)
-    if app_id == CACHE_APPLICATION_ID and version == CACHE_SCHEMA_VERSION:
-        return False
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    if app_id == 0 and version == 0 and not tables:
-        for statement in SCHEMA_STATEMENTS:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA application_id = {CACHE_APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {CACHE_SCHEMA_VERSION}")
-        return True
+    found = stamp_or_inspect(conn, SCHEMA_STATEMENTS, CACHE_APPLICATION_ID, CACHE_SCHEMA_VERSION)
+    if isinstance(found, bool):
+        return found
+    app_id, version, tables = found
     if app_id != CACHE_APPLICATION_ID:
         raise CacheError(
             f"{path} is not a fyers-store history cache (application_id={app_id:#x}, "
