@@ -85,7 +85,7 @@ def run(minutes: float, workers: int, days: int, resolutions: list[str], seed: i
     from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
     from fyers_store.adapters.history_windows import plan_windows
     from fyers_store.config import RestLimitsConfig
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     proc, rest_url = start_venue(seed)
     try:

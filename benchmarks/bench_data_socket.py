@@ -100,7 +100,7 @@ def sdk_client(urls: tuple[str, str, str], token: str, symbols: list[str], depth
 
     from fyers_apiv3.FyersWebsocket import data_ws
 
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     count = [0, 0.0]
 

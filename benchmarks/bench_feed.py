@@ -74,7 +74,7 @@ def build_store(venue, tmp: Path):
     from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
     from fyers_store.adapters.rate_limiter import RateLimiter
     from fyers_store.config import CacheConfig, RestLimitsConfig
-    from fyers_store.market_calendar import NseCalendar
+    from fyers_store.models.market_calendar import NseCalendar
     from fyers_store.store import FyersStore
 
     calendar = NseCalendar.from_yaml(ROOT / "config" / "nse_calendar.yaml")
@@ -130,7 +130,7 @@ def run(bars: int, repeat: int, seed: int, symbol: str) -> int:
     from fyers_apiv3.FyersWebsocket import data_ws, order_ws
 
     from fyers_sim.testing import running_venue
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     sessions = max(1, math.ceil(bars / BARS_PER_SESSION))
     here = os.getcwd()

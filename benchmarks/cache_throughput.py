@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout without install
 
-from fyers_store.market_calendar import NseCalendar  # noqa: E402
+from fyers_store.models.market_calendar import NseCalendar  # noqa: E402
 from fyers_store.models.bars import NormalizedBar  # noqa: E402
 from fyers_store.persistence import SQLiteHistoricalCache  # noqa: E402
 from fyers_store.persistence.sqlite_schema import SELECT_BAR_ROWS_SQL, UPSERT_BAR_SQL, ensure_schema  # noqa: E402

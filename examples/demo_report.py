@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from fyers_store.cli_common import ProgressBar as WindowBar
+from fyers_store.cli.common import ProgressBar as WindowBar
 
 
 class ProgressBar(WindowBar):

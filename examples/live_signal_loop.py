@@ -47,12 +47,12 @@ import time
 from venue_session import IST, add_session_arguments, chosen_mode, fresh_venue_state, open_session
 from demo_report import money
 
-from fyers_store.broker_core import BrokerCore, OrderIntent, PositionChange, live_orders_allowed
+from fyers_store.engine.broker_core import BrokerCore, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.config import load_broker_config
 from fyers_store.errors import AuthError, FyersError, ReconcileFailureError
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.models.stream import ConnectionEvent, EventKind, Tick
-from fyers_store.orders import OrderEventKind, OrderState
+from fyers_store.engine.orders import OrderEventKind, OrderState
 from fyers_store.state.state_store import SQLiteStateStore
 
 STRATEGY_ID = "signal_loop"

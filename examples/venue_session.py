@@ -6,7 +6,7 @@ Every example takes the same switches (:func:`add_session_arguments`) and opens 
 * ``--venue`` (the default when there is no credentials file; with one, either switch must be
   given, so nothing reaches real FYERS by omission) starts the local venue
   (``fyers_sim``) inside this process with an accelerated clock, points the unmodified FYERS SDK at
-  it (:func:`fyers_store.sdk_redirect.redirect_sdk`) and builds the store from the same YAML files
+  it (:func:`fyers_store.adapters.sdk_redirect.redirect_sdk`) and builds the store from the same YAML files
   under ``config/`` -- only the database paths move under ``--data-dir``. Nothing needs
   credentials, nothing leaves the machine, and the venue's clock can be *held* at its start time
   (history and backtests first) and released when the live part begins, so every run sees the same
@@ -187,8 +187,8 @@ def _venue_session(stack: ExitStack, args: argparse.Namespace, config_dir: Path,
     from fyers_store.config import (StateConfig, load_cache_config, load_data_feed_config,
                                     load_rest_limits_config, load_state_config, load_ws_config)
     from fyers_store.logs import setup_logging
-    from fyers_store.market_calendar import NseCalendar
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.models.market_calendar import NseCalendar
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)

@@ -24,7 +24,7 @@ import backtrader as bt
 
 from broker_helpers import INFY, SBIN
 from fyers_sim.testing import wait_until
-from fyers_store.broker_core import OrderIntent
+from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.models.orders import OrderType, Side
 from store_helpers import IST
 

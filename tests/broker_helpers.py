@@ -8,7 +8,7 @@ from typing import Any, Callable
 from fyers_sim.testing import wait_until
 
 from fyers_store.adapters import FyersOrderWsAdapter
-from fyers_store.broker_core import BrokerCore
+from fyers_store.engine.broker_core import BrokerCore
 from fyers_store.config import BrokerConfig
 from fyers_store.state.state_store import SQLiteStateStore
 from store_helpers import make_store

@@ -91,7 +91,7 @@ def say(line: str) -> None:
 
 def plan_orders(seed: int, count: int, ltp: dict[str, float]):
     from broker_helpers import INFY, SBIN
-    from fyers_store.broker_core import OrderIntent
+    from fyers_store.engine.broker_core import OrderIntent
     from fyers_store.models.orders import OrderType, Side
 
     rng = random.Random(f"restart-orders:{seed}")
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from fyers_apiv3.FyersWebsocket import data_ws, order_ws
 
     from broker_helpers import make_core
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
     from sdk_time import FastSdkTime
 
     data_ws.time = order_ws.time = FastSdkTime()  # the SDK's fixed 2 s connect pause, as in the tests

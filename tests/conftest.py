@@ -51,7 +51,7 @@ def sdk_venue(venue, tmp_path, monkeypatch):
     """
     from fyers_apiv3.FyersWebsocket import data_ws, order_ws
 
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     monkeypatch.chdir(tmp_path)  # the SDK writes log files into the working directory by default
     monkeypatch.setattr(order_ws.FyersOrderSocket, "_instance", None)

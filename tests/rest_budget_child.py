@@ -116,7 +116,7 @@ def venue(job: dict[str, Any]) -> dict[str, Any]:
     from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
     from fyers_store.config import RestLimitsConfig
     from fyers_store.errors import RateLimitError
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     limits = RestLimitsConfig(per_second=job["per_second"], per_minute=200, per_day=100_000, max_backoff_retries=0,
                               budget_file=Path(job["file"]) if job.get("file") else None)

@@ -11,7 +11,7 @@ from fyers_store.adapters import FyersDataWsAdapter
 from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
 from fyers_store.adapters.rate_limiter import RateLimiter
 from fyers_store.config import CacheConfig, DataFeedConfig, RestLimitsConfig
-from fyers_store.market_calendar import NseCalendar
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.store import FyersStore
 
 IST = ZoneInfo("Asia/Kolkata")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fyers_store.auth.commands import main as auth_main
-from fyers_store.cli import main
+from fyers_store.cli.login import main as auth_main
+from fyers_store.cli.main import main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SEND_OTP = "/vagator/v2/send_login_otp_v2"

@@ -16,7 +16,7 @@ import pytest
 
 from fyers_store import FyersStore
 from fyers_store.auth import load_checked_token, load_or_login
-from fyers_store.cli import main
+from fyers_store.cli.main import main
 from fyers_store.config import config_from_yaml
 from fyers_store.errors import AuthError, RateLimitError
 from store_helpers import ist

@@ -1,4 +1,4 @@
-"""LiveBarBuilder: live OHLCV bars from ticks (src/fyers_store/bar_builder.py)."""
+"""LiveBarBuilder: live OHLCV bars from ticks (src/fyers_store/engine/bar_builder.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fyers_sim.market import MarketData
-from fyers_store.bar_builder import LiveBar, LiveBarBuilder, evidence_time, trade_time
-from fyers_store.market_calendar import NseCalendar
+from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder, evidence_time, trade_time
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.stream import Tick
 

@@ -36,8 +36,8 @@ from broker_helpers import INFY, SBIN
 from fyers_sim.accounts import EngineConfig
 from fyers_sim.testing import running_venue, wait_until
 from fyers_sim.tokens import VenueAccount
-from fyers_store.broker import FyersBroker
-from fyers_store.broker_core import OrderIntent
+from fyers_store.bt.broker import FyersBroker
+from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.models.orders import OrderType, Side
 from store_helpers import ist
 
@@ -205,7 +205,7 @@ def scenario(tmp_path_factory):
     from fyers_apiv3.FyersWebsocket import data_ws, order_ws
     from sdk_time import FastSdkTime
 
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     tmp = tmp_path_factory.mktemp("broker_bt")
     account = VenueAccount()

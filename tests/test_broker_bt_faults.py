@@ -23,7 +23,7 @@ import pytest
 from broker_cerebro import CerebroRun, VenueClock, bt_order_for, marketable
 from broker_helpers import CONFIG, INFY, SBIN, broker_store, ledger_rows, order_socket, state_store, \
     venue_net_by_symbol, venue_orders_of, venue_trades_of
-from fyers_store.broker_core import OrderIntent
+from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.config import BrokerConfig
 from fyers_store.errors import AuthError, BrokerHalted
 from fyers_store.models.orders import OrderType, Side

@@ -11,9 +11,9 @@ Backtrader order.
 from __future__ import annotations
 
 from broker_helpers import CONFIG, SBIN, broker_store, make_core, pump_until, state_store, venue_orders_of
-from fyers_store.broker_core import OrderIntent
+from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.models.orders import OrderType, Side
-from fyers_store.orders import OrderState
+from fyers_store.engine.orders import OrderState
 
 ORDERS_SYNC = "/api/v3/orders/sync"
 

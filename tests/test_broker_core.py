@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from broker_helpers import SBIN, make_core, pump_until
-from fyers_store.broker_core import OrderIntent, PositionChange
+from fyers_store.engine.broker_core import OrderIntent, PositionChange
 from fyers_store.models.orders import OrderType, Side
-from fyers_store.orders import OrderEventKind, OrderState
+from fyers_store.engine.orders import OrderEventKind, OrderState
 
 
 def kinds(events, tag=None):
@@ -38,7 +38,7 @@ def test_market_buy_fills_and_is_recorded(fast_venue, tmp_path):
 
 def test_each_reconcile_is_recorded_in_the_state_db_for_operators(fast_venue, tmp_path):
     """``fyers-store state show`` prints this key (tests/test_cli_state.py)."""
-    from fyers_store.broker_state import LAST_RECONCILE_KEY
+    from fyers_store.engine.broker_state import LAST_RECONCILE_KEY
 
     core = make_core(fast_venue, tmp_path)
     core.start()

@@ -32,11 +32,11 @@ from broker_helpers import (
     INFY, SBIN, broker_store, fill_trade_ids, ledger_rows, make_core, pump_until, venue_net_by_symbol,
     venue_orders_of, venue_trades_of,
 )
-from fyers_store.broker_core import OrderIntent, PositionChange
+from fyers_store.engine.broker_core import OrderIntent, PositionChange
 from fyers_store.config import BrokerConfig
 from fyers_store.errors import AuthError, BrokerHalted, ReconcileFailureError
 from fyers_store.models.orders import OrderType, Side
-from fyers_store.orders import OrderEventKind, OrderState
+from fyers_store.engine.orders import OrderEventKind, OrderState
 
 ORDERS_SYNC = "/api/v3/orders/sync"  # place / modify / cancel
 
@@ -509,7 +509,7 @@ def test_an_order_the_state_db_lost_is_adopted_by_its_tag_at_the_next_start(fast
         conn.execute("DELETE FROM orders WHERE order_tag = ?", (tag,))
     conn.close()
     from broker_helpers import state_store
-    from fyers_store.broker_state import ORDER_SEQ_KEY
+    from fyers_store.engine.broker_state import ORDER_SEQ_KEY
 
     with state_store(fast_venue, tmp_path) as old:  # the backup predates the order: its sequence too
         old.set_meta(ORDER_SEQ_KEY, "0")

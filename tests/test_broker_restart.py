@@ -31,8 +31,8 @@ from broker_helpers import (
     fill_trade_ids, ledger_rows, make_core, pump_until, state_store, venue_net_by_symbol, venue_orders_of,
     venue_trades_of,
 )
-from fyers_store.broker_core import PositionChange
-from fyers_store.orders import OrderEventKind, OrderState
+from fyers_store.engine.broker_core import PositionChange
+from fyers_store.engine.orders import OrderEventKind, OrderState
 
 pytestmark = [
     pytest.mark.slow,

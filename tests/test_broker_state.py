@@ -7,10 +7,10 @@ from backtrader.position import Position
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fyers_store.broker_state import explain_failure, position_after, stored_order, tracked_order
+from fyers_store.engine.broker_state import explain_failure, position_after, stored_order, tracked_order
 from fyers_store.errors import AuthError, OutcomeUnknown, RateLimitError, StateStoreError, VenueDataError
 from fyers_store.models.orders import OrderRequest, OrderStatus, OrderType, ProductType, Side, Validity
-from fyers_store.orders import OrderBook, OrderState
+from fyers_store.engine.orders import OrderBook, OrderState
 
 fills = st.lists(st.tuples(st.integers(-500, 500).filter(bool), st.integers(1, 200_000).map(lambda p: p / 20)),
                  max_size=40)

@@ -31,7 +31,7 @@ WORKER = textwrap.dedent(
     """
     import datetime as dt, sys, time
     from pathlib import Path
-    from fyers_store.market_calendar import NseCalendar
+    from fyers_store.models.market_calendar import NseCalendar
     from fyers_store.persistence import SQLiteHistoricalCache
 
     db, wid, signals = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from fyers_store import cli_history
-from fyers_store.cli import main
-from fyers_store.market_calendar import NseCalendar
+from fyers_store.cli import history as cli_history
+from fyers_store.cli.main import main
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.persistence import SQLiteHistoricalCache
 from test_auth_cli import write_credentials
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fyers_store.cli import main
+from fyers_store.cli.main import main
 from fyers_store.state.sqlite_file import backup_path
 from fyers_store.persistence import SQLiteHistoricalCache
 from fyers_store.state import AppliedTrade, SQLiteStateStore, StoredOrder, StoredPosition

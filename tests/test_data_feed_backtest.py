@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from store_helpers import IST, ist, make_store
 
-from fyers_store.data_feed import _bt_num
+from fyers_store.bt.data_feed import _bt_num
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 AFTER_CLOSE = ist(2026, 11, 18, 15, 35)   # Wed: every bar of the day has finished

@@ -9,7 +9,7 @@
   targets are in the Makefile; ``fyers-store ...`` subcommands exist, answer ``--help`` with exit 0
   and accept the arguments shown (parsed in-process, never run); ``python examples/X.py`` files
   exist.
-* ``docs/visuals/orders.md`` draws exactly the state changes of ``fyers_store.orders.TRANSITIONS``.
+* ``docs/visuals/orders.md`` draws exactly the state changes of ``fyers_store.engine.orders.TRANSITIONS``.
 * Every test that ``docs/reliability.md`` names exists.
 * ``docs/fyers_mapping.md`` names every member of the order code tables; relative links resolve.
 
@@ -53,12 +53,12 @@ SPEC_PUBLIC_NAMES = {
     "RedactionFilter": "fyers_store.logs",
     "CategoryFilter": "fyers_store.logs",
     "AuthFilter": "fyers_store.logs",
-    "resolution_to_timedelta": "fyers_store.resolution",
-    "is_daily_resolution": "fyers_store.resolution",
-    "fyers_resolution_aliases": "fyers_store.resolution",
-    "redirect_sdk": "fyers_store.sdk_redirect",
-    "SdkEndpoints": "fyers_store.sdk_redirect",
-    "OrderBook": "fyers_store.orders",
+    "resolution_to_timedelta": "fyers_store.models.resolution",
+    "is_daily_resolution": "fyers_store.models.resolution",
+    "fyers_resolution_aliases": "fyers_store.models.resolution",
+    "redirect_sdk": "fyers_store.adapters.sdk_redirect",
+    "SdkEndpoints": "fyers_store.adapters.sdk_redirect",
+    "OrderBook": "fyers_store.engine.orders",
     "make_order_tag": "fyers_store.adapters.fyers_rest",
     "from_config": "fyers_store.store:FyersStore.from_config",
     "get_history": "fyers_store.store:FyersStore.get_history",
@@ -67,8 +67,8 @@ SPEC_PUBLIC_NAMES = {
     "subscribe_market": "fyers_store.store:FyersStore.subscribe_market",
     "drain_market_messages": "fyers_store.store:FyersStore.drain_market_messages",
     "drain_order_messages": "fyers_store.store:FyersStore.drain_order_messages",
-    "dispatch_order_notifications": "fyers_store.broker:FyersBroker.dispatch_order_notifications",
-    "push_bar": "fyers_store.data_feed:FyersData.push_bar",
+    "dispatch_order_notifications": "fyers_store.bt.broker:FyersBroker.dispatch_order_notifications",
+    "push_bar": "fyers_store.bt.data_feed:FyersData.push_bar",
     "clear_state": "fyers_store.state:SQLiteStateStore.clear_state",
     "reset_file": "fyers_store.state:SQLiteStateStore.reset_file",
 }
@@ -189,7 +189,7 @@ def _exit_code(call) -> int:
 
 def check_fyers_store(args: list[str]) -> str | None:
     """Problem with ``fyers-store <args>``, or None. Parses only; no handler ever runs."""
-    from fyers_store import cli
+    from fyers_store.cli import main as cli
 
     if args[:1] == ["venue"]:  # main() would exec the venue: use the venue's own parser
         from fyers_sim.__main__ import build_parser as venue_parser
@@ -309,7 +309,7 @@ def test_readme_first_screen_has_the_two_setup_commands_and_a_cerebro_snippet():
 
 
 def test_the_order_diagram_matches_the_transition_table():
-    from fyers_store.orders import TRANSITIONS, OrderState
+    from fyers_store.engine.orders import TRANSITIONS, OrderState
 
     table = {(a.value, b.value) for (a, _), b in TRANSITIONS.items() if a is not b}
     states = {s.value for s in OrderState}

@@ -1,4 +1,4 @@
-"""ExchangeClock: the exchange's time estimated from tick stamps (src/fyers_store/exchange_clock.py)."""
+"""ExchangeClock: the exchange's time estimated from tick stamps (src/fyers_store/engine/exchange_clock.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from fyers_store.exchange_clock import ExchangeClock
+from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.models.stream import Tick
 
 UTC = dt.timezone.utc

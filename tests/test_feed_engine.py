@@ -25,7 +25,7 @@ from fyers_store.adapters.history_windows import plan_windows
 from fyers_store.adapters.in_memory import InMemoryWsAdapter
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.config import CacheConfig, DataFeedConfig
-from fyers_store.feed_engine import END, FeedEngine, FeedSettings, FeedStatus, StatusChange
+from fyers_store.engine.feed_engine import END, FeedEngine, FeedSettings, FeedStatus, StatusChange
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.stream import Tick
 from fyers_store.store import FyersStore
@@ -388,7 +388,7 @@ def test_one_poll_drains_at_most_market_max_messages_and_later_polls_catch_up(ma
 
 def test_a_single_feed_falling_behind_logs_a_backlog_warning(make, caplog):
     h, f = _burst(make, warn_after=500)
-    with caplog.at_level(logging.WARNING, logger="fyers_store.feed_engine"):
+    with caplog.at_level(logging.WARNING, logger="fyers_store.engine.feed_engine"):
         f.engine.poll()
     assert h.store.market_backlog() >= 500
     assert any("still queued" in r.getMessage() for r in caplog.records)
@@ -414,7 +414,7 @@ def test_backlog_warning_is_logged_at_most_once_a_minute(make, caplog):
     def warnings() -> int:
         return sum(r.getMessage().startswith(f"{INFY}: ") and "still queued" in r.getMessage() for r in caplog.records)
 
-    with caplog.at_level(logging.WARNING, logger="fyers_store.feed_engine"):
+    with caplog.at_level(logging.WARNING, logger="fyers_store.engine.feed_engine"):
         burst(4000, 0)
         drain(4)  # 3000, 2000, 1000, 0 left after its drains: one warning
         assert warnings() == 1 and i.engine.live_stats()["ticks"] == 4000

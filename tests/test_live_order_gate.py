@@ -14,9 +14,9 @@ import pytest
 
 from broker_helpers import CONFIG, SBIN, broker_store, state_store
 from fyers_store.adapters import FyersSdkRestAdapter
-from fyers_store.broker_core import BrokerCore, OrderIntent
+from fyers_store.engine.broker_core import BrokerCore, OrderIntent
 from fyers_store.models.orders import OrderType, Side
-from fyers_store.orders import OrderEventKind
+from fyers_store.engine.orders import OrderEventKind
 from store_helpers import LIMITS, make_rest
 
 

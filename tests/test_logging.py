@@ -264,7 +264,7 @@ def test_handler_class_that_does_not_exist_is_a_config_error(tmp_path):
 
 def test_orders_record_goes_to_orders_log_not_ws_traffic(tmp_path, shipped):
     setup_logging(shipped)
-    get_logger("fyers_store.broker", "orders").info("ORDER-PLACED-42")
+    get_logger("fyers_store.bt.broker", "orders").info("ORDER-PLACED-42")
     get_logger("fyers_store.ws", "ws_data").debug("TICK-99")
     logs = tmp_path / "logs"
     assert "ORDER-PLACED-42" in read(logs / "orders.log")
@@ -278,8 +278,8 @@ def test_auth_record_goes_to_auth_log_not_main_log(tmp_path, shipped):
     setup_logging(shipped)
     fyers_auth_logger("fyers_store.session").info("AUTH-EVENT-1")
     logging.getLogger("fyers_store.auth").info("AUTH-BY-NAME-2")
-    get_logger("fyers_store.broker", "broker").info("token refreshed AUTH-BY-TEXT-3")
-    get_logger("fyers_store.broker", "broker").info("NOT-AUTH-4")
+    get_logger("fyers_store.bt.broker", "broker").info("token refreshed AUTH-BY-TEXT-3")
+    get_logger("fyers_store.bt.broker", "broker").info("NOT-AUTH-4")
     logs = tmp_path / "logs"
     auth, main = read(logs / "auth.log"), read(logs / "fyers_store.log")
     for marker in ("AUTH-EVENT-1", "AUTH-BY-NAME-2", "AUTH-BY-TEXT-3"):

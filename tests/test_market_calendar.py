@@ -8,7 +8,7 @@ import pytest
 
 from fyers_store.config import CalendarConfig, SpecialSession
 from fyers_store.errors import ConfigError
-from fyers_store.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
 
 IST = ZoneInfo("Asia/Kolkata")
 MAHASHIVRATRI_2025 = dt.date(2025, 2, 26)  # a Wednesday holiday

@@ -1,4 +1,4 @@
-"""The order-lifecycle core (src/fyers_store/orders.py): the transition table, the FYERS races, anomalies."""
+"""The order-lifecycle core (src/fyers_store/engine/orders.py): the transition table, the FYERS races, anomalies."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fyers_store.models.orders import (
     IST, OrderRequest, OrderSnapshot, OrderStatus, OrderType, ProductType, Side, TradeFill, Validity,
 )
-from fyers_store.orders import (
+from fyers_store.engine.orders import (
     DONE_STATES, OPEN_STATES, TRANSITIONS, Fill, OrderBook, OrderEventKind, OrderState, TrackedOrder, Trigger,
 )
 from fyers_store.state.models import OPEN_ORDER_STATES, ORDER_STATES, TERMINAL_ORDER_STATES

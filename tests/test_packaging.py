@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import fyers_store
-from fyers_store.cli import main
+from fyers_store.cli.main import main
 
 SRC = str(Path(fyers_store.__file__).resolve().parents[1])
 
@@ -39,10 +39,10 @@ def test_the_core_imports_and_runs_without_backtrader(tmp_path: Path) -> None:
         "import sys, datetime as dt\n"
         "sys.modules['backtrader'] = None  # any import of it now fails\n"
         "from fyers_store.store import FyersStore\n"
-        "from fyers_store.feed_engine import FeedEngine, FeedSettings\n"
-        "from fyers_store.history import HistoryService\n"
-        "from fyers_store.routing import MarketRouter, OrderRouter\n"
-        "from fyers_store.bar_builder import LiveBarBuilder\n"
+        "from fyers_store.engine.feed_engine import FeedEngine, FeedSettings\n"
+        "from fyers_store.engine.history import HistoryService\n"
+        "from fyers_store.engine.routing import MarketRouter, OrderRouter\n"
+        "from fyers_store.engine.bar_builder import LiveBarBuilder\n"
         "store = FyersStore(clock=lambda: dt.datetime.now(dt.timezone.utc))\n"
         "print('ok', store.get_notifications())\n"
     )

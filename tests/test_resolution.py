@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from fyers_store.errors import ResolutionError
-from fyers_store.resolution import (
+from fyers_store.models.resolution import (
     SUPPORTED_RESOLUTIONS,
     canonicalize_fyers_resolution,
     fyers_resolution_aliases,

@@ -17,7 +17,7 @@ from fyers_store.adapters.history_windows import (
 from fyers_store.adapters.rate_limiter import RateLimiter
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import OutcomeUnknown, VenueDataError
-from fyers_store.market_calendar import NseCalendar
+from fyers_store.models.market_calendar import NseCalendar
 
 IST = ZoneInfo("Asia/Kolkata")
 UTC = dt.timezone.utc

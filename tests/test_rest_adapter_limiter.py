@@ -23,7 +23,7 @@ from fyers_store.adapters.rate_limiter import Budgets, RateLimiter, reset_shared
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import RateLimitError, Rejected
 from fyers_store.models.orders import OrderRequest, OrderType, ProductType, Side
-from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
 IST = ZoneInfo("Asia/Kolkata")
 SYMBOLS = ["NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:TCS-EQ", "NSE:ITC-EQ", "NSE:RELIANCE-EQ", "NSE:LT-EQ"]

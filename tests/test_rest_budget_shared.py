@@ -360,7 +360,7 @@ def test_shared_limiter_is_one_file_limiter_per_file_and_user(tmp_path, monkeypa
 def test_backfill_and_a_store_of_the_same_config_share_one_budget_file(venue, tmp_path, monkeypatch, capsys):
     from fyers_store import FyersStore
     from fyers_store.auth.client import rest_redirect
-    from fyers_store.cli import main
+    from fyers_store.cli.main import main
     from fyers_store.config import config_from_yaml
     from test_cli_history import make_config, summary_line
 

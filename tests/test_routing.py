@@ -17,7 +17,7 @@ from fyers_store.models.orders import (
     OrderSnapshot, OrderStatus, OrderType, PositionSnapshot, ProductType, Side, TradeFill, Validity,
 )
 from fyers_store.models.stream import UTC, ConnectionEvent, DepthUpdate, EventKind, OrderSocketNotice, Tick
-from fyers_store.routing import MAX_CLAIMS, MarketRouter, OrderRouter
+from fyers_store.engine.routing import MAX_CLAIMS, MarketRouter, OrderRouter
 
 T0 = dt.datetime(2026, 11, 18, 3, 45, tzinfo=UTC)
 SBIN, INFY, TCS = "NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:TCS-EQ"
@@ -190,7 +190,7 @@ def test_events_only_channel_exceeds_capacity_and_warns_once(caplog):
     for _ in range(5):
         router_q.put(event(EventKind.STALE))
     router_q.put(tick(SBIN))  # the newcomer is the only droppable message: it goes
-    with caplog.at_level(logging.WARNING, logger="fyers_store.routing"):
+    with caplog.at_level(logging.WARNING, logger="fyers_store.engine.routing"):
         router.pump(100)
     assert a.pending() == 5 and a.stats()["dropped"] == 1
     warnings = [r for r in caplog.records if "slow" in r.getMessage()]
@@ -430,7 +430,7 @@ def test_backpressure_stops_pumping_without_losing_anything(caplog):
     busy = router.open_route("busy", tag_prefix="busy")
     msgs = [order(f"O{i}") for i in range(10)] + [order("B1", tag="busy1")]
     ws.push_many(msgs)
-    with caplog.at_level(logging.ERROR, logger="fyers_store.routing.orders"):
+    with caplog.at_level(logging.ERROR, logger="fyers_store.engine.routing.orders"):
         assert busy.drain() == []  # "lazy" is full: the pump stops, busy's order waits behind it
         assert busy.drain() == []
     assert lazy.pending() == 3 and ws.get_queue().qsize() == 8

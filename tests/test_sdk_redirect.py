@@ -1,4 +1,4 @@
-"""fyers_store.sdk_redirect points the unmodified SDK elsewhere and puts everything back."""
+"""fyers_store.adapters.sdk_redirect points the unmodified SDK elsewhere and puts everything back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from fyers_apiv3 import fyersModel
 from fyers_apiv3.FyersWebsocket import data_ws, defines, order_ws
 
-from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
 ENDPOINTS = SdkEndpoints("http://127.0.0.1:9/", "ws://127.0.0.1:10/trade/v3", "ws://127.0.0.1:11/hsm/v1-5/prod")
 

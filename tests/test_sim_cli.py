@@ -37,7 +37,7 @@ def _first_line(proc: subprocess.Popen, timeout: float = 20.0) -> str:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_venue_command_prints_urls_serves_and_stops_cleanly(sig):
-    proc = _spawn("-m", "fyers_store.cli", "venue", "--seed", "3", "--clock", "accelerated",
+    proc = _spawn("-m", "fyers_store.cli.main", "venue", "--seed", "3", "--clock", "accelerated",
                   "--start", "2026-11-18T10:00", "--factor", "60")
     try:
         line = _first_line(proc)

@@ -147,7 +147,7 @@ def test_bad_token_is_refused_at_the_handshake(sdk_venue, tmp_path, rec):
 
 def _statuses_with_faults(seed: int, odds: dict, tmp_path, monkeypatch) -> list:
     from fyers_sim.testing import running_venue
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     monkeypatch.setattr(order_ws.FyersOrderSocket, "_instance", None)
     rec = Recorder()

@@ -15,7 +15,7 @@ from fyers_apiv3 import fyersModel
 from fyers_sim.ratelimit import RateLimits
 from fyers_sim.sessions import IST
 from fyers_sim.testing import running_venue
-from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
 SBIN = "NSE:SBIN-EQ"
 FUND_TITLES = ["Total Balance", "Utilized Amount", "Clear Balance", "Realized Profit and Loss", "Collaterals",

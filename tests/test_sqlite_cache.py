@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from fyers_store.config.schema import CacheConfig, CacheMaintenanceConfig, CalendarConfig, SqliteConcurrencyConfig
 from fyers_store.errors import BarValidationError, CacheError, ResolutionError
-from fyers_store.market_calendar import NseCalendar
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.persistence import (
     CACHE_SCHEMA_VERSION,

@@ -80,9 +80,9 @@ def test_a_broken_file_in_the_directory_is_named_before_any_login(sdk_venue, tmp
 
 def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_path):
     """broker.yaml there allows only CNC: an INTRADAY order is refused locally, never sent."""
-    from fyers_store.broker_core import OrderIntent
+    from fyers_store.engine.broker_core import OrderIntent
     from fyers_store.models.orders import OrderType, ProductType, Side
-    from fyers_store.orders import OrderEventKind
+    from fyers_store.engine.orders import OrderEventKind
 
     root = config_copy(fast_venue, tmp_path)
     store = FyersStore.from_config(root, clock=fast_venue.clock.now, market=False)

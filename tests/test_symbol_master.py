@@ -13,12 +13,12 @@ import requests
 
 from fyers_store.config import SymbolMasterConfig, SymbolMasterSource, load_symbol_master_config
 from fyers_store.errors import FyersError
-from fyers_store.symbol_master import FYERS_COLUMNS, KEEP_DAYS, SymbolMaster, SymbolMasterError, UnknownSymbolError
+from fyers_store.adapters.symbol_master import FYERS_COLUMNS, KEEP_DAYS, SymbolMaster, SymbolMasterError, UnknownSymbolError
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "symbol_master_sources.yaml"
 NOW = dt.datetime(2026, 11, 18, 9, 20, tzinfo=IST)
-LOGGER = "fyers_store.symbol_master"
+LOGGER = "fyers_store.adapters.symbol_master"
 
 SBIN = ("10100000003045,STATE BANK OF INDIA,0,1,0.05,INE062A01020,0915-1530|1815-1915:,2026-10-03,,NSE:SBIN-EQ,"
         "10,10,3045,SBIN,3045,-1.0,XX,10100000003045,None,None,None")

@@ -21,7 +21,7 @@ import pytest
 from fyers_sim.testing import wait_until
 from fyers_sim.tokens import encode_jwt
 from fyers_store.adapters import FyersDataWsAdapter
-from fyers_store.market_calendar import NseCalendar
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.stream import UTC, ConnectionEvent, DepthLevel, DepthUpdate, EventKind, Tick
 from test_ws_adapters import Drain, ws_config
 

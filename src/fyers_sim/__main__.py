@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fyers-store venue",
         description="Run a local, protocol-faithful FYERS venue (REST, order socket, data socket) "
         "on 127.0.0.1 for paper trading and tests. Point the SDK at it with "
-        "fyers_store.sdk_redirect.redirect_sdk. Stop with Ctrl-C.",
+        "fyers_store.adapters.sdk_redirect.redirect_sdk. Stop with Ctrl-C.",
     )
     parser.add_argument("--seed", type=int, default=0, help="market and fault seed (default 0)")
     parser.add_argument("--clock", choices=("real", "accelerated"), default="real",

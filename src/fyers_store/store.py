@@ -3,11 +3,11 @@
 The store is deliberately thin. It owns the lifecycles of what it was given -- the REST adapter,
 the market-data socket, the order socket and the history cache -- and offers:
 
-* cache-first history (:meth:`FyersStore.get_history`, see :mod:`fyers_store.history`);
+* cache-first history (:meth:`FyersStore.get_history`, see :mod:`fyers_store.engine.history`);
 * REST passthroughs (orderbook, tradebook, positions, funds, profile), typed records only;
-* socket queues, shared: several :class:`~fyers_store.data_feed.FyersData` feeds read one market
+* socket queues, shared: several :class:`~fyers_store.bt.data_feed.FyersData` feeds read one market
   socket through per-symbol channels, several brokers read one order socket through routes that
-  own their orders (:mod:`fyers_store.routing`);
+  own their orders (:mod:`fyers_store.engine.routing`);
 * Backtrader's store conventions: :meth:`getdata`, ``start``/``stop`` and ``notify_store``
   messages through :meth:`get_notifications`.
 
@@ -33,15 +33,15 @@ from fyers_store.config import (
     load_cache_config, load_data_feed_config, load_state_config,
 )
 from fyers_store.errors import AuthError, ConfigError
-from fyers_store.exchange_clock import ExchangeClock
-from fyers_store.history import HistoryReport, HistoryService, WindowProgress
+from fyers_store.engine.exchange_clock import ExchangeClock
+from fyers_store.engine.history import HistoryReport, HistoryService, WindowProgress
 from fyers_store.logs import get_logger
-from fyers_store.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnapshot, TradeFill
 from fyers_store.models.stream import Tick
 from fyers_store.persistence.cache import BarRow, HistoricalCache
-from fyers_store.routing import MarketChannel, MarketRouter, OrderRoute, OrderRouter
+from fyers_store.engine.routing import MarketChannel, MarketRouter, OrderRoute, OrderRouter
 
 __all__ = ["FyersStore"]
 
@@ -63,7 +63,7 @@ class FyersStore:
     * ``state_config``: checked against the cache path (they must be different files);
     * ``calendar``: exchange sessions (default: ``config/nse_calendar.yaml``, else NSE defaults);
     * ``clock``: the exchange time now: a callable returning an aware datetime, or an
-      :class:`~fyers_store.exchange_clock.ExchangeClock` (the default), which learns its offset
+      :class:`~fyers_store.engine.exchange_clock.ExchangeClock` (the default), which learns its offset
       from tick stamps. Give the socket adapters the same clock as ``now``. Tests and simulated
       venues pass the venue's clock;
     * ``data_feed_config``: drain budgets for the feeds (default ``config/data_feed.yaml``);
@@ -307,7 +307,7 @@ class FyersStore:
                     progress: Callable[[WindowProgress], None] | None = None) -> list[NormalizedBar]:
         """Bars of ``symbol`` starting in ``[start, end)`` (default end: now), served from the
         cache; only the missing windows are fetched from FYERS (and stored). A range that was
-        fetched before and has finished makes no REST call. See :mod:`fyers_store.history`."""
+        fetched before and has finished makes no REST call. See :mod:`fyers_store.engine.history`."""
         return self._require_history().get_history(symbol, resolution, start, end or self.now(),
                                                    include_forming=include_forming, tz=tz, progress=progress)
 
@@ -364,7 +364,7 @@ class FyersStore:
 
     def open_market_channel(self, symbols: Iterable[str] | None, name: str = "") -> MarketChannel:
         """A private buffer of the market messages for ``symbols`` (None: all) plus every
-        connection event; what each :class:`~fyers_store.data_feed.FyersData` reads."""
+        connection event; what each :class:`~fyers_store.bt.data_feed.FyersData` reads."""
         return self._market().open_channel(symbols, name)
 
     def close_market_channel(self, channel: MarketChannel) -> None:
@@ -477,15 +477,15 @@ class FyersStore:
             out.append(item)
 
     def getdata(self, *args: Any, **kwargs: Any) -> Any:
-        """A :class:`~fyers_store.data_feed.FyersData` bound to this store."""
-        from fyers_store.data_feed import FyersData
+        """A :class:`~fyers_store.bt.data_feed.FyersData` bound to this store."""
+        from fyers_store.bt.data_feed import FyersData
 
         kwargs["store"] = self
         return FyersData(*args, **kwargs)
 
     def getbroker(self, *args: Any, **kwargs: Any) -> Any:
-        """A :class:`~fyers_store.broker.FyersBroker` bound to this store."""
-        from fyers_store.broker import FyersBroker
+        """A :class:`~fyers_store.bt.broker.FyersBroker` bound to this store."""
+        from fyers_store.bt.broker import FyersBroker
 
         kwargs["store"] = self
         return FyersBroker(*args, **kwargs)

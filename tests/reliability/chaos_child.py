@@ -89,8 +89,8 @@ def gate_requests(rest, gate: Gate) -> None:
 
 
 def report(events) -> None:
-    from fyers_store.broker_core import PositionChange
-    from fyers_store.orders import OrderEventKind
+    from fyers_store.engine.broker_core import PositionChange
+    from fyers_store.engine.orders import OrderEventKind
 
     for ev in events or ():
         if isinstance(ev, PositionChange):
@@ -114,7 +114,7 @@ class Planner:
         self.ltp = ltp
 
     def intent(self):
-        from fyers_store.broker_core import OrderIntent
+        from fyers_store.engine.broker_core import OrderIntent
         from fyers_store.models.orders import OrderType, Side
 
         rng = self.rng
@@ -137,7 +137,7 @@ class Planner:
 
 
 def modifiable(book):
-    from fyers_store.orders import OrderState
+    from fyers_store.engine.orders import OrderState
 
     return [o for o in book.open_orders() if o.state is OrderState.ACCEPTED and o.venue_order_id
             and o.pending_request is None and not o.cancel_requested and not o.halted
@@ -145,7 +145,7 @@ def modifiable(book):
 
 
 def cancellable(book):
-    from fyers_store.orders import OrderState
+    from fyers_store.engine.orders import OrderState
 
     return [o for o in book.open_orders() if o.state in (OrderState.ACCEPTED, OrderState.PARTIAL)
             and not o.cancel_requested and not o.halted]
@@ -161,7 +161,7 @@ def modify_args(rng: random.Random, order) -> dict:
 
 # ---------------------------------------------------------------------- core mode
 def run_core(args, store, clock, gate: Gate) -> None:
-    from fyers_store.broker_core import BrokerCore
+    from fyers_store.engine.broker_core import BrokerCore
     from fyers_store.state.state_store import SQLiteStateStore
 
     state = SQLiteStateStore.from_config(store.state_config, "default", cache_db_path=store.cache_config)
@@ -199,7 +199,7 @@ def run_core(args, store, clock, gate: Gate) -> None:
 
 def settle_core(core, pump, timeout: float = 90.0) -> None:
     """The end of a seed: let every unknown outcome settle, cancel what works, reconcile."""
-    from fyers_store.orders import OrderState
+    from fyers_store.engine.orders import OrderState
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     from fyers_apiv3.FyersWebsocket import data_ws, order_ws
 
     from fyers_store.errors import AuthError, ReconcileFailureError
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
     from fyers_store.store import FyersStore
     from sdk_time import FastSdkTime
 

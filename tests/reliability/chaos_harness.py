@@ -331,7 +331,7 @@ class SeedRun:
         """``fyers-store login [--force]``, as an operator would run it."""
         cmd = [str(Path(sys.executable).with_name("fyers-store")), "login", "--credentials", str(self.credentials)]
         if not Path(cmd[0]).exists():
-            cmd = [sys.executable, "-m", "fyers_store.cli", *cmd[1:]]
+            cmd = [sys.executable, "-m", "fyers_store.cli.main", *cmd[1:]]
         done = subprocess.run(cmd + (["--force"] if force else []), cwd=self.work, env=child_env(),
                               capture_output=True, text=True, timeout=60)
         if done.returncode != 0:

@@ -98,7 +98,7 @@ from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import (
     FundsSnapshot, OrderRequest, OrderSnapshot, OrderType, PositionSnapshot, TradeFill, order_tag_from_fyers,
 )
-from fyers_store.resolution import canonicalize_fyers_resolution, is_seconds_resolution
+from fyers_store.models.resolution import canonicalize_fyers_resolution, is_seconds_resolution
 
 __all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError", "make_order_tag"]
 
@@ -512,7 +512,7 @@ class FyersSdkRestAdapter(RestAdapter):
 
     def _get_calendar(self) -> Any:
         if not self._calendar_loaded:
-            from fyers_store.market_calendar import load_calendar_or_none
+            from fyers_store.models.market_calendar import load_calendar_or_none
 
             self._calendar = load_calendar_or_none()
             self._calendar_loaded = True

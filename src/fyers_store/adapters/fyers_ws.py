@@ -97,7 +97,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     before every reconnect, so a refreshed token is used). ``config``: a
     :class:`~fyers_store.config.WsConfig`; None loads ``config/fyers_ws.yaml`` via
     :func:`~fyers_store.config.load_ws_config`. ``calendar``: an
-    :class:`~fyers_store.market_calendar.NseCalendar` for the health monitor (None: the YAML
+    :class:`~fyers_store.models.market_calendar.NseCalendar` for the health monitor (None: the YAML
     calendar, else the default NSE rules); the monitor only judges silence while
     ``calendar.is_session_open(now())`` holds. ``now`` is the wall clock used for that check and
     for message timestamps; silence itself is measured with the monotonic ``clock``.
@@ -134,7 +134,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             interval=config.data_ws_health_check_seconds, stale_after=config.data_ws_stale_after_seconds,
             is_open=self._market_open, last_activity=self._last_activity, on_stale=self._on_stale, clock=clock)
         if calendar is None and self._monitor.enabled:
-            from fyers_store.market_calendar import NseCalendar, load_calendar_or_none
+            from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
             calendar = load_calendar_or_none() or NseCalendar()
         self._calendar = calendar
         self._sdk_log = SdkExceptionCounter(self._on_sdk_parse_error, self._on_sdk_exception)

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from fyers_store.errors import BarValidationError, FyersError, VenueDataError
 from fyers_store.models.bars import NormalizedBar, normalize_bar
-from fyers_store.resolution import DAILY, canonicalize_fyers_resolution, is_seconds_resolution
+from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, is_seconds_resolution
 
 __all__ = [
     "DAILY_WINDOW_DAYS", "MINUTE_WINDOW_DAYS", "SECOND_HISTORY_TRADING_DAYS", "HistoryRangeError",
@@ -136,7 +136,7 @@ def _daily_windows(start: dt.datetime, end: dt.datetime) -> list[HistoryWindow]:
 def check_second_history_range(resolution: str | int, start: dt.datetime, now: dt.datetime, calendar: Any) -> None:
     """Raise :class:`HistoryRangeError` when second bars are asked for before the oldest of the
     last :data:`SECOND_HISTORY_TRADING_DAYS` trading days (by ``calendar``, an
-    :class:`~fyers_store.market_calendar.NseCalendar`, at ``now``). No-op for other resolutions."""
+    :class:`~fyers_store.models.market_calendar.NseCalendar`, at ``now``). No-op for other resolutions."""
     if not is_seconds_resolution(resolution):
         return
     day = _aware(now, "now").astimezone(IST).date()

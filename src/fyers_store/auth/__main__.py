@@ -1,7 +1,7 @@
-"""``python -m fyers_store.auth``: log in to FYERS and store the token (see :mod:`fyers_store.auth.commands`)."""
+"""``python -m fyers_store.auth``: log in to FYERS and store the token (see :mod:`fyers_store.cli.login`)."""
 
 import sys
 
-from fyers_store.auth.commands import main
+from fyers_store.cli.login import main
 
 sys.exit(main())

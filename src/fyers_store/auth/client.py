@@ -14,7 +14,7 @@
 
 The SDK reads its REST root from the process-wide ``fyersModel.Config.API``. A client from
 :func:`get_fyers_client` therefore talks to FYERS unless the caller redirects the SDK
-(:func:`fyers_store.sdk_redirect.redirect_sdk`) -- which :func:`fetch_profile` does by itself.
+(:func:`fyers_store.adapters.sdk_redirect.redirect_sdk`) -- which :func:`fetch_profile` does by itself.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ def rest_redirect(config: FyersAuthConfig) -> Any:
 
     if config.api_base_url == FyersAuthConfig.FYERS_API_BASE_URL or fyersModel.Config.API == config.api_base_url:
         return nullcontext()
-    from fyers_store.sdk_redirect import SdkEndpoints, redirect_sdk
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     return redirect_sdk(SdkEndpoints(config.rest_root, _FYERS_ORDER_WS, _FYERS_DATA_WS))
 

@@ -296,7 +296,7 @@ class SymbolMasterSource:
 class SymbolMasterConfig:
     """Where symbol-master CSVs come from and how their columns are named (``symbol_master_sources.yaml``).
 
-    Consumed by :class:`fyers_store.symbol_master.SymbolMaster` (per-day disk cache).
+    Consumed by :class:`fyers_store.adapters.symbol_master.SymbolMaster` (per-day disk cache).
     """
 
     columns: tuple[str, ...] = setting(doc="the 21 column names of the FYERS CSV layout, in order")

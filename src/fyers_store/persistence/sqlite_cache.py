@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from fyers_store.config.schema import CacheConfig, CacheMaintenanceConfig, SqliteConcurrencyConfig
 from fyers_store.errors import BarValidationError, CacheError
-from fyers_store.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
 from fyers_store.models.bars import NormalizedBar, normalize_bar
 from fyers_store.persistence.cache import BarRow, CompleteWindow, CoverageRow, Gap, HistoricalCache
 from fyers_store.persistence.sqlite_base import SqliteDatabase, is_lock_error
@@ -37,7 +37,7 @@ from fyers_store.persistence.sqlite_schema import (
     ensure_schema,
     schema_stamp,
 )
-from fyers_store.resolution import DAILY, canonicalize_fyers_resolution, resolution_to_seconds
+from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, resolution_to_seconds
 
 __all__ = ["SQLiteHistoricalCache", "resolve_cache_db_path"]
 

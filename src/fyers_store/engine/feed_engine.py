@@ -9,7 +9,7 @@ Intraday buckets are anchored at the session open (09:15 IST: 60-minute bars sta
 
 **Seam.** The socket subscription comes first; the backfill from the cache/REST second. While
 the backfill runs, ticks wait in the channel. A live bar is delivered only if it is *whole*
-(observed from its first tick, see :class:`~fyers_store.bar_builder.LiveBarBuilder`); the first
+(observed from its first tick, see :class:`~fyers_store.engine.bar_builder.LiveBarBuilder`); the first
 bucket after a (re)connect never is, so it is taken from REST once it has finished, together
 with everything missed since the last delivered bar ("top-up"). Whole live bars that finish
 meanwhile are held back and released after the top-up. Any bar not newer than the last
@@ -35,13 +35,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fyers_store.bar_builder import LiveBar, LiveBarBuilder
+from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder
 from fyers_store.config import DataFeedConfig
 from fyers_store.errors import AuthError
 from fyers_store.logs import get_logger
 from fyers_store.models.stream import ConnectionEvent, EventKind, Tick
 from fyers_store.persistence.cache import BarRow
-from fyers_store.resolution import canonicalize_fyers_resolution
+from fyers_store.models.resolution import canonicalize_fyers_resolution
 
 __all__ = ["END", "FeedEngine", "FeedSettings", "FeedStatus", "StatusChange"]
 

@@ -1,5 +1,5 @@
 """What a strategy hands the broker (:class:`OrderIntent`), what comes back besides order events
-(:class:`PositionChange`), and the live-order gate. Re-exported by :mod:`fyers_store.broker_core`."""
+(:class:`PositionChange`), and the live-order gate. Re-exported by :mod:`fyers_store.engine.broker_core`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Union
 
 from fyers_store.config.schema import BrokerConfig
 from fyers_store.models.orders import OrderType, ProductType, Side, TradeFill, Validity
-from fyers_store.orders import OrderEvent
+from fyers_store.engine.orders import OrderEvent
 
 __all__ = ["BrokerEvent", "OrderIntent", "PositionChange", "live_orders_allowed"]
 

@@ -1,9 +1,9 @@
 """The broker without Backtrader: orders, fills, positions and recovery over a FyersStore.
 
 :class:`BrokerCore` sits between the adapters (typed records, typed errors) and the thin
-Backtrader broker (:mod:`fyers_store.broker`). Every call runs on the caller's thread (Cerebro's);
+Backtrader broker (:mod:`fyers_store.bt.broker`). Every call runs on the caller's thread (Cerebro's);
 the sockets' threads only fill the store's queues. It returns :data:`BrokerEvent` lists, in order,
-for the caller to notify: :class:`~fyers_store.orders.OrderEvent` and :class:`PositionChange`.
+for the caller to notify: :class:`~fyers_store.engine.orders.OrderEvent` and :class:`PositionChange`.
 
 Safety rules it enforces:
 
@@ -11,7 +11,7 @@ Safety rules it enforces:
   **before** ``place_order``; ``place_order`` is never retried; an ambiguous outcome keeps the
   order open ("unknown") until the orderbook lookup by its tag (or the socket) settles it; a
   modify or cancel with an ambiguous outcome is looked up the same way
-  (:mod:`fyers_store.broker_lookups`);
+  (:mod:`fyers_store.engine.broker_lookups`);
 * every fill is applied once: the state DB's trade ledger is checked first and the fill, the
   order row and the position row are written in one transaction;
 * start = REST check, load the state DB, reconcile (orderbook, tradebook, positions, funds), and
@@ -29,10 +29,10 @@ import time
 from typing import Any, Callable
 
 from fyers_store.adapters.fyers_rest import make_order_tag
-from fyers_store.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
-from fyers_store.broker_lookups import OutcomeLookups
-from fyers_store.broker_recovery import AccountTruthMixin
-from fyers_store.broker_state import (
+from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
+from fyers_store.engine.broker_lookups import OutcomeLookups
+from fyers_store.engine.broker_recovery import AccountTruthMixin
+from fyers_store.engine.broker_state import (
     LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure,
     position_after, stored_order, tracked_order,
 )
@@ -45,13 +45,13 @@ from fyers_store.models.orders import (
     FundsSnapshot, OrderRequest, OrderSnapshot, PositionSnapshot, ProductType, TradeFill, order_tag_from_fyers,
 )
 from fyers_store.models.stream import ConnectionEvent, EventKind
-from fyers_store.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
+from fyers_store.engine.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.state.models import StoredPosition
 from fyers_store.state.state_store import SQLiteStateStore
 
 __all__ = ["BrokerCore", "OrderIntent", "PositionChange", "BrokerEvent", "live_orders_allowed"]
 
-log = logging.getLogger("fyers_store.broker")
+log = logging.getLogger("fyers_store.bt.broker")
 
 _PARKED_CAP = 1_000
 _KEEP_DONE = 200
@@ -70,7 +70,7 @@ class BrokerCore(AccountTruthMixin):
     trades nobody claims: those made outside the strategy). ``unknown_grace_seconds`` is how long
     an order whose placement outcome is unknown may stay absent from the orderbook, after FYERS
     could last have acted on the request, before it is declared not found (provisionally, see
-    :mod:`fyers_store.broker_lookups`), and how long a modify or cancel whose outcome is unknown
+    :mod:`fyers_store.engine.broker_lookups`), and how long a modify or cancel whose outcome is unknown
     may stay unapplied before it is reported refused. ``env`` is read once for the live-order
     gate. ``keep_done_orders`` bounds the done orders kept in memory (the state DB keeps every
     order). ``wall`` (epoch seconds) times placements across restarts; ``monotonic`` the rest.

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from fyers_store.adapters.history_windows import HistoryWindow, plan_windows
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.logs import get_logger
-from fyers_store.market_calendar import NseCalendar
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.persistence.cache import BarRow, HistoricalCache
-from fyers_store.resolution import canonicalize_fyers_resolution
+from fyers_store.models.resolution import canonicalize_fyers_resolution
 
 __all__ = ["HistoryReport", "HistoryService", "WindowProgress"]
 

@@ -1,4 +1,4 @@
-"""What :class:`~fyers_store.broker_core.BrokerCore` does so that the ledger always equals FYERS's
+"""What :class:`~fyers_store.engine.broker_core.BrokerCore` does so that the ledger always equals FYERS's
 tradebook for its orders, whatever the local state of an order (issue 14):
 
 * an order carrying this strategy's tag that the state DB has no record of (e.g. a DB restored
@@ -11,7 +11,7 @@ tradebook for its orders, whatever the local state of an order (issue 14):
   still differs from FYERS's after a reconcile is reported and FYERS's adopted.
 
 Orders declared "not found" that FYERS shows later are reopened by the order book itself
-(:mod:`fyers_store.orders`, ``FOUND_LATE``).
+(:mod:`fyers_store.engine.orders`, ``FOUND_LATE``).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import collections
 import logging
 from typing import TYPE_CHECKING, Any, Iterable
 
-from fyers_store.broker_intents import BrokerEvent, PositionChange
-from fyers_store.broker_state import ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, net_by_symbol, position_after
+from fyers_store.engine.broker_intents import BrokerEvent, PositionChange
+from fyers_store.engine.broker_state import ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, net_by_symbol, position_after
 from fyers_store.models.orders import (
     OrderRequest, OrderSnapshot, PositionSnapshot, TradeFill, Validity, order_tag_from_fyers,
 )
-from fyers_store.orders import OrderBook, OrderEvent, OrderState, TrackedOrder
+from fyers_store.engine.orders import OrderBook, OrderEvent, OrderState, TrackedOrder
 from fyers_store.state.models import StoredPosition
 
 if TYPE_CHECKING:
@@ -35,13 +35,13 @@ if TYPE_CHECKING:
 
 __all__ = ["AccountTruthMixin"]
 
-log = logging.getLogger("fyers_store.broker")
+log = logging.getLogger("fyers_store.bt.broker")
 
 _TOLD_CAP = 10_000
 
 
 class AccountTruthMixin:
-    """Part of :class:`~fyers_store.broker_core.BrokerCore` (see the module doc)."""
+    """Part of :class:`~fyers_store.engine.broker_core.BrokerCore` (see the module doc)."""
 
     book: OrderBook
     state: SQLiteStateStore

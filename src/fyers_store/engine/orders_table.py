@@ -1,6 +1,6 @@
 """The order lifecycle's vocabulary: states, triggers and the one transition table.
 
-:mod:`fyers_store.orders` (which re-exports every public name here) applies it: a (state, trigger)
+:mod:`fyers_store.engine.orders` (which re-exports every public name here) applies it: a (state, trigger)
 pair missing from :data:`TRANSITIONS` is a contradiction there (an ``ANOMALY``, or a ``ValueError``
 for a local request that makes no sense). ``docs/visuals/orders.md`` draws exactly this table
 (checked by ``tests/test_docs.py``).
@@ -48,7 +48,7 @@ DONE_STATES = frozenset({_FIL, _CXL, _REJ, _EXP})
 if (tuple(s.value for s in OrderState) != ORDER_STATES
         or {s.value for s in DONE_STATES} != set(TERMINAL_ORDER_STATES)
         or {s.value for s in OPEN_STATES} != set(OPEN_ORDER_STATES)):
-    raise AssertionError("fyers_store.orders_table states differ from fyers_store.state.models")
+    raise AssertionError("fyers_store.engine.orders_table states differ from fyers_store.state.models")
 
 
 class Trigger(str, Enum):

@@ -4,7 +4,7 @@ Pure bookkeeping: no threads, no clock of its own. The caller passes every :clas
 symbol in arrival order together with its own clock (``now``), and calls :meth:`LiveBarBuilder.close_due`
 when nothing arrives, so the last bar of a session closes on time without another tick.
 
-Conventions (the same as :mod:`fyers_store.market_calendar` and FYERS history):
+Conventions (the same as :mod:`fyers_store.models.market_calendar` and FYERS history):
 
 * A tick's **trade time** is ``last_traded_time``, else ``exchange_time``, else ``received_at``;
   its **evidence time** (how far the exchange clock has provably got) is the later of
@@ -21,10 +21,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from fyers_store.market_calendar import NseCalendar
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.stream import Tick
-from fyers_store.resolution import canonicalize_fyers_resolution
+from fyers_store.models.resolution import canonicalize_fyers_resolution
 
 __all__ = ["LiveBar", "LiveBarBuilder", "trade_time", "evidence_time"]
 

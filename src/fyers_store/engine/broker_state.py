@@ -2,7 +2,7 @@
 Backtrader: tracked orders <-> :class:`StoredOrder` rows, fills -> :class:`AppliedTrade` rows, and
 net-position updates with Backtrader's average-price rules.
 
-No I/O here: :mod:`fyers_store.broker_core` does the reads and writes.
+No I/O here: :mod:`fyers_store.engine.broker_core` does the reads and writes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fyers_store.errors import AuthError, OutcomeUnknown, RateLimitError, StateS
 from fyers_store.models.orders import (
     OrderRequest, OrderStatus, OrderType, PositionSnapshot, ProductType, Side, TradeFill, Validity,
 )
-from fyers_store.orders import OrderState, TrackedOrder
+from fyers_store.engine.orders import OrderState, TrackedOrder
 from fyers_store.state.models import AppliedTrade, StoredOrder, StoredPosition
 
 __all__ = ["stored_order", "tracked_order", "applied_trade", "position_after", "net_by_symbol", "explain_failure",

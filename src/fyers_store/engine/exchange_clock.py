@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from typing import Callable
 
-from fyers_store.bar_builder import evidence_time
+from fyers_store.engine.bar_builder import evidence_time
 from fyers_store.models.stream import Tick
 
 __all__ = ["ExchangeClock"]

@@ -8,7 +8,7 @@ trades), and notifies the :class:`OrderEvent` lists it gets back, in order.
 Design choices:
 
 * Every state change goes through one explicit table, :data:`TRANSITIONS` (with the states and
-  triggers in :mod:`fyers_store.orders_table`, re-exported here). A (state, trigger) pair
+  triggers in :mod:`fyers_store.engine.orders_table`, re-exported here). A (state, trigger) pair
   missing from it is a contradiction: an ``ANOMALY`` event, the order ``halted`` and otherwise left
   as it was (never guess), or a ``ValueError`` for a local request that makes no sense.
 * ``filled_qty`` and ``avg_price`` come from trades only (keyed by FYERS ``tradeNumber``, applied
@@ -38,7 +38,7 @@ from enum import Enum
 from fyers_store.models.orders import (
     DONE, WORKING, OrderRequest, OrderSnapshot, OrderStatus, Side, TradeFill, order_tag_from_fyers,
 )
-from fyers_store.orders_table import (
+from fyers_store.engine.orders_table import (
     DONE_CONFLICTS, DONE_STATES, DONE_TRIGGER, OPEN_STATES, TRANSITIONS, OrderState, Trigger,
 )
 

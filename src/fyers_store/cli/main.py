@@ -3,8 +3,8 @@
 Subcommands are added as the library grows; each one has ``--help`` and returns a non-zero exit
 code with a one-line reason on failure. Commands that read ``config/`` take ``--config-dir DIR``
 (``config check`` also accepts its original spelling ``--dir``); the default is ``$FYERS_CONFIG_DIR``
-or ``./config``. The ``history`` and ``state`` commands live in :mod:`fyers_store.cli_history` and
-:mod:`fyers_store.cli_state`.
+or ``./config``. The ``history`` and ``state`` commands live in :mod:`fyers_store.cli.history` and
+:mod:`fyers_store.cli.state`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from fyers_store import __version__
-from fyers_store.cli_common import CONFIG_DIR_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from fyers_store.cli.common import CONFIG_DIR_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from fyers_store.errors import FyersError
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_config_check)
     config.set_defaults(handler=lambda args: _usage(config))
 
-    from fyers_store.auth.commands import add_login_arguments
+    from fyers_store.cli.login import add_login_arguments
 
     login = commands.add_parser(
         "login",
@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_login_arguments(profile)
     profile.set_defaults(handler=_profile)
 
-    from fyers_store.cli_history import add_history_commands
-    from fyers_store.cli_state import add_state_commands
+    from fyers_store.cli.history import add_history_commands
+    from fyers_store.cli.state import add_state_commands
 
     add_history_commands(commands)
     add_state_commands(commands)
@@ -93,13 +93,13 @@ def _venue(venue_args: Sequence[str]) -> int:
 
 
 def _login(args: argparse.Namespace) -> int:
-    from fyers_store.auth.commands import login_command
+    from fyers_store.cli.login import login_command
 
     return login_command(args.credentials, args.force, config_dir=args.config_dir)
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from fyers_store.auth.commands import profile_command
+    from fyers_store.cli.login import profile_command
 
     return profile_command(args.credentials, args.force)
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from fyers_store.config import CalendarConfig, load_calendar_config
 from fyers_store.config.schema import WEEKDAY_NAMES
-from fyers_store.resolution import DAILY, canonicalize_fyers_resolution, resolution_to_seconds
+from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, resolution_to_seconds
 
 Session = tuple[dt.datetime, dt.datetime]
 

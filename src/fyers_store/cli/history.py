@@ -1,7 +1,7 @@
 """``fyers-store history backfill`` and ``fyers-store history coverage``.
 
 * ``backfill`` fills the history cache (``config/cache.yaml``) through :meth:`FyersStore.get_history_rows`,
-  the same cache-first path a :class:`~fyers_store.data_feed.FyersData` feed takes: only the gaps are
+  the same cache-first path a :class:`~fyers_store.bt.data_feed.FyersData` feed takes: only the gaps are
   fetched, every FYERS window is stored and marked complete as soon as it arrives (so an interrupted
   run resumes), and a range already complete costs no REST call. Its requests draw on the REST budget
   file of a trading process with the same config (``rest_budget.sqlite`` beside the state DB, or
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
-from fyers_store.cli_common import (
+from fyers_store.cli.common import (
     EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, IST, ProgressBar, add_config_dir_argument, config_dir_of,
     fail, format_table, ist_text,
 )
@@ -66,7 +66,7 @@ def parse_date(text: str) -> DateArg:
 
 
 def _resolution(text: str) -> str:
-    from fyers_store.resolution import canonicalize_fyers_resolution
+    from fyers_store.models.resolution import canonicalize_fyers_resolution
 
     try:
         return canonicalize_fyers_resolution(text)
@@ -344,7 +344,7 @@ def _summary(store: Any, results: list[_Result], requests_before: int, res: str,
 def coverage_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
     """``fyers-store history coverage``; returns the exit status. Reads only the cache file."""
     from fyers_store.config import CACHE_FILE, CALENDAR_FILE, load_cache_config
-    from fyers_store.market_calendar import NseCalendar
+    from fyers_store.models.market_calendar import NseCalendar
     from fyers_store.persistence import SQLiteHistoricalCache
 
     out, err = out or sys.stdout, err or sys.stderr

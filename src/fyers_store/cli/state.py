@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
-from fyers_store.broker_state import LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY
+from fyers_store.engine.broker_state import LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY
 from fyers_store.state.state_store import RUN_ID_META_KEY
-from fyers_store.cli_common import (
+from fyers_store.cli.common import (
     EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config_dir_argument, fail, format_table, ist_text, stdin_is_tty,
 )
 

@@ -1,6 +1,6 @@
 """Requests whose outcome FYERS never told the broker, settled by looking the order up by its tag.
 
-:class:`OutcomeLookups` is used by :class:`~fyers_store.broker_core.BrokerCore` on the Cerebro
+:class:`OutcomeLookups` is used by :class:`~fyers_store.engine.broker_core.BrokerCore` on the Cerebro
 thread. Three kinds of request can end without a definitive reply (timeout, reset connection, 5xx
 after the adapter's retries):
 
@@ -9,7 +9,7 @@ after the adapter's retries):
   row is applied like any order update (the order exists: it is accepted, filled, rejected ...). It is declared not found ("rejected", provisionally) only once
   FYERS can no longer be expected to act on the request (below) and ``grace`` seconds have passed
   since the lookup began. "Not found" is not final: any later trace of the order (an order-socket
-  update, a trade, an orderbook row in a reconcile) reopens it (:mod:`fyers_store.orders`,
+  update, a trade, an orderbook row in a reconcile) reopens it (:mod:`fyers_store.engine.orders`,
   ``FOUND_LATE``), so its fills are applied whenever FYERS shows them.
 
   When FYERS can still act on a placement: a request FYERS itself answered (a 500 or another
@@ -21,7 +21,7 @@ after the adapter's retries):
   time, stored with the order, so a restart in between does not shorten or restart it). This
   assumes FYERS does not book a request it received after the client gave up on it for longer than
   ``grace``; that is unknowable from outside, which is why "not found" stays provisional.
-* **a modify**: the order keeps working with the modify pending (see :mod:`fyers_store.orders`).
+* **a modify**: the order keeps working with the modify pending (see :mod:`fyers_store.engine.orders`).
   The order is looked up the same way and the row applied: a row showing the requested qty and
   prices confirms the modify (``MODIFIED``), one where FYERS ended the order drops it. A row that
   still shows the order as it was ``grace`` seconds after the failed request means FYERS did not
@@ -47,11 +47,11 @@ from typing import Any, Callable
 
 from fyers_store.errors import AuthError, FyersError, VenueDataError
 from fyers_store.models.orders import WORKING, OrderSnapshot, order_tag_from_fyers
-from fyers_store.orders import OrderBook, OrderEvent, OrderState, snapshot_shows
+from fyers_store.engine.orders import OrderBook, OrderEvent, OrderState, snapshot_shows
 
 __all__ = ["OutcomeLookups", "LOOKUP_EVERY_SECONDS", "LOOKUP_MAX_INTERVAL_SECONDS"]
 
-log = logging.getLogger("fyers_store.broker")
+log = logging.getLogger("fyers_store.bt.broker")
 
 LOOKUP_EVERY_SECONDS = 0.5
 LOOKUP_MAX_INTERVAL_SECONDS = 4.0

@@ -1,7 +1,7 @@
 """``FyersData``: a Backtrader live feed over a :class:`~fyers_store.store.FyersStore`.
 
 The class only translates: the bar stream, seams, states and timing live in
-:class:`~fyers_store.feed_engine.FeedEngine` (no Backtrader there). Parameters follow Backtrader's
+:class:`~fyers_store.engine.feed_engine.FeedEngine` (no Backtrader there). Parameters follow Backtrader's
 own live feeds (``ibdata``, ``oanda``):
 
 * ``dataname``: the FYERS symbol (``"NSE:SBIN-EQ"``); ``store``: the FyersStore (default: one
@@ -46,9 +46,9 @@ from typing import Any
 
 import backtrader as bt
 
-from fyers_store.feed_engine import END, FeedEngine, FeedSettings, FeedStatus, StatusChange
+from fyers_store.engine.feed_engine import END, FeedEngine, FeedSettings, FeedStatus, StatusChange
 from fyers_store.logs import get_logger
-from fyers_store.resolution import canonicalize_fyers_resolution, is_daily_resolution, resolution_to_seconds
+from fyers_store.models.resolution import canonicalize_fyers_resolution, is_daily_resolution, resolution_to_seconds
 
 __all__ = ["FyersData", "resolution_for"]
 
@@ -130,7 +130,7 @@ class FyersData(bt.feed.DataBase):
             p.timeframe, p.compression = timeframe, compression
         calendar = getattr(p.store, "calendar", None)
         if calendar is None:
-            from fyers_store.market_calendar import NseCalendar, load_calendar_or_none
+            from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
 
             calendar = load_calendar_or_none() or NseCalendar()
         self._exchange_tz = calendar.tz

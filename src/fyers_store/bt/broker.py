@@ -1,6 +1,6 @@
-"""FyersBroker: Backtrader's broker interface over :class:`~fyers_store.broker_core.BrokerCore`.
+"""FyersBroker: Backtrader's broker interface over :class:`~fyers_store.engine.broker_core.BrokerCore`.
 
-This class only translates: Backtrader orders to :class:`~fyers_store.broker_core.OrderIntent`,
+This class only translates: Backtrader orders to :class:`~fyers_store.engine.broker_core.OrderIntent`,
 core events to Backtrader order states and executions, core positions to Backtrader positions.
 Everything that decides (idempotency, dedupe, recovery) lives in the core.
 
@@ -44,16 +44,16 @@ from typing import Any, Callable
 import backtrader as bt
 from backtrader.position import Position
 
-from fyers_store.broker_core import BrokerCore, OrderIntent, PositionChange
+from fyers_store.engine.broker_core import BrokerCore, OrderIntent, PositionChange
 from fyers_store.config import load_broker_config
 from fyers_store.errors import AuthError, ReconcileFailureError
 from fyers_store.models.orders import OrderType, ProductType, Side, Validity
-from fyers_store.orders import OrderEvent, OrderEventKind, OrderState, TrackedOrder
+from fyers_store.engine.orders import OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.state.state_store import SQLiteStateStore
 
 __all__ = ["FyersBroker"]
 
-log = logging.getLogger("fyers_store.broker")
+log = logging.getLogger("fyers_store.bt.broker")
 
 _EXECTYPES = {None: OrderType.MARKET, bt.Order.Market: OrderType.MARKET, bt.Order.Limit: OrderType.LIMIT,
               bt.Order.Stop: OrderType.STOP, bt.Order.StopLimit: OrderType.STOP_LIMIT}
@@ -75,7 +75,7 @@ class FyersBroker(bt.BrokerBase):
     ``os.environ``), ``keep_done_orders`` (done orders kept in memory; the state DB keeps all).
 
     Outside Cerebro: ``broker.start()``, then :meth:`place` / :meth:`cancel_tag` with a handler in
-    ``broker.notify_order`` (it receives :class:`~fyers_store.orders.OrderEvent` objects for orders
+    ``broker.notify_order`` (it receives :class:`~fyers_store.engine.orders.OrderEvent` objects for orders
     that have no Backtrader order), and call :meth:`dispatch_order_notifications` regularly.
     """
 

@@ -1,0 +1,1 @@
+"""Backtrader translators: ``FyersData`` and ``FyersBroker`` turn engine events into Backtrader lines, orders and notifications."""

@@ -1,0 +1,1 @@
+"""The ``fyers-store`` command line: venue, login, config, history and state commands."""
