@@ -8,7 +8,10 @@ Typical use, once at program start::
 
 Redaction is not optional: after the config is applied, a :class:`RedactionFilter` is put on every
 handler of every configured logger and of the root logger, whether or not the YAML asked for it.
-Importing this module does nothing but define names (no files, no handlers).
+The file's ``fyers_sdk_files`` section (:class:`SdkLogFiles`) becomes :func:`sdk_log_files`: whether
+the FYERS SDK's own log files are written (rotated) or not. The file is read and checked by
+:mod:`fyers_store.config.logging_file`. Importing this module does nothing but define names (no
+files, no handlers).
 """
 
 from __future__ import annotations
@@ -22,18 +25,23 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping, MutableMapping
 
-from fyers_store.config.parsing import read_yaml_mapping
+from fyers_store.config import config_dir
+from fyers_store.config.logging_file import LoggingConfig, SdkLogFiles, load_logging_config
 from fyers_store.errors import ConfigError
 
 __all__ = [
     "AuthFilter",
     "CategoryFilter",
+    "LoggingConfig",
     "RedactionFilter",
+    "SdkLogFiles",
     "fyers_auth_logger",
     "get_logger",
     "load_logging_config",
     "redact",
     "reset_logging",
+    "sdk_log_files",
+    "set_sdk_log_files",
     "setup_logging",
 ]
 
@@ -220,123 +228,19 @@ def fyers_auth_logger(name: str) -> logging.LoggerAdapter:  # type: ignore[type-
 
 
 # --------------------------------------------------------------------------------------------------
-# Config file
-
-_TOP_KEYS = ("version", "disable_existing_loggers", "incremental", "formatters", "filters", "handlers", "loggers", "root")
-_FORMATTER_KEYS = ("format", "datefmt", "style", "validate", "defaults", "class")
-_LOGGER_KEYS = ("level", "propagate", "filters", "handlers")
-
-
-def load_logging_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a ``logging.config.dictConfig`` YAML file and check it strictly; returns a deep copy.
-
-    Checked: ``version`` is 1; only dictConfig's top-level keys appear; every formatter, filter and
-    handler a handler or logger names is defined; every handler has a ``class`` (or ``()``); levels
-    are known level names. Problems raise :class:`~fyers_store.errors.ConfigError` naming the file
-    and the dotted key.
-    """
-    source = str(path)
-    data = copy.deepcopy(read_yaml_mapping(path))
-
-    def fail(key: str | None, problem: str) -> ConfigError:
-        return ConfigError(source, key, problem)
-
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise fail(str(key), f"unknown top-level key (allowed: {', '.join(_TOP_KEYS)})")
-    if "version" not in data:
-        raise fail("version", "required key is missing (expected version: 1)")
-    if isinstance(data["version"], bool) or data["version"] != 1:
-        raise fail("version", f"expected 1 (the only dictConfig schema version), got {data['version']!r}")
-    for key in ("disable_existing_loggers", "incremental"):
-        if key in data and not isinstance(data[key], bool):
-            raise fail(key, f"expected true or false, got {data[key]!r}")
-
-    sections: dict[str, dict[str, Any]] = {}
-    for section in ("formatters", "filters", "handlers", "loggers"):
-        value = data.get(section, {})
-        if not isinstance(value, dict):
-            raise fail(section, f"expected a mapping of name -> settings, got {type(value).__name__}")
-        for name, entry in value.items():
-            if entry is None and section == "loggers":
-                value[name] = entry = {}
-            if not isinstance(entry, dict):
-                raise fail(f"{section}.{name}", f"expected a mapping of settings, got {type(entry).__name__}")
-        sections[section] = value
-
-    def check_refs(key: str, value: Any, section: str) -> None:
-        if not isinstance(value, list):
-            raise fail(key, f"expected a list of {section} names, got {type(value).__name__}")
-        for i, ref in enumerate(value):
-            if not isinstance(ref, str) or ref not in sections[section]:
-                defined = ", ".join(map(str, sections[section])) or "none"
-                raise fail(f"{key}[{i}]", f"names {section[:-1]} {ref!r}, which is not defined under {section} (defined: {defined})")
-
-    def check_level(key: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or (
-            isinstance(value, str) and not isinstance(logging.getLevelName(value), int)
-        ):
-            raise fail(key, f"expected a level name in capitals (DEBUG, INFO, WARNING, ERROR, CRITICAL), got {value!r}")
-
-    for name, entry in sections["formatters"].items():
-        if "()" not in entry:
-            for key in entry:
-                if key not in _FORMATTER_KEYS:
-                    raise fail(f"formatters.{name}.{key}", f"unknown key (allowed: {', '.join(_FORMATTER_KEYS)}, or a '()' factory)")
-
-    for name, entry in sections["handlers"].items():
-        key = f"handlers.{name}"
-        if "class" not in entry and "()" not in entry:
-            raise fail(f"{key}.class", "required key is missing (expected a handler class such as logging.StreamHandler)")
-        if "class" in entry and (not isinstance(entry["class"], str) or not entry["class"].strip()):
-            raise fail(f"{key}.class", f"expected a dotted class name, got {entry['class']!r}")
-        if "formatter" in entry and entry["formatter"] not in sections["formatters"]:
-            defined = ", ".join(map(str, sections["formatters"])) or "none"
-            raise fail(f"{key}.formatter", f"names formatter {entry['formatter']!r}, which is not defined under formatters (defined: {defined})")
-        if "filters" in entry:
-            check_refs(f"{key}.filters", entry["filters"], "filters")
-        if "level" in entry:
-            check_level(f"{key}.level", entry["level"])
-        if "target" in entry and entry["target"] not in sections["handlers"]:
-            raise fail(f"{key}.target", f"names handler {entry['target']!r}, which is not defined under handlers")
-        if "filename" in entry and (not isinstance(entry["filename"], str) or not entry["filename"].strip()):
-            raise fail(f"{key}.filename", f"expected a file path, got {entry['filename']!r}")
-
-    loggers = [(f"loggers.{name}", entry, _LOGGER_KEYS) for name, entry in sections["loggers"].items()]
-    if "root" in data:
-        if not isinstance(data["root"], dict):
-            raise fail("root", f"expected a mapping of settings, got {type(data['root']).__name__}")
-        loggers.append(("root", data["root"], ("level", "filters", "handlers")))
-    for key, entry, allowed in loggers:
-        for sub in entry:
-            if sub not in allowed:
-                raise fail(f"{key}.{sub}", f"unknown key (allowed: {', '.join(allowed)})")
-        if "handlers" in entry:
-            check_refs(f"{key}.handlers", entry["handlers"], "handlers")
-        if "filters" in entry:
-            check_refs(f"{key}.filters", entry["filters"], "filters")
-        if "level" in entry:
-            check_level(f"{key}.level", entry["level"])
-        if "propagate" in entry and not isinstance(entry["propagate"], bool):
-            raise fail(f"{key}.propagate", f"expected true or false, got {entry['propagate']!r}")
-    return data
-
-
-# --------------------------------------------------------------------------------------------------
 # Applying the config
 
 _lock = threading.Lock()
 _configured = False
 _owned_loggers: list[str] = []  # logger names the applied config configured ("" is root)
 _installed: list[tuple[str, logging.Handler]] = []  # (logger name, handler) that setup attached
+_sdk_files = SdkLogFiles()  # process-wide, like the SDK's loggers it governs
 
 
 def _default_path() -> Path:
     env_path = os.environ.get("FYERS_LOGGING_YAML")
     if env_path:
         return Path(env_path)
-    from fyers_store.config import config_dir  # lazy: fyers_store.config imports this module lazily
-
     return config_dir() / "logging_config.yaml"
 
 
@@ -371,14 +275,16 @@ def setup_logging(path: str | os.PathLike[str] | None = None, *, force: bool = F
     ``disable_existing_loggers`` defaults to false so module loggers created at import keep working.
     With ``force=True`` the handlers of the root logger and of the previously configured loggers are
     removed and closed first, so no line is written twice. Every handler ends up with a
-    :class:`RedactionFilter`.
+    :class:`RedactionFilter`. The file's ``fyers_sdk_files`` section becomes :func:`sdk_log_files`
+    (it governs SDK clients and sockets created afterwards).
     """
     global _configured
     with _lock:
         if _configured and not force:
             return
         p = Path(path) if path is not None else _default_path()
-        config = load_logging_config(p)
+        loaded = load_logging_config(p)
+        config = copy.deepcopy(dict(loaded.dict_config))
         config.setdefault("disable_existing_loggers", False)
         _prepare_files(config, str(p))
         if force:
@@ -395,18 +301,21 @@ def setup_logging(path: str | os.PathLike[str] | None = None, *, force: bool = F
         for _, handler in _installed:
             if not any(isinstance(f, RedactionFilter) for f in handler.filters):
                 handler.addFilter(redaction)
+        set_sdk_log_files(loaded.sdk_files)
         _configured = True
 
 
 def reset_logging() -> None:
     """Undo :func:`setup_logging`: remove and close the handlers it set up and clear the once-flag.
 
-    Root goes back to level WARNING; configured loggers go back to NOTSET with propagation on.
-    Handlers that others added are left alone. Meant for tests and for programs that shut
-    logging down and start it again; the next :func:`setup_logging` call applies its file.
+    Root goes back to level WARNING; configured loggers go back to NOTSET with propagation on;
+    :func:`sdk_log_files` goes back to its default (off). Handlers that others added are left
+    alone. Meant for tests and for programs that shut logging down and start it again; the next
+    :func:`setup_logging` call applies its file.
     """
     global _configured
     with _lock:
+        set_sdk_log_files(SdkLogFiles())
         _detach(_installed)
         _installed.clear()
         for name in _owned_loggers:
@@ -418,3 +327,22 @@ def reset_logging() -> None:
         logging.getLogger().setLevel(logging.WARNING)
         _owned_loggers.clear()
         _configured = False
+
+
+def sdk_log_files() -> SdkLogFiles:
+    """What becomes of the FYERS SDK's own log files in this process (default: not written).
+
+    Set by :func:`setup_logging` from ``fyers_sdk_files`` in ``logging_config.yaml``, or by
+    :func:`set_sdk_log_files`. fyers_store's REST adapter, sockets and auth client apply it to each
+    SDK object they create.
+    """
+    return _sdk_files
+
+
+def set_sdk_log_files(settings: SdkLogFiles) -> None:
+    """Set what becomes of the FYERS SDK's own log files (for programs that configure logging
+    without :func:`setup_logging`). Applies to SDK objects created afterwards."""
+    global _sdk_files
+    if not isinstance(settings, SdkLogFiles):
+        raise TypeError(f"expected an SdkLogFiles, got {type(settings).__name__}")
+    _sdk_files = settings

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
+from fyers_store.config.logging_file import load_logging_config
 from fyers_store.config.parsing import parse, read_yaml_mapping
 from fyers_store.config.schema import (
     PRODUCT_TYPES,
@@ -222,8 +223,6 @@ def file_loaders(directory: str | os.PathLike[str] | None = None) -> list[tuple[
     credentials file is absent, the shipped example is checked instead, so a checkout without
     secrets can still validate everything else.
     """
-    from fyers_store.logs import load_logging_config  # local import: logs imports this package
-
     d = Path(directory).absolute() if directory is not None else config_dir()
     creds = d / CREDENTIALS_FILE
     if not creds.exists():
