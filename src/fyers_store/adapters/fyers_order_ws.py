@@ -27,6 +27,7 @@ from typing import Any
 from fyers_store.adapters.ws_base import (
     BoundedMessageQueue, QueueOverflowError, QueuePolicy, brief, close_websocket_app, daemon_sdk_threads,
 )
+from fyers_store.adapters.sdk_logs import govern_sdk_logs
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
 from fyers_store.config import WsConfig, load_ws_config
 from fyers_store.errors import VenueDataError
@@ -36,7 +37,7 @@ from fyers_store.models.stream import EventKind, OrderSocketNotice
 
 __all__ = ["FyersOrderWsAdapter", "ORDER_KINDS"]
 
-_log = get_logger(__name__)
+_log = get_logger(__name__, "orders")
 
 #: Order-socket subscription kinds (the SDK's names) and the alias accepted for each.
 ORDER_KINDS = {"OnOrders": "orders", "OnTrades": "trades", "OnPositions": "positions", "OnGeneral": "general"}
@@ -138,6 +139,7 @@ class FyersOrderWsAdapter(SupervisedSocketAdapter):
         # close_connection() joins running_thread, which only keep_running() creates
         # (order_ws.py:423-428, 453-465); keep_running() would start a non-daemon busy loop.
         sock.running_thread = _finished_thread()
+        govern_sdk_logs(sock)
         daemon_sdk_threads(sock)
         link.sock = sock
         sock.connect()  # sleeps 2 s, then returns even if the handshake failed (order_ws.py:439-451)

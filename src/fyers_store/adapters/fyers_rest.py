@@ -88,6 +88,7 @@ from fyers_store.adapters.history_windows import (
 )
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.adapters.rate_limiter import RestBudget, shared_limiter
+from fyers_store.adapters.sdk_logs import govern_sdk_logs
 from fyers_store.backoff import capped_backoff
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import (
@@ -247,7 +248,8 @@ class FyersSdkRestAdapter(RestAdapter):
     ``request_deadline_seconds`` bounds one REST request end to end: waiting for a budget slot,
     every attempt and every backoff. ``log_path`` is where the SDK writes ``fyersApi.log`` and
     ``fyersRequests.log`` (SDK quirk: its loggers are process-global, so only the first
-    FyersModel's directory is really used). ``monotonic``, ``sleep``, ``now`` (aware datetime)
+    FyersModel's directory is really used); they are rotated or not written, as
+    :func:`fyers_store.logs.sdk_log_files` says. ``monotonic``, ``sleep``, ``now`` (aware datetime)
     and ``rng`` are injectable for tests.
 
     Thread-safe: the transport record is per thread and the SDK's shared error dict is never
@@ -265,6 +267,7 @@ class FyersSdkRestAdapter(RestAdapter):
         log_dir.mkdir(parents=True, exist_ok=True)
         model = fyersModel.FyersModel(client_id=client_id, token=access_token, is_async=False,
                                       log_path=str(log_dir))
+        govern_sdk_logs(model)
         self._setup(model, limits=limits, calendar=calendar, limiter=limiter, budget_user=budget_user,
                     request_deadline_seconds=request_deadline_seconds, monotonic=monotonic, sleep=sleep,
                     now=now, rng=rng)

@@ -31,7 +31,8 @@ Config (``config/fyers_ws.yaml``, :class:`~fyers_store.config.WsConfig`): ``lite
 ``data_ws_batch_size`` symbols per subscribe call with ``data_ws_subscribe_cooldown_seconds``
 between calls, the health monitor (``data_ws_health_check_seconds``, ``data_ws_stale_after_seconds``,
 0 disables) and the reconnect policy (``reconnect``, ``reconnect_retry``, ``reconnect_backoff_*``,
-``reconnect_stable_reset_seconds``). ``log_path``/``write_to_file`` go to the SDK.
+``reconnect_stable_reset_seconds``). ``log_path``/``write_to_file`` go to the SDK; its log file
+there is rotated or not written, as :func:`fyers_store.logs.sdk_log_files` says.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ from fyers_store.adapters.ws_base import (
     BoundedMessageQueue, HealthMonitor, QueuePolicy, SdkExceptionCounter, brief, by_data_type, chunks,
     close_websocket_app, daemon_sdk_threads, symbol_list,
 )
+from fyers_store.adapters.sdk_logs import DATA_SOCKET_LOGGER, govern_sdk_logs
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
 from fyers_store.config import WsConfig, load_ws_config
 from fyers_store.adapters.rate_limiter import RestBudget
@@ -70,7 +72,6 @@ DATA_TYPES = (SYMBOL_UPDATE, DEPTH_UPDATE)
 # HSM topic prefixes per data type (protocol §5.2): sf = symbol, if = index, dp = depth.
 _TOPIC_PREFIXES = {SYMBOL_UPDATE: ("sf", "if"), DEPTH_UPDATE: ("dp",)}
 _CONTROL_TYPES = frozenset({"ful", "lit", "sub", "unsub", "cp", "cr"})
-_SDK_LOGGER = "FyersDataSocket"
 _DROP_LOG_EVERY = 1000
 # Replies that refuse a subscribe frame whole (no "K" follows): the SDK's failure reply
 # (defines.SUBS_ERROR_CODE/SUBSCRIBE_FAIL, data_ws.py:789-795) and a type-51 message with the
@@ -206,14 +207,14 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         return {"requested": len(self._wanted), "subscribed": len(self.active_subscriptions)}
 
     def _started(self) -> None:
-        sdk_logger = logging.getLogger(_SDK_LOGGER)
+        sdk_logger = logging.getLogger(DATA_SOCKET_LOGGER)
         if self._sdk_log not in sdk_logger.handlers:
             sdk_logger.addHandler(self._sdk_log)
         self._monitor.start()
 
     def _stopping_hook(self) -> None:
         self._monitor.stop()
-        logging.getLogger(_SDK_LOGGER).removeHandler(self._sdk_log)
+        logging.getLogger(DATA_SOCKET_LOGGER).removeHandler(self._sdk_log)
 
     def _socket_class(self) -> type:
         if self._sdk_class is not None:
@@ -232,6 +233,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             litemode=self.config.litemode, reconnect=False,  # never the SDK's reconnect (data_ws.py:1705)
             on_message=lambda msg: self._sdk_message(link, msg), on_error=lambda err: self._sdk_error(link, err),
             on_close=lambda msg: self._sdk_close(link, msg), on_connect=None)
+        govern_sdk_logs(sock)
         daemon_sdk_threads(sock)
         link.sock = sock
         # Blocks 2 s (data_ws.py:1624-1636), then returns whether or not a connection was made;

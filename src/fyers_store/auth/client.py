@@ -4,7 +4,8 @@
   is stored (atomically, mode 0600) before it is returned.
 * :func:`get_access_token` -- the same, just the token text.
 * :func:`get_fyers_client` -- an SDK ``FyersModel`` built with that token; the SDK's log files go
-  to ``sdk_log_dir`` (never the working directory).
+  to ``sdk_log_dir`` (never the working directory), rotated or not written as
+  :func:`fyers_store.logs.sdk_log_files` says.
 * :func:`load_checked_token` -- what start-up and ``fyers-store login`` use: :func:`load_or_login`,
   then one ``get_profile`` asks FYERS whether it accepts the token. A refused stored token (another
   device logged in, FYERS ended the session early) is replaced by exactly one TOTP login; a second
@@ -94,10 +95,14 @@ def get_access_token(config: FyersAuthConfig, *, now: Optional[Instant] = None, 
 def _sdk_client(config: FyersAuthConfig, token: StoredToken, log_dir: Union[str, Path, None]) -> FyersModel:
     from fyers_apiv3 import fyersModel
 
+    from fyers_store.adapters.sdk_logs import govern_sdk_logs
+
     directory = Path(log_dir if log_dir is not None else config.sdk_log_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    return fyersModel.FyersModel(client_id=str(config.client_id), token=token.access_token,
-                                 is_async=False, log_path=str(directory.absolute()))
+    model = fyersModel.FyersModel(client_id=str(config.client_id), token=token.access_token,
+                                  is_async=False, log_path=str(directory.absolute()))
+    govern_sdk_logs(model)
+    return model
 
 
 def get_fyers_client(

@@ -154,7 +154,7 @@ class WsConfig:
     """
 
     log_path: Path = setting(doc="directory for the SDK's own socket logs")
-    write_to_file: bool = setting(doc="let the SDK write its socket log files")
+    write_to_file: bool = setting(doc="let the SDK log every socket message (DEBUG) to its socket log")
     litemode: bool = setting(doc="data socket lite mode (LTP only)")
     reconnect: bool = setting(doc="adapter-level reconnect (the SDK's own is always off)")
     reconnect_retry: int = setting(min=0, max=1000, doc="reconnect attempts before giving up")
