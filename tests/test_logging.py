@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,11 +16,14 @@ from hypothesis import strategies as st
 
 from fyers_store.errors import ConfigError
 from fyers_store.logs import (
+    SdkLogFiles,
     fyers_auth_logger,
     get_logger,
     load_logging_config,
     redact,
     reset_logging,
+    sdk_log_files,
+    set_sdk_log_files,
     setup_logging,
 )
 
@@ -224,6 +228,11 @@ HANDLER = "{class: logging.StreamHandler}"
         (f"version: 1\nhandlers:\n  h: {HANDLER}\nloggers:\n  fyers_store: {{levle: DEBUG}}\n", "loggers.fyers_store.levle"),
         ("version: 1\nroot: {handlers: [ghost]}\n", "root.handlers[0]"),
         ("version: 1\nfilters: [a, b]\n", "filters"),
+        ("version: 1\nfyers_sdk_files: {enabled: true, rotate: daily}\n", "fyers_sdk_files.rotate"),
+        ("version: 1\nfyers_sdk_files: {enabled: 1}\n", "fyers_sdk_files.enabled"),
+        ("version: 1\nfyers_sdk_files: {enabled: true, backup_count: 0}\n", "fyers_sdk_files.backup_count"),
+        ("version: 1\nfyers_sdk_files: {max_bytes: 10.5}\n", "fyers_sdk_files.max_bytes"),
+        ("version: 1\nfyers_sdk_files: [enabled]\n", "fyers_sdk_files"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path, body, key):
@@ -447,3 +456,204 @@ def test_import_creates_no_files_and_no_handlers(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_config_package_never_imports_logs(tmp_path):
+    """One import direction: fyers_store.logs uses fyers_store.config, never the reverse."""
+    env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONDONTWRITEBYTECODE": "1"}
+    code = (
+        "import sys\n"
+        "import fyers_store.config\n"
+        "fyers_store.config.file_loaders()\n"
+        "assert 'fyers_store.logs' not in sys.modules, 'fyers_store.config imported fyers_store.logs'\n"
+        "import fyers_store.logs\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Library lines land where the shipped config says
+
+
+MODULE_LOGGER = re.compile(r"^\w+\s*=\s*logging\.getLogger\(", re.MULTILINE)
+
+
+def test_no_library_module_logs_through_a_plain_logger():
+    """A plain logging.getLogger logger has no category: its lines would all be [general]."""
+    offenders = [str(p.relative_to(SRC)) for p in sorted((SRC / "fyers_store").rglob("*.py"))
+                 if MODULE_LOGGER.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
+LINE = re.compile(r"^\S+ \S+ (?P<level>\w+)\s+(?P<name>\S+) \[(?P<category>[^\]]+)\] (?P<message>.*)$")
+
+
+def parsed_lines(path: Path) -> list[dict[str, str]]:
+    lines = [LINE.match(line) for line in read(path).splitlines()]
+    return [m.groupdict() for m in lines if m is not None]
+
+
+def test_order_fill_and_reconcile_lines_go_to_orders_log(fast_venue, tmp_path, shipped):
+    from broker_helpers import SBIN, make_core, pump_until
+
+    from fyers_store.engine.broker_core import OrderIntent
+    from fyers_store.engine.orders import OrderState
+    from fyers_store.models.orders import OrderType, Side
+
+    setup_logging(shipped)
+    core = make_core(fast_venue, tmp_path)
+    core.start()
+    tag = core.place(OrderIntent(SBIN, Side.BUY, 40, OrderType.MARKET))[0].tag
+    pump_until(core, lambda: core.book.get(tag).state is OrderState.FILLED, venue=fast_venue, step=2)
+    fast_venue.advance(60)
+    core.reconcile("manual")
+    core.stop()
+    core.store.stop()
+
+    logs = tmp_path / "logs"
+    orders = parsed_lines(logs / "orders.log")
+    placed = [ln for ln in orders if ln["message"].startswith(f"place_order {SBIN} qty 40 (orderTag {tag}) -> ")]
+    fills = [ln for ln in orders if ln["message"].startswith(f"fill of {tag}: trade ")]
+    reconciles = [ln for ln in orders if ln["message"].startswith("reconciled (manual): ")]
+    assert [ln["category"] for ln in placed] == ["orders"]
+    assert fills and {ln["category"] for ln in fills} == {"orders"}
+    assert sum(int(ln["message"].split(f" {SBIN} @ ")[0].rsplit(" ", 1)[1]) for ln in fills) == 40
+    assert fills[-1]["message"].endswith("position now 40")
+    assert [ln["category"] for ln in reconciles] == ["reconcile"]
+    assert any(ln["category"] == "broker" and ln["message"].startswith("broker default started") for ln in orders)
+
+    # fyers_store.log has the same lines with their categories; nothing of the broker, the order
+    # engine or the state DB is left as [general].
+    main = parsed_lines(logs / "fyers_store.log")
+    assert any(ln["message"].startswith(f"fill of {tag}") and ln["category"] == "orders" for ln in main)
+    untagged = [ln for ln in main if ln["category"] == "general" and ln["name"].startswith(
+        ("fyers_store.bt.broker", "fyers_store.engine.broker", "fyers_store.state", "fyers_store.persistence"))]
+    assert untagged == []
+    state_lines = [ln for ln in main if ln["name"].startswith("fyers_store.state")]
+    assert state_lines and {ln["category"] for ln in state_lines} <= {"state", "orders"}
+
+    # No token or venue secret in any file written (our logs and the SDK's), and the SDK's own
+    # files stay empty: the shipped config leaves them off.
+    written = {p: p.read_text(encoding="utf-8", errors="replace") for p in tmp_path.rglob("*.log*") if p.is_file()}
+    for path, text in written.items():
+        assert "eyJ" not in text, path
+        assert fast_venue.account.secret_key not in text, path
+    sdk_files = {p.name: p.stat().st_size for p in written if re.fullmatch(r"fyers[A-Z]\w+\.log", p.name)}
+    assert sdk_files.keys() >= {"fyersApi.log", "fyersRequests.log", "fyersOrderSocket.log"}
+    assert set(sdk_files.values()) == {0}
+
+
+def test_a_reconcile_failure_is_in_orders_log_and_errors_log(fast_venue, tmp_path, shipped):
+    """docs/ops.md: the causes of a ReconcileFailureError appear in orders.log and errors.log."""
+    from broker_helpers import broker_store, make_core
+
+    from fyers_store.errors import ReconcileFailureError
+
+    setup_logging(shipped)
+    store = broker_store(fast_venue, tmp_path)  # the token is issued here, then killed
+    fast_venue.faults.expire_tokens()
+    core = make_core(fast_venue, tmp_path, store=store)
+    with pytest.raises(ReconcileFailureError) as info:
+        core.start()
+    store.stop()
+    for name in ("orders.log", "errors.log"):
+        halted = [ln for ln in parsed_lines(tmp_path / "logs" / name) if "halted" in ln["message"]]
+        assert len(halted) == 1, name
+        assert halted[0]["level"] == "ERROR" and halted[0]["category"] == "broker"
+        assert info.value.cause in halted[0]["message"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The SDK's own log files
+
+SDK_LOGGER_NAMES = ("FyersAPI", "FyersAPIRequest", "FyersDataSocket")
+
+
+@pytest.fixture
+def sdk_loggers():
+    """The SDK's loggers are process-wide: no rotating handler of another test is left on them."""
+    from fyers_store.adapters.sdk_logs import SdkRotatingFileHandler
+
+    def clear() -> None:
+        for name in SDK_LOGGER_NAMES:
+            logger = logging.getLogger(name)
+            for handler in [h for h in logger.handlers if isinstance(h, SdkRotatingFileHandler)]:
+                logger.removeHandler(handler)
+                handler.close()
+
+    clear()
+    yield [logging.getLogger(name) for name in SDK_LOGGER_NAMES]
+    clear()
+
+
+def test_shipped_config_turns_sdk_files_off():
+    assert load_logging_config(SHIPPED).sdk_files == SdkLogFiles(enabled=False, max_bytes=10 * 1024 * 1024,
+                                                                 backup_count=3)
+
+
+def test_sdk_file_setting_comes_from_setup_and_goes_with_reset(tmp_path, shipped):
+    text = shipped.read_text(encoding="utf-8").replace("  enabled: false", "  enabled: true")
+    shipped.write_text(text.replace("  backup_count: 3", "  backup_count: 7"), encoding="utf-8")
+    setup_logging(shipped)
+    assert sdk_log_files() == SdkLogFiles(enabled=True, max_bytes=10 * 1024 * 1024, backup_count=7)
+    reset_logging()
+    assert sdk_log_files() == SdkLogFiles()
+    assert not SdkLogFiles().enabled
+    with pytest.raises(TypeError):
+        set_sdk_log_files({"enabled": True})  # type: ignore[arg-type]
+
+
+def test_sdk_request_log_rotates_when_enabled(sdk_venue, tmp_path, shipped, sdk_loggers):
+    from store_helpers import make_rest
+
+    text = shipped.read_text(encoding="utf-8").replace("  enabled: false", "  enabled: true")
+    text = text.replace("  max_bytes: 10485760", "  max_bytes: 1024").replace("  backup_count: 3", "  backup_count: 1")
+    shipped.write_text(text, encoding="utf-8")
+    setup_logging(shipped)
+    rest = make_rest(sdk_venue, tmp_path)  # the SDK's files go to tmp_path/sdk
+    current, backup = tmp_path / "sdk" / "fyersRequests.log", tmp_path / "sdk" / "fyersRequests.log.1"
+
+    def rotated() -> bool:
+        rest.funds()
+        return backup.exists() and current.stat().st_size > 0
+
+    deadline = 30
+    while not rotated():
+        deadline -= 1
+        assert deadline > 0, "fyersRequests.log never rotated"
+    assert not (tmp_path / "sdk" / "fyersRequests.log.2").exists()
+    for path in (current, backup):
+        body = path.read_text(encoding="utf-8")
+        assert 0 < len(body.encode()) <= 1024
+        assert "FyersAPIRequest" in body and "/funds" in body
+        assert "eyJ" not in body
+
+
+def test_sdk_file_handler_follows_the_setting_for_each_new_sdk_object(tmp_path, sdk_loggers):
+    from fyers_apiv3 import fyersModel
+
+    from fyers_store.adapters.sdk_logs import govern_sdk_logs
+
+    def new_model(directory: str) -> object:
+        (tmp_path / directory).mkdir(exist_ok=True)
+        model = fyersModel.FyersModel(client_id="XB1234ABCD-100", token="t", log_path=str(tmp_path / directory))
+        govern_sdk_logs(model)
+        return model
+
+    api = logging.getLogger("FyersAPI")
+    set_sdk_log_files(SdkLogFiles(enabled=True, max_bytes=4096, backup_count=2))
+    new_model("a")
+    api.error({"API": "/orders", "header": f"XB1234ABCD-100:{JWT}", "line": "ENABLED-1"})
+    new_model("b")  # same setting: the first file keeps being used (the SDK's loggers are process-wide)
+    api.error("ENABLED-2")
+    a_log = read(tmp_path / "a" / "fyersApi.log")
+    assert "ENABLED-1" in a_log and "ENABLED-2" in a_log
+    assert JWT not in a_log and "XB1234ABCD-100:***" in a_log
+    assert read(tmp_path / "b" / "fyersApi.log") == ""
+
+    set_sdk_log_files(SdkLogFiles())
+    new_model("c")
+    api.error("DISABLED-3")
+    assert all("DISABLED-3" not in read(p) for p in tmp_path.rglob("fyers*.log"))
+    assert [h for h in api.handlers if str(tmp_path) in getattr(h, "baseFilename", "")] == []  # closed and gone

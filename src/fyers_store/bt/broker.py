@@ -38,7 +38,6 @@ Mapping (lossy points marked):
 from __future__ import annotations
 
 import collections
-import logging
 from typing import Any, Callable
 
 import backtrader as bt
@@ -47,13 +46,14 @@ from backtrader.position import Position
 from fyers_store.engine.broker_core import BrokerCore, OrderIntent, PositionChange
 from fyers_store.config import load_broker_config
 from fyers_store.errors import AuthError, ReconcileFailureError
+from fyers_store.logs import get_logger
 from fyers_store.models.orders import OrderType, ProductType, Side, Validity
 from fyers_store.engine.orders import OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.state.state_store import SQLiteStateStore
 
 __all__ = ["FyersBroker"]
 
-log = logging.getLogger("fyers_store.bt.broker")
+log = get_logger(__name__, "broker")
 
 _EXECTYPES = {None: OrderType.MARKET, bt.Order.Market: OrderType.MARKET, bt.Order.Limit: OrderType.LIMIT,
               bt.Order.Stop: OrderType.STOP, bt.Order.StopLimit: OrderType.STOP_LIMIT}

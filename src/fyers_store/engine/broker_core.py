@@ -41,6 +41,7 @@ from fyers_store.errors import (
     AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, RateLimitError,
     ReconcileFailureError, Rejected, StateStoreError,
 )
+from fyers_store.logs import get_logger
 from fyers_store.models.orders import (
     FundsSnapshot, OrderRequest, OrderSnapshot, PositionSnapshot, ProductType, TradeFill, order_tag_from_fyers,
 )
@@ -51,7 +52,9 @@ from fyers_store.state.state_store import SQLiteStateStore
 
 __all__ = ["BrokerCore", "OrderIntent", "PositionChange", "BrokerEvent", "live_orders_allowed"]
 
-log = logging.getLogger("fyers_store.bt.broker")
+log = get_logger(__name__, "broker")
+_olog = get_logger(__name__, "orders")
+_rlog = get_logger(__name__, "reconcile")
 
 _PARKED_CAP = 1_000
 _KEEP_DONE = 200
@@ -191,7 +194,7 @@ class BrokerCore(AccountTruthMixin):
                 self._persist(self.book.get(request.order_tag))
         tag = request.order_tag
         if refusal is not None:
-            log.warning("order %s %s %s not sent: %s", tag, request.side.name, request.symbol, refusal)
+            _olog.warning("order %s %s %s not sent: %s", tag, request.side.name, request.symbol, refusal)
             return events + self.book.place_rejected(tag, refusal)
         try:
             order_id = self.rest.place_order(request)
@@ -228,7 +231,7 @@ class BrokerCore(AccountTruthMixin):
             self.rest.cancel_order(order.venue_order_id)
         except Rejected as exc:
             if exc.code == _ALREADY_CANCELLED:  # its status-1 update is on its way: never back to working
-                log.info("cancel of %s: FYERS has it cancelled already (%s); looking it up by its tag", tag, exc)
+                _olog.info("cancel of %s: FYERS has it cancelled already (%s); looking it up by its tag", tag, exc)
                 self._lookups.watch_cancel(tag)
                 return []
             return self._apply(self.book.cancel_refused(tag, exc.message, report=True))  # e.g. -162 traded
@@ -237,7 +240,7 @@ class BrokerCore(AccountTruthMixin):
                 self._auth_failed(exc)
             return self._apply(self.book.cancel_refused(tag, f"cancel not done: {exc}", report=True))
         except FyersError as exc:  # OutcomeUnknown, an unreadable reply: FYERS may or may not have applied it
-            log.warning("cancel of %s: outcome unknown (%s); looking the order up by its tag", tag, exc)
+            _olog.warning("cancel of %s: outcome unknown (%s); looking the order up by its tag", tag, exc)
             self._lookups.watch_cancel(tag)
         return []
 
@@ -262,7 +265,7 @@ class BrokerCore(AccountTruthMixin):
             return self._apply(self.book.modify_refused(tag, f"modify not done: {exc}", provisional=True))
         except FyersError as exc:  # OutcomeUnknown (also a refused retry of an unknown attempt), an
             # unreadable reply: FYERS may or may not have applied it
-            log.warning("modify of %s: outcome unknown (%s); looking the order up by its tag", tag, exc)
+            _olog.warning("modify of %s: outcome unknown (%s); looking the order up by its tag", tag, exc)
             self._lookups.watch_modify(tag)
             return []
         return self._apply(self.book.modified(tag))
@@ -352,7 +355,7 @@ class BrokerCore(AccountTruthMixin):
         except StateStoreError as exc:
             raise self._halt(f"state DB: {exc}", ReconcileFailureError(reason, explain_failure(exc))) from exc
         self._forget_done()
-        log.log(logging.DEBUG if reason == "periodic" and not events else logging.INFO,
+        _rlog.log(logging.DEBUG if reason == "periodic" and not events else logging.INFO,
                 "reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
                 reason, len(rows), len(trades_after), len(positions), len(events))
         return events + self._after_change()
@@ -417,7 +420,7 @@ class BrokerCore(AccountTruthMixin):
             try:
                 snap = self.rest.find_order_by_tag(tag)
             except FyersError as exc:  # never book it as someone else's: the next reconcile brings it again
-                log.warning("trade %s of untracked order %s: lookup failed (%s); left for the next reconcile",
+                _olog.warning("trade %s of untracked order %s: lookup failed (%s); left for the next reconcile",
                             trade.trade_id, tag, exc)
                 self._reconcile_due = self._reconcile_due or "a trade of an untracked order of ours"
                 return []
@@ -488,7 +491,7 @@ class BrokerCore(AccountTruthMixin):
             if ev.kind is OrderEventKind.ANOMALY:
                 self._tell_anomaly(ev)
             elif ev.kind is OrderEventKind.FOUND_LATE:
-                log.warning("order %s: %s", ev.tag, ev.detail)
+                _olog.warning("order %s: %s", ev.tag, ev.detail)
                 self._notify("ORDER_FOUND_LATE", f"order {ev.tag}: {ev.detail}", tag=ev.tag)
         filled = next((ev for ev in events if ev.fill is not None
                        and ev.kind in (OrderEventKind.PARTIAL, OrderEventKind.COMPLETED)), None)
@@ -505,6 +508,8 @@ class BrokerCore(AccountTruthMixin):
             if self.state.record_fill(applied_trade(trade, order.tag, self.store.now()),
                                       stored_order(order, bt_ref=bt_ref, seq=seq), position):
                 self._positions[trade.symbol] = position
+                _olog.info("fill of %s: trade %s %s %d %s @ %s; position now %d", order.tag, trade.trade_id,
+                           trade.side.name, filled.fill.qty, trade.symbol, filled.fill.price, int(position.qty))
         for order in last.values():
             self._persist(order)
             if order.venue_order_id is not None and self.store.order_ws is not None:
@@ -569,6 +574,7 @@ class BrokerCore(AccountTruthMixin):
         the error to raise now."""
         if self._halted is None:
             self._halted, self._halt_error = reason, error
+            log.error("broker %s halted, no more orders are sent: %s", self.owner, error)
         return error
 
     def _raise_if_halted(self) -> None:

@@ -40,18 +40,18 @@ The order socket or a reconcile may settle any of them first; the lookups then j
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from fyers_store.errors import AuthError, FyersError, VenueDataError
+from fyers_store.logs import get_logger
 from fyers_store.models.orders import WORKING, OrderSnapshot, order_tag_from_fyers
 from fyers_store.engine.orders import OrderBook, OrderEvent, OrderState, snapshot_shows
 
 __all__ = ["OutcomeLookups", "LOOKUP_EVERY_SECONDS", "LOOKUP_MAX_INTERVAL_SECONDS"]
 
-log = logging.getLogger("fyers_store.bt.broker")
+log = get_logger(__name__, "reconcile")
 
 LOOKUP_EVERY_SECONDS = 0.5
 LOOKUP_MAX_INTERVAL_SECONDS = 4.0

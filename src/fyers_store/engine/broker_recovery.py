@@ -17,7 +17,6 @@ Orders declared "not found" that FYERS shows later are reopened by the order boo
 from __future__ import annotations
 
 import collections
-import logging
 from typing import TYPE_CHECKING, Any, Iterable
 
 from fyers_store.engine.broker_intents import BrokerEvent, PositionChange
@@ -26,6 +25,7 @@ from fyers_store.models.orders import (
     OrderRequest, OrderSnapshot, PositionSnapshot, TradeFill, Validity, order_tag_from_fyers,
 )
 from fyers_store.engine.orders import OrderBook, OrderEvent, OrderState, TrackedOrder
+from fyers_store.logs import get_logger
 from fyers_store.state.models import StoredPosition
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AccountTruthMixin"]
 
-log = logging.getLogger("fyers_store.bt.broker")
+log = get_logger(__name__, "reconcile")
 
 _TOLD_CAP = 10_000
 

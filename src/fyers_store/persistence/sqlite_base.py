@@ -12,7 +12,6 @@ a thread's connection closes when the thread ends, and :meth:`SqliteDatabase.clo
 from __future__ import annotations
 
 import contextlib
-import logging
 import random
 import sqlite3
 import threading
@@ -23,9 +22,10 @@ from typing import Callable, Iterator, TypeVar
 
 from fyers_store.backoff import capped_backoff
 from fyers_store.config.schema import SqliteConcurrencyConfig
+from fyers_store.logs import get_logger
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
+log = get_logger(__name__, "sqlite")
 
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database is busy")
 

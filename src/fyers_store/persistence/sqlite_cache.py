@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import os
 import random
 import sqlite3
@@ -25,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from fyers_store.config.schema import CacheConfig, CacheMaintenanceConfig, SqliteConcurrencyConfig
 from fyers_store.errors import BarValidationError, CacheError
+from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
 from fyers_store.models.bars import NormalizedBar, normalize_bar
 from fyers_store.persistence.cache import BarRow, CompleteWindow, CoverageRow, Gap, HistoricalCache
@@ -41,7 +41,7 @@ from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, 
 
 __all__ = ["SQLiteHistoricalCache", "resolve_cache_db_path"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__, "cache")
 
 UTC = dt.timezone.utc
 IST = ZoneInfo("Asia/Kolkata")

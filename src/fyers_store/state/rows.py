@@ -9,11 +9,11 @@ validates every object before it gets here.
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 from pathlib import Path
 
 from fyers_store.errors import StateStoreError
+from fyers_store.logs import get_logger
 from fyers_store.state.models import TERMINAL_ORDER_STATES, AppliedTrade, StoredOrder, StoredPosition, dump_json
 from fyers_store.state.sqlite_file import from_us, to_us
 
@@ -28,7 +28,7 @@ __all__ = [
     "write_position",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__, "orders")
 
 ORDER_COLUMNS = (
     "order_tag, venue_order_id, symbol, side, qty, order_type, product_type, limit_price, stop_price, "

@@ -12,11 +12,11 @@ keep the old constant so messages can name it.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from pathlib import Path
 
 from fyers_store.errors import StateSchemaMismatch, StateStoreError
+from fyers_store.logs import get_logger
 
 __all__ = [
     "STATE_APPLICATION_ID",
@@ -31,7 +31,7 @@ __all__ = [
     "schema_mismatch_message",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__, "state")
 
 STATE_SCHEMA_V1 = 1
 STATE_SCHEMA_VERSION = STATE_SCHEMA_V1

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import os
 import secrets
 import sqlite3
@@ -28,6 +27,7 @@ from typing import Callable, Iterable, Iterator, Optional, TypeVar, Union
 
 from fyers_store.config import CacheConfig, SqliteConcurrencyConfig, StateConfig, ensure_distinct_db_paths
 from fyers_store.errors import ConfigError, StateStoreError
+from fyers_store.logs import get_logger
 from fyers_store.persistence.sqlite_base import SqliteDatabase
 from fyers_store.state.models import (
     OPEN_ORDER_STATES,
@@ -59,7 +59,7 @@ from fyers_store.state.sqlite_file import (
 
 __all__ = ["RUN_ID_ALPHABET", "RUN_ID_LENGTH", "SQLiteStateStore", "STATE_SYNCHRONOUS"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__, "state")
 
 T = TypeVar("T")
 PathLike = Union[str, "os.PathLike[str]"]
@@ -448,7 +448,7 @@ class SQLiteStateStore(StateInspection):
 
         applied = self._write(f"record_fill(trade {trade.trade_id!r})", work)
         if applied:
-            log.debug("applied trade %s: %s %s %s @ %s", trade.trade_id, trade.side, trade.qty, trade.symbol, trade.price)
+            log.debug("applied trade %s: %s %s %s @ %s", trade.trade_id, trade.side, trade.qty, trade.symbol, trade.price, extra={"category": "orders"})
         return applied
 
     def is_trade_applied(self, trade_id: str) -> bool:
