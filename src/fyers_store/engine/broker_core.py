@@ -356,8 +356,8 @@ class BrokerCore(AccountTruthMixin):
             raise self._halt(f"state DB: {exc}", ReconcileFailureError(reason, explain_failure(exc))) from exc
         self._forget_done()
         _rlog.log(logging.DEBUG if reason == "periodic" and not events else logging.INFO,
-                "reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
-                reason, len(rows), len(trades_after), len(positions), len(events))
+                  "reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
+                  reason, len(rows), len(trades_after), len(positions), len(events))
         return events + self._after_change()
 
     # ------------------------------------------------------------------ account views
@@ -421,7 +421,7 @@ class BrokerCore(AccountTruthMixin):
                 snap = self.rest.find_order_by_tag(tag)
             except FyersError as exc:  # never book it as someone else's: the next reconcile brings it again
                 _olog.warning("trade %s of untracked order %s: lookup failed (%s); left for the next reconcile",
-                            trade.trade_id, tag, exc)
+                              trade.trade_id, tag, exc)
                 self._reconcile_due = self._reconcile_due or "a trade of an untracked order of ours"
                 return []
             if snap is not None:
