@@ -13,8 +13,8 @@ import yaml
 from fyers_store import FyersStore
 from fyers_store.config import load_broker_config
 from fyers_store.errors import ConfigError
-from store_helpers import ist
-from test_auth_cli import write_credentials
+from support.store_helpers import ist
+from support.cli_config import write_credentials
 
 REPO = Path(__file__).resolve().parents[1]
 
