@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_CONFIG = REPO_ROOT / "config"
+from support.paths import SHIPPED_CONFIG
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnap
 from fyers_store.models.stream import EventKind
 from fyers_store.persistence import SQLiteHistoricalCache
 from fyers_store.store import FyersStore
-from support.store_helpers import CALENDAR, IST, UTC, ist, make_rest, make_store
+from support.clocks import IST, UTC, ist
+from support.store_helpers import CALENDAR, make_rest, make_store
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 HISTORY = "/data/history"

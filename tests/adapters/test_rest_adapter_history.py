@@ -4,9 +4,6 @@ the forming bar and second-resolution limits -- against the venue's own candles.
 from __future__ import annotations
 
 import datetime as dt
-import random
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,29 +11,16 @@ from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
 from fyers_store.adapters.history_windows import (
     DAILY_WINDOW_DAYS, MINUTE_WINDOW_DAYS, HistoryRangeError, HistoryWindow, candles_to_bars, plan_windows,
 )
-from fyers_store.adapters.rate_limiter import RateLimiter
-from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import OutcomeUnknown, VenueDataError
-from fyers_store.models.market_calendar import NseCalendar
+from support.clocks import IST, UTC, ist
+from support.store_helpers import CALENDAR, make_rest
 
-IST = ZoneInfo("Asia/Kolkata")
-UTC = dt.timezone.utc
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
-CALENDAR = NseCalendar.from_yaml(Path(__file__).resolve().parents[2] / "config" / "nse_calendar.yaml")
-LIMITS = RestLimitsConfig(read_timeout_seconds=5.0, max_backoff_retries=2, backoff_base_seconds=0.05,
-                          backoff_cap_seconds=0.2, backoff_jitter_seconds=0.01)
-
-
-def ist(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=IST)
 
 
 @pytest.fixture
 def rest(sdk_venue, tmp_path) -> FyersSdkRestAdapter:
-    return FyersSdkRestAdapter(sdk_venue.account.app_id, sdk_venue.access_token(), limits=LIMITS,
-                               limiter=RateLimiter.from_config(LIMITS), log_path=tmp_path / "sdk",
-                               calendar=CALENDAR,
-                               now=lambda: sdk_venue.clock.now(), rng=random.Random(3))
+    return make_rest(sdk_venue, tmp_path)
 
 
 def venue_rows(venue, symbol, resolution, start: dt.datetime, end: dt.datetime) -> list[list]:

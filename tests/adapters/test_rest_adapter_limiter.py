@@ -7,7 +7,6 @@ import datetime as dt
 import random
 import threading
 import time
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -24,38 +23,17 @@ from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import RateLimitError, Rejected
 from fyers_store.models.orders import OrderRequest, OrderType, ProductType, Side
 from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
+from support.clocks import IST, SleepClock
 
-IST = ZoneInfo("Asia/Kolkata")
 SYMBOLS = ["NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:TCS-EQ", "NSE:ITC-EQ", "NSE:RELIANCE-EQ", "NSE:LT-EQ"]
 
 
-class FakeClock:
-    """monotonic + wall clock that only move when slept on (thread-safe)."""
-
-    def __init__(self, wall: float) -> None:
-        self.mono, self.wall_time = 1000.0, wall
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def wall(self) -> float:
-        return self.wall_time
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.mono += seconds
-            self.wall_time += seconds
-
-
 def fake_limiter(budgets: Budgets, wall: float = dt.datetime(2026, 11, 18, 10, tzinfo=IST).timestamp()):
-    clock = FakeClock(wall)
+    clock = SleepClock(wall)
     return RateLimiter(budgets, monotonic=clock.monotonic, wall=clock.wall, sleep=clock.sleep), clock
 
 
-def send(limiter: RateLimiter, clock: FakeClock, n: int, latency: float = 0.0) -> list[float]:
+def send(limiter: RateLimiter, clock: SleepClock, n: int, latency: float = 0.0) -> list[float]:
     """n sequential requests; returns the send instants."""
     sent = []
     for _ in range(n):

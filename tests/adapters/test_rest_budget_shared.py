@@ -15,10 +15,8 @@ import json
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -33,37 +31,20 @@ from fyers_store.adapters.rate_limiter import Budgets, RateLimiter, reset_shared
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import ConfigError, RateLimitError
 from support import rest_budget_child
+from support.clocks import IST, SleepClock
 from support.rest_budget_child import FileClock
 
-IST = ZoneInfo("Asia/Kolkata")
 CHILD = Path(rest_budget_child.__file__)
 USER = "XY12345"
 T0 = dt.datetime(2026, 11, 18, 10, tzinfo=IST).timestamp()
 
 
-class WallClock:
-    """A fake wall clock that moves only when slept on; records the sleeps. Thread-safe."""
-
-    def __init__(self, start: float = T0) -> None:
-        self.now = start
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def wall(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.now += seconds
-
-
-def limiter_on(path: Path, clock: WallClock, budgets: Budgets = Budgets(10, 200, 100_000),
+def limiter_on(path: Path, clock: SleepClock, budgets: Budgets = Budgets(10, 200, 100_000),
                user: str = USER, **kwargs) -> FileRateLimiter:
     return FileRateLimiter(path, user, budgets, wall=clock.wall, monotonic=clock.wall, sleep=clock.sleep, **kwargs)
 
 
-def send(limiter: FileRateLimiter, clock: WallClock, n: int) -> list[float]:
+def send(limiter: FileRateLimiter, clock: SleepClock, n: int) -> list[float]:
     """n sequential requests; the instants they were sent."""
     sent = []
     for _ in range(n):
@@ -139,7 +120,7 @@ def test_two_processes_on_the_real_clock_share_a_small_budget(tmp_path):
 
 # ---------------------------------------------------------------------------- restarts
 def test_a_restart_remembers_the_sends_of_the_previous_limiter(tmp_path):
-    clock = WallClock()
+    clock = SleepClock(T0)
     first = limiter_on(tmp_path / "budget.sqlite", clock)
     sent = send(first, clock, 10)
     first.close()
@@ -165,7 +146,7 @@ def test_a_new_process_remembers_the_sends_of_one_that_exited(tmp_path):
 
 # ---------------------------------------------------------------------------- pauses
 def test_a_pause_in_one_process_holds_back_the_other(tmp_path):
-    clock = WallClock()
+    clock = SleepClock(T0)
     a = limiter_on(tmp_path / "budget.sqlite", clock)
     b = limiter_on(tmp_path / "budget.sqlite", clock)
     a.pause(2.5)
@@ -190,7 +171,7 @@ def test_a_pause_written_by_a_process_that_exited_holds_back_a_new_one(tmp_path)
 # ---------------------------------------------------------------------------- budgets and deadlines
 def test_the_day_budget_is_shared_and_resets_at_ist_midnight(tmp_path):
     midnight = dt.datetime(2026, 11, 19, tzinfo=IST).timestamp()
-    clock = WallClock(midnight - 120.0)
+    clock = SleepClock(midnight - 120.0)
     budgets = Budgets(10, 200, 250)
     a = limiter_on(tmp_path / "budget.sqlite", clock, budgets)
     b = limiter_on(tmp_path / "budget.sqlite", clock, budgets)
@@ -208,7 +189,7 @@ def test_the_day_budget_is_shared_and_resets_at_ist_midnight(tmp_path):
 
 
 def test_a_deadline_that_cannot_be_met_raises_at_once_and_counts_nothing(tmp_path):
-    clock = WallClock()
+    clock = SleepClock(T0)
     a = limiter_on(tmp_path / "budget.sqlite", clock, Budgets(2, 200, 100_000))
     b = limiter_on(tmp_path / "budget.sqlite", clock, Budgets(2, 200, 100_000))
     send(a, clock, 2)
@@ -222,7 +203,7 @@ def test_a_deadline_that_cannot_be_met_raises_at_once_and_counts_nothing(tmp_pat
 
 
 def test_in_flight_slots_of_a_live_process_are_held_until_the_horizon(tmp_path):
-    clock = WallClock()
+    clock = SleepClock(T0)
     holder = limiter_on(tmp_path / "budget.sqlite", clock, Budgets(2, 200, 100_000))
     waiter = limiter_on(tmp_path / "budget.sqlite", clock, Budgets(2, 200, 100_000), in_flight_horizon_seconds=3.0)
     held = [holder.acquire(), holder.acquire()]      # never released (this process is alive)
@@ -239,7 +220,7 @@ def test_in_flight_slots_of_a_dead_process_are_freed(tmp_path):
     file = tmp_path / "budget.sqlite"
     pid = result_of(spawn(dict(job="crash", file=str(file), per_second=2, n=2)))["pid"]
     start = time.time()
-    clock = WallClock(start)
+    clock = SleepClock(start)
     survivor = limiter_on(file, clock, Budgets(2, 200, 100_000), in_flight_horizon_seconds=60.0)
     send(survivor, clock, 1)                         # the dead process's slots free one window after now
     assert clock.wall() == pytest.approx(start + 1.0)
@@ -249,7 +230,7 @@ def test_in_flight_slots_of_a_dead_process_are_freed(tmp_path):
 
 
 def test_rows_older_than_a_day_are_pruned(tmp_path):
-    clock = WallClock()
+    clock = SleepClock(T0)
     limiter = limiter_on(tmp_path / "budget.sqlite", clock)
     send(limiter, clock, 3)                          # 2026-11-18
     clock.sleep(86_400 + 61)
@@ -267,7 +248,7 @@ def test_rows_older_than_a_day_are_pruned(tmp_path):
 
 
 def test_a_broken_file_falls_back_to_this_process_budget(tmp_path, monkeypatch):
-    clock = WallClock()
+    clock = SleepClock(T0)
     limiter = limiter_on(tmp_path / "budget.sqlite", clock, Budgets(2, 200, 100_000))
     db = limiter._database()
 
@@ -363,14 +344,14 @@ def test_backfill_and_a_store_of_the_same_config_share_one_budget_file(venue, tm
     from fyers_store.auth.client import rest_redirect
     from fyers_store.cli.main import main
     from fyers_store.config import config_from_yaml
-    from support.cli_config import make_config, summary_line
+    from support.cli_config import make_config_dir, summary_line
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(rl, "_shared_files", {})
     venue.set_time(dt.datetime(2026, 11, 18, 15, 40, tzinfo=IST))
-    cfg = make_config(tmp_path, venue)
+    cfg = make_config_dir(tmp_path, venue)
     user = venue.account.fy_id
-    budget = tmp_path / "data" / BUDGET_FILE_NAME          # beside the state DB (make_config's data/)
+    budget = tmp_path / "data" / BUDGET_FILE_NAME          # beside the state DB (make_config_dir's data/)
     assert main(["history", "backfill", "NSE:SBIN-EQ", "-r", "D", "--from", "2026-11-02", "--to", "2026-11-18",
                  "--config-dir", str(cfg), "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -13,9 +13,9 @@ import pytest
 from fyers_store.cli.login import main as auth_main
 from fyers_store.cli.main import main
 from support.cli_config import stored_token, write_credentials
+from support.login import SEND_OTP
+from support.paths import SRC
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-SEND_OTP = "/vagator/v2/send_login_otp_v2"
 
 
 def test_login_stores_the_token_and_never_prints_it(venue, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

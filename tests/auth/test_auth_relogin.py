@@ -19,10 +19,9 @@ from fyers_store.auth import load_checked_token, load_or_login
 from fyers_store.cli.main import main
 from fyers_store.config import config_from_yaml
 from fyers_store.errors import AuthError, RateLimitError
-from support.store_helpers import ist
-from test_auth import SEND_OTP, make_config, make_login, profile_status
-from support.cli_config import stored_token, write_credentials
-from test_store_from_config import config_copy
+from support.cli_config import config_copy, stored_token, write_credentials
+from support.clocks import ist
+from support.login import SEND_OTP, make_config, make_login, profile_status
 
 PROFILE = "/api/v3/profile"
 TOKEN_FAULTS = ["invalidate_tokens", "expire_tokens"]

@@ -31,15 +31,15 @@ from typing import Any, Callable
 import backtrader as bt
 import pytest
 
-from support.broker_bt_scenario import FUT, Scenario
-from support.broker_helpers import INFY, SBIN
 from fyers_sim.accounts import EngineConfig
 from fyers_sim.testing import running_venue, wait_until
 from fyers_sim.tokens import VenueAccount
 from fyers_store.bt.broker import FyersBroker
 from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.models.orders import OrderType, Side
-from support.store_helpers import ist
+from support.broker_bt_scenario import FUT, Scenario
+from support.broker_helpers import INFY, SBIN
+from support.clocks import ist
 
 NOSUCH = "NSE:NOSUCH-EQ"
 TICK = 0.05

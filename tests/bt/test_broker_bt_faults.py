@@ -20,28 +20,18 @@ import random
 import backtrader as bt
 import pytest
 
-from support.broker_cerebro import CerebroRun, VenueClock, bt_order_for, marketable
-from support.broker_helpers import CONFIG, INFY, SBIN, broker_store, ledger_rows, order_socket, state_store, \
-    venue_net_by_symbol, venue_orders_of, venue_trades_of
 from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.config import BrokerConfig
 from fyers_store.errors import AuthError, BrokerHalted
 from fyers_store.models.orders import OrderType, Side
+from support.broker_cerebro import CerebroRun, VenueClock, bt_order_for, marketable
+from support.broker_helpers import CONFIG, INFY, SBIN, broker_store, ledger_rows, order_socket, state_store, \
+    seeded_venue, venue_net_by_symbol, venue_orders_of, venue_trades_of
 
 ORDERS_SYNC = "/api/v3/orders/sync"  # place / modify / cancel
 
 
-@pytest.fixture
-def venue(request):
-    """Overrides conftest's ``venue`` so the seed (market and fault rng) can be parametrized
-    indirectly; ``fast_venue`` builds on it unchanged."""
-    from fyers_sim.ratelimit import RateLimits
-    from fyers_sim.testing import running_venue
-
-    # The client's own limiter keeps 10 requests/s; no per-second window at the venue, so a burst
-    # straddling the two windows' edges cannot turn a placement into a 429 "not placed".
-    with running_venue(seed=getattr(request, "param", 7), limits=RateLimits(per_second=None)) as v:
-        yield v
+venue = pytest.fixture(seeded_venue)  # seeded per case (indirect), no per-second window
 
 
 @pytest.fixture

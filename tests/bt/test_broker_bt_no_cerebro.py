@@ -10,10 +10,10 @@ Backtrader order.
 
 from __future__ import annotations
 
-from support.broker_helpers import CONFIG, SBIN, broker_store, make_core, pump_until, state_store, venue_orders_of
 from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.engine.orders import OrderState
+from support.broker_helpers import CONFIG, SBIN, broker_store, make_core, pump_until, state_store, venue_orders_of
 
 ORDERS_SYNC = "/api/v3/orders/sync"
 

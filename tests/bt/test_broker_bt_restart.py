@@ -37,9 +37,10 @@ from support.broker_cerebro import CerebroRun, VenueClock, cancel_alive
 from support.broker_child import Child
 from support.store_helpers import LIMITS, make_rest
 from support.broker_helpers import (
-    CONFIG, broker_store, ledger_rows, state_store, venue_net_by_symbol, venue_orders_of,
+    CONFIG, broker_store, ledger_rows, seeded_venue, state_store, venue_net_by_symbol, venue_orders_of,
     venue_trades_of,
 )
+from support.invariants import TERMINAL, check_venue_and_state_agree
 
 pytestmark = [
     pytest.mark.slow,
@@ -47,19 +48,9 @@ pytestmark = [
 ]
 
 ORDERS = 4
-TERMINAL = {"filled", "cancelled", "rejected", "expired"}
 
 
-@pytest.fixture
-def venue(request):
-    """Overrides conftest's ``venue``: seeded per case (``sdk_venue``/``fast_venue`` build on it)."""
-    from fyers_sim.ratelimit import RateLimits
-    from fyers_sim.testing import running_venue
-
-    # As in test_broker_restart.py: no per-second window at the venue (two processes share the
-    # account's budget one after the other; the client limiter keeps 10/s).
-    with running_venue(seed=getattr(request, "param", 7), limits=RateLimits(per_second=None)) as v:
-        yield v
+venue = pytest.fixture(seeded_venue)  # seeded per case (indirect), no per-second window
 
 
 class Restarted:
@@ -101,27 +92,7 @@ def restart_cerebro(venue, tmp_path) -> Restarted:
 def check_invariants(venue, r: Restarted) -> dict[str, dict]:
     """The invariants of every case; returns our venue orders by tag."""
     run, before = r.run, r.before
-    state = run.broker.core.state
-    prefix = "1:" + run.broker.core.tag_prefix
-    ours = [o for o in venue.orders() if str(o.get("orderTag", "")).startswith(prefix)]
-    tag_count = collections.Counter(o["orderTag"] for o in ours)
-    assert all(n == 1 for n in tag_count.values()), f"a tag placed twice at the venue: {tag_count}"
-    our_trades = {str(t["tradeNumber"]): t for t in venue.trades() if str(t.get("orderTag", "")).startswith(prefix)}
-    ledger = ledger_rows(state.path)
-    ledger_ids = [row[0] for row in ledger]
-    assert len(ledger_ids) == len(set(ledger_ids)), "a fill applied twice"
-    assert set(our_trades) <= set(ledger_ids), f"lost fills: {set(our_trades) - set(ledger_ids)}"
-    assert {row[0] for row in ledger if row[1] is not None} == set(our_trades), "ledger has fills FYERS never made"
-    for trade_id, tag, qty in ledger:
-        if tag is not None:
-            assert tag == our_trades[trade_id]["orderTag"][2:] and qty == our_trades[trade_id]["tradedQty"]
-    for row in ours:
-        tag = row["orderTag"][2:]
-        stored = state.get_order(tag)
-        venue_qty = sum(t["tradedQty"] for t in venue_trades_of(venue, tag))
-        assert stored is not None and stored.state in TERMINAL, stored
-        assert stored.filled_qty == venue_qty == sum(q for _, t, q in ledger if t == tag), tag
-        assert stored.venue_order_id == row["id"]
+    ours, _ = check_venue_and_state_agree(venue, run.broker.core.state, run.broker.core.tag_prefix)
     # every order the restart brought back: one new Backtrader order, nothing applied twice
     for tag, refs in run.refs_by_tag().items():
         assert len(refs) == 1, f"{tag} restored as several Backtrader orders: {refs}"
@@ -139,8 +110,7 @@ def check_invariants(venue, r: Restarted) -> dict[str, dict]:
     venue_net = venue_net_by_symbol(venue)
     assert {s: q for s, q in r.positions.items() if q} == venue_net
     assert r.core_positions == venue_net
-    assert state.integrity_check() == "ok"
-    return {o["orderTag"][2:]: o for o in ours}
+    return ours
 
 
 # ---------------------------------------------------------------------- SIGKILL at a seeded moment

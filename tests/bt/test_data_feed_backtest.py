@@ -15,9 +15,11 @@ import sqlite3
 import backtrader as bt
 import pandas as pd
 import pytest
-from support.store_helpers import IST, ist, make_store
 
 from fyers_store.bt.data_feed import _bt_num
+from support.bt_equivalence import pandas_twin
+from support.clocks import IST, ist
+from support.store_helpers import make_store
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 AFTER_CLOSE = ist(2026, 11, 18, 15, 35)   # Wed: every bar of the day has finished
@@ -171,18 +173,6 @@ def run(datas: list[tuple[str, bt.feed.DataBase]], strategy=Recorder, *, resampl
     return cerebro.run()[0], cerebro
 
 
-def pandas_feed(store, symbol: str, resolution: str, start: dt.datetime, end: dt.datetime, **kw) -> bt.feeds.PandasData:
-    """PandasData over the same bars, indexed by their start as naive IST datetimes (no ``tz``)."""
-    bars = store.get_history(symbol, resolution, start, end)
-    frame = pd.DataFrame({"open": [b.open for b in bars], "high": [b.high for b in bars],
-                          "low": [b.low for b in bars], "close": [b.close for b in bars],
-                          "volume": [b.volume for b in bars]},
-                         index=pd.DatetimeIndex([b.ts.astimezone(IST).replace(tzinfo=None) for b in bars]))
-    tf, comp = {"D": (bt.TimeFrame.Days, 1), "1": (bt.TimeFrame.Minutes, 1),
-                "5": (bt.TimeFrame.Minutes, 5)}[resolution]  # what FyersData maps them to
-    return bt.feeds.PandasData(dataname=frame, openinterest=None, timeframe=tf, compression=comp, **kw)
-
-
 # ---------------------------------------------------------------------------------------- 1
 def test_two_symbol_backtest_fills_the_cache_then_reruns_without_rest(closed_venue, tmp_path):
     venue = closed_venue
@@ -238,7 +228,7 @@ def test_same_strategy_same_results_as_pandasdata(closed_venue, tmp_path, resolu
     fy, fy_cerebro = run([("x", fyers)], Trader)
     requests = history_requests(venue)
 
-    panda = pandas_feed(store, SBIN, resolution, start.replace(tzinfo=IST), AFTER_CLOSE)
+    panda = pandas_twin(store, SBIN, resolution, start.replace(tzinfo=IST), AFTER_CLOSE)
     pd_strat, pd_cerebro = run([("x", panda)], Trader)
     assert history_requests(venue) == requests  # the frame came from the cache
 
@@ -278,7 +268,7 @@ def test_resample_and_replay_match_pandasdata(closed_venue, tmp_path, boundoff):
     minutes = store.get_history(SBIN, "1", aware_start, AFTER_CLOSE)
     sessions = len({b.ts.date() for b in minutes})  # Nov 10 is a holiday (Diwali Balipratipada)
     assert len(minutes) == sessions * 375 and sessions == 6
-    pd_strat, _ = run([("x", pandas_feed(store, SBIN, "1", aware_start, AFTER_CLOSE))], resample=spec)
+    pd_strat, _ = run([("x", pandas_twin(store, SBIN, "1", aware_start, AFTER_CLOSE))], resample=spec)
     assert len(fy.bars["x"]) >= sessions * 25
     assert fy.bars["x"] == pd_strat.bars["x"]
     if boundoff == 1:
@@ -293,7 +283,7 @@ def test_resample_and_replay_match_pandasdata(closed_venue, tmp_path, boundoff):
     # The same bars, but Backtrader leaves the final replayed bar (the data ran out) stamped with its last
     # minute rather than the period's end.
     assert rp.bars["x"][:-1] == fy.bars["x"][:-1] and rp.bars["x"][-1][1:] == fy.bars["x"][-1][1:]
-    pd_rp, _ = run([("x", pandas_feed(store, SBIN, "1", aware_start, AFTER_CLOSE))], replay=spec)
+    pd_rp, _ = run([("x", pandas_twin(store, SBIN, "1", aware_start, AFTER_CLOSE))], replay=spec)
     assert rp.seen == pd_rp.seen and rp.bars == pd_rp.bars
 
 

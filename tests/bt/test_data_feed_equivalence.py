@@ -17,7 +17,8 @@ import backtrader as bt
 import pytest
 
 from support.bt_equivalence import first_difference, pandas_twin, run
-from support.store_helpers import IST, ist, make_store
+from support.clocks import IST, ist
+from support.store_helpers import make_store
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 AFTER_CLOSE = ist(2026, 11, 18, 15, 35)  # Wed: every bar of the day has finished

@@ -17,7 +17,8 @@ from fyers_sim.testing import wait_until
 from fyers_store.adapters.in_memory import InMemoryWsAdapter
 from fyers_store.config import DataFeedConfig
 from fyers_store.store import FyersStore
-from support.store_helpers import CALENDAR, IST, UTC, ist, make_store
+from support.clocks import IST, UTC, ist
+from support.store_helpers import CALENDAR, make_store
 from support.ws_helpers import ws_config
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"

@@ -8,26 +8,18 @@ import datetime as dt
 import io
 import socket
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from fyers_store.cli import history as cli_history
 from fyers_store.cli.main import main
-from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.persistence import SQLiteHistoricalCache
-from support.cli_config import make_config, summary_line, write_credentials
+from support.cli_config import edit_yaml, make_config_dir, summary_line, write_credentials
+from support.clocks import ist
+from support.store_helpers import CALENDAR
 
-IST = ZoneInfo("Asia/Kolkata")
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 HISTORY = "/data/history"
-CONFIG = Path(__file__).resolve().parents[2] / "config"
-CALENDAR = NseCalendar.from_yaml(CONFIG / "nse_calendar.yaml")
-
-
-def ist(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=IST)
 
 
 def cache_of(tmp_path: Path) -> SQLiteHistoricalCache:
@@ -51,7 +43,7 @@ def cwd(tmp_path, monkeypatch) -> Path:
 # ---------------------------------------------------------------------------- backfill
 def test_backfill_fills_the_cache_and_a_second_run_makes_no_rest_call(venue, tmp_path, cwd, capsys):
     venue.set_time(ist(2026, 11, 18, 15, 40))
-    cfg = make_config(tmp_path, venue)
+    cfg = make_config_dir(tmp_path, venue)
     argv = ["history", "backfill", SBIN, INFY, "--resolution", "5", "--from", "2026-11-02", "--to", "2026-11-18",
             "--config-dir", str(cfg)]
     assert main(argv) == 0
@@ -90,7 +82,7 @@ def test_backfill_fills_the_cache_and_a_second_run_makes_no_rest_call(venue, tmp
 
 def test_an_interrupted_backfill_resumes_with_only_the_missing_windows(venue, tmp_path, cwd, capsys, monkeypatch):
     venue.set_time(ist(2026, 11, 18, 15, 40))
-    cfg = make_config(tmp_path, venue)
+    cfg = make_config_dir(tmp_path, venue)
     argv = ["history", "backfill", SBIN, INFY, "-r", "60", "--from", "2026-07-31", "--config-dir", str(cfg)]
     real_update = cli_history.ProgressBar.update
     calls = []
@@ -129,7 +121,7 @@ def test_an_interrupted_backfill_resumes_with_only_the_missing_windows(venue, tm
 
 def test_a_symbol_fyers_refuses_fails_alone(venue, tmp_path, cwd, capsys):
     venue.set_time(ist(2026, 11, 18, 15, 40))
-    cfg = make_config(tmp_path, venue)
+    cfg = make_config_dir(tmp_path, venue)
     code = main(["history", "backfill", "NSE:NOPE-EQ", SBIN, "-r", "D", "--from", "2026-11-02", "--to",
                  "2026-11-18", "--config-dir", str(cfg), "--no-progress"])
     out, err = capsys.readouterr()
@@ -148,7 +140,7 @@ def test_a_symbol_fyers_refuses_fails_alone(venue, tmp_path, cwd, capsys):
 
 def test_second_bars_older_than_fyers_keeps_are_refused_before_any_request(venue, tmp_path, cwd, capsys):
     venue.set_time(ist(2026, 11, 18, 15, 40))
-    cfg = make_config(tmp_path, venue)
+    cfg = make_config_dir(tmp_path, venue)
     assert main(["history", "backfill", SBIN, "-r", "5S", "--from", "2026-01-02", "--to", "2026-01-03",
                  "--config-dir", str(cfg)]) == 2
     err = capsys.readouterr().err
@@ -157,7 +149,7 @@ def test_second_bars_older_than_fyers_keeps_are_refused_before_any_request(venue
 
 
 def test_backfill_configuration_errors_are_one_line(tmp_path, cwd, capsys):
-    cfg = make_config(tmp_path)  # no credentials file
+    cfg = make_config_dir(tmp_path)  # no credentials file
     assert main(["history", "backfill", SBIN, "-r", "5", "--from", "2026-11-02", "--config-dir", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{cfg / 'fyers_credentials.yaml'}: file not found" in err
@@ -170,11 +162,9 @@ def test_backfill_configuration_errors_are_one_line(tmp_path, cwd, capsys):
 def test_backfill_refuses_a_non_fyers_server_without_a_venue_clock(venue, tmp_path, cwd, capsys):
     """Not FYERS and no venue clock: the machine's clock could mark windows complete that the
     server has not reached, so nothing is fetched."""
-    cfg = make_config(tmp_path, venue)
+    cfg = make_config_dir(tmp_path, venue)
     creds = cfg / "fyers_credentials.yaml"
-    data = yaml.safe_load(creds.read_text())
-    data["api_base_url"] = "http://127.0.0.1:9/api/v3"  # nothing listens there
-    creds.write_text(yaml.safe_dump(data))
+    edit_yaml(creds, api_base_url="http://127.0.0.1:9/api/v3")  # nothing listens there
     before = venue.rest_requests()
     assert main(["history", "backfill", SBIN, "-r", "5", "--from", "2026-11-02", "--config-dir", str(cfg)]) == 1
     err = capsys.readouterr().err
@@ -184,7 +174,7 @@ def test_backfill_refuses_a_non_fyers_server_without_a_venue_clock(venue, tmp_pa
 
 def test_backfill_reads_the_credentials_from_fyers_credentials_yaml_like_the_store(venue, tmp_path, cwd, capsys,
                                                                                    monkeypatch):
-    cfg = make_config(tmp_path)  # no credentials in the directory
+    cfg = make_config_dir(tmp_path)  # no credentials in the directory
     elsewhere = tmp_path / "private"
     elsewhere.mkdir()
     monkeypatch.setenv("FYERS_CREDENTIALS_YAML", str(write_credentials(venue, elsewhere)))
@@ -233,7 +223,7 @@ def test_every_command_has_help(command, capsys):
 
 
 def test_config_check_takes_config_dir_as_well_as_dir(tmp_path, capsys):
-    cfg = make_config(tmp_path)
+    cfg = make_config_dir(tmp_path)
     assert main(["config", "check", "--config-dir", str(cfg)]) == 0
     assert main(["config", "check", "--dir", str(cfg)]) == 0
     assert capsys.readouterr().out.count("all 10 config files are valid") == 2
@@ -256,7 +246,7 @@ def five_minute_rows(day: dt.date) -> list[tuple]:
 
 
 def test_coverage_reports_first_last_count_and_calendar_gaps(tmp_path, cwd, capsys, no_network):
-    cfg = make_config(tmp_path)
+    cfg = make_config_dir(tmp_path)
     with cache_of(tmp_path) as cache:
         # Mon 16th and Wed 18th stored, Tue 17th missing: one gap of 75 five-minute bars
         cache.upsert_rows(SBIN, "5", five_minute_rows(dt.date(2026, 11, 16)) + five_minute_rows(dt.date(2026, 11, 18)))
@@ -293,7 +283,7 @@ def test_coverage_reports_first_last_count_and_calendar_gaps(tmp_path, cwd, caps
 
 
 def test_coverage_without_a_cache_file_fails_and_creates_nothing(tmp_path, cwd, capsys, no_network):
-    cfg = make_config(tmp_path)
+    cfg = make_config_dir(tmp_path)
     assert main(["history", "coverage", "--config-dir", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cache.yaml: db_path: no history cache at" in err
@@ -301,7 +291,7 @@ def test_coverage_without_a_cache_file_fails_and_creates_nothing(tmp_path, cwd, 
 
 
 def test_coverage_uses_fyers_config_dir_by_default(tmp_path, cwd, capsys, monkeypatch, no_network):
-    cfg = make_config(tmp_path)
+    cfg = make_config_dir(tmp_path)
     with cache_of(tmp_path) as cache:
         cache.upsert_rows(SBIN, "5", five_minute_rows(dt.date(2026, 11, 18)))
     monkeypatch.setenv("FYERS_CONFIG_DIR", str(cfg))

@@ -15,27 +15,17 @@ from fyers_store.cli.main import main
 from fyers_store.state.sqlite_file import backup_path
 from fyers_store.persistence import SQLiteHistoricalCache
 from fyers_store.state import AppliedTrade, SQLiteStateStore, StoredOrder, StoredPosition
-from support.cli_config import make_config
+from support.cli_config import make_config_dir
+from support.clocks import IST, UTC, ManualClock
 
-UTC = dt.timezone.utc
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 ACCOUNT = "XY12345"  # the shipped config/state.yaml
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 11, 18, 4, 0, tzinfo=UTC)  # 09:30 IST
-
-    def __call__(self) -> dt.datetime:
-        self.now += dt.timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture
 def cfg(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    return make_config(tmp_path)
+    return make_config_dir(tmp_path)
 
 
 def db(tmp_path: Path) -> Path:
@@ -44,7 +34,7 @@ def db(tmp_path: Path) -> Path:
 
 def open_store(tmp_path: Path, strategy: str = "default", account: str = ACCOUNT) -> SQLiteStateStore:
     db(tmp_path).parent.mkdir(exist_ok=True)
-    return SQLiteStateStore(db(tmp_path), account_id=account, strategy_id=strategy, clock=Clock())
+    return SQLiteStateStore(db(tmp_path), account_id=account, strategy_id=strategy, clock=ManualClock(dt.datetime(2026, 11, 18, 4, 0, tzinfo=UTC), step=1.0))  # 09:30 IST
 
 
 def order(tag: str, **kw) -> StoredOrder:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,13 +10,11 @@ from hypothesis import strategies as st
 
 from fyers_sim.market import MarketData
 from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder, evidence_time, trade_time
-from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.stream import Tick
+from support.clocks import IST, UTC, ist
+from support.store_helpers import CALENDAR
 
-IST = ZoneInfo("Asia/Kolkata")
-UTC = dt.timezone.utc
-CAL = NseCalendar.from_yaml(Path(__file__).resolve().parents[2] / "config" / "nse_calendar.yaml")
 DAY = dt.date(2026, 11, 18)   # a Wednesday
 PREV = dt.date(2026, 11, 17)  # the trading day before
 SBIN, NIFTY = "NSE:SBIN-EQ", "NSE:NIFTY50-INDEX"
@@ -27,7 +23,7 @@ STAT_KEYS = {"ticks", "trades", "quotes", "late", "out_of_order", "outside_sessi
 
 
 def at(hh: int, mm: int, ss: int = 0, day: dt.date = DAY) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hh, mm, ss), IST)
+    return ist(day.year, day.month, day.day, hh, mm, ss)
 
 
 def tick(when: dt.datetime, ltp: float, volume: int | None = None, *, exch: dt.datetime | None = None,
@@ -40,7 +36,7 @@ def tick(when: dt.datetime, ltp: float, volume: int | None = None, *, exch: dt.d
 
 
 def builder(resolution: str = "1", **kw) -> LiveBarBuilder:
-    return LiveBarBuilder(SBIN, resolution, CAL, **kw)
+    return LiveBarBuilder(SBIN, resolution, CALENDAR, **kw)
 
 
 def warm(b: LiveBarBuilder, volume: int | None = 1_000_000, now: dt.datetime = at(9, 0)) -> None:
@@ -110,7 +106,7 @@ def test_quote_ticks_change_nothing():
 
 
 def test_without_volume_a_trade_is_a_new_price_or_time():
-    b = LiveBarBuilder(NIFTY, "1", CAL)
+    b = LiveBarBuilder(NIFTY, "1", CALENDAR)
     idx = lambda when, p: tick(when, p, None, ltt=False, symbol=NIFTY)  # noqa: E731
     for when, p in ((at(11, 0, 0), 20000.0), (at(11, 0, 0), 20000.0), (at(11, 0, 1), 20000.0),
                     (at(11, 0, 1), 20010.0), (at(11, 0, 1), 20010.0)):
@@ -174,9 +170,9 @@ def test_the_open_bucket_needs_no_calendar_lookup():
     b = builder("15")
     warm(b)
     calls = []
-    real = CAL.bar_start
+    real = CALENDAR.bar_start
     b.calendar = type("Spy", (), {"bar_start": lambda self, *a: calls.append(a) or real(*a),
-                                  "bar_end": lambda self, *a: CAL.bar_end(*a), "tz": IST})()
+                                  "bar_end": lambda self, *a: CALENDAR.bar_end(*a), "tz": IST})()
     for s in range(0, 600, 3):
         b.add_tick(tick(at(10, 0) + dt.timedelta(seconds=s), 100.0, 10 + s), at(10, 0))
     assert len(calls) == 1
@@ -308,7 +304,7 @@ def venue_day(request):
 @pytest.mark.parametrize("resolution", ["1", "5", "15", "60"])
 def test_bars_from_venue_ticks_equal_venue_candles(venue_day, resolution):
     symbol, index, snapshot, ticks, lo, hi = venue_day
-    b = LiveBarBuilder(symbol, resolution, CAL)
+    b = LiveBarBuilder(symbol, resolution, CALENDAR)
     out = b.add_tick(snapshot, at(9, 14, 59))  # yesterday's last trade, re-sent on subscribe
     for t in ticks:
         out += b.add_tick(t, t.received_at)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from support.broker_helpers import SBIN, make_core, pump_until
 from fyers_store.engine.broker_core import OrderIntent, PositionChange
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.engine.orders import OrderEventKind, OrderState
+from support.broker_helpers import SBIN, make_core, pump_until
 
 
 def kinds(events, tag=None):

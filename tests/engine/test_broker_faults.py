@@ -28,31 +28,20 @@ import time
 
 import pytest
 
-from support.broker_helpers import (
-    INFY, SBIN, broker_store, fill_trade_ids, ledger_rows, make_core, pump_until, venue_net_by_symbol,
-    venue_orders_of, venue_trades_of,
-)
 from fyers_store.engine.broker_core import OrderIntent, PositionChange
 from fyers_store.config import BrokerConfig
 from fyers_store.errors import AuthError, BrokerHalted, ReconcileFailureError
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.engine.orders import OrderEventKind, OrderState
+from support.broker_helpers import (
+    INFY, SBIN, broker_store, fill_trade_ids, ledger_rows, make_core, pump_until, venue_net_by_symbol,
+    seeded_venue, venue_orders_of, venue_trades_of,
+)
 
 ORDERS_SYNC = "/api/v3/orders/sync"  # place / modify / cancel
 
 
-@pytest.fixture
-def venue(request):
-    """Overrides conftest's ``venue`` so the seed (market and fault rng) can be parametrized
-    indirectly; the conftest's ``sdk_venue``/``fast_venue`` build on it unchanged."""
-    from fyers_sim.ratelimit import RateLimits
-    from fyers_sim.testing import running_venue
-
-    # The client's own limiter keeps 10 requests/s; the venue's per-second window is off so a burst
-    # straddling the two windows' edges (or two processes' requests) cannot turn a placement into a
-    # 429 "not placed" that these tests are not about. The per-minute/day windows stay.
-    with running_venue(seed=getattr(request, "param", 7), limits=RateLimits(per_second=None)) as v:
-        yield v
+venue = pytest.fixture(seeded_venue)  # seeded per case (indirect), no per-second window
 
 
 def kinds(events, tag=None):

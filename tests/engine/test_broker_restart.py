@@ -19,20 +19,20 @@ venue's net positions (without adopting a mismatch), and the state DB passes int
 
 from __future__ import annotations
 
-import collections
 import random
 import signal
 from pathlib import Path
 
 import pytest
 
-from support.broker_child import Child
-from support.broker_helpers import (
-    fill_trade_ids, ledger_rows, make_core, pump_until, state_store, venue_net_by_symbol, venue_orders_of,
-    venue_trades_of,
-)
 from fyers_store.engine.broker_core import PositionChange
 from fyers_store.engine.orders import OrderEventKind, OrderState
+from support.broker_child import Child
+from support.broker_helpers import (
+    fill_trade_ids, ledger_rows, make_core, pump_until, seeded_venue, state_store, venue_net_by_symbol,
+    venue_orders_of, venue_trades_of,
+)
+from support.invariants import check_venue_and_state_agree
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,17 +42,7 @@ pytestmark = [
 ORDERS = 5
 
 
-@pytest.fixture
-def venue(request):
-    """Overrides conftest's ``venue``: seeded per case (``sdk_venue``/``fast_venue`` build on it)."""
-    from fyers_sim.ratelimit import RateLimits
-    from fyers_sim.testing import running_venue
-
-    # The client's own limiter keeps 10 requests/s; the venue's per-second window is off so a burst
-    # straddling the two windows' edges (or two processes' requests) cannot turn a placement into a
-    # 429 "not placed" that these tests are not about. The per-minute/day windows stay.
-    with running_venue(seed=getattr(request, "param", 7), limits=RateLimits(per_second=None)) as v:
-        yield v
+venue = pytest.fixture(seeded_venue)  # seeded per case (indirect), no per-second window
 
 
 def restart_and_settle(venue, tmp_path: Path):
@@ -69,42 +59,25 @@ def restart_and_settle(venue, tmp_path: Path):
 
 
 def check_invariants(venue, core, before, events) -> dict[str, dict]:
-    """The invariants of every case; returns the venue orders of our tags."""
-    prefix = "1:" + core.tag_prefix
-    ours = [o for o in venue.orders() if str(o.get("orderTag", "")).startswith(prefix)]
-    tag_count = collections.Counter(o["orderTag"] for o in ours)
-    assert all(n == 1 for n in tag_count.values()), f"a tag placed twice at the venue: {tag_count}"
-    our_trades = {str(t["tradeNumber"]): t for t in venue.trades() if str(t.get("orderTag", "")).startswith(prefix)}
-    ledger = ledger_rows(core.state.path)
-    ledger_ids = [r[0] for r in ledger]
-    assert len(ledger_ids) == len(set(ledger_ids))
-    assert set(our_trades) <= set(ledger_ids), f"lost fills: {set(our_trades) - set(ledger_ids)}"
-    assert {r[0] for r in ledger if r[1] is not None} == set(our_trades), "ledger has fills FYERS never made"
-    for trade_id, tag, qty in ledger:
-        assert tag == our_trades[trade_id]["orderTag"][2:] and qty == our_trades[trade_id]["tradedQty"]
+    """The invariants of every case (see ``check_venue_and_state_agree``) and the restarted core's
+    own view; returns the venue orders of our tags."""
+    ours, ledger = check_venue_and_state_agree(venue, core.state, core.tag_prefix)
+    assert all(tag is not None for _, tag, _ in ledger), "a fill of an order without our tag"
     # nothing applied before the kill was applied (notified) again, nothing applied twice now
     restart_fills = fill_trade_ids(events)
     assert len(restart_fills) == len(set(restart_fills)), "a fill notified twice"
     assert not set(restart_fills) & {r[0] for r in before}, "a fill applied before the kill was applied again"
-    assert set(restart_fills) | {r[0] for r in before} == set(ledger_ids)
-    # every order settled, its fills == the venue's tradebook for it
-    for row in ours:
-        tag = row["orderTag"][2:]
+    assert set(restart_fills) | {r[0] for r in before} == {r[0] for r in ledger}
+    for tag in ours:  # the core's orders, where it still holds them, agree with the venue
         order = core.book.get(tag)
-        stored = core.state.get_order(tag)
-        venue_qty = sum(t["tradedQty"] for t in venue_trades_of(venue, tag))
-        assert stored is not None and stored.state not in ("submitting", "unknown", "accepted", "partial"), stored
-        assert stored.filled_qty == venue_qty == sum(q for _, t, q in ledger if t == tag), tag
-        assert stored.venue_order_id == row["id"]
         if order is not None:
-            assert order.filled_qty == venue_qty
+            assert order.filled_qty == sum(t["tradedQty"] for t in venue_trades_of(venue, tag))
             assert kinds_of(events, tag).count(OrderEventKind.COMPLETED) <= 1
             assert OrderEventKind.ANOMALY not in kinds_of(events, tag)
     assert {s: q for s, (q, _) in core.positions.items()} == venue_net_by_symbol(venue)
     assert not [e for e in events if isinstance(e, PositionChange)], "positions had drifted from the fills"
     assert core.halted is None
-    assert core.state.integrity_check() == "ok"
-    return {o["orderTag"][2:]: o for o in ours}
+    return ours
 
 
 def kinds_of(events, tag):

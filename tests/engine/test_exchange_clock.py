@@ -9,19 +9,9 @@ import pytest
 
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.models.stream import Tick
+from support.clocks import UTC, ManualClock
 
-UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 11, 18, 4, 0, tzinfo=UTC)  # 09:30 IST
-
-
-class Wall:
-    """A settable wall clock."""
-
-    def __init__(self, at: dt.datetime = T0) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
 
 
 def tick(stamp_s: float | None, received_s: float, *, ltt_s: float | None = None) -> Tick:
@@ -31,25 +21,25 @@ def tick(stamp_s: float | None, received_s: float, *, ltt_s: float | None = None
 
 
 def test_no_observation_means_no_offset():
-    clock = ExchangeClock(Wall())
+    clock = ExchangeClock(ManualClock(T0))
     assert clock.offset_seconds == 0.0
     assert clock.now() == T0 and clock() == T0
 
 
 def test_offset_is_the_least_delayed_tick():
-    wall = Wall()
+    wall = ManualClock(T0)
     clock = ExchangeClock(wall)
     # the local clock runs 3 s fast; ticks arrive 0.2-0.9 s after their whole-second stamps
     for stamp, delay in ((10, 0.9), (11, 0.2), (12, 0.5)):
         clock.observe(tick(stamp, stamp + 3 + delay))
     assert clock.offset_seconds == pytest.approx(-3.2)
-    wall.at = T0 + dt.timedelta(seconds=20)
+    wall.now = T0 + dt.timedelta(seconds=20)
     assert clock.now() == T0 + dt.timedelta(seconds=16.8)
     assert clock.now().tzinfo == UTC
 
 
 def test_last_traded_time_counts_as_evidence_too():
-    clock = ExchangeClock(Wall())
+    clock = ExchangeClock(ManualClock(T0))
     clock.observe(tick(None, 5.0, ltt_s=4.0))
     assert clock.offset_seconds == pytest.approx(-1.0)
     clock.observe(tick(3.0, 5.0, ltt_s=4.5))  # the later of the two stamps
@@ -57,7 +47,7 @@ def test_last_traded_time_counts_as_evidence_too():
 
 
 def test_ticks_without_exchange_times_are_ignored():
-    clock = ExchangeClock(Wall())
+    clock = ExchangeClock(ManualClock(T0))
     clock.observe(Tick("NSE:SBIN-EQ", 100.0, T0, lite=True))
     assert clock.offset_seconds == 0.0
     clock.observe(tick(0.0, 2.0))
@@ -66,7 +56,7 @@ def test_ticks_without_exchange_times_are_ignored():
 
 
 def test_the_bounded_window_follows_a_changed_offset():
-    clock = ExchangeClock(Wall(), window=4)
+    clock = ExchangeClock(ManualClock(T0), window=4)
     for i in range(4):
         clock.observe(tick(i, i + 0.1))
     assert clock.offset_seconds == pytest.approx(-0.1)
@@ -95,7 +85,7 @@ def test_default_wall_is_aware_utc_now():
 
 
 def test_concurrent_observe_and_now():
-    clock = ExchangeClock(Wall(), window=8)
+    clock = ExchangeClock(ManualClock(T0), window=8)
     errors: list[BaseException] = []
 
     def reader() -> None:

@@ -29,7 +29,8 @@ from fyers_store.engine.feed_engine import END, FeedEngine, FeedSettings, FeedSt
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.stream import Tick
 from fyers_store.store import FyersStore
-from support.store_helpers import CALENDAR, UTC, ist
+from support.clocks import UTC, ManualClock, ist
+from support.store_helpers import CALENDAR
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 CFG = DataFeedConfig(stall_warning_seconds=0, market_max_messages=5000, market_drain_budget_ms=60_000.0)
@@ -79,33 +80,16 @@ def tick(symbol: str, t: dt.datetime, price: float, cum: int, traded: dt.datetim
                 exchange_time=t.astimezone(UTC), volume=cum)
 
 
-class Clock:
-    """The exchange clock (store, socket adapter, REST double); ``Mono`` the engine's monotonic."""
-
-    def __init__(self, t):
-        self.t = t
-
-    def now(self) -> dt.datetime:
-        return self.t
-
-
-class Mono(Clock):
-    def __init__(self):
-        self.t = 1000.0
-
-    __call__ = Clock.now
-
-
 class ScriptedRest(RestAdapter):
     """History only: bars aggregated from the tick series before the clock, in ``plan_windows``
     windows; bars starting at/after ``published_before`` are withheld (FYERS publishing late)."""
 
-    def __init__(self, ticks: dict, clock: Clock) -> None:
+    def __init__(self, ticks: dict, clock: ManualClock[dt.datetime]) -> None:
         self.ticks, self.clock, self.calls, self.published_before = ticks, clock, [], None
 
     def iter_history(self, symbol, resolution, start, end):
         self.calls.append((symbol, resolution, start, end))
-        bars = aggregate(self.ticks[symbol], self.clock.now(), resolution)
+        bars = aggregate(self.ticks[symbol], self.clock(), resolution)
         cut = self.published_before.timestamp() if self.published_before else float("inf")
         for w in plan_windows(resolution, start, end):
             lo, hi = w.start.timestamp(), w.end.timestamp()
@@ -141,12 +125,12 @@ class Feed:
 
 class Harness:
     def __init__(self, db, t0, *, config=CFG, ticks=None, maxsize=10_000) -> None:
-        self.clock, self.mono = Clock(t0), Mono()
+        self.clock, self.mono = ManualClock(t0), ManualClock(1000.0)  # exchange time; the engine's monotonic
         self.ticks = ticks or {SBIN: make_ticks(1, at(9, 15), 375), INFY: make_ticks(2, at(9, 15), 375)}
         self.rest = ScriptedRest(self.ticks, self.clock)
-        self.ws = InMemoryWsAdapter(maxsize, now=self.clock.now)
+        self.ws = InMemoryWsAdapter(maxsize, now=self.clock)
         self.store = FyersStore(rest=self.rest, data_ws=self.ws, cache_config=CacheConfig(db_path=db),
-                                calendar=CALENDAR, clock=self.clock.now, data_feed_config=config)
+                                calendar=CALENDAR, clock=self.clock, data_feed_config=config)
         self.pos = {s: sum(1 for x in ts if x[0] < t0) for s, ts in self.ticks.items()}
         self.feeds: list[Feed] = []
 
@@ -174,10 +158,10 @@ class Harness:
             self.pos[s] = i
         for (t, price, cum, _), s in sorted(due, key=lambda x: x[0][0]):
             if s in push:
-                self.clock.t = t
+                self.clock.now = t
                 self.ws.push(tick(s, t, price, cum))
                 self.poll()
-        self.clock.t = to
+        self.clock.now = to
         self.poll()
 
 
@@ -222,10 +206,10 @@ def _late_minute(make) -> tuple[Harness, Feed]:
     assert f.rows() == ref_rows(h.ticks[SBIN], ep(9, 15), ep(9, 59))
     assert f.engine.status is FeedStatus.DELAYED and f.statuses() == ["CONNECTED", "DELAYED"]
     assert f.engine.counters["topups"] == 1 and f.engine.counters["partial_live_bars"] == 1
-    h.mono.t += 1.9
+    h.mono.advance(1.9)
     h.poll()
     assert f.engine.counters["topups"] == 1  # topup_retry_seconds not over yet
-    h.mono.t += 0.1
+    h.mono.advance(0.1)
     h.poll()
     assert f.engine.counters["topups"] == 2 and len(f.rows()) == 45  # retried at 10:01:30: still missing
     h.advance(at(10, 2, 15))
@@ -238,7 +222,7 @@ def test_topup_retries_until_rest_publishes_then_delivers_the_missing_bar_before
     h.rest.published_before = None  # FYERS catches up
     h.poll()
     assert f.engine.counters["topups"] == 2  # the next retry is not due yet
-    h.mono.t += 2.0
+    h.mono.advance(2.0)
     h.poll()
     h.advance(at(10, 3, 15))
     assert f.rows() == ref_rows(h.ticks[SBIN], ep(9, 15), ep(10, 2))
@@ -250,21 +234,21 @@ def test_topup_retries_until_rest_publishes_then_delivers_the_missing_bar_before
 
 def test_a_failed_retry_inside_the_settle_window_does_not_hide_the_bar_fyers_publishes_later(make):
     h, f = _late_minute(make)
-    h.mono.t += 2.0
+    h.mono.advance(2.0)
     h.poll()  # a retry at 10:02:15, 75 s after the 10:00 bar ended (settle_seconds is 120): still missing
     assert f.engine.counters["topups"] == 3 and len(f.rows()) == 45
     h.rest.published_before = None
-    h.mono.t += 2.0
+    h.mono.advance(2.0)
     h.poll()
     assert f.rows() == ref_rows(h.ticks[SBIN], ep(9, 15), ep(10, 1))
 
 
 def test_topup_gives_up_after_the_limit_delivers_the_held_bars_and_reports_a_feed_gap(make):
     h, f = _late_minute(make)
-    h.mono.t += 56.0  # 58 s since the gap opened (the start backfill): one more retry, no give-up
+    h.mono.advance(56.0)  # 58 s since the gap opened (the start backfill): one more retry, no give-up
     h.poll()
     assert f.engine.counters["topups"] == 3 and len(f.rows()) == 45 and not h.store.get_notifications()
-    h.mono.t += 2.0  # topup_give_up_seconds (60)
+    h.mono.advance(2.0)  # topup_give_up_seconds (60)
     h.poll()
     h.rest.published_before = None  # too late: never delivered out of order
     h.advance(at(10, 3, 15))
@@ -360,10 +344,10 @@ def _burst(make, warn_after: int = 10_000) -> tuple[Harness, Feed]:
     ticks = make_ticks(3, at(10, 0), 50, per_minute=400)
     h = make(at(10, 0), config=cfg, ticks={SBIN: ticks}, maxsize=50_000)
     f = h.feed(backfill_start=False)
-    h.clock.t = ticks[0][0]
+    h.clock.now = ticks[0][0]
     h.ws.push(tick(SBIN, *ticks[0][:3]))
     f.poll()  # observed from the first tick's arrival
-    h.clock.t = at(10, 50)  # the strategy fell behind: everything else is queued
+    h.clock.now = at(10, 50)  # the strategy fell behind: everything else is queued
     h.ws.push_many(tick(SBIN, *x[:3]) for x in ticks[1:])
     return h, f
 
@@ -400,7 +384,7 @@ def test_backlog_warning_is_logged_at_most_once_a_minute(make, caplog):
     infy = make_ticks(4, at(10, 0), 20, per_minute=400)
     h = make(at(10, 0), config=cfg, ticks={SBIN: [], INFY: infy})
     s, i = h.feed(backfill_start=False), h.feed(INFY, backfill_start=False)
-    h.clock.t = at(10, 20)
+    h.clock.now = at(10, 20)
 
     def burst(n: int, start: int) -> None:  # SBIN's drains move INFY's ticks into INFY's channel
         h.ws.push_many(tick(INFY, *x[:3]) for x in infy[start:start + n])
@@ -419,11 +403,11 @@ def test_backlog_warning_is_logged_at_most_once_a_minute(make, caplog):
         drain(4)  # 3000, 2000, 1000, 0 left after its drains: one warning
         assert warnings() == 1 and i.engine.live_stats()["ticks"] == 4000
         burst(2000, 4000)
-        h.mono.t += 59.0
+        h.mono.advance(59.0)
         drain(2)
         assert warnings() == 1
         burst(2000, 6000)
-        h.mono.t += 1.0
+        h.mono.advance(1.0)
         drain(2)
         assert warnings() == 2
 
@@ -444,7 +428,7 @@ def test_clock_closes_a_bucket_only_on_evidence_the_socket_is_alive_or_at_the_se
     g = h2.feed(backfill_start=False)
     h2.advance(at(15, 30, 0, 500))
     assert [r[0] for r in g.rows()] == [ep(15, 26), ep(15, 27), ep(15, 28)]  # 15:29 in its grace second
-    h2.clock.t = at(15, 30, 1, 500)  # session over: no message needed
+    h2.clock.now = at(15, 30, 1, 500)  # session over: no message needed
     h2.poll()
     assert g.rows() == ref_rows(h2.ticks[SBIN], ep(15, 26), ep(15, 29))
 

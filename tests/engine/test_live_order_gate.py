@@ -12,11 +12,11 @@ import dataclasses
 
 import pytest
 
-from support.broker_helpers import CONFIG, SBIN, broker_store, state_store
 from fyers_store.adapters import FyersSdkRestAdapter
 from fyers_store.engine.broker_core import BrokerCore, OrderIntent
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.engine.orders import OrderEventKind
+from support.broker_helpers import CONFIG, SBIN, broker_store, state_store
 from support.store_helpers import LIMITS, make_rest
 
 

@@ -18,6 +18,7 @@ from fyers_store.models.orders import (
 )
 from fyers_store.models.stream import UTC, ConnectionEvent, DepthUpdate, EventKind, OrderSocketNotice, Tick
 from fyers_store.engine.routing import MAX_CLAIMS, MarketRouter, OrderRouter
+from support.clocks import ManualClock
 
 T0 = dt.datetime(2026, 11, 18, 3, 45, tzinfo=UTC)
 SBIN, INFY, TCS = "NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:TCS-EQ"
@@ -67,17 +68,6 @@ def data_socket(maxsize: int = 10_000) -> InMemoryWsAdapter:
 
 def order_socket(maxsize: int = 10_000) -> InMemoryWsAdapter:
     return InMemoryWsAdapter(maxsize, "block", socket="order")
-
-
-class StepClock:
-    """A monotonic clock that advances ``step`` seconds per reading."""
-
-    def __init__(self, step: float) -> None:
-        self.now, self.step = 0.0, step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
 
 
 class PollOnlyQueue:
@@ -247,7 +237,7 @@ def test_pump_respects_max_messages():
 
 def test_pump_respects_budget():
     ws = data_socket()
-    router = MarketRouter(ws.get_queue(), clock=StepClock(1.0))  # each reading: +1 s
+    router = MarketRouter(ws.get_queue(), clock=ManualClock(0.0, step=1.0))  # each reading: +1 s
     a = router.open_channel(None)
     ws.push_many([tick(SBIN, p) for p in range(10)])
     assert router.pump(100, budget_seconds=1.5) == 2  # 2 s have passed after the second message

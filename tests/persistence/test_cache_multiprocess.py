@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from support.paths import SRC
+
 pytestmark = pytest.mark.slow
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 WORKERS = 4
 T0 = 1_740_368_700  # 2025-02-24 09:15 IST
 SHARED = 2000  # minute indexes 0..1999: written by every worker

@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,15 +30,10 @@ from fyers_store.persistence import (
     SQLiteHistoricalCache,
     resolve_cache_db_path,
 )
+from support.clocks import IST, UTC, ist
 
-IST = ZoneInfo("Asia/Kolkata")
-UTC = dt.timezone.utc
 SYM = "NSE:SBIN-EQ"
 CACHE_LOGGER = "fyers_store.persistence.sqlite_cache"
-
-
-def ist(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, tzinfo=IST)
 
 
 def epoch(when: dt.datetime) -> int:

@@ -1,94 +1,20 @@
-"""The venue's matching engine (src/fyers_sim/engine.py): validation and the order lifecycle.
-
-Helpers defined here are shared with tests/test_sim_engine_*.py.
-"""
+"""The venue's matching engine (src/fyers_sim/engine.py): validation and the order lifecycle."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
 
 from fyers_sim.engine import EngineConfig, MatchingEngine, OrderError
-from fyers_sim.market import MarketData
-from fyers_sim.sessions import IST
-
-MD = MarketData(seed=7)
-DAY = dt.date(2026, 11, 18)        # a Wednesday; the Dec-2026 F&O contracts are listed
-NEXT_DAY = dt.date(2026, 11, 19)
-
-SBIN = "NSE:SBIN-EQ"
-ITC = "NSE:ITC-EQ"
-FUT = "NSE:NIFTY26DECFUT"          # lot 65
-CALL = "NSE:NIFTY26DEC26000CE"     # lot 65
-NIFTY = "NSE:NIFTY50-INDEX"
-
-
-def at(hh: int, mm: int, ss: int = 0, day: dt.date = DAY) -> int:
-    return int(dt.datetime.combine(day, dt.time(hh, mm, ss), tzinfo=IST).timestamp())
-
-
-T0 = at(10, 0)
-
-
-def ist(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, IST).strftime("%d-%b-%Y %H:%M:%S")
-
-
-def order(**kw) -> dict:
-    """A complete place-order body (SBIN intraday market buy of 10 unless overridden)."""
-    body = {"symbol": SBIN, "qty": 10, "type": 2, "side": 1, "productType": "INTRADAY",
-            "limitPrice": 0, "stopPrice": 0, "disclosedQty": 0, "validity": "DAY",
-            "offlineOrder": False}
-    body.update(kw)
-    return body
-
-
-def ticks_after(symbol: str, after: float, until: float) -> list:
-    """Ticks with ``after < epoch <= until``."""
-    return MD.ticks(symbol, int(after) + 1, int(until) + 1)
-
-
-def ask(t) -> float:
-    return t.ask if t.ask is not None else t.ltp
-
-
-def bid(t) -> float:
-    return t.bid if t.bid is not None else t.ltp
+from support.clocks import at
+from support.sim_engine import (
+    DAY, FUT, MD, NIFTY, SBIN, T0, ask, bid, engine, fyers_time, order, ticks_after,
+)
 
 
 def ltp_at(symbol: str, now: float) -> float:
     return MD.last_tick(symbol, now).ltp
-
-
-class Events:
-    """Records listener calls."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, dict]] = []
-
-    def __call__(self, kind: str, raw: dict) -> None:
-        self.items.append((kind, raw))
-
-    def of(self, kind: str, oid: str | None = None) -> list[dict]:
-        return [r for k, r in self.items if k == kind and (oid is None or r["id"] == oid)]
-
-    def statuses(self, oid: str) -> list[int]:
-        return [r["org_ord_status"] for r in self.of("orders", oid)]
-
-    def kinds(self) -> list[str]:
-        return [k for k, _ in self.items]
-
-    def clear(self) -> None:
-        self.items.clear()
-
-
-def engine(seed: int = 1, **cfg) -> tuple[MatchingEngine, Events]:
-    e = MatchingEngine(MD, seed=seed, config=EngineConfig(**cfg))
-    ev = Events()
-    e.add_listener(ev)
-    return e, ev
 
 
 def book_entry(e: MatchingEngine, oid: str, now: float) -> dict:
@@ -223,7 +149,7 @@ def test_market_buy_fills_in_lot_slices_at_the_ask_of_the_following_ticks():
         "New Ack", "New Ack", None, "NA")
     assert confirmed["report_type"] == "Confirmed"
     assert len(confirmed["id_exchange"]) == 16 and confirmed["id_exchange"].isdigit()
-    assert confirmed["time_oms"] == ist(T0) and confirmed["qty_remaining"] == 10
+    assert confirmed["time_oms"] == fyers_time(T0) and confirmed["qty_remaining"] == 10
     assert e.active_symbols() == frozenset({SBIN})
     ev.clear()
 
@@ -234,7 +160,7 @@ def test_market_buy_fills_in_lot_slices_at_the_ask_of_the_following_ticks():
     assert ev.kinds() == ["orders", "trades", "positions"] * len(fills)
     assert sum(f["qty_traded"] for f in fills) == 10 and all(f["qty_traded"] > 0 for f in fills)
     for f, t in zip(fills, tape):               # one slice per tick, strictly after T0
-        assert (f["fill_time"], f["price_traded"]) == (ist(t.epoch), t.ask)
+        assert (f["fill_time"], f["price_traded"]) == (fyers_time(t.epoch), t.ask)
         assert f["traded_val"] == round(f["qty_traded"] * t.ask, 2)
         assert f["id"] == oid and f["id_exchange"] == confirmed["id_exchange"]
     updates = ev.of("orders", oid)
@@ -281,7 +207,7 @@ def test_fills_need_ticks_strictly_after_the_placement():
     e.advance(first.epoch)
     assert ev.of("trades") == []
     e.advance(first.epoch + 30)
-    assert ev.of("trades")[0]["fill_time"] != ist(first.epoch)
+    assert ev.of("trades")[0]["fill_time"] != fyers_time(first.epoch)
     assert book_entry(e, oid, first.epoch + 30)["status"] == 2
 
 
@@ -297,7 +223,7 @@ def test_limit_buy_rests_until_the_ask_reaches_the_limit():
     assert (row["status"], row["filledQty"], row["limitPrice"]) == (6, 0, limit)
     e.advance(hit.epoch)
     (fill,) = ev.of("trades", oid)
-    assert (fill["fill_time"], fill["price_traded"]) == (ist(hit.epoch), ask(hit))
+    assert (fill["fill_time"], fill["price_traded"]) == (fyers_time(hit.epoch), ask(hit))
     assert ask(hit) <= limit
     assert book_entry(e, oid, hit.epoch)["status"] == 2
 
@@ -312,7 +238,7 @@ def test_sliced_limit_order_fills_only_on_marketable_ticks():
     fills = ev.of("trades", oid)
     assert len(fills) == 4 and sum(f["qty_traded"] for f in fills) == 40
     assert [(f["fill_time"], f["price_traded"]) for f in fills] == [
-        (ist(t.epoch), ask(t)) for t in marketable[:4]]
+        (fyers_time(t.epoch), ask(t)) for t in marketable[:4]]
 
 
 def test_limit_sell_fills_at_the_bid_once_it_reaches_the_limit():
@@ -323,7 +249,7 @@ def test_limit_sell_fills_at_the_bid_once_it_reaches_the_limit():
     oid = e.place(order(type=1, side=-1, limitPrice=limit), T0)["id"]
     e.advance(T0 + 1800)
     (fill,) = ev.of("trades", oid)
-    assert (fill["fill_time"], fill["price_traded"]) == (ist(hit.epoch), limit)
+    assert (fill["fill_time"], fill["price_traded"]) == (fyers_time(hit.epoch), limit)
 
 
 def test_sl_market_buy_triggers_when_ltp_reaches_the_stop():
@@ -338,7 +264,7 @@ def test_sl_market_buy_triggers_when_ltp_reaches_the_stop():
     e.advance(T0 + 1800)
     (fill,) = ev.of("trades", oid)
     assert (fill["fill_time"], fill["price_traded"], fill["ord_type"]) == (
-        ist(trigger.epoch), ask(trigger), 3)
+        fyers_time(trigger.epoch), ask(trigger), 3)
 
 
 def test_sl_limit_sell_triggers_then_fills_as_a_limit_order():
@@ -352,7 +278,7 @@ def test_sl_limit_sell_triggers_then_fills_as_a_limit_order():
     assert ev.of("trades") == []
     e.advance(T0 + 1800)
     (fill,) = ev.of("trades", oid)
-    assert (fill["fill_time"], fill["price_traded"]) == (ist(trigger.epoch), bid(trigger))
+    assert (fill["fill_time"], fill["price_traded"]) == (fyers_time(trigger.epoch), bid(trigger))
 
 
 def test_sl_limit_trigger_does_not_fill_while_the_limit_is_not_marketable():
@@ -368,7 +294,7 @@ def test_sl_limit_trigger_does_not_fill_while_the_limit_is_not_marketable():
     fill = ev.of("trades", oid)[0]
     first = next(t for t in window if t.ltp >= stop)
     hit = next(t for t in window if t.epoch >= first.epoch and ask(t) <= stop)
-    assert fill["fill_time"] == ist(hit.epoch) and fill["price_traded"] == ask(hit)
+    assert fill["fill_time"] == fyers_time(hit.epoch) and fill["price_traded"] == ask(hit)
 
 
 def test_ioc_takes_one_slice_at_the_first_tick_and_cancels_the_rest():
@@ -378,7 +304,7 @@ def test_ioc_takes_one_slice_at_the_first_tick_and_cancels_the_rest():
     e.advance(T0 + 60)
     (fill,) = ev.of("trades", oid)
     assert (fill["fill_time"], fill["qty_traded"], fill["price_traded"]) == (
-        ist(first.epoch), 3, first.ask)
+        fyers_time(first.epoch), 3, first.ask)
     assert ev.statuses(oid) == [4, 6, 6, 1]
     last = ev.of("orders", oid)[-1]
     assert (last["qty_filled"], last["qty_remaining"], last["report_type"]) == (3, 0, "Cancelled")
@@ -396,10 +322,10 @@ def test_ioc_single_slice_fills_whole_and_unmarketable_ioc_is_cancelled():
 
 def test_ioc_without_a_tick_before_the_close_is_cancelled_at_the_close():
     e, ev = engine()
-    oid = e.place(order(validity="IOC"), at(15, 29, 59))["id"]
-    e.advance(at(15, 31))
+    oid = e.place(order(validity="IOC"), at(DAY, 15, 29, 59))["id"]
+    e.advance(at(DAY, 15, 31))
     assert ev.statuses(oid) == [4, 6, 1]
-    assert ev.of("orders", oid)[-1]["update_time_epoch_oms"] == at(15, 30)
+    assert ev.of("orders", oid)[-1]["update_time_epoch_oms"] == at(DAY, 15, 30)
 
 
 def test_cancel_and_the_errors_for_orders_that_no_longer_work():
@@ -434,15 +360,15 @@ def test_cancel_and_the_errors_for_orders_that_no_longer_work():
 def test_rejected_order_cannot_be_cancelled_and_expired_cannot_be_modified():
     e, _ = engine()
     with pytest.raises(OrderError) as err:
-        e.place(order(), at(8, 0))
+        e.place(order(), at(DAY, 8, 0))
     rejected = err.value.order_id
     with pytest.raises(OrderError) as err:
-        e.cancel({"id": rejected}, at(10, 0))
+        e.cancel({"id": rejected}, at(DAY, 10, 0))
     assert (err.value.code, err.value.message) == (-164, "This order has already been rejected")
-    far = e.place(order(type=1, limitPrice=grid(LTP0 * 0.9)), at(10, 0))["id"]
-    e.advance(at(15, 31))
+    far = e.place(order(type=1, limitPrice=grid(LTP0 * 0.9)), at(DAY, 10, 0))["id"]
+    e.advance(at(DAY, 15, 31))
     with pytest.raises(OrderError) as err:
-        e.modify({"id": far, "limitPrice": grid(LTP0)}, at(15, 31))
+        e.modify({"id": far, "limitPrice": grid(LTP0)}, at(DAY, 15, 31))
     assert (err.value.code, err.value.message) == (-163, "This order has already expired")
 
 
@@ -461,7 +387,7 @@ def test_modify_price_makes_a_resting_limit_order_marketable():
     (fill,) = ev.of("trades", oid)
     first = ticks_after(SBIN, T0 + 30, T0 + 60)[0]
     assert (fill["fill_time"], fill["price_traded"], fill["ordertag"]) == (
-        ist(first.epoch), first.ask, "1:keep1")
+        fyers_time(first.epoch), first.ask, "1:keep1")
 
 
 def test_modify_quantity_rules_on_a_partially_filled_order():
@@ -502,27 +428,27 @@ def test_modify_to_a_stop_order_checks_the_trigger_against_the_ltp():
 def test_day_orders_expire_at_the_session_close():
     e, ev = engine()
     oid = e.place(order(type=1, limitPrice=grid(LTP0 * 0.9)), T0)["id"]
-    e.advance(at(15, 29, 59))
-    assert book_entry(e, oid, at(15, 29, 59))["status"] == 6
-    e.advance(at(15, 45))
+    e.advance(at(DAY, 15, 29, 59))
+    assert book_entry(e, oid, at(DAY, 15, 29, 59))["status"] == 6
+    e.advance(at(DAY, 15, 45))
     assert ev.statuses(oid) == [4, 6, 7]
     last = ev.of("orders", oid)[-1]
     assert (last["report_type"], last["update_time_epoch_oms"], last["qty_remaining"]) == (
-        "Expired", at(15, 30), 0)
-    row = book_entry(e, oid, at(15, 45))
+        "Expired", at(DAY, 15, 30), 0)
+    row = book_entry(e, oid, at(DAY, 15, 45))
     assert (row["status"], row["message"]) == (7, "Order expired at the session close")
 
 
 def test_market_closed_orders_are_booked_then_rejected():
     e, ev = engine()
     with pytest.raises(OrderError) as err:
-        e.place(order(), at(8, 0))
+        e.place(order(), at(DAY, 8, 0))
     assert err.value.code == -99 and err.value.http_status == 400
     oid = err.value.order_id
     assert err.value.body() == {"s": "error", "code": -99, "message": err.value.message, "id": oid}
     assert "Market is closed" in err.value.message
     assert ev.statuses(oid) == [4, 5]
-    row = book_entry(e, oid, at(8, 0))
+    row = book_entry(e, oid, at(DAY, 8, 0))
     assert (row["status"], row["message"], row["exchOrdId"], row["remainingQuantity"],
             row["filledQty"]) == (5, err.value.message, None, 0, 0)
     assert e.active_symbols() == frozenset()
@@ -530,22 +456,22 @@ def test_market_closed_orders_are_booked_then_rejected():
 
 def test_amo_goes_to_the_exchange_at_the_next_open_and_fills_from_there():
     e, ev = engine(min_slices=1, max_slices=1)
-    oid = e.place(order(offlineOrder=True), at(8, 0))["id"]
+    oid = e.place(order(offlineOrder=True), at(DAY, 8, 0))["id"]
     assert ev.statuses(oid) == [4, 6]
-    row = book_entry(e, oid, at(8, 0))
+    row = book_entry(e, oid, at(DAY, 8, 0))
     assert (row["status"], row["offlineOrder"], row["exchOrdId"]) == (6, True, None)
     assert e.active_symbols() == frozenset({SBIN})
-    e.advance(at(9, 14, 59))
+    e.advance(at(DAY, 9, 14, 59))
     assert ev.statuses(oid) == [4, 6]
-    e.advance(at(9, 16))
+    e.advance(at(DAY, 9, 16))
     sent, filled = ev.of("orders", oid)[2:]
     assert (sent["report_type"], sent["time_exch"], sent["offline_flag"]) == (
-        "Confirmed", ist(at(9, 15)), True)
+        "Confirmed", fyers_time(at(DAY, 9, 15)), True)
     assert len(sent["id_exchange"]) == 16
     (fill,) = ev.of("trades", oid)
-    opening = MD.ticks(SBIN, at(9, 15), at(9, 16))[0]
-    assert (fill["fill_time"], fill["price_traded"]) == (ist(opening.epoch), ask(opening))
-    assert opening.epoch == at(9, 15) and filled["org_ord_status"] == 2
+    opening = MD.ticks(SBIN, at(DAY, 9, 15), at(DAY, 9, 16))[0]
+    assert (fill["fill_time"], fill["price_traded"]) == (fyers_time(opening.epoch), ask(opening))
+    assert opening.epoch == at(DAY, 9, 15) and filled["org_ord_status"] == 2
 
 
 def test_amo_placed_in_market_hours_is_rejected():
@@ -615,7 +541,7 @@ def test_orderbook_entry_carries_every_protocol_field():
         "clientId": "XY00001", "id": oid, "qty": 10, "remainingQuantity": 10, "filledQty": 0,
         "discloseQty": 5, "limitPrice": grid(LTP0 * 0.9), "stopPrice": 0.0, "tradedPrice": 0.0,
         "type": 1, "fyToken": "10100000003045", "exchange": 10, "segment": 10, "symbol": SBIN,
-        "instrument": 0, "message": "", "offlineOrder": False, "orderDateTime": ist(T0),
+        "instrument": 0, "message": "", "offlineOrder": False, "orderDateTime": fyers_time(T0),
         "orderValidity": "DAY", "pan": "", "productType": "INTRADAY", "side": 1, "status": 6,
         "source": "ITS", "ex_sym": "SBIN", "description": "STATE BANK OF INDIA", "ch": ch,
         "chp": round(ch / t.prev_close * 100, 2), "lp": t.ltp, "slNo": 1, "dqQtyRem": 5,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fyers_sim.engine import OrderError
-from test_sim_engine import (
-    CALL, DAY, FUT, ITC, MD, NEXT_DAY, SBIN, T0, at, ask, bid, engine, ist, order, ticks_after,
+from support.clocks import at
+from support.sim_engine import (
+    CALL, DAY, FUT, ITC, MD, NEXT_DAY, SBIN, T0, ask, bid, engine, fyers_time, order, ticks_after,
 )
 
 
@@ -237,7 +238,7 @@ def test_exit_outside_market_hours_reports_the_rejection():
     e.place(order(qty=10), T0)
     e.advance(T0 + 30)
     with pytest.raises(OrderError, match="Market is closed") as err:
-        e.exit_positions({}, at(15, 45))
+        e.exit_positions({}, at(DAY, 15, 45))
     assert err.value.code == -99 and err.value.order_id is not None
 
 
@@ -248,13 +249,13 @@ def test_day_change_rolls_positions_holdings_and_balance():
     e.place(order(symbol=FUT, productType="MARGIN", qty=65), T0)
     e.advance(T0 + 30)
     e.place(order(symbol=FUT, productType="MARGIN", qty=65, side=-1), T0 + 30)
-    e.advance(at(15, 45))
-    realized = e.positions(at(15, 45))["overall"]["pl_realized"]
+    e.advance(at(DAY, 15, 45))
+    realized = e.positions(at(DAY, 15, 45))["overall"]["pl_realized"]
     rows = {p["id"]: p for p in e.net_positions()}
     cnc_cost = rows["NSE:SBIN-EQ-CNC"]["avgPrice"]
     intraday_cost = rows["NSE:SBIN-EQ-INTRADAY"]["avgPrice"]
-    amo = e.place(order(type=1, limitPrice=500.0, offlineOrder=True), at(16, 0))["id"]
-    nxt = at(9, 0, day=NEXT_DAY)
+    amo = e.place(order(type=1, limitPrice=500.0, offlineOrder=True), at(DAY, 16, 0))["id"]
+    nxt = at(NEXT_DAY, 9, 0)
     assert [r["id"] for r in e.orderbook(nxt)["orderBook"]] == [amo]   # only the working AMO
     assert amo.startswith(DAY.strftime("%y%m%d"))
     assert e.tradebook(nxt)["tradeBook"] == []
@@ -267,9 +268,9 @@ def test_day_change_rolls_positions_holdings_and_balance():
         "HLD", SBIN, 5, cnc_cost)
     funds = fund_rows(e, nxt)
     assert funds[9] == r2(1_000_000 + realized) and funds[4] == 0.0
-    new_id = e.place(order(type=1, limitPrice=500.0), at(10, 0, day=NEXT_DAY))["id"]
+    new_id = e.place(order(type=1, limitPrice=500.0), at(NEXT_DAY, 10, 0))["id"]
     assert new_id.startswith(NEXT_DAY.strftime("%y%m%d"))
-    assert e.orderbook(at(10, 0, day=NEXT_DAY), order_id=amo)["orderBook"][0]["exchOrdId"]
+    assert e.orderbook(at(NEXT_DAY, 10, 0), order_id=amo)["orderBook"][0]["exchOrdId"]
 
 
 def test_fill_times_and_trade_numbers_agree_between_tradebook_and_socket():
@@ -282,7 +283,7 @@ def test_fill_times_and_trade_numbers_agree_between_tradebook_and_socket():
     assert len({t["tradeNumber"] for t in book}) == len(book)
     for t, s, tick in zip(book, socket, ticks_after(SBIN, T0, T0 + 60)):
         assert t == {
-            "clientId": "XY00001", "orderDateTime": ist(tick.epoch), "orderNumber": oid,
+            "clientId": "XY00001", "orderDateTime": fyers_time(tick.epoch), "orderNumber": oid,
             "exchangeOrderNo": s["id_exchange"], "exchange": 10, "side": 1, "segment": 10,
             "orderType": 2, "fyToken": "10100000003045", "productType": "INTRADAY",
             "tradedQty": s["qty_traded"], "tradePrice": tick.ask,

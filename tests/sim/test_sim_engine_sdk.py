@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from fyers_sim.engine import EngineConfig, MatchingEngine
-from test_sim_engine import FUT, MD, SBIN, T0, engine, order, ticks_after
+from support.sim_engine import FUT, MD, SBIN, T0, engine, order, ticks_after
 
 order_ws = pytest.importorskip("fyers_apiv3.FyersWebsocket.order_ws")
 

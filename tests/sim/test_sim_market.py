@@ -21,6 +21,7 @@ from fyers_sim.instruments import (
 )
 from fyers_sim.market import MarketData, daily_bar_stamp, parse_resolution
 from fyers_sim.sessions import DEFAULT_CALENDAR_PATH, IST, SessionCalendar
+from support.clocks import at
 
 CAL = SessionCalendar.from_yaml()
 MD = MarketData(seed=11, sessions=CAL)
@@ -30,10 +31,6 @@ NIFTY = "NSE:NIFTY50-INDEX"
 OPT = "NSE:NIFTY26DEC26000CE"
 REGULAR_DAY = dt.date(2025, 6, 2)       # a Monday
 FNO_DAY = dt.date(2026, 11, 20)         # a Friday inside the Dec-2026 contracts' listing window
-
-
-def at(day: dt.date, hh: int, mm: int, ss: int = 0) -> int:
-    return int(dt.datetime.combine(day, dt.time(hh, mm, ss), tzinfo=IST).timestamp())
 
 
 def agg(ticks) -> list:

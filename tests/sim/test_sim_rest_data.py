@@ -14,6 +14,7 @@ from fyers_sim.instruments import UNIVERSE, index_hsm_mapping
 from fyers_sim.ratelimit import RateLimits
 from fyers_sim.sessions import IST, daily_bar_stamp, parse_resolution
 from fyers_sim.testing import running_venue
+from support.clocks import at
 
 SBIN = "NSE:SBIN-EQ"
 NIFTY = "NSE:NIFTY50-INDEX"
@@ -23,10 +24,6 @@ TODAY = dt.date(2026, 11, 18)  # the venue's start day (a Wednesday)
 INTRADAY = ["5S", "10S", "15S", "30S", "45S", "1", "2", "3", "5", "10", "15", "20", "30", "45", "60",
             "120", "180", "240"]
 OK = {"s": "ok", "code": 200, "message": ""}
-
-
-def at(day: dt.date, hh: int, mm: int, ss: int = 0) -> int:
-    return int(dt.datetime.combine(day, dt.time(hh, mm, ss), tzinfo=IST).timestamp())
 
 
 def agg(ticks) -> list:

@@ -139,7 +139,7 @@ def run_child_and_kill(db: Path, kill_after: int, stderr_path: Path, deadline_s:
     return committed
 
 
-def check_invariants(db: Path, reported_max: int) -> int:
+def check_ledger_after_the_kill(db: Path, reported_max: int) -> int:
     """Reopen after the crash and check the ledger, order and position; returns M (trades applied)."""
     with SQLiteStateStore(db, account_id=ACCOUNT, strategy_id=STRATEGY) as s:
         assert s.integrity_check() == "ok"
@@ -172,7 +172,7 @@ def test_sigkill_mid_stream_never_loses_or_half_applies_a_fill(tmp_path: Path) -
         committed = run_child_and_kill(db, kill_after, tmp_path / f"child{run}.err")
         # a restarted child resumes exactly after what was applied, in order, with no gaps
         assert committed == list(range(applied + 1, applied + 1 + len(committed))), committed[:5]
-        before, applied = applied, check_invariants(db, max(committed))
+        before, applied = applied, check_ledger_after_the_kill(db, max(committed))
         assert applied >= before + kill_after
 
     # the restarted broker replays the whole stream (FYERS re-sends everything): nothing applies twice
@@ -187,4 +187,4 @@ def test_sigkill_mid_stream_never_loses_or_half_applies_a_fill(tmp_path: Path) -
                 StoredPosition(SYMBOL, pos.qty + q, 100.0),
             )
             assert result is (i > applied), i
-    assert check_invariants(db, applied + 5) == applied + 5
+    assert check_ledger_after_the_kill(db, applied + 5) == applied + 5

@@ -28,29 +28,16 @@ from fyers_store.state import (
     StoredPosition,
     load_state_config,
 )
+from support.clocks import IST, UTC, ManualClock
 
-UTC = dt.timezone.utc
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 SYM = "NSE:SBIN-EQ"
 T0 = dt.datetime(2024, 1, 2, 4, 0, tzinfo=UTC)
 ALL_TABLES = {"orders", "order_aliases", "positions", "applied_trades", "ws_watermarks", "meta"}
 
 
-class FakeClock:
-    def __init__(self, start: dt.datetime = dt.datetime(2024, 1, 2, 10, 0, 0, 123456, tzinfo=UTC)) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> dt.datetime:
-        self.now += dt.timedelta(seconds=seconds)
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock[dt.datetime]:
+    return ManualClock(dt.datetime(2024, 1, 2, 10, 0, 0, 123456, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -59,7 +46,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path, clock: FakeClock):
+def store(db_path: Path, clock: ManualClock[dt.datetime]):
     s = SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha", clock=clock)
     yield s
     s.close()
@@ -121,7 +108,7 @@ def test_schema_mismatch_names_file_versions_and_guidance(store: SQLiteStateStor
         assert c.execute("PRAGMA user_version").fetchone()[0] == 99
 
 
-def test_reset_file_recovers_from_schema_mismatch(store: SQLiteStateStore, db_path: Path, clock: FakeClock) -> None:
+def test_reset_file_recovers_from_schema_mismatch(store: SQLiteStateStore, db_path: Path, clock: ManualClock[dt.datetime]) -> None:
     store.upsert_order(order())
     store.close()
     with raw(db_path) as c:
@@ -231,7 +218,7 @@ def test_empty_file_becomes_a_state_db(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ round trips
 
 
-def test_order_round_trip_every_field(store: SQLiteStateStore, db_path: Path, clock: FakeClock) -> None:
+def test_order_round_trip_every_field(store: SQLiteStateStore, db_path: Path, clock: ManualClock[dt.datetime]) -> None:
     o = order(
         "TAGFULL1", side=-1, qty=75, order_type="SL", product_type="CNC", validity="IOC", state="accepted",
         venue_order_id="24010200012345", limit_price=99.95, stop_price=100.05, filled_qty=25, avg_fill_price=99.9,
@@ -249,7 +236,7 @@ def test_order_round_trip_every_field(store: SQLiteStateStore, db_path: Path, cl
         assert again.get_order("TAGFULL1") == expected
 
 
-def test_order_round_trip_with_nulls(store: SQLiteStateStore, clock: FakeClock) -> None:
+def test_order_round_trip_with_nulls(store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     o = order("MKT1", order_type="MARKET", limit_price=None)
     store.upsert_order(o)
     got = store.get_order("MKT1")
@@ -260,7 +247,7 @@ def test_order_round_trip_with_nulls(store: SQLiteStateStore, clock: FakeClock) 
     assert store.find_order_by_venue_id("nope") is None
 
 
-def test_upsert_order_keeps_created_at_and_stamps_updated_at(store: SQLiteStateStore, clock: FakeClock) -> None:
+def test_upsert_order_keeps_created_at_and_stamps_updated_at(store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     first = clock.now
     store.upsert_order(order())
     later = clock.advance(5)
@@ -271,7 +258,7 @@ def test_upsert_order_keeps_created_at_and_stamps_updated_at(store: SQLiteStateS
     assert len(store.load_orders()) == 1
 
 
-def test_load_orders_by_state_and_open_orders(store: SQLiteStateStore, clock: FakeClock) -> None:
+def test_load_orders_by_state_and_open_orders(store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     for i, state in enumerate(ORDER_STATES):
         clock.advance(1)
         store.upsert_order(order(f"T{i}", state=state))
@@ -310,7 +297,7 @@ def test_alias_round_trip_is_idempotent_and_refuses_repointing(store: SQLiteStat
         assert again.resolve_alias("rest-req-77") == "T1"
 
 
-def test_position_round_trip_replace_and_delete(store: SQLiteStateStore, clock: FakeClock) -> None:
+def test_position_round_trip_replace_and_delete(store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     p = store.upsert_position(StoredPosition(SYM, -15, 612.25))
     assert p == StoredPosition(SYM, -15.0, 612.25, clock.now)
     assert store.get_position(SYM) == p
@@ -326,7 +313,7 @@ def test_position_round_trip_replace_and_delete(store: SQLiteStateStore, clock: 
     assert [p.symbol for p in store.load_positions()] == ["NSE:INFY-EQ"]
 
 
-def test_applied_trade_round_trip(store: SQLiteStateStore, clock: FakeClock) -> None:
+def test_applied_trade_round_trip(store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     t = trade("25010200001", tag="T1", venue_order_id="V1", at=dt.datetime(2024, 1, 2, 9, 30, 1, 5, tzinfo=IST))
     assert store.last_applied_trade() is None
     assert store.record_fill(t) is True
@@ -434,7 +421,7 @@ def test_venue_order_id_is_unique_per_account(db_path: Path, store: SQLiteStateS
 # ------------------------------------------------------------------------------------------ record_fill
 
 
-def test_record_fill_applies_once(store: SQLiteStateStore, clock: FakeClock) -> None:
+def test_record_fill_applies_once(store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     store.upsert_order(order(venue_order_id="V1", state="accepted"))
     o1 = order(venue_order_id="V1", state="partial", filled_qty=4, avg_fill_price=500.0)
     assert store.record_fill(trade("101"), o1, StoredPosition(SYM, 4, 500.0)) is True
@@ -449,7 +436,7 @@ def test_record_fill_applies_once(store: SQLiteStateStore, clock: FakeClock) -> 
     assert (order_after.filled_qty, pos_after.qty) == (4.0, 4.0)
 
 
-def test_record_fill_dedupe_survives_restart(db_path: Path, clock: FakeClock) -> None:
+def test_record_fill_dedupe_survives_restart(db_path: Path, clock: ManualClock[dt.datetime]) -> None:
     with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha", clock=clock) as s:
         assert s.record_fill(trade("101"), order(filled_qty=4, state="partial"), StoredPosition(SYM, 4, 500))
         before = (s.get_order("T1"), s.get_position(SYM))
@@ -608,7 +595,7 @@ def test_processes_opening_a_fresh_file_at_once_all_succeed(tmp_path: Path) -> N
 # ------------------------------------------------------------------------------------------ ledger pruning
 
 
-def test_prune_applied_trades(store: SQLiteStateStore, db_path: Path, clock: FakeClock) -> None:
+def test_prune_applied_trades(store: SQLiteStateStore, db_path: Path, clock: ManualClock[dt.datetime]) -> None:
     day = dt.timedelta(days=1)
     clock.now = T0 + 3 * day
     for i, when in enumerate((T0 - day, T0, T0 + day, T0 + 2 * day), start=1):

@@ -22,9 +22,9 @@ from typing import Any, Callable
 import backtrader as bt
 import pytest
 
-from support.broker_helpers import CONFIG, INFY, SBIN, broker_store, state_store
 from fyers_sim.testing import wait_until
-from support.store_helpers import IST
+from support.broker_helpers import CONFIG, INFY, SBIN, broker_store, state_store
+from support.clocks import IST
 
 __all__ = ["FUT", "Note", "Snap", "Action", "Driver", "Scenario"]
 

@@ -22,11 +22,11 @@ from typing import Any, Callable
 
 import backtrader as bt
 
-from support.broker_helpers import INFY, SBIN
 from fyers_sim.testing import wait_until
 from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.models.orders import OrderType, Side
-from support.store_helpers import IST
+from support.broker_helpers import INFY, SBIN
+from support.clocks import IST
 
 __all__ = ["VenueClock", "Note", "CerebroRun", "bt_order_for", "cancel_alive", "marketable", "grid_down"]
 

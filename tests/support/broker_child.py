@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 from support.broker_helpers import INFY, SBIN
+from support.paths import SRC, TESTS
 
-TESTS = Path(__file__).resolve().parents[1]
-SRC = TESTS.parent / "src"
 CHILD = Path(__file__).with_name("broker_restart_child.py")
 
 

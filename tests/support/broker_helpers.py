@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from fyers_sim.testing import wait_until
 
@@ -62,6 +62,20 @@ def pump_until(core_or_broker: Any, predicate: Callable[[], Any], *, venue=None,
 
 
 # ---------------------------------------------------------------------- fault/restart test helpers
+def seeded_venue(request) -> Iterator:
+    """A body for a module's own ``venue`` fixture (``venue = pytest.fixture(seeded_venue)``): the
+    local venue seeded by an indirect parameter (default 7; ``sdk_venue``/``fast_venue`` build on
+    it), without its per-second window. The client's own limiter keeps 10 requests/s; a venue
+    window would let a burst straddling the two windows' edges (or two processes sharing the
+    account's budget) turn a placement into a 429 "not placed" these tests are not about. The
+    per-minute and per-day windows stay."""
+    from fyers_sim.ratelimit import RateLimits
+    from fyers_sim.testing import running_venue
+
+    with running_venue(seed=getattr(request, "param", 7), limits=RateLimits(per_second=None)) as v:
+        yield v
+
+
 def venue_orders_of(venue, tag: str) -> list[dict]:
     """The venue's orderbook rows carrying our ``tag`` (FYERS echoes it as ``"1:<tag>"``)."""
     return [o for o in venue.orders() if o.get("orderTag") == f"1:{tag}"]

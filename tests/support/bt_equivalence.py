@@ -16,7 +16,7 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
-from support.store_helpers import IST
+from support.clocks import IST
 
 SESSION = {"sessionstart": dt.time(9, 15), "sessionend": dt.time(15, 30)}  # NSE, as FyersData defaults
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fyers_store.adapters import FyersDataWsAdapter
 from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
@@ -13,17 +11,12 @@ from fyers_store.adapters.rate_limiter import RateLimiter
 from fyers_store.config import CacheConfig, DataFeedConfig, RestLimitsConfig
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.store import FyersStore
+from support.paths import SHIPPED_CONFIG
 
-IST = ZoneInfo("Asia/Kolkata")
-UTC = dt.timezone.utc
-CALENDAR = NseCalendar.from_yaml(Path(__file__).resolve().parents[2] / "config" / "nse_calendar.yaml")
+CALENDAR = NseCalendar.from_yaml(SHIPPED_CONFIG / "nse_calendar.yaml")
 LIMITS = RestLimitsConfig(read_timeout_seconds=5.0, max_backoff_retries=2, backoff_base_seconds=0.05,
                           backoff_cap_seconds=0.2, backoff_jitter_seconds=0.01)
 FEED_CONFIG = DataFeedConfig(stall_warning_seconds=0, market_max_messages=5000, market_drain_budget_ms=50.0)
-
-
-def ist(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=IST)
 
 
 def make_rest(venue, tmp_path: Path, limits: RestLimitsConfig = LIMITS) -> FyersSdkRestAdapter:
