@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_CONFIG = REPO_ROOT / "config"
+from support.paths import SHIPPED_CONFIG
 
 
 @pytest.fixture
@@ -63,9 +62,9 @@ def sdk_venue(venue, tmp_path, monkeypatch):
 
 @pytest.fixture
 def fast_venue(sdk_venue, monkeypatch):
-    """``sdk_venue`` with the SDK sockets' fixed pauses shortened (see ``tests/sdk_time.py``)."""
+    """``sdk_venue`` with the SDK sockets' fixed pauses shortened (see ``tests/support/sdk_time.py``)."""
     from fyers_apiv3.FyersWebsocket import data_ws, order_ws
-    from sdk_time import FastSdkTime
+    from support.sdk_time import FastSdkTime
 
     shim = FastSdkTime()
     monkeypatch.setattr(data_ws, "time", shim)

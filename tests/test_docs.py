@@ -321,7 +321,7 @@ def test_the_order_diagram_matches_the_transition_table():
 
 def test_every_test_named_in_reliability_exists():
     text = (DOCS / "reliability.md").read_text(encoding="utf-8")
-    refs = re.findall(r"tests/(test_\w+\.py)(?:::(test_\w+))?", text)
+    refs = re.findall(r"tests/((?:\w+/)*test_\w+\.py)(?:::(test_\w+))?", text)
     assert len(refs) > 20
     problems = []
     for file, name in refs:

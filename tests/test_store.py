@@ -17,7 +17,8 @@ from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnap
 from fyers_store.models.stream import EventKind
 from fyers_store.persistence import SQLiteHistoricalCache
 from fyers_store.store import FyersStore
-from store_helpers import CALENDAR, IST, UTC, ist, make_rest, make_store
+from support.clocks import IST, UTC, ist
+from support.store_helpers import CALENDAR, make_rest, make_store
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 HISTORY = "/data/history"
@@ -287,7 +288,7 @@ def test_exchange_time_defaults_to_the_clock_learnt_from_ticks():
 def test_from_config_logs_in_and_builds_the_whole_store_from_yaml(fast_venue, config_dir, tmp_path):
     import yaml
 
-    from test_auth_cli import write_credentials
+    from support.cli_config import write_credentials
 
     venue = fast_venue
     venue.set_time(ist(2026, 11, 18, 15, 40))

@@ -4,36 +4,14 @@ credentials file, see docs/tasks.md)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 import yaml
 
 from fyers_store import FyersStore
 from fyers_store.config import load_broker_config
 from fyers_store.errors import ConfigError
-from store_helpers import ist
-from test_auth_cli import write_credentials
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def config_copy(venue, tmp_path: Path) -> Path:
-    root = tmp_path / "config"
-    shutil.copytree(REPO / "config", root)
-    write_credentials(venue, root)
-    _edit(root / "cache.yaml", db_path=str(tmp_path / "cache.sqlite"))
-    _edit(root / "state.yaml", state_db_path=str(tmp_path / "state.sqlite"), account_id=venue.account.fy_id)
-    _edit(root / "broker.yaml", reconcile_interval_seconds=7, allowed_product_types=["CNC"],
-          default_product_type="CNC")
-    return root
-
-
-def _edit(path: Path, **values) -> None:
-    data = yaml.safe_load(path.read_text())
-    data.update(values)
-    path.write_text(yaml.safe_dump(data))
+from support.cli_config import config_copy, edit_yaml, write_credentials
+from support.clocks import ist
 
 
 def test_from_config_logs_in_and_serves_history_with_every_file_of_the_directory(sdk_venue, tmp_path):
@@ -71,7 +49,7 @@ def test_credentials_and_state_env_overrides_win_over_the_directory(sdk_venue, t
 
 def test_a_broken_file_in_the_directory_is_named_before_any_login(sdk_venue, tmp_path):
     root = config_copy(sdk_venue, tmp_path)
-    _edit(root / "broker.yaml", default_product_type="MTF")  # not in allowed_product_types
+    edit_yaml(root / "broker.yaml", default_product_type="MTF")  # not in allowed_product_types
     with pytest.raises(ConfigError) as err:
         FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False)
     assert "broker.yaml" in str(err.value) and "default_product_type" in str(err.value)

@@ -201,7 +201,7 @@ class TickEncoder:
         """Depth levels equal to ``MarketData.depth(symbol, t.epoch)`` (``depth_payload`` in
         instruments.py seeded with market.py's ``_seed(seed, symbol, epoch, "depth")``): same
         seed, same random draws, without building dicts.  ``expovariate(1.0)`` is written out
-        as ``-log(1.0 - random())``, its exact definition.  tests/test_sim_data_socket.py
+        as ``-log(1.0 - random())``, its exact definition.  tests/sim/test_sim_data_socket.py
         checks the equality with ``MarketData.depth``."""
         p, step = self.scale(ins)
         sc = 10 ** p

@@ -8,7 +8,7 @@ modes:
 * ``core``: a ``BrokerCore`` driven directly (fast): place, modify, cancel, and pump (move the
   venue clock 2 s, dispatch).
 * ``cerebro``: a Backtrader strategy in a real Cerebro with live ``FyersData`` feeds and the
-  ``FyersBroker`` from ``store.getbroker()`` (``tests/broker_cerebro.py``); one action per 1-minute
+  ``FyersBroker`` from ``store.getbroker()`` (``tests/support/broker_cerebro.py``); one action per 1-minute
   bar.
 
 Every choice comes from ``random.Random(f"chaos-life:{seed}:{life}")``. The protocol with the
@@ -40,7 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from broker_restart_child import RemoteClock, say  # noqa: E402
+from support.broker_restart_child import RemoteClock, say  # noqa: E402
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 TICK = 0.05
@@ -223,7 +223,7 @@ def settle_core(core, pump, timeout: float = 90.0) -> None:
 def run_cerebro(args, store, clock, gate: Gate) -> None:
     import backtrader as bt
 
-    from broker_cerebro import CerebroRun, bt_order_for
+    from support.broker_cerebro import CerebroRun, bt_order_for
     from fyers_sim.testing import wait_until
 
     run = CerebroRun(store, clock, say=say)  # getbroker(): state DB and broker.yaml from the config dir
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     from fyers_store.errors import AuthError, ReconcileFailureError
     from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
     from fyers_store.store import FyersStore
-    from sdk_time import FastSdkTime
+    from support.sdk_time import FastSdkTime
 
     data_ws.time = order_ws.time = FastSdkTime()  # the SDK's fixed 2 s connect pause, as in the tests
     gate = Gate()
