@@ -495,7 +495,7 @@ def parsed_lines(path: Path) -> list[dict[str, str]]:
 
 
 def test_order_fill_and_reconcile_lines_go_to_orders_log(fast_venue, tmp_path, shipped):
-    from broker_helpers import SBIN, make_core, pump_until
+    from support.broker_helpers import SBIN, make_core, pump_until
 
     from fyers_store.engine.broker_core import OrderIntent
     from fyers_store.engine.orders import OrderState
@@ -546,7 +546,7 @@ def test_order_fill_and_reconcile_lines_go_to_orders_log(fast_venue, tmp_path, s
 
 def test_a_reconcile_failure_is_in_orders_log_and_errors_log(fast_venue, tmp_path, shipped):
     """docs/ops.md: the causes of a ReconcileFailureError appear in orders.log and errors.log."""
-    from broker_helpers import broker_store, make_core
+    from support.broker_helpers import broker_store, make_core
 
     from fyers_store.errors import ReconcileFailureError
 
@@ -605,7 +605,7 @@ def test_sdk_file_setting_comes_from_setup_and_goes_with_reset(tmp_path, shipped
 
 
 def test_sdk_request_log_rotates_when_enabled(sdk_venue, tmp_path, shipped, sdk_loggers):
-    from store_helpers import make_rest
+    from support.store_helpers import make_rest
 
     text = shipped.read_text(encoding="utf-8").replace("  enabled: false", "  enabled: true")
     text = text.replace("  max_bytes: 10485760", "  max_bytes: 1024").replace("  backup_count: 3", "  backup_count: 1")
