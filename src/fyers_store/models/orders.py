@@ -15,6 +15,7 @@ from enum import Enum, IntEnum
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
+from fyers_store.config.schema import ProductType
 from fyers_store.errors import VenueDataError
 
 __all__ = [
@@ -57,15 +58,6 @@ class OrderType(IntEnum):
     MARKET = 2
     STOP = 3        # SL-M: market once the trigger is hit
     STOP_LIMIT = 4  # SL-L: limit once the trigger is hit
-
-
-class ProductType(str, Enum):
-    CNC = "CNC"            # delivery equity
-    INTRADAY = "INTRADAY"  # squared off the same day
-    MARGIN = "MARGIN"      # derivatives carry-forward
-    CO = "CO"              # cover order (not used by the library)
-    BO = "BO"              # bracket order (not used by the library)
-    MTF = "MTF"            # margin trading facility
 
 
 class Validity(str, Enum):
