@@ -72,7 +72,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import email.utils
-import hashlib
 import random
 import threading
 import time
@@ -91,7 +90,8 @@ from fyers_store.adapters.rate_limiter import RestBudget, shared_limiter
 from fyers_store.backoff import capped_backoff
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import (
-    AuthError, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected, VenueDataError,
+    AlreadyCancelled, AuthError, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected,
+    VenueDataError,
 )
 from fyers_store.logs import get_logger
 from fyers_store.models.bars import NormalizedBar
@@ -100,7 +100,7 @@ from fyers_store.models.orders import (
 )
 from fyers_store.models.resolution import canonicalize_fyers_resolution, is_seconds_resolution
 
-__all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError", "make_order_tag"]
+__all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError"]
 
 _log = get_logger(__name__, "rest")
 _olog = get_logger(__name__ + ".orders", "orders")
@@ -116,32 +116,6 @@ _NO_ACK = 201
 # never a refusal. Unsure: whether FYERS ever sends them with HTTP 200 or only with 4xx/5xx.
 _UNCONFIRMED_CODES = frozenset({-201, -202, -204, -205, -329})
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
-
-
-def make_order_tag(strategy_id: str, seq: int) -> str:
-    """A deterministic FYERS orderTag for the ``seq``-th order of ``strategy_id``.
-
-    Alphanumeric ASCII, at most 30 characters (FYERS's rule): up to 12 characters of the strategy
-    id, 6 hex digits of its SHA-256 (two ids with the same prefix still differ), ``S`` and ``seq``
-    in base 36. The same inputs always give the same tag, so a restarted process that replays its
-    sequence finds its earlier orders again.
-    """
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise ValueError(f"seq must be a non-negative int, got {seq!r}")
-    if not isinstance(strategy_id, str) or not strategy_id:
-        raise ValueError("strategy_id must be a non-empty string")
-    digits, n = "", seq
-    while True:
-        n, r = divmod(n, 36)
-        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
-        if n == 0:
-            break
-    digest = hashlib.sha256(strategy_id.encode()).hexdigest()[:6]
-    room = 30 - len(digest) - 1 - len(digits)
-    if room < 0:
-        raise ValueError(f"seq {seq} is too large for a 30-character orderTag")
-    prefix = "".join(ch for ch in strategy_id if ch.isascii() and ch.isalnum())[:min(12, room)]
-    return f"{prefix}{digest}S{digits}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -573,14 +547,20 @@ class FyersSdkRestAdapter(RestAdapter):
     def cancel_order(self, order_id: str) -> str:
         """Cancel a working order (retried on the allowlist). If an earlier attempt's outcome was
         unknown and the retry hears "already cancelled" (-161), the first attempt worked: that
-        counts as success. Other refusals (already traded/rejected/expired) raise Rejected."""
+        counts as success. A first attempt hearing it raises AlreadyCancelled (a Rejected: the
+        order was cancelled before). Other refusals (already traded/rejected/expired) raise Rejected."""
         body = {"id": str(order_id)}
 
         def settled(err: Rejected) -> dict | None:
             return {"s": "ok", "id": str(order_id)} if err.code == _ALREADY_CANCELLED else None
 
-        reply = self._send("cancel_order", lambda m: m.cancel_order(body), retryable=True, after_unknown=settled,
-                           mutating=True)
+        try:
+            reply = self._send("cancel_order", lambda m: m.cancel_order(body), retryable=True,
+                               after_unknown=settled, mutating=True)
+        except Rejected as exc:
+            if exc.code == _ALREADY_CANCELLED:
+                raise AlreadyCancelled(exc.code, exc.message, order_id=exc.order_id) from exc
+            raise
         self._check_acknowledged("cancel_order", reply)
         _olog.info("cancel_order %s", order_id)
         return str(reply.get("id") or order_id)

@@ -28,7 +28,6 @@ import logging
 import time
 from typing import Any, Callable
 
-from fyers_store.adapters.fyers_rest import make_order_tag
 from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.engine.broker_lookups import OutcomeLookups
 from fyers_store.engine.broker_recovery import AccountTruthMixin
@@ -38,11 +37,12 @@ from fyers_store.engine.broker_state import (
 )
 from fyers_store.config.schema import BrokerConfig
 from fyers_store.errors import (
-    AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, RateLimitError,
+    AlreadyCancelled, AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, RateLimitError,
     ReconcileFailureError, Rejected, StateStoreError,
 )
 from fyers_store.models.orders import (
-    FundsSnapshot, OrderRequest, OrderSnapshot, PositionSnapshot, ProductType, TradeFill, order_tag_from_fyers,
+    FundsSnapshot, OrderRequest, OrderSnapshot, PositionSnapshot, ProductType, TradeFill, make_order_tag,
+    order_tag_from_fyers,
 )
 from fyers_store.models.stream import ConnectionEvent, EventKind
 from fyers_store.engine.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
@@ -57,7 +57,6 @@ _PARKED_CAP = 1_000
 _KEEP_DONE = 200
 _SEEN_CAP = 10_000
 _FUNDS_REFRESH_SECONDS = 5.0  # after fills; Cerebro asks for cash and value every bar
-_ALREADY_CANCELLED = -161  # FYERS's cancel reply for an order it has cancelled already
 _SOCKET_CONNECTED = "order socket connected"
 _FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 
@@ -226,11 +225,11 @@ class BrokerCore(AccountTruthMixin):
         self._persist(order)
         try:
             self.rest.cancel_order(order.venue_order_id)
+        except AlreadyCancelled as exc:  # its status-1 update is on its way: never back to working
+            log.info("cancel of %s: FYERS has it cancelled already (%s); looking it up by its tag", tag, exc)
+            self._lookups.watch_cancel(tag)
+            return []
         except Rejected as exc:
-            if exc.code == _ALREADY_CANCELLED:  # its status-1 update is on its way: never back to working
-                log.info("cancel of %s: FYERS has it cancelled already (%s); looking it up by its tag", tag, exc)
-                self._lookups.watch_cancel(tag)
-                return []
             return self._apply(self.book.cancel_refused(tag, exc.message, report=True))  # e.g. -162 traded
         except (AuthError, RateLimitError) as exc:
             if isinstance(exc, AuthError):

@@ -10,6 +10,7 @@ whose keys are the same names -- so nothing downstream ever sees an SDK dict.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Mapping
@@ -20,7 +21,7 @@ from fyers_store.errors import VenueDataError
 
 __all__ = [
     "OrderStatus", "Side", "OrderType", "ProductType", "Validity", "DONE", "WORKING",
-    "order_status", "side", "order_type", "product_type", "validity", "order_tag_from_fyers",
+    "order_status", "side", "order_type", "product_type", "validity", "order_tag_from_fyers", "make_order_tag",
     "parse_fyers_time", "OrderRequest", "OrderSnapshot", "TradeFill", "PositionSnapshot", "FundsSnapshot",
 ]
 
@@ -109,6 +110,32 @@ def order_tag_from_fyers(value: Any) -> str | None:
     if not sep or prefix not in ("1", "2"):
         return text  # a bare tag (the venue accepts both); keep it as given
     return None if tag == "Untagged" else tag
+
+
+def make_order_tag(strategy_id: str, seq: int) -> str:
+    """A deterministic FYERS orderTag for the ``seq``-th order of ``strategy_id``.
+
+    Alphanumeric ASCII, at most 30 characters (FYERS's rule): up to 12 characters of the strategy
+    id, 6 hex digits of its SHA-256 (two ids with the same prefix still differ), ``S`` and ``seq``
+    in base 36. The same inputs always give the same tag, so a restarted process that replays its
+    sequence finds its earlier orders again.
+    """
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise ValueError(f"seq must be a non-negative int, got {seq!r}")
+    if not isinstance(strategy_id, str) or not strategy_id:
+        raise ValueError("strategy_id must be a non-empty string")
+    digits, n = "", seq
+    while True:
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+        if n == 0:
+            break
+    digest = hashlib.sha256(strategy_id.encode()).hexdigest()[:6]
+    room = 30 - len(digest) - 1 - len(digits)
+    if room < 0:
+        raise ValueError(f"seq {seq} is too large for a 30-character orderTag")
+    prefix = "".join(ch for ch in strategy_id if ch.isascii() and ch.isalnum())[:min(12, room)]
+    return f"{prefix}{digest}S{digits}"
 
 
 _TIME_FORMATS = ("%d-%b-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S")
