@@ -83,7 +83,7 @@ from typing import Any
 import requests
 
 from fyers_store.adapters.history_windows import (
-    HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, plan_windows, sorted_bars,
+    HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, sorted_bars,
 )
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.adapters.rate_limiter import RestBudget, shared_limiter
@@ -464,7 +464,7 @@ class FyersSdkRestAdapter(RestAdapter):
         """Like :meth:`history`, one window at a time: yields ``(window, bars)`` as each request
         completes, so a caller can store every window it got before a later one fails."""
         res = canonicalize_fyers_resolution(resolution)
-        windows = plan_windows(res, start, end)
+        windows = self.plan_history(res, start, end)
         if windows and is_seconds_resolution(res):
             calendar = self._get_calendar()
             if calendar is not None:

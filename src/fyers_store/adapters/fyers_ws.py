@@ -48,14 +48,14 @@ from typing import Any
 from fyers_store.adapters.fyers_order_ws import ORDER_KINDS, FyersOrderWsAdapter
 from fyers_store.adapters.ws_base import (
     BoundedMessageQueue, HealthMonitor, QueuePolicy, SdkExceptionCounter, brief, by_data_type, chunks,
-    close_websocket_app, daemon_sdk_threads, symbol_list,
+    close_websocket_app, daemon_sdk_threads,
 )
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
 from fyers_store.config import WsConfig, load_ws_config
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
-from fyers_store.models.stream import DepthUpdate, EventKind, Tick
+from fyers_store.models.stream import DepthUpdate, EventKind, Tick, symbol_list
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
 

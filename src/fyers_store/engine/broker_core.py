@@ -544,10 +544,10 @@ class BrokerCore(AccountTruthMixin):
         if product.value not in self.config.allowed_product_types:
             return (f"product type {product.value} is not in allowed_product_types "
                     f"{list(self.config.allowed_product_types)} (config/broker.yaml)")
-        if getattr(self.rest, "is_real_fyers", True) and not self._live_ok:
+        if self.rest.is_real_fyers and not self._live_ok:
             return ("live orders to real FYERS are disabled: set FYERS_ENVIRONMENT=LIVE or "
                     "allow_live_orders: true in config/broker.yaml")
-        expires = getattr(self.rest, "token_expires_at", None)
+        expires = self.rest.token_expires_at
         if expires is not None and self.store.now().timestamp() >= expires:
             exc = AuthError("the access token expired at "
                             f"{dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat()}; log in again")

@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fyers_store.adapters.interfaces import MessageQueue
-from fyers_store.adapters.ws_base import symbol_list
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import OrderSnapshot, PositionSnapshot, TradeFill
-from fyers_store.models.stream import ConnectionEvent, is_market_data
+from fyers_store.models.stream import ConnectionEvent, is_market_data, symbol_list
 
 __all__ = ["MAX_CLAIMS", "MarketChannel", "MarketRouter", "OrderRoute", "OrderRouter"]
 

@@ -19,13 +19,13 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from fyers_store.errors import VenueDataError
 
 __all__ = [
     "UTC", "Tick", "DepthLevel", "DepthUpdate", "EventKind", "ConnectionEvent", "OrderSocketNotice",
-    "MarketMessage", "is_market_data",
+    "MarketMessage", "is_market_data", "symbol_list",
 ]
 
 UTC = dt.timezone.utc
@@ -208,3 +208,14 @@ MarketMessage = Tick | DepthUpdate
 def is_market_data(message: Any) -> bool:
     """True for ticks and depth (what a full market queue may drop); False for everything else."""
     return isinstance(message, (Tick, DepthUpdate))
+
+
+def symbol_list(symbols: Iterable[str] | str) -> list[str]:
+    """One symbol or an iterable of them as a de-duplicated list (a bare string is one symbol)."""
+    items = [symbols] if isinstance(symbols, str) else list(symbols)
+    out: dict[str, None] = {}
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"a symbol must be a non-empty string like 'NSE:SBIN-EQ', got {item!r}")
+        out[item.strip()] = None
+    return list(out)
