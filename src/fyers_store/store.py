@@ -131,7 +131,7 @@ class FyersStore:
         """
         from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
         from fyers_store.adapters.rate_budget_file import with_default_budget_file
-        from fyers_store.adapters.rate_limiter import shared_limiter
+        from fyers_store.adapters.shared_budget import shared_limiter
         from fyers_store.auth import load_checked_token
         from fyers_store.config import config_dir as default_dir
         from fyers_store.config import (config_from_yaml, credentials_file, load_rest_limits_config, load_ws_config,

@@ -86,7 +86,8 @@ from fyers_store.adapters.history_windows import (
     HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, sorted_bars,
 )
 from fyers_store.adapters.interfaces import RestAdapter
-from fyers_store.adapters.rate_limiter import RestBudget, shared_limiter
+from fyers_store.adapters.rate_limiter import RestBudget
+from fyers_store.adapters.shared_budget import shared_limiter
 from fyers_store.backoff import capped_backoff
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import (
@@ -213,7 +214,7 @@ class FyersSdkRestAdapter(RestAdapter):
 
     ``limits`` defaults to ``config/fyers_rest_limits.yaml``. ``limiter`` (any
     :class:`~fyers_store.adapters.rate_limiter.RestBudget`) defaults to the process-wide
-    :func:`~fyers_store.adapters.rate_limiter.shared_limiter`: with ``limits.budget_file`` set,
+    :func:`~fyers_store.adapters.shared_budget.shared_limiter`: with ``limits.budget_file`` set,
     the budget of FYERS user ``budget_user`` (default: the client id) shared with every other
     process of that user through the file, else one in-process budget; pass one only to isolate
     tests. ``calendar`` (an ``NseCalendar``; loaded from ``config/nse_calendar.yaml``
