@@ -35,12 +35,14 @@ from fyers_store.config import (
 from fyers_store.errors import AuthError, ConfigError
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.engine.history import HistoryReport, HistoryService, WindowProgress
+from fyers_store.engine.ports import FyersBrokerStorePort, FyersDataStorePort
 from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnapshot, TradeFill
 from fyers_store.models.stream import Tick
 from fyers_store.persistence.cache import BarRow, HistoricalCache
+from fyers_store.state.state_store import SQLiteStateStore
 from fyers_store.engine.routing import MarketChannel, MarketRouter, OrderRoute, OrderRouter
 
 __all__ = ["FyersStore"]
@@ -480,15 +482,24 @@ class FyersStore:
         """A :class:`~fyers_store.bt.data_feed.FyersData` bound to this store."""
         from fyers_store.bt.data_feed import FyersData
 
-        kwargs["store"] = self
+        store: FyersDataStorePort = self  # what a feed uses of its store (mypy checks the fit)
+        kwargs["store"] = store
         return FyersData(*args, **kwargs)
 
     def getbroker(self, *args: Any, **kwargs: Any) -> Any:
         """A :class:`~fyers_store.bt.broker.FyersBroker` bound to this store."""
         from fyers_store.bt.broker import FyersBroker
 
-        kwargs["store"] = self
+        store: FyersBrokerStorePort = self  # what a broker uses of its store (mypy checks the fit)
+        kwargs["store"] = store
         return FyersBroker(*args, **kwargs)
+
+    def open_state(self, strategy_id: str) -> SQLiteStateStore:
+        """The state DB of ``strategy_id`` as ``state_config`` says (checked against the cache
+        path); the caller closes it. What a broker without ``state=`` uses."""
+        if self.state_config is None:
+            raise ValueError("FyersBroker needs state=SQLiteStateStore(...) or a store with state_config")
+        return SQLiteStateStore.from_config(self.state_config, strategy_id, cache_db_path=self.cache_config)
 
 
 def _now_of(clock: Any) -> Callable[[], dt.datetime]:

@@ -49,7 +49,7 @@ from fyers_store.config import load_broker_config
 from fyers_store.errors import AuthError, ReconcileFailureError
 from fyers_store.models.orders import OrderType, ProductType, Side, Validity
 from fyers_store.engine.orders import OrderEvent, OrderEventKind, OrderState, TrackedOrder
-from fyers_store.state.state_store import SQLiteStateStore
+from fyers_store.engine.ports import FyersBrokerStorePort
 
 __all__ = ["FyersBroker"]
 
@@ -65,9 +65,10 @@ _BT_EXECTYPE = {OrderType.MARKET: bt.Order.Market, OrderType.LIMIT: bt.Order.Lim
 class FyersBroker(bt.BrokerBase):
     """A live Backtrader broker on FYERS (see the module doc for the order mapping).
 
-    Params: ``store`` (a :class:`~fyers_store.store.FyersStore`, required), ``strategy_id``
-    (names this strategy's rows in the state DB and its order route), ``state`` (a
-    :class:`SQLiteStateStore`; default: from the store's ``state_config``), ``config`` (a
+    Params: ``store`` (a :class:`~fyers_store.store.FyersStore`, required; what the broker uses of
+    it: :class:`~fyers_store.engine.ports.FyersBrokerStorePort`), ``strategy_id`` (names this
+    strategy's rows in the state DB and its order route), ``state`` (a
+    :class:`~fyers_store.state.SQLiteStateStore`; default: from the store's ``state_config``), ``config`` (a
     :class:`~fyers_store.config.BrokerConfig`; default the store's ``broker_config`` -- the
     ``broker.yaml`` of :meth:`FyersStore.from_config`'s directory -- else ``config/broker.yaml``), ``primary``
     (receives orders made outside any strategy), ``max_messages`` (order-socket messages applied
@@ -97,7 +98,7 @@ class FyersBroker(bt.BrokerBase):
         super().__init__()
         if self.p.store is None:
             raise ValueError("FyersBroker needs store=FyersStore(...)")
-        self.store = self.p.store
+        self.store: FyersBrokerStorePort = self.p.store
         self.core: BrokerCore | None = None
         self.notify_order: Callable[[Any], None] | None = None
         self._notifs: collections.deque = collections.deque()
@@ -118,12 +119,9 @@ class FyersBroker(bt.BrokerBase):
         self.store.start(broker=self)
         state = self.p.state
         if state is None:
-            if self.store.state_config is None:
-                raise ValueError("FyersBroker needs state=SQLiteStateStore(...) or a store with state_config")
-            state = SQLiteStateStore.from_config(self.store.state_config, self.p.strategy_id,
-                                                 cache_db_path=self.store.cache_config)
+            state = self.store.open_state(self.p.strategy_id)
             self._owns_state = True
-        config = self.p.config or getattr(self.store, "broker_config", None) or load_broker_config()
+        config = self.p.config or self.store.broker_config or load_broker_config()
         if config.reconcile_interval_seconds == 0:
             log.warning("reconcile_interval_seconds is 0: no periodic reconcile; a dropped order-socket message "
                         "is only caught after a reconnect or a restart")

@@ -31,6 +31,7 @@ from typing import Any, Callable
 from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.engine.broker_lookups import OutcomeLookups
 from fyers_store.engine.broker_recovery import AccountTruthMixin
+from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.engine.broker_state import (
     LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure,
     position_after, stored_order, tracked_order,
@@ -64,8 +65,9 @@ _FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 class BrokerCore(AccountTruthMixin):
     """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
 
-    ``store`` supplies REST and the order socket; ``state`` is this strategy's state DB store.
-    ``owner``/``primary`` name its order route in the store (the primary also gets orders and
+    ``store`` supplies REST and the order socket (what the core uses of it:
+    :class:`~fyers_store.engine.ports.BrokerStorePort`); ``state`` is this strategy's state DB
+    store. ``owner``/``primary`` name its order route in the store (the primary also gets orders and
     trades nobody claims: those made outside the strategy). ``unknown_grace_seconds`` is how long
     an order whose placement outcome is unknown may stay absent from the orderbook, after FYERS
     could last have acted on the request, before it is declared not found (provisionally, see
@@ -75,13 +77,14 @@ class BrokerCore(AccountTruthMixin):
     order). ``wall`` (epoch seconds) times placements across restarts; ``monotonic`` the rest.
     """
 
-    def __init__(self, store: Any, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
+    def __init__(self, store: BrokerStorePort, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
                  primary: bool = True, unknown_grace_seconds: float = 5.0, env: dict[str, str] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, keep_done_orders: int = _KEEP_DONE,
                  wall: Callable[[], float] = time.time) -> None:
-        if store.rest is None:
+        rest = store.rest
+        if rest is None:
             raise ValueError("the broker needs a FyersStore with a REST adapter")
-        self.store, self.rest, self.state, self.config = store, store.rest, state, config
+        self.store, self.rest, self.state, self.config = store, rest, state, config
         self.owner, self.primary = owner, primary
         self.book = OrderBook()
         self._grace = float(unknown_grace_seconds)
@@ -272,7 +275,7 @@ class BrokerCore(AccountTruthMixin):
         reconcile when due (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
         ReconcileFailureError when a reconcile fails -- after returning the events this call had
         already applied, if any (they are never lost: the next call raises)."""
-        refused = getattr(self.store, "auth_error", None)  # a socket's token was refused
+        refused = self.store.auth_error  # a socket's token was refused
         if refused is not None and self._halted is None:
             self._auth_failed(refused)
         if self._raise_next is not None:  # from a call outside dispatch (place, cancel, modify)

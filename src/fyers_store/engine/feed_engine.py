@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder
+from fyers_store.engine.ports import FeedStorePort
 from fyers_store.config import DataFeedConfig
 from fyers_store.errors import AuthError
 from fyers_store.logs import get_logger
@@ -93,14 +94,15 @@ class FeedSettings:
 
 
 class FeedEngine:
-    """One symbol's bar stream from a :class:`~fyers_store.store.FyersStore`.
+    """One symbol's bar stream from a :class:`~fyers_store.store.FyersStore` (what it uses of
+    it: :class:`~fyers_store.engine.ports.FeedStorePort`).
 
     :meth:`start` subscribes (live) and :meth:`poll` returns, one at a time, a
     :data:`~fyers_store.persistence.cache.BarRow` ``(epoch, o, h, l, c, v)``, a
     :class:`StatusChange`, ``None`` (nothing yet) or :data:`END`. Call both from one thread.
     """
 
-    def __init__(self, store: Any, settings: FeedSettings, config: DataFeedConfig | None = None,
+    def __init__(self, store: FeedStorePort, settings: FeedSettings, config: DataFeedConfig | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store, self.settings = store, settings
         self.config = config or store.feed_config()
