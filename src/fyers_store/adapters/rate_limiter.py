@@ -41,15 +41,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import RateLimitError
 from fyers_store.logs import get_logger
+from fyers_store.models.zones import IST
 
 __all__ = ["Budgets", "Permit", "RateLimiter", "RestBudget", "budget_refusal", "ist_date", "seconds_to_ist_day_end"]
 
-IST = ZoneInfo("Asia/Kolkata")
 _log = get_logger(__name__, "rest")
 
 

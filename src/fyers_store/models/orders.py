@@ -14,10 +14,10 @@ import hashlib
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 from fyers_store.config.schema import ProductType
 from fyers_store.errors import VenueDataError
+from fyers_store.models.zones import IST
 
 __all__ = [
     "OrderStatus", "Side", "OrderType", "ProductType", "Validity", "DONE", "WORKING",
@@ -25,7 +25,6 @@ __all__ = [
     "parse_fyers_time", "OrderRequest", "OrderSnapshot", "TradeFill", "PositionSnapshot", "FundsSnapshot",
 ]
 
-IST = ZoneInfo("Asia/Kolkata")
 
 
 class OrderStatus(IntEnum):
