@@ -220,14 +220,14 @@ class BrokerCore(AccountTruthMixin):
         order = self.book.get(tag)
         if order is None or order.is_done:
             return []
-        if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+        venue_id = order.venue_order_id
+        if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) or venue_id is None:
             self._cancel_when_placed.add(tag)
             return []
         self._raise_if_halted()
-        order = self.book.request_cancel(tag)
-        self._persist(order)
+        self._persist(self.book.request_cancel(tag))
         try:
-            self.rest.cancel_order(order.venue_order_id)
+            self.rest.cancel_order(venue_id)
         except AlreadyCancelled as exc:  # its status-1 update is on its way: never back to working
             log.info("cancel of %s: FYERS has it cancelled already (%s); looking it up by its tag", tag, exc)
             self._lookups.watch_cancel(tag)
@@ -251,9 +251,12 @@ class BrokerCore(AccountTruthMixin):
         (MODIFIED) or still unchanged after ``unknown_grace_seconds`` (MODIFY_REJECTED)."""
         self._raise_if_halted()
         order = self.book.request_modify(tag, qty=qty, limit_price=limit_price, stop_price=stop_price)
+        venue_id = order.venue_order_id
+        if venue_id is None:  # request_modify refuses an order FYERS has not acknowledged
+            raise ValueError(f"cannot modify order {tag!r}: FYERS has not acknowledged it yet (no order id)")
         self._persist(order)
         try:
-            self.rest.modify_order(order.venue_order_id, qty=qty, limit_price=limit_price, stop_price=stop_price,
+            self.rest.modify_order(venue_id, qty=qty, limit_price=limit_price, stop_price=stop_price,
                                    order_type=order.request.type)
         except Rejected as exc:
             return self._apply(self.book.modify_refused(tag, exc.message))

@@ -71,7 +71,7 @@ class _Watch:
     def due(self, now: float) -> bool:
         if self.rounds == 0:
             return True
-        return now - self.last >= min(LOOKUP_EVERY_SECONDS * 2 ** (self.rounds - 1), LOOKUP_MAX_INTERVAL_SECONDS)
+        return now - self.last >= min(LOOKUP_EVERY_SECONDS * 2.0 ** (self.rounds - 1), LOOKUP_MAX_INTERVAL_SECONDS)
 
 
 class OutcomeLookups:

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from fyers_store.config.schema import ProductType
 from fyers_store.errors import VenueDataError
@@ -65,13 +65,14 @@ class Validity(str, Enum):
     IOC = "IOC"
 
 
+_Code = TypeVar("_Code")
 _SIDE = {s.value: s for s in Side}
 _TYPE = {t.value: t for t in OrderType}
 _PRODUCT = {p.value: p for p in ProductType}
 _VALIDITY = {v.value: v for v in Validity}
 
 
-def _lookup(table: Mapping, value: Any, field: str):
+def _lookup(table: Mapping[Any, _Code], value: Any, field: str) -> _Code:
     try:
         return table[value]
     except (KeyError, TypeError):
@@ -155,28 +156,30 @@ def parse_fyers_time(value: Any, field: str = "orderDateTime") -> dt.datetime | 
     raise VenueDataError(f"{field}: cannot read FYERS time {value!r}")
 
 
-def _req(row: Mapping, key: str) -> Any:
+def _req(row: Mapping[str, Any], key: str) -> Any:
     try:
         return row[key]
     except KeyError:
         raise VenueDataError(f"{key}: missing from FYERS record with keys {sorted(row)[:12]}") from None
 
 
-def _num(row: Mapping, key: str, default: float | None = 0.0) -> float | None:
-    value = row.get(key, default)
+def _opt_num(row: Mapping[str, Any], key: str) -> float | None:
+    value = row.get(key)
     if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise VenueDataError(f"{key}: expected a number, got {value!r}") from None
-    return float(value)
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise VenueDataError(f"{key}: expected a number, got {value!r}") from None
 
 
-def _int(row: Mapping, key: str, default: int = 0) -> int:
-    value = _num(row, key, float(default))
-    return int(value) if value is not None else default
+def _num(row: Mapping[str, Any], key: str, default: float = 0.0) -> float:
+    value = _opt_num(row, key)
+    return default if value is None else value
+
+
+def _int(row: Mapping[str, Any], key: str, default: int = 0) -> int:
+    return int(_num(row, key, float(default)))
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ class OrderRequest:
         if self.qty <= 0:
             raise ValueError(f"qty must be positive, got {self.qty}")
 
-    def to_fyers(self) -> dict:
+    def to_fyers(self) -> dict[str, Any]:
         """The JSON body of ``POST /orders/sync``."""
         return {"symbol": self.symbol, "qty": int(self.qty), "type": int(self.type), "side": int(self.side),
                 "productType": self.product_type.value, "limitPrice": float(self.limit_price),
@@ -234,7 +237,7 @@ class OrderSnapshot:
     exchange_order_id: str | None
 
     @classmethod
-    def from_fyers(cls, row: Mapping) -> OrderSnapshot:
+    def from_fyers(cls, row: Mapping[str, Any]) -> OrderSnapshot:
         exch = row.get("exchOrdId")
         val = row.get("orderValidity")
         return cls(
@@ -271,7 +274,7 @@ class TradeFill:
     traded_at: dt.datetime | None
 
     @classmethod
-    def from_fyers(cls, row: Mapping) -> TradeFill:
+    def from_fyers(cls, row: Mapping[str, Any]) -> TradeFill:
         qty, price = _int(row, "tradedQty"), _num(row, "tradePrice")
         return cls(
             trade_id=str(_req(row, "tradeNumber")), order_id=str(_req(row, "orderNumber")),
@@ -301,14 +304,14 @@ class PositionSnapshot:
     ltp: float | None
 
     @classmethod
-    def from_fyers(cls, row: Mapping) -> PositionSnapshot:
+    def from_fyers(cls, row: Mapping[str, Any]) -> PositionSnapshot:
         return cls(
             position_id=str(_req(row, "id")), symbol=str(_req(row, "symbol")),
             product_type=product_type(_req(row, "productType")), net_qty=_int(row, "netQty"),
             net_avg=_num(row, "netAvg"), buy_qty=_int(row, "buyQty"), buy_avg=_num(row, "buyAvg"),
             sell_qty=_int(row, "sellQty"), sell_avg=_num(row, "sellAvg"),
-            realized_pnl=_num(row, "realized_profit"), unrealized_pnl=_num(row, "unrealized_profit", None),
-            ltp=_num(row, "ltp", None),
+            realized_pnl=_num(row, "realized_profit"), unrealized_pnl=_opt_num(row, "unrealized_profit"),
+            ltp=_opt_num(row, "ltp"),
         )
 
 
@@ -330,7 +333,7 @@ class FundsSnapshot:
         if not isinstance(rows, list):
             raise VenueDataError(f"fund_limit: expected a list of rows, got {type(rows).__name__}")
         by_id = {r.get("id"): r for r in rows if isinstance(r, Mapping)}
-        values = {}
+        values: dict[str, float] = {}
         for name, rid in cls._IDS.items():
             if rid not in by_id:
                 raise VenueDataError(f"fund_limit: row id {rid} ({name}) missing")
