@@ -198,7 +198,7 @@ class AuthFilter(logging.Filter):
 # Loggers with a category
 
 
-class _CategoryAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _CategoryAdapter(logging.LoggerAdapter):
     """LoggerAdapter that merges its category into each call's ``extra`` (the caller's value wins)."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
@@ -206,7 +206,7 @@ class _CategoryAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
-def get_logger(name: str, category: str = DEFAULT_CATEGORY) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+def get_logger(name: str, category: str = DEFAULT_CATEGORY) -> logging.LoggerAdapter:
     """A logger adapter whose records carry ``record.category`` (for routing to the right file).
 
     ``extra`` given to a logging call is kept; an explicit ``extra={"category": ...}`` overrides.
@@ -214,7 +214,7 @@ def get_logger(name: str, category: str = DEFAULT_CATEGORY) -> logging.LoggerAda
     return _CategoryAdapter(logging.getLogger(name), {"category": category})
 
 
-def fyers_auth_logger(name: str) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+def fyers_auth_logger(name: str) -> logging.LoggerAdapter:
     """Shorthand for ``get_logger(name, "auth")``: records routed to the auth log."""
     return get_logger(name, "auth")
 
@@ -302,7 +302,8 @@ def load_logging_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         if "filename" in entry and (not isinstance(entry["filename"], str) or not entry["filename"].strip()):
             raise fail(f"{key}.filename", f"expected a file path, got {entry['filename']!r}")
 
-    loggers = [(f"loggers.{name}", entry, _LOGGER_KEYS) for name, entry in sections["loggers"].items()]
+    loggers: list[tuple[str, Any, tuple[str, ...]]] = [
+        (f"loggers.{name}", entry, _LOGGER_KEYS) for name, entry in sections["loggers"].items()]
     if "root" in data:
         if not isinstance(data["root"], dict):
             raise fail("root", f"expected a mapping of settings, got {type(data['root']).__name__}")

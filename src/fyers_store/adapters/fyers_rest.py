@@ -161,7 +161,7 @@ class _SessionProbe:
         self._request = session.request  # the bound original
         self._default = (connect, read)
         self._tls = threading.local()
-        session.request = self._wrapped  # instance attribute: Session.get/post/... call self.request
+        setattr(session, "request", self._wrapped)  # instance attribute: Session.get/post/... call self.request
 
     def begin(self, timeout: tuple[float, float]) -> None:
         self._tls.timeout = timeout
@@ -186,7 +186,8 @@ class _SessionProbe:
         record.status = response.status_code
         record.retry_after = _retry_after(response.headers)
         # The SDK parses the body twice (once inside a debug-log argument); parse it once.
-        parse, parsed = response.json, []
+        parse = response.json
+        parsed: list[Any] = []
 
         def json_once(**kw: Any) -> Any:
             if not parsed:
@@ -473,7 +474,8 @@ class FyersSdkRestAdapter(RestAdapter):
         seen = _seen if _seen is not None else {}
         for window in windows:
             params = window.params(symbol)
-            reply = self._send("history", lambda m, p=params: m.history(p), retryable=True,
+            # _send calls the lambda before the loop moves on: params is this window's.
+            reply = self._send("history", lambda m: m.history(params), retryable=True,
                                ok_states=("ok", "no_data"))
             if reply.get("s") == "no_data":
                 yield window, []

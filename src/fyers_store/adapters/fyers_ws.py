@@ -215,7 +215,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         self._monitor.stop()
         logging.getLogger(_SDK_LOGGER).removeHandler(self._sdk_log)
 
-    def _socket_class(self) -> type:
+    def _socket_class(self) -> Any:  # the SDK's class (untyped) or a stand-in
         if self._sdk_class is not None:
             return self._sdk_class
         from fyers_apiv3.FyersWebsocket import data_ws

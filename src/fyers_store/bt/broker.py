@@ -44,11 +44,11 @@ from typing import Any, Callable
 import backtrader as bt
 from backtrader.position import Position
 
-from fyers_store.engine.broker_core import BrokerCore, OrderIntent, PositionChange
+from fyers_store.engine.broker_core import BrokerCore, BrokerEvent, OrderIntent, PositionChange
 from fyers_store.config import load_broker_config
 from fyers_store.errors import AuthError, ReconcileFailureError
 from fyers_store.models.orders import OrderType, ProductType, Side, Validity
-from fyers_store.engine.orders import OrderEvent, OrderEventKind, OrderState, TrackedOrder
+from fyers_store.engine.orders import Fill, OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.engine.ports import FyersBrokerStorePort
 
 __all__ = ["FyersBroker"]
@@ -211,7 +211,7 @@ class FyersBroker(bt.BrokerBase):
         if tag is None:
             raise ValueError(f"order {order.ref} is not a FyersBroker order")
         qty = None if size is None else int(abs(size))
-        self._translate(self.core.modify(tag, qty=qty, limit_price=price, stop_price=trigger))
+        self._translate(self._started_core().modify(tag, qty=qty, limit_price=price, stop_price=trigger))
 
     def orderstatus(self, order: bt.Order) -> int:
         return order.status
@@ -219,12 +219,12 @@ class FyersBroker(bt.BrokerBase):
     # ------------------------------------------------------------------ outside Cerebro
     def place(self, intent: OrderIntent) -> str:
         """Place an order without a Backtrader order (events go to ``notify_order``); returns its tag."""
-        events = self.core.place(intent)
+        events = self._started_core().place(intent)
         self._translate(events)
-        return events[0].tag
+        return _placed_tag(events)
 
     def cancel_tag(self, tag: str) -> None:
-        self._translate(self.core.cancel(tag))
+        self._translate(self._started_core().cancel(tag))
 
     def dispatch_order_notifications(self, max_messages: int | None = None) -> int:
         """Apply up to ``max_messages`` order-socket messages (and due reconciles) on this thread
@@ -278,8 +278,8 @@ class FyersBroker(bt.BrokerBase):
             self._notify(order)
             log.warning("order %s rejected locally: %s", order.ref, problem)
             return order
-        events = self.core.place(intent)
-        tag = events[0].tag
+        events = self._started_core().place(intent)
+        tag = _placed_tag(events)
         order.addinfo(order_tag=tag)
         self._orders[tag], self._tags[order.ref] = order, tag
         self._translate(events)
@@ -319,9 +319,12 @@ class FyersBroker(bt.BrokerBase):
                 self._apply_event(order, ev)
         if self._unrestored:
             waiting = []
+            book = self._started_core().book
             for tag in self._unrestored:
-                tracked = self.core.book.get(tag) if tag not in self._orders else None
-                restored = self._restore_order(tracked) if tracked is not None else True
+                tracked = book.get(tag) if tag not in self._orders else None
+                if tracked is None:
+                    continue
+                restored = self._restore_order(tracked)
                 if restored is False:  # its feed has no bar yet
                     waiting.append(tag)
                 elif restored is None:
@@ -347,7 +350,7 @@ class FyersBroker(bt.BrokerBase):
             # outcome carries no fill.
             status = order.status
             if ev.fill is not None:
-                self._execute(order, ev)
+                self._execute(order, ev.order, ev.fill)
             if kind is OrderEventKind.COMPLETED:
                 order.completed()
             elif status in (bt.Order.Created, bt.Order.Submitted, bt.Order.Accepted, bt.Order.Partial):
@@ -377,9 +380,9 @@ class FyersBroker(bt.BrokerBase):
             return
         self._notify(order)
 
-    def _execute(self, order: bt.Order, ev: OrderEvent) -> None:
-        data, fill = order.data, ev.fill
-        size = _signed(ev.order, fill.qty)
+    def _execute(self, order: bt.Order, tracked: TrackedOrder, fill: Fill) -> None:
+        data = order.data
+        size = _signed(tracked, fill.qty)
         pos = self._position(_symbol(data))
         pprice_orig = pos.price
         psize, pprice, opened, closed = pos.update(size, fill.price)
@@ -428,6 +431,11 @@ class FyersBroker(bt.BrokerBase):
         self._notify(order)
         return order
 
+    def _started_core(self) -> BrokerCore:
+        if self.core is None:
+            raise RuntimeError("the FyersBroker is not started (add it to Cerebro and run, or call start())")
+        return self.core
+
     def _report_no_feed(self, tracked: TrackedOrder) -> None:
         """An order open at the restart that cannot get a Backtrader order: no feed of its symbol."""
         req = tracked.request
@@ -439,8 +447,9 @@ class FyersBroker(bt.BrokerBase):
 
     def _forget(self) -> None:
         """Drop the Backtrader orders whose FYERS orders the core forgot (bounded memory)."""
-        self._forgotten = self.core.forgotten
-        for tag in [t for t in self._orders if t not in self.core.book]:
+        core = self._started_core()
+        self._forgotten = core.forgotten
+        for tag in [t for t in self._orders if t not in core.book]:
             order = self._orders.pop(tag)
             self._tags.pop(order.ref, None)
 
@@ -474,6 +483,14 @@ class FyersBroker(bt.BrokerBase):
         feeds = {_symbol(d): d for d in self.store.feeds()}
         feeds.update({_symbol(o.data): o.data for o in self._orders.values()})
         return feeds
+
+
+def _placed_tag(events: list[BrokerEvent]) -> str:
+    """The tag of the order BrokerCore.place just made: its first event is that order's SUBMITTED."""
+    first = events[0]
+    if not isinstance(first, OrderEvent):
+        raise TypeError(f"BrokerCore.place returned {first!r} first, not the order's SUBMITTED event")
+    return first.tag
 
 
 def _symbol(data: Any) -> str:

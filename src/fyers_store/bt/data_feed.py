@@ -172,7 +172,8 @@ class FyersData(bt.feed.DataBase):
 
     def start(self) -> None:
         super().start()
-        if self._resolution is None:
+        resolution = self._resolution
+        if resolution is None:
             self.put_notification(self.NOTSUPPORTED_TF)
             _log.error("%s: FYERS has no resolution for timeframe %s compression %s", self.p.dataname,
                        _TF.getname(self.p.timeframe, self.p.compression), self.p.compression)
@@ -183,15 +184,15 @@ class FyersData(bt.feed.DataBase):
         if env is not None and store not in env.stores:
             env.addstore(store)  # so strategies get the store's notify_store messages
         store.start(data=self)
-        self._engine = FeedEngine(store, self._settings())
+        engine = self._engine = FeedEngine(store, self._settings(resolution))
         if self.p.backfill_from is not None:
             self.p.backfill_from.setenvironment(self._env)
             self.p.backfill_from._start()
-        self._engine.start()
+        engine.start()
         if self.p.historical and self._from_done:
-            self._load_history()
+            self._load_history(engine)
 
-    def _settings(self) -> FeedSettings:
+    def _settings(self, resolution: str) -> FeedSettings:
         tz = self._exchange_tz
 
         def aware(value: Any) -> dt.datetime | None:
@@ -207,14 +208,14 @@ class FyersData(bt.feed.DataBase):
             # dopostinit ran before start)
             todate += dt.timedelta(seconds=1)
         return FeedSettings(
-            symbol=self.p.dataname, resolution=self._resolution, start=aware(self.p.fromdate), end=todate,
+            symbol=self.p.dataname, resolution=resolution, start=aware(self.p.fromdate), end=todate,
             historical=self.p.historical, backfill_start=self.p.backfill_start, backfill=self.p.backfill,
             include_forming=not self.p.drop_forming, lookback_days=self.p.lookback_days,
             close_grace_seconds=self.p.close_grace_seconds)
 
-    def _load_history(self) -> None:
+    def _load_history(self, engine: FeedEngine) -> None:
         self.put_notification(self.DELAYED)
-        self._rows = self._engine.history_rows()
+        self._rows = engine.history_rows()
         self._row = 0
 
     def stop(self) -> None:
@@ -225,14 +226,15 @@ class FyersData(bt.feed.DataBase):
         super().stop()
 
     def _load(self) -> bool | None:
-        if self._engine is None:
+        engine = self._engine
+        if engine is None:
             return False
         if not self._from_done:
-            if self._load_from():
+            if self._load_from(engine):
                 return True
             self._from_done = True
             if self.p.historical:
-                self._load_history()
+                self._load_history(engine)
         if self.p.historical:
             if self._row < len(self._rows):
                 self._fill(self._rows[self._row])
@@ -241,7 +243,7 @@ class FyersData(bt.feed.DataBase):
             self.put_notification(self.DISCONNECTED)
             return False
         while True:
-            item = self._engine.poll(self._qcheck)
+            item = engine.poll(self._qcheck)
             if isinstance(item, tuple):
                 self._fill(item)
                 return True
@@ -252,12 +254,12 @@ class FyersData(bt.feed.DataBase):
                 return False
             return None
 
-    def _load_from(self) -> bool:
+    def _load_from(self, engine: FeedEngine) -> bool:
         """Copy one bar from ``backfill_from``; False once it is exhausted."""
         source = self.p.backfill_from
         if not source.next():
             if len(source):
-                self._engine.resume_after = self._source_epoch(source)
+                engine.resume_after = self._source_epoch(source)
             return False
         for alias in self.lines.getlinealiases():
             getattr(self.lines, alias)[0] = getattr(source.lines, alias)[0]
