@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The type check ([tool.mypy] in pyproject.toml) runs first; any error fails the target.
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 demo: $(STAMP)

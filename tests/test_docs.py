@@ -59,7 +59,7 @@ SPEC_PUBLIC_NAMES = {
     "redirect_sdk": "fyers_store.adapters.sdk_redirect",
     "SdkEndpoints": "fyers_store.adapters.sdk_redirect",
     "OrderBook": "fyers_store.engine.orders",
-    "make_order_tag": "fyers_store.adapters.fyers_rest",
+    "make_order_tag": "fyers_store.models.orders",
     "from_config": "fyers_store.store:FyersStore.from_config",
     "get_history": "fyers_store.store:FyersStore.get_history",
     "getdata": "fyers_store.store:FyersStore.getdata",

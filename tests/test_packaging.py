@@ -95,16 +95,3 @@ def test_sdk_socket_modules_import_with_the_pinned_setuptools(tmp_path: Path) ->
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-
-
-def test_library_and_venue_never_import_each_other() -> None:
-    import ast
-
-    root = Path(SRC)
-    for package, forbidden in (("fyers_store", "fyers_sim"), ("fyers_sim", "fyers_store")):
-        for path in sorted((root / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                    [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
-                assert not any(n == forbidden or n.startswith(forbidden + ".") for n in names), \
-                    f"{path.relative_to(root)} imports {forbidden}"

@@ -91,6 +91,12 @@ class Rejected(FyersError):
         super().__init__(f"FYERS rejected the request: {message} (code {code})")
 
 
+class AlreadyCancelled(Rejected):
+    """A cancel FYERS refused because it has cancelled the order already: the cancel is not refused
+    but done, and the order's cancelled update is on its way. (Raised by the adapter, the one place
+    that knows FYERS's code for it.)"""
+
+
 class OutcomeUnknown(FyersError):
     """The request may or may not have taken effect: timeout, connection reset, 5xx, a body that is
     not JSON, or the SDK's transport-level -99. Never treat it as a rejection."""

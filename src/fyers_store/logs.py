@@ -206,7 +206,7 @@ class AuthFilter(logging.Filter):
 # Loggers with a category
 
 
-class _CategoryAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _CategoryAdapter(logging.LoggerAdapter):
     """LoggerAdapter that merges its category into each call's ``extra`` (the caller's value wins)."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
@@ -214,7 +214,7 @@ class _CategoryAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
-def get_logger(name: str, category: str = DEFAULT_CATEGORY) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+def get_logger(name: str, category: str = DEFAULT_CATEGORY) -> logging.LoggerAdapter:
     """A logger adapter whose records carry ``record.category`` (for routing to the right file).
 
     ``extra`` given to a logging call is kept; an explicit ``extra={"category": ...}`` overrides.
@@ -222,7 +222,7 @@ def get_logger(name: str, category: str = DEFAULT_CATEGORY) -> logging.LoggerAda
     return _CategoryAdapter(logging.getLogger(name), {"category": category})
 
 
-def fyers_auth_logger(name: str) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+def fyers_auth_logger(name: str) -> logging.LoggerAdapter:
     """Shorthand for ``get_logger(name, "auth")``: records routed to the auth log."""
     return get_logger(name, "auth")
 

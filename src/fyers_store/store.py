@@ -35,12 +35,14 @@ from fyers_store.config import (
 from fyers_store.errors import AuthError, ConfigError
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.engine.history import HistoryReport, HistoryService, WindowProgress
+from fyers_store.engine.ports import FyersBrokerStorePort, FyersDataStorePort
 from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnapshot, TradeFill
 from fyers_store.models.stream import Tick
 from fyers_store.persistence.cache import BarRow, HistoricalCache
+from fyers_store.state.state_store import SQLiteStateStore
 from fyers_store.engine.routing import MarketChannel, MarketRouter, OrderRoute, OrderRouter
 
 __all__ = ["FyersStore"]
@@ -84,8 +86,9 @@ class FyersStore:
         self.name = name
         self.rest, self.data_ws, self.order_ws = rest, data_ws, order_ws
         budget = getattr(rest, "limiter", None)
-        if budget is not None and hasattr(data_ws, "use_rest_budget"):
-            data_ws.use_rest_budget(budget)  # the SDK's symbol-token request counts for FYERS too
+        use_budget = getattr(data_ws, "use_rest_budget", None)
+        if budget is not None and use_budget is not None:
+            use_budget(budget)  # the SDK's symbol-token request counts for FYERS too
         self.calendar = calendar if calendar is not None else (load_calendar_or_none() or NseCalendar())
         if clock is None:
             clock = ExchangeClock()
@@ -131,7 +134,7 @@ class FyersStore:
         """
         from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
         from fyers_store.adapters.rate_budget_file import with_default_budget_file
-        from fyers_store.adapters.rate_limiter import shared_limiter
+        from fyers_store.adapters.shared_budget import shared_limiter
         from fyers_store.auth import load_checked_token
         from fyers_store.config import config_dir as default_dir
         from fyers_store.config import (config_from_yaml, credentials_file, load_rest_limits_config, load_ws_config,
@@ -144,7 +147,7 @@ class FyersStore:
         calendar = NseCalendar.from_yaml(root / "nse_calendar.yaml")
         limits = load_rest_limits_config(root / "fyers_rest_limits.yaml")
         ws_config = load_ws_config(root / "fyers_ws.yaml") if (market or orders) else None
-        configs = dict(cache_config=load_cache_config(root / "cache.yaml"), state_config=load_state_config(state_file(root)),
+        configs: dict[str, Any] = dict(cache_config=load_cache_config(root / "cache.yaml"), state_config=load_state_config(state_file(root)),
                        data_feed_config=load_data_feed_config(root / "data_feed.yaml"),
                        broker_config=load_broker_config(root / "broker.yaml") if orders else None)
         # One REST budget per FYERS user on this host, shared through a file (default: beside the
@@ -350,17 +353,21 @@ class FyersStore:
             raise RuntimeError("this FyersStore has no data socket adapter (data_ws)")
         return self._market_router
 
+    def _data_ws(self) -> WsAdapter:
+        if self.data_ws is None or self._market_router is None:
+            raise RuntimeError("this FyersStore has no data socket adapter (data_ws)")
+        return self.data_ws
+
     def subscribe_market(self, symbols: Iterable[str] | str, data_type: str | None = None) -> None:
         """Ask the data socket for ``symbols`` (kept across reconnects)."""
-        self._market()
+        data_ws = self._data_ws()
         if data_type is None:
-            self.data_ws.subscribe(symbols)
+            data_ws.subscribe(symbols)
         else:
-            self.data_ws.subscribe(symbols, data_type)  # type: ignore[call-arg]
+            data_ws.subscribe(symbols, data_type)  # type: ignore[call-arg]  # FyersDataWsAdapter's extra
 
     def unsubscribe_market(self, symbols: Iterable[str] | str) -> None:
-        self._market()
-        self.data_ws.unsubscribe(symbols)
+        self._data_ws().unsubscribe(symbols)
 
     def open_market_channel(self, symbols: Iterable[str] | None, name: str = "") -> MarketChannel:
         """A private buffer of the market messages for ``symbols`` (None: all) plus every
@@ -469,7 +476,7 @@ class FyersStore:
         """Pending ``(msg, args, kwargs)`` notifications, drained up to a marker so messages
         queued meanwhile by other threads wait for the next call (Backtrader's pattern)."""
         self._notifs.append(None)
-        out = []
+        out: list[tuple[Any, tuple, dict]] = []
         while True:
             item = self._notifs.popleft()
             if item is None:
@@ -480,15 +487,24 @@ class FyersStore:
         """A :class:`~fyers_store.bt.data_feed.FyersData` bound to this store."""
         from fyers_store.bt.data_feed import FyersData
 
-        kwargs["store"] = self
+        store: FyersDataStorePort = self  # what a feed uses of its store (mypy checks the fit)
+        kwargs["store"] = store
         return FyersData(*args, **kwargs)
 
     def getbroker(self, *args: Any, **kwargs: Any) -> Any:
         """A :class:`~fyers_store.bt.broker.FyersBroker` bound to this store."""
         from fyers_store.bt.broker import FyersBroker
 
-        kwargs["store"] = self
+        store: FyersBrokerStorePort = self  # what a broker uses of its store (mypy checks the fit)
+        kwargs["store"] = store
         return FyersBroker(*args, **kwargs)
+
+    def open_state(self, strategy_id: str) -> SQLiteStateStore:
+        """The state DB of ``strategy_id`` as ``state_config`` says (checked against the cache
+        path); the caller closes it. What a broker without ``state=`` uses."""
+        if self.state_config is None:
+            raise ValueError("FyersBroker needs state=SQLiteStateStore(...) or a store with state_config")
+        return SQLiteStateStore.from_config(self.state_config, strategy_id, cache_db_path=self.cache_config)
 
 
 def _now_of(clock: Any) -> Callable[[], dt.datetime]:

@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter, make_order_tag
+from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
 from fyers_store.adapters.rate_limiter import Budgets, RateLimiter
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import (
-    AuthError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected, VenueDataError,
+    AlreadyCancelled, AuthError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected, VenueDataError,
 )
 from fyers_store.models.orders import (
-    FundsSnapshot, OrderRequest, OrderStatus, OrderType, ProductType, Side,
+    FundsSnapshot, OrderRequest, OrderStatus, OrderType, ProductType, Side, make_order_tag,
 )
 
 SBIN = "NSE:SBIN-EQ"
@@ -71,9 +71,9 @@ def test_order_lifecycle_place_find_modify_cancel(rest, sdk_venue):
     (row,) = sdk_venue.orders()
     assert (row["limitPrice"], row["qty"], row["type"]) == (701.0, 2, 1)
     assert rest.cancel_order(oid) == oid
-    with pytest.raises(Rejected) as again:
+    with pytest.raises(AlreadyCancelled) as again:
         rest.cancel_order(oid)                                          # definitive: not retried
-    assert again.value.code == -161
+    assert isinstance(again.value, Rejected) and again.value.code == -161
     assert [o.status for o in rest.orderbook()] == [OrderStatus.CANCELLED]
     assert rest.find_order_by_tag("nosuchtag") is None
 

@@ -15,13 +15,14 @@ from fyers_sim.ratelimit import RateLimiter as VenueLimiter
 from fyers_sim.ratelimit import RateLimits
 from fyers_sim.testing import running_venue
 from fyers_sim.venue import DEFAULT_START, next_ist_midnight
-from fyers_store.adapters import rate_limiter as rl
-from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter, make_order_tag
+from fyers_store.adapters import shared_budget as rl
+from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
 from fyers_store.adapters.rate_budget_file import FileRateLimiter
-from fyers_store.adapters.rate_limiter import Budgets, RateLimiter, reset_shared_limiter, shared_limiter
+from fyers_store.adapters.rate_limiter import Budgets, RateLimiter
+from fyers_store.adapters.shared_budget import reset_shared_limiter, shared_limiter
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import RateLimitError, Rejected
-from fyers_store.models.orders import OrderRequest, OrderType, ProductType, Side
+from fyers_store.models.orders import OrderRequest, OrderType, ProductType, Side, make_order_tag
 from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 from support.clocks import IST, SleepClock
 

@@ -23,11 +23,12 @@ import yaml
 
 from fyers_sim.ratelimit import RateLimits
 from fyers_sim.testing import running_venue, wait_until
-from fyers_store.adapters import rate_limiter as rl
+from fyers_store.adapters import shared_budget as rl
 from fyers_store.adapters.rate_budget_file import (
     BUDGET_FILE_NAME, FileRateLimiter, with_default_budget_file,
 )
-from fyers_store.adapters.rate_limiter import Budgets, RateLimiter, reset_shared_limiter, shared_limiter
+from fyers_store.adapters.rate_limiter import Budgets, RateLimiter
+from fyers_store.adapters.shared_budget import reset_shared_limiter, shared_limiter
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import ConfigError, RateLimitError
 from support import rest_budget_child

@@ -258,7 +258,7 @@ def test_login_command_draws_on_the_users_shared_rest_budget(venue, tmp_path, ca
     so the two together stay within FYERS's per-user limits."""
     import sqlite3
 
-    from fyers_store.adapters.rate_limiter import reset_shared_limiter
+    from fyers_store.adapters.shared_budget import reset_shared_limiter
 
     root = config_copy(venue, tmp_path)
     budget = tmp_path / "rest_budget.sqlite"  # beside state.sqlite, as from_config puts it

@@ -384,6 +384,16 @@ def test_unsupported_timeframe_notifies_and_delivers_nothing(closed_venue, tmp_p
         assert [n[0] for n in data.notifs] == [data.NOTSUPPORTED_TF]
 
 
+def test_a_feed_without_a_store_is_refused_with_the_way_to_build_one(tmp_path, monkeypatch):
+    from fyers_store.bt.data_feed import FyersData
+
+    monkeypatch.chdir(tmp_path)  # no config/ here: nothing may be read or logged in to
+    with pytest.raises(ValueError, match=r"NSE:SBIN-EQ: needs store=FyersStore.*FyersStore.from_config\(config_dir\)"
+                                         r"\.getdata\(dataname=\.\.\.\)"):
+        FyersData(dataname=SBIN, resolution="5", historical=True, fromdate=dt.datetime(2026, 11, 2))
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------- 6
 def test_two_stores_on_two_cache_files_coexist(closed_venue, tmp_path):
     venue = closed_venue

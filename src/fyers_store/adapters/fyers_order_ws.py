@@ -121,6 +121,7 @@ class FyersOrderWsAdapter(SupervisedSocketAdapter):
                 "subscribed": len(link.sent) if link is not None and not link.retired else 0}
 
     def _open(self, link: Link) -> None:
+        cls: Any  # the SDK's class (untyped) or a stand-in
         if self._sdk_class is not None:
             cls = self._sdk_class
         else:

@@ -72,7 +72,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import email.utils
-import hashlib
 import random
 import threading
 import time
@@ -84,15 +83,17 @@ from typing import Any
 import requests
 
 from fyers_store.adapters.history_windows import (
-    HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, plan_windows, sorted_bars,
+    HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, sorted_bars,
 )
 from fyers_store.adapters.interfaces import RestAdapter
-from fyers_store.adapters.rate_limiter import RestBudget, shared_limiter
+from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
+from fyers_store.adapters.shared_budget import shared_limiter
 from fyers_store.backoff import capped_backoff
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import (
-    AuthError, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected, VenueDataError,
+    AlreadyCancelled, AuthError, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected,
+    VenueDataError,
 )
 from fyers_store.logs import get_logger
 from fyers_store.models.bars import NormalizedBar
@@ -101,7 +102,7 @@ from fyers_store.models.orders import (
 )
 from fyers_store.models.resolution import canonicalize_fyers_resolution, is_seconds_resolution
 
-__all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError", "make_order_tag"]
+__all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError"]
 
 _log = get_logger(__name__, "rest")
 _olog = get_logger(__name__ + ".orders", "orders")
@@ -117,32 +118,6 @@ _NO_ACK = 201
 # never a refusal. Unsure: whether FYERS ever sends them with HTTP 200 or only with 4xx/5xx.
 _UNCONFIRMED_CODES = frozenset({-201, -202, -204, -205, -329})
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
-
-
-def make_order_tag(strategy_id: str, seq: int) -> str:
-    """A deterministic FYERS orderTag for the ``seq``-th order of ``strategy_id``.
-
-    Alphanumeric ASCII, at most 30 characters (FYERS's rule): up to 12 characters of the strategy
-    id, 6 hex digits of its SHA-256 (two ids with the same prefix still differ), ``S`` and ``seq``
-    in base 36. The same inputs always give the same tag, so a restarted process that replays its
-    sequence finds its earlier orders again.
-    """
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise ValueError(f"seq must be a non-negative int, got {seq!r}")
-    if not isinstance(strategy_id, str) or not strategy_id:
-        raise ValueError("strategy_id must be a non-empty string")
-    digits, n = "", seq
-    while True:
-        n, r = divmod(n, 36)
-        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
-        if n == 0:
-            break
-    digest = hashlib.sha256(strategy_id.encode()).hexdigest()[:6]
-    room = 30 - len(digest) - 1 - len(digits)
-    if room < 0:
-        raise ValueError(f"seq {seq} is too large for a 30-character orderTag")
-    prefix = "".join(ch for ch in strategy_id if ch.isascii() and ch.isalnum())[:min(12, room)]
-    return f"{prefix}{digest}S{digits}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -187,7 +162,7 @@ class _SessionProbe:
         self._request = session.request  # the bound original
         self._default = (connect, read)
         self._tls = threading.local()
-        session.request = self._wrapped  # instance attribute: Session.get/post/... call self.request
+        setattr(session, "request", self._wrapped)  # instance attribute: Session.get/post/... call self.request
 
     def begin(self, timeout: tuple[float, float]) -> None:
         self._tls.timeout = timeout
@@ -212,7 +187,8 @@ class _SessionProbe:
         record.status = response.status_code
         record.retry_after = _retry_after(response.headers)
         # The SDK parses the body twice (once inside a debug-log argument); parse it once.
-        parse, parsed = response.json, []
+        parse = response.json
+        parsed: list[Any] = []
 
         def json_once(**kw: Any) -> Any:
             if not parsed:
@@ -240,7 +216,7 @@ class FyersSdkRestAdapter(RestAdapter):
 
     ``limits`` defaults to ``config/fyers_rest_limits.yaml``. ``limiter`` (any
     :class:`~fyers_store.adapters.rate_limiter.RestBudget`) defaults to the process-wide
-    :func:`~fyers_store.adapters.rate_limiter.shared_limiter`: with ``limits.budget_file`` set,
+    :func:`~fyers_store.adapters.shared_budget.shared_limiter`: with ``limits.budget_file`` set,
     the budget of FYERS user ``budget_user`` (default: the client id) shared with every other
     process of that user through the file, else one in-process budget; pass one only to isolate
     tests. ``calendar`` (an ``NseCalendar``; loaded from ``config/nse_calendar.yaml``
@@ -493,7 +469,7 @@ class FyersSdkRestAdapter(RestAdapter):
         """Like :meth:`history`, one window at a time: yields ``(window, bars)`` as each request
         completes, so a caller can store every window it got before a later one fails."""
         res = canonicalize_fyers_resolution(resolution)
-        windows = plan_windows(res, start, end)
+        windows = self.plan_history(res, start, end)
         if windows and is_seconds_resolution(res):
             calendar = self._get_calendar()
             if calendar is not None:
@@ -501,7 +477,8 @@ class FyersSdkRestAdapter(RestAdapter):
         seen = _seen if _seen is not None else {}
         for window in windows:
             params = window.params(symbol)
-            reply = self._send("history", lambda m, p=params: m.history(p), retryable=True,
+            # _send calls the lambda before the loop moves on: params is this window's.
+            reply = self._send("history", lambda m: m.history(params), retryable=True,
                                ok_states=("ok", "no_data"))
             if reply.get("s") == "no_data":
                 yield window, []
@@ -576,14 +553,20 @@ class FyersSdkRestAdapter(RestAdapter):
     def cancel_order(self, order_id: str) -> str:
         """Cancel a working order (retried on the allowlist). If an earlier attempt's outcome was
         unknown and the retry hears "already cancelled" (-161), the first attempt worked: that
-        counts as success. Other refusals (already traded/rejected/expired) raise Rejected."""
+        counts as success. A first attempt hearing it raises AlreadyCancelled (a Rejected: the
+        order was cancelled before). Other refusals (already traded/rejected/expired) raise Rejected."""
         body = {"id": str(order_id)}
 
         def settled(err: Rejected) -> dict | None:
             return {"s": "ok", "id": str(order_id)} if err.code == _ALREADY_CANCELLED else None
 
-        reply = self._send("cancel_order", lambda m: m.cancel_order(body), retryable=True, after_unknown=settled,
-                           mutating=True)
+        try:
+            reply = self._send("cancel_order", lambda m: m.cancel_order(body), retryable=True,
+                               after_unknown=settled, mutating=True)
+        except Rejected as exc:
+            if exc.code == _ALREADY_CANCELLED:
+                raise AlreadyCancelled(exc.code, exc.message, order_id=exc.order_id) from exc
+            raise
         self._check_acknowledged("cancel_order", reply)
         _olog.info("cancel_order %s", order_id)
         return str(reply.get("id") or order_id)

@@ -49,7 +49,7 @@ from typing import Any
 from fyers_store.adapters.fyers_order_ws import ORDER_KINDS, FyersOrderWsAdapter
 from fyers_store.adapters.ws_base import (
     BoundedMessageQueue, HealthMonitor, QueuePolicy, SdkExceptionCounter, brief, by_data_type, chunks,
-    close_websocket_app, daemon_sdk_threads, symbol_list,
+    close_websocket_app, daemon_sdk_threads,
 )
 from fyers_store.adapters.sdk_logs import DATA_SOCKET_LOGGER, govern_sdk_logs
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
@@ -57,7 +57,7 @@ from fyers_store.config import WsConfig, load_ws_config
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
-from fyers_store.models.stream import DepthUpdate, EventKind, Tick
+from fyers_store.models.stream import DepthUpdate, EventKind, Tick, symbol_list
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
 
@@ -216,7 +216,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         self._monitor.stop()
         logging.getLogger(DATA_SOCKET_LOGGER).removeHandler(self._sdk_log)
 
-    def _socket_class(self) -> type:
+    def _socket_class(self) -> Any:  # the SDK's class (untyped) or a stand-in
         if self._sdk_class is not None:
             return self._sdk_class
         from fyers_apiv3.FyersWebsocket import data_ws

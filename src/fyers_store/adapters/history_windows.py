@@ -35,18 +35,17 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fyers_store.errors import BarValidationError, FyersError, VenueDataError
 from fyers_store.models.bars import NormalizedBar, normalize_bar
 from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, is_seconds_resolution
+from fyers_store.models.zones import IST
 
 __all__ = [
     "DAILY_WINDOW_DAYS", "MINUTE_WINDOW_DAYS", "SECOND_HISTORY_TRADING_DAYS", "HistoryRangeError",
     "HistoryWindow", "candles_to_bars", "check_second_history_range", "plan_windows",
 ]
 
-IST = ZoneInfo("Asia/Kolkata")
 UTC = dt.timezone.utc
 
 #: Calendar days per intraday request (FYERS's limit for minute resolutions; seconds use it too).

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
+from fyers_store.adapters.history_windows import HistoryWindow, plan_windows
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import (
     FundsSnapshot, OrderRequest, OrderSnapshot, OrderType, PositionSnapshot, TradeFill,
 )
 
-__all__ = ["MessageQueue", "RestAdapter", "WsAdapter"]
+__all__ = ["HistoryWindow", "MessageQueue", "RestAdapter", "WsAdapter"]
 
 
 class MessageQueue(Protocol):
@@ -46,6 +47,18 @@ class RestAdapter(ABC):
     def history(self, symbol: str, resolution: str, start: dt.datetime, end: dt.datetime) -> list[NormalizedBar]:
         """Bars whose start lies in ``[start, end]`` (aware datetimes), oldest first, split into
         as many requests as FYERS's per-request range limits need. Empty when FYERS has no data."""
+
+    @abstractmethod
+    def iter_history(self, symbol: str, resolution: str, start: dt.datetime,
+                     end: dt.datetime) -> Iterator[tuple[HistoryWindow, list[NormalizedBar]]]:
+        """Like :meth:`history`, one request at a time: yields ``(window, bars)`` as each one
+        completes (the windows of :meth:`plan_history`, in order), so a caller can store what it
+        got before a later request fails."""
+
+    def plan_history(self, resolution: str, start: dt.datetime, end: dt.datetime) -> list[HistoryWindow]:
+        """The requests :meth:`iter_history` sends for ``[start, end]``, oldest first: FYERS's
+        per-request windows (:func:`~fyers_store.adapters.history_windows.plan_windows`)."""
+        return plan_windows(resolution, start, end)
 
     @abstractmethod
     def place_order(self, request: OrderRequest) -> str:
@@ -88,6 +101,23 @@ class RestAdapter(ABC):
     @abstractmethod
     def profile(self) -> Mapping[str, Any]:
         """The account profile (name, fy_id, ...): a plain, copied mapping of text values."""
+
+    # Facts about the connection, with the values that are safe when an adapter cannot tell.
+    @property
+    def is_real_fyers(self) -> bool:
+        """True when orders reach real FYERS (the live-order gate applies); an adapter for a local
+        venue says False."""
+        return True
+
+    @property
+    def token_expires_at(self) -> float | None:
+        """When the access token expires (epoch seconds), None when unknown."""
+        return None
+
+    @property
+    def placement_timeout_seconds(self) -> float:
+        """How long after its send FYERS may still act on a placement it never answered."""
+        return 0.0
 
 
 class WsAdapter(ABC):

@@ -26,8 +26,8 @@ Two implementations of one interface, :class:`RestBudget`:
   a small SQLite file shared by every process of one FYERS user on the host, so the budget
   survives restarts and a backfill beside a trading process draws on the same budget.
 
-:func:`shared_limiter` returns the process-wide instance (one per budget file and FYERS user
-when ``budget_file`` is configured) that every
+:func:`~fyers_store.adapters.shared_budget.shared_limiter` returns the process-wide instance
+(one per budget file and FYERS user when ``budget_file`` is configured) that every
 :class:`~fyers_store.adapters.fyers_rest.FyersSdkRestAdapter` uses unless given its own.
 """
 
@@ -41,21 +41,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import RateLimitError
 from fyers_store.logs import get_logger
+from fyers_store.models.zones import IST
 
-if TYPE_CHECKING:
-    from fyers_store.adapters.rate_budget_file import FileRateLimiter
+__all__ = ["Budgets", "Permit", "RateLimiter", "RestBudget", "budget_refusal", "ist_date", "seconds_to_ist_day_end"]
 
-__all__ = ["Budgets", "Permit", "RateLimiter", "RestBudget", "budget_refusal", "ist_date", "reset_shared_limiter",
-           "seconds_to_ist_day_end", "shared_limiter"]
-
-IST = ZoneInfo("Asia/Kolkata")
 _log = get_logger(__name__, "rest")
 
 
@@ -314,58 +307,3 @@ class RateLimiter(RestBudget):
         with self._cond:
             self._roll_day()
             return {**self._stats, "in_flight": self._inflight, "day_count": self._day_count}
-
-
-_shared: RateLimiter | None = None
-_shared_files: dict[tuple[Path, str], FileRateLimiter] = {}
-_shared_lock = threading.Lock()
-
-
-def shared_limiter(limits: RestLimitsConfig | None = None, *, user: str | None = None) -> RestBudget:
-    """The process-wide limiter, created on first use from ``limits`` (default budgets otherwise).
-
-    Without ``limits.budget_file`` it is one in-process :class:`RateLimiter`. With it, it is one
-    :class:`~fyers_store.adapters.rate_budget_file.FileRateLimiter` per (file, ``user``) --
-    ``user`` being the FYERS user whose budget it is (required then) -- whose counts every
-    process of that user shares through the file.
-
-    A later caller with smaller budgets tightens it (a warning is logged); larger budgets never
-    loosen it: one user's FYERS limits are one set of numbers per process.
-    """
-    global _shared
-    with _shared_lock:
-        if limits is not None and limits.budget_file is not None:
-            if not user:
-                raise ValueError("a shared budget file needs the FYERS user it belongs to (user=...)")
-            from fyers_store.adapters.rate_budget_file import FileRateLimiter
-
-            key = (Path(limits.budget_file).absolute(), user)
-            limiter: RestBudget | None = _shared_files.get(key)
-            if limiter is None:
-                created = FileRateLimiter.from_config(limits, user)
-                _shared_files[key] = created
-                return created
-        elif _shared is None:
-            _shared = RateLimiter.from_config(limits or RestLimitsConfig())
-            return _shared
-        else:
-            limiter = _shared
-        if limits is not None:
-            wanted = Budgets.from_config(limits)
-            if wanted != limiter.budgets:
-                _log.warning("REST budgets %s differ from the process limiter's %s; using the smaller of each",
-                             wanted, limiter.budgets)
-                limiter.tighten(wanted)
-        return limiter
-
-
-def reset_shared_limiter() -> None:
-    """Forget the process-wide limiters (tests; a process that re-reads its config). Budget files
-    keep their contents: a new limiter on the same file remembers every send."""
-    global _shared
-    with _shared_lock:
-        _shared = None
-        files = list(_shared_files.values())
-        _shared_files.clear()
-    for limiter in files:
-        limiter.close()

@@ -17,10 +17,12 @@ Checked against fyers-apiv3 3.2.0 (2026-11); a later SDK may move these names.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["SdkEndpoints", "redirect_sdk"]
 
@@ -60,14 +62,14 @@ class SdkEndpoints:
         return self.rest + "/sym_details/index_hsm_mapping.json"
 
 
-def _wrap_init(cls, after):
+def _wrap_init(cls: Any, after: Callable[[Any], None]) -> Any:
     original = cls.__init__
 
-    def __init__(self, *args, **kwargs):
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         after(self)
 
-    __init__.__wrapped__ = original
     cls.__init__ = __init__
     return original
 

@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import time
-import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Callable, Optional, Union
 from fyers_store.config.schema import SymbolMasterConfig
 from fyers_store.errors import FyersError
 from fyers_store.logs import get_logger
+from fyers_store.models.zones import IST
 
 __all__ = [
     "FYERS_COLUMNS",
@@ -49,7 +49,6 @@ __all__ = [
     "UnknownSymbolError",
 ]
 
-IST = zoneinfo.ZoneInfo("Asia/Kolkata")
 
 #: Cached CSVs of a segment older than this many days are removed after a successful download.
 KEEP_DAYS = 7

@@ -35,7 +35,7 @@ from fyers_store.models.stream import is_market_data
 __all__ = [
     "Backoff", "BoundedMessageQueue", "HealthMonitor", "QueueOverflowError", "QueuePolicy",
     "SdkExceptionCounter", "brief", "by_data_type", "chunks", "claim_socket", "close_websocket_app",
-    "daemon_sdk_threads", "release_socket", "run_bounded", "symbol_list",
+    "daemon_sdk_threads", "release_socket", "run_bounded",
 ]
 
 _log = get_logger(__name__)
@@ -340,17 +340,6 @@ def brief(obj: Any, limit: int = 200) -> str:
     """``repr(obj)`` cut to ``limit`` characters (for logging payloads)."""
     text = repr(obj)
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def symbol_list(symbols: Iterable[str] | str) -> list[str]:
-    """One symbol or an iterable of them as a de-duplicated list (a bare string is one symbol)."""
-    items = [symbols] if isinstance(symbols, str) else list(symbols)
-    out: dict[str, None] = {}
-    for item in items:
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"a symbol must be a non-empty string like 'NSE:SBIN-EQ', got {item!r}")
-        out[item.strip()] = None
-    return list(out)
 
 
 def daemon_sdk_threads(sock: Any) -> None:

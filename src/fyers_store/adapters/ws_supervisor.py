@@ -343,9 +343,9 @@ class SupervisedSocketAdapter(WsAdapter):
             self._count("gave_up")
             self._emit(EventKind.GAVE_UP, f"supervisor error: {type(exc).__name__}: {exc}")
         finally:
-            link = self._link
-            if link is not None:
-                self._retire(link)
+            last = self._link
+            if last is not None:
+                self._retire(last)
             with self._cond:
                 self._cond.notify_all()
 

@@ -25,12 +25,12 @@ import json
 import os
 import secrets as _secrets
 import stat
-import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from fyers_store.logs import fyers_auth_logger
+from fyers_store.models.zones import IST
 
 __all__ = [
     "EXPIRY_MARGIN_SECONDS",
@@ -42,7 +42,6 @@ __all__ = [
     "to_epoch",
 ]
 
-IST = zoneinfo.ZoneInfo("Asia/Kolkata")
 
 #: A token this close to its JWT ``exp`` is not handed out any more (a call made with it could fail).
 EXPIRY_MARGIN_SECONDS = 60.0

@@ -43,13 +43,13 @@ from typing import Any, Callable
 import backtrader as bt
 from backtrader.position import Position
 
-from fyers_store.engine.broker_core import BrokerCore, OrderIntent, PositionChange
+from fyers_store.engine.broker_core import BrokerCore, BrokerEvent, OrderIntent, PositionChange
 from fyers_store.config import load_broker_config
 from fyers_store.errors import AuthError, ReconcileFailureError
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import OrderType, ProductType, Side, Validity
-from fyers_store.engine.orders import OrderEvent, OrderEventKind, OrderState, TrackedOrder
-from fyers_store.state.state_store import SQLiteStateStore
+from fyers_store.engine.orders import Fill, OrderEvent, OrderEventKind, OrderState, TrackedOrder
+from fyers_store.engine.ports import FyersBrokerStorePort
 
 __all__ = ["FyersBroker"]
 
@@ -65,9 +65,10 @@ _BT_EXECTYPE = {OrderType.MARKET: bt.Order.Market, OrderType.LIMIT: bt.Order.Lim
 class FyersBroker(bt.BrokerBase):
     """A live Backtrader broker on FYERS (see the module doc for the order mapping).
 
-    Params: ``store`` (a :class:`~fyers_store.store.FyersStore`, required), ``strategy_id``
-    (names this strategy's rows in the state DB and its order route), ``state`` (a
-    :class:`SQLiteStateStore`; default: from the store's ``state_config``), ``config`` (a
+    Params: ``store`` (a :class:`~fyers_store.store.FyersStore`, required; what the broker uses of
+    it: :class:`~fyers_store.engine.ports.FyersBrokerStorePort`), ``strategy_id`` (names this
+    strategy's rows in the state DB and its order route), ``state`` (a
+    :class:`~fyers_store.state.SQLiteStateStore`; default: from the store's ``state_config``), ``config`` (a
     :class:`~fyers_store.config.BrokerConfig`; default the store's ``broker_config`` -- the
     ``broker.yaml`` of :meth:`FyersStore.from_config`'s directory -- else ``config/broker.yaml``), ``primary``
     (receives orders made outside any strategy), ``max_messages`` (order-socket messages applied
@@ -97,7 +98,7 @@ class FyersBroker(bt.BrokerBase):
         super().__init__()
         if self.p.store is None:
             raise ValueError("FyersBroker needs store=FyersStore(...)")
-        self.store = self.p.store
+        self.store: FyersBrokerStorePort = self.p.store
         self.core: BrokerCore | None = None
         self.notify_order: Callable[[Any], None] | None = None
         self._notifs: collections.deque = collections.deque()
@@ -118,12 +119,9 @@ class FyersBroker(bt.BrokerBase):
         self.store.start(broker=self)
         state = self.p.state
         if state is None:
-            if self.store.state_config is None:
-                raise ValueError("FyersBroker needs state=SQLiteStateStore(...) or a store with state_config")
-            state = SQLiteStateStore.from_config(self.store.state_config, self.p.strategy_id,
-                                                 cache_db_path=self.store.cache_config)
+            state = self.store.open_state(self.p.strategy_id)
             self._owns_state = True
-        config = self.p.config or getattr(self.store, "broker_config", None) or load_broker_config()
+        config = self.p.config or self.store.broker_config or load_broker_config()
         if config.reconcile_interval_seconds == 0:
             log.warning("reconcile_interval_seconds is 0: no periodic reconcile; a dropped order-socket message "
                         "is only caught after a reconnect or a restart")
@@ -213,7 +211,7 @@ class FyersBroker(bt.BrokerBase):
         if tag is None:
             raise ValueError(f"order {order.ref} is not a FyersBroker order")
         qty = None if size is None else int(abs(size))
-        self._translate(self.core.modify(tag, qty=qty, limit_price=price, stop_price=trigger))
+        self._translate(self._started_core().modify(tag, qty=qty, limit_price=price, stop_price=trigger))
 
     def orderstatus(self, order: bt.Order) -> int:
         return order.status
@@ -221,12 +219,12 @@ class FyersBroker(bt.BrokerBase):
     # ------------------------------------------------------------------ outside Cerebro
     def place(self, intent: OrderIntent) -> str:
         """Place an order without a Backtrader order (events go to ``notify_order``); returns its tag."""
-        events = self.core.place(intent)
+        events = self._started_core().place(intent)
         self._translate(events)
-        return events[0].tag
+        return _placed_tag(events)
 
     def cancel_tag(self, tag: str) -> None:
-        self._translate(self.core.cancel(tag))
+        self._translate(self._started_core().cancel(tag))
 
     def dispatch_order_notifications(self, max_messages: int | None = None) -> int:
         """Apply up to ``max_messages`` order-socket messages (and due reconciles) on this thread
@@ -280,8 +278,8 @@ class FyersBroker(bt.BrokerBase):
             self._notify(order)
             log.warning("order %s rejected locally: %s", order.ref, problem)
             return order
-        events = self.core.place(intent)
-        tag = events[0].tag
+        events = self._started_core().place(intent)
+        tag = _placed_tag(events)
         order.addinfo(order_tag=tag)
         self._orders[tag], self._tags[order.ref] = order, tag
         self._translate(events)
@@ -321,9 +319,12 @@ class FyersBroker(bt.BrokerBase):
                 self._apply_event(order, ev)
         if self._unrestored:
             waiting = []
+            book = self._started_core().book
             for tag in self._unrestored:
-                tracked = self.core.book.get(tag) if tag not in self._orders else None
-                restored = self._restore_order(tracked) if tracked is not None else True
+                tracked = book.get(tag) if tag not in self._orders else None
+                if tracked is None:
+                    continue
+                restored = self._restore_order(tracked)
                 if restored is False:  # its feed has no bar yet
                     waiting.append(tag)
                 elif restored is None:
@@ -349,7 +350,7 @@ class FyersBroker(bt.BrokerBase):
             # outcome carries no fill.
             status = order.status
             if ev.fill is not None:
-                self._execute(order, ev)
+                self._execute(order, ev.order, ev.fill)
             if kind is OrderEventKind.COMPLETED:
                 order.completed()
             elif status in (bt.Order.Created, bt.Order.Submitted, bt.Order.Accepted, bt.Order.Partial):
@@ -379,9 +380,9 @@ class FyersBroker(bt.BrokerBase):
             return
         self._notify(order)
 
-    def _execute(self, order: bt.Order, ev: OrderEvent) -> None:
-        data, fill = order.data, ev.fill
-        size = _signed(ev.order, fill.qty)
+    def _execute(self, order: bt.Order, tracked: TrackedOrder, fill: Fill) -> None:
+        data = order.data
+        size = _signed(tracked, fill.qty)
         pos = self._position(_symbol(data))
         pprice_orig = pos.price
         psize, pprice, opened, closed = pos.update(size, fill.price)
@@ -430,6 +431,11 @@ class FyersBroker(bt.BrokerBase):
         self._notify(order)
         return order
 
+    def _started_core(self) -> BrokerCore:
+        if self.core is None:
+            raise RuntimeError("the FyersBroker is not started (add it to Cerebro and run, or call start())")
+        return self.core
+
     def _report_no_feed(self, tracked: TrackedOrder) -> None:
         """An order open at the restart that cannot get a Backtrader order: no feed of its symbol."""
         req = tracked.request
@@ -441,8 +447,9 @@ class FyersBroker(bt.BrokerBase):
 
     def _forget(self) -> None:
         """Drop the Backtrader orders whose FYERS orders the core forgot (bounded memory)."""
-        self._forgotten = self.core.forgotten
-        for tag in [t for t in self._orders if t not in self.core.book]:
+        core = self._started_core()
+        self._forgotten = core.forgotten
+        for tag in [t for t in self._orders if t not in core.book]:
             order = self._orders.pop(tag)
             self._tags.pop(order.ref, None)
 
@@ -476,6 +483,14 @@ class FyersBroker(bt.BrokerBase):
         feeds = {_symbol(d): d for d in self.store.feeds()}
         feeds.update({_symbol(o.data): o.data for o in self._orders.values()})
         return feeds
+
+
+def _placed_tag(events: list[BrokerEvent]) -> str:
+    """The tag of the order BrokerCore.place just made: its first event is that order's SUBMITTED."""
+    first = events[0]
+    if not isinstance(first, OrderEvent):
+        raise TypeError(f"BrokerCore.place returned {first!r} first, not the order's SUBMITTED event")
+    return first.tag
 
 
 def _symbol(data: Any) -> str:

@@ -4,8 +4,9 @@ The class only translates: the bar stream, seams, states and timing live in
 :class:`~fyers_store.engine.feed_engine.FeedEngine` (no Backtrader there). Parameters follow Backtrader's
 own live feeds (``ibdata``, ``oanda``):
 
-* ``dataname``: the FYERS symbol (``"NSE:SBIN-EQ"``); ``store``: the FyersStore (default: one
-  built from ``config/`` by :meth:`FyersStore.from_config`).
+* ``dataname``: the FYERS symbol (``"NSE:SBIN-EQ"``); ``store``: the FyersStore, required (what
+  the feed uses of it: :class:`~fyers_store.engine.ports.FyersDataStorePort`).
+  ``FyersStore.from_config(...).getdata(dataname=...)`` builds both.
 * ``resolution``: a FYERS resolution (``"1"``, ``"5"``, ``"60"``, ``"D"``, ``"15S"`` ...); it sets
   ``timeframe``/``compression`` (a conflicting ``timeframe``/``compression`` is a ``ValueError``).
   Without it, ``timeframe``/``compression`` are mapped (Minutes 1-240 as FYERS serves them, Seconds
@@ -47,6 +48,7 @@ from typing import Any
 import backtrader as bt
 
 from fyers_store.engine.feed_engine import END, FeedEngine, FeedSettings, FeedStatus, StatusChange
+from fyers_store.engine.ports import FyersDataStorePort
 from fyers_store.logs import get_logger
 from fyers_store.models.resolution import canonicalize_fyers_resolution, is_daily_resolution, resolution_to_seconds
 
@@ -119,6 +121,10 @@ class FyersData(bt.feed.DataBase):
         # Runs before Backtrader's dopostinit, which copies p.timeframe/p.compression and turns bare
         # fromdate/todate dates into session start/end datetimes: set the params, not attributes.
         p = self.p
+        if p.store is None:
+            raise ValueError(f"FyersData {p.dataname}: needs store=FyersStore(...); "
+                             "FyersStore.from_config(config_dir).getdata(dataname=...) builds both")
+        self._store: FyersDataStorePort = p.store
         self._resolution = self._pick_resolution()
         if self._resolution is not None:
             timeframe, compression = _timeframe_of(self._resolution)
@@ -128,11 +134,7 @@ class FyersData(bt.feed.DataBase):
                     f"x{compression}, but timeframe={_TF.getname(p.timeframe, p.compression)} "
                     f"compression={p.compression} was given; pass only resolution")
             p.timeframe, p.compression = timeframe, compression
-        calendar = getattr(p.store, "calendar", None)
-        if calendar is None:
-            from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
-
-            calendar = load_calendar_or_none() or NseCalendar()
+        calendar = self._store.calendar
         self._exchange_tz = calendar.tz
         if p.tz is not None and str(p.tz) != str(self._exchange_tz):
             raise ValueError(f"FyersData {p.dataname}: tz={p.tz!r}, but the feed shows exchange time "
@@ -151,7 +153,7 @@ class FyersData(bt.feed.DataBase):
         self._rows: list = []
         self._row = 0
         self._from_done = self.p.backfill_from is None
-        self._store = None
+        self._store_started = False
 
     def _pick_resolution(self) -> str | None:
         if self.p.resolution is not None:
@@ -170,30 +172,27 @@ class FyersData(bt.feed.DataBase):
 
     def start(self) -> None:
         super().start()
-        if self._resolution is None:
+        resolution = self._resolution
+        if resolution is None:
             self.put_notification(self.NOTSUPPORTED_TF)
             _log.error("%s: FYERS has no resolution for timeframe %s compression %s", self.p.dataname,
                        _TF.getname(self.p.timeframe, self.p.compression), self.p.compression)
             return
-        store = self.p.store
-        if store is None:
-            from fyers_store.store import FyersStore
-
-            store = FyersStore.from_config()
-        self._store = store
+        store = self._store
+        self._store_started = True
         env = getattr(self, "_env", None)
         if env is not None and store not in env.stores:
             env.addstore(store)  # so strategies get the store's notify_store messages
         store.start(data=self)
-        self._engine = FeedEngine(store, self._settings())
+        engine = self._engine = FeedEngine(store, self._settings(resolution))
         if self.p.backfill_from is not None:
             self.p.backfill_from.setenvironment(self._env)
             self.p.backfill_from._start()
-        self._engine.start()
+        engine.start()
         if self.p.historical and self._from_done:
-            self._load_history()
+            self._load_history(engine)
 
-    def _settings(self) -> FeedSettings:
+    def _settings(self, resolution: str) -> FeedSettings:
         tz = self._exchange_tz
 
         def aware(value: Any) -> dt.datetime | None:
@@ -209,32 +208,33 @@ class FyersData(bt.feed.DataBase):
             # dopostinit ran before start)
             todate += dt.timedelta(seconds=1)
         return FeedSettings(
-            symbol=self.p.dataname, resolution=self._resolution, start=aware(self.p.fromdate), end=todate,
+            symbol=self.p.dataname, resolution=resolution, start=aware(self.p.fromdate), end=todate,
             historical=self.p.historical, backfill_start=self.p.backfill_start, backfill=self.p.backfill,
             include_forming=not self.p.drop_forming, lookback_days=self.p.lookback_days,
             close_grace_seconds=self.p.close_grace_seconds)
 
-    def _load_history(self) -> None:
+    def _load_history(self, engine: FeedEngine) -> None:
         self.put_notification(self.DELAYED)
-        self._rows = self._engine.history_rows()
+        self._rows = engine.history_rows()
         self._row = 0
 
     def stop(self) -> None:
         if self._engine is not None:
             self._engine.stop()
-        if self._store is not None:
+        if self._store_started:
             self._store.stop(data=self)
         super().stop()
 
     def _load(self) -> bool | None:
-        if self._engine is None:
+        engine = self._engine
+        if engine is None:
             return False
         if not self._from_done:
-            if self._load_from():
+            if self._load_from(engine):
                 return True
             self._from_done = True
             if self.p.historical:
-                self._load_history()
+                self._load_history(engine)
         if self.p.historical:
             if self._row < len(self._rows):
                 self._fill(self._rows[self._row])
@@ -243,7 +243,7 @@ class FyersData(bt.feed.DataBase):
             self.put_notification(self.DISCONNECTED)
             return False
         while True:
-            item = self._engine.poll(self._qcheck)
+            item = engine.poll(self._qcheck)
             if isinstance(item, tuple):
                 self._fill(item)
                 return True
@@ -254,12 +254,12 @@ class FyersData(bt.feed.DataBase):
                 return False
             return None
 
-    def _load_from(self) -> bool:
+    def _load_from(self, engine: FeedEngine) -> bool:
         """Copy one bar from ``backfill_from``; False once it is exhausted."""
         source = self.p.backfill_from
         if not source.next():
             if len(source):
-                self._engine.resume_after = self._source_epoch(source)
+                engine.resume_after = self._source_epoch(source)
             return False
         for alias in self.lines.getlinealiases():
             getattr(self.lines, alias)[0] = getattr(source.lines, alias)[0]

@@ -7,7 +7,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 from typing import Sequence, TextIO
-from zoneinfo import ZoneInfo
+
+from fyers_store.models.zones import IST
 
 __all__ = [
     "CONFIG_DIR_HELP", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "IST",
@@ -18,8 +19,6 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-IST = ZoneInfo("Asia/Kolkata")
 
 CONFIG_DIR_HELP = "config directory holding cache.yaml, state.yaml, ... (default: $FYERS_CONFIG_DIR or ./config)"
 

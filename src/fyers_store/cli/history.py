@@ -236,8 +236,10 @@ def _backfill(store: Any, args: argparse.Namespace, clock_line: str, out: TextIO
     cache = store.cache
     print(f"backfill {len(symbols)} symbol(s) at resolution {res} into {cache.db_path}", file=out)
     print(f"range: {ist_text(start)} .. {ist_text(end)} IST (end exclusive); {clock_line}", file=out)
+    from fyers_store.adapters.rate_budget_file import FileRateLimiter
+
     budget = getattr(store.rest, "limiter", None)
-    if getattr(budget, "path", None) is not None:  # the budget a trading process of the same user draws on
+    if isinstance(budget, FileRateLimiter):  # the budget a trading process of the same user draws on
         print(f"REST budget: {budget.path} (shared by every process of {budget.user})", file=out)
     if end <= start:
         return fail(f"--from {args.start.text} is not before {ist_text(end)} IST (--to, or the exchange's "

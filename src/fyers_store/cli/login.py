@@ -39,7 +39,7 @@ def shared_budget(directory: PathArg, auth: FyersAuthConfig, credentials: PathAr
     directory when it holds a state.yaml, else the config dir); None when there is no state.yaml
     (then only this command's own calls are paced)."""
     from fyers_store.adapters.rate_budget_file import with_default_budget_file
-    from fyers_store.adapters.rate_limiter import shared_limiter
+    from fyers_store.adapters.shared_budget import shared_limiter
     from fyers_store.config import (config_dir, credentials_file, load_rest_limits_config, load_state_config,
                                     state_file)
 

@@ -162,9 +162,9 @@ def _show_strategy(store: Any, out: TextIO) -> None:
     positions = store.load_positions()
     print(f"  positions ({len(positions)}):" if positions else "  positions: none", file=out)
     if positions:
-        rows = [(p.symbol, _num(p.qty), f"{p.avg_price:.2f}", "flat" if p.qty == 0 else "long" if p.qty > 0
-                 else "short", _when(p.updated_at)) for p in positions]
-        for line in format_table(("SYMBOL", "QTY", "AVG PRICE", "", "UPDATED"), rows, indent="    ",
+        position_rows = [(p.symbol, _num(p.qty), f"{p.avg_price:.2f}", "flat" if p.qty == 0 else "long"
+                          if p.qty > 0 else "short", _when(p.updated_at)) for p in positions]
+        for line in format_table(("SYMBOL", "QTY", "AVG PRICE", "", "UPDATED"), position_rows, indent="    ",
                                  right=(1, 2)):
             print(line, file=out)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from fyers_store.config.logging_file import load_logging_config
 from fyers_store.config.parsing import parse, read_yaml_mapping
@@ -72,7 +72,10 @@ __all__ = [
     "parse_config",
 ]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 CREDENTIALS_FILE = "fyers_credentials.yaml"
 CACHE_FILE = "cache.yaml"
@@ -140,7 +143,7 @@ def _load(cls: type[T], path: str | os.PathLike[str] | None, name: str, env: Map
 
 def _absolute_paths(obj: T) -> T:
     changes: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+    for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if isinstance(value, Path) and not value.is_absolute():
             changes[f.name] = value.absolute()
@@ -148,7 +151,7 @@ def _absolute_paths(obj: T) -> T:
             fixed = _absolute_paths(value)
             if fixed is not value:
                 changes[f.name] = fixed
-    return dataclasses.replace(obj, **changes) if changes else obj  # type: ignore[type-var]
+    return dataclasses.replace(obj, **changes) if changes else obj
 
 
 def config_from_yaml(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> FyersAuthConfig:

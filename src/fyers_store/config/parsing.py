@@ -26,13 +26,16 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Mapping, TypeVar, Union, get_args, get_origin
 
 import yaml
 
 from fyers_store.errors import ConfigError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 MISSING = dataclasses.MISSING
 
 
@@ -140,7 +143,7 @@ def _convert(tp: Any, value: Any, source: str, key: str, f: dataclasses.Field[An
                     )
         return items
 
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return parse(tp, value, source, key)
 
     converted = _scalar(tp, value, source, key, secret)

@@ -11,13 +11,26 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import ClassVar, Literal, Optional
 
 from fyers_store.config.parsing import setting
 
-# FYERS product types (protocol reference §1.6). The broker maps them; the config only names them.
-PRODUCT_TYPES = ("CNC", "INTRADAY", "MARGIN", "CO", "BO", "MTF")
+
+class ProductType(str, Enum):
+    """FYERS product types (protocol reference §1.6). Defined here, in the lowest layer that names
+    them (broker.yaml); the order records use it through :mod:`fyers_store.models.orders`."""
+
+    CNC = "CNC"            # delivery equity
+    INTRADAY = "INTRADAY"  # squared off the same day
+    MARGIN = "MARGIN"      # derivatives carry-forward
+    CO = "CO"              # cover order (not used by the library)
+    BO = "BO"              # bracket order (not used by the library)
+    MTF = "MTF"            # margin trading facility
+
+
+PRODUCT_TYPES: tuple[str, ...] = tuple(p.value for p in ProductType)
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SYMBOL_MASTER_SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
 SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]

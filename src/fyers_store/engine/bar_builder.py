@@ -174,11 +174,11 @@ class LiveBarBuilder:
         if b is not None and b.start_ep <= t_ep < b.end_ep:
             start, start_ep = b.start, b.start_ep  # hot path: inside the open bucket, no calendar call
         else:
-            start = self.calendar.bar_start(when, self.resolution)
-            if start is None:
+            found = self.calendar.bar_start(when, self.resolution)
+            if found is None:
                 st["outside_session"] += 1
                 return
-            start_ep = start.timestamp()
+            start, start_ep = found, found.timestamp()
         if (b is not None and start_ep < b.start_ep) or (
                 self._last_done_ep is not None and start_ep <= self._last_done_ep):
             st["late"] += 1

@@ -28,22 +28,23 @@ import logging
 import time
 from typing import Any, Callable
 
-from fyers_store.adapters.fyers_rest import make_order_tag
 from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.engine.broker_lookups import OutcomeLookups
 from fyers_store.engine.broker_recovery import AccountTruthMixin
+from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.engine.broker_state import (
     LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure,
     position_after, stored_order, tracked_order,
 )
 from fyers_store.config.schema import BrokerConfig
 from fyers_store.errors import (
-    AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, RateLimitError,
+    AlreadyCancelled, AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, RateLimitError,
     ReconcileFailureError, Rejected, StateStoreError,
 )
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import (
-    FundsSnapshot, OrderRequest, OrderSnapshot, PositionSnapshot, ProductType, TradeFill, order_tag_from_fyers,
+    FundsSnapshot, OrderRequest, OrderSnapshot, PositionSnapshot, ProductType, TradeFill, make_order_tag,
+    order_tag_from_fyers,
 )
 from fyers_store.models.stream import ConnectionEvent, EventKind
 from fyers_store.engine.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
@@ -60,7 +61,6 @@ _PARKED_CAP = 1_000
 _KEEP_DONE = 200
 _SEEN_CAP = 10_000
 _FUNDS_REFRESH_SECONDS = 5.0  # after fills; Cerebro asks for cash and value every bar
-_ALREADY_CANCELLED = -161  # FYERS's cancel reply for an order it has cancelled already
 _SOCKET_CONNECTED = "order socket connected"
 _FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 
@@ -68,8 +68,9 @@ _FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 class BrokerCore(AccountTruthMixin):
     """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
 
-    ``store`` supplies REST and the order socket; ``state`` is this strategy's state DB store.
-    ``owner``/``primary`` name its order route in the store (the primary also gets orders and
+    ``store`` supplies REST and the order socket (what the core uses of it:
+    :class:`~fyers_store.engine.ports.BrokerStorePort`); ``state`` is this strategy's state DB
+    store. ``owner``/``primary`` name its order route in the store (the primary also gets orders and
     trades nobody claims: those made outside the strategy). ``unknown_grace_seconds`` is how long
     an order whose placement outcome is unknown may stay absent from the orderbook, after FYERS
     could last have acted on the request, before it is declared not found (provisionally, see
@@ -79,13 +80,14 @@ class BrokerCore(AccountTruthMixin):
     order). ``wall`` (epoch seconds) times placements across restarts; ``monotonic`` the rest.
     """
 
-    def __init__(self, store: Any, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
+    def __init__(self, store: BrokerStorePort, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
                  primary: bool = True, unknown_grace_seconds: float = 5.0, env: dict[str, str] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, keep_done_orders: int = _KEEP_DONE,
                  wall: Callable[[], float] = time.time) -> None:
-        if store.rest is None:
+        rest = store.rest
+        if rest is None:
             raise ValueError("the broker needs a FyersStore with a REST adapter")
-        self.store, self.rest, self.state, self.config = store, store.rest, state, config
+        self.store, self.rest, self.state, self.config = store, rest, state, config
         self.owner, self.primary = owner, primary
         self.book = OrderBook()
         self._grace = float(unknown_grace_seconds)
@@ -221,19 +223,19 @@ class BrokerCore(AccountTruthMixin):
         order = self.book.get(tag)
         if order is None or order.is_done:
             return []
-        if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+        venue_id = order.venue_order_id
+        if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) or venue_id is None:
             self._cancel_when_placed.add(tag)
             return []
         self._raise_if_halted()
-        order = self.book.request_cancel(tag)
-        self._persist(order)
+        self._persist(self.book.request_cancel(tag))
         try:
-            self.rest.cancel_order(order.venue_order_id)
+            self.rest.cancel_order(venue_id)
+        except AlreadyCancelled as exc:  # its status-1 update is on its way: never back to working
+            _olog.info("cancel of %s: FYERS has it cancelled already (%s); looking it up by its tag", tag, exc)
+            self._lookups.watch_cancel(tag)
+            return []
         except Rejected as exc:
-            if exc.code == _ALREADY_CANCELLED:  # its status-1 update is on its way: never back to working
-                _olog.info("cancel of %s: FYERS has it cancelled already (%s); looking it up by its tag", tag, exc)
-                self._lookups.watch_cancel(tag)
-                return []
             return self._apply(self.book.cancel_refused(tag, exc.message, report=True))  # e.g. -162 traded
         except (AuthError, RateLimitError) as exc:
             if isinstance(exc, AuthError):
@@ -252,9 +254,12 @@ class BrokerCore(AccountTruthMixin):
         (MODIFIED) or still unchanged after ``unknown_grace_seconds`` (MODIFY_REJECTED)."""
         self._raise_if_halted()
         order = self.book.request_modify(tag, qty=qty, limit_price=limit_price, stop_price=stop_price)
+        venue_id = order.venue_order_id
+        if venue_id is None:  # request_modify refuses an order FYERS has not acknowledged
+            raise ValueError(f"cannot modify order {tag!r}: FYERS has not acknowledged it yet (no order id)")
         self._persist(order)
         try:
-            self.rest.modify_order(order.venue_order_id, qty=qty, limit_price=limit_price, stop_price=stop_price,
+            self.rest.modify_order(venue_id, qty=qty, limit_price=limit_price, stop_price=stop_price,
                                    order_type=order.request.type)
         except Rejected as exc:
             return self._apply(self.book.modify_refused(tag, exc.message))
@@ -276,7 +281,7 @@ class BrokerCore(AccountTruthMixin):
         reconcile when due (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
         ReconcileFailureError when a reconcile fails -- after returning the events this call had
         already applied, if any (they are never lost: the next call raises)."""
-        refused = getattr(self.store, "auth_error", None)  # a socket's token was refused
+        refused = self.store.auth_error  # a socket's token was refused
         if refused is not None and self._halted is None:
             self._auth_failed(refused)
         if self._raise_next is not None:  # from a call outside dispatch (place, cancel, modify)
@@ -550,10 +555,10 @@ class BrokerCore(AccountTruthMixin):
         if product.value not in self.config.allowed_product_types:
             return (f"product type {product.value} is not in allowed_product_types "
                     f"{list(self.config.allowed_product_types)} (config/broker.yaml)")
-        if getattr(self.rest, "is_real_fyers", True) and not self._live_ok:
+        if self.rest.is_real_fyers and not self._live_ok:
             return ("live orders to real FYERS are disabled: set FYERS_ENVIRONMENT=LIVE or "
                     "allow_live_orders: true in config/broker.yaml")
-        expires = getattr(self.rest, "token_expires_at", None)
+        expires = self.rest.token_expires_at
         if expires is not None and self.store.now().timestamp() >= expires:
             exc = AuthError("the access token expired at "
                             f"{dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat()}; log in again")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Union
 
 from fyers_store.config.schema import BrokerConfig
@@ -56,7 +57,7 @@ class PositionChange:
 BrokerEvent = Union[OrderEvent, PositionChange]
 
 
-def live_orders_allowed(config: BrokerConfig, env: dict[str, str] | None = None) -> bool:
+def live_orders_allowed(config: BrokerConfig, env: Mapping[str, str] | None = None) -> bool:
     """The live-order gate: ``FYERS_ENVIRONMENT=LIVE`` or ``allow_live_orders: true``."""
-    env = os.environ if env is None else env
-    return config.allow_live_orders or env.get("FYERS_ENVIRONMENT", "").strip().upper() == "LIVE"
+    environ = os.environ if env is None else env
+    return config.allow_live_orders or environ.get("FYERS_ENVIRONMENT", "").strip().upper() == "LIVE"

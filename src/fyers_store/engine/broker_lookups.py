@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.errors import AuthError, FyersError, VenueDataError
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import WORKING, OrderSnapshot, order_tag_from_fyers
@@ -70,7 +71,7 @@ class _Watch:
     def due(self, now: float) -> bool:
         if self.rounds == 0:
             return True
-        return now - self.last >= min(LOOKUP_EVERY_SECONDS * 2 ** (self.rounds - 1), LOOKUP_MAX_INTERVAL_SECONDS)
+        return now - self.last >= min(LOOKUP_EVERY_SECONDS * 2.0 ** (self.rounds - 1), LOOKUP_MAX_INTERVAL_SECONDS)
 
 
 class OutcomeLookups:
@@ -82,7 +83,7 @@ class OutcomeLookups:
     tag for one, the whole orderbook for several): a few orders left unknown by a flaky network
     must not spend the user's 200 requests a minute."""
 
-    def __init__(self, rest: Any, book: OrderBook, *, grace: float, monotonic: Callable[[], float],
+    def __init__(self, rest: RestAdapter, book: OrderBook, *, grace: float, monotonic: Callable[[], float],
                  wall: Callable[[], float] = time.time) -> None:
         self._rest, self._book, self._grace, self._mono, self._wall = rest, book, float(grace), monotonic, wall
         self._placements: dict[str, _Watch] = {}
@@ -92,7 +93,7 @@ class OutcomeLookups:
     @property
     def placement_timeout(self) -> float:
         """How long after its send FYERS may still take a placement it never answered."""
-        return float(getattr(self._rest, "placement_timeout_seconds", 0.0))
+        return float(self._rest.placement_timeout_seconds)
 
     def watch_placement(self, tag: str, submitted_at: float | None, *, answered: bool = False) -> None:
         """Look up an order whose placement outcome is unknown. ``submitted_at``: wall-clock time

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder
+from fyers_store.engine.ports import FeedStorePort
+from fyers_store.engine.routing import MarketChannel
 from fyers_store.config import DataFeedConfig
 from fyers_store.errors import AuthError
 from fyers_store.logs import get_logger
@@ -93,19 +95,20 @@ class FeedSettings:
 
 
 class FeedEngine:
-    """One symbol's bar stream from a :class:`~fyers_store.store.FyersStore`.
+    """One symbol's bar stream from a :class:`~fyers_store.store.FyersStore` (what it uses of
+    it: :class:`~fyers_store.engine.ports.FeedStorePort`).
 
     :meth:`start` subscribes (live) and :meth:`poll` returns, one at a time, a
     :data:`~fyers_store.persistence.cache.BarRow` ``(epoch, o, h, l, c, v)``, a
     :class:`StatusChange`, ``None`` (nothing yet) or :data:`END`. Call both from one thread.
     """
 
-    def __init__(self, store: Any, settings: FeedSettings, config: DataFeedConfig | None = None,
+    def __init__(self, store: FeedStorePort, settings: FeedSettings, config: DataFeedConfig | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store, self.settings = store, settings
         self.config = config or store.feed_config()
         self._mono = monotonic
-        self._out: collections.deque = collections.deque()
+        self._out: collections.deque[Any] = collections.deque()  # BarRow or StatusChange
         self._pushed: collections.deque[BarRow] = collections.deque()  # push_row(), any thread
         self._held: collections.deque[BarRow] = collections.deque()
         self._last_start: int | None = None   # epoch of the last delivered bar
@@ -120,13 +123,13 @@ class FeedEngine:
         self._auth_error: AuthError | None = None  # the data socket's token was refused
         self._started = False
         self._initial_done = False
-        self._channel = None
+        self._channel: MarketChannel | None = None
         self._builder: LiveBarBuilder | None = None
         self._last_tick = monotonic()
         self._stall_reported = False
         self._backlog_warned: float | None = None
         self.resume_after: int | None = None  # epoch: bars up to here came from elsewhere (backfill_from)
-        self.counters = collections.Counter()
+        self.counters: collections.Counter[str] = collections.Counter()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -155,6 +158,8 @@ class FeedEngine:
         s = self.settings
         end = s.end or self.store.now()
         start = s.start
+        if start is None:
+            raise ValueError(f"{s.symbol}: history_rows needs a start date (a historical feed)")
         if self.resume_after is not None:  # older bars came from elsewhere: do not fetch them
             start = max(start, dt.datetime.fromtimestamp(self.resume_after + 1, dt.timezone.utc))
         if start >= end:
@@ -186,7 +191,8 @@ class FeedEngine:
     def push_row(self, row: BarRow) -> None:
         """Inject a finished bar (tests, replays): delivered in order with the rest, dropped if it
         is not newer than the last delivered bar. Thread-safe."""
-        self._pushed.append(tuple(row))
+        epoch, o, h, l, c, v = row
+        self._pushed.append((epoch, o, h, l, c, v))
 
     # ------------------------------------------------------------------ the stream
     def poll(self, wait: float = 0.0) -> Any:
@@ -217,11 +223,12 @@ class FeedEngine:
         """One bounded drain: at most ``market_max_messages`` messages moved from the socket and
         processed, in batches of ``market_batch_size``, within ``market_drain_budget_ms``."""
         cfg, mono = self.config, self._mono
+        channel, builder = self._live()
         budget = cfg.market_drain_budget_ms / 1000.0
         self.store.pump_market(cfg.market_max_messages, budget, wait)
         deadline, done = mono() + budget, 0
         while done < cfg.market_max_messages and not self._ended:
-            batch = self._channel.drain(min(cfg.market_batch_size, cfg.market_max_messages - done))
+            batch = channel.drain(min(cfg.market_batch_size, cfg.market_max_messages - done))
             if not batch:
                 break
             done += len(batch)
@@ -229,7 +236,7 @@ class FeedEngine:
             now, heard = self.store.now(), mono()
             for msg in batch:
                 if isinstance(msg, Tick):
-                    self._on_tick(msg, now, heard)
+                    self._on_tick(msg, now, heard, builder)
                 elif isinstance(msg, ConnectionEvent):
                     self._on_event(msg)
             if mono() >= deadline:
@@ -238,7 +245,7 @@ class FeedEngine:
             return
         now = self.store.now()
         if self._may_close_by_clock(now):
-            for bar in self._builder.close_due(now):
+            for bar in builder.close_due(now):
                 self._on_live_bar(bar)
         if self._gap_open and self._gap_need is not None and self._mono() >= self._retry_at:
             self._top_up()
@@ -323,11 +330,11 @@ class FeedEngine:
             self.counters[f"bars_{source}"] += 1
 
     # ------------------------------------------------------------------ live
-    def _on_tick(self, tick: Tick, now: dt.datetime, heard: float) -> None:
+    def _on_tick(self, tick: Tick, now: dt.datetime, heard: float, builder: LiveBarBuilder) -> None:
         self._last_tick = heard
         self._stall_reported = False
         self.store.observe_tick(tick)
-        for bar in self._builder.add_tick(tick, now):
+        for bar in builder.add_tick(tick, now):
             self._on_live_bar(bar)
 
     def _may_close_by_clock(self, now: dt.datetime) -> bool:
@@ -336,9 +343,10 @@ class FeedEngine:
         the bucket ended during a session -- a stalled socket looks exactly like a quiet market,
         and FYERS sends quotes all session long, so silence means "wait for evidence or for the
         stall detector", not "the bar is complete"."""
-        if self._channel.pending() or self.store.market_backlog():
+        channel, builder = self._live()
+        if channel.pending() or self.store.market_backlog():
             return False
-        due = self._builder.next_due()
+        due = builder.next_due()
         if due is None or now < due:
             return False
         heard = self.store.market_heard_at
@@ -378,7 +386,7 @@ class FeedEngine:
             self._set_status(FeedStatus.NOTSUBSCRIBED, event.detail)
             self._end("FYERS refused the symbol")
         elif kind in (EventKind.DISCONNECTED, EventKind.STALE) and event.detail != "stopped":
-            self._builder.reset()  # the open bucket missed ticks: it will come from REST
+            self._live()[1].reset()  # the open bucket missed ticks: it will come from REST
             self._broken = True
             if s.backfill and self._last_start is not None:
                 self._gap_open = True
@@ -417,6 +425,13 @@ class FeedEngine:
             self._backlog_warned = mono
             _log.warning("%s: %d market messages still queued after a drain; the strategy is falling behind",
                          self.settings.symbol, backlog)
+
+    def _live(self) -> tuple[MarketChannel, LiveBarBuilder]:
+        """The channel and bar builder :meth:`start` made for a live feed (the live paths' state)."""
+        if self._channel is None or self._builder is None:
+            raise RuntimeError(f"{self.settings.symbol}: no live stream (a historical feed, or not started): "
+                               "use history_rows(), or start() a live feed")
+        return self._channel, self._builder
 
     # ------------------------------------------------------------------ output helpers
     def _set_status(self, status: FeedStatus, detail: str) -> None:

@@ -21,8 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fyers_store.adapters.history_windows import HistoryWindow, plan_windows
-from fyers_store.adapters.interfaces import RestAdapter
+from fyers_store.adapters.interfaces import HistoryWindow, RestAdapter
 from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
@@ -121,14 +120,17 @@ class HistoryService:
         with self._lock_for(symbol, res):
             gaps = self.cache.detect_gaps(symbol, res, start, min(end, now), now=now)
             report.gaps = len(gaps)
-            if gaps and self.rest is None:
+            if not gaps:
+                return res, now, report
+            rest = self.rest
+            if rest is None:
                 raise RuntimeError(f"history {symbol} {res}: {len(gaps)} gap(s) in the cache and no REST adapter "
                                    "to fill them")
             plans = [(g.start, self._fetch_end(res, g.end, now, include_forming)) for g in gaps]
             plans = [(a, b) for a, b in plans if b > a]
-            total = sum(len(plan_windows(res, a, b - _SECOND)) for a, b in plans)
+            total = sum(len(rest.plan_history(res, a, b - _SECOND)) for a, b in plans)
             for gap_start, gap_end in plans:
-                self._fetch_gap(symbol, res, gap_start, gap_end, now, report, total, progress)
+                self._fetch_gap(rest, symbol, res, gap_start, gap_end, now, report, total, progress)
         if report.rest_requests:
             _log.info("history %s %s: %d gap(s), %d request(s), %d bar(s) stored", symbol, res, report.gaps,
                       report.rest_requests, report.bars_fetched)
@@ -145,12 +147,12 @@ class HistoryService:
             return forming_start  # the forming bar is not wanted: do not ask FYERS for it
         return end
 
-    def _fetch_gap(self, symbol: str, res: str, start: dt.datetime, end: dt.datetime, now: dt.datetime,
-                   report: HistoryReport, total: int, progress: Callable[[WindowProgress], None] | None) -> None:
+    def _fetch_gap(self, rest: RestAdapter, symbol: str, res: str, start: dt.datetime, end: dt.datetime,
+                   now: dt.datetime, report: HistoryReport, total: int,
+                   progress: Callable[[WindowProgress], None] | None) -> None:
         forming_start = self._forming(res, now)
         settle_from = now - self.settle
-        assert self.rest is not None
-        for window, bars in self.rest.iter_history(symbol, res, start, end - _SECOND):
+        for window, bars in rest.iter_history(symbol, res, start, end - _SECOND):
             report.rest_requests += 1
             report.windows.append(window)
             finished = []

@@ -34,6 +34,7 @@ import datetime as dt
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from fyers_store.models.orders import (
     DONE, WORKING, OrderRequest, OrderSnapshot, OrderStatus, Side, TradeFill, order_tag_from_fyers,
@@ -145,7 +146,7 @@ class TrackedOrder:
         """Quantity FYERS reported filled whose trades have not been applied yet."""
         return max(0, self.venue_filled_qty - self.filled_qty)
 
-    def replace(self, **changes) -> TrackedOrder:
+    def replace(self, **changes: Any) -> TrackedOrder:
         return dataclasses.replace(self, **changes)
 
 
@@ -307,8 +308,8 @@ class OrderBook:
         filled = max(order.filled_qty, order.venue_filled_qty)
         if qty is not None and qty <= filled:
             raise ValueError(f"cannot modify order {tag!r} to qty {qty}: it must exceed the {filled} filled")
-        changes = {k: v for k, v in (("qty", qty), ("limit_price", limit_price), ("stop_price", stop_price))
-                   if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in (("qty", qty), ("limit_price", limit_price),
+                                                     ("stop_price", stop_price)) if v is not None}
         pending = dataclasses.replace(order.request, **changes)
         if pending == order.request:
             raise ValueError(f"modify of order {tag!r} changes nothing")
@@ -365,7 +366,7 @@ class OrderBook:
         candidate = pending if pending is not None else order.stray_request
         # Beyond the old qty but within the pending (or stray) one: FYERS executed our modify up.
         adopt = candidate is not None and order.request.qty < total <= candidate.qty
-        req = candidate if adopt else order.request
+        req = candidate if adopt and candidate is not None else order.request
         problem = (self._id_conflict(order, trade.order_id)
                    or self._mismatch(order, trade.symbol, trade.side, "trade " + trade.trade_id))
         if not problem and fill.qty <= 0:
@@ -528,7 +529,7 @@ class OrderBook:
         detail = f"{what} shows the order declared not found at FYERS: it exists after all"
         return new, [OrderEvent(OrderEventKind.FOUND_LATE, new.tag, new, None, detail)]
 
-    def _move(self, order: TrackedOrder, trigger: Trigger, detail: str, **changes) -> list[OrderEvent]:
+    def _move(self, order: TrackedOrder, trigger: Trigger, detail: str, **changes: Any) -> list[OrderEvent]:
         """Apply ``trigger`` through the table; a missing entry is an anomaly."""
         new_state = TRANSITIONS.get((order.state, trigger))
         if new_state is None:

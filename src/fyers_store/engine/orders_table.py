@@ -1,4 +1,5 @@
-"""The order lifecycle's vocabulary: states, triggers and the one transition table.
+"""The order lifecycle's triggers and the one transition table (the states are
+:mod:`fyers_store.models.order_states`).
 
 :mod:`fyers_store.engine.orders` (which re-exports every public name here) applies it: a (state, trigger)
 pair missing from :data:`TRANSITIONS` is a contradiction there (an ``ANOMALY``, or a ``ValueError``
@@ -12,43 +13,15 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Mapping
 
+from fyers_store.models.order_states import DONE_STATES, OPEN_STATES, OrderState
 from fyers_store.models.orders import OrderStatus
-from fyers_store.state.models import OPEN_ORDER_STATES, ORDER_STATES, TERMINAL_ORDER_STATES
 
 __all__ = ["OrderState", "OPEN_STATES", "DONE_STATES", "Trigger", "TRANSITIONS", "DONE_TRIGGER", "DONE_CONFLICTS"]
-
-
-class OrderState(str, Enum):
-    """Lifecycle state of one order; the values are the state DB's ``ORDER_STATES`` strings."""
-
-    SUBMITTING = "submitting"
-    ACCEPTED = "accepted"
-    PARTIAL = "partial"
-    CANCELLING = "cancelling"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    UNKNOWN = "unknown"
 
 
 _SUB, _ACC, _PAR, _CXLG = OrderState.SUBMITTING, OrderState.ACCEPTED, OrderState.PARTIAL, OrderState.CANCELLING
 _FIL, _CXL, _REJ, _EXP = OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED
 _UNK = OrderState.UNKNOWN
-
-#: May still change: sent without a reply (submitting), working (accepted, partial -- which includes
-#: "filled at FYERS, trades still on their way"), a cancel in flight (cancelling), or an outcome the
-#: broker must still look up by tag (unknown).
-OPEN_STATES = frozenset({_SUB, _ACC, _PAR, _CXLG, _UNK})
-#: FYERS will not change these again. Late *trades* of a cancelled/expired order are still applied.
-DONE_STATES = frozenset({_FIL, _CXL, _REJ, _EXP})
-
-# The broker persists states 1:1, so a drift from the state DB's vocabulary must fail at import
-# (an explicit raise, not ``assert``: it must also hold under ``python -O``).
-if (tuple(s.value for s in OrderState) != ORDER_STATES
-        or {s.value for s in DONE_STATES} != set(TERMINAL_ORDER_STATES)
-        or {s.value for s in OPEN_STATES} != set(OPEN_ORDER_STATES)):
-    raise AssertionError("fyers_store.engine.orders_table states differ from fyers_store.state.models")
 
 
 class Trigger(str, Enum):

@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fyers_store.adapters.interfaces import MessageQueue
-from fyers_store.adapters.ws_base import symbol_list
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import OrderSnapshot, PositionSnapshot, TradeFill
-from fyers_store.models.stream import ConnectionEvent, is_market_data
+from fyers_store.models.stream import ConnectionEvent, is_market_data, symbol_list
 
 __all__ = ["MAX_CLAIMS", "MarketChannel", "MarketRouter", "OrderRoute", "OrderRouter"]
 
@@ -35,7 +34,7 @@ _POLL_INTERVAL = 0.005  # seconds between polls of a source that has no blocking
 _NOTHING = object()
 
 
-def _take(buffer: collections.deque, max_messages: int | None) -> list[Any]:
+def _take(buffer: collections.deque[Any], max_messages: int | None) -> list[Any]:
     n = len(buffer) if max_messages is None else max(0, min(int(max_messages), len(buffer)))
     return [buffer.popleft() for _ in range(n)]
 
@@ -413,14 +412,20 @@ class OrderRouter:
             return (self._order_owner(message),)
         if isinstance(message, (PositionSnapshot, ConnectionEvent)):
             return tuple(self._routes.values())
-        return (self._primary,)
+        return (self._primary_route(),)
+
+    def _primary_route(self) -> OrderRoute:
+        primary = self._primary
+        if primary is None:  # pump() moves nothing without routes, and an open route makes one primary
+            raise RuntimeError("no primary order route")
+        return primary
 
     def _order_owner(self, message: OrderSnapshot | TradeFill) -> OrderRoute:
         route = self._claims.get(message.order_id)
         if route is None:
             route, counter = self._by_tag(message.order_tag), "routed_by_tag"
             if route is None:
-                route, counter = self._primary, "claimed_by_primary"
+                route, counter = self._primary_route(), "claimed_by_primary"
             self._counters[counter] += 1
             self._claim_locked(route, message.order_id)
             _olog.debug("order %s (tag %r) claimed by route %r (%s)", message.order_id, message.order_tag,

@@ -10,20 +10,21 @@ whose keys are the same names -- so nothing downstream ever sees an SDK dict.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Any, Mapping
-from zoneinfo import ZoneInfo
+from typing import Any, Mapping, TypeVar
 
+from fyers_store.config.schema import ProductType
 from fyers_store.errors import VenueDataError
+from fyers_store.models.zones import IST
 
 __all__ = [
     "OrderStatus", "Side", "OrderType", "ProductType", "Validity", "DONE", "WORKING",
-    "order_status", "side", "order_type", "product_type", "validity", "order_tag_from_fyers",
+    "order_status", "side", "order_type", "product_type", "validity", "order_tag_from_fyers", "make_order_tag",
     "parse_fyers_time", "OrderRequest", "OrderSnapshot", "TradeFill", "PositionSnapshot", "FundsSnapshot",
 ]
 
-IST = ZoneInfo("Asia/Kolkata")
 
 
 class OrderStatus(IntEnum):
@@ -59,27 +60,19 @@ class OrderType(IntEnum):
     STOP_LIMIT = 4  # SL-L: limit once the trigger is hit
 
 
-class ProductType(str, Enum):
-    CNC = "CNC"            # delivery equity
-    INTRADAY = "INTRADAY"  # squared off the same day
-    MARGIN = "MARGIN"      # derivatives carry-forward
-    CO = "CO"              # cover order (not used by the library)
-    BO = "BO"              # bracket order (not used by the library)
-    MTF = "MTF"            # margin trading facility
-
-
 class Validity(str, Enum):
     DAY = "DAY"
     IOC = "IOC"
 
 
+_Code = TypeVar("_Code")
 _SIDE = {s.value: s for s in Side}
 _TYPE = {t.value: t for t in OrderType}
 _PRODUCT = {p.value: p for p in ProductType}
 _VALIDITY = {v.value: v for v in Validity}
 
 
-def _lookup(table: Mapping, value: Any, field: str):
+def _lookup(table: Mapping[Any, _Code], value: Any, field: str) -> _Code:
     try:
         return table[value]
     except (KeyError, TypeError):
@@ -119,6 +112,32 @@ def order_tag_from_fyers(value: Any) -> str | None:
     return None if tag == "Untagged" else tag
 
 
+def make_order_tag(strategy_id: str, seq: int) -> str:
+    """A deterministic FYERS orderTag for the ``seq``-th order of ``strategy_id``.
+
+    Alphanumeric ASCII, at most 30 characters (FYERS's rule): up to 12 characters of the strategy
+    id, 6 hex digits of its SHA-256 (two ids with the same prefix still differ), ``S`` and ``seq``
+    in base 36. The same inputs always give the same tag, so a restarted process that replays its
+    sequence finds its earlier orders again.
+    """
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise ValueError(f"seq must be a non-negative int, got {seq!r}")
+    if not isinstance(strategy_id, str) or not strategy_id:
+        raise ValueError("strategy_id must be a non-empty string")
+    digits, n = "", seq
+    while True:
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+        if n == 0:
+            break
+    digest = hashlib.sha256(strategy_id.encode()).hexdigest()[:6]
+    room = 30 - len(digest) - 1 - len(digits)
+    if room < 0:
+        raise ValueError(f"seq {seq} is too large for a 30-character orderTag")
+    prefix = "".join(ch for ch in strategy_id if ch.isascii() and ch.isalnum())[:min(12, room)]
+    return f"{prefix}{digest}S{digits}"
+
+
 _TIME_FORMATS = ("%d-%b-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S")
 
 
@@ -137,28 +156,30 @@ def parse_fyers_time(value: Any, field: str = "orderDateTime") -> dt.datetime | 
     raise VenueDataError(f"{field}: cannot read FYERS time {value!r}")
 
 
-def _req(row: Mapping, key: str) -> Any:
+def _req(row: Mapping[str, Any], key: str) -> Any:
     try:
         return row[key]
     except KeyError:
         raise VenueDataError(f"{key}: missing from FYERS record with keys {sorted(row)[:12]}") from None
 
 
-def _num(row: Mapping, key: str, default: float | None = 0.0) -> float | None:
-    value = row.get(key, default)
+def _opt_num(row: Mapping[str, Any], key: str) -> float | None:
+    value = row.get(key)
     if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise VenueDataError(f"{key}: expected a number, got {value!r}") from None
-    return float(value)
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise VenueDataError(f"{key}: expected a number, got {value!r}") from None
 
 
-def _int(row: Mapping, key: str, default: int = 0) -> int:
-    value = _num(row, key, float(default))
-    return int(value) if value is not None else default
+def _num(row: Mapping[str, Any], key: str, default: float = 0.0) -> float:
+    value = _opt_num(row, key)
+    return default if value is None else value
+
+
+def _int(row: Mapping[str, Any], key: str, default: int = 0) -> int:
+    return int(_num(row, key, float(default)))
 
 
 @dataclass(frozen=True)
@@ -184,7 +205,7 @@ class OrderRequest:
         if self.qty <= 0:
             raise ValueError(f"qty must be positive, got {self.qty}")
 
-    def to_fyers(self) -> dict:
+    def to_fyers(self) -> dict[str, Any]:
         """The JSON body of ``POST /orders/sync``."""
         return {"symbol": self.symbol, "qty": int(self.qty), "type": int(self.type), "side": int(self.side),
                 "productType": self.product_type.value, "limitPrice": float(self.limit_price),
@@ -216,7 +237,7 @@ class OrderSnapshot:
     exchange_order_id: str | None
 
     @classmethod
-    def from_fyers(cls, row: Mapping) -> OrderSnapshot:
+    def from_fyers(cls, row: Mapping[str, Any]) -> OrderSnapshot:
         exch = row.get("exchOrdId")
         val = row.get("orderValidity")
         return cls(
@@ -253,7 +274,7 @@ class TradeFill:
     traded_at: dt.datetime | None
 
     @classmethod
-    def from_fyers(cls, row: Mapping) -> TradeFill:
+    def from_fyers(cls, row: Mapping[str, Any]) -> TradeFill:
         qty, price = _int(row, "tradedQty"), _num(row, "tradePrice")
         return cls(
             trade_id=str(_req(row, "tradeNumber")), order_id=str(_req(row, "orderNumber")),
@@ -283,14 +304,14 @@ class PositionSnapshot:
     ltp: float | None
 
     @classmethod
-    def from_fyers(cls, row: Mapping) -> PositionSnapshot:
+    def from_fyers(cls, row: Mapping[str, Any]) -> PositionSnapshot:
         return cls(
             position_id=str(_req(row, "id")), symbol=str(_req(row, "symbol")),
             product_type=product_type(_req(row, "productType")), net_qty=_int(row, "netQty"),
             net_avg=_num(row, "netAvg"), buy_qty=_int(row, "buyQty"), buy_avg=_num(row, "buyAvg"),
             sell_qty=_int(row, "sellQty"), sell_avg=_num(row, "sellAvg"),
-            realized_pnl=_num(row, "realized_profit"), unrealized_pnl=_num(row, "unrealized_profit", None),
-            ltp=_num(row, "ltp", None),
+            realized_pnl=_num(row, "realized_profit"), unrealized_pnl=_opt_num(row, "unrealized_profit"),
+            ltp=_opt_num(row, "ltp"),
         )
 
 
@@ -312,7 +333,7 @@ class FundsSnapshot:
         if not isinstance(rows, list):
             raise VenueDataError(f"fund_limit: expected a list of rows, got {type(rows).__name__}")
         by_id = {r.get("id"): r for r in rows if isinstance(r, Mapping)}
-        values = {}
+        values: dict[str, float] = {}
         for name, rid in cls._IDS.items():
             if rid not in by_id:
                 raise VenueDataError(f"fund_limit: row id {rid} ({name}) missing")

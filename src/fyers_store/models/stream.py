@@ -19,36 +19,41 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from fyers_store.errors import VenueDataError
 
 __all__ = [
     "UTC", "Tick", "DepthLevel", "DepthUpdate", "EventKind", "ConnectionEvent", "OrderSocketNotice",
-    "MarketMessage", "is_market_data",
+    "MarketMessage", "is_market_data", "symbol_list",
 ]
 
 UTC = dt.timezone.utc
 _DEPTH_LEVELS = 5
 
 
-def _number(msg: Mapping, key: str, *, required: bool = False) -> float | None:
+def _number(msg: Mapping[str, Any], key: str) -> float | None:
     value = msg.get(key)
     if value is None:
-        if required:
-            raise VenueDataError(f"{key}: missing from socket message with keys {sorted(msg)[:12]}")
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise VenueDataError(f"{key}: expected a number, got {value!r}")
     return float(value)
 
 
-def _count(msg: Mapping, key: str) -> int | None:
+def _required_number(msg: Mapping[str, Any], key: str) -> float:
+    value = _number(msg, key)
+    if value is None:
+        raise VenueDataError(f"{key}: missing from socket message with keys {sorted(msg)[:12]}")
+    return value
+
+
+def _count(msg: Mapping[str, Any], key: str) -> int | None:
     value = _number(msg, key)
     return None if value is None else int(value)
 
 
-def _epoch(msg: Mapping, key: str) -> dt.datetime | None:
+def _epoch(msg: Mapping[str, Any], key: str) -> dt.datetime | None:
     value = _number(msg, key)
     if value is None or value <= 0:
         return None
@@ -58,7 +63,7 @@ def _epoch(msg: Mapping, key: str) -> dt.datetime | None:
         raise VenueDataError(f"{key}: not an epoch time: {value!r}") from None
 
 
-def _symbol(msg: Mapping) -> str:
+def _symbol(msg: Mapping[str, Any]) -> str:
     symbol = msg.get("symbol")
     if not isinstance(symbol, str) or not symbol:
         raise VenueDataError(f"symbol: expected a FYERS symbol, got {symbol!r}")
@@ -98,12 +103,12 @@ class Tick:
     change_pct: float | None = None
 
     @classmethod
-    def from_fyers(cls, msg: Mapping, received_at: dt.datetime) -> Tick:
+    def from_fyers(cls, msg: Mapping[str, Any], received_at: dt.datetime) -> Tick:
         """From the SDK's ``on_message`` dict of type ``sf`` or ``if`` (full or lite mode)."""
         kind = msg.get("type")
         if kind not in ("sf", "if"):
             raise VenueDataError(f"type: expected 'sf' or 'if' for a tick, got {kind!r}")
-        symbol, ltp = _symbol(msg), _number(msg, "ltp", required=True)
+        symbol, ltp = _symbol(msg), _required_number(msg, "ltp")
         lite = set(msg) <= {"ltp", "symbol", "type"}
         return cls(
             symbol=symbol, ltp=ltp, received_at=received_at, is_index=kind == "if", lite=lite,
@@ -137,7 +142,7 @@ class DepthUpdate:
     received_at: dt.datetime
 
     @classmethod
-    def from_fyers(cls, msg: Mapping, received_at: dt.datetime) -> DepthUpdate:
+    def from_fyers(cls, msg: Mapping[str, Any], received_at: dt.datetime) -> DepthUpdate:
         """From the SDK's ``on_message`` dict of type ``dp`` (``bid_price1..5``, ``ask_size1..5``,
         ``bid_order1..5`` ...); a level whose price is absent is not in the book."""
         if msg.get("type") != "dp":
@@ -196,7 +201,7 @@ class OrderSocketNotice:
     received_at: dt.datetime
 
     @classmethod
-    def from_fyers(cls, msg: Mapping, received_at: dt.datetime) -> OrderSocketNotice:
+    def from_fyers(cls, msg: Mapping[str, Any], received_at: dt.datetime) -> OrderSocketNotice:
         if not isinstance(msg, Mapping):
             raise VenueDataError(f"order socket: expected a JSON object, got {type(msg).__name__}")
         return cls(MappingProxyType(copy.deepcopy(dict(msg))), received_at)
@@ -208,3 +213,14 @@ MarketMessage = Tick | DepthUpdate
 def is_market_data(message: Any) -> bool:
     """True for ticks and depth (what a full market queue may drop); False for everything else."""
     return isinstance(message, (Tick, DepthUpdate))
+
+
+def symbol_list(symbols: Iterable[str] | str) -> list[str]:
+    """One symbol or an iterable of them as a de-duplicated list (a bare string is one symbol)."""
+    items = [symbols] if isinstance(symbols, str) else list(symbols)
+    out: dict[str, None] = {}
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"a symbol must be a non-empty string like 'NSE:SBIN-EQ', got {item!r}")
+        out[item.strip()] = None
+    return list(out)

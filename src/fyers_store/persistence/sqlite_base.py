@@ -18,13 +18,16 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar, Union
 
 from fyers_store.backoff import capped_backoff
 from fyers_store.config.schema import SqliteConcurrencyConfig
 from fyers_store.logs import get_logger
 
 T = TypeVar("T")
+#: One row as sqlite3 returns it, and the parameters of one statement (positional or named).
+SqlRow = tuple[Any, ...]
+SqlParams = Union[tuple[Any, ...], dict[str, Any]]
 log = get_logger(__name__, "sqlite")
 
 _LOCKED_MARKERS = ("database is locked", "database table is locked", "database is busy")
@@ -78,7 +81,7 @@ class SqliteDatabase:
         "database is locked" at once, without waiting out busy_timeout, when another process
         opens the same file at that moment (two strategies starting together).
         """
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         if self._closed:
@@ -178,7 +181,7 @@ class SqliteDatabase:
                 time.sleep(delay)
 
     # ------------------------------------------------------------------ reads and upkeep
-    def query(self, sql: str, params: tuple | dict = ()) -> list[tuple]:
+    def query(self, sql: str, params: SqlParams = ()) -> list[SqlRow]:
         """Run a read and return all rows as plain tuples."""
         return self.connection().execute(sql, params).fetchall()
 

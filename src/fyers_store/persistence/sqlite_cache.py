@@ -20,7 +20,6 @@ import threading
 from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
-from zoneinfo import ZoneInfo
 
 from fyers_store.config.schema import CacheConfig, CacheMaintenanceConfig, SqliteConcurrencyConfig
 from fyers_store.errors import BarValidationError, CacheError
@@ -38,13 +37,13 @@ from fyers_store.persistence.sqlite_schema import (
     schema_stamp,
 )
 from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, resolution_to_seconds
+from fyers_store.models.zones import IST
 
 __all__ = ["SQLiteHistoricalCache", "resolve_cache_db_path"]
 
 log = get_logger(__name__, "cache")
 
 UTC = dt.timezone.utc
-IST = ZoneInfo("Asia/Kolkata")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = dt.timedelta(seconds=1)
 _ONE_DAY = dt.timedelta(days=1)

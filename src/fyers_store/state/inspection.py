@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from fyers_store.persistence.sqlite_base import SqlRow
 from fyers_store.state.schema import STATE_TABLES
 
 __all__ = ["StateInspection"]
@@ -18,7 +19,7 @@ class StateInspection:
 
     _account_id: str
     _strategy_id: str
-    _query: Callable[..., list[tuple]]  # (what, sql, params) -> rows, from the state store
+    _query: Callable[..., list[SqlRow]]  # (what, sql, params) -> rows, from the state store
 
     def meta_items(self) -> dict[str, str]:
         """Every meta entry of this strategy (run id, order sequence, ...), by key, sorted."""

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Optional
 
 from fyers_store.config.schema import PRODUCT_TYPES
 from fyers_store.errors import StateStoreError
+from fyers_store.models.order_states import DONE_STATES, OPEN_STATES, OrderState
 
 __all__ = [
     "AppliedTrade",
@@ -39,23 +40,14 @@ __all__ = [
 
 UTC = dt.timezone.utc
 
-#: Lifecycle states an order row may carry. ``unknown`` = outcome not known yet (e.g. a submit that
-#: timed out); the broker must reconcile it against FYERS, so it counts as open.
-ORDER_STATES: tuple[str, ...] = (
-    "submitting",
-    "accepted",
-    "partial",
-    "cancelling",
-    "filled",
-    "cancelled",
-    "rejected",
-    "expired",
-    "unknown",
-)
+#: Lifecycle states an order row may carry: the values of
+#: :class:`~fyers_store.models.order_states.OrderState`. ``unknown`` = outcome not known yet (e.g. a
+#: submit that timed out); the broker must reconcile it against FYERS, so it counts as open.
+ORDER_STATES: tuple[str, ...] = tuple(s.value for s in OrderState)
 #: States after which FYERS will not change the order again.
-TERMINAL_ORDER_STATES: frozenset[str] = frozenset({"filled", "cancelled", "rejected", "expired"})
+TERMINAL_ORDER_STATES: frozenset[str] = frozenset(s.value for s in DONE_STATES)
 #: Everything else: the orders :meth:`SQLiteStateStore.load_open_orders` returns.
-OPEN_ORDER_STATES: tuple[str, ...] = tuple(s for s in ORDER_STATES if s not in TERMINAL_ORDER_STATES)
+OPEN_ORDER_STATES: tuple[str, ...] = tuple(s.value for s in OrderState if s in OPEN_STATES)
 
 
 class StateValidationError(StateStoreError, ValueError):

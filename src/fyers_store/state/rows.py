@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fyers_store.errors import StateStoreError
 from fyers_store.logs import get_logger
+from fyers_store.persistence.sqlite_base import SqlRow
 from fyers_store.state.models import TERMINAL_ORDER_STATES, AppliedTrade, StoredOrder, StoredPosition, dump_json
 from fyers_store.state.sqlite_file import from_us, to_us
 
@@ -37,7 +38,7 @@ ORDER_COLUMNS = (
 TRADE_COLUMNS = "trade_id, order_tag, venue_order_id, symbol, side, qty, price, traded_at, applied_at"
 
 
-def order_from_row(row: tuple) -> StoredOrder:
+def order_from_row(row: SqlRow) -> StoredOrder:
     (tag, venue, symbol, side, qty, otype, ptype, limit, stop, validity, state, filled, avg, bt_ref, extra, created, updated) = row
     return StoredOrder(
         order_tag=tag, venue_order_id=venue, symbol=symbol, side=int(side), qty=float(qty), order_type=otype,
@@ -47,11 +48,11 @@ def order_from_row(row: tuple) -> StoredOrder:
     )
 
 
-def position_from_row(row: tuple) -> StoredPosition:
+def position_from_row(row: SqlRow) -> StoredPosition:
     symbol, qty, avg_price, updated = row
     return StoredPosition(symbol, float(qty), float(avg_price), from_us(updated))
 
-def trade_from_row(row: tuple) -> AppliedTrade:
+def trade_from_row(row: SqlRow) -> AppliedTrade:
     tid, tag, venue, symbol, side, qty, price, traded, applied = row
     return AppliedTrade(
         trade_id=tid, order_tag=tag, venue_order_id=venue, symbol=symbol, side=int(side), qty=float(qty),

@@ -23,12 +23,12 @@ import os
 import secrets
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, TypeVar, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, Union
 
 from fyers_store.config import CacheConfig, SqliteConcurrencyConfig, StateConfig, ensure_distinct_db_paths
 from fyers_store.errors import ConfigError, StateStoreError
 from fyers_store.logs import get_logger
-from fyers_store.persistence.sqlite_base import SqliteDatabase
+from fyers_store.persistence.sqlite_base import SqliteDatabase, SqlParams, SqlRow
 from fyers_store.state.models import (
     OPEN_ORDER_STATES,
     ORDER_STATES,
@@ -259,7 +259,7 @@ class SQLiteStateStore(StateInspection):
                     return work(conn)
             return self._db.write(work)
 
-    def _query(self, what: str, sql: str, params: tuple = ()) -> list[tuple]:
+    def _query(self, what: str, sql: str, params: SqlParams = ()) -> list[SqlRow]:
         with self._errors(what):
             self._conn()
             return self._db.query(sql, params)
@@ -315,7 +315,7 @@ class SQLiteStateStore(StateInspection):
     def load_orders(self, states: Iterable[str] | str | None = None) -> list[StoredOrder]:
         """This strategy's orders (optionally only those in ``states``), oldest first."""
         sql = f"SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = ? AND strategy_id = ?"
-        params: tuple = (self._account_id, self._strategy_id)
+        params: tuple[Any, ...] = (self._account_id, self._strategy_id)
         if states is not None:
             wanted = (states,) if isinstance(states, str) else tuple(states)
             for s in wanted:
@@ -476,7 +476,7 @@ class SQLiteStateStore(StateInspection):
         """Trade numbers applied for this account (any strategy), optionally only those traded at or
         after ``since``: the set a reconcile subtracts from the FYERS tradebook."""
         sql = "SELECT trade_id FROM applied_trades WHERE account_id = ?"
-        params: tuple = (self._account_id,)
+        params: tuple[Any, ...] = (self._account_id,)
         if since is not None:
             sql += " AND traded_at >= ?"
             params += (to_us(check_aware("applied_trade_ids", "since", since)),)
