@@ -36,7 +36,7 @@ from fyers_store.errors import AuthError, ConfigError
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.engine.history import HistoryReport, HistoryService, WindowProgress
 from fyers_store.logs import get_logger
-from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnapshot, TradeFill
 from fyers_store.models.stream import Tick
@@ -61,14 +61,16 @@ class FyersStore:
       open the SQLite cache it describes. Opened by the store, closed by :meth:`stop` when the
       store opened it;
     * ``state_config``: checked against the cache path (they must be different files);
-    * ``calendar``: exchange sessions (default: ``config/nse_calendar.yaml``, else NSE defaults);
+    * ``calendar``: exchange sessions (default: the calendar shipped with the package, ``NseCalendar()``);
     * ``clock``: the exchange time now: a callable returning an aware datetime, or an
       :class:`~fyers_store.engine.exchange_clock.ExchangeClock` (the default), which learns its offset
       from tick stamps. Give the socket adapters the same clock as ``now``. Tests and simulated
       venues pass the venue's clock;
-    * ``data_feed_config``: drain budgets for the feeds (default ``config/data_feed.yaml``);
+    * ``data_feed_config``: drain budgets for the feeds (default ``DataFeedConfig()``);
     * ``broker_config``: what :meth:`getbroker` brokers use unless given ``config=`` (default:
-      ``broker.yaml`` of ``$FYERS_CONFIG_DIR`` or ``./config``).
+      ``BrokerConfig()``).
+
+    The store reads no file: :meth:`from_config` (the edge) does.
     """
 
     def __init__(self, *, rest: RestAdapter | None = None, data_ws: WsAdapter | None = None,
@@ -86,7 +88,7 @@ class FyersStore:
         budget = getattr(rest, "limiter", None)
         if budget is not None and hasattr(data_ws, "use_rest_budget"):
             data_ws.use_rest_budget(budget)  # the SDK's symbol-token request counts for FYERS too
-        self.calendar = calendar if calendar is not None else (load_calendar_or_none() or NseCalendar())
+        self.calendar = calendar if calendar is not None else NseCalendar()
         if clock is None:
             clock = ExchangeClock()
         #: the clock learning from ticks, when the store's clock is one (observe_tick feeds it)
@@ -183,14 +185,9 @@ class FyersStore:
             self.exchange_clock.observe(tick)
 
     def feed_config(self) -> DataFeedConfig:
-        """The feeds' drain budgets (``config/data_feed.yaml``, loaded once)."""
+        """The feeds' drain budgets: ``data_feed_config``, else ``DataFeedConfig()``."""
         if self.data_feed_config is None:
-            try:
-                self.data_feed_config = load_data_feed_config()
-            except ConfigError as exc:
-                if exc.problem != "file not found":
-                    raise
-                self.data_feed_config = DataFeedConfig(market_max_messages=5000, market_drain_budget_ms=50.0)
+            self.data_feed_config = DataFeedConfig()
         return self.data_feed_config
 
     # ------------------------------------------------------------------ lifecycle

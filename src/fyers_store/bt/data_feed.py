@@ -4,8 +4,8 @@ The class only translates: the bar stream, seams, states and timing live in
 :class:`~fyers_store.engine.feed_engine.FeedEngine` (no Backtrader there). Parameters follow Backtrader's
 own live feeds (``ibdata``, ``oanda``):
 
-* ``dataname``: the FYERS symbol (``"NSE:SBIN-EQ"``); ``store``: the FyersStore (default: one
-  built from ``config/`` by :meth:`FyersStore.from_config`).
+* ``dataname``: the FYERS symbol (``"NSE:SBIN-EQ"``); ``store``: the FyersStore (required;
+  ``store.getdata(...)`` passes it).
 * ``resolution``: a FYERS resolution (``"1"``, ``"5"``, ``"60"``, ``"D"``, ``"15S"`` ...); it sets
   ``timeframe``/``compression`` (a conflicting ``timeframe``/``compression`` is a ``ValueError``).
   Without it, ``timeframe``/``compression`` are mapped (Minutes 1-240 as FYERS serves them, Seconds
@@ -128,11 +128,9 @@ class FyersData(bt.feed.DataBase):
                     f"x{compression}, but timeframe={_TF.getname(p.timeframe, p.compression)} "
                     f"compression={p.compression} was given; pass only resolution")
             p.timeframe, p.compression = timeframe, compression
-        calendar = getattr(p.store, "calendar", None)
-        if calendar is None:
-            from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
-
-            calendar = load_calendar_or_none() or NseCalendar()
+        if p.store is None:
+            raise ValueError(f"FyersData {p.dataname}: needs store=FyersStore(...) (or use store.getdata(...))")
+        calendar = p.store.calendar
         self._exchange_tz = calendar.tz
         if p.tz is not None and str(p.tz) != str(self._exchange_tz):
             raise ValueError(f"FyersData {p.dataname}: tz={p.tz!r}, but the feed shows exchange time "
@@ -176,10 +174,6 @@ class FyersData(bt.feed.DataBase):
                        _TF.getname(self.p.timeframe, self.p.compression), self.p.compression)
             return
         store = self.p.store
-        if store is None:
-            from fyers_store.store import FyersStore
-
-            store = FyersStore.from_config()
         self._store = store
         env = getattr(self, "_env", None)
         if env is not None and store not in env.stores:

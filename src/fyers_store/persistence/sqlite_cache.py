@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from fyers_store.config.schema import CacheConfig, CacheMaintenanceConfig, SqliteConcurrencyConfig
 from fyers_store.errors import BarValidationError, CacheError
-from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar, normalize_bar
 from fyers_store.persistence.cache import BarRow, CompleteWindow, CoverageRow, Gap, HistoricalCache
 from fyers_store.persistence.sqlite_base import SqliteDatabase, is_lock_error
@@ -86,9 +86,8 @@ def resolve_cache_db_path(cache_config_or_path: CacheConfig | str | os.PathLike[
 class SQLiteHistoricalCache(HistoricalCache):
     """History cache in one SQLite file (WAL, explicit ``synchronous``, bounded lock retries).
 
-    ``calendar``: an :class:`NseCalendar`, ``None`` for naive gap detection, or ``"auto"`` to load
-    ``config/nse_calendar.yaml`` (naive, with a warning, when that file does not exist; an invalid
-    file raises). ``clock`` returns the current tz-aware time (injectable for tests). ``maintenance``
+    ``calendar``: an :class:`NseCalendar` (default ``"shipped"``: the calendar shipped with the
+    package, ``NseCalendar()``), or ``None`` for naive gap detection (with a warning). ``clock`` returns the current tz-aware time (injectable for tests). ``maintenance``
     enables a background WAL-checkpoint / quick-check thread, started by :meth:`initialize`.
 
     All methods are thread-safe. Errors: bad arguments raise ``ValueError`` (``ResolutionError`` for an
@@ -100,7 +99,7 @@ class SQLiteHistoricalCache(HistoricalCache):
         self,
         db_path: str | os.PathLike[str],
         *,
-        calendar: NseCalendar | None | Literal["auto"] = "auto",
+        calendar: NseCalendar | None | Literal["shipped"] = "shipped",
         synchronous: str = "NORMAL",
         concurrency: SqliteConcurrencyConfig | None = None,
         maintenance: CacheMaintenanceConfig | None = None,
@@ -108,11 +107,11 @@ class SQLiteHistoricalCache(HistoricalCache):
     ) -> None:
         self.db_path = resolve_cache_db_path(db_path)
         if isinstance(calendar, str):
-            if calendar != "auto":
-                raise ValueError(f"calendar must be an NseCalendar, None or 'auto', got {calendar!r}")
-            calendar = load_calendar_or_none()
+            if calendar != "shipped":
+                raise ValueError(f"calendar must be an NseCalendar, None or 'shipped', got {calendar!r}")
+            calendar = NseCalendar()
         elif calendar is not None and not isinstance(calendar, NseCalendar):
-            raise TypeError(f"calendar must be an NseCalendar, None or 'auto', got {type(calendar).__name__}")
+            raise TypeError(f"calendar must be an NseCalendar, None or 'shipped', got {type(calendar).__name__}")
         self.calendar: NseCalendar | None = calendar
         #: exchange time zone: bar timestamps and gaps are reported in it by default
         self.tz: dt.tzinfo = calendar.tz if calendar is not None else IST
@@ -128,7 +127,7 @@ class SQLiteHistoricalCache(HistoricalCache):
         self.maintenance_runs = 0
         if calendar is None:
             log.warning(
-                "history cache %s has no NSE calendar (config/nse_calendar.yaml not found or calendar=None): "
+                "history cache %s has no NSE calendar (calendar=None): "
                 "gap detection is naive -- every resolution step from the window start, on every day, is "
                 "expected, so nights, weekends and holidays are reported as gaps",
                 self.db_path,
@@ -139,7 +138,7 @@ class SQLiteHistoricalCache(HistoricalCache):
         cls,
         cache_config: CacheConfig,
         *,
-        calendar: NseCalendar | None | Literal["auto"] = "auto",
+        calendar: NseCalendar | None | Literal["shipped"] = "shipped",
         clock: Callable[[], dt.datetime] | None = None,
     ) -> "SQLiteHistoricalCache":
         """Build a cache from ``config/cache.yaml`` settings (path, synchronous, concurrency, maintenance)."""
