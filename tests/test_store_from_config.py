@@ -81,6 +81,14 @@ def test_a_broken_file_in_the_directory_is_named_before_any_login(sdk_venue, tmp
     assert sdk_venue.rest_requests("/vagator") == 0  # no TOTP login was spent on it
 
 
+def test_a_state_db_that_is_the_cache_file_is_refused_before_any_login(sdk_venue, tmp_path):
+    root = config_copy(sdk_venue, tmp_path)
+    _edit(root / "state.yaml", state_db_path=str(tmp_path / "cache.sqlite"))  # cache.yaml's db_path
+    with pytest.raises(ConfigError, match="state_db_path: must differ from cache db_path"):
+        FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
+    assert sdk_venue.rest_requests("/vagator") == 0 and not (tmp_path / "secrets").exists()
+
+
 def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_path):
     """broker.yaml there allows only CNC: an INTRADAY order is refused locally, never sent."""
     from fyers_store.engine.broker_core import OrderIntent

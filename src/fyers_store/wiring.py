@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fyers_store.config import (
     BROKER_FILE, CACHE_FILE, CALENDAR_FILE, DATA_FEED_FILE, REST_LIMITS_FILE, WS_FILE, BrokerConfig, DataFeedConfig,
-    FyersAuthConfig, RestLimitsConfig, WsConfig, config_dir, config_from_yaml, credentials_file, load_broker_config,
-    load_cache_config, load_data_feed_config, load_rest_limits_config, load_state_config, load_ws_config, state_file,
+    FyersAuthConfig, RestLimitsConfig, WsConfig, config_dir, config_from_yaml, credentials_file,
+    ensure_distinct_db_paths, load_broker_config, load_cache_config, load_data_feed_config, load_rest_limits_config,
+    load_state_config, load_ws_config, state_file,
 )
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.logs import get_logger
@@ -69,6 +70,8 @@ def build_store(cls: type[FyersStore], directory: str | Path | None, *, venue: s
                                DataFeedConfig)
     broker_config = (setting(options.pop("broker_config", None), BROKER_FILE, load_broker_config, BrokerConfig)
                      if orders else options.pop("broker_config", None))
+    if cache_config is not None and state_config is not None:
+        ensure_distinct_db_paths(cache_config, state_config)  # before any login writes a token file
 
     info = _venue_of(venue, auth, creds)
     paper = info if venue is not None else None  # the venue's own paper account is used
