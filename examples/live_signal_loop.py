@@ -48,7 +48,6 @@ from venue_session import IST, add_session_arguments, chosen_mode, fresh_venue_s
 from demo_report import money
 
 from fyers_store.engine.broker_core import BrokerCore, OrderIntent, PositionChange, live_orders_allowed
-from fyers_store.config import load_broker_config
 from fyers_store.errors import AuthError, FyersError, ReconcileFailureError
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.models.stream import ConnectionEvent, EventKind, Tick
@@ -255,7 +254,7 @@ class SignalLoop:
 
 def run(session, args: argparse.Namespace, stop_signals: list[str]) -> SignalLoop:
     store = session.store
-    config = load_broker_config(session.config_dir / "broker.yaml")
+    config = store.broker_config  # the session's broker.yaml, read by FyersStore.from_config
     if not session.on_venue and not live_orders_allowed(config):
         print("   live-order gate closed (FYERS_ENVIRONMENT is not LIVE, allow_live_orders is false): "
               "the broker will refuse orders locally; the loop shows the refusal")

@@ -5,12 +5,13 @@ Every example takes the same switches (:func:`add_session_arguments`) and opens 
 
 * ``--venue`` (the default when there is no credentials file; with one, either switch must be
   given, so nothing reaches real FYERS by omission) starts the local venue
-  (``fyers_sim``) inside this process with an accelerated clock, points the unmodified FYERS SDK at
-  it (:func:`fyers_store.adapters.sdk_redirect.redirect_sdk`) and builds the store from the same YAML files
-  under ``config/`` -- only the database paths move under ``--data-dir``. Nothing needs
-  credentials, nothing leaves the machine, and the venue's clock can be *held* at its start time
-  (history and backtests first) and released when the live part begins, so every run sees the same
-  market at the same venue times.
+  (``fyers_sim``) inside this process with an accelerated clock and builds the store with
+  ``FyersStore.from_config(config_dir, venue=<its URL>)`` from the same YAML files under
+  ``config/`` -- only the database paths and the SDK's logs move under ``--data-dir``. The store
+  finds the venue's sockets, keeps the unmodified FYERS SDK pointed at it and follows its clock by
+  itself. Nothing needs credentials, nothing leaves the machine, and the venue's clock can be
+  *held* at its start time (history and backtests first) and released when the live part begins,
+  so every run sees the same market at the same venue times.
 * ``--live`` builds the store with :meth:`FyersStore.from_config` (credentials file, TOTP login,
   real FYERS). Orders then need ``FYERS_ENVIRONMENT=LIVE`` or ``allow_live_orders: true`` in
   ``config/broker.yaml``: the broker refuses them otherwise.
@@ -124,10 +125,8 @@ class Session:
         return self.store.now()
 
     def getbroker(self, **kwargs: Any) -> Any:
-        """A FyersBroker on this store, configured from this session's ``broker.yaml``."""
-        from fyers_store.config import load_broker_config
-
-        kwargs.setdefault("config", load_broker_config(self.config_dir / "broker.yaml"))
+        """A FyersBroker on this store (configured by the session's ``broker.yaml``, which
+        ``from_config`` read)."""
         return self.store.getbroker(**kwargs)
 
     def history_requests(self) -> int:
@@ -151,44 +150,38 @@ def open_session(args: argparse.Namespace, *, market: bool = True, orders: bool 
         try:
             yield session
         finally:
-            session.store.stop()
+            session.store.close()
         return
     data_dir = args.data_dir.absolute()
     data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         session = _venue_session(stack, args, config_dir, data_dir, market=market, orders=orders, start=start,
                                  hold_clock=hold_clock, tick_interval=tick_interval)
-        stack.callback(session.store.stop)
+        stack.callback(session.store.close)
         yield session
 
 
 def _live_session(config_dir: Path, *, market: bool, orders: bool) -> Session:
     from fyers_store import FyersStore
-    from fyers_store.config import load_cache_config, load_state_config
 
     creds = credentials_path(config_dir)
     if not creds.exists():
         raise SystemExit(f"--live needs FYERS credentials: {creds} does not exist "
                          f"(copy config/fyers_credentials.example.yaml there and fill it in)")
     store = FyersStore.from_config(config_dir, market=market, orders=orders)
-    cache = load_cache_config(config_dir / "cache.yaml")
-    state = load_state_config(config_dir / "state.yaml")
-    return Session("live", store, config_dir, Path(cache.db_path), Path(state.state_db_path), Path("logs").absolute())
+    return Session("live", store, config_dir, Path(store.cache_config.db_path),
+                   Path(store.state_config.state_db_path), Path("logs").absolute())
 
 
 def _venue_session(stack: ExitStack, args: argparse.Namespace, config_dir: Path, data_dir: Path, *,
                    market: bool, orders: bool, start: dt.datetime, hold_clock: bool,
                    tick_interval: float) -> Session:
-    from fyers_sim.venue import Venue
     from fyers_sim.clock import VenueClock
+    from fyers_sim.venue import Venue
 
     from fyers_store import FyersStore
-    from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
-    from fyers_store.config import (StateConfig, load_cache_config, load_data_feed_config,
-                                    load_rest_limits_config, load_state_config, load_ws_config)
+    from fyers_store.config import load_cache_config, load_state_config, load_ws_config
     from fyers_store.logs import setup_logging
-    from fyers_store.models.market_calendar import NseCalendar
-    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -198,29 +191,17 @@ def _venue_session(stack: ExitStack, args: argparse.Namespace, config_dir: Path,
         gate.release()
     clock = VenueClock.accelerated(start, args.factor, monotonic=gate)
     venue = stack.enter_context(Venue(seed=args.seed, clock=clock, tick_interval=tick_interval))
-    urls = venue.urls
-    stack.enter_context(redirect_sdk(SdkEndpoints(urls.rest, urls.order_ws, urls.data_ws)))
-
-    cache_config = dataclasses.replace(load_cache_config(config_dir / "cache.yaml"),
-                                       db_path=data_dir / "history_cache.sqlite")
-    shipped_state = load_state_config(config_dir / "state.yaml")
-    state_config = StateConfig(state_db_path=data_dir / "venue_state.sqlite", account_id=venue.account.fy_id,
-                               concurrency=shipped_state.concurrency)
-    calendar = NseCalendar.from_yaml(config_dir / "nse_calendar.yaml")
-    ws_config = dataclasses.replace(load_ws_config(config_dir / "fyers_ws.yaml"), log_path=log_dir / "fyers_sdk",
-                                    data_ws_subscribe_cooldown_seconds=0.0)
-    now = venue.clock.now
-    rest = FyersSdkRestAdapter(venue.account.app_id, venue.access_token(),
-                               limits=load_rest_limits_config(config_dir / "fyers_rest_limits.yaml"),
-                               calendar=calendar, log_path=log_dir / "fyers_sdk", now=now)
-    token = venue.sdk_access_token()
-    data_ws = FyersDataWsAdapter(token, ws_config, calendar=calendar, now=now) if market else None
-    order_ws = FyersOrderWsAdapter(token, ws_config, now=now) if orders else None
-    store = FyersStore(rest=rest, data_ws=data_ws, order_ws=order_ws, cache_config=cache_config,
-                       state_config=state_config, calendar=calendar, clock=now,
-                       data_feed_config=load_data_feed_config(config_dir / "data_feed.yaml"))
-    return Session("venue", store, config_dir, Path(cache_config.db_path), Path(state_config.state_db_path),
-                   log_dir, venue=venue, clock_gate=gate)
+    # The venue's bars are synthetic: they get a cache (and a state DB) of their own.
+    moved = dict(
+        cache_config=dataclasses.replace(load_cache_config(config_dir / "cache.yaml"),
+                                         db_path=data_dir / "history_cache.sqlite"),
+        state_config=dataclasses.replace(load_state_config(config_dir / "state.yaml"),
+                                         state_db_path=data_dir / "venue_state.sqlite"),
+        ws_config=dataclasses.replace(load_ws_config(config_dir / "fyers_ws.yaml"), log_path=log_dir / "fyers_sdk",
+                                      data_ws_subscribe_cooldown_seconds=0.0))
+    store = FyersStore.from_config(config_dir, venue=venue.urls.rest, market=market, orders=orders, **moved)
+    return Session("venue", store, config_dir, Path(store.cache_config.db_path),
+                   Path(store.state_config.state_db_path), log_dir, venue=venue, clock_gate=gate)
 
 
 def _log_into(log_dir: Path, config_dir: Path, setup_logging: Any) -> None:

@@ -1,6 +1,6 @@
 """``FyersStore.from_config``: the usual wiring from a config directory, through a real TOTP login
-at the venue and the unmodified SDK (REST only: the socket URLs of a venue are not in the
-credentials file, see docs/tasks.md)."""
+at the venue and the unmodified SDK. (The store's own redirect to a venue, its sockets and its
+clock: ``test_store_venue.py``.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import pytest
 import yaml
 
 from fyers_store import FyersStore
-from fyers_store.config import load_broker_config
+from fyers_store.config import (
+    BrokerConfig, CacheConfig, DataFeedConfig, RestLimitsConfig, StateConfig, WsConfig, load_broker_config,
+)
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.errors import ConfigError
 from support.cli_config import config_copy, edit_yaml, write_credentials
 from support.clocks import ist
@@ -56,6 +59,14 @@ def test_a_broken_file_in_the_directory_is_named_before_any_login(sdk_venue, tmp
     assert sdk_venue.rest_requests("/vagator") == 0  # no TOTP login was spent on it
 
 
+def test_a_state_db_that_is_the_cache_file_is_refused_before_any_login(sdk_venue, tmp_path):
+    root = config_copy(sdk_venue, tmp_path)
+    _edit(root / "state.yaml", state_db_path=str(tmp_path / "cache.sqlite"))  # cache.yaml's db_path
+    with pytest.raises(ConfigError, match="state_db_path: must differ from cache db_path"):
+        FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
+    assert sdk_venue.rest_requests("/vagator") == 0 and not (tmp_path / "secrets").exists()
+
+
 def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_path):
     """broker.yaml there allows only CNC: an INTRADAY order is refused locally, never sent."""
     from fyers_store.engine.broker_core import OrderIntent
@@ -78,3 +89,24 @@ def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_
     finally:
         broker.stop()
         store.stop()
+
+
+def test_a_config_given_as_an_argument_is_used_and_its_file_not_read(sdk_venue, tmp_path):
+    root = config_copy(sdk_venue, tmp_path)
+    for name in ("cache.yaml", "state.yaml", "broker.yaml", "data_feed.yaml", "fyers_ws.yaml",
+                 "fyers_rest_limits.yaml", "nse_calendar.yaml"):
+        (root / name).write_text("not_a_key: 1\n")  # any of them read would fail
+    given = dict(cache_config=CacheConfig(db_path=tmp_path / "given.sqlite"),
+                 state_config=StateConfig(state_db_path=tmp_path / "given_state.sqlite", account_id="XY00001"),
+                 broker_config=BrokerConfig(allowed_product_types=("CNC",), default_product_type="CNC"),
+                 data_feed_config=DataFeedConfig(stall_warning_seconds=0), calendar=NseCalendar())
+    store = FyersStore.from_config(root, clock=sdk_venue.clock.now, ws_config=WsConfig(log_path=tmp_path / "ws"),
+                                   rest_limits=RestLimitsConfig(per_second=5), **given)
+    try:
+        assert (store.cache_config, store.state_config, store.broker_config, store.data_feed_config) == (
+            given["cache_config"], given["state_config"], given["broker_config"], given["data_feed_config"])
+        assert store.calendar is given["calendar"] and store.rest.limiter.budgets.per_second == 5
+        store.get_history("NSE:SBIN-EQ", "D", ist(2026, 11, 2), ist(2026, 11, 6))
+        assert (tmp_path / "given.sqlite").exists()
+    finally:
+        store.close()

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fyers-store venue",
         description="Run a local, protocol-faithful FYERS venue (REST, order socket, data socket) "
-        "on 127.0.0.1 for paper trading and tests. Point the SDK at it with "
+        "on 127.0.0.1 for paper trading and tests. Point a store at it with "
+        "FyersStore.from_config(venue=<the rest= URL>), or the bare SDK with "
         "fyers_store.adapters.sdk_redirect.redirect_sdk. Stop with Ctrl-C.",
     )
     parser.add_argument("--seed", type=int, default=0, help="market and fault seed (default 0)")

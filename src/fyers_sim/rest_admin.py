@@ -1,4 +1,4 @@
-"""Admin routes (no FYERS equivalent): faults, the clock, a token, and the venue's books.
+"""Admin routes (no FYERS equivalent): faults, the clock, where it listens, a token, and its books.
 
 * ``POST /admin/faults`` ``{"action": "<FaultPlan method>", "args": {...}}`` -- any action in
   :data:`fyers_sim.faults.ADMIN_ACTIONS`; replies ``{"s": "ok", "result": ...}``.
@@ -7,6 +7,8 @@
 * ``POST /admin/clock`` ``{"advance": seconds}`` or ``{"set": epoch | ISO-8601}`` -- stepped or
   accelerated clocks only; returns once the venue has processed up to the new time.
 * ``GET /admin/clock`` -- ``{"time": epoch, "iso": ..., "mode": ...}``.
+* ``GET /admin/venue`` -- where the venue listens and its paper account: ``{"rest", "order_ws",
+  "data_ws", "app_id", "fy_id"}``, so a client given only the REST URL finds the sockets.
 * ``POST /admin/token`` -- a fresh access token (paper trading without the login dance).
 * ``GET /admin/state`` -- orders, trades and net positions; REST requests by path and the 429s
   the rate limiter answered, by path.
@@ -67,6 +69,11 @@ def add_admin_routes(app: web.Application, venue) -> None:
             raise BadRequest(str(exc)) from None
         return await clock_get(request)
 
+    async def venue_get(request: web.Request) -> web.Response:
+        urls = venue.urls
+        return json_response({"s": "ok", "rest": urls.rest, "order_ws": urls.order_ws, "data_ws": urls.data_ws,
+                              "app_id": venue.account.app_id, "fy_id": venue.account.fy_id})
+
     async def token_post(request: web.Request) -> web.Response:
         return json_response({"s": "ok", "app_id": venue.account.app_id, "access_token": venue.access_token()})
 
@@ -80,5 +87,6 @@ def add_admin_routes(app: web.Application, venue) -> None:
     r.add_get("/admin/faults", faults_get)
     r.add_get("/admin/clock", clock_get)
     r.add_post("/admin/clock", clock_post)
+    r.add_get("/admin/venue", venue_get)
     r.add_post("/admin/token", token_post)
     r.add_get("/admin/state", state_get)

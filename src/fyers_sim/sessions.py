@@ -1,8 +1,9 @@
 """The venue's own exchange session calendar (NSE cash and F&O).
 
-Reads ``config/nse_calendar.yaml`` (timezone, regular session, weekend days, holidays and special
-sessions) with pyyaml. This is an independent reimplementation for the simulated venue; it shares
-the data file with the library but none of its code.
+Reads its own ``nse_calendar.yaml`` (package data of ``fyers_sim``: timezone, regular session,
+weekend days, holidays and special sessions) with pyyaml. This is an independent reimplementation
+for the simulated venue; it shares neither code nor files with the library, so the venue runs from
+any installation and any working directory.
 
 Rules:
 
@@ -21,6 +22,7 @@ import bisect
 import calendar as _calendar
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,8 +36,8 @@ __all__ = [
 
 IST = ZoneInfo("Asia/Kolkata")
 
-#: The repository's calendar file (``<repo>/config/nse_calendar.yaml``).
-DEFAULT_CALENDAR_PATH = Path(__file__).resolve().parents[2] / "config" / "nse_calendar.yaml"
+#: The venue's calendar file, shipped inside the package.
+DEFAULT_CALENDAR_PATH = resources.files("fyers_sim").joinpath("nse_calendar.yaml")
 
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _SEARCH_LIMIT_DAYS = 400
@@ -139,11 +141,9 @@ class SessionCalendar:
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> SessionCalendar:
-        """Load ``path`` (default: the repository's ``config/nse_calendar.yaml``)."""
-        p = Path(path) if path is not None else DEFAULT_CALENDAR_PATH
-        with p.open("r", encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        return cls.from_mapping(data)
+        """Load ``path`` (default: the venue's own :data:`DEFAULT_CALENDAR_PATH`)."""
+        text = (Path(path) if path is not None else DEFAULT_CALENDAR_PATH).read_text(encoding="utf-8")
+        return cls.from_mapping(yaml.safe_load(text) or {})
 
     # ------------------------------------------------------------------ queries
     def date_of(self, epoch: float) -> dt.date:

@@ -23,27 +23,30 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fyers_store.adapters.interfaces import RestAdapter, WsAdapter
 from fyers_store.config import (
-    BrokerConfig, CacheConfig, DataFeedConfig, StateConfig, ensure_distinct_db_paths, load_broker_config,
-    load_cache_config, load_data_feed_config, load_state_config,
+    BrokerConfig, CacheConfig, DataFeedConfig, RestLimitsConfig, StateConfig, WsConfig, ensure_distinct_db_paths,
 )
 from fyers_store.errors import AuthError, ConfigError
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.engine.history import HistoryReport, HistoryService, WindowProgress
 from fyers_store.engine.ports import FyersBrokerStorePort, FyersDataStorePort
 from fyers_store.logs import get_logger
-from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnapshot, TradeFill
 from fyers_store.models.stream import Tick
 from fyers_store.persistence.cache import BarRow, HistoricalCache
 from fyers_store.state.state_store import SQLiteStateStore
 from fyers_store.engine.routing import MarketChannel, MarketRouter, OrderRoute, OrderRouter
+
+if TYPE_CHECKING:
+    from fyers_store.adapters.venue import VenueInfo
 
 __all__ = ["FyersStore"]
 
@@ -63,14 +66,17 @@ class FyersStore:
       open the SQLite cache it describes. Opened by the store, closed by :meth:`stop` when the
       store opened it;
     * ``state_config``: checked against the cache path (they must be different files);
-    * ``calendar``: exchange sessions (default: ``config/nse_calendar.yaml``, else NSE defaults);
+    * ``calendar``: exchange sessions (default: the calendar shipped with the package, ``NseCalendar()``);
     * ``clock``: the exchange time now: a callable returning an aware datetime, or an
       :class:`~fyers_store.engine.exchange_clock.ExchangeClock` (the default), which learns its offset
       from tick stamps. Give the socket adapters the same clock as ``now``. Tests and simulated
       venues pass the venue's clock;
-    * ``data_feed_config``: drain budgets for the feeds (default ``config/data_feed.yaml``);
+    * ``data_feed_config``: drain budgets for the feeds (default ``DataFeedConfig()``);
     * ``broker_config``: what :meth:`getbroker` brokers use unless given ``config=`` (default:
-      ``broker.yaml`` of ``$FYERS_CONFIG_DIR`` or ``./config``).
+      ``BrokerConfig()``).
+
+    The store reads no file: :meth:`from_config` (the edge) does. A store is used after
+    :meth:`stop` too (a new Cerebro run starts it again); :meth:`close` ends it for good.
     """
 
     def __init__(self, *, rest: RestAdapter | None = None, data_ws: WsAdapter | None = None,
@@ -89,7 +95,7 @@ class FyersStore:
         use_budget = getattr(data_ws, "use_rest_budget", None)
         if budget is not None and use_budget is not None:
             use_budget(budget)  # the SDK's symbol-token request counts for FYERS too
-        self.calendar = calendar if calendar is not None else (load_calendar_or_none() or NseCalendar())
+        self.calendar = calendar if calendar is not None else NseCalendar()
         if clock is None:
             clock = ExchangeClock()
         #: the clock learning from ticks, when the store's clock is one (observe_tick feeds it)
@@ -115,59 +121,60 @@ class FyersStore:
         #: the first token refusal a socket reported (see record_auth_failure)
         self.auth_error: AuthError | None = None
         self._notif_dropped = 0
+        #: the local venue :meth:`from_config` pointed this store at (None: FYERS, or built by hand)
+        self.venue: VenueInfo | None = None
+        self._closers: list[Callable[[], None]] = []
+        self._finalizer = weakref.finalize(self, _run_closers, self._closers)
 
     @classmethod
-    def from_config(cls, config_dir: str | Path | None = None, *, access_token: str | None = None,
-                    clock: Callable[[], dt.datetime] | None = None, market: bool = True, orders: bool = True,
-                    **options: Any) -> FyersStore:
-        """The usual wiring from ``config_dir`` (default ``config/``, or ``$FYERS_CONFIG_DIR``).
+    def from_config(cls, config_dir: str | Path | None = None, *, venue: str | None = None,
+                    access_token: str | None = None, clock: Callable[[], dt.datetime] | None = None,
+                    market: bool = True, orders: bool = True, ws_config: WsConfig | None = None,
+                    rest_limits: RestLimitsConfig | None = None, **options: Any) -> FyersStore:
+        """The usual wiring from ``config_dir`` (default ``$FYERS_CONFIG_DIR`` or ``./config``).
 
-        Reads the credentials and gets a token unless ``access_token`` is given: the stored one if
-        FYERS still accepts it (one ``get_profile``), else one TOTP login, whose token is saved
-        (:func:`~fyers_store.auth.load_checked_token`; a second refusal raises ``AuthError``).
-        Then builds the SDK REST adapter, the socket adapters (skip them with ``market=False`` /
-        ``orders=False``), the cache from ``cache.yaml`` and the rest from
-        ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml`` and (with ``orders``)
-        ``broker.yaml``, all checked before the login. As everywhere, ``$FYERS_CREDENTIALS_YAML``
-        and ``$FYERS_STATE_YAML`` (and the single-key state overrides) win over the files in
-        ``config_dir`` (:func:`~fyers_store.config.credentials_file`, :func:`~fyers_store.config.state_file`).
+        Real FYERS: reads the credentials and gets a token unless ``access_token`` is given: the
+        stored one if FYERS still accepts it (one ``get_profile``), else one TOTP login, whose token
+        is saved (:func:`~fyers_store.auth.load_checked_token`; a second refusal raises
+        ``AuthError``). Then builds the SDK REST adapter, the socket adapters (skip them with
+        ``market=False`` / ``orders=False``), the cache from ``cache.yaml`` and the rest from
+        ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml``/``fyers_rest_limits.yaml``/
+        ``fyers_ws.yaml`` and (with ``orders``) ``broker.yaml``, all checked before the login. As
+        everywhere, ``$FYERS_CREDENTIALS_YAML`` and ``$FYERS_STATE_YAML`` (and the single-key state
+        overrides) win over the files in ``config_dir``.
+
+        A local venue (:mod:`fyers_store.adapters.venue`), either way:
+
+        * ``venue="http://127.0.0.1:P"`` (what ``fyers-store venue`` prints as ``rest=``): the venue's
+          paper account is used (a token from the venue; no credentials file is read) and the state
+          is kept under that account's id. Without ``config_dir`` no file is read at all: every
+          setting takes its default and there is no cache or state DB unless given (below).
+        * or a credentials file whose ``api_base_url`` is the venue's: a TOTP login there.
+
+        Then REST and both sockets go to the venue (the SDK stays redirected until :meth:`close`;
+        one redirect per process) and the store's clock follows the venue's
+        (:class:`~fyers_store.adapters.venue.VenueClock`). A venue's bars are synthetic: give it a
+        history cache of its own.
+
+        A config given as an argument is used instead of its file, which is then not read:
+        ``cache_config``, ``state_config``, ``data_feed_config``, ``broker_config``, ``calendar``
+        (FyersStore's own arguments, like every other ``options``), ``ws_config``,
+        ``rest_limits``. ``clock`` replaces the default clock (the venue's, or an
+        :class:`~fyers_store.engine.exchange_clock.ExchangeClock` learning from ticks).
         """
-        from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
-        from fyers_store.adapters.rate_budget_file import with_default_budget_file
-        from fyers_store.adapters.shared_budget import shared_limiter
-        from fyers_store.auth import load_checked_token
-        from fyers_store.config import config_dir as default_dir
-        from fyers_store.config import (config_from_yaml, credentials_file, load_rest_limits_config, load_ws_config,
-                                        state_file)
+        from fyers_store.wiring import wire_from_config
 
-        root = Path(config_dir) if config_dir is not None else default_dir()
-        clock = clock or ExchangeClock()  # one clock for the store and the adapters' timestamps
-        # Every file is checked before the login, so a typo costs no TOTP round trip.
-        auth = config_from_yaml(credentials_file(root))
-        calendar = NseCalendar.from_yaml(root / "nse_calendar.yaml")
-        limits = load_rest_limits_config(root / "fyers_rest_limits.yaml")
-        ws_config = load_ws_config(root / "fyers_ws.yaml") if (market or orders) else None
-        configs: dict[str, Any] = dict(cache_config=load_cache_config(root / "cache.yaml"), state_config=load_state_config(state_file(root)),
-                       data_feed_config=load_data_feed_config(root / "data_feed.yaml"),
-                       broker_config=load_broker_config(root / "broker.yaml") if orders else None)
-        # One REST budget per FYERS user on this host, shared through a file (default: beside the
-        # state DB) with every other process of the user, a `history backfill` included; opened
-        # (and checked) before the login too.
-        limits = with_default_budget_file(limits, configs["state_config"].state_db_path)
-        limiter = shared_limiter(limits, user=auth.username)
-        # A stored token FYERS refuses (expired early, ended by a login elsewhere) is replaced by one
-        # TOTP login, so a plain restart recovers. A check without a verdict (timeout, 5xx, rate
-        # limit) keeps the token: the first real request then tells (see load_checked_token). The
-        # check's get_profile takes a slot of the same REST budget as the adapter.
-        token = access_token or load_checked_token(auth, budget=limiter).token.access_token
-        client_id = auth.client_id or f"{auth.app_id}-{auth.app_type}"
-        rest = FyersSdkRestAdapter(client_id, token, limits=limits, calendar=calendar, log_path=auth.sdk_log_dir,
-                                   limiter=limiter, now=_now_of(clock))
-        socket_token = f"{client_id}:{token}"
-        data_ws = FyersDataWsAdapter(socket_token, ws_config, calendar=calendar,
-                                     now=_now_of(clock)) if market else None
-        order_ws = FyersOrderWsAdapter(socket_token, ws_config, now=_now_of(clock)) if orders else None
-        return cls(rest=rest, data_ws=data_ws, order_ws=order_ws, calendar=calendar, clock=clock, **configs, **options)
+        wired = wire_from_config(config_dir, venue=venue, access_token=access_token, clock=clock, market=market,
+                                 orders=orders, ws_config=ws_config, rest_limits=rest_limits, options=options)
+        try:
+            store = cls(**wired.kwargs)
+        except BaseException:
+            wired.release()
+            raise
+        store.venue = wired.venue
+        for release in wired.closers:
+            store.on_close(release)
+        return store
 
     def __repr__(self) -> str:
         parts = [f"name={self.name!r}", f"rest={type(self.rest).__name__ if self.rest else None}",
@@ -186,14 +193,9 @@ class FyersStore:
             self.exchange_clock.observe(tick)
 
     def feed_config(self) -> DataFeedConfig:
-        """The feeds' drain budgets (``config/data_feed.yaml``, loaded once)."""
+        """The feeds' drain budgets: ``data_feed_config``, else ``DataFeedConfig()``."""
         if self.data_feed_config is None:
-            try:
-                self.data_feed_config = load_data_feed_config()
-            except ConfigError as exc:
-                if exc.problem != "file not found":
-                    raise
-                self.data_feed_config = DataFeedConfig(market_max_messages=5000, market_drain_budget_ms=50.0)
+            self.data_feed_config = DataFeedConfig()
         return self.data_feed_config
 
     # ------------------------------------------------------------------ lifecycle
@@ -259,6 +261,26 @@ class FyersStore:
             self._cache, self._history = None, None
         if errors:
             raise errors[0]
+
+    def close(self) -> None:
+        """:meth:`stop`, then release what :meth:`from_config` took for the store's whole life: the
+        SDK redirect to a venue (so another store may redirect it, or talk to FYERS) and the venue
+        clock's connection. Idempotent; also done when the store is garbage-collected. A ``with``
+        block on the store closes it at its end."""
+        try:
+            self.stop()
+        finally:
+            self._finalizer()
+
+    def on_close(self, release: Callable[[], None]) -> None:
+        """Have :meth:`close` call ``release`` (last registered, first called)."""
+        self._closers.append(release)
+
+    def __enter__(self) -> FyersStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def feeds(self) -> list[Any]:
         """The data feeds started on this store (a broker maps symbols to them)."""
@@ -507,8 +529,15 @@ class FyersStore:
         return SQLiteStateStore.from_config(self.state_config, strategy_id, cache_db_path=self.cache_config)
 
 
-def _now_of(clock: Any) -> Callable[[], dt.datetime]:
-    return clock.now if isinstance(clock, ExchangeClock) else clock
+def _run_closers(closers: list[Callable[[], None]]) -> None:
+    errors = []
+    while closers:
+        try:
+            closers.pop()()
+        except Exception as exc:  # release the rest regardless; report the first failure
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 def _check_distinct(cache_path: Any, state_path: Path) -> None:

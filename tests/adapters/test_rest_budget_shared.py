@@ -342,9 +342,7 @@ def test_shared_limiter_is_one_file_limiter_per_file_and_user(tmp_path, monkeypa
 
 def test_backfill_and_a_store_of_the_same_config_share_one_budget_file(venue, tmp_path, monkeypatch, capsys):
     from fyers_store import FyersStore
-    from fyers_store.auth.client import rest_redirect
     from fyers_store.cli.main import main
-    from fyers_store.config import config_from_yaml
     from support.cli_config import make_config_dir, summary_line
 
     monkeypatch.chdir(tmp_path)
@@ -365,16 +363,12 @@ def test_backfill_and_a_store_of_the_same_config_share_one_budget_file(venue, tm
 
     reset_shared_limiter()                                  # a new process: nothing kept in memory
     assert FileRateLimiter(budget, user, Budgets(10, 200, 100_000)).stats()["day_count"] == budgeted()
-    with rest_redirect(config_from_yaml(cfg / "fyers_credentials.yaml")):
-        store = FyersStore.from_config(cfg, clock=venue.clock.now, market=False, orders=False)
-        try:
-            limiter = store.rest.limiter
-            assert isinstance(limiter, FileRateLimiter) and (limiter.path, limiter.user) == (budget, user)
-            before = limiter.stats()["day_count"]
-            store.profile()
-            assert limiter.stats()["day_count"] == before + 1 == budgeted()
-        finally:
-            store.stop()
+    with FyersStore.from_config(cfg, clock=venue.clock.now, market=False, orders=False) as store:
+        limiter = store.rest.limiter
+        assert isinstance(limiter, FileRateLimiter) and (limiter.path, limiter.user) == (budget, user)
+        before = limiter.stats()["day_count"]
+        store.profile()
+        assert limiter.stats()["day_count"] == before + 1 == budgeted()
     reset_shared_limiter()
 
 

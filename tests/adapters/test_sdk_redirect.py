@@ -69,3 +69,23 @@ def test_endpoints_must_be_absolute_urls(field):
     args[field] = "127.0.0.1:8080"
     with pytest.raises(ValueError, match=f"SdkEndpoints.{field}"):
         SdkEndpoints(**args)
+
+
+def test_a_held_redirect_lasts_until_released_and_blocks_any_other_meanwhile():
+    from fyers_store.adapters.sdk_redirect import active_redirect, hold_redirect
+
+    before = _sdk_state()
+    hold = hold_redirect(ENDPOINTS)
+    try:
+        assert active_redirect() == ENDPOINTS and fyersModel.Config.API == ENDPOINTS.api
+        with pytest.raises(RuntimeError, match="already redirected"):
+            hold_redirect(SdkEndpoints("http://127.0.0.1:12", ENDPOINTS.order_ws, ENDPOINTS.data_ws))
+        assert fyersModel.Config.API == ENDPOINTS.api  # the refused one changed nothing
+    finally:
+        hold.release()
+    assert _sdk_state() == before and active_redirect() is None and hold.released
+    hold.release()  # idempotent: a second release restores nothing twice
+    with redirect_sdk(ENDPOINTS):
+        hold.release()  # a stale hold cannot undo a later redirect
+        assert fyersModel.Config.API == ENDPOINTS.api
+    assert _sdk_state() == before

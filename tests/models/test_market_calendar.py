@@ -7,7 +7,7 @@ import pytest
 
 from fyers_store.config import CalendarConfig, SpecialSession
 from fyers_store.errors import ConfigError
-from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.market_calendar import NseCalendar
 from support.clocks import IST, ist
 from support.paths import SHIPPED_CONFIG
 
@@ -100,8 +100,20 @@ def test_shipped_calendar_loads_and_knows_2026(tmp_path: Path) -> None:
     assert not shipped.is_trading_day(dt.date(2026, 1, 15))  # election holiday
     assert shipped.is_trading_day(dt.date(2026, 1, 16))
     assert shipped.is_trading_day(dt.date(2024, 1, 20))  # Saturday special session
-    assert load_calendar_or_none(tmp_path / "absent.yaml") is None
     broken = tmp_path / "nse_calendar.yaml"
     broken.write_text("timezone: Asia/Kolkata\n")
-    with pytest.raises(ConfigError):
-        load_calendar_or_none(broken)
+    with pytest.raises(ConfigError, match="nse_calendar.yaml: session_start: required key is missing"):
+        NseCalendar.from_yaml(broken)
+
+
+def test_a_calendar_given_none_is_the_shipped_one_never_a_file_of_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "nse_calendar.yaml").write_text("holidays: [not a date]\n")  # would fail if read
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FYERS_CONFIG_DIR", str(tmp_path / "config"))
+    default = NseCalendar()
+    assert not default.is_trading_day(MAHASHIVRATRI_2025) and not default.is_trading_day(dt.date(2026, 1, 15))
+    assert default.config.holidays == NseCalendar.from_yaml(
+        Path(__file__).resolve().parents[1] / "config" / "nse_calendar.yaml").config.holidays
+    rules_only = NseCalendar(CalendarConfig())  # the regular rules, no holiday list
+    assert rules_only.is_trading_day(MAHASHIVRATRI_2025)

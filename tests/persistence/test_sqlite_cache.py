@@ -254,7 +254,7 @@ def test_gaps_cover_exactly_the_missing_expected_bars(tmp_path: Path, calendar: 
 
 # ---------------------------------------------------------------------- completeness windows
 def test_empty_holiday_window_marked_complete_is_not_reported_again(db_path: Path) -> None:
-    plain = NseCalendar()  # does not know that 2025-02-26 was a holiday
+    plain = NseCalendar(CalendarConfig())  # does not know that 2025-02-26 was a holiday
     later = ist(2025, 3, 10)
     start, end = ist(2025, 2, 25), ist(2025, 2, 28)
     with SQLiteHistoricalCache(db_path, calendar=plain) as c:
@@ -345,23 +345,21 @@ def test_without_calendar_gaps_are_naive_and_a_warning_is_logged(db_path: Path, 
     assert str(db_path) in warnings[0].getMessage()
 
 
-def test_auto_calendar_loads_the_yaml_or_falls_back_with_a_warning(tmp_path: Path, monkeypatch, caplog) -> None:
+def test_the_default_calendar_is_the_shipped_one_never_a_file_of_the_working_directory(
+        tmp_path: Path, monkeypatch, caplog) -> None:
     caplog.set_level(logging.WARNING, logger=CACHE_LOGGER)
     config_dir = tmp_path / "config"
     config_dir.mkdir()
+    (config_dir / "nse_calendar.yaml").write_text("holidays: [2025-02-27]\n")  # invalid, and never read
     monkeypatch.setenv("FYERS_CONFIG_DIR", str(config_dir))
+    monkeypatch.chdir(tmp_path)
     with SQLiteHistoricalCache(tmp_path / "a.sqlite") as c:
-        assert c.calendar is None
-    assert any("naive" in r.getMessage() for r in caplog.records)
-
-    caplog.clear()
-    (config_dir / "nse_calendar.yaml").write_text(
-        'timezone: Asia/Kolkata\nsession_start: "09:15"\nsession_end: "15:30"\nholidays:\n  - 2025-02-26\n'
-    )
-    with SQLiteHistoricalCache(tmp_path / "b.sqlite") as c:
-        assert c.calendar is not None and c.calendar.is_holiday(dt.date(2025, 2, 26))
+        assert c.calendar is not None and c.calendar.is_holiday(dt.date(2025, 2, 26))  # shipped: Mahashivratri
+        assert not c.calendar.is_holiday(dt.date(2025, 2, 27))
         assert c.detect_gaps(SYM, "D", ist(2025, 2, 26), ist(2025, 2, 27), now=ist(2025, 3, 1)) == []
     assert not any("naive" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match="calendar must be an NseCalendar, None or 'shipped', got 'auto'"):
+        SQLiteHistoricalCache(tmp_path / "b.sqlite", calendar="auto")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- watermarks, coverage, lifecycle

@@ -6,11 +6,13 @@ import csv
 import datetime as dt
 import io
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import fyers_sim
 from fyers_sim.clock import VenueClock
 from fyers_sim.instruments import (
     UNIVERSE,
@@ -57,8 +59,9 @@ def test_same_seed_same_data_different_seed_different_data():
 
 
 # ---------------------------------------------------------------------------- sessions
-def test_calendar_reads_the_repo_config():
-    assert DEFAULT_CALENDAR_PATH.name == "nse_calendar.yaml"
+def test_calendar_is_the_venues_own_package_data():
+    assert DEFAULT_CALENDAR_PATH.name == "nse_calendar.yaml" and DEFAULT_CALENDAR_PATH.is_file()
+    assert Path(str(DEFAULT_CALENDAR_PATH)).parent == Path(fyers_sim.__file__).parent  # not the repo's config/
     assert dt.date(2025, 10, 2) in CAL.holidays
     assert CAL.sessions(REGULAR_DAY) == [(at(REGULAR_DAY, 9, 15), at(REGULAR_DAY, 15, 30))]
     sat = dt.date(2024, 1, 20)  # special Saturday full session
@@ -357,3 +360,15 @@ def test_symbol_token_response_and_lookups():
         if ins.expiry is not None:
             assert ins.fytoken[4:10] == ins.expiry_date.strftime("%y%m%d")
             assert dt.datetime.fromtimestamp(ins.expiry, IST).time() == dt.time(15, 30)
+
+
+def test_the_venue_and_the_library_agree_on_every_trading_day():
+    """Two independent calendars (the venue is the library's oracle): the same days, hours and
+    special sessions, or the tests would compare the library with a different market."""
+    import yaml
+
+    lib = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "nse_calendar.yaml").read_text())
+    assert CAL.holidays == frozenset(lib["holidays"])
+    assert {(d, w) for d, ws in CAL.special_sessions.items() for w in ws} == {
+        (s["date"], (dt.time.fromisoformat(s["start"]), dt.time.fromisoformat(s["end"])))
+        for s in lib["special_sessions"]}

@@ -29,7 +29,7 @@ from fyers_store.adapters.ws_base import (
 )
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
-from fyers_store.config import WsConfig, load_ws_config
+from fyers_store.config import WsConfig
 from fyers_store.errors import VenueDataError
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import OrderSnapshot, PositionSnapshot, TradeFill
@@ -84,7 +84,7 @@ class FyersOrderWsAdapter(SupervisedSocketAdapter):
                  sdk_socket_class: type | None = None, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], dt.datetime] = utc_now, rng: Any = None, connect_timeout: float = 10.0,
                  close_timeout: float = 2.0) -> None:
-        config = config if config is not None else load_ws_config()
+        config = config if config is not None else WsConfig()
         queue = BoundedMessageQueue(config.order_ws_queue_maxsize, QueuePolicy.BLOCK, put_timeout=put_timeout,
                                     clock=clock)
         super().__init__(token, config, queue, clock=clock, now=now, rng=rng,

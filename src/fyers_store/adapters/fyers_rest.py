@@ -90,7 +90,7 @@ from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
 from fyers_store.adapters.shared_budget import shared_limiter
 from fyers_store.backoff import capped_backoff
-from fyers_store.config import RestLimitsConfig, load_rest_limits_config
+from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import (
     AlreadyCancelled, AuthError, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected,
     VenueDataError,
@@ -214,13 +214,12 @@ class _Failure:
 class FyersSdkRestAdapter(RestAdapter):
     """FYERS REST through the official SDK, hardened (see the module docstring for the tables).
 
-    ``limits`` defaults to ``config/fyers_rest_limits.yaml``. ``limiter`` (any
+    ``limits`` defaults to ``RestLimitsConfig()`` (FYERS's documented limits). ``limiter`` (any
     :class:`~fyers_store.adapters.rate_limiter.RestBudget`) defaults to the process-wide
     :func:`~fyers_store.adapters.shared_budget.shared_limiter`: with ``limits.budget_file`` set,
     the budget of FYERS user ``budget_user`` (default: the client id) shared with every other
     process of that user through the file, else one in-process budget; pass one only to isolate
-    tests. ``calendar`` (an ``NseCalendar``; loaded from ``config/nse_calendar.yaml``
-    when needed and present) is used to refuse second-resolution ranges FYERS does not keep.
+    tests. ``calendar`` (an ``NseCalendar``; default: the shipped one, ``NseCalendar()``) is used to refuse second-resolution ranges FYERS does not keep.
     ``request_deadline_seconds`` bounds one REST request end to end: waiting for a budget slot,
     every attempt and every backoff. ``log_path`` is where the SDK writes ``fyersApi.log`` and
     ``fyersRequests.log`` (SDK quirk: its loggers are process-global, so only the first
@@ -269,14 +268,13 @@ class FyersSdkRestAdapter(RestAdapter):
                now: Callable[[], dt.datetime] | None = None, rng: random.Random | None = None) -> None:
         if request_deadline_seconds <= 0:
             raise ValueError("request_deadline_seconds must be positive")
-        self._limits = limits if limits is not None else load_rest_limits_config()
+        self._limits = limits if limits is not None else RestLimitsConfig()
         self._limiter = limiter if limiter is not None else shared_limiter(
             self._limits, user=budget_user or str(model.client_id))
         self._model = model
         self._probe = _SessionProbe(model.service.session, self._limits.connect_timeout_seconds,
                                     self._limits.read_timeout_seconds)
         self._calendar = calendar
-        self._calendar_loaded = calendar is not None
         self._deadline = float(request_deadline_seconds)
         self._mono, self._sleep = monotonic, sleep
         self._now = now or (lambda: dt.datetime.now(dt.timezone.utc))
@@ -471,9 +469,7 @@ class FyersSdkRestAdapter(RestAdapter):
         res = canonicalize_fyers_resolution(resolution)
         windows = self.plan_history(res, start, end)
         if windows and is_seconds_resolution(res):
-            calendar = self._get_calendar()
-            if calendar is not None:
-                check_second_history_range(res, start, self._now(), calendar)
+            check_second_history_range(res, start, self._now(), self._get_calendar())
         seen = _seen if _seen is not None else {}
         for window in windows:
             params = window.params(symbol)
@@ -491,13 +487,10 @@ class FyersSdkRestAdapter(RestAdapter):
             yield window, bars
 
     def _get_calendar(self) -> Any:
-        if not self._calendar_loaded:
-            from fyers_store.models.market_calendar import load_calendar_or_none
+        if self._calendar is None:
+            from fyers_store.models.market_calendar import NseCalendar
 
-            self._calendar = load_calendar_or_none()
-            self._calendar_loaded = True
-            if self._calendar is None:
-                _log.warning("no config/nse_calendar.yaml: second-resolution ranges are not pre-checked")
+            self._calendar = NseCalendar()
         return self._calendar
 
     # ------------------------------------------------------------------ orders

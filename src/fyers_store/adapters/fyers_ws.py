@@ -53,7 +53,7 @@ from fyers_store.adapters.ws_base import (
 )
 from fyers_store.adapters.sdk_logs import DATA_SOCKET_LOGGER, govern_sdk_logs
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
-from fyers_store.config import WsConfig, load_ws_config
+from fyers_store.config import WsConfig
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
@@ -96,10 +96,9 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
 
     ``token``: ``"APPID-100:ACCESS_TOKEN"`` or a callable returning the current one (asked again
     before every reconnect, so a refreshed token is used). ``config``: a
-    :class:`~fyers_store.config.WsConfig`; None loads ``config/fyers_ws.yaml`` via
-    :func:`~fyers_store.config.load_ws_config`. ``calendar``: an
-    :class:`~fyers_store.models.market_calendar.NseCalendar` for the health monitor (None: the YAML
-    calendar, else the default NSE rules); the monitor only judges silence while
+    :class:`~fyers_store.config.WsConfig` (default ``WsConfig()``, the shipped settings).
+    ``calendar``: an :class:`~fyers_store.models.market_calendar.NseCalendar` for the health monitor
+    (default: the shipped one, ``NseCalendar()``); the monitor only judges silence while
     ``calendar.is_session_open(now())`` holds. ``now`` is the wall clock used for that check and
     for message timestamps; silence itself is measured with the monotonic ``clock``.
     ``sdk_socket_class`` replaces the SDK's ``FyersDataSocket`` (tests, load simulations).
@@ -124,7 +123,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                  sdk_socket_class: type | None = None, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], dt.datetime] = utc_now, rng: Any = None, connect_timeout: float = 10.0,
                  close_timeout: float = 2.0) -> None:
-        config = config if config is not None else load_ws_config()
+        config = config if config is not None else WsConfig()
         queue = BoundedMessageQueue(config.data_ws_queue_maxsize, QueuePolicy.DROP_OLDEST, clock=clock)
         super().__init__(token, config, queue, clock=clock, now=now, rng=rng,
                          connect_timeout=connect_timeout, close_timeout=close_timeout)
@@ -135,8 +134,9 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             interval=config.data_ws_health_check_seconds, stale_after=config.data_ws_stale_after_seconds,
             is_open=self._market_open, last_activity=self._last_activity, on_stale=self._on_stale, clock=clock)
         if calendar is None and self._monitor.enabled:
-            from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
-            calendar = load_calendar_or_none() or NseCalendar()
+            from fyers_store.models.market_calendar import NseCalendar
+
+            calendar = NseCalendar()
         self._calendar = calendar
         self._sdk_log = SdkExceptionCounter(self._on_sdk_parse_error, self._on_sdk_exception)
         self._rest_budget: RestBudget | None = None

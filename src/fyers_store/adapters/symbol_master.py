@@ -242,7 +242,7 @@ class SymbolMaster:
     @classmethod
     def from_config(
         cls,
-        config: Optional[SymbolMasterConfig] = None,
+        config: SymbolMasterConfig,
         *,
         segments: Optional[Iterable[str]] = None,
         now: Optional[Union[float, dt.datetime]] = None,
@@ -251,14 +251,11 @@ class SymbolMaster:
     ) -> SymbolMaster:
         """Load the configured sources through the per-day disk cache (see the module docstring).
 
-        ``config`` defaults to :func:`fyers_store.config.load_symbol_master_config`. ``segments``
+        ``config`` is what the edge loaded (:func:`fyers_store.config.load_symbol_master_config`
+        reads ``symbol_master_sources.yaml``). ``segments``
         limits which sources are loaded. ``now`` (epoch or aware datetime) decides "today" and the
         cache age. ``fetch(url, timeout) -> text`` replaces the HTTP download (``requests``).
         """
-        if config is None:
-            from fyers_store.config import load_symbol_master_config
-
-            config = load_symbol_master_config()
         instant = _epoch(now)
         wanted = None if segments is None else {s.upper() for s in segments}
         sources = [s for s in config.sources if wanted is None or s.segment in wanted]

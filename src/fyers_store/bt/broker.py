@@ -44,7 +44,7 @@ import backtrader as bt
 from backtrader.position import Position
 
 from fyers_store.engine.broker_core import BrokerCore, BrokerEvent, OrderIntent, PositionChange
-from fyers_store.config import load_broker_config
+from fyers_store.config import BrokerConfig
 from fyers_store.errors import AuthError, ReconcileFailureError
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import OrderType, ProductType, Side, Validity
@@ -70,7 +70,8 @@ class FyersBroker(bt.BrokerBase):
     strategy's rows in the state DB and its order route), ``state`` (a
     :class:`~fyers_store.state.SQLiteStateStore`; default: from the store's ``state_config``), ``config`` (a
     :class:`~fyers_store.config.BrokerConfig`; default the store's ``broker_config`` -- the
-    ``broker.yaml`` of :meth:`FyersStore.from_config`'s directory -- else ``config/broker.yaml``), ``primary``
+    ``broker.yaml`` of :meth:`FyersStore.from_config`'s directory -- else ``BrokerConfig()``: the
+    shipped settings, live orders off), ``primary``
     (receives orders made outside any strategy), ``max_messages`` (order-socket messages applied
     per ``next``), ``unknown_grace_seconds``, ``env`` (for the live-order gate; default
     ``os.environ``), ``keep_done_orders`` (done orders kept in memory; the state DB keeps all).
@@ -121,7 +122,7 @@ class FyersBroker(bt.BrokerBase):
         if state is None:
             state = self.store.open_state(self.p.strategy_id)
             self._owns_state = True
-        config = self.p.config or self.store.broker_config or load_broker_config()
+        config = self.p.config or self.store.broker_config or BrokerConfig()
         if config.reconcile_interval_seconds == 0:
             log.warning("reconcile_interval_seconds is 0: no periodic reconcile; a dropped order-socket message "
                         "is only caught after a reconnect or a restart")

@@ -9,10 +9,10 @@
 * ``coverage`` reads only the cache file: first/last bar, bar count and the calendar-aware gaps of
   every cached ``(symbol, resolution)``.
 
-Against a local venue (the credentials file's ``api_base_url`` is not FYERS's) the SDK's REST is
-redirected there for the run, and the venue's clock (``GET <server>/admin/clock``) is the exchange
-time, so a venue running in the past or at 60x never gets windows marked complete that it has not
-reached yet.
+Against a local venue (the credentials file's ``api_base_url`` is not FYERS's) the store
+:meth:`~fyers_store.store.FyersStore.from_config` builds talks to that venue, and the venue's clock
+(``GET <server>/admin/clock``) is the exchange time, so a venue running in the past or at 60x never
+gets windows marked complete that it has not reached yet.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Optional, TextIO
 
 from fyers_store.cli.common import (
     EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, IST, ProgressBar, add_config_dir_argument, config_dir_of,
@@ -144,40 +144,11 @@ def _end_of(arg: DateArg) -> dt.datetime:
     return arg.when + _DAY if arg.whole_day else arg.when
 
 
-def _venue_clock(auth: Any, source: Path) -> tuple[Optional[Callable[[], dt.datetime]], str]:
-    """The exchange clock for the run, and a line saying which one it is."""
-    from fyers_store.config import FyersAuthConfig
-
-    if auth.api_base_url == FyersAuthConfig.FYERS_API_BASE_URL:
-        return None, "clock: this machine's (FYERS)"
-    import requests
-
-    from fyers_store.errors import ConfigError, OutcomeUnknown
-
-    url = auth.rest_root + "/admin/clock"
-    timeout = auth.request_timeout_seconds
-
-    def read() -> dt.datetime:
-        reply = requests.get(url, timeout=timeout)
-        reply.raise_for_status()
-        return dt.datetime.fromtimestamp(float(reply.json()["time"]), dt.timezone.utc)
-
-    try:
-        first = read()
-    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-        # Not FYERS, and no venue clock: the machine's clock could mark windows complete that this
-        # server has not reached yet, so refuse rather than guess.
-        raise ConfigError(str(source), "api_base_url",
-                          f"{auth.api_base_url} is not FYERS's and {url} gave no venue time "
-                          f"({type(exc).__name__}); is the venue running?") from exc
-
-    def now() -> dt.datetime:
-        try:
-            return read()
-        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise OutcomeUnknown("read the venue clock", f"{url}: {exc}") from exc
-
-    return now, f"clock: venue time {ist_text(first)} IST ({url})"
+def _clock_line(store: Any) -> str:
+    """Which clock the run uses: the venue's (a store built for one), or this machine's."""
+    if store.venue is None:
+        return "clock: this machine's (FYERS)"
+    return f"clock: venue time {ist_text(store.now())} IST ({store.venue.rest}/admin/clock)"
 
 
 def _window_text(window: Any) -> str:
@@ -208,24 +179,14 @@ class _Result:
 
 def backfill_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
     """``fyers-store history backfill``; returns the exit status."""
-    from fyers_store.auth.client import rest_redirect
-    from fyers_store.config import config_from_yaml, credentials_file
+    from fyers_store.store import FyersStore
 
     out, err = out or sys.stdout, err or sys.stderr
     if args.end is not None and _end_of(args.end) <= args.start.when:
         return fail(f"--to {args.end.text} must be after --from {args.start.text}", EXIT_USAGE, err)
-    root = config_dir_of(args)
-    creds = credentials_file(root)  # the file from_config logs in with
-    auth = config_from_yaml(creds)
-    clock, clock_line = _venue_clock(auth, creds)
-    with rest_redirect(auth):
-        from fyers_store.store import FyersStore
-
-        store = FyersStore.from_config(root, clock=clock, market=False, orders=False)
-        try:
-            return _backfill(store, args, clock_line, out, err)
-        finally:
-            store.stop()
+    # A credentials file pointing at a local venue makes a store on that venue (its clock included).
+    with FyersStore.from_config(config_dir_of(args), market=False, orders=False) as store:
+        return _backfill(store, args, _clock_line(store), out, err)
 
 
 def _backfill(store: Any, args: argparse.Namespace, clock_line: str, out: TextIO, err: TextIO) -> int:

@@ -163,15 +163,17 @@ class WsConfig:
     """Both FYERS sockets (``config/fyers_ws.yaml``).
 
     Queues are always bounded (a deliberate deviation from "0 = unbounded": an undrained queue must
-    not grow without limit in a trading process).
+    not grow without limit in a trading process). ``WsConfig()`` has the shipped file's values; the
+    file must still spell out the keys without a default of their own.
     """
 
-    log_path: Path = setting(doc="directory for the SDK's own socket logs")
-    write_to_file: bool = setting(doc="let the SDK log every socket message (DEBUG) to its socket log")
-    litemode: bool = setting(doc="data socket lite mode (LTP only)")
-    reconnect: bool = setting(doc="adapter-level reconnect (the SDK's own is always off)")
-    reconnect_retry: int = setting(min=0, max=1000, doc="reconnect attempts before giving up")
-    data_type: Literal["SymbolUpdate", "DepthUpdate"] = setting(doc="data socket subscription type")
+    log_path: Path = setting(Path("logs/fyers_sdk"), required=True, doc="directory for the SDK's own socket logs")
+    write_to_file: bool = setting(False, required=True, doc="let the SDK log every socket message (DEBUG) to its socket log")
+    litemode: bool = setting(False, required=True, doc="data socket lite mode (LTP only)")
+    reconnect: bool = setting(True, required=True, doc="adapter-level reconnect (the SDK's own is always off)")
+    reconnect_retry: int = setting(50, min=0, max=1000, required=True, doc="reconnect attempts before giving up")
+    data_type: Literal["SymbolUpdate", "DepthUpdate"] = setting(
+        "SymbolUpdate", required=True, doc="data socket subscription type")
     data_ws_queue_maxsize: int = setting(10_000, min=1, max=10_000_000)
     order_ws_queue_maxsize: int = setting(10_000, min=1, max=10_000_000)
     data_ws_batch_size: int = setting(100, min=1, max=100)

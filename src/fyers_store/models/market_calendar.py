@@ -10,7 +10,12 @@ Conventions (shared with the cache, the REST adapter and the live bar builder):
   uncertain (docs show 00:00 UTC); the REST adapter maps whatever arrives onto the IST date.
 * A day trades when it is not a weekend day and not a holiday, or when it has a special session.
 
-The calendar is local-file-driven on purpose: a trading process never fetches holiday lists.
+The calendar is local-file-driven on purpose: a trading process never fetches holiday lists. It has
+one source: a :class:`~fyers_store.config.CalendarConfig`, which the edge
+(:meth:`FyersStore.from_config <fyers_store.store.FyersStore.from_config>`, the CLI) loads from the
+operator's ``nse_calendar.yaml``. ``NseCalendar()`` without one is the calendar shipped with the
+package (:func:`~fyers_store.config.templates.shipped_calendar_config`); no component reads a file
+from the working directory.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from fyers_store.config import CalendarConfig, load_calendar_config
+from fyers_store.config.templates import shipped_calendar_config
 from fyers_store.config.schema import WEEKDAY_NAMES
 from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, resolution_to_seconds
 
@@ -30,10 +36,14 @@ Session = tuple[dt.datetime, dt.datetime]
 
 
 class NseCalendar:
-    """Trading days and sessions built from a :class:`~fyers_store.config.CalendarConfig`."""
+    """Trading days and sessions built from a :class:`~fyers_store.config.CalendarConfig`.
+
+    Without ``config``: the NSE calendar shipped with the package (its holiday list included). For
+    the regular rules with no holidays at all, pass ``CalendarConfig()``.
+    """
 
     def __init__(self, config: CalendarConfig | None = None) -> None:
-        self.config = config or CalendarConfig()
+        self.config = config if config is not None else shipped_calendar_config()
         self.tz = ZoneInfo(self.config.timezone)
         self._weekend = frozenset(WEEKDAY_NAMES.index(d) for d in self.config.weekend_days)
         self._holidays = frozenset(self.config.holidays)
@@ -44,8 +54,8 @@ class NseCalendar:
         self._regular = ((self.config.session_start, self.config.session_end),)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str] | None = None) -> "NseCalendar":
-        """Load ``config/nse_calendar.yaml`` (or ``path``)."""
+    def from_yaml(cls, path: str | os.PathLike[str]) -> "NseCalendar":
+        """Load the calendar file at ``path`` (an edge call: components take an ``NseCalendar``)."""
         return cls(load_calendar_config(path))
 
     def __repr__(self) -> str:
@@ -189,19 +199,4 @@ def _aware(when: dt.datetime) -> dt.datetime:
     return when
 
 
-def load_calendar_or_none(path: str | os.PathLike[str] | None = None) -> NseCalendar | None:
-    """The calendar from YAML, or None when the file is absent (callers then fall back and warn).
-
-    An invalid file still raises: a broken calendar must be fixed, not silently ignored.
-    """
-    from fyers_store.errors import ConfigError
-
-    try:
-        return NseCalendar.from_yaml(path)
-    except ConfigError as exc:
-        if exc.problem == "file not found":
-            return None
-        raise
-
-
-__all__ = ["NseCalendar", "Session", "load_calendar_or_none"]
+__all__ = ["NseCalendar", "Session"]

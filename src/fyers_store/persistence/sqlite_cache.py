@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 from fyers_store.config.schema import CacheConfig, CacheMaintenanceConfig, SqliteConcurrencyConfig
 from fyers_store.errors import BarValidationError, CacheError
 from fyers_store.logs import get_logger
-from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar, normalize_bar
 from fyers_store.persistence.cache import BarRow, CompleteWindow, CoverageRow, Gap, HistoricalCache
 from fyers_store.persistence.sqlite_base import SqliteDatabase, is_lock_error
@@ -85,9 +85,8 @@ def resolve_cache_db_path(cache_config_or_path: CacheConfig | str | os.PathLike[
 class SQLiteHistoricalCache(HistoricalCache):
     """History cache in one SQLite file (WAL, explicit ``synchronous``, bounded lock retries).
 
-    ``calendar``: an :class:`NseCalendar`, ``None`` for naive gap detection, or ``"auto"`` to load
-    ``config/nse_calendar.yaml`` (naive, with a warning, when that file does not exist; an invalid
-    file raises). ``clock`` returns the current tz-aware time (injectable for tests). ``maintenance``
+    ``calendar``: an :class:`NseCalendar` (default ``"shipped"``: the calendar shipped with the
+    package, ``NseCalendar()``), or ``None`` for naive gap detection (with a warning). ``clock`` returns the current tz-aware time (injectable for tests). ``maintenance``
     enables a background WAL-checkpoint / quick-check thread, started by :meth:`initialize`.
 
     All methods are thread-safe. Errors: bad arguments raise ``ValueError`` (``ResolutionError`` for an
@@ -99,7 +98,7 @@ class SQLiteHistoricalCache(HistoricalCache):
         self,
         db_path: str | os.PathLike[str],
         *,
-        calendar: NseCalendar | None | Literal["auto"] = "auto",
+        calendar: NseCalendar | None | Literal["shipped"] = "shipped",
         synchronous: str = "NORMAL",
         concurrency: SqliteConcurrencyConfig | None = None,
         maintenance: CacheMaintenanceConfig | None = None,
@@ -107,11 +106,11 @@ class SQLiteHistoricalCache(HistoricalCache):
     ) -> None:
         self.db_path = resolve_cache_db_path(db_path)
         if isinstance(calendar, str):
-            if calendar != "auto":
-                raise ValueError(f"calendar must be an NseCalendar, None or 'auto', got {calendar!r}")
-            calendar = load_calendar_or_none()
+            if calendar != "shipped":
+                raise ValueError(f"calendar must be an NseCalendar, None or 'shipped', got {calendar!r}")
+            calendar = NseCalendar()
         elif calendar is not None and not isinstance(calendar, NseCalendar):
-            raise TypeError(f"calendar must be an NseCalendar, None or 'auto', got {type(calendar).__name__}")
+            raise TypeError(f"calendar must be an NseCalendar, None or 'shipped', got {type(calendar).__name__}")
         self.calendar: NseCalendar | None = calendar
         #: exchange time zone: bar timestamps and gaps are reported in it by default
         self.tz: dt.tzinfo = calendar.tz if calendar is not None else IST
@@ -127,7 +126,7 @@ class SQLiteHistoricalCache(HistoricalCache):
         self.maintenance_runs = 0
         if calendar is None:
             log.warning(
-                "history cache %s has no NSE calendar (config/nse_calendar.yaml not found or calendar=None): "
+                "history cache %s has no NSE calendar (calendar=None): "
                 "gap detection is naive -- every resolution step from the window start, on every day, is "
                 "expected, so nights, weekends and holidays are reported as gaps",
                 self.db_path,
@@ -138,7 +137,7 @@ class SQLiteHistoricalCache(HistoricalCache):
         cls,
         cache_config: CacheConfig,
         *,
-        calendar: NseCalendar | None | Literal["auto"] = "auto",
+        calendar: NseCalendar | None | Literal["shipped"] = "shipped",
         clock: Callable[[], dt.datetime] | None = None,
     ) -> "SQLiteHistoricalCache":
         """Build a cache from ``config/cache.yaml`` settings (path, synchronous, concurrency, maintenance)."""

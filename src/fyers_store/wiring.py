@@ -1,0 +1,197 @@
+"""How :meth:`FyersStore.from_config <fyers_store.store.FyersStore.from_config>` builds a store: the
+edge where config files are read, the token is obtained and the adapters are made.
+
+Nothing below this module reads a config file: every component gets its typed config (or its
+in-code default) from here, from the CLI, or from the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from fyers_store.config import (
+    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, DATA_FEED_FILE, REST_LIMITS_FILE, WS_FILE, BrokerConfig, DataFeedConfig,
+    FyersAuthConfig, RestLimitsConfig, WsConfig, config_dir, config_from_yaml, credentials_file,
+    ensure_distinct_db_paths, load_broker_config, load_cache_config, load_data_feed_config, load_rest_limits_config,
+    load_state_config, load_ws_config, state_file,
+)
+from fyers_store.engine.exchange_clock import ExchangeClock
+from fyers_store.logs import get_logger
+from fyers_store.models.market_calendar import NseCalendar
+
+if TYPE_CHECKING:
+    from fyers_store.adapters.venue import VenueInfo
+
+__all__ = ["Wired", "wire_from_config"]
+
+_log = get_logger(__name__)
+T = TypeVar("T")
+
+#: What from_config makes itself; a caller who has one builds FyersStore(...) directly.
+_BUILT_HERE = ("rest", "data_ws", "order_ws", "cache", "clock")
+_VENUE_SOURCE = "FyersStore.from_config(venue=...)"
+
+
+@dataclasses.dataclass
+class Wired:
+    """What :meth:`FyersStore.from_config` hands to ``FyersStore(...)``, and what the store must release."""
+
+    kwargs: dict[str, Any]
+    venue: VenueInfo | None
+    closers: list[Callable[[], None]]
+
+    def release(self) -> None:
+        """Undo what wiring did (the SDK redirect, the venue clock), newest first."""
+        for release in reversed(self.closers):
+            release()
+
+
+def wire_from_config(directory: str | Path | None, *, venue: str | None,
+                     access_token: str | None, clock: Callable[[], dt.datetime] | None, market: bool,
+                     orders: bool, ws_config: WsConfig | None, rest_limits: RestLimitsConfig | None,
+                     options: Mapping[str, Any]) -> Wired:
+    """Read the config files and build the adapters for :meth:`FyersStore.from_config` (see there)."""
+    for name in _BUILT_HERE:
+        if name in options:
+            raise TypeError(f"FyersStore.from_config() builds {name} itself; to bring your own, construct "
+                            "FyersStore(...) directly")
+    options = dict(options)
+    # Without a directory a venue run reads no file (paper: defaults are safe); FYERS always reads one.
+    root = Path(directory).absolute() if directory is not None else (None if venue is not None else config_dir())
+
+    def setting(given: T | None, name: str, read: Callable[[Path], T], default: Callable[[], T]) -> T:
+        if given is not None:
+            return given
+        return default() if root is None else read(root / name)
+
+    # Every file is checked before any network call, so a typo costs no TOTP round trip.
+    creds = credentials_file(root) if venue is None else None
+    auth = config_from_yaml(creds) if creds is not None else None
+    calendar = setting(options.pop("calendar", None), CALENDAR_FILE, NseCalendar.from_yaml, NseCalendar)
+    limits = setting(rest_limits, REST_LIMITS_FILE, load_rest_limits_config, RestLimitsConfig)
+    ws = (setting(ws_config, WS_FILE, load_ws_config, WsConfig)
+          if (market or orders or venue is not None) else None)
+    cache_config = setting(options.pop("cache_config", None), CACHE_FILE, load_cache_config, lambda: None)
+    state_config = options.pop("state_config", None)
+    if state_config is None and root is not None:
+        state_config = load_state_config(state_file(root))
+    data_feed_config = setting(options.pop("data_feed_config", None), DATA_FEED_FILE, load_data_feed_config,
+                               DataFeedConfig)
+    broker_config = (setting(options.pop("broker_config", None), BROKER_FILE, load_broker_config, BrokerConfig)
+                     if orders else options.pop("broker_config", None))
+    if cache_config is not None and state_config is not None:
+        ensure_distinct_db_paths(cache_config, state_config)  # before any login writes a token file
+
+    info = _venue_of(venue, auth, creds)
+    paper = info if venue is not None else None  # the venue's own paper account is used
+    if paper is not None and state_config is not None and state_config.account_id != paper.fy_id:
+        _log.info("venue run: state kept under the venue's paper account %s (not %s)", paper.fy_id,
+                  state_config.account_id)
+        state_config = dataclasses.replace(state_config, account_id=paper.fy_id)
+    if paper is not None:
+        user = paper.fy_id
+    else:
+        assert auth is not None
+        user = auth.username
+
+    from fyers_store.adapters.rate_budget_file import with_default_budget_file
+    from fyers_store.adapters.shared_budget import shared_limiter
+
+    # One REST budget per user on this host, shared through a file (default: beside the state DB)
+    # with every other process of the user, a `history backfill` included; opened (and checked)
+    # before the login too.
+    if state_config is not None:
+        limits = with_default_budget_file(limits, state_config.state_db_path)
+    limiter = shared_limiter(limits, user=user)
+
+    closers: list[Callable[[], None]] = []
+    try:
+        closers += _point_sdk_at(info)
+        if clock is None:
+            clock = _default_clock(info, closers)
+        now = clock.now if isinstance(clock, ExchangeClock) else clock
+        if paper is not None:
+            from fyers_store.adapters.venue import venue_token
+
+            assert ws is not None
+            client_id, log_dir = paper.app_id, ws.log_path
+            token = access_token or venue_token(paper)
+        else:
+            from fyers_store.auth import load_checked_token
+
+            assert auth is not None and auth.client_id is not None
+            client_id, log_dir = auth.client_id, auth.sdk_log_dir
+            # A stored token FYERS refuses (expired early, ended by a login elsewhere) is replaced by one
+            # TOTP login, so a plain restart recovers. A check without a verdict (timeout, 5xx, rate
+            # limit) keeps the token: the first real request then tells (see load_checked_token). The
+            # check's get_profile takes a slot of the same REST budget as the adapter.
+            token = access_token or load_checked_token(auth, budget=limiter).token.access_token
+        from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
+
+        rest = FyersSdkRestAdapter(client_id, token, limits=limits, calendar=calendar, log_path=log_dir,
+                                   limiter=limiter, now=now)
+        socket_token = f"{client_id}:{token}"
+        data_ws = FyersDataWsAdapter(socket_token, ws, calendar=calendar, now=now) if market else None
+        order_ws = FyersOrderWsAdapter(socket_token, ws, now=now) if orders else None
+        kwargs = dict(rest=rest, data_ws=data_ws, order_ws=order_ws, calendar=calendar, clock=clock,
+                      cache_config=cache_config, state_config=state_config, data_feed_config=data_feed_config,
+                      broker_config=broker_config, **options)
+    except BaseException:
+        for release in reversed(closers):
+            release()
+        raise
+    return Wired(kwargs, info, closers)
+
+
+def _venue_of(venue: str | None, auth: FyersAuthConfig | None, creds: Path | None) -> VenueInfo | None:
+    """The venue the store is for: ``venue=``, or a credentials file not pointing at FYERS."""
+    from fyers_store.adapters.venue import discover_venue, venue_root
+
+    if venue is not None:
+        return discover_venue(venue_root(venue, _VENUE_SOURCE, "venue"), source=_VENUE_SOURCE, key="venue")
+    assert auth is not None
+    if auth.api_base_url == FyersAuthConfig.FYERS_API_BASE_URL:
+        return None
+    return discover_venue(auth.rest_root, source=str(creds), key="api_base_url",
+                          timeout=auth.request_timeout_seconds)
+
+
+def _point_sdk_at(info: VenueInfo | None) -> list[Callable[[], None]]:
+    """Redirect the SDK to the venue (or check it talks to FYERS); returns what undoes it."""
+    from fyers_store.adapters.sdk_redirect import active_redirect, hold_redirect
+
+    active = active_redirect()
+    if info is None:
+        if active is not None:
+            raise RuntimeError(f"the FYERS SDK is redirected to {active.rest} in this process (a store built "
+                               "for a venue, or redirect_sdk): close that store (or leave the block) before "
+                               "building one for FYERS")
+        return []
+    if active == info.endpoints:
+        return []  # redirected there already, by its owner, for as long as the owner keeps it
+    if active is not None:
+        raise RuntimeError(f"the FYERS SDK is redirected to {_where(active)} in this process; a store for the "
+                           f"venue at {_where(info.endpoints)} needs it: close the other store (or leave the "
+                           "block) first")
+    hold = hold_redirect(info.endpoints)
+    _log.info("the FYERS SDK now talks to the venue at %s (sockets %s, %s) until the store is closed",
+              info.rest, info.order_ws, info.data_ws)
+    return [hold.release]
+
+
+def _where(endpoints: Any) -> str:
+    return f"{endpoints.rest} (sockets {endpoints.order_ws}, {endpoints.data_ws})"
+
+
+def _default_clock(info: VenueInfo | None, closers: list[Callable[[], None]]) -> Any:
+    if info is None:
+        return ExchangeClock()
+    from fyers_store.adapters.venue import VenueClock
+
+    venue_clock = VenueClock(info.rest)
+    closers.append(venue_clock.close)
+    return venue_clock
