@@ -61,7 +61,7 @@ def test_a_broken_file_in_the_directory_is_named_before_any_login(sdk_venue, tmp
 
 def test_a_state_db_that_is_the_cache_file_is_refused_before_any_login(sdk_venue, tmp_path):
     root = config_copy(sdk_venue, tmp_path)
-    _edit(root / "state.yaml", state_db_path=str(tmp_path / "cache.sqlite"))  # cache.yaml's db_path
+    edit_yaml(root / "state.yaml", state_db_path=str(tmp_path / "cache.sqlite"))  # cache.yaml's db_path
     with pytest.raises(ConfigError, match="state_db_path: must differ from cache db_path"):
         FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
     assert sdk_venue.rest_requests("/vagator") == 0 and not (tmp_path / "secrets").exists()

@@ -114,6 +114,6 @@ def test_a_calendar_given_none_is_the_shipped_one_never_a_file_of_the_working_di
     default = NseCalendar()
     assert not default.is_trading_day(MAHASHIVRATRI_2025) and not default.is_trading_day(dt.date(2026, 1, 15))
     assert default.config.holidays == NseCalendar.from_yaml(
-        Path(__file__).resolve().parents[1] / "config" / "nse_calendar.yaml").config.holidays
+        SHIPPED_CONFIG / "nse_calendar.yaml").config.holidays
     rules_only = NseCalendar(CalendarConfig())  # the regular rules, no holiday list
     assert rules_only.is_trading_day(MAHASHIVRATRI_2025)
