@@ -115,11 +115,11 @@ def _checked_totp_key(value: str) -> str:
     """The TOTP secret as pyotp takes it (spaces removed, upper case), or CrossFieldError; the
     message never contains the value."""
     key = "".join(value.split()).upper()
-    bad = sorted({c for c in key.rstrip("=") if c not in _BASE32})
-    if bad or not key.rstrip("="):
+    others = sum(c not in _BASE32 for c in key.rstrip("="))
+    if others or not key.rstrip("="):
+        held = f"it holds {others} other character(s)" if others else "it holds no secret"
         raise CrossFieldError("totp_key", "expected the base32 TOTP secret shown when FYERS external 2FA was "
-                              f"enabled (letters A-Z and digits 2-7 only); it holds {len(bad)} other "
-                              "character(s); the value is not shown")
+                              f"enabled (letters A-Z and digits 2-7 only); {held}; the value is not shown")
     try:
         decoded = base64.b32decode(key + "=" * (-len(key) % 8))
     except binascii.Error:
