@@ -7,7 +7,7 @@ Every example takes the same switches (:func:`add_session_arguments`) and opens 
   given, so nothing reaches real FYERS by omission) starts the local venue
   (``fyers_sim``) inside this process with an accelerated clock, points the unmodified FYERS SDK at
   it (:func:`fyers_store.adapters.sdk_redirect.redirect_sdk`) and builds the store from the same YAML files
-  under ``config/`` -- only the database paths move under ``--data-dir``. Nothing needs
+  (:func:`default_config_dir`) -- only the database paths move under ``--data-dir``. Nothing needs
   credentials, nothing leaves the machine, and the venue's clock can be *held* at its start time
   (history and backtests first) and released when the live part begins, so every run sees the same
   market at the same venue times.
@@ -39,7 +39,14 @@ VENUE_START = dt.datetime(2026, 11, 18, 11, 0, tzinfo=IST)  # a Wednesday sessio
 
 
 def default_config_dir() -> Path:
-    return Path(os.environ.get("FYERS_CONFIG_DIR") or REPO / "config").absolute()
+    """``$FYERS_CONFIG_DIR``, else the repository's ``config/`` once ``fyers-store config init config``
+    made it, else the templates shipped in the package (enough for ``--venue``: nothing is written there)."""
+    from fyers_store.config import templates_dir
+
+    chosen = os.environ.get("FYERS_CONFIG_DIR")
+    if chosen:
+        return Path(chosen).absolute()
+    return REPO / "config" if (REPO / "config").is_dir() else templates_dir()
 
 
 def credentials_path(config_dir: Path) -> Path:
@@ -54,7 +61,8 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, data_dir: str) -> 
     where.add_argument("--live", dest="mode", action="store_const", const="live",
                        help="run against real FYERS with config/fyers_credentials.yaml")
     parser.add_argument("--config-dir", type=Path, default=None,
-                        help="YAML config directory (default: $FYERS_CONFIG_DIR or the repository's config/)")
+                        help="YAML config directory (default: $FYERS_CONFIG_DIR, else the repository's config/ "
+                        "if `fyers-store config init config` made it, else the shipped templates)")
     parser.add_argument("--data-dir", type=Path, default=REPO / data_dir,
                         help=f"where the venue run keeps its cache, state DB and logs (default: {data_dir})")
     parser.add_argument("--seed", type=int, default=7, help="the venue's market seed (default 7)")
@@ -168,8 +176,9 @@ def _live_session(config_dir: Path, *, market: bool, orders: bool) -> Session:
 
     creds = credentials_path(config_dir)
     if not creds.exists():
-        raise SystemExit(f"--live needs FYERS credentials: {creds} does not exist "
-                         f"(copy config/fyers_credentials.example.yaml there and fill it in)")
+        raise SystemExit(f"--live needs FYERS credentials: {creds} does not exist (write a config directory "
+                         "with `fyers-store config init config`, then create fyers_credentials.yaml there from "
+                         "fyers_credentials.example.yaml and fill it in)")
     store = FyersStore.from_config(config_dir, market=market, orders=orders)
     cache = load_cache_config(config_dir / "cache.yaml")
     state = load_state_config(config_dir / "state.yaml")

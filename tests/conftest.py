@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_CONFIG = REPO_ROOT / "config"
+from fyers_store.config import templates_dir
+
+SHIPPED_CONFIG = templates_dir()  # the templates that ship in the package
 
 
 @pytest.fixture

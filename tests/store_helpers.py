@@ -13,10 +13,11 @@ from fyers_store.adapters.rate_limiter import RateLimiter
 from fyers_store.config import CacheConfig, DataFeedConfig, RestLimitsConfig
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.store import FyersStore
+from fyers_store.config import templates_dir
 
 IST = ZoneInfo("Asia/Kolkata")
 UTC = dt.timezone.utc
-CALENDAR = NseCalendar.from_yaml(Path(__file__).resolve().parents[1] / "config" / "nse_calendar.yaml")
+CALENDAR = NseCalendar.from_yaml(templates_dir() / "nse_calendar.yaml")
 LIMITS = RestLimitsConfig(read_timeout_seconds=5.0, max_backoff_retries=2, backoff_base_seconds=0.05,
                           backoff_cap_seconds=0.2, backoff_jitter_seconds=0.01)
 FEED_CONFIG = DataFeedConfig(stall_warning_seconds=0, market_max_messages=5000, market_drain_budget_ms=50.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,10 +14,11 @@ from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder, evidence_tim
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.stream import Tick
+from fyers_store.config import templates_dir
 
 IST = ZoneInfo("Asia/Kolkata")
 UTC = dt.timezone.utc
-CAL = NseCalendar.from_yaml(Path(__file__).resolve().parents[1] / "config" / "nse_calendar.yaml")
+CAL = NseCalendar.from_yaml(templates_dir() / "nse_calendar.yaml")
 DAY = dt.date(2026, 11, 18)   # a Wednesday
 PREV = dt.date(2026, 11, 17)  # the trading day before
 SBIN, NIFTY = "NSE:SBIN-EQ", "NSE:NIFTY50-INDEX"

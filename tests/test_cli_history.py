@@ -18,12 +18,13 @@ from fyers_store.cli import history as cli_history
 from fyers_store.cli.main import main
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.persistence import SQLiteHistoricalCache
+from fyers_store.config import templates_dir
 from test_auth_cli import write_credentials
 
 IST = ZoneInfo("Asia/Kolkata")
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 HISTORY = "/data/history"
-CONFIG = Path(__file__).resolve().parents[1] / "config"
+CONFIG = templates_dir()
 CALENDAR = NseCalendar.from_yaml(CONFIG / "nse_calendar.yaml")
 
 
@@ -249,13 +250,6 @@ def test_every_command_has_help(command, capsys):
     if command in (["history", "backfill"], ["history", "coverage"], ["state", "show"], ["state", "clear"],
                    ["config", "check"]):
         assert "--config-dir DIR" in out and "$FYERS_CONFIG_DIR" in out
-
-
-def test_config_check_takes_config_dir_as_well_as_dir(tmp_path, capsys):
-    cfg = make_config(tmp_path)
-    assert main(["config", "check", "--config-dir", str(cfg)]) == 0
-    assert main(["config", "check", "--dir", str(cfg)]) == 0
-    assert capsys.readouterr().out.count("all 10 config files are valid") == 2
 
 
 # ---------------------------------------------------------------------------- coverage (no network)

@@ -33,10 +33,11 @@ import pytest
 import yaml
 
 import fyers_store
+from fyers_store.config import templates_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-CONFIG = REPO / "config"
+CONFIG = templates_dir()
 DOC_FILES = [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]
 COMMAND_DOCS = [REPO / "README.md", DOCS / "README.md"]
 SHELL_LANGS = {"sh", "bash", "shell", "console", "zsh"}

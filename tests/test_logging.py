@@ -22,9 +22,10 @@ from fyers_store.logs import (
     reset_logging,
     setup_logging,
 )
+from fyers_store.config import templates_dir
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "config" / "logging_config.yaml"
+SHIPPED = templates_dir() / "logging_config.yaml"
 SRC = REPO / "src"
 
 JWT = (

@@ -9,6 +9,7 @@ import pytest
 from fyers_store.config import CalendarConfig, SpecialSession
 from fyers_store.errors import ConfigError
 from fyers_store.models.market_calendar import NseCalendar, load_calendar_or_none
+from fyers_store.config import templates_dir
 
 IST = ZoneInfo("Asia/Kolkata")
 MAHASHIVRATRI_2025 = dt.date(2025, 2, 26)  # a Wednesday holiday
@@ -100,7 +101,7 @@ def test_bar_start_buckets_from_the_session_open(cal: NseCalendar) -> None:
 
 
 def test_shipped_calendar_loads_and_knows_2026(tmp_path: Path) -> None:
-    shipped = NseCalendar.from_yaml(Path(__file__).resolve().parents[1] / "config" / "nse_calendar.yaml")
+    shipped = NseCalendar.from_yaml(templates_dir() / "nse_calendar.yaml")
     assert not shipped.is_trading_day(dt.date(2026, 1, 15))  # election holiday
     assert shipped.is_trading_day(dt.date(2026, 1, 16))
     assert shipped.is_trading_day(dt.date(2024, 1, 20))  # Saturday special session

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,11 +17,12 @@ from fyers_store.adapters.rate_limiter import RateLimiter
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import OutcomeUnknown, VenueDataError
 from fyers_store.models.market_calendar import NseCalendar
+from fyers_store.config import templates_dir
 
 IST = ZoneInfo("Asia/Kolkata")
 UTC = dt.timezone.utc
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
-CALENDAR = NseCalendar.from_yaml(Path(__file__).resolve().parents[1] / "config" / "nse_calendar.yaml")
+CALENDAR = NseCalendar.from_yaml(templates_dir() / "nse_calendar.yaml")
 LIMITS = RestLimitsConfig(read_timeout_seconds=5.0, max_backoff_retries=2, backoff_base_seconds=0.05,
                           backoff_cap_seconds=0.2, backoff_jitter_seconds=0.01)
 

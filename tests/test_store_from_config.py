@@ -11,17 +11,16 @@ import pytest
 import yaml
 
 from fyers_store import FyersStore
-from fyers_store.config import load_broker_config
+from fyers_store.config import load_broker_config, templates_dir
 from fyers_store.errors import ConfigError
 from store_helpers import ist
 from test_auth_cli import write_credentials
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def config_copy(venue, tmp_path: Path) -> Path:
     root = tmp_path / "config"
-    shutil.copytree(REPO / "config", root)
+    shutil.copytree(templates_dir(), root)
     write_credentials(venue, root)
     _edit(root / "cache.yaml", db_path=str(tmp_path / "cache.sqlite"))
     _edit(root / "state.yaml", state_db_path=str(tmp_path / "state.sqlite"), account_id=venue.account.fy_id)
@@ -100,3 +99,19 @@ def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_
     finally:
         broker.stop()
         store.stop()
+
+
+@pytest.mark.parametrize(("file", "key", "target"), [
+    ("state.yaml", "state_db_path", "cache.sqlite"),           # the cache's file
+    ("fyers_credentials.yaml", "token_path", "state.sqlite"),  # the state DB
+    ("fyers_rest_limits.yaml", "budget_file", "cache.sqlite"),
+])
+def test_files_that_would_share_a_path_are_refused_before_the_login_and_before_any_write(sdk_venue, tmp_path, file,
+                                                                                          key, target):
+    root = config_copy(sdk_venue, tmp_path)
+    _edit(root / file, **{key: str(tmp_path / target)})
+    before = {p for p in tmp_path.rglob("*")}
+    with pytest.raises(ConfigError, match=f"{key}: must differ from "):
+        FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
+    assert sdk_venue.rest_requests("/vagator") == 0  # no TOTP login
+    assert {p for p in tmp_path.rglob("*")} == before  # no budget file, no token file, no database

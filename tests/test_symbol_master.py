@@ -14,9 +14,10 @@ import requests
 from fyers_store.config import SymbolMasterConfig, SymbolMasterSource, load_symbol_master_config
 from fyers_store.errors import FyersError
 from fyers_store.adapters.symbol_master import FYERS_COLUMNS, KEEP_DAYS, SymbolMaster, SymbolMasterError, UnknownSymbolError
+from fyers_store.config import templates_dir
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
-SHIPPED = Path(__file__).resolve().parents[1] / "config" / "symbol_master_sources.yaml"
+SHIPPED = templates_dir() / "symbol_master_sources.yaml"
 NOW = dt.datetime(2026, 11, 18, 9, 20, tzinfo=IST)
 LOGGER = "fyers_store.adapters.symbol_master"
 

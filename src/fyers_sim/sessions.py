@@ -1,6 +1,6 @@
 """The venue's own exchange session calendar (NSE cash and F&O).
 
-Reads ``config/nse_calendar.yaml`` (timezone, regular session, weekend days, holidays and special
+Reads ``nse_calendar.yaml`` (timezone, regular session, weekend days, holidays and special
 sessions) with pyyaml. This is an independent reimplementation for the simulated venue; it shares
 the data file with the library but none of its code.
 
@@ -34,8 +34,9 @@ __all__ = [
 
 IST = ZoneInfo("Asia/Kolkata")
 
-#: The repository's calendar file (``<repo>/config/nse_calendar.yaml``).
-DEFAULT_CALENDAR_PATH = Path(__file__).resolve().parents[2] / "config" / "nse_calendar.yaml"
+#: The calendar template that ships with fyers-store (a data file beside this package, not an import).
+DEFAULT_CALENDAR_PATH = (Path(__file__).resolve().parents[1] / "fyers_store" / "config" / "templates"
+                         / "nse_calendar.yaml")
 
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _SEARCH_LIMIT_DAYS = 400
@@ -139,7 +140,7 @@ class SessionCalendar:
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> SessionCalendar:
-        """Load ``path`` (default: the repository's ``config/nse_calendar.yaml``)."""
+        """Load ``path`` (default: :data:`DEFAULT_CALENDAR_PATH`)."""
         p = Path(path) if path is not None else DEFAULT_CALENDAR_PATH
         with p.open("r", encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}

@@ -336,12 +336,9 @@ _installed: list[tuple[str, logging.Handler]] = []  # (logger name, handler) tha
 
 
 def _default_path() -> Path:
-    env_path = os.environ.get("FYERS_LOGGING_YAML")
-    if env_path:
-        return Path(env_path)
-    from fyers_store.config import config_dir  # lazy: fyers_store.config imports this module lazily
+    from fyers_store.config import logging_file  # lazy: fyers_store.config imports this module lazily
 
-    return config_dir() / "logging_config.yaml"
+    return logging_file()
 
 
 def _prepare_files(config: Mapping[str, Any], source: str) -> None:

@@ -134,8 +134,8 @@ class FyersStore:
         from fyers_store.adapters.rate_limiter import shared_limiter
         from fyers_store.auth import load_checked_token
         from fyers_store.config import config_dir as default_dir
-        from fyers_store.config import (config_from_yaml, credentials_file, load_rest_limits_config, load_ws_config,
-                                        state_file)
+        from fyers_store.config import (config_from_yaml, credentials_file, ensure_distinct_files,
+                                        load_rest_limits_config, load_ws_config, state_file)
 
         root = Path(config_dir) if config_dir is not None else default_dir()
         clock = clock or ExchangeClock()  # one clock for the store and the adapters' timestamps
@@ -151,6 +151,8 @@ class FyersStore:
         # state DB) with every other process of the user, a `history backfill` included; opened
         # (and checked) before the login too.
         limits = with_default_budget_file(limits, configs["state_config"].state_db_path)
+        ensure_distinct_files(credentials=auth, cache=configs["cache_config"], state=configs["state_config"],
+                              limits=limits)  # before the budget file, the login and the token are written
         limiter = shared_limiter(limits, user=auth.username)
         # A stored token FYERS refuses (expired early, ended by a login elsewhere) is replaced by one
         # TOTP login, so a plain restart recovers. A check without a verdict (timeout, 5xx, rate

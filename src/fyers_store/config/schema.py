@@ -311,6 +311,11 @@ class CalendarConfig:
     special_sessions: tuple[SpecialSession, ...] = setting(())
     holiday_list_url: Optional[str] = setting(None, doc="where the list came from (metadata, never fetched)")
 
+    @property
+    def last_listed_year(self) -> int | None:
+        """The last year whose holidays are listed (that of the latest holiday); None when none are."""
+        return max((d.year for d in self.holidays), default=None)
+
     def __post_init__(self) -> None:
         try:
             zoneinfo.ZoneInfo(self.timezone)
