@@ -146,6 +146,10 @@ def test_cross_field_rules_name_the_key(config_dir: Path) -> None:
     _rewrite(cal, lambda d: d.__setitem__("timezone", "Mars/Olympus"))
     with pytest.raises(ConfigError, match="timezone: unknown IANA time zone"):
         cfg.load_calendar_config(cal)
+    _rewrite(cal, lambda d: (d.__setitem__("timezone", "Asia/Kolkata"),
+                             d["special_sessions"][1].__setitem__("end", "09:00")))
+    with pytest.raises(ConfigError, match=r"nse_calendar\.yaml: special_sessions\[1\]\.end: must be after start"):
+        cfg.load_calendar_config(cal)
 
 
 def test_nested_unknown_key_is_named_with_its_section(config_dir: Path) -> None:

@@ -51,6 +51,16 @@ T = TypeVar("T")
 MISSING = dataclasses.MISSING
 
 
+class CrossFieldError(ValueError):
+    """A rule spanning several keys failed (raised by a schema's ``__post_init__``); ``key`` names
+    the one to change, relative to the dataclass that raised it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
+
+
 def setting(
     default: Any = MISSING,
     *,
@@ -151,7 +161,10 @@ def parse(cls: type[T], data: Any, source: str, prefix: str = "") -> T:
                 raise ConfigError(source, key, f"required key is missing ({_describe(hints[name], f)})")
             continue
         values[name] = _convert(hints[name], data[name], source, key, f)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except CrossFieldError as exc:  # named from the file's top: special_sessions[2].end, not end
+        raise ConfigError(source, _join(prefix, exc.key), exc.problem) from None
 
 
 def _convert(tp: Any, value: Any, source: str, key: str, f: dataclasses.Field[Any] | None) -> Any:

@@ -17,22 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, Optional
 
-from fyers_store.config.parsing import setting
+from fyers_store.config.parsing import CrossFieldError, setting
 
 # FYERS product types (protocol reference §1.6). The broker maps them; the config only names them.
 PRODUCT_TYPES = ("CNC", "INTRADAY", "MARGIN", "CO", "BO", "MTF")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SYMBOL_MASTER_SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
 SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
-
-
-class CrossFieldError(ValueError):
-    """A rule spanning several keys failed; ``key`` names the one to change."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{key}: {problem}")
 
 
 # --------------------------------------------------------------------------------------------------
