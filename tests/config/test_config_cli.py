@@ -4,6 +4,7 @@ files, and fails on a missing credentials file instead of checking the example."
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import stat
 import subprocess
@@ -37,6 +38,10 @@ def ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "config"
     assert main(["config", "init", str(directory)]) == 0
     filled_credentials(directory)
+    calendar = cfg.load_calendar_config(directory / "nse_calendar.yaml")
+    this_year = dt.date.today().year + 1  # a day either side of New Year in IST: one more year is safe
+    if (calendar.last_listed_year or 0) < this_year:  # after 2027 the shipped list is behind: no warning wanted here
+        _edit(directory / "nse_calendar.yaml", holidays=[str(dt.date(this_year, 1, 26))])
     return directory
 
 
