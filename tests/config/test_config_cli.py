@@ -257,3 +257,16 @@ def test_from_an_empty_directory_with_the_console_entry_point(tmp_path: Path) ->
     done = run("config", "check")
     assert done.returncode == 0 and "all 10 config files are valid" in done.stdout, done.stdout + done.stderr
     assert stat.S_IMODE((tmp_path / "config" / "cache.yaml").stat().st_mode) & 0o600 == 0o600
+
+
+def test_a_loader_that_crashes_is_reported_and_the_other_files_are_still_checked(
+        ready: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def crash(*_: object, **__: object) -> None:
+        raise RuntimeError("PIN 2468 in a message")
+
+    monkeypatch.setattr(cfg, "load_ws_config", crash)
+    monkeypatch.setattr(cfg, "config_from_yaml", crash)
+    code, out = check(ready, capsys)
+    assert code == 1 and out.count("ok    ") == 8 and "2 problem(s) found" in out
+    assert f"FAIL  {ready / 'fyers_ws.yaml'}: could not be checked (RuntimeError: PIN 2468 in a message)" in out
+    assert f"FAIL  {ready / cfg.CREDENTIALS_FILE}: could not be checked (RuntimeError)" in out
