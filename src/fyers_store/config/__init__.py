@@ -19,7 +19,9 @@ from typing import Any, Mapping, TypeVar
 
 from fyers_store.config.parsing import parse, read_yaml_mapping
 from fyers_store.config.scaffold import (
-    CREDENTIALS_EXAMPLE, TEMPLATE_FILES, TemplateWrite, templates_dir, write_templates,
+    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, CONFIG_FILES, CREDENTIALS_EXAMPLE, CREDENTIALS_FILE, DATA_FEED_FILE,
+    LOGGING_FILE, REST_LIMITS_FILE, STATE_FILE, SYMBOL_MASTER_FILE, TEMPLATE_FILES, WS_FILE, TemplateWrite,
+    templates_dir, write_templates,
 )
 from fyers_store.config.schema import (
     PRODUCT_TYPES,
@@ -42,6 +44,16 @@ from fyers_store.config.shared_files import ensure_distinct_files, shared_file_p
 from fyers_store.errors import ConfigError
 
 __all__ = [
+    "BROKER_FILE",
+    "CACHE_FILE",
+    "CALENDAR_FILE",
+    "CREDENTIALS_FILE",
+    "DATA_FEED_FILE",
+    "LOGGING_FILE",
+    "REST_LIMITS_FILE",
+    "STATE_FILE",
+    "SYMBOL_MASTER_FILE",
+    "WS_FILE",
     "CREDENTIALS_EXAMPLE",
     "TEMPLATE_FILES",
     "TemplateWrite",
@@ -83,32 +95,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-CREDENTIALS_FILE = "fyers_credentials.yaml"
-CACHE_FILE = "cache.yaml"
-STATE_FILE = "state.yaml"
-WS_FILE = "fyers_ws.yaml"
-REST_LIMITS_FILE = "fyers_rest_limits.yaml"
-LOGGING_FILE = "logging_config.yaml"
-BROKER_FILE = "broker.yaml"
-DATA_FEED_FILE = "data_feed.yaml"
-CALENDAR_FILE = "nse_calendar.yaml"
-SYMBOL_MASTER_FILE = "symbol_master_sources.yaml"
-
-#: Every operator-facing config file, in the order ``fyers-store config check`` reports them.
-CONFIG_FILES = (
-    CREDENTIALS_FILE,
-    CACHE_FILE,
-    STATE_FILE,
-    WS_FILE,
-    REST_LIMITS_FILE,
-    LOGGING_FILE,
-    BROKER_FILE,
-    DATA_FEED_FILE,
-    CALENDAR_FILE,
-    SYMBOL_MASTER_FILE,
-)
-
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
     """The directory default config files are read from: ``$FYERS_CONFIG_DIR`` or ``./config``."""

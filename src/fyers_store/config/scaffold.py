@@ -1,4 +1,5 @@
-"""The config templates shipped inside the package, and writing them into a config directory.
+"""The config files' names, the templates shipped inside the package, and writing them into a
+config directory.
 
 The YAML files in ``fyers_store/config/templates/`` are the only copy of the operator-facing
 defaults and comments: ``fyers-store config init DIR`` copies them into ``DIR``, the tests read them,
@@ -19,24 +20,42 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["CREDENTIALS_EXAMPLE", "TEMPLATE_FILES", "TemplateWrite", "templates_dir", "write_templates"]
+__all__ = [
+    "BROKER_FILE", "CACHE_FILE", "CALENDAR_FILE", "CONFIG_FILES", "CREDENTIALS_EXAMPLE", "CREDENTIALS_FILE",
+    "DATA_FEED_FILE", "LOGGING_FILE", "REST_LIMITS_FILE", "STATE_FILE", "SYMBOL_MASTER_FILE", "TEMPLATE_FILES",
+    "TemplateWrite", "templates_dir", "write_templates",
+]
 
-#: The template the operator copies to ``fyers_credentials.yaml``.
+CREDENTIALS_FILE = "fyers_credentials.yaml"
+CACHE_FILE = "cache.yaml"
+STATE_FILE = "state.yaml"
+WS_FILE = "fyers_ws.yaml"
+REST_LIMITS_FILE = "fyers_rest_limits.yaml"
+LOGGING_FILE = "logging_config.yaml"
+BROKER_FILE = "broker.yaml"
+DATA_FEED_FILE = "data_feed.yaml"
+CALENDAR_FILE = "nse_calendar.yaml"
+SYMBOL_MASTER_FILE = "symbol_master_sources.yaml"
+
+#: Every operator-facing config file, in the order ``fyers-store config check`` reports them.
+CONFIG_FILES = (
+    CREDENTIALS_FILE,
+    CACHE_FILE,
+    STATE_FILE,
+    WS_FILE,
+    REST_LIMITS_FILE,
+    LOGGING_FILE,
+    BROKER_FILE,
+    DATA_FEED_FILE,
+    CALENDAR_FILE,
+    SYMBOL_MASTER_FILE,
+)
+
+#: The template the operator copies to ``fyers_credentials.yaml`` (which is never shipped).
 CREDENTIALS_EXAMPLE = "fyers_credentials.example.yaml"
 
-#: Every shipped template, in the order ``config init`` reports them.
-TEMPLATE_FILES = (
-    CREDENTIALS_EXAMPLE,
-    "cache.yaml",
-    "state.yaml",
-    "fyers_ws.yaml",
-    "fyers_rest_limits.yaml",
-    "logging_config.yaml",
-    "broker.yaml",
-    "data_feed.yaml",
-    "nse_calendar.yaml",
-    "symbol_master_sources.yaml",
-)
+#: Every shipped template, in :data:`CONFIG_FILES` order.
+TEMPLATE_FILES = tuple(CREDENTIALS_EXAMPLE if name == CREDENTIALS_FILE else name for name in CONFIG_FILES)
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
