@@ -270,3 +270,12 @@ def test_a_loader_that_crashes_is_reported_and_the_other_files_are_still_checked
     assert code == 1 and out.count("ok    ") == 8 and "2 problem(s) found" in out
     assert f"FAIL  {ready / 'fyers_ws.yaml'}: could not be checked (RuntimeError: PIN 2468 in a message)" in out
     assert f"FAIL  {ready / cfg.CREDENTIALS_FILE}: could not be checked (RuntimeError)" in out
+
+
+def test_config_init_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["config", "init", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: fyers-store config init") and "--force" in out
+    assert "fyers_credentials.yaml is never written" in " ".join(out.split())
