@@ -74,10 +74,11 @@ def build_store(venue, tmp: Path):
     from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
     from fyers_store.adapters.rate_limiter import RateLimiter
     from fyers_store.config import CacheConfig, RestLimitsConfig
+    from fyers_store.config import templates_dir
     from fyers_store.models.market_calendar import NseCalendar
     from fyers_store.store import FyersStore
 
-    calendar = NseCalendar.from_yaml(ROOT / "config" / "nse_calendar.yaml")
+    calendar = NseCalendar.from_yaml(templates_dir() / "nse_calendar.yaml")
     limits = RestLimitsConfig()
     rest = FyersSdkRestAdapter(venue.account.app_id, venue.access_token(), limits=limits,
                                limiter=RateLimiter.from_config(limits), log_path=tmp / "sdk", calendar=calendar,

@@ -40,7 +40,14 @@ VENUE_START = dt.datetime(2026, 11, 18, 11, 0, tzinfo=IST)  # a Wednesday sessio
 
 
 def default_config_dir() -> Path:
-    return Path(os.environ.get("FYERS_CONFIG_DIR") or REPO / "config").absolute()
+    """``$FYERS_CONFIG_DIR``, else the repository's ``config/`` once ``fyers-store config init config``
+    made it, else the templates shipped in the package (enough for ``--venue``: nothing is written there)."""
+    from fyers_store.config import templates_dir
+
+    chosen = os.environ.get("FYERS_CONFIG_DIR")
+    if chosen:
+        return Path(chosen).absolute()
+    return REPO / "config" if (REPO / "config").is_dir() else templates_dir()
 
 
 def credentials_path(config_dir: Path) -> Path:
@@ -55,7 +62,8 @@ def add_session_arguments(parser: argparse.ArgumentParser, *, data_dir: str) -> 
     where.add_argument("--live", dest="mode", action="store_const", const="live",
                        help="run against real FYERS with config/fyers_credentials.yaml")
     parser.add_argument("--config-dir", type=Path, default=None,
-                        help="YAML config directory (default: $FYERS_CONFIG_DIR or the repository's config/)")
+                        help="YAML config directory (default: $FYERS_CONFIG_DIR, else the repository's config/ "
+                        "if `fyers-store config init config` made it, else the shipped templates)")
     parser.add_argument("--data-dir", type=Path, default=REPO / data_dir,
                         help=f"where the venue run keeps its cache, state DB and logs (default: {data_dir})")
     parser.add_argument("--seed", type=int, default=7, help="the venue's market seed (default 7)")
@@ -166,8 +174,9 @@ def _live_session(config_dir: Path, *, market: bool, orders: bool) -> Session:
 
     creds = credentials_path(config_dir)
     if not creds.exists():
-        raise SystemExit(f"--live needs FYERS credentials: {creds} does not exist "
-                         f"(copy config/fyers_credentials.example.yaml there and fill it in)")
+        raise SystemExit(f"--live needs FYERS credentials: {creds} does not exist (write a config directory "
+                         "with `fyers-store config init config`, then create fyers_credentials.yaml there from "
+                         "fyers_credentials.example.yaml and fill it in)")
     store = FyersStore.from_config(config_dir, market=market, orders=orders)
     return Session("live", store, config_dir, Path(store.cache_config.db_path),
                    Path(store.state_config.state_db_path), Path("logs").absolute())

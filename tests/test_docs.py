@@ -3,7 +3,7 @@
 * Every public name of ``fyers_store`` (its ``__all__``, plus the spec's public names that live
   elsewhere) is mentioned, as code, somewhere in ``README.md`` or ``docs/**/*.md``.
 * Every config key is explained, as code, in the Configuration section of ``docs/README.md``:
-  every key of every ``config/*.yaml`` (nested keys too, commented-out ``# key: value`` lines
+  every key of every shipped config template (nested keys too, commented-out ``# key: value`` lines
   included) and every field of the config dataclasses.
 * Every command in a shell code block of ``README.md`` and ``docs/README.md`` exists: ``make X``
   targets are in the Makefile; ``fyers-store ...`` subcommands exist, answer ``--help`` with exit 0
@@ -33,10 +33,11 @@ import pytest
 import yaml
 
 import fyers_store
+from fyers_store.config import templates_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-CONFIG = REPO / "config"
+CONFIG = templates_dir()
 DOC_FILES = [REPO / "README.md", *sorted(DOCS.rglob("*.md"))]
 COMMAND_DOCS = [REPO / "README.md", DOCS / "README.md"]
 SHELL_LANGS = {"sh", "bash", "shell", "console", "zsh"}

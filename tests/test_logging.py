@@ -26,9 +26,10 @@ from fyers_store.logs import (
     set_sdk_log_files,
     setup_logging,
 )
+from fyers_store.config import templates_dir
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "config" / "logging_config.yaml"
+SHIPPED = templates_dir() / "logging_config.yaml"
 SRC = REPO / "src"
 
 JWT = (

@@ -4,6 +4,7 @@ pinned dependencies actually import (the SDK's socket modules need pkg_resources
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,16 +70,45 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "config" in capsys.readouterr().out
 
 
-def test_config_check_reports_each_file(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["config", "check", "--dir", str(config_dir)]) == 0
-    out = capsys.readouterr().out
-    assert out.count("ok    ") == 10 and "all 10 config files are valid" in out
+def test_the_config_templates_are_package_data_and_the_only_copy(tmp_path: Path) -> None:
+    """What setuptools puts in the wheel: every template, byte for byte, and nothing else under
+    templates/ (a stray real credentials file there would ship); the venue finds the calendar and
+    ``config init`` works from that layout, outside the repository."""
+    from fyers_store.config import TEMPLATE_FILES, templates_dir
 
-    (config_dir / "broker.yaml").write_text("reconcile_interval_seconds: -3\nallowed_product_types: [CNC]\ndefault_product_type: CNC\n")
-    assert main(["config", "check", "--dir", str(config_dir)]) == 1
-    out = capsys.readouterr().out
-    assert "FAIL" in out and "broker.yaml: reconcile_interval_seconds: expected a value >= 0" in out
-    assert out.count("ok    ") == 9
+    assert sorted(p.name for p in templates_dir().iterdir()) == sorted(TEMPLATE_FILES)
+    repo = Path(SRC).parent
+    tracked = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, timeout=60)
+    if tracked.returncode == 0:  # a checkout: no second copy to drift (an operator's config/ is git-ignored)
+        copies = [f for f in tracked.stdout.splitlines() if Path(f).name in TEMPLATE_FILES]
+        assert copies == [f"src/fyers_store/config/templates/{n}" for n in sorted(TEMPLATE_FILES)], copies
+    tree = tmp_path / "tree"
+    (tree / "src").mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo / name, tree / name)
+    for package in ("fyers_store", "fyers_sim"):
+        shutil.copytree(Path(SRC) / package, tree / "src" / package, ignore=shutil.ignore_patterns("__pycache__"))
+    built = tmp_path / "built"
+    result = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
+                             "--build-lib", str(built)], cwd=tree, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shipped = built / "fyers_store" / "config" / "templates"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(TEMPLATE_FILES)
+    for name in TEMPLATE_FILES:
+        assert (shipped / name).read_bytes() == (templates_dir() / name).read_bytes()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = ("from fyers_sim.sessions import SessionCalendar\n"
+            "import datetime as dt\n"
+            "print(SessionCalendar.from_yaml().is_trading_day(dt.date(2026, 1, 26)))\n"
+            "from fyers_store.cli.main import main\n"
+            "raise SystemExit(main(['config', 'init', 'cfg']))\n")
+    env = dict(os.environ, PYTHONPATH=str(built))
+    run = subprocess.run([sys.executable, "-c", code], cwd=empty, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines()[0] == "False"  # Republic Day, from the shipped calendar
+    assert sorted(p.name for p in (empty / "cfg").iterdir()) == sorted(TEMPLATE_FILES)
 
 
 def test_console_script_is_installed() -> None:

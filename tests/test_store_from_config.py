@@ -59,14 +59,6 @@ def test_a_broken_file_in_the_directory_is_named_before_any_login(sdk_venue, tmp
     assert sdk_venue.rest_requests("/vagator") == 0  # no TOTP login was spent on it
 
 
-def test_a_state_db_that_is_the_cache_file_is_refused_before_any_login(sdk_venue, tmp_path):
-    root = config_copy(sdk_venue, tmp_path)
-    edit_yaml(root / "state.yaml", state_db_path=str(tmp_path / "cache.sqlite"))  # cache.yaml's db_path
-    with pytest.raises(ConfigError, match="state_db_path: must differ from cache db_path"):
-        FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
-    assert sdk_venue.rest_requests("/vagator") == 0 and not (tmp_path / "secrets").exists()
-
-
 def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_path):
     """broker.yaml there allows only CNC: an INTRADAY order is refused locally, never sent."""
     from fyers_store.engine.broker_core import OrderIntent
@@ -91,22 +83,17 @@ def test_the_broker_uses_the_broker_yaml_of_the_store_directory(fast_venue, tmp_
         store.stop()
 
 
-def test_a_config_given_as_an_argument_is_used_and_its_file_not_read(sdk_venue, tmp_path):
+@pytest.mark.parametrize(("file", "key", "target"), [
+    ("state.yaml", "state_db_path", "cache.sqlite"),           # the cache's file
+    ("fyers_credentials.yaml", "token_path", "state.sqlite"),  # the state DB
+    ("fyers_rest_limits.yaml", "budget_file", "cache.sqlite"),
+])
+def test_files_that_would_share_a_path_are_refused_before_the_login_and_before_any_write(sdk_venue, tmp_path, file,
+                                                                                          key, target):
     root = config_copy(sdk_venue, tmp_path)
-    for name in ("cache.yaml", "state.yaml", "broker.yaml", "data_feed.yaml", "fyers_ws.yaml",
-                 "fyers_rest_limits.yaml", "nse_calendar.yaml"):
-        (root / name).write_text("not_a_key: 1\n")  # any of them read would fail
-    given = dict(cache_config=CacheConfig(db_path=tmp_path / "given.sqlite"),
-                 state_config=StateConfig(state_db_path=tmp_path / "given_state.sqlite", account_id="XY00001"),
-                 broker_config=BrokerConfig(allowed_product_types=("CNC",), default_product_type="CNC"),
-                 data_feed_config=DataFeedConfig(stall_warning_seconds=0), calendar=NseCalendar())
-    store = FyersStore.from_config(root, clock=sdk_venue.clock.now, ws_config=WsConfig(log_path=tmp_path / "ws"),
-                                   rest_limits=RestLimitsConfig(per_second=5), **given)
-    try:
-        assert (store.cache_config, store.state_config, store.broker_config, store.data_feed_config) == (
-            given["cache_config"], given["state_config"], given["broker_config"], given["data_feed_config"])
-        assert store.calendar is given["calendar"] and store.rest.limiter.budgets.per_second == 5
-        store.get_history("NSE:SBIN-EQ", "D", ist(2026, 11, 2), ist(2026, 11, 6))
-        assert (tmp_path / "given.sqlite").exists()
-    finally:
-        store.close()
+    edit_yaml(root / file, **{key: str(tmp_path / target)})
+    before = {p for p in tmp_path.rglob("*")}
+    with pytest.raises(ConfigError, match=f"{key}: must differ from "):
+        FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
+    assert sdk_venue.rest_requests("/vagator") == 0  # no TOTP login
+    assert {p for p in tmp_path.rglob("*")} == before  # no budget file, no token file, no database

@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping, MutableMapping
 
-from fyers_store.config import config_dir
+from fyers_store.config import logging_config_file
 from fyers_store.config.logging_file import LoggingConfig, SdkLogFiles, load_logging_config
 from fyers_store.errors import ConfigError
 
@@ -238,10 +238,7 @@ _sdk_files = SdkLogFiles()  # process-wide, like the SDK's loggers it governs
 
 
 def _default_path() -> Path:
-    env_path = os.environ.get("FYERS_LOGGING_YAML")
-    if env_path:
-        return Path(env_path)
-    return config_dir() / "logging_config.yaml"
+    return logging_config_file()
 
 
 def _prepare_files(config: Mapping[str, Any], source: str) -> None:

@@ -199,12 +199,11 @@ def test_wrong_secret_reports_the_fyers_code(venue, tmp_path: Path) -> None:
     assert err.value.code == -371
 
 
-def test_totp_key_that_is_not_base32_is_an_auth_error(venue, tmp_path: Path) -> None:
-    config = make_config(venue, tmp_path, totp_key="not base32 at all!!")
-    login, session, _ = make_login(config)
-    with pytest.raises(AuthError, match="totp_key .* not a valid base32") as err:
-        login.login()
-    assert session.paths == [SEND_OTP] and "not base32 at all" not in str(err.value)
+def test_totp_key_that_is_not_base32_is_refused_before_any_login(venue, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="totp_key: expected the base32 TOTP secret") as err:
+        make_config(venue, tmp_path, totp_key="not base32 at all!!")
+    assert "not base32 at all" not in str(err.value)
+    assert venue.rest_requests(SEND_OTP) == 0
 
 
 # ---------------------------------------------------------------------------- transport failures are retried
@@ -323,17 +322,17 @@ def test_secrets_never_reach_logs_reprs_or_errors(tmp_path: Path, caplog: pytest
     from fyers_sim.testing import running_venue
     from fyers_sim.tokens import VenueAccount
 
-    account = VenueAccount(pin="zq71", secret_key="S3CRET-venue-app-key", totp_secret="MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U")
+    account = VenueAccount(pin="7193", secret_key="S3CRET-venue-app-key", totp_secret="MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U")
     caplog.set_level(logging.DEBUG)
     with running_venue(seed=3, account=account) as venue:
         config = make_config(venue, tmp_path, auth_max_retries=1)
         venue.faults.rest_error(VERIFY_OTP, status=500, times=1)
         login, _, _ = make_login(config)
         token, _ = load_or_login(config, login=login)
-        bad = make_config(venue, tmp_path / "bad", pin="zz00")
+        bad = make_config(venue, tmp_path / "bad", pin="8642")
         with pytest.raises(AuthError) as err:
             make_login(bad)[0].login()
-    secrets = [account.pin, "enE3MQ==", "zz00", account.secret_key, account.totp_secret, token.access_token,
+    secrets = [account.pin, "NzE5Mw==", "8642", account.secret_key, account.totp_secret, token.access_token,
                app_id_hash(account.app_id, account.secret_key)]
     texts = [r.getMessage() for r in caplog.records] + [str(err.value), repr(err.value), repr(config), repr(token),
                                                         repr(login), repr(TokenStore(config.token_path))]
@@ -391,7 +390,7 @@ def test_fetch_profile_with_a_fresh_refused_token_raises(venue, tmp_path: Path, 
 # ---------------------------------------------------------------------------- config
 def test_endpoint_fields_are_validated(tmp_path: Path) -> None:
     base = {"username": "XY12345", "app_id": "ABCD1234EF", "secret_key": "s", "redirect_uri": "https://x/cb",
-            "totp_key": "JBSWY3DPEHPK3PXP", "pin": "1234"}
+            "totp_key": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "pin": "1234"}
     path = tmp_path / "creds.yaml"
 
     def load(**extra):

@@ -222,13 +222,6 @@ def test_every_command_has_help(command, capsys):
         assert "--config-dir DIR" in out and "$FYERS_CONFIG_DIR" in out
 
 
-def test_config_check_takes_config_dir_as_well_as_dir(tmp_path, capsys):
-    cfg = make_config_dir(tmp_path)
-    assert main(["config", "check", "--config-dir", str(cfg)]) == 0
-    assert main(["config", "check", "--dir", str(cfg)]) == 0
-    assert capsys.readouterr().out.count("all 10 config files are valid") == 2
-
-
 # ---------------------------------------------------------------------------- coverage (no network)
 @pytest.fixture
 def no_network(monkeypatch):

@@ -127,10 +127,13 @@ def test_booleans_are_not_numbers_and_numbers_are_not_booleans(config_dir: Path)
         cfg.load_rest_limits_config(path)
 
 
-def test_unquoted_time_gets_a_hint_to_quote_it(config_dir: Path) -> None:
+def test_times_need_no_quotes_and_a_number_is_not_a_time(config_dir: Path) -> None:
     path = config_dir / "nse_calendar.yaml"
-    path.write_text(path.read_text().replace('session_start: "09:15"', "session_start: 9:15"))  # YAML 1.1 reads 9:15 as 555
-    with pytest.raises(ConfigError, match=r"session_start: .*quote it"):
+    text = path.read_text()
+    path.write_text(text.replace('session_start: "09:15"', "session_start: 9:15"))  # YAML 1.1 read 555
+    assert cfg.load_calendar_config(path).session_start == dt.time(9, 15)
+    path.write_text(text.replace('session_start: "09:15"', "session_start: 915"))
+    with pytest.raises(ConfigError, match=r"session_start: expected a time \"HH:MM\", got the number 915"):
         cfg.load_calendar_config(path)
 
 
@@ -142,6 +145,10 @@ def test_cross_field_rules_name_the_key(config_dir: Path) -> None:
     cal = config_dir / "nse_calendar.yaml"
     _rewrite(cal, lambda d: d.__setitem__("timezone", "Mars/Olympus"))
     with pytest.raises(ConfigError, match="timezone: unknown IANA time zone"):
+        cfg.load_calendar_config(cal)
+    _rewrite(cal, lambda d: (d.__setitem__("timezone", "Asia/Kolkata"),
+                             d["special_sessions"][1].__setitem__("end", "09:00")))
+    with pytest.raises(ConfigError, match=r"nse_calendar\.yaml: special_sessions\[1\]\.end: must be after start"):
         cfg.load_calendar_config(cal)
 
 

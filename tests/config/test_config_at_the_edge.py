@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fyers_store.config import BrokerConfig, DataFeedConfig, RestLimitsConfig, WsConfig
-from fyers_store.config.templates import shipped_calendar_config
+from fyers_store.config import shipped_calendar_config
 from fyers_store.errors import ConfigError
 
 BROKEN = "not_a_key_of_any_file: 1\n"

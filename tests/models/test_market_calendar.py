@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,10 +97,14 @@ def test_bar_start_buckets_from_the_session_open(cal: NseCalendar) -> None:
     assert cal.bar_start(utc_tick, "15") == ist(2025, 2, 24, 9, 30)
 
 
-def test_shipped_calendar_loads_and_knows_2026(tmp_path: Path) -> None:
+def test_shipped_calendar_loads_and_knows_2026_and_2027(tmp_path: Path) -> None:
     shipped = NseCalendar.from_yaml(SHIPPED_CONFIG / "nse_calendar.yaml")
     assert not shipped.is_trading_day(dt.date(2026, 1, 15))  # election holiday
     assert shipped.is_trading_day(dt.date(2026, 1, 16))
+    assert shipped.config.last_listed_year == 2027
+    assert not shipped.is_trading_day(dt.date(2027, 1, 26)) and not shipped.is_trading_day(dt.date(2027, 3, 22))
+    assert shipped.is_trading_day(dt.date(2027, 1, 27))
+    assert all(d.weekday() < 5 for d in shipped.config.holidays if d.year == 2027)
     assert shipped.is_trading_day(dt.date(2024, 1, 20))  # Saturday special session
     broken = tmp_path / "nse_calendar.yaml"
     broken.write_text("timezone: Asia/Kolkata\n")
@@ -117,3 +123,50 @@ def test_a_calendar_given_none_is_the_shipped_one_never_a_file_of_the_working_di
         SHIPPED_CONFIG / "nse_calendar.yaml").config.holidays
     rules_only = NseCalendar(CalendarConfig())  # the regular rules, no holiday list
     assert rules_only.is_trading_day(MAHASHIVRATRI_2025)
+
+
+def _unlisted_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and "holidays of" in r.getMessage()]
+
+
+def test_a_date_after_the_listed_years_is_warned_about_once_per_calendar_and_year(
+        cal: NseCalendar, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="fyers_store.models.market_calendar")
+    assert cal.is_trading_day(dt.date(2025, 12, 31)) and not _unlisted_warnings(caplog)  # 2025 is listed
+    assert cal.is_trading_day(dt.date(2026, 1, 26))  # Republic Day 2026 is not in this calendar's list
+    cal.sessions(dt.date(2026, 3, 3))
+    cal.is_holiday(dt.date(2026, 12, 25))
+    list(cal.expected_bar_epochs(at(2026, 5, 4), at(2026, 5, 9), "1"))
+    assert _unlisted_warnings(caplog) == [
+        "NSE calendar: the holiday list ends with 2025, so holidays of 2026 are unknown and its weekdays count as "
+        "trading days (asked about 2026-01-26); add them to nse_calendar.yaml"]
+    cal.next_trading_day(dt.date(2027, 6, 1))
+    assert len(_unlisted_warnings(caplog)) == 2 and "holidays of 2027" in _unlisted_warnings(caplog)[1]
+    other = NseCalendar(cal.config)  # another calendar says it once more
+    other.is_trading_day(dt.date(2026, 6, 1))
+    assert len(_unlisted_warnings(caplog)) == 3
+
+
+def test_many_threads_asking_about_an_unlisted_year_log_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="fyers_store.models.market_calendar")
+    cal = NseCalendar(CalendarConfig(holidays=(MAHASHIVRATRI_2025,)))
+    start = threading.Barrier(8)
+
+    def ask() -> None:
+        start.wait(timeout=10)
+        for day in range(1, 29):
+            cal.is_trading_day(dt.date(2026, 2, day))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(_unlisted_warnings(caplog)) == 1
+
+
+def test_a_calendar_without_holidays_does_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="fyers_store.models.market_calendar")
+    assert NseCalendar(CalendarConfig()).is_trading_day(dt.date(2030, 1, 2))  # nothing listed: nothing to run past
+    assert not _unlisted_warnings(caplog)

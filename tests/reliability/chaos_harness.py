@@ -304,8 +304,10 @@ class SeedRun:
     def write_config(self) -> None:
         from fyers_sim.tokens import VenueAccount
 
+        from fyers_store.config import templates_dir
+
         cfg = self.work / "config"
-        shutil.copytree(REPO / "config", cfg)
+        shutil.copytree(templates_dir(), cfg)
         acc = VenueAccount()
         data = {"username": acc.fy_id, "app_id": acc.app_base, "app_type": "100", "secret_key": acc.secret_key,
                 "redirect_uri": acc.redirect_uri, "totp_key": acc.totp_secret, "pin": acc.pin,

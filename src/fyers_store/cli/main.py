@@ -3,8 +3,8 @@
 Subcommands are added as the library grows; each one has ``--help`` and returns a non-zero exit
 code with a one-line reason on failure. Commands that read ``config/`` take ``--config-dir DIR``
 (``config check`` also accepts its original spelling ``--dir``); the default is ``$FYERS_CONFIG_DIR``
-or ``./config``. The ``history`` and ``state`` commands live in :mod:`fyers_store.cli.history` and
-:mod:`fyers_store.cli.state`.
+or ``./config``. The ``config``, ``history`` and ``state`` commands live in
+:mod:`fyers_store.cli.config`, :mod:`fyers_store.cli.history` and :mod:`fyers_store.cli.state`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from fyers_store import __version__
-from fyers_store.cli.common import CONFIG_DIR_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from fyers_store.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from fyers_store.errors import FyersError
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -30,18 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fyers-store {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    config = commands.add_parser("config", help="inspect and validate the YAML files under config/")
-    config_cmds = config.add_subparsers(dest="config_command", metavar="ACTION")
-    check = config_cmds.add_parser(
-        "check",
-        help="parse every config file strictly and report the first problem in each",
-        description="Parse every config file strictly (unknown keys, wrong types and out-of-range "
-        "values are errors) and report one line per file.",
-    )
-    check.add_argument("--dir", "--config-dir", dest="dir", type=Path, default=None, metavar="DIR",
-                       help=CONFIG_DIR_HELP)
-    check.set_defaults(handler=_config_check)
-    config.set_defaults(handler=lambda args: _usage(config))
+    from fyers_store.cli.config import add_config_commands
+
+    add_config_commands(commands)
 
     from fyers_store.cli.login import add_login_arguments
 
@@ -102,31 +92,6 @@ def _profile(args: argparse.Namespace) -> int:
     from fyers_store.cli.login import profile_command
 
     return profile_command(args.credentials, args.force)
-
-
-def _config_check(args: argparse.Namespace) -> int:
-    from fyers_store import config as cfg
-
-    parsed: dict[str, object] = {}
-    failures = 0
-    loaders = cfg.file_loaders(args.dir)
-    for path, load in loaders:
-        try:
-            parsed[path.name] = load()
-        except FyersError as exc:
-            failures += 1
-            print(f"FAIL  {exc}")
-        else:
-            print(f"ok    {path}")
-    cache, state = parsed.get(cfg.CACHE_FILE), parsed.get(cfg.STATE_FILE)
-    if cache is not None and state is not None:
-        try:
-            cfg.ensure_distinct_db_paths(cache, state)  # type: ignore[arg-type]
-        except FyersError as exc:
-            failures += 1
-            print(f"FAIL  {exc}")
-    print(f"{failures} problem(s) found" if failures else f"all {len(loaders)} config files are valid")
-    return EXIT_FAILURE if failures else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

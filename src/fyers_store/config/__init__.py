@@ -13,12 +13,18 @@ environment variable (``FYERS_CREDENTIALS_YAML``, ``FYERS_STATE_YAML``); otherwi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from fyers_store.config.logging_file import load_logging_config
 from fyers_store.config.parsing import parse, read_yaml_mapping
+from fyers_store.config.scaffold import (
+    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, CONFIG_FILES, CREDENTIALS_EXAMPLE, CREDENTIALS_FILE, DATA_FEED_FILE,
+    LOGGING_FILE, REST_LIMITS_FILE, STATE_FILE, SYMBOL_MASTER_FILE, TEMPLATE_FILES, WS_FILE, TemplateWrite,
+    templates_dir, write_templates,
+)
 from fyers_store.config.schema import (
     PRODUCT_TYPES,
     BrokerConfig,
@@ -36,10 +42,30 @@ from fyers_store.config.schema import (
     SymbolMasterSource,
     WsConfig,
 )
+from fyers_store.config.shared_files import ensure_distinct_files, shared_file_problems
 from fyers_store.errors import ConfigError
 
 __all__ = [
+    "BROKER_FILE",
+    "CACHE_FILE",
+    "CALENDAR_FILE",
+    "CREDENTIALS_FILE",
+    "DATA_FEED_FILE",
+    "LOGGING_FILE",
+    "REST_LIMITS_FILE",
+    "STATE_FILE",
+    "SYMBOL_MASTER_FILE",
+    "WS_FILE",
+    "CREDENTIALS_EXAMPLE",
+    "TEMPLATE_FILES",
+    "TemplateWrite",
     "credentials_file",
+    "ensure_distinct_files",
+    "logging_config_file",
+    "shared_file_problems",
+    "shipped_calendar_config",
+    "templates_dir",
+    "write_templates",
     "state_file",
     "BrokerConfig",
     "CacheConfig",
@@ -60,7 +86,6 @@ __all__ = [
     "config_dir",
     "config_from_yaml",
     "ensure_distinct_db_paths",
-    "file_loaders",
     "load_broker_config",
     "load_cache_config",
     "load_calendar_config",
@@ -76,32 +101,6 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")
-
-CREDENTIALS_FILE = "fyers_credentials.yaml"
-CACHE_FILE = "cache.yaml"
-STATE_FILE = "state.yaml"
-WS_FILE = "fyers_ws.yaml"
-REST_LIMITS_FILE = "fyers_rest_limits.yaml"
-LOGGING_FILE = "logging_config.yaml"
-BROKER_FILE = "broker.yaml"
-DATA_FEED_FILE = "data_feed.yaml"
-CALENDAR_FILE = "nse_calendar.yaml"
-SYMBOL_MASTER_FILE = "symbol_master_sources.yaml"
-
-#: Every operator-facing config file, in the order ``fyers-store config check`` reports them.
-CONFIG_FILES = (
-    CREDENTIALS_FILE,
-    CACHE_FILE,
-    STATE_FILE,
-    WS_FILE,
-    REST_LIMITS_FILE,
-    LOGGING_FILE,
-    BROKER_FILE,
-    DATA_FEED_FILE,
-    CALENDAR_FILE,
-    SYMBOL_MASTER_FILE,
-)
-
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
     """The directory default config files are read from: ``$FYERS_CONFIG_DIR`` or ``./config``."""
@@ -125,6 +124,15 @@ def state_file(directory: str | os.PathLike[str] | None = None, env: Mapping[str
     if env.get("FYERS_STATE_YAML"):
         return Path(env["FYERS_STATE_YAML"]).absolute()
     return (Path(directory) if directory is not None else config_dir(env)).absolute() / STATE_FILE
+
+
+def logging_config_file(directory: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Where ``setup_logging()`` reads its config without a path: ``$FYERS_LOGGING_YAML``, else
+    ``logging_config.yaml`` in ``directory`` (default :func:`config_dir`)."""
+    env = os.environ if env is None else env
+    if env.get("FYERS_LOGGING_YAML"):
+        return Path(env["FYERS_LOGGING_YAML"]).absolute()
+    return (Path(directory) if directory is not None else config_dir(env)).absolute() / LOGGING_FILE
 
 
 def parse_config(cls: type[T], data: Mapping[str, Any], source: str) -> T:
@@ -211,34 +219,11 @@ def load_symbol_master_config(path: str | os.PathLike[str] | None = None) -> Sym
 
 def ensure_distinct_db_paths(cache: CacheConfig, state: StateConfig) -> None:
     """The history cache and the runtime state must never share a SQLite file."""
-    if Path(cache.db_path).resolve() == Path(state.state_db_path).resolve():
-        raise ConfigError(
-            "cache.yaml / state.yaml",
-            "state_db_path",
-            f"must differ from cache db_path ({cache.db_path}); the cache is rebuildable, the state is not",
-        )
+    ensure_distinct_files(cache=cache, state=state)
 
 
-def file_loaders(directory: str | os.PathLike[str] | None = None) -> list[tuple[Path, Callable[[], Any]]]:
-    """(path, loader) for every config file in ``directory``, in :data:`CONFIG_FILES` order.
-
-    Environment overrides are ignored here: this checks the files as written. When the real
-    credentials file is absent, the shipped example is checked instead, so a checkout without
-    secrets can still validate everything else.
-    """
-    d = Path(directory).absolute() if directory is not None else config_dir()
-    creds = d / CREDENTIALS_FILE
-    if not creds.exists():
-        creds = d / "fyers_credentials.example.yaml"
-    return [
-        (creds, lambda: config_from_yaml(creds, env={})),
-        (d / CACHE_FILE, lambda: load_cache_config(d / CACHE_FILE)),
-        (d / STATE_FILE, lambda: load_state_config(d / STATE_FILE, env={})),
-        (d / WS_FILE, lambda: load_ws_config(d / WS_FILE)),
-        (d / REST_LIMITS_FILE, lambda: load_rest_limits_config(d / REST_LIMITS_FILE)),
-        (d / LOGGING_FILE, lambda: load_logging_config(d / LOGGING_FILE)),
-        (d / BROKER_FILE, lambda: load_broker_config(d / BROKER_FILE)),
-        (d / DATA_FEED_FILE, lambda: load_data_feed_config(d / DATA_FEED_FILE)),
-        (d / CALENDAR_FILE, lambda: load_calendar_config(d / CALENDAR_FILE)),
-        (d / SYMBOL_MASTER_FILE, lambda: load_symbol_master_config(d / SYMBOL_MASTER_FILE)),
-    ]
+@functools.lru_cache(maxsize=1)
+def shipped_calendar_config() -> CalendarConfig:
+    """The calendar a component given none uses: the shipped ``nse_calendar.yaml`` template, read like
+    an operator's file, once per process (never a file of the working directory)."""
+    return load_calendar_config(templates_dir() / CALENDAR_FILE)

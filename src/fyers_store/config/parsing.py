@@ -15,6 +15,20 @@ Rules a schema declares through :func:`setting` metadata:
 Supported field types: ``bool`` (YAML booleans only, never 0/1), ``int`` (not bool), ``float`` (ints
 accepted), ``str`` (non-empty), ``Path``, ``datetime.time`` ("HH:MM"), ``datetime.date``
 ("YYYY-MM-DD"), ``tuple[T, ...]``, ``Optional[T]``, ``Literal[...]`` and nested dataclasses.
+
+YAML is read by :class:`ConfigLoader`, which resolves plain scalars by the YAML 1.2 core schema, not
+PyYAML's YAML 1.1 rules, so a value means what it looks like:
+
+* booleans are ``true``/``false`` only (also ``True``/``TRUE``/``False``/``FALSE``, as YAML 1.2
+  allows: none of them can be meant as text); ``yes``, ``no``, ``on``, ``off``, ``y``, ``n`` stay
+  text, so ``synchronous: OFF`` is the string ``"OFF"``;
+* integers are plain decimals without leading zeros or underscores: ``pin: 0123`` stays ``"0123"``
+  (YAML 1.1 read 83, octal), ``0x1F`` and ``1_000`` stay text;
+* floats need a point or an exponent (``0.5``, ``1e-3``, ``.inf``); ``1:30`` stays text (YAML 1.1
+  read the base-60 number 90);
+* dates and times stay text: ``2026-01-26`` is parsed by the schema field that expects a date, so an
+  impossible date becomes a :class:`~fyers_store.errors.ConfigError` naming the key, never a traceback;
+* ``null``/``Null``/``NULL``/``~``/empty are null; ``<<`` merge keys work as in PyYAML.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ import dataclasses
 import datetime as dt
 import math
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -37,6 +52,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound="DataclassInstance")
 MISSING = dataclasses.MISSING
+
+
+class CrossFieldError(ValueError):
+    """A rule spanning several keys failed (raised by a schema's ``__post_init__``); ``key`` names
+    the one to change, relative to the dataclass that raised it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
 
 
 def setting(
@@ -64,6 +89,33 @@ def setting(
     return dataclasses.field(**kwargs)
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the YAML 1.2 core schema's plain-scalar rules (see the module doc).
+
+    Explicit tags (``!!bool``, ``!!int``, ...) still work; only the guessing of untagged scalars
+    changes."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}
+
+
+_RESOLVERS = (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?(?:0|[1-9][0-9]*))$", "-+0123456789"),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
+)
+for _tag, _pattern, _first in _RESOLVERS:
+    ConfigLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse one YAML document with :class:`ConfigLoader` (YAML 1.2 core scalars)."""
+    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
+
+
 def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read one YAML file whose top level must be a mapping; errors name the file."""
     p = Path(path)
@@ -72,15 +124,21 @@ def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(source, None, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(source, None, "is a directory, expected a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, None, f"not UTF-8 text (byte {exc.start} cannot be decoded)") from None
     except OSError as exc:
         raise ConfigError(source, None, f"cannot read file ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(source, None, f"not valid YAML{where}: {problem}") from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(source, None, f"not valid YAML: {type(exc).__name__}: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -106,7 +164,10 @@ def parse(cls: type[T], data: Any, source: str, prefix: str = "") -> T:
                 raise ConfigError(source, key, f"required key is missing ({_describe(hints[name], f)})")
             continue
         values[name] = _convert(hints[name], data[name], source, key, f)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except CrossFieldError as exc:  # named from the file's top: special_sessions[2].end, not end
+        raise ConfigError(source, _join(prefix, exc.key), exc.problem) from None
 
 
 def _convert(tp: Any, value: Any, source: str, key: str, f: dataclasses.Field[Any] | None) -> Any:
@@ -159,12 +220,15 @@ def _scalar(tp: Any, value: Any, source: str, key: str, secret: bool) -> Any:
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(source, key, f"expected a whole number, got {shown}")
+            raise ConfigError(source, key, f"expected a whole number, got {shown}{_number_hint(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(source, key, f"expected a number, got {shown}")
-        out = float(value)
+            raise ConfigError(source, key, f"expected a number, got {shown}{_number_hint(value)}")
+        try:
+            out = float(value)
+        except OverflowError:
+            out = math.inf
         if not math.isfinite(out):
             raise ConfigError(source, key, f"expected a finite number, got {shown}")
         return out
@@ -180,31 +244,58 @@ def _scalar(tp: Any, value: Any, source: str, key: str, secret: bool) -> Any:
     if tp is Path:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(source, key, f"expected a file path, got {shown}")
+        if "\x00" in value:
+            raise ConfigError(source, key, "expected a file path, got text with a NUL character")
         return Path(os.path.expanduser(value))
     if tp is dt.time:
         return parse_hhmm(value, source, key)
     if tp is dt.date:
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                pass
-        raise ConfigError(source, key, f"expected a date YYYY-MM-DD, got {shown}")
+        return parse_date(value, source, key)
     raise TypeError(f"unsupported type {tp!r} in config schema at {key}")  # pragma: no cover
 
 
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
+def parse_date(value: Any, source: str, key: str) -> dt.date:
+    """Parse a calendar date written ``YYYY-MM-DD``; an impossible one (``2026-02-30``) is named."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    m = _DATE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if m is None:
+        raise ConfigError(source, key, f"expected a date YYYY-MM-DD, got {value!r}")
+    try:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError as exc:  # "day is out of range for month"
+        raise ConfigError(source, key, f"'{value.strip()}' is not a calendar date ({exc})") from None
+
+
 def parse_hhmm(value: Any, source: str, key: str) -> dt.time:
-    """Parse "HH:MM" (or "HH:MM:SS"). YAML 1.1 reads a bare 9:15 as the integer 555, so we say so."""
+    """Parse a wall-clock time ``HH:MM`` or ``HH:MM:SS`` (no time zone; the file's zone applies)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        raise ConfigError(source, key, f'expected a quoted time "HH:MM", got the number {value} (quote it)')
-    if isinstance(value, str):
-        try:
-            return dt.time.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(source, key, f'expected a time "HH:MM", got {value!r}')
+        raise ConfigError(source, key, f'expected a time "HH:MM", got the number {value}')
+    if isinstance(value, dt.time):
+        if value.tzinfo is not None:
+            raise ConfigError(source, key, f"expected a time without a time zone, got {value.isoformat()}")
+        return value
+    m = _TIME.fullmatch(value.strip()) if isinstance(value, str) else None
+    if m is None:
+        raise ConfigError(source, key, f'expected a time "HH:MM", got {value!r}')
+    try:
+        return dt.time(int(m[1]), int(m[2]), int(m[3] or 0))
+    except ValueError as exc:  # "hour must be in 0..23"
+        raise ConfigError(source, key, f"'{value.strip()}' is not a time of day ({exc})") from None
+
+
+def _number_hint(value: Any) -> str:
+    """Why digits stayed text under the YAML 1.2 rules (see :class:`ConfigLoader`)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if re.fullmatch(r"[-+]?[0-9][0-9_]*_[0-9_]*", text):
+        return " (write numbers without underscores)"
+    if re.fullmatch(r"[-+]?0[0-9]+", text):
+        return " (write numbers without leading zeros)"
+    return ""
 
 
 def _check_bounds(value: Any, meta: Mapping[str, Any], source: str, key: str, secret: bool) -> None:

@@ -8,14 +8,17 @@ into a :class:`~fyers_store.errors.ConfigError` naming the file.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import re
 import zoneinfo
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import ClassVar, Literal, Optional
 
-from fyers_store.config.parsing import setting
+from fyers_store.config.parsing import CrossFieldError, setting
 
 
 class ProductType(str, Enum):
@@ -34,15 +37,6 @@ PRODUCT_TYPES: tuple[str, ...] = tuple(p.value for p in ProductType)
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SYMBOL_MASTER_SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
 SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
-
-
-class CrossFieldError(ValueError):
-    """A rule spanning several keys failed; ``key`` names the one to change."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{key}: {problem}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,7 +79,10 @@ class FyersAuthConfig:
     def _http_url(key: str, value: str) -> str:
         from urllib.parse import urlsplit
 
-        parts = urlsplit(value.strip())
+        try:
+            parts = urlsplit(value.strip())
+        except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
+            raise CrossFieldError(key, f"expected an absolute http:// or https:// URL, got '{value}'") from None
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise CrossFieldError(key, f"expected an absolute http:// or https:// URL without query, got '{value}'")
         return value.strip().rstrip("/")
@@ -96,6 +93,9 @@ class FyersAuthConfig:
         return self.api_base_url[: -len("/api/v3")]
 
     def __post_init__(self) -> None:
+        if not _PIN.fullmatch(self.pin):
+            raise CrossFieldError("pin", "expected the 4-digit FYERS login PIN (digits only); the value is not shown")
+        object.__setattr__(self, "totp_key", _checked_totp_key(self.totp_key))
         for key in ("api_base_url", "login_base_url"):
             object.__setattr__(self, key, self._http_url(key, getattr(self, key)))
         if not self.api_base_url.endswith("/api/v3"):
@@ -107,6 +107,35 @@ class FyersAuthConfig:
             raise CrossFieldError("client_id", f"expected '{expected}' (app_id-app_type), got '{self.client_id}'")
         if self.auth_backoff_max_seconds < self.auth_backoff_base_seconds:
             raise CrossFieldError("auth_backoff_max_seconds", "must be >= auth_backoff_base_seconds")
+
+
+_PIN = re.compile(r"[0-9]{4}")  # FYERS's login PIN is 4 digits (web and app login, 2026)
+#: pyotp's default minimum (``OTP.min_secret_length_bits``, pyotp 2.9+): shorter secrets are refused
+#: when the code is computed. FYERS shows a 32-character (160-bit) secret.
+_TOTP_MIN_BITS = 112
+
+
+def _checked_totp_key(value: str) -> str:
+    """The TOTP secret as pyotp takes it (spaces removed, upper case), or CrossFieldError; the
+    message never contains the value."""
+    key = "".join(value.split()).upper()
+    others = sum(c not in _BASE32 for c in key.rstrip("="))
+    if others or not key.rstrip("="):
+        held = f"it holds {others} other character(s)" if others else "it holds no secret"
+        raise CrossFieldError("totp_key", "expected the base32 TOTP secret shown when FYERS external 2FA was "
+                              f"enabled (letters A-Z and digits 2-7 only); {held}; the value is not shown")
+    try:
+        decoded = base64.b32decode(key + "=" * (-len(key) % 8))
+    except binascii.Error:
+        raise CrossFieldError("totp_key", "is not valid base32 (its length or padding is wrong); the value is "
+                              "not shown") from None
+    if len(decoded) * 8 < _TOTP_MIN_BITS:
+        raise CrossFieldError("totp_key", f"is too short: {len(decoded) * 8} bits, pyotp needs at least "
+                              f"{_TOTP_MIN_BITS} (FYERS's secret has 32 characters); the value is not shown")
+    return key
+
+
+_BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,10 +317,15 @@ class CalendarConfig:
     special_sessions: tuple[SpecialSession, ...] = setting(())
     holiday_list_url: Optional[str] = setting(None, doc="where the list came from (metadata, never fetched)")
 
+    @property
+    def last_listed_year(self) -> int | None:
+        """The last year whose holidays are listed (that of the latest holiday); None when none are."""
+        return max((d.year for d in self.holidays), default=None)
+
     def __post_init__(self) -> None:
         try:
             zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             raise CrossFieldError("timezone", f"unknown IANA time zone '{self.timezone}'") from None
         if self.session_end <= self.session_start:
             raise CrossFieldError("session_end", f"must be after session_start ({self.session_start:%H:%M})")

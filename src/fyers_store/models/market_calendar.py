@@ -14,7 +14,7 @@ The calendar is local-file-driven on purpose: a trading process never fetches ho
 one source: a :class:`~fyers_store.config.CalendarConfig`, which the edge
 (:meth:`FyersStore.from_config <fyers_store.store.FyersStore.from_config>`, the CLI) loads from the
 operator's ``nse_calendar.yaml``. ``NseCalendar()`` without one is the calendar shipped with the
-package (:func:`~fyers_store.config.templates.shipped_calendar_config`); no component reads a file
+package (:func:`~fyers_store.config.shipped_calendar_config`); no component reads a file
 from the working directory.
 """
 
@@ -22,17 +22,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from bisect import bisect_left
 from collections import defaultdict
 from typing import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from fyers_store.config import CalendarConfig, load_calendar_config
-from fyers_store.config.templates import shipped_calendar_config
+from fyers_store.config import shipped_calendar_config
 from fyers_store.config.schema import WEEKDAY_NAMES
+from fyers_store.logs import get_logger
 from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, resolution_to_seconds
 
 Session = tuple[dt.datetime, dt.datetime]
+
+_log = get_logger(__name__)
 
 
 class NseCalendar:
@@ -40,6 +44,10 @@ class NseCalendar:
 
     Without ``config``: the NSE calendar shipped with the package (its holiday list included). For
     the regular rules with no holidays at all, pass ``CalendarConfig()``.
+
+    Holidays are known only up to the last year the list covers
+    (:attr:`~fyers_store.config.CalendarConfig.last_listed_year`): a later weekday counts as a
+    trading day, and the first question about each such year logs one warning per calendar.
     """
 
     def __init__(self, config: CalendarConfig | None = None) -> None:
@@ -52,6 +60,9 @@ class NseCalendar:
             special[s.date].append((s.start, s.end))
         self._special = {d: tuple(sorted(v)) for d, v in special.items()}
         self._regular = ((self.config.session_start, self.config.session_end),)
+        self._last_listed_year = self.config.last_listed_year
+        self._warned_years: set[int] = set()
+        self._warn_lock = threading.Lock()
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> "NseCalendar":
@@ -67,6 +78,8 @@ class NseCalendar:
 
     # ------------------------------------------------------------------ days and sessions
     def is_holiday(self, day: dt.date) -> bool:
+        """Whether ``day`` is a listed holiday (always False after the last listed year)."""
+        self._note_unlisted_year(day)
         return day in self._holidays
 
     def is_trading_day(self, day: dt.date) -> bool:
@@ -74,12 +87,24 @@ class NseCalendar:
         return bool(self._session_times(day))
 
     def _session_times(self, day: dt.date) -> tuple[tuple[dt.time, dt.time], ...]:
+        self._note_unlisted_year(day)
         special = self._special.get(day)
         if special:
             return special
         if day.weekday() in self._weekend or day in self._holidays:
             return ()
         return self._regular
+
+    def _note_unlisted_year(self, day: dt.date) -> None:
+        last = self._last_listed_year
+        if last is None or day.year <= last or day.year in self._warned_years:
+            return
+        with self._warn_lock:
+            if day.year in self._warned_years:
+                return
+            self._warned_years.add(day.year)
+        _log.warning("NSE calendar: the holiday list ends with %d, so holidays of %d are unknown and its weekdays "
+                     "count as trading days (asked about %s); add them to nse_calendar.yaml", last, day.year, day)
 
     def sessions(self, day: dt.date) -> list[Session]:
         """The tz-aware (open, close) windows of ``day``; empty on a non-trading day."""
