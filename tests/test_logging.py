@@ -465,7 +465,8 @@ def test_config_package_never_imports_logs(tmp_path):
     code = (
         "import sys\n"
         "import fyers_store.config\n"
-        "fyers_store.config.file_loaders()\n"
+        "fyers_store.config.load_logging_config(fyers_store.config.templates_dir() / 'logging_config.yaml')\n"
+        "fyers_store.config.load_calendar_config(fyers_store.config.templates_dir() / 'nse_calendar.yaml')\n"
         "assert 'fyers_store.logs' not in sys.modules, 'fyers_store.config imported fyers_store.logs'\n"
         "import fyers_store.logs\n"
     )

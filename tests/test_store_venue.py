@@ -22,10 +22,10 @@ from fyers_store.engine.orders import OrderState
 from fyers_store.errors import ConfigError
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.models.stream import Tick
+from support.paths import SHIPPED_CONFIG
 
 IST = ZoneInfo("Asia/Kolkata")
 SBIN = "NSE:SBIN-EQ"
-REPO = Path(__file__).resolve().parents[1]
 FYERS_API = "https://api-t1.fyers.in/api/v3"
 
 
@@ -122,7 +122,7 @@ def test_without_a_directory_no_file_is_read_and_there_is_no_cache_unless_given(
 
 def test_a_venue_store_reads_its_directory_but_not_the_credentials(bare_venue, tmp_path):
     root = tmp_path / "paper"
-    shutil.copytree(REPO / "config", root)
+    shutil.copytree(SHIPPED_CONFIG, root)
     (root / "fyers_credentials.yaml").write_text("username: [not, valid]\n")  # would fail if read
     _edit(root / "cache.yaml", db_path=str(tmp_path / "paper.sqlite"))
     _edit(root / "state.yaml", state_db_path=str(tmp_path / "paper_state.sqlite"))  # account_id: XY12345
@@ -137,7 +137,7 @@ def test_a_venue_store_reads_its_directory_but_not_the_credentials(bare_venue, t
 def test_a_credentials_file_pointing_at_the_venue_does_the_same_after_a_totp_login(bare_venue, tmp_path):
     venue = bare_venue
     root = tmp_path / "venue_config"
-    shutil.copytree(REPO / "config", root)
+    shutil.copytree(SHIPPED_CONFIG, root)
     acc = venue.account
     (root / "fyers_credentials.yaml").write_text(yaml.safe_dump({
         "username": acc.fy_id, "app_id": acc.app_base, "secret_key": acc.secret_key,
@@ -159,7 +159,7 @@ def test_a_credentials_file_pointing_at_the_venue_does_the_same_after_a_totp_log
 
 def test_one_redirect_per_process_and_a_failed_build_gives_it_back(bare_venue, tmp_path):
     fyers_dir = tmp_path / "fyers"
-    shutil.copytree(REPO / "config", fyers_dir)
+    shutil.copytree(SHIPPED_CONFIG, fyers_dir)
     shutil.copy(fyers_dir / "fyers_credentials.example.yaml", fyers_dir / "fyers_credentials.yaml")  # real FYERS
     _edit(fyers_dir / "state.yaml", state_db_path=str(tmp_path / "s.sqlite"))
     _edit(fyers_dir / "cache.yaml", db_path=str(tmp_path / "c.sqlite"))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fyers_store.config import (
     BROKER_FILE, CACHE_FILE, CALENDAR_FILE, DATA_FEED_FILE, REST_LIMITS_FILE, WS_FILE, BrokerConfig, DataFeedConfig,
     FyersAuthConfig, RestLimitsConfig, WsConfig, config_dir, config_from_yaml, credentials_file,
-    ensure_distinct_db_paths, load_broker_config, load_cache_config, load_data_feed_config, load_rest_limits_config,
+    ensure_distinct_files, load_broker_config, load_cache_config, load_data_feed_config, load_rest_limits_config,
     load_state_config, load_ws_config, state_file,
 )
 from fyers_store.engine.exchange_clock import ExchangeClock
@@ -83,8 +83,6 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
                                DataFeedConfig)
     broker_config = (setting(options.pop("broker_config", None), BROKER_FILE, load_broker_config, BrokerConfig)
                      if orders else options.pop("broker_config", None))
-    if cache_config is not None and state_config is not None:
-        ensure_distinct_db_paths(cache_config, state_config)  # before any login writes a token file
 
     info = _venue_of(venue, auth, creds)
     paper = info if venue is not None else None  # the venue's own paper account is used
@@ -106,6 +104,8 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
     # before the login too.
     if state_config is not None:
         limits = with_default_budget_file(limits, state_config.state_db_path)
+    # Before the budget file, the login and the token file are written.
+    ensure_distinct_files(credentials=auth, cache=cache_config, state=state_config, limits=limits)
     limiter = shared_limiter(limits, user=user)
 
     closers: list[Callable[[], None]] = []

@@ -367,7 +367,9 @@ def test_the_venue_and_the_library_agree_on_every_trading_day():
     special sessions, or the tests would compare the library with a different market."""
     import yaml
 
-    lib = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "nse_calendar.yaml").read_text())
+    from support.paths import SHIPPED_CONFIG
+
+    lib = yaml.safe_load((SHIPPED_CONFIG / "nse_calendar.yaml").read_text())
     assert CAL.holidays == frozenset(lib["holidays"])
     assert {(d, w) for d, ws in CAL.special_sessions.items() for w in ws} == {
         (s["date"], (dt.time.fromisoformat(s["start"]), dt.time.fromisoformat(s["end"])))

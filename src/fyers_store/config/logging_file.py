@@ -122,14 +122,14 @@ def load_logging_config(path: str | os.PathLike[str]) -> LoggingConfig:
             raise fail(f"{key}.class", "required key is missing (expected a handler class such as logging.StreamHandler)")
         if "class" in entry and (not isinstance(entry["class"], str) or not entry["class"].strip()):
             raise fail(f"{key}.class", f"expected a dotted class name, got {entry['class']!r}")
-        if "formatter" in entry and entry["formatter"] not in sections["formatters"]:
+        if "formatter" in entry and not _names_one_of(entry["formatter"], sections["formatters"]):
             defined = ", ".join(map(str, sections["formatters"])) or "none"
             raise fail(f"{key}.formatter", f"names formatter {entry['formatter']!r}, which is not defined under formatters (defined: {defined})")
         if "filters" in entry:
             check_refs(f"{key}.filters", entry["filters"], "filters")
         if "level" in entry:
             check_level(f"{key}.level", entry["level"])
-        if "target" in entry and entry["target"] not in sections["handlers"]:
+        if "target" in entry and not _names_one_of(entry["target"], sections["handlers"]):
             raise fail(f"{key}.target", f"names handler {entry['target']!r}, which is not defined under handlers")
         if "filename" in entry and (not isinstance(entry["filename"], str) or not entry["filename"].strip()):
             raise fail(f"{key}.filename", f"expected a file path, got {entry['filename']!r}")
@@ -153,3 +153,8 @@ def load_logging_config(path: str | os.PathLike[str]) -> LoggingConfig:
         if "propagate" in entry and not isinstance(entry["propagate"], bool):
             raise fail(f"{key}.propagate", f"expected true or false, got {entry['propagate']!r}")
     return LoggingConfig(source, data, sdk_files)
+
+
+def _names_one_of(ref: Any, defined: Mapping[str, Any]) -> bool:
+    """A reference is a name that is defined (a list or mapping there must fail the check, not crash it)."""
+    return isinstance(ref, str) and ref in defined
