@@ -137,7 +137,7 @@ def test_a_date_after_the_listed_years_is_warned_about_once_per_calendar_and_yea
     assert cal.is_trading_day(dt.date(2026, 1, 26))  # Republic Day 2026 is not in this calendar's list
     cal.sessions(dt.date(2026, 3, 3))
     cal.is_holiday(dt.date(2026, 12, 25))
-    list(cal.expected_bar_epochs(at(2026, 5, 4), at(2026, 5, 9), "1"))
+    list(cal.expected_bar_epochs(ist(2026, 5, 4), ist(2026, 5, 9), "1"))
     assert _unlisted_warnings(caplog) == [
         "NSE calendar: the holiday list ends with 2025, so holidays of 2026 are unknown and its weekdays count as "
         "trading days (asked about 2026-01-26); add them to nse_calendar.yaml"]
