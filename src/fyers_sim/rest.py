@@ -179,8 +179,8 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
     family = _auth_family(path)
     if family is not None:
         try:
-            if path == "/data/symbol-token":  # the SDK sends the bare JWT here (protocol §5.2)
-                request["token"] = ctx.tokens.check_bare_token(request.headers.get("Authorization"), ctx.now())
+            if path == "/data/symbol-token":  # the Python SDK sends the bare JWT here (protocol §5.2)
+                request["token"] = ctx.tokens.check_either_form(request.headers.get("Authorization"), ctx.now())
             else:
                 request["token"] = ctx.tokens.check_authorization(request.headers.get("Authorization"), ctx.now())
         except TokenProblem:
