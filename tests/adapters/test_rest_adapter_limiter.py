@@ -117,7 +117,7 @@ def test_shared_limiter_is_one_per_process_and_only_tightens(monkeypatch):
     first = shared_limiter(RestLimitsConfig(per_second=10, per_minute=200, per_day=100_000))
     assert shared_limiter() is first
     assert shared_limiter(RestLimitsConfig(per_second=5, per_minute=200, per_day=100_000)) is first
-    assert first.budgets == Budgets(5, 200, 100_000)
+    assert first.budgets == Budgets(5, 200, 100_000, 2, 20)  # the default order reserves
     shared_limiter(RestLimitsConfig(per_second=10, per_minute=200, per_day=100_000))
     assert first.budgets.per_second == 5                       # never loosened
     reset_shared_limiter()
@@ -200,8 +200,8 @@ def count_refusals(limiter: VenueLimiter) -> list[float]:
     refused: list[float] = []
     check = limiter.check
 
-    def counting() -> float | None:
-        wait = check()
+    def counting(order: bool = False) -> float | None:
+        wait = check(order=order)
         if wait is not None:
             refused.append(wait)
         return wait
