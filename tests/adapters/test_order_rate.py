@@ -88,7 +88,7 @@ def test_a_reserve_never_shuts_reads_out_and_budgets_validate():
     assert take(tight, 3) == 1                         # 1 - 3 would be none: reads keep 1 slot
     with pytest.raises(ValueError, match="reserve_per_second"):
         Budgets(10, 200, 100_000, reserve_per_second=-1)
-    assert Budgets.from_config(RestLimitsConfig()) == Budgets(10, 200, 100_000, 2, 20)
+    assert Budgets.from_config(RestLimitsConfig()) == Budgets(10, 200, 100_000, 1, 20)
 
 
 def test_the_order_limit_is_one_per_user_in_a_process_and_only_tightens():

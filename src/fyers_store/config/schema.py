@@ -241,7 +241,7 @@ class RestLimitsConfig:
     orders_per_second: int = setting(
         10, min=1, max=10, doc="place/modify/cancel per second: FYERS's order limit, kept beside the shared budget")
     order_reserve_per_second: int = setting(
-        2, min=0, max=9, doc="slots of the per-second budget that only orders may take (reads stop short of them)")
+        1, min=0, max=9, doc="slots of the per-second budget that only orders may take (reads stop short of them)")
     order_reserve_per_minute: int = setting(
         20, min=0, max=199, doc="slots of the per-minute budget that only orders may take")
     max_backoff_retries: int = setting(4, min=0, max=10)
