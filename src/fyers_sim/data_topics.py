@@ -62,6 +62,11 @@ class TopicInfo:
         """The FYERS symbol, e.g. ``NSE:SBIN-EQ``."""
         return self.instrument.symbol
 
+    @property
+    def token(self) -> str:
+        """The topic's token part: ``3045`` of ``sf|nse_cm|3045``, ``Nifty 50`` of an index."""
+        return self.name.split("|", 2)[2]
+
 
 class TopicBook:
     """Topic name -> :class:`TopicInfo` for the instruments of one market (thread-safe).
@@ -241,14 +246,18 @@ class TickEncoder:
 
     # ------------------------------------------------------------------ records
     def snapshot(self, info: TopicInfo, t: Tick | None) -> bytes:
-        """Snapshot record (83) of ``info`` at tick ``t`` (None: every field absent)."""
+        """Snapshot record (83) of ``info`` at tick ``t`` (None: every field absent).
+
+        Its token string is the topic's own token -- the exchange token of an ``sf``/``dp`` topic,
+        the index name (``Nifty 50``) of an ``if`` topic, as FYERS sends it: a client that keys
+        its subscriptions by that token (the Node SDK's ``fulldata[tk]``) finds the symbol."""
         ins = info.instrument
         values = self.values(info.kind, ins, t)
         table = hsm.FIELD_TABLES[info.kind]
         return hsm.encode_snapshot(
             info.tid, info.name, dict(zip(table, values)), multiplier=1,
             precision=self.scale(ins)[0], exchange=ins.exchange_name,
-            exchange_token=str(ins.ex_token), symbol=ins.short_name)
+            exchange_token=info.token, symbol=ins.short_name)
 
     def updates(self, info: TopicInfo, ticks: list[Tick]) -> list[tuple[int, int, bytes]]:
         """Full-mode update records (85), one per tick, as ``(epoch, tid, record)``.

@@ -34,6 +34,8 @@ import struct
 from dataclasses import dataclass
 from typing import Mapping, Sequence, Union
 
+from . import hsm_fields
+
 __all__ = [
     "ABSENT", "AckRequest", "AuthRequest", "ClientFrame", "DEPTH_FIELDS", "FIELD_TABLES",
     "HsmDecodeError", "INDEX_FIELDS", "LITE_KINDS", "ModeRequest", "PRICE_FIELDS",
@@ -74,35 +76,20 @@ ABSENT = -2147483648
 _MODE_FULL = 0x46  # 'F' (data_ws.py:506)
 _MODE_LITE = 0x4C  # 'L' (data_ws.py:465)
 _STATUS_OK = b"K"
-_STATUS_FAIL = b"E"  # any value other than "K" is a failure for the SDK; 'E' is our choice
+# Any value other than "K" is a failure for the Python and Go SDKs; the Node SDK's HSM library
+# knows "K" (OK) and "N" (NOT_OK) and reports anything else as an empty message.
+_STATUS_FAIL = b"N"
 
 # --------------------------------------------------------------------------------------
 # Field tables.  Position in the tuple == position of the i32 in a snapshot/update record.
-# They mirror fyers_apiv3/FyersWebsocket/map.json 3.2.0: "data_val" (lines 2-26),
-# "index_val" (lines 27-36) and "depthvalue" (lines 38-71), minus the trailing
-# "type"/"symbol" labels the SDK adds itself.  data_ws.py:1139-1141 (dp), 1185-1187 (if)
-# and 1231-1233 (sf) index these lists with the record position.
+# Defined once in :mod:`fyers_sim.hsm_fields` (which also builds the AUTH reply's third field
+# from them); here by the Python SDK's names.  data_ws.py:1139-1141 (dp), 1185-1187 (if) and
+# 1231-1233 (sf) index map.json's lists with the record position.
 # --------------------------------------------------------------------------------------
 
-SCRIP_FIELDS: tuple[str, ...] = (
-    "ltp", "vol_traded_today", "last_traded_time", "exch_feed_time", "bid_size",
-    "ask_size", "bid_price", "ask_price", "last_traded_qty", "tot_buy_qty",
-    "tot_sell_qty", "avg_trade_price", "OI", "low_price", "high_price", "Yhigh", "Ylow",
-    "lower_ckt", "upper_ckt", "open_price", "prev_close_price",
-)
-
-INDEX_FIELDS: tuple[str, ...] = (
-    "ltp", "prev_close_price", "exch_feed_time", "high_price", "low_price", "open_price",
-)
-
-DEPTH_FIELDS: tuple[str, ...] = (
-    *(f"bid_price{i}" for i in range(1, 6)),
-    *(f"ask_price{i}" for i in range(1, 6)),
-    *(f"bid_size{i}" for i in range(1, 6)),
-    *(f"ask_size{i}" for i in range(1, 6)),
-    *(f"bid_order{i}" for i in range(1, 6)),
-    *(f"ask_order{i}" for i in range(1, 6)),
-)
+SCRIP_FIELDS: tuple[str, ...] = tuple(f.name for f in hsm_fields.SCRIP_TABLE)
+INDEX_FIELDS: tuple[str, ...] = tuple(f.name for f in hsm_fields.INDEX_TABLE)
+DEPTH_FIELDS: tuple[str, ...] = tuple(f.name for f in hsm_fields.DEPTH_TABLE)
 
 FIELD_TABLES: dict[str, tuple[str, ...]] = {
     "sf": SCRIP_FIELDS,
@@ -110,25 +97,28 @@ FIELD_TABLES: dict[str, tuple[str, ...]] = {
     "dp": DEPTH_FIELDS,
 }
 
-#: Fields the SDK divides by ``10**precision * multiplier`` before handing them out.
+#: sf fields that hold prices on the wire but that the Python SDK never scales (it drops Yhigh
+#: and Ylow and forces the circuit limits to 0, data_ws.py:1062-1072).  :func:`to_raw` scales
+#: them like prices (the Node SDK reads them as prices: ``ConvNumber`` in the AUTH tables).
+_HIDDEN_PRICE_FIELDS = frozenset({"Yhigh", "Ylow", "lower_ckt", "upper_ckt"})
+
+#: Fields of each kind that travel as prices (``10**precision * multiplier`` units).
+_WIRE_PRICES: dict[str, frozenset[str]] = {
+    kind: frozenset(f.name for f in table if f.data_type == hsm_fields.PRICE)
+    for kind, table in hsm_fields.TABLES.items()
+}
+
+#: Fields the Python SDK divides by ``10**precision * multiplier`` before handing them out.
 #: sf: ``precision_calcu_value`` (data_ws.py:1015-1024, applied at 1051-1058);
 #: if: record positions 0,1,3,4,5 (data_ws.py:1074-1077); dp: positions 0-9
 #: (data_ws.py:1042-1047).  Everything else is an integer passed through unchanged.
 PRICE_FIELDS: dict[str, frozenset[str]] = {
-    "sf": frozenset({"ltp", "bid_price", "ask_price", "avg_trade_price", "low_price",
-                     "high_price", "open_price", "prev_close_price"}),
-    "if": frozenset(INDEX_FIELDS[i] for i in (0, 1, 3, 4, 5)),
-    "dp": frozenset(DEPTH_FIELDS[:10]),
+    kind: prices - _HIDDEN_PRICE_FIELDS for kind, prices in _WIRE_PRICES.items()
 }
 
 #: Kinds for which a lite ('L'/76) record is understood (data_ws.py:1333-1354).  A lite
 #: record for a depth topic is not consumed by the SDK and corrupts the rest of the frame.
 LITE_KINDS = frozenset({"sf", "if"})
-
-#: sf fields that hold prices on the wire but that the SDK never scales (it drops Yhigh
-#: and Ylow and forces the circuit limits to 0, data_ws.py:1062-1072).  :func:`to_raw`
-#: scales them like prices (INFERRED wire meaning; invisible to SDK users).
-_HIDDEN_PRICE_FIELDS = frozenset({"Yhigh", "Ylow", "lower_ckt", "upper_ckt"})
 
 #: Keys of the SDK's output dicts that are not wire fields (labels and derived values);
 #: :func:`to_raw` ignores them so an SDK-shaped dict can be fed back in.
@@ -398,20 +388,24 @@ def _frame(req_type: int, fields: Sequence[tuple[int, bytes]]) -> bytes:
 
 
 def encode_auth_response(success: bool = True, ack_count: int = 0) -> bytes:
-    """Reply to AUTH: field 1 = ``"K"`` (success) or ``"E"``, field 2 = ``ack_count``.
+    """Reply to AUTH: field 1 = ``"K"`` (success) or ``"N"``, field 2 = ``ack_count`` (u32) and,
+    on success, field 3 = the JSON field tables (:data:`fyers_sim.hsm_fields.AUTH_FIELD_TABLES_JSON`).
 
-    The SDK (data_ws.py:714-758) emits ``cn``/200 on ``"K"``, else ``on_error`` 11001,
+    The Python SDK (data_ws.py:714-758) emits ``cn``/200 on ``"K"``, else ``on_error`` 11001,
     then stores ``ack_count``: when > 0 it acknowledges every ``ack_count``-th data feed
-    with a type-3 frame carrying that feed's message number (data_ws.py:1103-1112).
-    15 bytes: ``00 0d 01 02 01 0001 4b 02 0004 <u32be>``."""
+    with a type-3 frame carrying that feed's message number (data_ws.py:1103-1112); it reads
+    nothing after field 2.  The Node SDK builds its field maps from field 3 (hslib.js
+    ``createMapingsMap``).  Failure: ``00 0d 01 02 01 0001 4e 02 0004 <u32be>`` (15 bytes)."""
     if not 0 <= ack_count <= 0xFFFFFFFF:
         raise ValueError("ack_count must fit in u32")
-    status = _STATUS_OK if success else _STATUS_FAIL
-    return _frame(REQ_AUTH, [(1, status), (2, ack_count.to_bytes(4, "big"))])
+    fields = [(1, _STATUS_OK if success else _STATUS_FAIL), (2, ack_count.to_bytes(4, "big"))]
+    if success:
+        fields.append((3, hsm_fields.AUTH_FIELD_TABLES_JSON))
+    return _frame(REQ_AUTH, fields)
 
 
 def encode_status_response(req_type: int, success: bool = True) -> bytes:
-    """One-field ``"K"``/``"E"`` reply for mode (12), subscribe (4), unsubscribe (5),
+    """One-field ``"K"``/``"N"`` reply for mode (12), subscribe (4), unsubscribe (5),
     pause (7) and resume (8): ``00 06 TT 01 01 0001 4b`` (8 bytes).  The SDK reads the
     value at offset 7 (data_ws.py:773-777, 815-819, 888-906, 949-957)."""
     if req_type not in (REQ_MODE, REQ_SUBSCRIBE, REQ_UNSUBSCRIBE, REQ_PAUSE, REQ_RESUME):
@@ -581,7 +575,7 @@ def to_raw(kind: str, values: Mapping[str, float | int], *, multiplier: int = 1,
     ``type``, ``symbol``, ``ch`` and ``chp`` are ignored, so an SDK dict can be fed back;
     any other unknown name raises ``ValueError``."""
     _table(kind)
-    prices = PRICE_FIELDS[kind] | (_HIDDEN_PRICE_FIELDS if kind == "sf" else frozenset())
+    prices = _WIRE_PRICES[kind]
     scale = 10 ** precision * multiplier
     raw: dict[str, int] = {}
     for name, value in values.items():

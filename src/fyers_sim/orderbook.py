@@ -53,11 +53,25 @@ PRODUCTS = ("CNC", "INTRADAY", "MARGIN")
 UNSUPPORTED_PRODUCTS = ("CO", "BO", "MTF")
 VALIDITIES = ("DAY", "IOC")
 
-#: Socket ``report_type`` -> internal OMS ``ord_status`` code. FYERS documents only 20 (= New
-#: Ack, from the raw example); the others are the venue's own numbering. The SDK drops the field.
-REPORT_OMS_STATUS = {
-    "New Ack": 20, "Confirmed": 11, "Modified": 12, "Partial Fill": 13, "Fill": 14,
-    "Cancelled": 15, "Rejected": 16, "Expired": 17,
+#: Order-socket event (``report_type``) -> (raw ``ord_status``, the ``org_ord_status`` it goes
+#: with). FYERS publishes no table of its raw codes; the official Node SDK (``fyers-api-v3``
+#: 1.9.0, ordersocket/fyersSocket.js) maps them to orderbook statuses: 11, 12, 20, 21 -> 4;
+#: 22-26, 51-55, 61-64, 71, 72 -> 6; 90 -> 2; 91, 73 -> 1; 92-94 -> 5. The Python and Go SDKs
+#: read ``org_ord_status`` instead. Each event gets a code from the range of its own status, so
+#: every client sees the same status. Sure: 20 for "New Ack" (FYERS's documented raw example,
+#: with org_ord_status 4). INFERRED (2026-12), easy to change here: the other codes within their
+#: ranges, and "Expired" -> 73: no client table has status 7; 73 maps to 1 (cancelled) in the
+#: Node SDK -- terminal, nothing more will fill, which is what an expiry is -- and is kept apart
+#: from 91, the user's cancel. Keep :data:`STATUSES` and this table in step (a test checks it).
+REPORT_OMS_STATUS: dict[str, tuple[int, int]] = {
+    "New Ack": (20, STATUS_TRANSIT),
+    "Confirmed": (22, STATUS_PENDING),
+    "Partial Fill": (23, STATUS_PENDING),
+    "Modified": (51, STATUS_PENDING),
+    "Fill": (90, STATUS_FILLED),
+    "Cancelled": (91, STATUS_CANCELLED),
+    "Rejected": (92, STATUS_REJECTED),
+    "Expired": (73, STATUS_EXPIRED),
 }
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -468,6 +482,14 @@ class Order:
             "orderTag": self.order_tag, "parentId": None, "takeProfit": 0, "stopLoss": 0,
         }
 
+    def _raw_status(self, report_type: str) -> int:
+        """The raw ``ord_status`` of event ``report_type``; raises if the order's status is not
+        the one that event stands for (a venue bug: the two fields would disagree)."""
+        code, status = REPORT_OMS_STATUS[report_type]
+        if status != self.status:
+            raise AssertionError(f"order {self.id}: event {report_type!r} sent with status {self.status}")
+        return code
+
     def raw(self, report_type: str) -> dict:
         """The raw order-socket payload (``orders`` object) for an update of kind
         ``report_type``; keys are the raw side of the SDK's ``order_mapper`` plus the extras of
@@ -478,7 +500,7 @@ class Order:
             "id_exchange": self.exch_id, "instrument": self.ins.inst_type,
             "lot_size": self.ins.lot_size, "offline_flag": self.offline, "oms_flag": "K:1",
             "oms_msg": self.message, "ord_source": "ITS",
-            "ord_status": REPORT_OMS_STATUS[report_type], "ord_type": self.type,
+            "ord_status": self._raw_status(report_type), "ord_type": self.type,
             "ordertag": self.order_tag, "org_ord_status": self.status, "pan": "",
             "precision": 2, "price_limit": self.limit, "price_multiplier": 1,
             "price_stop": self.stop, "price_traded": self.traded_price,

@@ -2,7 +2,9 @@
 
 Documented limits (protocol §2.1): 10 requests/second, 200/minute, 1,00,000/day, and a user who
 exceeds the per-minute limit more than 3 times in a day is blocked for the rest of that day.
-Excess requests get HTTP 429 with ``Retry-After`` (seconds) and ``X-Retry-After-Ms``.
+Orders have a limit of their own besides (fyers_2026.md §1): place, modify and cancel together at
+most 10 per second; an order request counts in both. Excess requests get HTTP 429 with
+``Retry-After`` (seconds) and ``X-Retry-After-Ms``.
 
 The second and minute windows run on a real monotonic clock (a client's own limiter sees the
 same clock, whatever the venue clock does); the day budget and the day block follow the
@@ -31,9 +33,10 @@ class RateLimits:
     per_minute: int | None = 200
     per_day: int | None = 100_000
     minute_strikes_before_block: int | None = 3  # blocked for the day after more than this many
+    orders_per_second: int | None = 10  # order actions (place/modify/cancel), on top of the above
 
     def __post_init__(self) -> None:
-        for name in ("per_second", "per_minute", "per_day", "minute_strikes_before_block"):
+        for name in ("per_second", "per_minute", "per_day", "minute_strikes_before_block", "orders_per_second"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"RateLimits.{name} must be a positive int or None, got {value!r}")
@@ -56,6 +59,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._second: deque[float] = deque()
         self._minute: deque[float] = deque()
+        self._orders: deque[float] = deque()
         self._day_key: object = None
         self._day_count = 0
         self._strikes = 0
@@ -72,14 +76,16 @@ class RateLimiter:
         wait = self._to_day_end()
         return max(1.0, wait if math.isfinite(wait) and wait < _DAY else _DAY)
 
-    def check(self) -> float | None:
-        """Count one request; None if admitted, else the seconds until a retry can succeed."""
+    def check(self, order: bool = False) -> float | None:
+        """Count one request (``order``: a place/modify/cancel, which must also fit the order
+        limit); None if admitted, else the seconds until a retry can succeed."""
         lim = self.limits
         with self._lock:
             self._roll_day()
             now = self._mono()
-            while self._second and self._second[0] <= now - 1.0:
-                self._second.popleft()
+            for window in (self._second, self._orders):
+                while window and window[0] <= now - 1.0:
+                    window.popleft()
             while self._minute and self._minute[0] <= now - 60.0:
                 self._minute.popleft()
             if lim.minute_strikes_before_block is not None and self._strikes > lim.minute_strikes_before_block:
@@ -93,7 +99,11 @@ class RateLimiter:
                 return max(0.001, self._minute[0] + 60.0 - now)
             if lim.per_second is not None and len(self._second) >= lim.per_second:
                 return max(0.001, self._second[0] + 1.0 - now)
+            if order and lim.orders_per_second is not None and len(self._orders) >= lim.orders_per_second:
+                return max(0.001, self._orders[0] + 1.0 - now)
             self._in_strike = False
+            if order:
+                self._orders.append(now)
             self._second.append(now)
             self._minute.append(now)
             self._day_count += 1

@@ -22,7 +22,7 @@ from .faults import UNCONFIRMED_CODES, RestFault
 from .ratelimit import RateLimiter
 from .tokens import TokenProblem
 
-__all__ = ["CTX", "build_rest_app", "json_response", "error_response", "read_json", "BadRequest"]
+__all__ = ["CTX", "ORDER_ACTIONS", "build_rest_app", "json_response", "error_response", "read_json", "BadRequest"]
 
 CTX = web.AppKey("ctx", VenueContext)
 _log = logging.getLogger(__name__)
@@ -40,6 +40,10 @@ _LOGOUT_FAILED = {"s": "error", "code": -16, "message": "Token is Invalid or Exp
 _PUBLIC_PREFIXES = ("/vagator/", "/sym_details/", "/admin/")
 _PUBLIC_PATHS = frozenset({"/api/v3/generate-authcode", "/api/v3/validate-authcode", "/api/v3/token"})
 _DATA_MINUS_16 = frozenset({"/data/history"})
+#: Requests that count against FYERS's separate order limit (10/s for sync place/modify/cancel,
+#: fyers_2026.md §1); the venue serves only these order routes.
+ORDER_ACTIONS = frozenset({("POST", "/api/v3/orders/sync"), ("PATCH", "/api/v3/orders/sync"),
+                           ("DELETE", "/api/v3/orders/sync")})
 
 
 class BadRequest(Exception):
@@ -179,13 +183,13 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
     family = _auth_family(path)
     if family is not None:
         try:
-            if path == "/data/symbol-token":  # the SDK sends the bare JWT here (protocol §5.2)
-                request["token"] = ctx.tokens.check_bare_token(request.headers.get("Authorization"), ctx.now())
+            if path == "/data/symbol-token":  # the Python SDK sends the bare JWT here (protocol §5.2)
+                request["token"] = ctx.tokens.check_either_form(request.headers.get("Authorization"), ctx.now())
             else:
                 request["token"] = ctx.tokens.check_authorization(request.headers.get("Authorization"), ctx.now())
         except TokenProblem:
             return json_response(family, 401)
-        wait = ctx.limiter.check()
+        wait = ctx.limiter.check(order=(request.method, path) in ORDER_ACTIONS)
         if wait is not None:
             ctx.rate_limited[path] += 1
             return error_response(-429, "request limit reached", 429, RateLimiter.headers(wait))

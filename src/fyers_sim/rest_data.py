@@ -4,8 +4,8 @@
   stamps, bars whose start lies in the requested range, the forming bar partial.
 * ``GET /data/quotes?symbols=A,B`` and ``POST /data/quotes`` (the SDK's ``quotes_v2``).
 * ``GET /data/depth?symbol=…&ohlcv_flag=1`` and ``GET /data/marketStatus``.
-* ``POST /data/symbol-token`` (the data socket's symbol lookup; bare-JWT auth is done by the
-  middleware in :mod:`fyers_sim.rest`).
+* ``POST /data/symbol-token`` (the data socket's symbol lookup; auth -- ``APPID:TOKEN`` or the
+  bare JWT -- is done by the middleware in :mod:`fyers_sim.rest`).
 * ``GET /sym_details/index_hsm_mapping.json``, ``/sym_details/<SEG>.csv`` (21-column symbol
   master) and ``/sym_details/<SEG>_sym_master.json``.
 

@@ -197,11 +197,20 @@ class TokenAuthority:
             return self._check_locked(token, now).token
 
     def check_bare_token(self, token: str | None, now: float) -> str:
-        """Validate a token without the app-id prefix (``/data/symbol-token`` sends it bare)."""
+        """Validate a token without the app-id prefix."""
         if not token:
             raise TokenProblem("missing")
         with self._lock:
             return self._check_locked(token.strip(), now).token
+
+    def check_either_form(self, header: str | None, now: float) -> str:
+        """Validate ``Authorization`` in either form: ``APPID:TOKEN`` (as on every REST route; the
+        Node SDK ``fyers-api-v3`` 1.9.0 sends it so to ``/data/symbol-token`` too) or the bare
+        token (the Python and Go SDKs send only the part after the colon there, protocol §5.2).
+        A JWT never contains a colon, so a colon means the prefixed form, whose app id must match."""
+        if header and ":" in header:
+            return self.check_authorization(header, now)
+        return self.check_bare_token(header, now)
 
     def check_hsm_key(self, hsm_key: str, now: float) -> bool:
         """Whether a data-socket AUTH frame's ``hsm_key`` belongs to a live token."""

@@ -117,7 +117,7 @@ def test_shared_limiter_is_one_per_process_and_only_tightens(monkeypatch):
     first = shared_limiter(RestLimitsConfig(per_second=10, per_minute=200, per_day=100_000))
     assert shared_limiter() is first
     assert shared_limiter(RestLimitsConfig(per_second=5, per_minute=200, per_day=100_000)) is first
-    assert first.budgets == Budgets(5, 200, 100_000)
+    assert first.budgets == Budgets(5, 200, 100_000, 1, 20)  # the default order reserves
     shared_limiter(RestLimitsConfig(per_second=10, per_minute=200, per_day=100_000))
     assert first.budgets.per_second == 5                       # never loosened
     reset_shared_limiter()
@@ -200,8 +200,8 @@ def count_refusals(limiter: VenueLimiter) -> list[float]:
     refused: list[float] = []
     check = limiter.check
 
-    def counting() -> float | None:
-        wait = check()
+    def counting(order: bool = False) -> float | None:
+        wait = check(order=order)
         if wait is not None:
             refused.append(wait)
         return wait
@@ -219,7 +219,7 @@ def below_market(venue, symbol: str) -> float:
 @pytest.mark.slow
 def test_200_requests_at_full_real_rate_with_no_429(sdk_venue, tmp_path):
     refused = count_refusals(sdk_venue.ctx.limiter)            # the venue enforces 10/s and 200/min
-    limits = RestLimitsConfig()
+    limits = RestLimitsConfig(order_reserve_per_second=0, order_reserve_per_minute=0)  # reads get it all
     rest = FyersSdkRestAdapter(sdk_venue.account.app_id, sdk_venue.access_token(), limits=limits,
                                limiter=RateLimiter.from_config(limits), log_path=tmp_path)
     day = dt.datetime(2026, 11, 17, 9, 15, tzinfo=IST)

@@ -382,8 +382,8 @@ def test_two_processes_at_the_venue_draw_no_429_with_the_shared_file_and_do_with
         refused: list[float] = []
         check = venue.ctx.limiter.check
 
-        def counting() -> float | None:
-            wait = check()
+        def counting(order: bool = False) -> float | None:
+            wait = check(order=order)
             if wait is not None:
                 refused.append(wait)
             return wait

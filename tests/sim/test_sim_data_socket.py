@@ -21,7 +21,7 @@ import pytest
 data_ws = pytest.importorskip("fyers_apiv3.FyersWebsocket.data_ws")
 websocket = pytest.importorskip("websocket")
 
-from fyers_sim import hsm  # noqa: E402
+from fyers_sim import hsm, hsm_fields  # noqa: E402
 from fyers_sim.data_topics import TickEncoder  # noqa: E402
 from fyers_sim.instruments import UNIVERSE, depth_payload  # noqa: E402
 from fyers_sim.market import _seed  # noqa: E402
@@ -423,7 +423,9 @@ class Raw:
     def login(self, venue) -> None:
         key = decode_jwt_payload(venue.access_token())["hsm_key"]
         self.send(auth_frame(key))
-        assert self.recv() == ("reply", 1, b"\x02\x01\x00\x01K\x02\x00\x04" + struct.pack(">I", 100))
+        tables = hsm_fields.AUTH_FIELD_TABLES_JSON
+        assert self.recv() == ("reply", 1, b"\x03\x01\x00\x01K\x02\x00\x04" + struct.pack(">I", 100)
+                               + b"\x03" + struct.pack(">H", len(tables)) + tables)
 
     def feed_records(self, count: int) -> list:
         out = []
@@ -462,7 +464,7 @@ def test_raw_handshake_errors_and_replies(venue, raw):
     assert client.recv() == ("reply", 12, b"\x01\x01\x00\x01K")
     client.send(sub_frame(["sf|nse_cm|999999", "dp|nse_cm|26000"]))
     assert client.recv() == ("custom", 11011, "Invalid topic(s): sf|nse_cm|999999, dp|nse_cm|26000", 4)
-    assert client.recv() == ("reply", 4, b"\x01\x01\x00\x01E")
+    assert client.recv() == ("reply", 4, b"\x01\x01\x00\x01N")
     client.send(sub_frame(["sf|nse_cm|3045", "sf|nse_cm|bogus"]))
     assert client.recv()[:2] == ("custom", 11011)
     assert client.recv() == ("reply", 4, b"\x01\x01\x00\x01K")
@@ -480,7 +482,7 @@ def test_raw_handshake_errors_and_replies(venue, raw):
 
     refused = raw()
     refused.send(auth_frame("no-such-key"))
-    assert refused.recv() == ("reply", 1, b"\x02\x01\x00\x01E\x02\x00\x04" + bytes(4))
+    assert refused.recv() == ("reply", 1, b"\x02\x01\x00\x01N\x02\x00\x04" + bytes(4))
     assert refused.recv() == ("close", 1008)
 
 

@@ -20,7 +20,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fyers_sim import hsm  # noqa: E402
+from fyers_sim import hsm, hsm_fields  # noqa: E402
 
 FyersDataSocket = data_ws.FyersDataSocket
 HSM_KEY = "0123456789abcdef0123456789abcdef01234567"
@@ -229,7 +229,9 @@ def test_parse_topic_rejects_bad_topics():
 
 def test_auth_success_and_ack_count(sdk):
     frame = hsm.encode_auth_response(True, ack_count=7)
-    assert frame == bytes.fromhex("000d01020100014b020004") + (7).to_bytes(4, "big")
+    tables = hsm_fields.AUTH_FIELD_TABLES_JSON
+    head = bytes.fromhex("01030100014b020004") + (7).to_bytes(4, "big") + b"\x03" + len(tables).to_bytes(2, "big")
+    assert frame == (len(head) + len(tables)).to_bytes(2, "big") + head + tables
     sdk.feed(frame)
     assert sdk.take() == ([{"type": "cn", "code": 200, "message": "Authentication done",
                             "s": "ok"}], [])

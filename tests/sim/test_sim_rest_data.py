@@ -301,15 +301,16 @@ def test_market_status_follows_the_venue_calendar(fy, sdk_venue, tmp_path):
 
 
 # ---------------------------------------------------------------------------- symbol lookups
-def test_symbol_token_takes_the_bare_token(sdk_venue):
+def test_symbol_token_takes_the_bare_or_the_prefixed_token(sdk_venue):
     url, token = sdk_venue.urls.symbol_token, sdk_venue.access_token()
-    r = requests.post(url, json={"symbols": [SBIN, NIFTY, "NSE:BOGUS-EQ"]}, headers={"Authorization": token},
-                      timeout=10)
-    assert r.status_code == 200
-    assert r.json() == {"s": "ok", "code": 200, "message": "",
-                        "validSymbol": {SBIN: "10100000003045", NIFTY: "101000000026000"},
-                        "invalidSymbol": ["NSE:BOGUS-EQ"]}
-    for header in (f"{sdk_venue.account.app_id}:{token}", "", "garbage"):
+    for header in (token, f"{sdk_venue.account.app_id}:{token}"):
+        r = requests.post(url, json={"symbols": [SBIN, NIFTY, "NSE:BOGUS-EQ"]}, headers={"Authorization": header},
+                          timeout=10)
+        assert r.status_code == 200
+        assert r.json() == {"s": "ok", "code": 200, "message": "",
+                            "validSymbol": {SBIN: "10100000003045", NIFTY: "101000000026000"},
+                            "invalidSymbol": ["NSE:BOGUS-EQ"]}
+    for header in (f"XX0000000X-100:{token}", f"{sdk_venue.account.app_id}:garbage", "", "garbage"):
         r = requests.post(url, json={"symbols": [SBIN]}, headers={"Authorization": header}, timeout=10)
         assert (r.status_code, r.json()) == (401, _err(-15, "Please provide valid token"))
 

@@ -17,7 +17,7 @@ OK_PROFILE = ("ok", 200)
 LIMITED = {"s": "error", "code": -429, "message": "request limit reached"}
 ORDER = {"symbol": "NSE:SBIN-EQ", "qty": 1, "type": 2, "side": 1, "productType": "INTRADAY", "limitPrice": 0,
          "stopPrice": 0, "disclosedQty": 0, "validity": "DAY", "offlineOrder": False}
-NO_LIMITS = RateLimits(per_second=None, per_minute=None)
+NO_LIMITS = RateLimits(per_second=None, per_minute=None, orders_per_second=None)
 
 
 @pytest.fixture
@@ -105,6 +105,33 @@ def test_rate_limit_burst(sdk_venue, fy):
     r = requests.get(sdk_venue.urls.data + "/history", headers=auth(sdk_venue), timeout=10)
     assert r.status_code == 429 and (r.headers["Retry-After"], r.headers["X-Retry-After-Ms"]) == ("1", "250")
 
+
+
+def test_orders_have_their_own_per_second_limit_beside_the_shared_one():
+    """FYERS's order limit (place/modify/cancel, 10/s by default) holds even where the shared limit
+    would admit more; reads are not counted in it. Here 2 orders/s, no shared per-second limit."""
+    limits = RateLimits(per_second=None, per_minute=None, orders_per_second=2)
+    with running_venue(seed=7, limits=limits) as venue:
+        session, headers = requests.Session(), auth(venue)
+        resting = {**ORDER, "type": 1, "limitPrice": 1.0}
+        sent: list[tuple[float, float, int]] = []  # (sent, answered, HTTP status)
+        for _ in range(5):
+            start = time.monotonic()
+            r = session.post(venue.urls.api + "/orders/sync", json=resting, headers=headers, timeout=10)
+            sent.append((start, time.monotonic(), r.status_code))
+            if r.status_code == 429:
+                refused = r
+        reads = [session.get(venue.urls.api + "/profile", headers=headers, timeout=10).status_code
+                 for _ in range(6)]
+        state = requests.get(venue.urls.admin + "/state", timeout=10).json()
+    assert reads == [200] * 6  # reads do not count against the order limit
+    assert [code for _, _, code in sent].count(429) >= 1
+    assert refused.json() == LIMITED
+    assert int(refused.headers["Retry-After"]) >= 1 and 1 <= int(refused.headers["X-Retry-After-Ms"]) <= 1000
+    admitted = [(start, end) for start, end, code in sent if code == 200]
+    # never 3 in one second: the third admitted arrived a second after the first was sent
+    assert all(third[1] - first[0] >= 1.0 for first, third in zip(admitted, admitted[2:]))
+    assert len(state["orders"]) == len(admitted)
 
 # ---------------------------------------------------------------------------- slow and silent replies
 def test_rest_delay(sdk_venue, fy):

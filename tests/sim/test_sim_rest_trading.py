@@ -26,7 +26,7 @@ FUND_TITLES = ["Total Balance", "Utilized Amount", "Clear Balance", "Realized Pr
 def env(tmp_path, monkeypatch):
     """(venue, FyersModel) with rate limits off: these tests fire many calls per second."""
     monkeypatch.chdir(tmp_path)
-    with running_venue(seed=7, limits=RateLimits(None, None, None, None)) as venue:
+    with running_venue(seed=7, limits=RateLimits(None, None, None, None, None)) as venue:
         urls = venue.urls
         with redirect_sdk(SdkEndpoints(urls.rest, urls.order_ws, urls.data_ws)):
             yield venue, fyersModel.FyersModel(client_id=venue.account.app_id, token=venue.access_token(),

@@ -119,6 +119,7 @@ def venue(job: dict[str, Any]) -> dict[str, Any]:
     from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     limits = RestLimitsConfig(per_second=job["per_second"], per_minute=200, per_day=100_000, max_backoff_retries=0,
+                              order_reserve_per_second=0,  # reads only here: the whole per_second for them
                               budget_file=Path(job["file"]) if job.get("file") else None)
     refused = ok = 0
     with redirect_sdk(SdkEndpoints(*job["urls"])):

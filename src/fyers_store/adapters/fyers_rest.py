@@ -12,8 +12,9 @@ What this module adds to the SDK (protocol reference §2.2 and §9 list what the
   mutable ``error_resp`` (one per FyersModel, returned by reference and rewritten by later
   failures) is recognised by identity and never read or returned.
 * **One error taxonomy** (:mod:`fyers_store.errors`), one process-wide budget
-  (:mod:`~fyers_store.adapters.rate_limiter`), bounded retries for idempotent calls only, and
-  typed results: no SDK dict leaves the adapter.
+  (:mod:`~fyers_store.adapters.rate_limiter`) plus FYERS's order limit for place/modify/cancel
+  (which may also take the budget's slots reserved for orders), bounded retries for idempotent
+  calls only, and typed results: no SDK dict leaves the adapter.
 
 Error mapping, first rule that matches (-> raised; retried?):
 
@@ -71,7 +72,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import email.utils
 import random
 import threading
 import time
@@ -86,9 +86,10 @@ from fyers_store.adapters.history_windows import (
     HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, sorted_bars,
 )
 from fyers_store.adapters.interfaces import RestAdapter
-from fyers_store.adapters.rate_limiter import RestBudget
+from fyers_store.adapters.rate_limiter import Permit, RestBudget
+from fyers_store.adapters.rest_transport import Exchange, SessionProbe
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
-from fyers_store.adapters.shared_budget import shared_limiter
+from fyers_store.adapters.shared_budget import shared_limiter, shared_order_limiter
 from fyers_store.backoff import capped_backoff
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import (
@@ -118,85 +119,8 @@ _NO_ACK = 201
 # never a refusal. Unsure: whether FYERS ever sends them with HTTP 200 or only with 4xx/5xx.
 _UNCONFIRMED_CODES = frozenset({-201, -202, -204, -205, -329})
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
-
-
-# ------------------------------------------------------------------------------------------------
-# Transport record: what the SDK's session really saw
-
-
-@dataclass
-class _Exchange:
-    """One HTTP request made by the SDK on this thread."""
-
-    status: int | None = None
-    retry_after: float | None = None
-    error: BaseException | None = None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``X-Retry-After-Ms`` (preferred: finer) or ``Retry-After`` (seconds or an
-    HTTP date); None when absent or unreadable."""
-    ms = headers.get("X-Retry-After-Ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-
-
-class _SessionProbe:
-    """Wraps ``session.request`` of one SDK session: default timeouts and a per-thread record."""
-
-    def __init__(self, session: requests.Session, connect: float, read: float) -> None:
-        self._request = session.request  # the bound original
-        self._default = (connect, read)
-        self._tls = threading.local()
-        setattr(session, "request", self._wrapped)  # instance attribute: Session.get/post/... call self.request
-
-    def begin(self, timeout: tuple[float, float]) -> None:
-        self._tls.timeout = timeout
-        self._tls.record = None
-
-    def end(self) -> _Exchange | None:
-        record = getattr(self._tls, "record", None)
-        self._tls.timeout = None
-        self._tls.record = None
-        return record
-
-    def _wrapped(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = getattr(self._tls, "timeout", None) or self._default
-        record = _Exchange()
-        self._tls.record = record
-        try:
-            response = self._request(method, url, *args, **kwargs)
-        except BaseException as exc:
-            record.error = exc
-            raise
-        record.status = response.status_code
-        record.retry_after = _retry_after(response.headers)
-        # The SDK parses the body twice (once inside a debug-log argument); parse it once.
-        parse = response.json
-        parsed: list[Any] = []
-
-        def json_once(**kw: Any) -> Any:
-            if not parsed:
-                parsed.append(parse(**kw))
-            return parsed[0]
-
-        response.json = json_once  # type: ignore[method-assign]
-        return response
+# Requests FYERS counts against its order limit (10/s for sync place/modify/cancel, 2026).
+_ORDER_OPS = frozenset({"place_order", "modify_order", "cancel_order"})
 
 
 @dataclass
@@ -218,7 +142,9 @@ class FyersSdkRestAdapter(RestAdapter):
     :class:`~fyers_store.adapters.rate_limiter.RestBudget`) defaults to the process-wide
     :func:`~fyers_store.adapters.shared_budget.shared_limiter`: with ``limits.budget_file`` set,
     the budget of FYERS user ``budget_user`` (default: the client id) shared with every other
-    process of that user through the file, else one in-process budget; pass one only to isolate
+    process of that user through the file, else one in-process budget; ``order_limiter``
+    (default :func:`~fyers_store.adapters.shared_budget.shared_order_limiter`) is the per-second
+    order limit every place/modify/cancel passes as well. Pass either only to isolate
     tests. ``calendar`` (an ``NseCalendar``; default: the shipped one, ``NseCalendar()``) is used to refuse second-resolution ranges FYERS does not keep.
     ``request_deadline_seconds`` bounds one REST request end to end: waiting for a budget slot,
     every attempt and every backoff. ``log_path`` is where the SDK writes ``fyersApi.log`` and
@@ -233,6 +159,7 @@ class FyersSdkRestAdapter(RestAdapter):
 
     def __init__(self, client_id: str, access_token: str, *, limits: RestLimitsConfig | None = None,
                  calendar: Any = None, limiter: RestBudget | None = None, budget_user: str | None = None,
+                 order_limiter: RestBudget | None = None,
                  log_path: str | Path = "logs", request_deadline_seconds: float = 120.0,
                  monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  now: Callable[[], dt.datetime] | None = None, rng: random.Random | None = None) -> None:
@@ -244,7 +171,7 @@ class FyersSdkRestAdapter(RestAdapter):
                                       log_path=str(log_dir))
         govern_sdk_logs(model)
         self._setup(model, limits=limits, calendar=calendar, limiter=limiter, budget_user=budget_user,
-                    request_deadline_seconds=request_deadline_seconds, monotonic=monotonic, sleep=sleep,
+                    order_limiter=order_limiter, request_deadline_seconds=request_deadline_seconds, monotonic=monotonic, sleep=sleep,
                     now=now, rng=rng)
 
     @classmethod
@@ -263,16 +190,17 @@ class FyersSdkRestAdapter(RestAdapter):
 
     def _setup(self, model: Any, *, limits: RestLimitsConfig | None = None, calendar: Any = None,
                limiter: RestBudget | None = None, budget_user: str | None = None,
-               request_deadline_seconds: float = 120.0,
+               order_limiter: RestBudget | None = None, request_deadline_seconds: float = 120.0,
                monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                now: Callable[[], dt.datetime] | None = None, rng: random.Random | None = None) -> None:
         if request_deadline_seconds <= 0:
             raise ValueError("request_deadline_seconds must be positive")
         self._limits = limits if limits is not None else RestLimitsConfig()
-        self._limiter = limiter if limiter is not None else shared_limiter(
-            self._limits, user=budget_user or str(model.client_id))
+        user = budget_user or str(model.client_id)
+        self._limiter = limiter if limiter is not None else shared_limiter(self._limits, user=user)
+        self._orders = order_limiter if order_limiter is not None else shared_order_limiter(self._limits, user=user)
         self._model = model
-        self._probe = _SessionProbe(model.service.session, self._limits.connect_timeout_seconds,
+        self._probe = SessionProbe(model.service.session, self._limits.connect_timeout_seconds,
                                     self._limits.read_timeout_seconds)
         self._calendar = calendar
         self._deadline = float(request_deadline_seconds)
@@ -298,6 +226,11 @@ class FyersSdkRestAdapter(RestAdapter):
     def limiter(self) -> RestBudget:
         """The budget this adapter draws from (usually the process-wide one)."""
         return self._limiter
+
+    @property
+    def order_limiter(self) -> RestBudget:
+        """The order limit every place/modify/cancel also passes (usually the process-wide one)."""
+        return self._orders
 
     def set_access_token(self, access_token: str) -> None:
         """Use a new token from now on (after a login); the SDK builds its header once."""
@@ -369,10 +302,22 @@ class FyersSdkRestAdapter(RestAdapter):
             _log.info("%s: retry %d in %.2f s after %s", op, retries, delay, result.error)
             self._sleep(delay)
 
+    def _permits(self, op: str, deadline: float) -> tuple[Permit, Permit | None]:
+        """The shared budget's slot and, for an order, one of the order limit first; an order may
+        take the shared budget's reserved slots. RateLimitError: nothing taken, nothing sent.
+        (The limiters may run on their own clocks: timeouts are relative.)"""
+        if op not in _ORDER_OPS:
+            return self._limiter.acquire(max(0.0, deadline - self._mono())), None
+        order = self._orders.acquire(max(0.0, deadline - self._mono()))
+        try:
+            return self._limiter.acquire(max(0.0, deadline - self._mono()), priority=True), order
+        except BaseException:
+            self._orders.release(order)
+            raise
+
     def _attempt(self, op: str, invoke: Callable[[Any], Any], deadline: float,
                  ok_states: tuple[str, ...]) -> dict | _Failure:
-        # RateLimitError here: nothing was sent. (The limiter may run on its own clock: relative.)
-        permit = self._limiter.acquire(max(0.0, deadline - self._mono()))
+        permit, order_permit = self._permits(op, deadline)
         try:
             left = max(0.001, deadline - self._mono())
             self._probe.begin((min(self._limits.connect_timeout_seconds, left),
@@ -387,9 +332,11 @@ class FyersSdkRestAdapter(RestAdapter):
             exchange = self._probe.end()
         finally:
             self._limiter.release(permit)
+            if order_permit is not None:
+                self._orders.release(order_permit)
         return self._classify(op, reply, exchange, ok_states)
 
-    def _classify(self, op: str, reply: Any, ex: _Exchange | None, ok_states: tuple[str, ...]) -> dict | _Failure:
+    def _classify(self, op: str, reply: Any, ex: Exchange | None, ok_states: tuple[str, ...]) -> dict | _Failure:
         # The SDK's own error dict (never a server body): shared and mutable, so never returned.
         sdk_made = reply is getattr(self._model.service, "error_resp", None) or not isinstance(reply, dict)
         if ex is None:
@@ -408,6 +355,8 @@ class FyersSdkRestAdapter(RestAdapter):
             self._count("rate_limited")
             if ex.retry_after:
                 self._limiter.pause(ex.retry_after)
+                if op in _ORDER_OPS:  # it may have been the order limit's 429
+                    self._orders.pause(ex.retry_after)
             return _Failure(RateLimitError(f"{op}: FYERS rate limit (HTTP {status}, code {code})",
                                            retry_after=ex.retry_after), retry=True, retry_after=ex.retry_after)
         if status >= 500:

@@ -264,7 +264,7 @@ class FileRateLimiter(RestBudget):
         self._fallback.tighten(budgets)
 
     # ------------------------------------------------------------------ core
-    def _decide(self, conn: sqlite3.Connection, now: float, take: bool) -> _Decision:
+    def _decide(self, conn: sqlite3.Connection, now: float, take: bool, priority: bool = False) -> _Decision:
         """Inside one write transaction: the wait for a request at ``now``, and when it is 0 and
         ``take`` is set, the new in-flight row and the day count."""
         user, budgets = self.user, self._budgets
@@ -298,7 +298,7 @@ class FileRateLimiter(RestBudget):
         day_count = int(row[0]) if row is not None else 0
         if day_count >= budgets.per_day:
             wait = max(wait, seconds_to_ist_day_end(now))
-        for span, limit in ((1.0, budgets.per_second), (60.0, budgets.per_minute)):
+        for span, limit in budgets.windows(priority):
             window = [t for t in done if t > now - span]
             excess = len(window) + inflight - limit + 1
             if excess <= 0:
@@ -336,9 +336,10 @@ class FileRateLimiter(RestBudget):
             _log.error("REST budget file %s failed to %s (%s: %s); this process's own budget is used until it "
                        "works again", self.path, what, type(exc).__name__, exc)
 
-    def acquire(self, timeout: float | None = None) -> Permit:
+    def acquire(self, timeout: float | None = None, *, priority: bool = False) -> Permit:
         """Block until every process of the user together leaves room for one more request, and
-        take the slot (recorded in the file).
+        take the slot (recorded in the file). A ``priority`` request (an order) may take the
+        reserved slots too; the others leave them free, whichever process sent them.
 
         ``timeout`` is in seconds of ``monotonic``. When no slot can come within it -- a spent day
         budget, a long pause, or a window that frees too late -- :class:`~fyers_store.errors.RateLimitError`
@@ -348,11 +349,11 @@ class FileRateLimiter(RestBudget):
         waited = False
         while True:
             try:
-                decision = self._database().write(lambda conn: self._decide(conn, self._wall(), True))
+                decision = self._database().write(lambda conn: self._decide(conn, self._wall(), True, priority))
             except sqlite3.Error as exc:
                 self._file_failed("admit a request", exc)
                 left = None if deadline is None else max(0.0, deadline - self._mono())
-                return self._fallback.acquire(left)
+                return self._fallback.acquire(left, priority=priority)
             if decision.row_id is not None:
                 with self._lock:
                     self._inflight += 1

@@ -72,26 +72,40 @@ def budget_refusal(wait: float, budgets: Budgets, where: str = "client REST budg
 
 @dataclass(frozen=True)
 class Budgets:
-    """Requests allowed per second, per minute and per IST day."""
+    """Requests allowed per second, per minute and per IST day; ``reserve_per_second`` and
+    ``reserve_per_minute`` of them only priority requests (orders) may take."""
 
     per_second: int
     per_minute: int
     per_day: int
+    reserve_per_second: int = 0
+    reserve_per_minute: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("per_second", "per_minute", "per_day"):
+        for name in ("per_second", "per_minute", "per_day", "reserve_per_second", "reserve_per_minute"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Budgets.{name} must be a positive int, got {value!r}")
+            least = 0 if name.startswith("reserve") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"Budgets.{name} must be an int >= {least}, got {value!r}")
 
     @classmethod
     def from_config(cls, limits: RestLimitsConfig) -> Budgets:
-        return cls(limits.per_second, limits.per_minute, limits.per_day)
+        return cls(limits.per_second, limits.per_minute, limits.per_day,
+                   limits.order_reserve_per_second, limits.order_reserve_per_minute)
 
     def tightest(self, other: Budgets) -> Budgets:
-        """The smaller of each budget."""
+        """The smaller of each budget (and the larger of each reserve)."""
         return Budgets(min(self.per_second, other.per_second), min(self.per_minute, other.per_minute),
-                       min(self.per_day, other.per_day))
+                       min(self.per_day, other.per_day), max(self.reserve_per_second, other.reserve_per_second),
+                       max(self.reserve_per_minute, other.reserve_per_minute))
+
+    def windows(self, priority: bool) -> tuple[tuple[float, int], tuple[float, int]]:
+        """``((1.0, limit), (60.0, limit))`` for a request: a priority request may fill each window,
+        any other stops short of the reserve (always leaving it at least 1 slot)."""
+        if priority:
+            return (1.0, self.per_second), (60.0, self.per_minute)
+        return ((1.0, max(1, self.per_second - self.reserve_per_second)),
+                (60.0, max(1, self.per_minute - self.reserve_per_minute)))
 
 
 class Permit:
@@ -136,10 +150,11 @@ class RestBudget(ABC):
         """Lower any budget above ``budgets`` (never raises one)."""
 
     @abstractmethod
-    def acquire(self, timeout: float | None = None) -> Permit:
+    def acquire(self, timeout: float | None = None, *, priority: bool = False) -> Permit:
         """Block until a request may be sent and take the slot; raise
         :class:`~fyers_store.errors.RateLimitError` (nothing counted) when no slot can come
-        within ``timeout`` seconds."""
+        within ``timeout`` seconds. A ``priority`` request (an order) may also take the reserved
+        slots (:class:`Budgets`)."""
 
     @abstractmethod
     def release(self, permit: Permit) -> None:
@@ -158,9 +173,9 @@ class RestBudget(ABC):
         """Counters: acquired, waited, refused, pauses, in_flight, day_count (and more per kind)."""
 
     @contextmanager
-    def slot(self, timeout: float | None = None) -> Iterator[Permit]:
+    def slot(self, timeout: float | None = None, *, priority: bool = False) -> Iterator[Permit]:
         """``with limiter.slot(): send()`` -- acquire, then release whatever happens."""
-        permit = self.acquire(timeout)
+        permit = self.acquire(timeout, priority=priority)
         try:
             yield permit
         finally:
@@ -176,8 +191,10 @@ class RateLimiter(RestBudget):
     """
 
     def __init__(self, budgets: Budgets, *, monotonic: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, sleep: Callable[[float], None] | None = None) -> None:
+                 wall: Callable[[], float] = time.time, sleep: Callable[[float], None] | None = None,
+                 name: str = "client REST budget") -> None:
         self._budgets = budgets
+        self._name = name
         self._mono = monotonic
         self._wall = wall
         self._sleep = sleep
@@ -213,7 +230,7 @@ class RateLimiter(RestBudget):
     def _seconds_to_day_end(self) -> float:
         return seconds_to_ist_day_end(self._wall())
 
-    def _wait_locked(self, now: float) -> tuple[float, bool]:
+    def _wait_locked(self, now: float, priority: bool = False) -> tuple[float, bool]:
         """(seconds until a request may go, whether that figure is exact). Not exact when the
         windows are full of in-flight requests: their slots free one window after they finish."""
         self._roll_day()
@@ -225,8 +242,7 @@ class RateLimiter(RestBudget):
             wait = self._paused_until - now
         if self._day_count >= self._budgets.per_day:
             wait = max(wait, self._seconds_to_day_end())
-        for window, span, limit in ((self._second, 1.0, self._budgets.per_second),
-                                    (self._minute, 60.0, self._budgets.per_minute)):
+        for window, (span, limit) in zip((self._second, self._minute), self._budgets.windows(priority)):
             excess = len(window) + self._inflight - limit + 1
             if excess <= 0:
                 continue
@@ -236,8 +252,8 @@ class RateLimiter(RestBudget):
                 wait, exact = max(wait, span), False
         return wait, exact
 
-    def acquire(self, timeout: float | None = None) -> Permit:
-        """Block until a request may be sent and take the slot.
+    def acquire(self, timeout: float | None = None, *, priority: bool = False) -> Permit:
+        """Block until a request may be sent and take the slot (``priority``: the reserved ones too).
 
         ``timeout`` is in seconds of this limiter's clock. When no slot can come within it --
         known at once for a spent day budget or a long pause -- :class:`~fyers_store.errors.RateLimitError`
@@ -248,7 +264,7 @@ class RateLimiter(RestBudget):
             waited = False
             while True:
                 now = self._mono()
-                wait, exact = self._wait_locked(now)
+                wait, exact = self._wait_locked(now, priority)
                 if wait <= 0:
                     self._inflight += 1
                     self._day_count += 1
@@ -259,7 +275,7 @@ class RateLimiter(RestBudget):
                     left = deadline - now
                     if left <= 0 or (exact and wait > left):
                         self._stats["refused"] += 1
-                        raise budget_refusal(wait, self._budgets)
+                        raise budget_refusal(wait, self._budgets, self._name)
                     wait = min(wait, left)
                 waited = True
                 self._block(wait)

@@ -8,6 +8,8 @@ own module because it knows both kinds: the file limiter is built on the in-proc
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fyers_store.adapters.rate_budget_file import FileRateLimiter
@@ -15,13 +17,26 @@ from fyers_store.adapters.rate_limiter import Budgets, RateLimiter, RestBudget
 from fyers_store.config import RestLimitsConfig
 from fyers_store.logs import get_logger
 
-__all__ = ["reset_shared_limiter", "shared_limiter"]
+__all__ = ["order_rate_limiter", "reset_shared_limiter", "shared_limiter", "shared_order_limiter"]
 
 _log = get_logger(__name__, "rest")
 
 _shared: RateLimiter | None = None
 _shared_files: dict[tuple[Path, str], FileRateLimiter] = {}
+_shared_orders: dict[str, RateLimiter] = {}
 _shared_lock = threading.Lock()
+#: The order limiter counts per second only: its minute and day budgets never bind.
+_UNBOUNDED_DAY = 2**62
+
+
+def order_rate_limiter(orders_per_second: int, *, monotonic: Callable[[], float] = time.monotonic,
+                       wall: Callable[[], float] = time.time,
+                       sleep: Callable[[float], None] | None = None) -> RateLimiter:
+    """A limiter of ``orders_per_second`` place/modify/cancel requests per second (FYERS's order
+    limit, 10/s in 2026), with the shared budget's counting rule (in flight, then one second
+    after completion). The clocks are injectable as for :class:`RateLimiter`."""
+    budgets = Budgets(orders_per_second, orders_per_second * 60, _UNBOUNDED_DAY)
+    return RateLimiter(budgets, monotonic=monotonic, wall=wall, sleep=sleep, name="order rate limit")
 
 
 def shared_limiter(limits: RestLimitsConfig | None = None, *, user: str | None = None) -> RestBudget:
@@ -60,12 +75,33 @@ def shared_limiter(limits: RestLimitsConfig | None = None, *, user: str | None =
         return limiter
 
 
+def shared_order_limiter(limits: RestLimitsConfig | None = None, *, user: str) -> RestBudget:
+    """The process-wide order limiter of FYERS user ``user`` (``limits.orders_per_second``).
+
+    Every order passes it *and* the shared budget (:func:`shared_limiter`). It lives in this
+    process only: across processes the shared per-second budget (at most 10, shared through the
+    budget file) already keeps every request of the user -- orders included -- within FYERS's
+    10/s. A later caller with a smaller limit tightens it, as for the shared budget.
+    """
+    per_second = (limits or RestLimitsConfig()).orders_per_second
+    with _shared_lock:
+        limiter = _shared_orders.get(user)
+        if limiter is None:
+            limiter = _shared_orders[user] = order_rate_limiter(per_second)
+        elif per_second < limiter.budgets.per_second:
+            _log.warning("order rate %d/s is below the process limiter's %d/s; using %d/s",
+                         per_second, limiter.budgets.per_second, per_second)
+            limiter.tighten(Budgets(per_second, per_second * 60, _UNBOUNDED_DAY))
+        return limiter
+
+
 def reset_shared_limiter() -> None:
     """Forget the process-wide limiters (tests; a process that re-reads its config). Budget files
     keep their contents: a new limiter on the same file remembers every send."""
     global _shared
     with _shared_lock:
         _shared = None
+        _shared_orders.clear()
         files = list(_shared_files.values())
         _shared_files.clear()
     for limiter in files:

@@ -223,7 +223,11 @@ class WsConfig:
 class RestLimitsConfig:
     """REST budgets, retry backoff and deadlines (``config/fyers_rest_limits.yaml``).
 
-    Upper bounds are FYERS's documented limits (10/s, 200/min, 100000/day as of Aug 2024).
+    Upper bounds are FYERS's documented limits (10/s, 200/min, 100000/day as of Aug 2024; orders
+    10/s of their own, 2026). Orders also pass a per-second limit of their own
+    (``orders_per_second``), and the shared budget keeps ``order_reserve_per_second`` /
+    ``order_reserve_per_minute`` slots that only orders may take, so a history backfill cannot
+    make an order wait for the minute window (a reserve at or above a budget leaves reads 1 slot).
     ``budget_file`` is the SQLite file through which every process of one FYERS user on this host
     shares those budgets (see :mod:`fyers_store.adapters.rate_budget_file`). When it is not set,
     ``FyersStore.from_config`` (and so ``fyers-store history backfill``) uses
@@ -234,6 +238,12 @@ class RestLimitsConfig:
     per_second: int = setting(10, min=1, max=10, required=True)
     per_minute: int = setting(200, min=1, max=200, required=True)
     per_day: int = setting(100_000, min=1, max=100_000, required=True)
+    orders_per_second: int = setting(
+        10, min=1, max=10, doc="place/modify/cancel per second: FYERS's order limit, kept beside the shared budget")
+    order_reserve_per_second: int = setting(
+        1, min=0, max=9, doc="slots of the per-second budget that only orders may take (reads stop short of them)")
+    order_reserve_per_minute: int = setting(
+        20, min=0, max=199, doc="slots of the per-minute budget that only orders may take")
     max_backoff_retries: int = setting(4, min=0, max=10)
     backoff_base_seconds: float = setting(0.5, min=0, max=60)
     backoff_cap_seconds: float = setting(8.0, min=0, max=300)
