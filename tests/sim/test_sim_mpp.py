@@ -11,7 +11,8 @@ from fyers_sim.instruments import UNIVERSE
 from fyers_sim.mpp import circuit_limits, protection_band, protection_price
 from fyers_sim.orderbook import BUY, SELL
 from support.clocks import at
-from support.sim_engine import CALL, DAY, FUT, MD, SBIN, T0, ask, bid, engine, order, ticks_after
+from support import mpp_gaps as gaps
+from support.sim_engine import CALL, DAY, FUT, MD, SBIN, T0, ask, engine, order, ticks_after
 
 # A band so narrow (0.001 % of ~800 = Rs 0.008) that the protection price is the LTP itself: a buy
 # rests whenever the ask is above the LTP it was placed at. It makes "beyond the band" easy to find
@@ -29,15 +30,9 @@ def row(e, oid: str, now: float) -> dict:
     return r
 
 
-def first_gap(symbol: str, start: float, stop: float, hold: int, side: int = BUY) -> float:
-    """The first whole minute in [start, stop) after which the touch stays beyond the narrow cap
-    for ``hold`` seconds: a protected market order placed then must rest at least that long."""
-    for t in range(int(start), int(stop), 60):
-        cap = cap_at(symbol, side, t, NARROW["mpp_equity_percent"])
-        window = ticks_after(symbol, t, t + hold)
-        if window and all((ask(x) > cap) if side == BUY else (bid(x) < cap) for x in window):
-            return t
-    raise AssertionError(f"no gap in the seeded market between {start} and {stop}")
+def first_gap(symbol: str, start: float, stop: float, hold: int) -> float:
+    """The first whole minute in [start, stop) after which a protected buy must rest ``hold`` s."""
+    return gaps.first_gap(symbol, range(int(start), int(stop), 60), hold)
 
 
 # ---------------------------------------------------------------------------- the bands
