@@ -2,7 +2,8 @@
 
 * Live (FyersBroker in a real Cerebro on the venue, narrow cash band: support/mpp_gaps.py): a
   Market order that FYERS protected and that rests past the band is Accepted with its protection
-  price in ``order.info``; the strategy cancels it (Canceled), nothing traded.
+  price in ``order.info``; the strategy cancels it (Canceled), nothing traded; one left resting at
+  the close is Expired.
 * Backtest (MppBackBroker, the opt-in fill model): a market order placed before a gap rests at its
   protection price instead of filling at the gapped open, fills when the price comes back within
   it, and expires at the end of its day; Backtrader's own broker fills the same order at the gap.
@@ -29,46 +30,77 @@ from support.broker_helpers import CONFIG, SBIN, broker_store, state_store, venu
 from support.clocks import IST, at
 
 DAY = dt.date(2026, 11, 18)
+TCS = "NSE:TCS-EQ"
+CLOSE = at(DAY, 15, 30)
 # CerebroRun places an action's order at the third minute boundary after the start, +1.5 s; the
-# order must rest from then through the next bar and the cancel one bar later.
+# order must rest from then through the next bar and the cancel one bar later ...
 PLACE_AT = gaps.first_gap(SBIN, (m + 1.5 for m in range(at(DAY, 10, 0), at(DAY, 15, 0), 60)), hold=140)
-START = PLACE_AT - 1.5 - 150
+# ... or, for the expiry, until the close (the seeded market has such a gap for TCS buys)
+EXPIRE_AT = next(m + 1.5 for m in range(at(DAY, 15, 16), at(DAY, 15, 29), 60)
+                 if gaps.beyond(TCS, True, gaps.cap_at(TCS, True, m + 1.5), m + 1.5, CLOSE))
 
 
 @pytest.fixture
-def venue():
+def venue(request):
     account = VenueAccount()
     cfg = EngineConfig(client_id=account.fy_id, mpp_equity_percent=gaps.NARROW_PERCENT, min_slices=1, max_slices=1)
-    clock = SimClock.stepped(dt.datetime.fromtimestamp(START, IST))
+    clock = SimClock.stepped(dt.datetime.fromtimestamp(request.param - 1.5 - 150, IST))
     with running_venue(seed=7, account=account, engine_config=cfg, clock=clock,
                        limits=RateLimits(per_second=None)) as v:
         yield v
 
 
-def test_a_resting_protected_market_order_is_accepted_with_its_price_and_can_be_cancelled(fast_venue, tmp_path):
-    store = broker_store(fast_venue, tmp_path, live=True)
-    state = state_store(fast_venue, tmp_path)
-    run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
-    try:
+@pytest.fixture
+def cerebro_run(fast_venue, tmp_path):
+    made = []
+
+    def make(symbols) -> CerebroRun:
+        store = broker_store(fast_venue, tmp_path, live=True)
+        state = state_store(fast_venue, tmp_path)
+        run = CerebroRun(store, VenueClock(fast_venue), symbols=symbols, state=state, config=CONFIG,
+                         unknown_grace_seconds=0.3, env={})
+        made.append((run, store, state))
         run.start()
-        order = run.do(lambda s: s.buy(data=s.getdatabyname(SBIN), size=4, product_type="CNC"))
-        assert fast_venue.clock.time() == pytest.approx(PLACE_AT)
-        cap = gaps.cap_at(SBIN, True, PLACE_AT)
-        run.bar()
-        wait_until(lambda: order.info.get("protection_price") is not None, timeout=10, message="protection price")
-        assert order.info["protection_price"] == cap
-        assert run.statuses(order.ref) == ["Submitted", "Accepted"]
-        assert run.orders[order.ref].info["protection_price"] == cap          # the notified clone shares info
-        (row,) = venue_orders_of(fast_venue, order.info["order_tag"])
-        assert (row["status"], row["filledQty"], row["limitPrice"]) == (6, 0, cap)
-        run.do(lambda s: s.cancel(order))
-        run.bars_until(lambda: "Canceled" in run.statuses(order.ref))
-        assert run.statuses(order.ref) == ["Submitted", "Accepted", "Canceled"]
-        assert venue_trades_of(fast_venue, order.info["order_tag"]) == []
-    finally:
+        return run
+
+    yield make
+    for run, store, state in made:
         run.stop()
         store.stop()
         state.close()
+
+
+@pytest.mark.parametrize("venue", [PLACE_AT], indirect=True)
+def test_a_resting_protected_market_order_is_accepted_with_its_price_and_can_be_cancelled(fast_venue, cerebro_run):
+    run = cerebro_run((SBIN,))
+    order = run.do(lambda s: s.buy(data=s.getdatabyname(SBIN), size=4, product_type="CNC"))
+    assert fast_venue.clock.time() == pytest.approx(PLACE_AT)
+    cap = gaps.cap_at(SBIN, True, PLACE_AT)
+    run.bar()
+    wait_until(lambda: order.info.get("protection_price") is not None, timeout=10, message="protection price")
+    assert order.info["protection_price"] == cap
+    assert run.statuses(order.ref) == ["Submitted", "Accepted"]
+    assert run.orders[order.ref].info["protection_price"] == cap          # the notified clone shares info
+    (row,) = venue_orders_of(fast_venue, order.info["order_tag"])
+    assert (row["status"], row["filledQty"], row["limitPrice"]) == (6, 0, cap)
+    run.do(lambda s: s.cancel(order))
+    run.bars_until(lambda: "Canceled" in run.statuses(order.ref))
+    assert run.statuses(order.ref) == ["Submitted", "Accepted", "Canceled"]
+    assert venue_trades_of(fast_venue, order.info["order_tag"]) == []
+
+
+@pytest.mark.parametrize("venue", [EXPIRE_AT], indirect=True)
+def test_a_protected_market_order_left_resting_at_the_close_is_expired(fast_venue, cerebro_run):
+    run = cerebro_run((TCS,))
+    order = run.do(lambda s: s.buy(data=s.getdatabyname(TCS), size=2, product_type="CNC"))
+    assert fast_venue.clock.time() == pytest.approx(EXPIRE_AT)
+    wait_until(lambda: order.info.get("protection_price") is not None, timeout=10, message="protection price")
+    fast_venue.advance(CLOSE + 2 - fast_venue.clock.time())              # one jump past the close
+    wait_until(lambda: "Expired" in run.statuses(order.ref), timeout=15, message="the expiry reported")
+    assert run.statuses(order.ref) == ["Submitted", "Accepted", "Expired"]
+    assert order.info["protection_price"] == gaps.cap_at(TCS, True, EXPIRE_AT)
+    (row,) = venue_orders_of(fast_venue, order.info["order_tag"])
+    assert (row["status"], row["filledQty"]) == (7, 0)
 
 
 # ---------------------------------------------------------------------------- the backtest fill model
