@@ -12,11 +12,13 @@ Margin (the venue's stand-in for FYERS RMS) blocks a fraction of notional, see
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .instruments import Instrument
+from .mpp import DEFAULT_EQUITY_BAND_PERCENT
 from .orderbook import BUY, SELL, Order, OrderError, round2
 
 __all__ = ["EngineConfig", "Position", "Holding", "Account", "FUND_ROWS"]
@@ -46,6 +48,14 @@ class EngineConfig:
       holdings block nothing.
     * ``holdings`` -- initial demat holdings ``((symbol, qty, cost_price), ...)``, shown as
       ``holdingType "HLD"``.
+    * ``market_protection`` -- market and triggered SL-M orders become protected limits
+      (:mod:`fyers_sim.mpp`); ``mpp_equity_percent`` is the band for equity cash (INFERRED).
+    * ``intraday_cutoff`` -- IST time from which user orders on INTRADAY positions are refused
+      (FYERS: 15:15); None: never.
+    * ``admin_square_off_at`` -- IST time at which FYERS's RMS cancels working INTRADAY orders and
+      squares open INTRADAY positions off with admin orders (FYERS runs it between 15:15 and
+      15:30; the venue at this one instant); None: never. Each executed admin order is charged
+      ``square_off_charge`` plus ``gst_rate`` GST (FYERS: Rs 50 + 18 %).
     """
 
     client_id: str = "XY00001"
@@ -58,6 +68,12 @@ class EngineConfig:
     margin_option_buy: float = 1.0
     margin_option_sell: float = 6.0
     holdings: tuple = ()
+    market_protection: bool = True
+    mpp_equity_percent: float = DEFAULT_EQUITY_BAND_PERCENT
+    intraday_cutoff: dt.time | None = dt.time(15, 15)
+    admin_square_off_at: dt.time | None = dt.time(15, 20)
+    square_off_charge: float = 50.0
+    gst_rate: float = 0.18
 
     def __post_init__(self) -> None:
         if not isinstance(self.client_id, str) or not self.client_id.strip():
@@ -70,8 +86,15 @@ class EngineConfig:
                 raise ValueError(f"{name} must be an integer >= 1")
         if self.max_slices < self.min_slices:
             raise ValueError("max_slices must be >= min_slices")
+        if not isinstance(self.market_protection, bool):
+            raise ValueError("market_protection must be true or false")
+        for name in ("intraday_cutoff", "admin_square_off_at"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), dt.time):
+                raise ValueError(f"{name} must be a datetime.time (IST) or None")
+        if not _finite(self.mpp_equity_percent) or not 0 < self.mpp_equity_percent <= 20:
+            raise ValueError("mpp_equity_percent must be within (0, 20]")
         for name in ("margin_intraday", "margin_cnc", "margin_futures", "margin_option_buy",
-                     "margin_option_sell"):
+                     "margin_option_sell", "square_off_charge", "gst_rate"):
             v = getattr(self, name)
             if not _finite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0")
@@ -222,6 +245,7 @@ class Account:
     def __init__(self, config: EngineConfig, instruments: Mapping[str, Instrument]) -> None:
         self.config = config
         self.opening = float(config.opening_balance)
+        self.charges = 0.0  # today's charges debited (the venue charges only FYERS's square-offs)
         self.positions: dict[tuple[str, str], Position] = {}
         self.holdings: dict[str, Holding] = {}
         for sym, qty, cost in config.holdings:
@@ -268,8 +292,14 @@ class Account:
 
     @property
     def total_balance(self) -> float:
-        """Opening balance plus realized P&L."""
-        return self.opening + self.realized
+        """Opening balance plus realized P&L, less today's charges."""
+        return self.opening + self.realized - self.charges
+
+    def charge_square_off(self) -> float:
+        """Debit one executed admin square-off order (charge plus GST); returns the amount."""
+        amount = round2(self.config.square_off_charge * (1 + self.config.gst_rate))
+        self.charges += amount
+        return amount
 
     def select(self, body: dict) -> tuple[list[Position], bool]:
         """Positions chosen by an exit-positions body, and whether that means "everything".
@@ -395,9 +425,10 @@ class Account:
         """Start a new day: realized P&L moves into the opening balance, today's CNC net buys
         and unsold demat shares become ``HLD`` holdings (T+1 settlement collapsed to one
         night), other open positions are carried forward (``cfBuyQty``/``cfSellQty`` at their
-        average cost), flat positions disappear. The venue does not auto-square-off INTRADAY
-        positions."""
-        self.opening += self.realized
+        average cost), flat positions disappear. INTRADAY positions still open (the admin
+        square-off is off, or its order did not fill) are carried like the others."""
+        self.opening += self.realized - self.charges
+        self.charges = 0.0
         for h in self.holdings.values():
             h.qty, h.sold = h.free, 0
         carried: dict[tuple[str, str], Position] = {}

@@ -20,7 +20,12 @@ became eligible):
   and then behave as market / limit orders from that same tick on;
 * a marketable order fills in ``randint(min_slices, max_slices)`` slices (lot multiples, seeded
   per order id), one slice per tick; IOC orders take one slice at their first live tick and
-  cancel the rest (status 1).
+  cancel the rest (status 1);
+* market price protection (:mod:`fyers_sim.mpp`): a market order (a triggered SL-M) is a limit
+  at the protection price from the LTP when it reaches the exchange (its trigger tick): beyond
+  it, it rests (a DAY order expires at the close).
+
+FYERS's INTRADAY cut-off and RMS square-off: :mod:`fyers_sim.intraday`.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from contextlib import contextmanager
 
 from .accounts import Account, EngineConfig
 from .market import MarketData, Tick
+from .mpp import protection_price
 from .orderbook import (
     BUY, NEEDS_LIMIT, NEEDS_STOP, SELL, STATUS_CANCELLED, STATUS_EXPIRED, STATUS_FILLED,
     STATUS_PENDING, STATUS_REJECTED, TYPE_MARKET, TYPE_SL_M, Order, OrderError,
-    PlaceRequest, Trade, inr, parse_modify, parse_order_id, parse_place, round2, tag_filter,
+    PlaceRequest, Trade, inr, parse_modify, parse_order_id, parse_place, round2, tag_selects,
 )
+from .intraday import IntradayRules
 
 __all__ = ["MatchingEngine", "EngineConfig", "OrderError"]
 
@@ -68,7 +75,7 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(digest, "big")
 
 
-class MatchingEngine:
+class MatchingEngine(IntradayRules):
     """The simulated FYERS OMS/RMS/exchange for one client. Thread-safe (one RLock).
 
     Listeners (:meth:`add_listener`) are called synchronously, in event order, while the
@@ -144,6 +151,15 @@ class MatchingEngine:
         return float(self._cal.sessions(day)[-1][1])
 
     def _advance(self, now: float) -> None:
+        """Process up to ``now``, stopping at each admin square-off on the way (the orders it
+        books need the ticks after it)."""
+        while now > self._clock:
+            at = self._next_square_off(self._clock, now)
+            self._advance_to(now if at is None else at)
+            if at is not None:
+                self._square_off(at)
+
+    def _advance_to(self, now: float) -> None:
         start = self._clock
         if now <= start:
             return
@@ -202,6 +218,8 @@ class MatchingEngine:
             if o.type in NEEDS_STOP and not o.triggered:
                 if (t.ltp >= o.stop) if o.side == BUY else (t.ltp <= o.stop):
                     o.triggered = True
+                    if o.type == TYPE_SL_M:
+                        o.protection = self._protection(o, t)
                 else:
                     continue
             price = self._match_price(o, t)
@@ -215,11 +233,14 @@ class MatchingEngine:
     def _match_price(o: Order, t: Tick) -> float | None:
         ask = t.ask if t.ask is not None else t.ltp
         bid = t.bid if t.bid is not None else t.ltp
+        limit = o.limit
         if o.type in (TYPE_MARKET, TYPE_SL_M):
-            return ask if o.side == BUY else bid
+            if o.protection is None:
+                return ask if o.side == BUY else bid
+            limit = o.protection  # MPP: a limit order at the protection price
         if o.side == BUY:
-            return ask if ask <= o.limit + _EPS else None
-        return bid if bid >= o.limit - _EPS else None
+            return ask if ask <= limit + _EPS else None
+        return bid if bid >= limit - _EPS else None
 
     @staticmethod
     def _slice(o: Order) -> int:
@@ -238,9 +259,13 @@ class MatchingEngine:
         o.updated_at = t.epoch
         o.slices_left = max(1, o.slices_left - 1)
         o.status = STATUS_FILLED if o.remaining == 0 else STATUS_PENDING
+        if o.admin and o.filled == qty:  # charged once per executed square-off order
+            amount = self._account.charge_square_off()
+            o.message = f"{o.message}; charged Rs {amount:.2f}"
         self._trade_seq += 1
         trade = Trade(str(_TRADE_NO_BASE + self._trade_seq), o.id, o.id_fyers, o.exch_id,
-                      o.client_id, o.ins, o.side, o.type, o.product, qty, price, t.epoch, o.tag)
+                      o.client_id, o.ins, o.side, o.type, o.product, qty, price, t.epoch, o.tag,
+                      o.admin)
         self._trades.append(trade)
         pos = self._account.apply_fill(o.ins, o.product, o.side, qty, price)
         self._emit("orders", o.raw("Fill" if o.status == STATUS_FILLED else "Partial Fill"))
@@ -254,6 +279,8 @@ class MatchingEngine:
     def _activate(self, o: Order, at: float) -> None:
         if o.working and o.awaiting_open:
             o.awaiting_open = False
+            if o.type == TYPE_MARKET:
+                o.protection = self._protection(o, self._tick_at(o.symbol, at))
             self._send_to_exchange(o, at)
             self._emit("orders", o.raw("Confirmed"))
 
@@ -302,12 +329,23 @@ class MatchingEngine:
         return (f"RED:Margin Shortfall:INR {inr(need - available)} Available:INR "
                 f"{inr(max(available, 0.0))} for C-{self.config.client_id} [FYERS_RISK_CUG]")
 
-    def _risk_check(self, o: Order, in_session: bool) -> str | None:
+    def _protection(self, o: Order, t: Tick | None) -> float | None:
+        """The MPP limit of a market / triggered SL-M order at tick ``t`` (None: off, no LTP)."""
+        if not self.config.market_protection or t is None:
+            return None
+        return protection_price(o.ins, o.side, t.ltp, t.prev_close, self.config.mpp_equity_percent)
+
+    def _risk_check(self, o: Order, in_session: bool, now: float) -> str | None:
+        if o.admin:
+            return None  # the RMS's own square-off orders
         if not in_session and not o.offline:
             # Protocol gives no text for this; the venue's wording.
             return "Market is closed. Place an after market order (offlineOrder) instead"
         if in_session and o.offline:
             return "After market orders (offlineOrder) are accepted only outside market hours"
+        cutoff = self._past_cutoff(o, now)
+        if cutoff is not None:
+            return cutoff
         others = self._working(exclude=o)
         if o.product == "CNC" and o.side == SELL:
             pending = sum(x.remaining for x in others
@@ -320,8 +358,9 @@ class MatchingEngine:
         before = self._account.blocked(others)
         return self._margin_shortfall(before, self._account.blocked(others + [o]))
 
-    def _book(self, req: PlaceRequest, now: float) -> Order:
-        """Create the order, emit New Ack (4), then Confirmed (6) or Rejected (5)."""
+    def _book(self, req: PlaceRequest, now: float, *, admin: bool = False) -> Order:
+        """Create the order, emit New Ack (4), then Confirmed (6) or Rejected (5). ``admin``: a
+        square-off order of FYERS's RMS (no risk checks)."""
         day = self._cal.date_of(now)
         self._order_seq += 1
         oid = f"{day:%y%m%d}{self._order_seq:08d}"
@@ -345,11 +384,17 @@ class MatchingEngine:
             ref_price=self._ref_price(req.ins.symbol, req.type, req.side, req.limit, req.stop,
                                       now),
             rng=rng, slices_left=rng.randint(self.config.min_slices, self.config.max_slices),
-            updated_at=now, awaiting_open=opens is not None, opens_at=opens,
+            updated_at=now, awaiting_open=opens is not None, opens_at=opens, admin=admin,
         )
+        if o.type == TYPE_MARKET and in_session and not o.awaiting_open:
+            o.protection = self._protection(o, self._tick_at(o.symbol, now))
+            if o.protection is not None:
+                o.ref_price = o.protection
+        if admin:
+            o.message = self._square_off_note()
         self._orders[oid] = o
         self._emit("orders", o.raw("New Ack"))
-        reason = self._risk_check(o, in_session)
+        reason = self._risk_check(o, in_session, now)
         if reason is not None:
             self._close(o, STATUS_REJECTED, now, "Rejected", reason)
         else:
@@ -404,14 +449,20 @@ class MatchingEngine:
             o = self._working_order(body)
             t = self._tick_at(o.symbol, now)
             req = parse_modify(body, o, None if t is None else t.ltp)
+            cutoff = self._past_cutoff(o, now)
+            if cutoff is not None:
+                raise OrderError(-99, cutoff)
             before = self._account.blocked(self._working())
-            old = (o.type, o.qty, o.limit, o.stop, o.disclosed, o.ref_price)
+            old = (o.type, o.qty, o.limit, o.stop, o.disclosed, o.ref_price, o.protection)
             o.type, o.qty, o.limit, o.stop, o.disclosed = (
                 req.type, req.qty, req.limit, req.stop, req.disclosed)
-            o.ref_price = self._ref_price(o.symbol, o.type, o.side, o.limit, o.stop, now)
+            if o.type != old[0] or req.rearm:  # a new type is protected (or not) afresh
+                o.protection = self._protection(o, t) if o.type == TYPE_MARKET else None
+            o.ref_price = (o.protection if o.protection is not None else
+                           self._ref_price(o.symbol, o.type, o.side, o.limit, o.stop, now))
             reason = self._margin_shortfall(before, self._account.blocked(self._working()))
             if reason is not None:
-                o.type, o.qty, o.limit, o.stop, o.disclosed, o.ref_price = old
+                o.type, o.qty, o.limit, o.stop, o.disclosed, o.ref_price, o.protection = old
                 raise OrderError(-99, reason)
             if req.rearm:
                 o.triggered = False
@@ -497,8 +548,7 @@ class MatchingEngine:
                     raise OrderError(-51, "Invalid order id")
                 orders = [self._orders[i] for i in dict.fromkeys(ids)]
             if order_tag is not None:
-                tag = tag_filter(order_tag)
-                orders = [o for o in orders if o.tag == tag]
+                orders = [o for o in orders if tag_selects(order_tag, o.tag, o.admin)]
             return {"s": "ok", "code": 200, "message": "",
                     "orderBook": [self._order_rest(o, now) for o in orders]}
 
@@ -507,8 +557,7 @@ class MatchingEngine:
         with self._synced(now) as now:
             trades = self._trades
             if order_tag is not None:
-                tag = tag_filter(order_tag)
-                trades = [t for t in trades if t.tag == tag]
+                trades = [t for t in trades if tag_selects(order_tag, t.tag, t.admin)]
             return {"s": "ok", "code": 200, "message": "",
                     "tradeBook": [t.rest() for t in trades]}
 

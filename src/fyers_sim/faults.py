@@ -18,7 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["RestFault", "FaultPlan", "SocketControl", "REST_FAULT_KINDS", "ADMIN_ACTIONS"]
+__all__ = ["RestFault", "FaultPlan", "SocketControl", "REST_FAULT_KINDS", "ADMIN_ACTIONS", "ORDER_WRITE_ROUTES",
+           "STATIC_IP_REFUSAL"]
 
 #: error: HTTP status + JSON (or HTML) body; delay: answer after ``seconds`` real seconds;
 #: hang: never answer (until the venue stops); lose_response: process the request, then reset the
@@ -26,8 +27,27 @@ __all__ = ["RestFault", "FaultPlan", "SocketControl", "REST_FAULT_KINDS", "ADMIN
 #: unconfirmed: FYERS's "request made, outcome not confirmed" replies (code 201 with no order id,
 #: or a connection-error code such as -201/-202/-204/-205/-329), with or without processing the
 #: request; late: take the body in, answer (drop / hang / an unconfirmed reply) and carry the
-#: request out only ``seconds`` later ("late booking").
-REST_FAULT_KINDS = ("error", "delay", "hang", "lose_response", "rate_limit", "malformed", "unconfirmed", "late")
+#: request out only ``seconds`` later ("late booking"); static_ip: refuse order requests as coming
+#: from an IP that is not the app's whitelisted static IP (see :data:`STATIC_IP_REFUSAL`).
+REST_FAULT_KINDS = ("error", "delay", "hang", "lose_response", "rate_limit", "malformed", "unconfirmed", "late",
+                    "static_ip")
+
+#: The requests FYERS gates by static IP since 1 Apr 2026: order placement, modification,
+#: cancellation and position exit (data, reports and sockets are not gated; fyers_2026.md §1).
+ORDER_WRITE_ROUTES = frozenset({
+    ("POST", "/api/v3/orders/sync"), ("PATCH", "/api/v3/orders/sync"), ("DELETE", "/api/v3/orders/sync"),
+    ("POST", "/api/v3/orders/async"), ("PATCH", "/api/v3/orders/async"), ("DELETE", "/api/v3/orders/async"),
+    ("POST", "/api/v3/multi-order/sync"), ("PATCH", "/api/v3/multi-order/sync"),
+    ("DELETE", "/api/v3/multi-order/sync"), ("DELETE", "/api/v3/positions"),
+    ("POST", "/api/v3/gtt/orders/sync"), ("PATCH", "/api/v3/gtt/orders/sync"), ("DELETE", "/api/v3/gtt/orders/sync"),
+})
+
+#: How the venue refuses an order request from a non-whitelisted IP: HTTP status, FYERS code and
+#: message (``{ip}`` is filled in). INFERRED (2026-12): FYERS documents the rule, not the reply;
+#: 403 is its documented "permission error" status, -50 its usual code for refused order requests.
+#: Change it here (or per fault: ``static_ip_refusal(status=..., code=..., message=...)``).
+STATIC_IP_REFUSAL = (403, -50, "Order request rejected: {ip} is not a whitelisted static IP for this app. "
+                               "Orders are accepted only from the static IP registered for the API app")
 
 #: How a "late" fault answers before it carries the request out: reset the connection at once
 #: ("drop"), keep it open unanswered until the request is carried out ("hang"), or answer with
@@ -49,7 +69,7 @@ UNCONFIRMED_CODES = {
 ADMIN_ACTIONS = (
     "rest_error", "rest_delay", "rest_hang", "lose_response", "rate_limit_burst",
     "malformed_response", "unconfirmed", "late_booking", "order_messages", "drop_socket", "stall_socket",
-    "resume_socket", "malformed_frame", "expire_tokens", "invalidate_tokens", "clear",
+    "resume_socket", "malformed_frame", "expire_tokens", "invalidate_tokens", "static_ip_refusal", "clear",
 )
 
 _LOG_LIMIT = 1000
@@ -80,6 +100,8 @@ class RestFault:
     process: bool = True         # unconfirmed: carry the request out before answering
     reply: str | int = "drop"    # late: see LATE_REPLIES
     seconds_max: float | None = None  # late: carry out after a seeded draw in [seconds, seconds_max]
+    message: str = ""            # static_ip: the refusal text ({ip} filled in)
+    ip: str = ""                 # static_ip: the client IP the refusal names
     fired: int = 0
 
     def __post_init__(self) -> None:
@@ -102,7 +124,13 @@ class RestFault:
                 raise ValueError("late seconds must be >= 0 and seconds_max >= seconds")
 
     def matches(self, method: str, path: str) -> bool:
+        if self.kind == "static_ip" and self.path is None:  # every order request, nothing else
+            return (method, path) in ORDER_WRITE_ROUTES and (self.method is None or self.method == method)
         return (self.path is None or self.path == path) and (self.method is None or self.method == method)
+
+    def refusal_body(self) -> dict:
+        """static_ip: the JSON error body."""
+        return {"s": "error", "code": self.code, "message": self.message.format(ip=self.ip)}
 
 
 @dataclass
@@ -232,6 +260,19 @@ class FaultPlan:
                 self._record(rule.kind, method=method, path=path)
                 return rule
         return None
+
+    def static_ip_refusal(self, times: int | None = None, ip: str = "203.0.113.7", path: str | None = None,
+                          method: str | None = None, status: int | None = None, code: int | None = None,
+                          message: str | None = None) -> RestFault:
+        """Refuse order requests (place, modify, cancel, exit; ``path``/``method`` narrow it) as
+        FYERS does when they come from an IP that is not the app's whitelisted static IP, or from
+        an app not enabled for orders. Nothing is carried out. Default reply: :data:`STATIC_IP_REFUSAL`
+        (INFERRED shape). ``times`` None: until cleared (a wrong IP stays wrong)."""
+        d_status, d_code, d_message = STATIC_IP_REFUSAL
+        return self.add_rest_fault(RestFault(
+            "static_ip", path, method, times, status=d_status if status is None else int(status),
+            code=d_code if code is None else int(code), message=d_message if message is None else message, ip=ip),
+            first=True)
 
     # ------------------------------------------------------------------ order-socket messages
     def order_messages(self, duplicate: float = 0.0, reorder: float = 0.0, drop: float = 0.0) -> None:

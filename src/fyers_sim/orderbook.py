@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .instruments import Instrument
+from .mpp import SHOW_AS_LIMIT_TYPE
 from .sessions import IST
 
 __all__ = [
@@ -24,7 +25,8 @@ __all__ = [
     "STATUS_EXPIRED", "WORKING_STATUSES", "ORDER_TYPES", "SIDES", "PRODUCTS", "VALIDITIES",
     "TYPE_LIMIT", "TYPE_MARKET", "TYPE_SL_M", "TYPE_SL_L", "BUY", "SELL",
     "ist_time", "on_tick_grid", "parse_place", "parse_modify", "parse_order_id", "normalize_tag",
-    "ModifyRequest", "round2", "tag_filter", "inr",
+    "ModifyRequest", "round2", "tag_filter", "tag_selects", "inr", "ADMIN_ORDER_TAG", "SOURCE_API",
+    "SOURCE_ADMIN",
 ]
 
 # ---------------------------------------------------------------------------- code tables
@@ -73,6 +75,14 @@ REPORT_OMS_STATUS: dict[str, tuple[int, int]] = {
     "Rejected": (92, STATUS_REJECTED),
     "Expired": (73, STATUS_EXPIRED),
 }
+
+#: ``orderTag`` of FYERS's own RMS square-off orders. INFERRED (2026-12): FYERS documents user tags
+#: ("1:<tag>") and the default "2:Untagged", not what its admin orders carry; the venue gives them
+#: this system tag (prefix 2, like "Untagged") so clients can tell them from their own.
+ADMIN_ORDER_TAG = "2:AutoSquareOff"
+#: ``source`` / ``ord_source``: orders placed through the API, and FYERS admin (RMS) orders
+#: (protocol 1.6: sources M, W, R, A = admin, ITS = API).
+SOURCE_API, SOURCE_ADMIN = "ITS", "A"
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _EPOCH_ZERO_IST = "01-Jan-1970 05:30:00"  # what FYERS sends for "no exchange update yet"
@@ -191,6 +201,14 @@ def tag_filter(order_tag: str) -> str | None:
     if tag in ("2:Untagged", "Untagged"):
         return None
     return tag[2:] if tag.startswith("1:") else tag
+
+
+def tag_selects(order_tag: str, tag: str | None, admin: bool = False) -> bool:
+    """Whether an ``order_tag`` filter selects an order whose stored tag is ``tag`` (``admin``:
+    one of FYERS's square-off orders, selected by :data:`ADMIN_ORDER_TAG` only)."""
+    if admin:
+        return str(order_tag) == ADMIN_ORDER_TAG
+    return tag == tag_filter(order_tag)
 
 
 def _tick_text(tick: float) -> str:
@@ -425,6 +443,8 @@ class Order:
     triggered: bool = False
     awaiting_open: bool = False  # AMO booked outside market hours, not yet at the exchange
     opens_at: float | None = None  # when an AMO goes to the exchange (next session open)
+    protection: float | None = None  # MPP: the limit a market / triggered SL-M order is capped at
+    admin: bool = False          # FYERS RMS square-off order (source "A", ADMIN_ORDER_TAG)
 
     @property
     def symbol(self) -> str:
@@ -459,22 +479,38 @@ class Order:
 
     @property
     def order_tag(self) -> str:
-        """``"1:<tag>"`` or ``"2:Untagged"``."""
-        return normalize_tag(self.tag)
+        """``"1:<tag>"``, ``"2:Untagged"``, or :data:`ADMIN_ORDER_TAG` for admin orders."""
+        return ADMIN_ORDER_TAG if self.admin else normalize_tag(self.tag)
+
+    @property
+    def shown_limit(self) -> float:
+        """``limitPrice`` as reported: the protection price of a protected order (see
+        :mod:`fyers_sim.mpp`), else the limit price."""
+        return self.limit if self.protection is None else self.protection
+
+    @property
+    def shown_type(self) -> int:
+        """``type`` as reported (see :data:`fyers_sim.mpp.SHOW_AS_LIMIT_TYPE`)."""
+        return TYPE_LIMIT if self.protection is not None and SHOW_AS_LIMIT_TYPE else self.type
+
+    @property
+    def source(self) -> str:
+        """``source``: ``"A"`` for FYERS admin orders, ``"ITS"`` for API orders."""
+        return SOURCE_ADMIN if self.admin else SOURCE_API
 
     def rest(self, lp: float, ch: float, chp: float) -> dict:
         """The orderbook entry (protocol 1.5 "Orderbook" field table)."""
         return {
             "clientId": self.client_id, "id": self.id, "id_fyers": self.id_fyers,
             "exchOrdId": self.exch_id, "qty": self.qty, "remainingQuantity": self.open_qty,
-            "filledQty": self.filled, "discloseQty": self.disclosed, "limitPrice": self.limit,
-            "stopPrice": self.stop, "tradedPrice": self.traded_price, "type": self.type,
+            "filledQty": self.filled, "discloseQty": self.disclosed, "limitPrice": self.shown_limit,
+            "stopPrice": self.stop, "tradedPrice": self.traded_price, "type": self.shown_type,
             "fyToken": self.ins.fytoken, "exchange": self.ins.exchange,
             "segment": self.ins.segment, "symbol": self.symbol,
             "instrument": self.ins.inst_type, "message": self.message,
             "offlineOrder": self.offline, "orderDateTime": ist_time(self.placed_at),
             "orderValidity": self.validity, "pan": "", "productType": self.product,
-            "side": self.side, "status": self.status, "source": "ITS",
+            "side": self.side, "status": self.status, "source": self.source,
             "ex_sym": self.ins.underlying, "description": self.ins.description,
             "ch": ch, "chp": chp, "lp": lp, "slNo": self.sl_no,
             "dqQtyRem": min(self.disclosed, self.remaining) if self.working else 0,
@@ -499,10 +535,10 @@ class Order:
             "fy_token": self.ins.fytoken, "id": self.id, "id_fyers": self.id_fyers,
             "id_exchange": self.exch_id, "instrument": self.ins.inst_type,
             "lot_size": self.ins.lot_size, "offline_flag": self.offline, "oms_flag": "K:1",
-            "oms_msg": self.message, "ord_source": "ITS",
-            "ord_status": self._raw_status(report_type), "ord_type": self.type,
+            "oms_msg": self.message, "ord_source": self.source,
+            "ord_status": self._raw_status(report_type), "ord_type": self.shown_type,
             "ordertag": self.order_tag, "org_ord_status": self.status, "pan": "",
-            "precision": 2, "price_limit": self.limit, "price_multiplier": 1,
+            "precision": 2, "price_limit": self.shown_limit, "price_multiplier": 1,
             "price_stop": self.stop, "price_traded": self.traded_price,
             "product_type": self.product, "qty": self.qty, "qty_filled": self.filled,
             "qty_multiplier": 1, "qty_remaining": self.open_qty, "report_type": report_type,
@@ -536,6 +572,12 @@ class Trade:
     price: float
     epoch: int
     tag: str | None
+    admin: bool = False
+
+    @property
+    def order_tag(self) -> str:
+        """The order's ``orderTag`` (see :attr:`Order.order_tag`)."""
+        return ADMIN_ORDER_TAG if self.admin else normalize_tag(self.tag)
 
     @property
     def value(self) -> float:
@@ -551,7 +593,7 @@ class Trade:
             "orderType": self.order_type, "fyToken": self.ins.fytoken,
             "productType": self.product, "tradedQty": self.qty, "tradePrice": self.price,
             "tradeValue": self.value, "tradeNumber": self.number, "row": int(self.number),
-            "symbol": self.ins.symbol, "orderTag": normalize_tag(self.tag),
+            "symbol": self.ins.symbol, "orderTag": self.order_tag,
         }
 
     def raw(self) -> dict:
@@ -561,7 +603,7 @@ class Trade:
             "fill_time": ist_time(self.epoch), "fy_token": self.ins.fytoken,
             "id": self.order_id, "id_exchange": self.exch_order_id, "id_fill": self.number,
             "id_fyers": self.id_fyers, "ord_type": self.order_type,
-            "ordertag": normalize_tag(self.tag), "price_traded": self.price,
+            "ordertag": self.order_tag, "price_traded": self.price,
             "product_type": self.product, "qty_traded": self.qty, "segment": self.ins.segment,
             "symbol": self.ins.symbol, "traded_val": self.value, "tran_side": self.side,
         }

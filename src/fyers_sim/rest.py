@@ -29,7 +29,7 @@ _log = logging.getLogger(__name__)
 _LATE_TASKS: set[asyncio.Task] = set()  # strong references to requests carried out late
 # Faults acted out after authentication and the rate limiter (the request is, or will be, carried
 # out): FYERS's gateway counts a request when it arrives, however long the backend then takes.
-_AFTER_AUTH = ("delay", "lose_response", "unconfirmed", "late")
+_AFTER_AUTH = ("delay", "lose_response", "unconfirmed", "late", "static_ip")
 
 # Route families and the body FYERS sends when their token is missing/bad/expired (protocol §1.4,
 # real bodies captured by the Go SDK's tests). All with HTTP 401 (INFERRED from the docs' table).
@@ -198,6 +198,8 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
         # being carried out (FYERS books an order whose reply never reached the client).
         await request.read()
         await asyncio.sleep(rule.seconds)
+    if rule is not None and rule.kind == "static_ip":  # refused after auth: the token is fine, the IP is not
+        return json_response(rule.refusal_body(), rule.status)
     if rule is not None and rule.kind == "late":
         return await _late(ctx, rule, request, handler)
     if rule is not None and rule.kind == "unconfirmed" and not rule.process:

@@ -54,6 +54,8 @@ _EXPORTS = {
     "Rejected": "fyers_store.errors",
     "OutcomeUnknown": "fyers_store.errors",
     "OrderPlacementUnknown": "fyers_store.errors",
+    "StaticIpRefused": "fyers_store.errors",
+    "MppBackBroker": "fyers_store.bt.mpp",
     "HistoryService": "fyers_store.engine.history",
     "FeedEngine": "fyers_store.engine.feed_engine",
     "LiveBarBuilder": "fyers_store.engine.bar_builder",

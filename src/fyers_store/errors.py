@@ -91,6 +91,23 @@ class Rejected(FyersError):
         super().__init__(f"FYERS rejected the request: {message} (code {code})")
 
 
+class StaticIpRefused(Rejected):
+    """FYERS refused an order request (place, modify, cancel, exit) because it did not come from the
+    static IP whitelisted for the API app, or the app is not enabled for orders (SEBI's retail-algo
+    rules, since 1 April 2026). Definitive: the order was not placed (nor modified, nor cancelled),
+    and resending cannot help -- it is never retried. Data, reports and sockets are not IP-gated and
+    keep working. ``message`` tells the operator what to fix; ``venue_message`` is FYERS's own text."""
+
+    def __init__(self, code: int, venue_message: str, order_id: str | None = None) -> None:
+        self.venue_message = venue_message
+        operator = ("FYERS refused the order request: it did not come from the static IP whitelisted for "
+                    "this API app, or the app is not enabled for orders. Register this machine's public IP "
+                    "as the app's static IP in the FYERS API dashboard (myapi.fyers.in, app settings) or run "
+                    "from the registered IP, then place the order again; market data keeps flowing "
+                    f"meanwhile. FYERS said: {venue_message}")
+        super().__init__(code, operator, order_id)
+
+
 class AlreadyCancelled(Rejected):
     """A cancel FYERS refused because it has cancelled the order already: the cancel is not refused
     but done, and the order's cancelled update is on its way. (Raised by the adapter, the one place

@@ -209,7 +209,10 @@ def scenario(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("broker_bt")
     account = VenueAccount()
-    engine = EngineConfig(client_id=account.fy_id, min_slices=2, max_slices=4)  # every fill in >= 2 slices
+    # every fill in >= 2 slices; the scenario trades INTRADAY up to the close, so FYERS's 15:15 rules
+    # (cut-off, RMS square-off) are off here: tests/engine/test_broker_rules.py covers them
+    engine = EngineConfig(client_id=account.fy_id, min_slices=2, max_slices=4, intraday_cutoff=None,
+                          admin_square_off_at=None)
     with pytest.MonkeyPatch.context() as mp, running_venue(seed=7, account=account, engine_config=engine) as venue:
         for var in ("FYERS_ENVIRONMENT", "FYERS_CONFIG_DIR", "FYERS_STATE_DB_PATH"):
             mp.delenv(var, raising=False)

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from fyers_sim.engine import EngineConfig, MatchingEngine, OrderError
+from fyers_sim.mpp import protection_price
 from support.clocks import at
 from support.sim_engine import (
     DAY, FUT, MD, NIFTY, SBIN, T0, ask, bid, engine, fyers_time, order, ticks_after,
@@ -111,7 +112,7 @@ def test_non_object_bodies(body):
 
 
 def test_optional_fields_default_and_unused_prices_are_ignored():
-    e, _ = engine()
+    e, _ = engine(market_protection=False)  # with MPP, limitPrice shows the protection price
     oid = e.place({"symbol": SBIN, "qty": 1, "type": 2, "side": 1, "productType": "CNC",
                    "validity": "DAY", "limitPrice": 5.0, "isSliceOrder": False}, T0)["id"]
     row = book_entry(e, oid, T0)
@@ -322,7 +323,7 @@ def test_ioc_single_slice_fills_whole_and_unmarketable_ioc_is_cancelled():
 
 def test_ioc_without_a_tick_before_the_close_is_cancelled_at_the_close():
     e, ev = engine()
-    oid = e.place(order(validity="IOC"), at(DAY, 15, 29, 59))["id"]
+    oid = e.place(order(validity="IOC", productType="CNC"), at(DAY, 15, 29, 59))["id"]  # past 15:15
     e.advance(at(DAY, 15, 31))
     assert ev.statuses(oid) == [4, 6, 1]
     assert ev.of("orders", oid)[-1]["update_time_epoch_oms"] == at(DAY, 15, 30)
@@ -365,7 +366,7 @@ def test_rejected_order_cannot_be_cancelled_and_expired_cannot_be_modified():
     with pytest.raises(OrderError) as err:
         e.cancel({"id": rejected}, at(DAY, 10, 0))
     assert (err.value.code, err.value.message) == (-164, "This order has already been rejected")
-    far = e.place(order(type=1, limitPrice=grid(LTP0 * 0.9)), at(DAY, 10, 0))["id"]
+    far = e.place(order(type=1, limitPrice=grid(LTP0 * 0.9), productType="CNC"), at(DAY, 10, 0))["id"]
     e.advance(at(DAY, 15, 31))
     with pytest.raises(OrderError) as err:
         e.modify({"id": far, "limitPrice": grid(LTP0)}, at(DAY, 15, 31))
@@ -427,7 +428,7 @@ def test_modify_to_a_stop_order_checks_the_trigger_against_the_ltp():
 
 def test_day_orders_expire_at_the_session_close():
     e, ev = engine()
-    oid = e.place(order(type=1, limitPrice=grid(LTP0 * 0.9)), T0)["id"]
+    oid = e.place(order(type=1, limitPrice=grid(LTP0 * 0.9), productType="CNC"), T0)["id"]  # no RMS cancel
     e.advance(at(DAY, 15, 29, 59))
     assert book_entry(e, oid, at(DAY, 15, 29, 59))["status"] == 6
     e.advance(at(DAY, 15, 45))
@@ -483,7 +484,8 @@ def test_amo_placed_in_market_hours_is_rejected():
 
 def test_margin_shortfall_rejects_with_the_fyers_rms_message():
     e, ev = engine(opening_balance=10_000.0)
-    touch = MD.last_tick(SBIN, T0).ask
+    tick = MD.last_tick(SBIN, T0)
+    touch = protection_price(MD.instrument(SBIN), 1, tick.ltp, tick.prev_close)  # MPP: the order's cap
     need = 100 * touch * 0.2
     with pytest.raises(OrderError) as err:
         e.place(order(qty=100), T0)

@@ -234,7 +234,7 @@ def test_exit_with_pending_orders_cancel_and_exit_all():
 
 
 def test_exit_outside_market_hours_reports_the_rejection():
-    e, _ = engine(min_slices=1, max_slices=1)
+    e, _ = engine(min_slices=1, max_slices=1, admin_square_off_at=None)  # the position stays open
     e.place(order(qty=10), T0)
     e.advance(T0 + 30)
     with pytest.raises(OrderError, match="Market is closed") as err:
@@ -243,7 +243,7 @@ def test_exit_outside_market_hours_reports_the_rejection():
 
 
 def test_day_change_rolls_positions_holdings_and_balance():
-    e, _ = engine(min_slices=1, max_slices=1)
+    e, _ = engine(min_slices=1, max_slices=1, admin_square_off_at=None)  # INTRADAY carried, not squared off
     e.place(order(qty=10), T0)                                   # intraday long, kept open
     e.place(order(productType="CNC", qty=5), T0)                 # delivery buy -> holdings
     e.place(order(symbol=FUT, productType="MARGIN", qty=65), T0)

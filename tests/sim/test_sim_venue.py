@@ -17,8 +17,8 @@ def _auth(venue) -> dict:
     return {"Authorization": f"{venue.account.app_id}:{venue.access_token()}"}
 
 
-def _limit_buy(venue, price: float, qty: int = 1, validity: str = "DAY") -> str:
-    body = {"symbol": "NSE:SBIN-EQ", "qty": qty, "type": 1, "side": 1, "productType": "INTRADAY",
+def _limit_buy(venue, price: float, qty: int = 1, validity: str = "DAY", product: str = "INTRADAY") -> str:
+    body = {"symbol": "NSE:SBIN-EQ", "qty": qty, "type": 1, "side": 1, "productType": product,
             "limitPrice": price, "stopPrice": 0, "validity": validity, "disclosedQty": 0, "offlineOrder": False}
     reply = requests.post(venue.urls.api + "/orders/sync", json=body, headers=_auth(venue), timeout=5).json()
     assert reply["code"] == 1101, reply
@@ -60,7 +60,7 @@ def test_stepped_clock_moves_only_when_told_and_advance_processes_fills(venue):
 
 
 def test_day_orders_expire_when_the_clock_passes_the_close(venue):
-    order_id = _limit_buy(venue, price=1.0)  # far below the market: rests
+    order_id = _limit_buy(venue, price=1.0, product="CNC")  # rests (INTRADAY: cancelled by the RMS)
     venue.set_time(dt.datetime(2026, 11, 18, 15, 31, tzinfo=IST))
     (order,) = [o for o in venue.orders() if o["id"] == order_id]
     assert order["status"] == 7

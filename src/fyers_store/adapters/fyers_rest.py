@@ -22,7 +22,9 @@ Error mapping, first rule that matches (-> raised; retried?):
 2. HTTP 429, or body code -429                           -> RateLimitError; retried after Retry-After
                                                             (the shared limiter pauses for everyone)
 3. HTTP 5xx, JSON body or not                            -> OutcomeUnknown; retried
-4. HTTP 401/403, or code -8/-15/-16/-17                  -> AuthError; not retried
+4. a static-IP refusal (:func:`is_static_ip_refusal`:    -> StaticIpRefused (a Rejected); not retried
+   its message; not an auth code), any HTTP status
+4b. HTTP 401/403, or code -8/-15/-16/-17                 -> AuthError; not retried
 5. body not JSON (the SDK's ``{"code": <status>,         -> OutcomeUnknown; not retried
    "message": "Bad request"}``), or the SDK failed
    before sending (its -99 "invalid input")
@@ -73,6 +75,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -94,7 +97,7 @@ from fyers_store.backoff import capped_backoff
 from fyers_store.config import RestLimitsConfig
 from fyers_store.errors import (
     AlreadyCancelled, AuthError, FyersError, OrderPlacementUnknown, OutcomeUnknown, RateLimitError, Rejected,
-    VenueDataError,
+    StaticIpRefused, VenueDataError,
 )
 from fyers_store.logs import get_logger
 from fyers_store.models.bars import NormalizedBar
@@ -103,7 +106,7 @@ from fyers_store.models.orders import (
 )
 from fyers_store.models.resolution import canonicalize_fyers_resolution, is_seconds_resolution
 
-__all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError"]
+__all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError", "is_static_ip_refusal"]
 
 _log = get_logger(__name__, "rest")
 _olog = get_logger(__name__ + ".orders", "orders")
@@ -121,6 +124,23 @@ _UNCONFIRMED_CODES = frozenset({-201, -202, -204, -205, -329})
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
 # Requests FYERS counts against its order limit (10/s for sync place/modify/cancel, 2026).
 _ORDER_OPS = frozenset({"place_order", "modify_order", "cancel_order"})
+
+# FYERS's refusal of an order request from a non-whitelisted IP (or an app not enabled for orders):
+# the rule is documented (since 1 Apr 2026), its reply is not (shared/fyers_2026.md §1, 2026-12). It
+# is recognised by its message -- brokers word these around the IP ("not a whitelisted static IP",
+# "IP ... is not allowed/registered") or the app not being enabled for orders -- and by any code
+# added here once FYERS's is known. Matched before the 401/403 rule: FYERS may send it as 403.
+_STATIC_IP_CODES: frozenset[int] = frozenset()
+_STATIC_IP_TEXT = re.compile(
+    r"static\s*ip|white-?\s*list|\bip\b.{0,80}?\bnot\s+(?:allowed|registered|authori[sz]ed|permitted|mapped)"
+    r"|not\s+enabled\s+for\s+(?:api\s+)?(?:orders?|order\s+placement|trading)", re.IGNORECASE)
+
+
+def is_static_ip_refusal(code: int | None, message: str) -> bool:
+    """Whether a FYERS error reply is its static-IP refusal (the one matcher; see above)."""
+    if code in AUTH_CODES:
+        return False
+    return code in _STATIC_IP_CODES or bool(_STATIC_IP_TEXT.search(message or ""))
 
 
 @dataclass
@@ -364,6 +384,11 @@ class FyersSdkRestAdapter(RestAdapter):
             # A gateway's 502/503/504 says nothing about the backend, which may still act on it.
             return _Failure(OutcomeUnknown(op, f"HTTP {status}" + (f" ({message})" if message else ""),
                                            answered=status not in _GATEWAY_STATUSES), retry=True)
+        if body is not None and body.get("s") not in ok_states and is_static_ip_refusal(code, message):
+            self._count("rejected")
+            _olog.error("%s: FYERS refused it as not from the app's whitelisted static IP (HTTP %s, code %s): %s",
+                        op, status, code, message)
+            return _Failure(StaticIpRefused(code if code is not None else -status, message))
         if status in (401, 403) or code in AUTH_CODES:
             self._count("auth_errors")
             return _Failure(AuthError(f"{op}: {message or f'HTTP {status}'}", code=code))

@@ -15,6 +15,16 @@ Mapping (lossy points marked):
 * A Backtrader order that FYERS has but whose placement outcome is unknown stays Submitted or
   Accepted; ``notify_store("ORDER_UNKNOWN", ...)`` says so until it is settled.
 * ``order.info["order_tag"]`` is the FYERS ``orderTag`` of the order.
+* A Market order (or a triggered Stop) that FYERS turned into a protected limit (market price
+  protection, MPP) stays Accepted (working) -- it may rest there if the price gapped past the band --
+  with ``order.info["protection_price"]`` set as soon as FYERS shows it (the notified clones share
+  ``info``); cancel it like any order, and a DAY order still open at the close ends Expired.
+* With ``intraday_square_off_time`` in broker.yaml, the broker's own square-off orders get a
+  Backtrader order (when their symbol has a feed) with ``info["square_off"]`` True; FYERS's own
+  square-off trades move the position as trades made outside the strategy do
+  (``notify_store("FYERS_SQUARE_OFF", ...)``, charge noted).
+* An order FYERS refused as not from the app's whitelisted static IP ends Rejected with
+  ``info["reject_reason"]`` saying what to fix (``notify_store("STATIC_IP_REFUSED", ...)`` too).
 * After a restart, an order still open (or one that ended while the process was down) gets a new
   Backtrader order (``info["restored"]``), notified once as it stands -- Submitted, Accepted, or
   Partial with the fills applied before the restart as its executed size and price (they are not
@@ -332,11 +342,14 @@ class FyersBroker(bt.BrokerBase):
                     self._report_no_feed(tracked)
             self._unrestored = waiting
         self._check_positions()
+        self._copy_protection()
         if self.core is not None and self.core.forgotten != self._forgotten:
             self._forget()
 
     def _apply_event(self, order: bt.Order, ev: OrderEvent) -> None:
         kind = ev.kind
+        if ev.order.protection_price is not None:
+            order.addinfo(protection_price=ev.order.protection_price)
         if kind is OrderEventKind.SUBMITTED:
             order.submit(self)
         elif kind is OrderEventKind.ACCEPTED:
@@ -381,6 +394,17 @@ class FyersBroker(bt.BrokerBase):
             return
         self._notify(order)
 
+    def _copy_protection(self) -> None:
+        """MPP: a protection price FYERS showed for a Market/Stop order (no event of its own) goes
+        into the Backtrader order's ``info``."""
+        if self.core is None:
+            return
+        for tag, order in self._orders.items():
+            if order.exectype in (bt.Order.Market, bt.Order.Stop) and "protection_price" not in order.info:
+                tracked = self.core.book.get(tag)
+                if tracked is not None and tracked.protection_price is not None:
+                    order.addinfo(protection_price=tracked.protection_price)
+
     def _execute(self, order: bt.Order, tracked: TrackedOrder, fill: Fill) -> None:
         data = order.data
         size = _signed(tracked, fill.qty)
@@ -410,7 +434,11 @@ class FyersBroker(bt.BrokerBase):
         order = cls(owner=None, data=data, size=req.qty, price=price or None,
                     pricelimit=req.limit_price if req.type is OrderType.STOP_LIMIT else None,
                     exectype=_BT_EXECTYPE[req.type], simulated=False)
-        order.addinfo(order_tag=tracked.tag, restored=True, found_late=tracked.tag in self._found_late)
+        square_off = tracked.tag in self._started_core().square_off_tags
+        order.addinfo(order_tag=tracked.tag, restored=not square_off, found_late=tracked.tag in self._found_late,
+                      square_off=square_off)
+        if tracked.protection_price is not None:
+            order.addinfo(protection_price=tracked.protection_price)
         self._found_late.discard(tracked.tag)
         order.addcomminfo(self.getcommissioninfo(data))
         order.submit(self)

@@ -34,6 +34,10 @@ class ProductType(str, Enum):
 
 
 PRODUCT_TYPES: tuple[str, ...] = tuple(p.value for p in ProductType)
+#: From this IST time FYERS refuses user orders on INTRADAY positions and squares them off itself
+#: (FYERS support, June 2025; fyers_2026.md §2). Defined here, the lowest layer that needs it
+#: (broker.yaml's square-off time must precede it); :mod:`fyers_store.models.intraday` re-exports it.
+FYERS_INTRADAY_CUTOFF = dt.time(15, 15)
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SYMBOL_MASTER_SEGMENTS = ("NSE_CM", "NSE_FO", "NSE_CD", "NSE_COM", "BSE_CM", "BSE_FO", "MCX_COM")
 SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
@@ -269,14 +273,28 @@ class RestLimitsConfig:
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    """Broker runtime knobs (``config/broker.yaml``)."""
+    """Broker runtime knobs (``config/broker.yaml``).
+
+    ``intraday_square_off_time`` (IST, default off): from then until the close the broker closes the
+    strategy's INTRADAY positions itself and refuses new INTRADAY orders. It must lie before
+    FYERS's 15:15 cut-off (:data:`FYERS_INTRADAY_CUTOFF`), after which FYERS refuses them and squares
+    off itself (for a charge).
+    """
+
+    _SESSION_OPEN: ClassVar[dt.time] = dt.time(9, 15)
 
     reconcile_interval_seconds: float = setting(30.0, min=0, max=86_400, required=True)
     allowed_product_types: tuple[str, ...] = setting(("CNC", "INTRADAY"), choices=PRODUCT_TYPES, required=True)
     default_product_type: str = setting("INTRADAY", choices=PRODUCT_TYPES)
     allow_live_orders: bool = setting(False, doc="permit orders to real FYERS without FYERS_ENVIRONMENT=LIVE")
+    intraday_square_off_time: Optional[dt.time] = setting(
+        None, doc="IST HH:MM at which the broker closes INTRADAY positions itself (before 15:15); absent: off")
 
     def __post_init__(self) -> None:
+        t = self.intraday_square_off_time
+        if t is not None and not self._SESSION_OPEN < t < FYERS_INTRADAY_CUTOFF:
+            raise CrossFieldError("intraday_square_off_time", f"must lie after {self._SESSION_OPEN:%H:%M} and before "
+                                  f"FYERS's INTRADAY cut-off {FYERS_INTRADAY_CUTOFF:%H:%M} IST, got {t:%H:%M}")
         if not self.allowed_product_types:
             raise CrossFieldError("allowed_product_types", "must name at least one product type")
         if self.default_product_type not in self.allowed_product_types:

@@ -31,6 +31,7 @@ from typing import Any, Callable
 from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.engine.broker_lookups import OutcomeLookups
 from fyers_store.engine.broker_recovery import AccountTruthMixin
+from fyers_store.engine.broker_rules import FyersRulesMixin
 from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.engine.broker_state import (
     LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure,
@@ -39,7 +40,7 @@ from fyers_store.engine.broker_state import (
 from fyers_store.config.schema import BrokerConfig
 from fyers_store.errors import (
     AlreadyCancelled, AuthError, BrokerHalted, FyersError, OrderPlacementUnknown, RateLimitError,
-    ReconcileFailureError, Rejected, StateStoreError,
+    ReconcileFailureError, Rejected, StateStoreError, StaticIpRefused,
 )
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import (
@@ -65,7 +66,7 @@ _SOCKET_CONNECTED = "order socket connected"
 _FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 
 
-class BrokerCore(AccountTruthMixin):
+class BrokerCore(AccountTruthMixin, FyersRulesMixin):
     """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
 
     ``store`` supplies REST and the order socket (what the core uses of it:
@@ -119,6 +120,7 @@ class BrokerCore(AccountTruthMixin):
         self._full_reconcile_at = float("-inf")  # monotonic
         self._run_id = ""
         self.started = False
+        self._init_rules()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -201,6 +203,8 @@ class BrokerCore(AccountTruthMixin):
         try:
             order_id = self.rest.place_order(request)
         except Rejected as exc:
+            if isinstance(exc, StaticIpRefused):
+                self._static_ip_refused(f"order {tag} ({request.side.name} {request.qty} {request.symbol})", exc)
             events += self._apply(self.book.place_rejected(tag, exc.message, exc.order_id))
         except OrderPlacementUnknown as exc:
             self._lookups.watch_placement(tag, sent_at, answered=exc.answered)
@@ -236,6 +240,8 @@ class BrokerCore(AccountTruthMixin):
             self._lookups.watch_cancel(tag)
             return []
         except Rejected as exc:
+            if isinstance(exc, StaticIpRefused):
+                self._static_ip_refused(f"cancel of {tag}", exc)
             return self._apply(self.book.cancel_refused(tag, exc.message, report=True))  # e.g. -162 traded
         except (AuthError, RateLimitError) as exc:
             if isinstance(exc, AuthError):
@@ -262,6 +268,8 @@ class BrokerCore(AccountTruthMixin):
             self.rest.modify_order(venue_id, qty=qty, limit_price=limit_price, stop_price=stop_price,
                                    order_type=order.request.type)
         except Rejected as exc:
+            if isinstance(exc, StaticIpRefused):
+                self._static_ip_refused(f"modify of {tag}", exc)
             return self._apply(self.book.modify_refused(tag, exc.message))
         except (AuthError, RateLimitError) as exc:
             if isinstance(exc, AuthError):
@@ -293,7 +301,7 @@ class BrokerCore(AccountTruthMixin):
                 events += self._on_message(message)
         if not self._halted:
             settled = self._lookups.settle(self._apply, self._auth_failed)
-            events += settled + (self._after_change() if settled else [])
+            events += settled + (self._after_change() if settled else []) + self._square_off_if_due()
         interval = self.config.reconcile_interval_seconds
         if self._reconcile_due is None and interval > 0 and self._last_reconcile is not None:
             if (self.store.now() - self._last_reconcile).total_seconds() >= interval:
@@ -409,7 +417,8 @@ class BrokerCore(AccountTruthMixin):
 
     def _on_snapshot(self, snap: OrderSnapshot, quiet_external: bool = False) -> list[BrokerEvent]:
         if self._known(snap.order_id, snap.order_tag) is None and not self._adopt(snap):
-            if self.primary and not quiet_external and self._first_sight(f"order {snap.order_id}"):
+            if (self.primary and not quiet_external and not self._fyers_square_off_order(snap)
+                    and self._first_sight(f"order {snap.order_id}")):
                 self._notify("EXTERNAL_ORDER", f"FYERS order {snap.order_id} {snap.symbol} was not placed by this "
                                                f"strategy (status {snap.status.name})", snapshot=snap)
             return []
@@ -443,25 +452,6 @@ class BrokerCore(AccountTruthMixin):
         events = self._apply(self.book.on_trade(trade), trade)
         self._funds_dirty = True
         return adopted + events
-
-    def _external_trade(self, trade: TradeFill, seeding: bool) -> list[BrokerEvent]:
-        """A trade not made by this strategy: recorded once; it moves the position unless it is
-        from before the first start (then the venue's position is loaded as a whole)."""
-        row = applied_trade(trade, None, self.store.now())
-        if seeding:
-            self.state.record_fill(row)
-            return []
-        position = position_after(self._positions.get(trade.symbol), trade.symbol, int(trade.side) * trade.qty,
-                                  trade.price)
-        if not self.state.record_fill(row, position=position):
-            return []
-        self._positions[trade.symbol] = position
-        self._funds_dirty = True
-        detail = (f"trade {trade.trade_id}: {trade.side.name} {trade.qty} {trade.symbol} @ {trade.price} "
-                  f"(FYERS order {trade.order_id}) was not placed by this strategy")
-        self._notify("EXTERNAL_TRADE", detail, trade=trade)
-        log.warning("external %s; position now %s", detail, int(position.qty))
-        return [PositionChange(trade.symbol, int(position.qty), position.avg_price, detail, trade)]
 
     # ------------------------------------------------------------------ internals
     def _forget_done(self) -> None:
@@ -555,6 +545,9 @@ class BrokerCore(AccountTruthMixin):
         if product.value not in self.config.allowed_product_types:
             return (f"product type {product.value} is not in allowed_product_types "
                     f"{list(self.config.allowed_product_types)} (config/broker.yaml)")
+        late = self._intraday_refusal(product)
+        if late is not None:
+            return late
         if self.rest.is_real_fyers and not self._live_ok:
             return ("live orders to real FYERS are disabled: set FYERS_ENVIRONMENT=LIVE or "
                     "allow_live_orders: true in config/broker.yaml")

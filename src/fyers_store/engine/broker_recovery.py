@@ -3,6 +3,8 @@ tradebook for its orders, whatever the local state of an order (issue 14):
 
 * an order carrying this strategy's tag that the state DB has no record of (e.g. a DB restored
   from an older backup) is adopted from FYERS's row (``ORDER_FOUND_LATE``);
+* a trade not made by the strategy (another terminal, FYERS's square-off) is applied once and
+  reported (``EXTERNAL_TRADE``, or ``FYERS_SQUARE_OFF`` with its charge: :mod:`.broker_rules`);
 * a trade of ours that its order cannot take (an overfill, a trade of a definitively rejected
   order) still enters the ledger and the position, once; the order stays halted;
 * an anomaly is logged and notified once per order and cause, not on every later update and
@@ -63,6 +65,9 @@ class AccountTruthMixin:
     def position(self, symbol: str) -> tuple[int, float]:  # defined by BrokerCore
         raise NotImplementedError
 
+    if TYPE_CHECKING:  # defined by FyersRulesMixin (a stub here would shadow it in BrokerCore's MRO)
+        def _external_kind(self, trade: TradeFill, detail: str) -> tuple[str, str]: ...
+
     def _our_tag(self, raw_tag: str | None) -> str | None:
         tag = order_tag_from_fyers(raw_tag)
         return tag if self._run_id and tag is not None and tag.startswith(self.tag_prefix) else None
@@ -90,6 +95,26 @@ class AccountTruthMixin:
         log.warning("%s", detail)
         self._notify("ORDER_FOUND_LATE", detail, tag=tag)
         return True
+
+    def _external_trade(self, trade: TradeFill, seeding: bool) -> list[BrokerEvent]:
+        """A trade not made by this strategy: recorded once; it moves the position unless it is
+        from before the first start (then the venue's position is loaded as a whole)."""
+        row = applied_trade(trade, None, self._now())
+        if seeding:
+            self.state.record_fill(row)
+            return []
+        position = position_after(self._positions.get(trade.symbol), trade.symbol, int(trade.side) * trade.qty,
+                                  trade.price)
+        if not self.state.record_fill(row, position=position):
+            return []
+        self._positions[trade.symbol] = position
+        self._funds_dirty = True
+        detail = (f"trade {trade.trade_id}: {trade.side.name} {trade.qty} {trade.symbol} @ {trade.price} "
+                  f"(FYERS order {trade.order_id}) was not placed by this strategy")
+        kind, detail = self._external_kind(trade, detail)
+        self._notify(kind, detail, trade=trade)
+        log.warning("external %s; position now %s", detail, int(position.qty))
+        return [PositionChange(trade.symbol, int(position.qty), position.avg_price, detail, trade)]
 
     def _record_unmatched(self, trade: TradeFill, anomaly: OrderEvent) -> list[BrokerEvent]:
         """A trade of our order that the order cannot take (it contradicts it: an overfill, a

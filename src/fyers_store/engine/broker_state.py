@@ -51,6 +51,8 @@ def stored_order(order: TrackedOrder, *, bt_ref: int | None = None, seq: int | N
         extra["not_found"] = True
     if order.submitted_at is not None:
         extra["submitted_at"] = order.submitted_at
+    if order.protection_price is not None:
+        extra["protection_price"] = order.protection_price
     if order.prior_qtys:  # so a stale update from before a modify is recognised after a reload too
         extra["prior_qtys"] = list(order.prior_qtys)
     return StoredOrder(
@@ -83,6 +85,7 @@ def tracked_order(row: StoredOrder) -> TrackedOrder:
                                                  limit_price=float(values["limit_price"]),
                                                  stop_price=float(values["stop_price"]))
     submitted_at = extra.get("submitted_at")
+    protection = extra.get("protection_price")
     return TrackedOrder(
         tag=row.order_tag, request=request, state=OrderState(row.state), venue_order_id=row.venue_order_id,
         filled_qty=int(row.filled_qty), avg_price=row.avg_fill_price,
@@ -91,7 +94,8 @@ def tracked_order(row: StoredOrder) -> TrackedOrder:
         message=str(extra.get("message", "")), halted=bool(extra.get("halted", False)),
         venue_filled_qty=int(extra.get("venue_filled_qty", row.filled_qty)),
         prior_qtys=tuple(int(q) for q in extra.get("prior_qtys", ())), not_found=bool(extra.get("not_found", False)),
-        submitted_at=float(submitted_at) if submitted_at is not None else None, **changes,
+        submitted_at=float(submitted_at) if submitted_at is not None else None,
+        protection_price=float(protection) if protection is not None else None, **changes,
     )
 
 

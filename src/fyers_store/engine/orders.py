@@ -19,6 +19,10 @@ Design choices:
   the trade that makes the applied fills reach ``qty``, so the fills of a filled order sum to qty.
 * ``PARTIAL`` and ``COMPLETED`` events always carry the :class:`Fill` that caused them, exactly
   once per trade; ``ACCEPTED`` is emitted once, when an order first turns out to exist at FYERS.
+* A market (or triggered SL-M) order that FYERS capped at a protection price (MPP: an update whose
+  ``limitPrice`` is set on such an order) records it in ``protection_price``, without an event: the
+  order works on as before (it may rest there; that is not a state of its own, nor a change the
+  strategy must act on -- :mod:`fyers_store.bt.broker` copies it into ``order.info``).
 * A modify (:meth:`OrderBook.request_modify`) waits in ``pending_request`` without a state change
   (FYERS has no "modifying" status; fills keep coming) until the REST reply, an update showing the
   new values or a trade only the new qty allows adopts it (one ``MODIFIED`` event), or FYERS
@@ -37,7 +41,7 @@ from enum import Enum
 from typing import Any
 
 from fyers_store.models.orders import (
-    DONE, WORKING, OrderRequest, OrderSnapshot, OrderStatus, Side, TradeFill, order_tag_from_fyers,
+    DONE, WORKING, OrderRequest, OrderSnapshot, OrderStatus, OrderType, Side, TradeFill, order_tag_from_fyers,
 )
 from fyers_store.engine.orders_table import (
     DONE_CONFLICTS, DONE_STATES, DONE_TRIGGER, OPEN_STATES, TRANSITIONS, OrderState, Trigger,
@@ -108,7 +112,8 @@ class TrackedOrder:
     trace reopens the order). ``stray_request`` is a modify whose outcome was unknown and which was
     then reported refused because FYERS did not show it in time: if FYERS shows it later, it is
     adopted. ``submitted_at`` is the wall-clock time (epoch seconds) the placement was committed,
-    just before it was sent: what bounds how long FYERS may still act on it.
+    just before it was sent: what bounds how long FYERS may still act on it. ``protection_price``
+    is the limit FYERS converted a market (or triggered SL-M) order to (MPP), once it showed one.
     """
 
     tag: str
@@ -128,6 +133,7 @@ class TrackedOrder:
     not_found: bool = False
     stray_request: OrderRequest | None = None
     submitted_at: float | None = None
+    protection_price: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -464,6 +470,20 @@ class OrderBook:
         return events + [OrderEvent(OrderEventKind.COMPLETED, new.tag, new, None, "qty settled by a modify")]
 
     def _apply_snapshot(self, order: TrackedOrder, snap: OrderSnapshot) -> list[OrderEvent]:
+        events = self._apply_row(order, snap)
+        self._note_protection(order.tag, snap)
+        return events
+
+    def _note_protection(self, tag: str, snap: OrderSnapshot) -> None:
+        """MPP: FYERS shows a market (triggered SL-M) order of ours with a limit: its protection price.
+        Whether FYERS's row then says type 2 or 1 is not documented (2026-12): either is read."""
+        order = self._orders[tag]
+        price = snap.limit_price
+        if (not order.halted and order.request.type in (OrderType.MARKET, OrderType.STOP) and price > 0
+                and order.protection_price != price):
+            self._orders[tag] = order.replace(protection_price=price)
+
+    def _apply_row(self, order: TrackedOrder, snap: OrderSnapshot) -> list[OrderEvent]:
         req, pending = order.request, order.pending_request
         # A modify still waiting for its outcome, or one reported refused that FYERS may yet show.
         candidate = pending if pending is not None else order.stray_request
