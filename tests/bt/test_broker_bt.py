@@ -203,7 +203,7 @@ def external_buy(model, limiter, qty: int) -> str:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
     from fyers_apiv3.FyersWebsocket import data_ws, order_ws
-    from support.sdk_time import FastSdkTime
+    from support.sdk_time import fast_sdk
 
     from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
@@ -216,9 +216,7 @@ def scenario(tmp_path_factory):
         mp.chdir(tmp)  # the SDK writes log files into the working directory
         mp.setattr(order_ws.FyersOrderSocket, "_instance", None)
         mp.setattr(data_ws.FyersDataSocket, "_instance", None)
-        shim = FastSdkTime()
-        mp.setattr(data_ws, "time", shim)
-        mp.setattr(order_ws, "time", shim)
+        fast_sdk(mp.setattr)
         urls = venue.urls
         with redirect_sdk(SdkEndpoints(urls.rest, urls.order_ws, urls.data_ws)):
             venue.set_time(START)
