@@ -41,6 +41,10 @@ from support.broker_bt_scenario import FUT, Scenario
 from support.broker_helpers import INFY, SBIN
 from support.clocks import ist
 
+# Every test here reads the one Cerebro run of the module's ``scenario`` fixture: ~5 s of REST waits
+# in real time (see Scenario) and venue minutes, so the module is left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 NOSUCH = "NSE:NOSUCH-EQ"
 TICK = 0.05
 START = ist(2026, 11, 18, 10, 0, 0)  # a Wednesday session
