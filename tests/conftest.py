@@ -63,10 +63,7 @@ def sdk_venue(venue, tmp_path, monkeypatch):
 @pytest.fixture
 def fast_venue(sdk_venue, monkeypatch):
     """``sdk_venue`` with the SDK sockets' fixed pauses shortened (see ``tests/support/sdk_time.py``)."""
-    from fyers_apiv3.FyersWebsocket import data_ws, order_ws
-    from support.sdk_time import FastSdkTime
+    from support.sdk_time import fast_sdk
 
-    shim = FastSdkTime()
-    monkeypatch.setattr(data_ws, "time", shim)
-    monkeypatch.setattr(order_ws, "time", shim)
+    fast_sdk(monkeypatch.setattr)
     return sdk_venue

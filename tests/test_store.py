@@ -123,6 +123,7 @@ def test_a_minute_fyers_has_not_published_yet_is_not_marked_complete(sdk_venue, 
         store.stop()
 
 
+@pytest.mark.slow  # ~2.5 s: two 100-day windows of 1-minute bars, fetched and compared
 def test_an_interrupted_backfill_resumes_with_only_the_missing_windows(sdk_venue, store):
     venue = sdk_venue
     venue.set_time(ist(2026, 11, 18, 15, 40))

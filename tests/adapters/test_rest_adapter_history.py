@@ -86,6 +86,7 @@ def test_daily_stamps_map_to_the_ist_date_and_overlaps_are_deduped():
 
 
 # ---------------------------------------------------------------------------- against the venue
+@pytest.mark.slow  # ~2 s: 231 days of 1-minute bars in three windows, compared bar by bar
 def test_split_history_equals_the_venue_candles_gap_free(rest, sdk_venue):
     end = sdk_venue.clock.now() - dt.timedelta(minutes=1)
     start = ist(2026, 4, 1, 9, 15)                                   # 231 days: three windows

@@ -41,6 +41,10 @@ from support.broker_bt_scenario import FUT, Scenario
 from support.broker_helpers import INFY, SBIN
 from support.clocks import ist
 
+# Every test here reads the one Cerebro run of the module's ``scenario`` fixture: ~5 s of REST waits
+# in real time (see Scenario) and venue minutes, so the module is left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 NOSUCH = "NSE:NOSUCH-EQ"
 TICK = 0.05
 START = ist(2026, 11, 18, 10, 0, 0)  # a Wednesday session
@@ -203,7 +207,7 @@ def external_buy(model, limiter, qty: int) -> str:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
     from fyers_apiv3.FyersWebsocket import data_ws, order_ws
-    from support.sdk_time import FastSdkTime
+    from support.sdk_time import fast_sdk
 
     from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
@@ -219,9 +223,7 @@ def scenario(tmp_path_factory):
         mp.chdir(tmp)  # the SDK writes log files into the working directory
         mp.setattr(order_ws.FyersOrderSocket, "_instance", None)
         mp.setattr(data_ws.FyersDataSocket, "_instance", None)
-        shim = FastSdkTime()
-        mp.setattr(data_ws, "time", shim)
-        mp.setattr(order_ws, "time", shim)
+        fast_sdk(mp.setattr)
         urls = venue.urls
         with redirect_sdk(SdkEndpoints(urls.rest, urls.order_ws, urls.data_ws)):
             venue.set_time(START)

@@ -234,6 +234,7 @@ def test_modify_and_cancel_after_the_halt_raise_auth_error_not_broker_halted(fas
     assert fast_venue.rest_requests("/api/v3/orders") == sent + 1  # only the refused placement
 
 
+@pytest.mark.slow  # ~4 s: the venue books the order 4 s (real time) after the send
 def test_order_booked_after_not_found_gets_a_backtrader_order_that_completes(fast_venue, tmp_path):
     """Issue 14 finding 1 in Cerebro: FYERS books the order 4 s after the send, after the broker
     declared it not found (placement timeout 1 s + grace 0.3 s). The first Backtrader order ends
@@ -242,15 +243,11 @@ def test_order_booked_after_not_found_gets_a_backtrader_order_that_completes(fas
     import dataclasses
 
     from fyers_sim.testing import wait_until
-    from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
-    from fyers_store.adapters.rate_limiter import RateLimiter
-    from support.store_helpers import CALENDAR, LIMITS, make_store
+    from support.store_helpers import LIMITS, make_rest, make_store
 
     limits = dataclasses.replace(LIMITS, read_timeout_seconds=0.5, connect_timeout_seconds=0.5)
-    rest = FyersSdkRestAdapter(fast_venue.account.app_id, fast_venue.access_token(), limits=limits,
-                               limiter=RateLimiter.from_config(limits), log_path=tmp_path / "sdk",
-                               calendar=CALENDAR, now=fast_venue.clock.now, rng=random.Random(3))
-    store = make_store(fast_venue, tmp_path, live=True, rest=rest, order_ws=order_socket(fast_venue, tmp_path))
+    store = make_store(fast_venue, tmp_path, live=True, rest=make_rest(fast_venue, tmp_path, limits),
+                       order_ws=order_socket(fast_venue, tmp_path))
     state = state_store(fast_venue, tmp_path)
     run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
     try:

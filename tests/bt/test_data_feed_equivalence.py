@@ -71,7 +71,12 @@ CEREBROS = {
 }
 
 
-@pytest.mark.parametrize("case, cerebro_kw", [(c, kw) for c in CASES for kw in CEREBROS.get(c, [{}])],
+SLOW_CASES = {"two datas, 5m and 1m"}  # ~2 s (left out of `make test-fast`)
+
+
+@pytest.mark.parametrize("case, cerebro_kw",
+                         [pytest.param(c, kw, marks=[pytest.mark.slow] if c in SLOW_CASES else [])
+                          for c in CASES for kw in CEREBROS.get(c, [{}])],
                          ids=lambda v: v if isinstance(v, str) else ",".join(f"{k}={x}" for k, x in v.items()) or "default")
 def test_fyersdata_equals_pandasdata(store, case, cerebro_kw):
     pairs = CASES[case](store)

@@ -172,20 +172,17 @@ def _short_timeout_store(venue, tmp_path, connect: float | None = None):
     import dataclasses
 
     from support.broker_helpers import order_socket
-    from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
-    from fyers_store.adapters.rate_limiter import RateLimiter
-    from support.store_helpers import CALENDAR, LIMITS, make_store
+    from support.store_helpers import LIMITS, make_rest, make_store
 
     limits = dataclasses.replace(LIMITS, read_timeout_seconds=0.5)
     if connect is not None:
         limits = dataclasses.replace(limits, connect_timeout_seconds=connect)
-    rest = FyersSdkRestAdapter(venue.account.app_id, venue.access_token(), limits=limits,
-                               limiter=RateLimiter.from_config(limits), log_path=tmp_path / "sdk",
-                               calendar=CALENDAR, now=venue.clock.now, rng=random.Random(3))
-    return make_store(venue, tmp_path, rest=rest, order_ws=order_socket(venue, tmp_path))
+    return make_store(venue, tmp_path, rest=make_rest(venue, tmp_path, limits),
+                      order_ws=order_socket(venue, tmp_path))
 
 
-@pytest.mark.parametrize("fault", ["http503", "html502", "timeout"])
+@pytest.mark.parametrize("fault", ["http503", "html502",
+                                   pytest.param("timeout", marks=pytest.mark.slow)])  # ~2 s: a real timeout
 def test_place_failing_before_the_venue_books_it_is_rejected_not_found(fast_venue, tmp_path, fault):
     # A gateway's 503/502 is no answer from FYERS: not found waits for the placement timeout (1 s here).
     core = make_core(fast_venue, tmp_path, store=_short_timeout_store(fast_venue, tmp_path, connect=0.5), grace=0.3)
@@ -245,6 +242,7 @@ def notices(core, kind: str) -> list[str]:
     return [args[0] for msg, args, _ in (n for n in core.store.get_notifications() if n) if msg == kind]
 
 
+@pytest.mark.slow  # ~4 s: the venue books the order 4 s (real time) after the send
 def test_order_fyers_books_after_it_was_declared_not_found_is_found_late_with_every_fill(fast_venue, tmp_path):
     """Issue 14 finding 1: FYERS holds the request past the client's deadline and books it after the
     broker declared it not found. Not found is provisional: the order is reopened (FOUND_LATE), its
@@ -446,14 +444,9 @@ def test_modify_applied_whose_retry_hears_already_traded_is_confirmed_with_every
     not the modify's answer: the lookup by tag shows qty 15 (MODIFIED), all 15 reach the ledger, no
     anomaly."""
     from support.broker_helpers import order_socket
-    from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
-    from fyers_store.adapters.rate_limiter import RateLimiter
-    from support.store_helpers import CALENDAR, LIMITS, make_store
+    from support.store_helpers import make_rest, make_store
 
-    rest = FyersSdkRestAdapter(fast_venue.account.app_id, fast_venue.access_token(), limits=LIMITS,
-                               limiter=RateLimiter.from_config(LIMITS), log_path=tmp_path / "sdk", calendar=CALENDAR,
-                               now=fast_venue.clock.now, rng=random.Random(3),
-                               sleep=lambda s: fast_venue.advance(30))  # the market moves during the backoff
+    rest = make_rest(fast_venue, tmp_path, sleep=lambda s: fast_venue.advance(30))  # the market moves during the backoff
     core = make_core(fast_venue, tmp_path, grace=0.3,
                      store=make_store(fast_venue, tmp_path, rest=rest, order_ws=order_socket(fast_venue, tmp_path)))
     try:
@@ -521,6 +514,7 @@ def test_an_order_the_state_db_lost_is_adopted_by_its_tag_at_the_next_start(fast
         close(core)
 
 
+@pytest.mark.slow  # ~3.5 s: lookup rounds back off in real time
 def test_several_unknown_orders_are_looked_up_with_one_request_a_round_backing_off(fast_venue, tmp_path):
     """Three placements whose replies were lost: each round looks all of them up with one
     orderbook request, and the rounds back off, so unknown orders cannot eat FYERS's 200/min."""

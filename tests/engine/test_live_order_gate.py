@@ -17,7 +17,7 @@ from fyers_store.engine.broker_core import BrokerCore, OrderIntent
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.engine.orders import OrderEventKind
 from support.broker_helpers import CONFIG, SBIN, broker_store, state_store
-from support.store_helpers import LIMITS, make_rest
+from support.store_helpers import LIMITS, make_rest, rate_limiter
 
 
 class RealFyersRest(FyersSdkRestAdapter):
@@ -31,7 +31,8 @@ class RealFyersRest(FyersSdkRestAdapter):
 def gated_core(venue, tmp_path, *, env, allow_live_orders=False) -> BrokerCore:
     store = broker_store(venue, tmp_path)
     store.rest = RealFyersRest(venue.account.app_id, venue.access_token(), limits=LIMITS,
-                               log_path=tmp_path / "sdk", calendar=store.calendar, now=venue.clock.now)
+                               limiter=rate_limiter(venue), log_path=tmp_path / "sdk", calendar=store.calendar,
+                               now=venue.clock.now)
     config = dataclasses.replace(CONFIG, allow_live_orders=allow_live_orders)
     return BrokerCore(store, state_store(venue, tmp_path), config, owner="default", unknown_grace_seconds=0.3,
                       env=env)

@@ -283,14 +283,12 @@ def main(argv: list[str] | None = None) -> int:
                         format=f"%(asctime)s life {args.life} %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websocket").setLevel(logging.WARNING)
 
-    from fyers_apiv3.FyersWebsocket import data_ws, order_ws
-
     from fyers_store.errors import AuthError, ReconcileFailureError
     from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
     from fyers_store.store import FyersStore
-    from support.sdk_time import FastSdkTime
+    from support.sdk_time import fast_sdk
 
-    data_ws.time = order_ws.time = FastSdkTime()  # the SDK's fixed 2 s connect pause, as in the tests
+    fast_sdk(setattr)  # the SDK's fixed pauses cut short, as in the tests
     gate = Gate()
     clock = RemoteClock(args.rest + "/admin")
     try:

@@ -108,7 +108,8 @@ def _reap_closers():
     caller's thread reads the server's close reply and closes the socket before the
     ``run_forever`` thread has collected its wake-up, that thread sleeps out its 10-s
     ``select`` (websocket/_app.py ``Dispatcher.read``) and ``close_connection()`` joins it
-    (data_ws.py:1795).  Such closers finish in the background; the module waits for them
+    (data_ws.py:1795); ``fast_venue``'s stand-in for websocket-client's ``selectors`` cuts that
+    wait to 50 ms.  Closers still running finish in the background; the module waits for them
     once at the end."""
     yield
     for closer in _CLOSERS:

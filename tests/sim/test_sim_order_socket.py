@@ -2,7 +2,9 @@
 
 Every test places real orders through the SDK's FyersModel and checks what the SDK's own
 callbacks hand over: the 1605 subscribe ack, order status 4 -> 6 -> 2 with partial fills,
-trades and positions, field by field against the venue's REST books, plus each fault.
+trades and positions, field by field against the venue's REST books, plus each fault. The SDK's
+fixed pauses are cut short by ``fast_venue``'s stand-in for its ``time`` module
+(``tests/support/sdk_time.py``); the SDK code is unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fyers_apiv3 import fyersModel
 from fyers_apiv3.FyersWebsocket import order_ws
 
 from fyers_sim.testing import wait_until
+from support.sdk_time import fast_sdk
 
 ALL_KINDS = "OnOrders,OnTrades,OnPositions,OnGeneral"
 # Keys the SDK maps from raw order messages that the REST orderbook row also has.
@@ -53,7 +56,7 @@ def open_socket(venue, tmp_path, rec: Recorder, *, token: str | None = None, sub
         on_orders=rec.sink("orders"), on_trades=rec.sink("trades"), on_positions=rec.sink("positions"),
         on_general=rec.sink("general"), on_error=rec.sink("error"), on_close=rec.sink("close"),
         on_connect=(lambda: sock.subscribe(data_type=subscribe)) if subscribe else None)
-    sock.connect()  # the SDK sleeps 2 s, then calls on_connect
+    sock.connect()  # the SDK's 2 s pause here ends once the socket is open (``fast_venue``)
     return sock
 
 
@@ -70,8 +73,8 @@ def rec():
 
 
 @pytest.fixture
-def model(sdk_venue, tmp_path):
-    return fyersModel.FyersModel(client_id=sdk_venue.account.app_id, token=sdk_venue.access_token(),
+def model(fast_venue, tmp_path):
+    return fyersModel.FyersModel(client_id=fast_venue.account.app_id, token=fast_venue.access_token(),
                                  is_async=False, log_path=str(tmp_path))
 
 
@@ -83,14 +86,14 @@ def market_buy(model, symbol="NSE:SBIN-EQ", qty=40, tag="t1"):
     return reply["id"]
 
 
-def test_subscribe_ack_order_lifecycle_trades_and_positions(sdk_venue, model, tmp_path, rec):
-    sock = open_socket(sdk_venue, tmp_path, rec)
+def test_subscribe_ack_order_lifecycle_trades_and_positions(fast_venue, model, tmp_path, rec):
+    sock = open_socket(fast_venue, tmp_path, rec)
     try:
         wait_until(lambda: rec.of("general"), message="subscribe ack")
         assert rec.of("general")[0] == {"code": 1605, "message": "Successfully subscribed", "s": "ok"}
 
         order_id = market_buy(model)
-        sdk_venue.advance(60)
+        fast_venue.advance(60)
         final = wait_until(lambda: [m for m in rec.of("orders") if m["orders"]["status"] == 2],
                            message="filled order message")[-1]
         statuses = [m["orders"]["status"] for m in rec.of("orders")]
@@ -122,25 +125,25 @@ def test_subscribe_ack_order_lifecycle_trades_and_positions(sdk_venue, model, tm
         close_socket(sock)
 
 
-def test_unsubscribed_kinds_are_not_sent(sdk_venue, model, tmp_path, rec):
-    sock = open_socket(sdk_venue, tmp_path, rec, subscribe="OnOrders")
+def test_unsubscribed_kinds_are_not_sent(fast_venue, model, tmp_path, rec):
+    sock = open_socket(fast_venue, tmp_path, rec, subscribe="OnOrders")
     try:
         wait_until(lambda: rec.of("general"))
         market_buy(model)
-        sdk_venue.advance(60)
+        fast_venue.advance(60)
         wait_until(lambda: any(m["orders"]["status"] == 2 for m in rec.of("orders")))
         assert rec.of("trades") == [] and rec.of("positions") == []
     finally:
         close_socket(sock)
 
 
-def test_bad_token_is_refused_at_the_handshake(sdk_venue, tmp_path, rec):
-    bad = sdk_venue.account.app_id + ":" + "e30.e30.sig"
-    sock = open_socket(sdk_venue, tmp_path, rec, token=bad, subscribe="")
+def test_bad_token_is_refused_at_the_handshake(fast_venue, tmp_path, rec):
+    bad = fast_venue.account.app_id + ":" + "e30.e30.sig"
+    sock = open_socket(fast_venue, tmp_path, rec, token=bad, subscribe="")
     try:
         err = wait_until(lambda: rec.of("error"), message="handshake error")[0]
         assert "403" in str(err)
-        assert sdk_venue.order_socket.connections == 0
+        assert fast_venue.order_socket.connections == 0
     finally:
         close_socket(sock)
 
@@ -150,6 +153,7 @@ def _statuses_with_faults(seed: int, odds: dict, tmp_path, monkeypatch) -> list:
     from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
     monkeypatch.setattr(order_ws.FyersOrderSocket, "_instance", None)
+    fast_sdk(monkeypatch.setattr)  # as ``fast_venue`` does
     rec = Recorder()
     with running_venue(seed=seed) as venue, \
             redirect_sdk(SdkEndpoints(venue.urls.rest, venue.urls.order_ws, venue.urls.data_ws)):
@@ -179,42 +183,42 @@ def test_message_faults_are_reproducible_from_the_seed(tmp_path, monkeypatch):
     assert len(set(first)) < len(first) or len(first) < len(clean)  # duplicates or drops happened
 
 
-def test_stall_holds_messages_until_resume(sdk_venue, model, tmp_path, rec):
-    sock = open_socket(sdk_venue, tmp_path, rec, subscribe="OnOrders")
+def test_stall_holds_messages_until_resume(fast_venue, model, tmp_path, rec):
+    sock = open_socket(fast_venue, tmp_path, rec, subscribe="OnOrders")
     try:
         wait_until(lambda: rec.of("general"))
-        sdk_venue.faults.stall_socket("order")
+        fast_venue.faults.stall_socket("order")
         market_buy(model)
-        sdk_venue.advance(60)
+        fast_venue.advance(60)
         assert rec.of("orders") == []  # stalled: connected but silent (the venue has flushed its side)
-        sdk_venue.faults.resume_socket("order")
+        fast_venue.faults.resume_socket("order")
         wait_until(lambda: any(m["orders"]["status"] == 2 for m in rec.of("orders")))
     finally:
         close_socket(sock)
 
 
 @pytest.mark.parametrize("close_frame", [True, False])
-def test_drop_is_seen_by_the_sdk(sdk_venue, tmp_path, rec, close_frame):
-    sock = open_socket(sdk_venue, tmp_path, rec, subscribe="OnOrders")
+def test_drop_is_seen_by_the_sdk(fast_venue, tmp_path, rec, close_frame):
+    sock = open_socket(fast_venue, tmp_path, rec, subscribe="OnOrders")
     try:
         wait_until(lambda: rec.of("general"))
-        assert sdk_venue.faults.drop_socket("order", close_frame=close_frame) == 1
+        assert fast_venue.faults.drop_socket("order", close_frame=close_frame) == 1
         closed = wait_until(lambda: rec.of("close"), message="SDK on_close")
         assert closed[0] == {"code": 200, "message": "Connection Closed", "s": "ok"}
-        wait_until(lambda: sdk_venue.order_socket.connections == 0)
+        wait_until(lambda: fast_venue.order_socket.connections == 0)
     finally:
         close_socket(sock)
 
 
-def test_malformed_frame_reaches_on_error_and_the_socket_keeps_working(sdk_venue, model, tmp_path, rec):
-    sock = open_socket(sdk_venue, tmp_path, rec, subscribe="OnOrders")
+def test_malformed_frame_reaches_on_error_and_the_socket_keeps_working(fast_venue, model, tmp_path, rec):
+    sock = open_socket(fast_venue, tmp_path, rec, subscribe="OnOrders")
     try:
         wait_until(lambda: rec.of("general"))
-        assert sdk_venue.faults.malformed_frame("order") == 1
+        assert fast_venue.faults.malformed_frame("order") == 1
         err = wait_until(lambda: rec.of("error"), message="SDK on_error")[0]
         assert "Expecting value" in str(err) or "JSON" in type(err).__name__ or "Unterminated" in str(err)
         market_buy(model)
-        sdk_venue.advance(60)
+        fast_venue.advance(60)
         wait_until(lambda: any(m["orders"]["status"] == 2 for m in rec.of("orders")))
     finally:
         close_socket(sock)

@@ -25,6 +25,7 @@ import pytest
 from fyers_sim.testing import wait_until
 from support.broker_helpers import CONFIG, INFY, SBIN, broker_store, state_store
 from support.clocks import IST
+from support.store_helpers import make_rest
 
 __all__ = ["FUT", "Note", "Snap", "Action", "Driver", "Scenario"]
 
@@ -123,7 +124,9 @@ class Scenario:
         self.prices: dict[str, dict] = {}       # name -> the prices it was placed with
         self.pos_before: dict[str, float] = {}
         self.facts: dict[str, Any] = {}
-        self.store = broker_store(venue, tmp_path, live=True)
+        # REST waits for its rate budget in real time here: the cash phase needs the broker's funds
+        # refresh (every 5 s of real time at most) to come due before the bars reach the close.
+        self.store = broker_store(venue, tmp_path, live=True, rest=make_rest(venue, tmp_path, skip_waits=False))
         self.state = state_store(venue, tmp_path)
         self.cerebro = bt.Cerebro(quicknotify=True)
         for sym in (SBIN, INFY, FUT):

@@ -172,11 +172,21 @@ class CerebroRun:
         return boundary - 60
 
     def do(self, fn: Callable[[bt.Strategy], Any], **bar_kw: Any) -> Any:
-        """Run ``fn(strategy)`` on the Cerebro thread at the next bar; returns its result."""
+        """Run ``fn(strategy)`` on the Cerebro thread at the next bar; returns its result.
+
+        When Cerebro ends right after the action (the action stopped it, or the broker raised at
+        the next iteration), that ending is the run's outcome, for :meth:`join` or the next
+        :meth:`bar` to report: the action did run, and this returns its result."""
         box: dict[str, Any] = {}
         done = threading.Event()
         self.actions.append((fn, box, done))
-        self.bar(**bar_kw)
+        try:
+            self.bar(**bar_kw)
+        except BaseException as exc:
+            # The action is marked done on the Cerebro thread before run() can raise, so an
+            # action that ran is always seen as done here.
+            if not (done.is_set() and exc is self.run_error):
+                raise
         if not done.wait(10):
             raise TimeoutError("action not run")
         if "error" in box:

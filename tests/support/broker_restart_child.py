@@ -125,13 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cerebro", action="store_true", help="trade from a Backtrader strategy in Cerebro")
     args = p.parse_args(argv)
 
-    from fyers_apiv3.FyersWebsocket import data_ws, order_ws
-
     from support.broker_helpers import make_core
     from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
-    from support.sdk_time import FastSdkTime
+    from support.sdk_time import fast_sdk
 
-    data_ws.time = order_ws.time = FastSdkTime()  # the SDK's fixed 2 s connect pause, as in the tests
+    fast_sdk(setattr)  # the SDK's fixed pauses cut short, as in the tests
     venue = RemoteVenue(args.rest + "/admin", args.app_id, args.fy_id, args.token)
     ltp = {k: float(v) for k, v in (item.split("=", 1) for item in args.ltp)}
     intents, rng = plan_orders(args.seed, args.orders, ltp)

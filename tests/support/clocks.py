@@ -1,12 +1,13 @@
 """Instants and fake clocks for tests: IST wall times, and clocks that move only when told.
 
-Nothing here reads the real clock: a test that needs time to pass moves one of these.
+Only SkipClock reads the real clock; the others move only when a test (or a sleep) moves them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -70,3 +71,24 @@ class SleepClock:
             self.slept.append(seconds)
             self._mono += seconds
             self._wall += seconds
+
+
+class SkipClock:
+    """Real monotonic time that a sleep skips ahead instead of waiting it out: ``sleep(s)`` returns
+    after at most 5 ms, and every later reading is ``s`` further on. Time still flows as usual
+    between sleeps, so whoever never sleeps on it sees an ordinary clock. Thread-safe.
+
+    The real pause keeps a sleeper that must wait for another thread (a rate limiter whose window
+    is full of requests still in flight sleeps, checks, sleeps) from spinning on the GIL."""
+
+    def __init__(self) -> None:
+        self._ahead = 0.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._ahead
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._ahead += max(0.0, seconds)
+        time.sleep(min(max(0.0, seconds), 0.005))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import weakref
 from pathlib import Path
+from typing import Any
 
 from fyers_store.adapters import FyersDataWsAdapter
 from fyers_store.adapters.fyers_rest import FyersSdkRestAdapter
@@ -11,6 +13,7 @@ from fyers_store.adapters.rate_limiter import RateLimiter
 from fyers_store.config import CacheConfig, DataFeedConfig, RestLimitsConfig
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.store import FyersStore
+from support.clocks import SkipClock
 from support.paths import SHIPPED_CONFIG
 
 CALENDAR = NseCalendar.from_yaml(SHIPPED_CONFIG / "nse_calendar.yaml")
@@ -19,11 +22,34 @@ LIMITS = RestLimitsConfig(read_timeout_seconds=5.0, max_backoff_retries=2, backo
 FEED_CONFIG = DataFeedConfig(stall_warning_seconds=0, market_max_messages=5000, market_drain_budget_ms=50.0)
 
 
-def make_rest(venue, tmp_path: Path, limits: RestLimitsConfig = LIMITS) -> FyersSdkRestAdapter:
-    """The SDK REST adapter on the venue (the SDK must already be redirected: ``sdk_venue``)."""
-    return FyersSdkRestAdapter(venue.account.app_id, venue.access_token(), limits=limits,
-                               limiter=RateLimiter.from_config(limits), log_path=tmp_path / "sdk",
-                               calendar=CALENDAR, now=venue.clock.now, rng=random.Random(3))
+_RATE_CLOCKS: weakref.WeakKeyDictionary[Any, SkipClock] = weakref.WeakKeyDictionary()
+
+
+def rate_limiter(venue, limits: RestLimitsConfig = LIMITS) -> RateLimiter:
+    """A REST limiter with FYERS's budgets for a client of ``venue``, on one clock with the venue's
+    own rate windows: a :class:`SkipClock`, so a client that must wait for its turn (or the venue
+    would answer 429) gets it at once instead of sitting out up to a second of real time. A
+    venue in another process (the restart tests' children drive the parent's) keeps real time."""
+    ctx = getattr(venue, "ctx", None)
+    if ctx is None:
+        return RateLimiter.from_config(limits)
+    clock = _RATE_CLOCKS.get(venue)
+    if clock is None:
+        clock = _RATE_CLOCKS[venue] = SkipClock()
+        ctx.limiter._mono = clock.monotonic  # the venue's windows count on the same clock
+    return RateLimiter.from_config(limits, monotonic=clock.monotonic, sleep=clock.sleep)
+
+
+def make_rest(venue, tmp_path: Path, limits: RestLimitsConfig = LIMITS, *, skip_waits: bool = True,
+              **kwargs: Any) -> FyersSdkRestAdapter:
+    """The SDK REST adapter on the venue (the SDK must already be redirected: ``sdk_venue``);
+    its limiter skips its waits (:func:`rate_limiter`) unless ``skip_waits`` is False (then it
+    waits in real time, and so must everything else on this venue). ``kwargs`` go to
+    ``FyersSdkRestAdapter``."""
+    limiter = rate_limiter(venue, limits) if skip_waits else RateLimiter.from_config(limits)
+    return FyersSdkRestAdapter(venue.account.app_id, venue.access_token(), limits=limits, limiter=limiter,
+                               log_path=tmp_path / "sdk", calendar=CALENDAR, now=venue.clock.now,
+                               rng=random.Random(3), **kwargs)
 
 
 def make_store(venue, tmp_path: Path, *, live: bool = False, cache_name: str = "cache.sqlite",
