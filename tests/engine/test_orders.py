@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -824,3 +825,23 @@ def test_a_contradicting_trade_never_reopens_a_not_found_order():
     assert kinds(events) == [K.ANOMALY]
     order = book.get(TAG)
     assert (order.state, order.not_found, order.halted, order.filled_qty) == (S.REJECTED, True, True, 0)
+
+
+@pytest.mark.parametrize("order_type", [OrderType.MARKET, OrderType.STOP])
+def test_a_modify_of_a_protected_order_is_adopted_when_fyers_shows_it_with_its_protection_price(order_type):
+    """MPP: FYERS shows a market (triggered SL-M) order with its protection price as ``limitPrice``;
+    a modify whose reply was lost is still recognised by the qty (and stop) FYERS then shows."""
+    stop = 790.0 if order_type is OrderType.STOP else 0.0
+    book = OrderBook()
+    book.submit(OrderRequest(SYM, 10, Side.BUY, order_type, ProductType.INTRADAY, TAG, stop_price=stop))
+    book.placed(TAG, OID)
+
+    def protected(qty):
+        return dataclasses.replace(snap(6, qty=qty, limit=801.5), type=order_type, stop_price=stop)
+
+    book.on_snapshot(protected(10))
+    assert book.get(TAG).protection_price == 801.5
+    book.request_modify(TAG, qty=5)  # its reply never came
+    assert kinds(book.on_snapshot(protected(5))) == [OrderEventKind.MODIFIED]
+    order = book.get(TAG)
+    assert order.pending_request is None and order.request.qty == 5

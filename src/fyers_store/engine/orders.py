@@ -77,8 +77,10 @@ class OrderEventKind(str, Enum):
 
 
 def snapshot_shows(snap: OrderSnapshot, request: OrderRequest) -> bool:
-    """Whether FYERS's row has ``request``'s qty and prices."""
-    return (snap.qty == request.qty and abs(snap.limit_price - request.limit_price) <= 1e-9
+    """Whether FYERS's row has ``request``'s qty and prices. A market or SL-M order's ``limitPrice``
+    is FYERS's MPP protection price, not ours (see ``_note_protection``): it is not compared."""
+    protected = request.type in (OrderType.MARKET, OrderType.STOP)
+    return (snap.qty == request.qty and (protected or abs(snap.limit_price - request.limit_price) <= 1e-9)
             and abs(snap.stop_price - request.stop_price) <= 1e-9)
 
 
