@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from fyers_sim.orderbook import ADMIN_ORDER_TAG
+from fyers_store.engine import broker_rules
 from fyers_store.engine.broker_core import OrderIntent, PositionChange
 from fyers_store.engine.orders import OrderEventKind, OrderState
 from fyers_store.models.orders import OrderType, ProductType, Side
@@ -174,6 +175,28 @@ def test_the_broker_squares_intraday_off_at_its_time_before_fyers_and_refuses_ne
         assert len(core.square_off_tags) == 1 and admin_rows(fast_venue) == []
         intraday = [p for p in fast_venue.positions() if p["productType"] == "INTRADAY"]
         assert [p["netQty"] for p in intraday] == [0]
+    finally:
+        close(core)
+
+
+def test_a_refused_closing_order_is_sent_again_before_the_cut_off(fast_venue, tmp_path, monkeypatch):
+    monkeypatch.setattr(broker_rules, "_RETRY_SECONDS", 0.2)
+    core = make_core(fast_venue, tmp_path, config=SQUARE_OFF_CONFIG)
+    notes = Notes(core.store)
+    try:
+        core.start()
+        filled(core, fast_venue, OrderIntent(SBIN, Side.BUY, 20, OrderType.MARKET))
+        fast_venue.faults.static_ip_refusal(times=1)                       # the first closing order is refused
+        at(fast_venue, core, 15, 10, 1)
+        assert core.square_off_tags == set()
+        [(_, args, _)] = notes.of("INTRADAY_SQUARE_OFF")
+        assert "refused" in args[0] and "closing nothing" in args[0]
+        pump_until(core, lambda: len(core.square_off_tags) == 1, timeout=10, message="the closing order sent again")
+        (sq_tag,) = core.square_off_tags
+        pump_until(core, lambda: core.book.get(sq_tag).state is OrderState.FILLED, venue=fast_venue, step=2,
+                   timeout=20, message="square-off filled")
+        assert core.position(SBIN)[0] == 0
+        assert [p["netQty"] for p in fast_venue.positions() if p["productType"] == "INTRADAY"] == [0]
     finally:
         close(core)
 

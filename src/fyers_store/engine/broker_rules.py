@@ -27,11 +27,12 @@ from typing import Any, Callable
 
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent
-from fyers_store.engine.orders import OrderBook, OrderEvent
+from fyers_store.engine.orders import OrderBook, OrderEvent, OrderEventKind
 from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.config.schema import BrokerConfig
 from fyers_store.errors import AuthError, FyersError, StaticIpRefused
 from fyers_store.logs import get_logger
+from fyers_store.config.schema import FYERS_INTRADAY_CUTOFF
 from fyers_store.models.intraday import FYERS_SQUARE_OFF_END, charge_note, is_fyers_square_off
 from fyers_store.models.orders import OrderSnapshot, OrderType, PositionSnapshot, ProductType, Side, TradeFill
 from fyers_store.models.zones import IST
@@ -42,7 +43,7 @@ __all__ = ["FyersRulesMixin"]
 log = get_logger(__name__, "broker")
 _olog = get_logger(__name__, "orders")
 
-_RETRY_SECONDS = 5.0   # a square-off whose position read failed is tried again after this long
+_RETRY_SECONDS = 5.0   # a square-off that could not read positions or close one is tried again after this long
 _SEEN_CAP = 10_000
 
 
@@ -77,6 +78,7 @@ class FyersRulesMixin:
         #: tags of the orders the broker placed to square INTRADAY positions off (the latest day's)
         self.square_off_tags: set[str] = set()
         self._squared_off_on: dt.date | None = None
+        self._square_off_tags_on: dt.date | None = None
         self._squaring_off = False
         self._square_off_retry_at = float("-inf")
         self._charged: collections.OrderedDict[str, None] = collections.OrderedDict()
@@ -118,8 +120,14 @@ class FyersRulesMixin:
             if isinstance(exc, AuthError):
                 self._auth_failed(exc)
             return []
-        self._squared_off_on = now.date()
-        return self._square_off(now.date(), venue)
+        if self._square_off_tags_on != now.date():
+            self.square_off_tags, self._square_off_tags_on = set(), now.date()
+        events, complete = self._square_off(now.date(), venue)
+        if complete or now.time() >= FYERS_INTRADAY_CUTOFF:  # after 15:15 FYERS refuses them and squares off itself
+            self._squared_off_on = now.date()
+        else:  # a closing order was refused (e.g. the local rate limit): the rest is tried again
+            self._square_off_retry_at = self._mono() + _RETRY_SECONDS
+        return events
 
     def _intraday_net(self, day: dt.date) -> dict[str, int]:
         """The strategy's INTRADAY position per symbol: what its INTRADAY orders of ``day`` filled."""
@@ -133,8 +141,9 @@ class FyersRulesMixin:
                 net[row.symbol] = net.get(row.symbol, 0) + int(row.side) * int(row.filled_qty)
         return {s: q for s, q in net.items() if q}
 
-    def _square_off(self, day: dt.date, venue: list[PositionSnapshot]) -> list[BrokerEvent]:
-        self.square_off_tags = set()
+    def _square_off(self, day: dt.date, venue: list[PositionSnapshot]) -> tuple[list[BrokerEvent], bool]:
+        """Cancel the strategy's INTRADAY entries and close its INTRADAY positions; returns the events
+        and whether every closing order went out (a refused one is tried again by the caller)."""
         net = self._intraday_net(day)
         covering: dict[str, int] = {}
         events: list[BrokerEvent] = []
@@ -154,6 +163,7 @@ class FyersRulesMixin:
             if p.product_type is ProductType.INTRADAY:
                 venue_net[p.symbol] = venue_net.get(p.symbol, 0) + p.net_qty
         closing: list[str] = []
+        refused: list[str] = []
         for symbol, pos in sorted(net.items()):
             cover = covering.get(symbol, 0)
             left = pos + cover
@@ -174,15 +184,22 @@ class FyersRulesMixin:
                     self._squaring_off = False
                 first = placed[0]
                 if isinstance(first, OrderEvent):
-                    self.square_off_tags.add(first.tag)
-                    closing.append(f"{first.tag} ({first.order.request.side.name} {qty} {symbol})")
+                    what = f"{first.tag} ({first.order.request.side.name} {qty} {symbol})"
+                    if any(isinstance(e, OrderEvent) and e.tag == first.tag and e.kind is OrderEventKind.REJECTED
+                           for e in placed):
+                        refused.append(what)
+                    else:
+                        self.square_off_tags.add(first.tag)
+                        closing.append(what)
                 events += placed
-        if closing or cancelled:
+        if closing or cancelled or refused:
             detail = (f"INTRADAY square-off at {self.config.intraday_square_off_time:%H:%M} IST: closing "
                       f"{', '.join(closing) or 'nothing'}; cancelled {', '.join(cancelled) or 'nothing'}")
+            if refused:
+                detail += f"; refused {', '.join(refused)} (tried again until 15:15)"
             log.warning("%s", detail)
             self._notify("INTRADAY_SQUARE_OFF", detail, orders=sorted(self.square_off_tags))
-        return events
+        return events, not refused
 
     # ------------------------------------------------------------------ FYERS's square-off
     def _fyers_square_off_order(self, snap: OrderSnapshot) -> bool:
