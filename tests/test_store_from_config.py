@@ -97,3 +97,21 @@ def test_files_that_would_share_a_path_are_refused_before_the_login_and_before_a
         FyersStore.from_config(root, clock=sdk_venue.clock.now, market=False, orders=False)
     assert sdk_venue.rest_requests("/vagator") == 0  # no TOTP login
     assert {p for p in tmp_path.rglob("*")} == before  # no budget file, no token file, no database
+
+
+def test_the_example_credentials_are_refused_before_any_login_or_write(tmp_path, monkeypatch):
+    """Placeholders sent to FYERS would be wrong TOTP/PIN attempts against a real account."""
+    import shutil
+
+    from support.paths import SHIPPED_CONFIG
+
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "config"
+    shutil.copytree(SHIPPED_CONFIG, root)
+    shutil.copy(root / "fyers_credentials.example.yaml", root / "fyers_credentials.yaml")
+    edit_yaml(root / "cache.yaml", db_path=str(tmp_path / "cache.sqlite"))
+    edit_yaml(root / "state.yaml", state_db_path=str(tmp_path / "state.sqlite"))
+    before = set(tmp_path.rglob("*"))
+    with pytest.raises(ConfigError, match="secret_key, totp_key, username, app_id: still the example's placeholder"):
+        FyersStore.from_config(root, market=False, orders=False)
+    assert set(tmp_path.rglob("*")) == before  # no token, budget or database file

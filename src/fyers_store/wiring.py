@@ -17,9 +17,10 @@ from fyers_store.config import (
     BROKER_FILE, CACHE_FILE, CALENDAR_FILE, DATA_FEED_FILE, REST_LIMITS_FILE, WS_FILE, BrokerConfig, DataFeedConfig,
     FyersAuthConfig, RestLimitsConfig, WsConfig, config_dir, config_from_yaml, credentials_file,
     ensure_distinct_files, load_broker_config, load_cache_config, load_data_feed_config, load_rest_limits_config,
-    load_state_config, load_ws_config, state_file,
+    load_state_config, load_ws_config, state_file, unfilled_placeholders,
 )
 from fyers_store.engine.exchange_clock import ExchangeClock
+from fyers_store.errors import ConfigError
 from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar
 
@@ -84,6 +85,11 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
     broker_config = (setting(options.pop("broker_config", None), BROKER_FILE, load_broker_config, BrokerConfig)
                      if orders else options.pop("broker_config", None))
 
+    if auth is not None and access_token is None and auth.api_base_url == FyersAuthConfig.FYERS_API_BASE_URL:
+        unfilled = unfilled_placeholders(auth)
+        if unfilled:
+            raise ConfigError(str(creds), ", ".join(unfilled), "still the example's placeholder value(s): fill in your "
+                              "own before logging in (wrong PIN or TOTP attempts count against the FYERS account)")
     info = _venue_of(venue, auth, creds)
     paper = info if venue is not None else None  # the venue's own paper account is used
     if paper is not None and state_config is not None and state_config.account_id != paper.fy_id:

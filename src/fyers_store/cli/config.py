@@ -185,8 +185,7 @@ def _explain_missing_credentials(report: _Report, directory: Path, path: Path) -
 def _check_credentials_file(report: _Report, auth: cfg.FyersAuthConfig | None, path: Path) -> None:
     if auth is None:
         return
-    example = cfg.config_from_yaml(cfg.templates_dir() / cfg.CREDENTIALS_EXAMPLE, env={})
-    unfilled = [k for k in ("secret_key", "totp_key", "username", "app_id") if getattr(auth, k) == getattr(example, k)]
+    unfilled = cfg.unfilled_placeholders(auth)
     if unfilled:
         report.fail(f"{path}: {', '.join(unfilled)}: still the example's placeholder value(s); fill in your own "
                     "before logging in (wrong PIN or TOTP attempts count against the FYERS account)")

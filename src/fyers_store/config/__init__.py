@@ -65,6 +65,7 @@ __all__ = [
     "shared_file_problems",
     "shipped_calendar_config",
     "templates_dir",
+    "unfilled_placeholders",
     "write_templates",
     "state_file",
     "BrokerConfig",
@@ -106,6 +107,17 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
     """The directory default config files are read from: ``$FYERS_CONFIG_DIR`` or ``./config``."""
     env = os.environ if env is None else env
     return Path(env.get("FYERS_CONFIG_DIR") or "config").absolute()
+
+
+#: Credentials keys whose example value can never be a real one (the PIN and the redirect URL can).
+_PLACEHOLDER_KEYS = ("secret_key", "totp_key", "username", "app_id")
+
+
+def unfilled_placeholders(auth: FyersAuthConfig) -> list[str]:
+    """The credentials keys still holding the shipped example's placeholder value. A login with them
+    would send wrong TOTP/PIN attempts to FYERS, which count against the account."""
+    example = config_from_yaml(templates_dir() / CREDENTIALS_EXAMPLE, env={})
+    return [k for k in _PLACEHOLDER_KEYS if getattr(auth, k) == getattr(example, k)]
 
 
 def credentials_file(directory: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
