@@ -161,6 +161,8 @@ def test_one_redirect_per_process_and_a_failed_build_gives_it_back(bare_venue, t
     fyers_dir = tmp_path / "fyers"
     shutil.copytree(SHIPPED_CONFIG, fyers_dir)
     shutil.copy(fyers_dir / "fyers_credentials.example.yaml", fyers_dir / "fyers_credentials.yaml")  # real FYERS
+    _edit(fyers_dir / "fyers_credentials.yaml", username="XY99999", app_id="ZZZZ1234ZZ", secret_key="S3CR3T",
+          totp_key="JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")  # filled in: placeholders are refused before this check
     _edit(fyers_dir / "state.yaml", state_db_path=str(tmp_path / "s.sqlite"))
     _edit(fyers_dir / "cache.yaml", db_path=str(tmp_path / "c.sqlite"))
     with FyersStore.from_config(venue=bare_venue.urls.rest, market=False, orders=False):
