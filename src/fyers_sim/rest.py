@@ -184,6 +184,7 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
             else:
                 request["token"] = ctx.tokens.check_authorization(request.headers.get("Authorization"), ctx.now())
         except TokenProblem:
+            ctx.auth_refused[path] += 1
             return json_response(family, 401)
         wait = ctx.limiter.check()
         if wait is not None:
