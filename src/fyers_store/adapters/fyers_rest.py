@@ -85,7 +85,7 @@ import requests
 from fyers_store.adapters.history_windows import (
     HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, sorted_bars,
 )
-from fyers_store.adapters.interfaces import RestAdapter
+from fyers_store.adapters.interfaces import RestAdapter, TokenRefusalListener
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
 from fyers_store.adapters.shared_budget import shared_limiter
@@ -131,6 +131,7 @@ class _Exchange:
     status: int | None = None
     retry_after: float | None = None
     error: BaseException | None = None
+    authorization: str | None = None  # the request's "APPID:TOKEN" header, as sent
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -177,7 +178,8 @@ class _SessionProbe:
     def _wrapped(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = getattr(self._tls, "timeout", None) or self._default
-        record = _Exchange()
+        headers = kwargs.get("headers")
+        record = _Exchange(authorization=headers.get("Authorization") if isinstance(headers, Mapping) else None)
         self._tls.record = record
         try:
             response = self._request(method, url, *args, **kwargs)
@@ -282,6 +284,7 @@ class FyersSdkRestAdapter(RestAdapter):
         self._stats_lock = threading.Lock()
         self._stats = dict.fromkeys(("requests", "retries", "rate_limited", "outcome_unknown", "auth_errors",
                                      "rejected", "duplicate_bars"), 0)
+        self._on_refused: TokenRefusalListener | None = None
 
     def __repr__(self) -> str:
         return f"FyersSdkRestAdapter(client_id={self._model.client_id!r}, budgets={self._limiter.budgets})"
@@ -300,9 +303,15 @@ class FyersSdkRestAdapter(RestAdapter):
         return self._limiter
 
     def set_access_token(self, access_token: str) -> None:
-        """Use a new token from now on (after a login); the SDK builds its header once."""
+        """Use a new token from now on (after a login). The SDK reads its header at every request,
+        so requests already on their way keep the old one."""
         self._model.token = access_token
         self._model.header = f"{self._model.client_id}:{access_token}"
+
+    def set_token_refusal_listener(self, listener: TokenRefusalListener | None) -> None:
+        """``listener(token, error)`` is called when FYERS refuses the token a request carried
+        (HTTP 401/403, codes -8/-15/-16/-17), on the request's thread, before AuthError is raised."""
+        self._on_refused = listener
 
     @property
     def token_expires_at(self) -> float | None:
@@ -387,7 +396,16 @@ class FyersSdkRestAdapter(RestAdapter):
             exchange = self._probe.end()
         finally:
             self._limiter.release(permit)
-        return self._classify(op, reply, exchange, ok_states)
+        result = self._classify(op, reply, exchange, ok_states)
+        listener = self._on_refused
+        if listener is not None and isinstance(result, _Failure) and isinstance(result.error, AuthError):
+            sent = exchange.authorization if exchange is not None else None
+            token = sent.partition(":")[2] if sent else self._model.token
+            try:
+                listener(token, result.error)
+            except Exception:  # the refusal is still raised to the caller
+                _log.exception("%s: the token refusal listener failed", op)
+        return result
 
     def _classify(self, op: str, reply: Any, ex: _Exchange | None, ok_states: tuple[str, ...]) -> dict | _Failure:
         # The SDK's own error dict (never a server body): shared and mutable, so never returned.
