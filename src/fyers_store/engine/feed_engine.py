@@ -213,6 +213,8 @@ class FeedEngine:
             self._cycle(wait)
         if self._out:
             return self._out.popleft()
+        if self._auth_error is None and not self.settings.historical:
+            self._auth_error = self.store.session_error  # the store's session renewal failed
         if self._auth_error is not None:
             # Everything built before is delivered; without a token nothing more will come: the
             # run ends with the root cause rather than waiting for data forever.
@@ -403,9 +405,9 @@ class FeedEngine:
             self.store.put_notification("DATA_AUTH_FAILED", event.detail, symbol=s.symbol)
             # FYERS refused the token at the handshake (expired overnight, or a login elsewhere
             # ended it): no data comes without a new login, so the feed raises it (see poll) and
-            # the store tells the broker, whose next call raises it too (issue 14).
-            error = AuthError(f"data socket: {event.detail}", event.code)
-            self._auth_error = self.store.record_auth_failure(error) or error
+            # the store tells the broker, whose next call raises it too (issue 14). A store that
+            # renews its session answers None: the socket waits for the new token, the feed goes on.
+            self._auth_error = self.store.record_auth_failure(AuthError(f"data socket: {event.detail}", event.code))
 
     def _watch(self, now: dt.datetime) -> None:
         """Stall and backlog checks (wall-clock seconds)."""
