@@ -172,10 +172,17 @@ class FyersStore:
         (:class:`~fyers_store.adapters.venue.VenueClock`). A venue's bars are synthetic: give it a
         history cache of its own.
 
+        The store renews its session while it runs (``session``, a
+        :class:`~fyers_store.engine.session.DailySession`): a TOTP login (on a venue's paper account,
+        a fresh paper token) on each trading day at the credentials file's ``daily_login.time_ist``
+        and once after a token refusal, the new token put into REST and both sockets. Refresh
+        tokens are not used: FYERS discontinued them on 1 April 2026.
+
         A config given as an argument is used instead of its file, which is then not read:
         ``cache_config``, ``state_config``, ``data_feed_config``, ``broker_config``, ``calendar``
         (FyersStore's own arguments, like every other ``options``), ``ws_config``,
-        ``rest_limits``. ``clock`` replaces the default clock (the venue's, or an
+        ``rest_limits``, ``daily_login`` (a :class:`~fyers_store.config.DailyLoginConfig`, instead
+        of the credentials file's section; on a venue's paper account, instead of the default). ``clock`` replaces the default clock (the venue's, or an
         :class:`~fyers_store.engine.exchange_clock.ExchangeClock` learning from ticks).
         """
         from fyers_store.wiring import wire_from_config

@@ -183,13 +183,15 @@ def _issued_at(token: str, known: float | None, now: dt.datetime) -> dt.datetime
 
 
 def _totp_login(auth: FyersAuthConfig, limiter: Any) -> SessionLogin:
-    """The daily login of a store on FYERS (or a venue with credentials): one TOTP login, its token
-    saved to ``token_path`` (so a restart reuses it) and checked with one ``get_profile``."""
+    """The daily login of a store on FYERS (or a venue with credentials): the token in
+    ``token_path`` if another process of the account already logged in today and FYERS accepts it
+    (a second login would end that process's session), else one TOTP login whose token is saved
+    there; checked with one ``get_profile`` either way (``load_checked_token``)."""
     def login() -> IssuedToken:
         from fyers_store.auth import load_checked_token
 
-        stored = load_checked_token(auth, force=True, budget=limiter).token
-        return IssuedToken(stored.access_token, stored.expires_at)
+        stored = load_checked_token(auth, budget=limiter).token
+        return IssuedToken(stored.access_token, stored.expires_at, stored.issued_at)
     return login
 
 

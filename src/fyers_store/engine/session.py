@@ -71,10 +71,13 @@ class SessionState(str, enum.Enum):
 @dataclass(frozen=True)
 class IssuedToken:
     """A token a login returned. ``expires_at``: its JWT ``exp`` (epoch seconds), None when it
-    carries none. The token never appears in ``repr``."""
+    carries none; ``issued_at``: when it was obtained (epoch seconds), None for "just now" -- a
+    login may hand back a token another process of the account obtained earlier today (the shared
+    token file). The token never appears in ``repr``."""
 
     access_token: str = field(repr=False)
     expires_at: float | None = None
+    issued_at: float | None = None
 
 
 class SessionLogin(Protocol):
@@ -302,11 +305,10 @@ class DailySession:
             why, for_refusal = self._renewing, self._for_refusal
             if why is None:
                 return False
-            old_token = self._token
-        self._renew(why, for_refusal, old_token)
+        self._renew(why, for_refusal)
         return True
 
-    def _renew(self, why: str, for_refusal: bool, old_token: str) -> None:
+    def _renew(self, why: str, for_refusal: bool) -> None:
         started = self._now()
         _log.info("session: logging in (%s)", why)
         try:
@@ -314,9 +316,8 @@ class DailySession:
             if not isinstance(issued, IssuedToken) or not issued.access_token:
                 raise AuthError("the login returned no access token")
             self.logins += 1
-            if issued.access_token == old_token:
-                raise AuthError("the login returned the token FYERS refused")
-            until = token_valid_until(self._now(), issued.expires_at, self._refresh_time)
+            issued_at = min(issued.issued_at or self._now(), self._now())
+            until = token_valid_until(issued_at, issued.expires_at, self._refresh_time)
             if until <= self._now():
                 raise AuthError(f"the new access token is already past its expiry ({_ist(until)}); check the "
                                 "machine clock")
@@ -334,7 +335,7 @@ class DailySession:
         for holder in holders:
             holder.set_access_token(issued.access_token)
         with self._cond:
-            self._adopt(issued, self._now())
+            self._adopt(issued, issued_at)
             self._generation += 1
             self._renewing, self._for_refusal, self._expiry_told = None, False, False
             if for_refusal:
