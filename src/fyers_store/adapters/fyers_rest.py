@@ -6,7 +6,7 @@ What this module adds to the SDK (protocol reference §2.2 and §9 list what the
   ``session.request`` on the instance it owns (the SDK itself is not modified) so every request
   gets ``(connect_timeout_seconds, read_timeout_seconds)`` from ``config/fyers_rest_limits.yaml``,
   cut to what is left of the call's overall deadline.
-* **The transport facts the SDK throws away.** The same wrapper records, per thread, the HTTP
+* **The transport facts the SDK throws away.** The same wrapper (:mod:`~fyers_store.adapters.rest_probe`) records, per thread, the HTTP
   status, the ``Retry-After``/``X-Retry-After-Ms`` headers and any exception of the request the
   SDK just made. The SDK's reply dict is only trusted when it is a parsed server body: its shared,
   mutable ``error_resp`` (one per FyersModel, returned by reference and rewritten by later
@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import email.utils
 import random
 import threading
 import time
@@ -87,6 +86,7 @@ from fyers_store.adapters.history_windows import (
 )
 from fyers_store.adapters.interfaces import RestAdapter, TokenRefusalListener
 from fyers_store.adapters.rate_limiter import RestBudget
+from fyers_store.adapters.rest_probe import SessionProbe, TransportRecord
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
 from fyers_store.adapters.shared_budget import shared_limiter
 from fyers_store.backoff import capped_backoff
@@ -118,87 +118,6 @@ _NO_ACK = 201
 # never a refusal. Unsure: whether FYERS ever sends them with HTTP 200 or only with 4xx/5xx.
 _UNCONFIRMED_CODES = frozenset({-201, -202, -204, -205, -329})
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
-
-
-# ------------------------------------------------------------------------------------------------
-# Transport record: what the SDK's session really saw
-
-
-@dataclass
-class _Exchange:
-    """One HTTP request made by the SDK on this thread."""
-
-    status: int | None = None
-    retry_after: float | None = None
-    error: BaseException | None = None
-    authorization: str | None = None  # the request's "APPID:TOKEN" header, as sent
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``X-Retry-After-Ms`` (preferred: finer) or ``Retry-After`` (seconds or an
-    HTTP date); None when absent or unreadable."""
-    ms = headers.get("X-Retry-After-Ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-
-
-class _SessionProbe:
-    """Wraps ``session.request`` of one SDK session: default timeouts and a per-thread record."""
-
-    def __init__(self, session: requests.Session, connect: float, read: float) -> None:
-        self._request = session.request  # the bound original
-        self._default = (connect, read)
-        self._tls = threading.local()
-        setattr(session, "request", self._wrapped)  # instance attribute: Session.get/post/... call self.request
-
-    def begin(self, timeout: tuple[float, float]) -> None:
-        self._tls.timeout = timeout
-        self._tls.record = None
-
-    def end(self) -> _Exchange | None:
-        record = getattr(self._tls, "record", None)
-        self._tls.timeout = None
-        self._tls.record = None
-        return record
-
-    def _wrapped(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = getattr(self._tls, "timeout", None) or self._default
-        headers = kwargs.get("headers")
-        record = _Exchange(authorization=headers.get("Authorization") if isinstance(headers, Mapping) else None)
-        self._tls.record = record
-        try:
-            response = self._request(method, url, *args, **kwargs)
-        except BaseException as exc:
-            record.error = exc
-            raise
-        record.status = response.status_code
-        record.retry_after = _retry_after(response.headers)
-        # The SDK parses the body twice (once inside a debug-log argument); parse it once.
-        parse = response.json
-        parsed: list[Any] = []
-
-        def json_once(**kw: Any) -> Any:
-            if not parsed:
-                parsed.append(parse(**kw))
-            return parsed[0]
-
-        response.json = json_once  # type: ignore[method-assign]
-        return response
 
 
 @dataclass
@@ -274,7 +193,7 @@ class FyersSdkRestAdapter(RestAdapter):
         self._limiter = limiter if limiter is not None else shared_limiter(
             self._limits, user=budget_user or str(model.client_id))
         self._model = model
-        self._probe = _SessionProbe(model.service.session, self._limits.connect_timeout_seconds,
+        self._probe = SessionProbe(model.service.session, self._limits.connect_timeout_seconds,
                                     self._limits.read_timeout_seconds)
         self._calendar = calendar
         self._deadline = float(request_deadline_seconds)
@@ -407,7 +326,7 @@ class FyersSdkRestAdapter(RestAdapter):
                 _log.exception("%s: the token refusal listener failed", op)
         return result
 
-    def _classify(self, op: str, reply: Any, ex: _Exchange | None, ok_states: tuple[str, ...]) -> dict | _Failure:
+    def _classify(self, op: str, reply: Any, ex: TransportRecord | None, ok_states: tuple[str, ...]) -> dict | _Failure:
         # The SDK's own error dict (never a server body): shared and mutable, so never returned.
         sdk_made = reply is getattr(self._model.service, "error_resp", None) or not isinstance(reply, dict)
         if ex is None:
