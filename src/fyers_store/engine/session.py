@@ -177,14 +177,16 @@ class DailySession:
     @property
     def failure(self) -> AuthError | None:
         """Why the session ended (no login is tried any more), None while it goes on."""
+        now = self._now()  # the clock may be a venue's, read over HTTP: never under the lock
         with self._cond:
-            self._settle_locked(self._now())
+            self._settle_locked(now)
             return self._failure
 
     @property
     def state(self) -> SessionState:
+        now = self._now()
         with self._cond:
-            return self._state_locked(self._now())
+            return self._state_locked(now)
 
     def _state_locked(self, now: float) -> SessionState:
         self._settle_locked(now)
@@ -223,16 +225,17 @@ class DailySession:
     def renewal_pending(self, token: str) -> bool:
         """Whether a login that will replace ``token`` is under way or scheduled (a socket whose
         ``token`` was refused waits for it)."""
+        now = self._now()
         with self._cond:
-            state = self._state_locked(self._now())
+            state = self._state_locked(now)
             return token == self._token and state in (SessionState.RENEWING, SessionState.EXPIRED)
 
     # ------------------------------------------------------------------ reports (any thread)
     def refused(self, token: str, detail: str) -> None:
         """FYERS refused ``token``. The token in use, still within its life: one login (see the
         module doc for when that is not allowed and the session fails instead)."""
+        now = self._now()
         with self._cond:
-            now = self._now()
             state = self._state_locked(now)
             if token != self._token or state is not SessionState.LIVE:
                 return  # replaced already, a login is under way, dead anyway, or the session ended
@@ -292,8 +295,8 @@ class DailySession:
     def run_pending(self) -> bool:
         """Do what is due now, on the calling thread: the scheduled login, or the one a refusal
         asked for. True when a login was made (or failed)."""
+        now = self._now()
         with self._cond:
-            now = self._now()
             state = self._state_locked(now)
             if state is SessionState.FAILED:
                 return False
@@ -334,7 +337,7 @@ class DailySession:
             holders, sockets = list(self._holders), list(self._sockets)
         for holder in holders:
             holder.set_access_token(issued.access_token)
-        with self._cond:
+        with self._cond:  # issued_at and the clock were read above, outside the lock
             self._adopt(issued, issued_at)
             self._generation += 1
             self._renewing, self._for_refusal, self._expiry_told = None, False, False
