@@ -9,9 +9,10 @@ What this module adds to the SDK (protocol reference §2.2 and §9 list what the
 * **The transport facts the SDK throws away.** The same wrapper
   (:mod:`~fyers_store.adapters.rest_probe`) records, per thread, the HTTP status, the
   ``Retry-After``/``X-Retry-After-Ms`` headers, any exception and the token of the request the
-  SDK just made (a refused token is reported to the store's session, if it listens). The SDK's reply dict is only trusted when it is a parsed server body: its shared,
-  mutable ``error_resp`` (one per FyersModel, returned by reference and rewritten by later
-  failures) is recognised by identity and never read or returned.
+  SDK just made (a refused token is reported to the store's session, if it listens). The SDK's
+  reply dict is only trusted when it is a parsed server body: its shared, mutable ``error_resp``
+  (one per FyersModel, returned by reference and rewritten by later failures) is recognised by
+  identity and never read or returned.
 * **One error taxonomy** (:mod:`fyers_store.errors`), one process-wide budget
   (:mod:`~fyers_store.adapters.rate_limiter`), bounded retries for idempotent calls only, and
   typed results: no SDK dict leaves the adapter.

@@ -336,7 +336,8 @@ class BrokerCore(AccountTruthMixin, SessionOrdersMixin):
             # FYERS's budget is 200 requests a minute for everything: orders are what a reconcile
             # must catch (the socket may drop them), so it reads only the orderbook and tradebook
             # unless the last full one (positions, funds) is over _FULL_RECONCILE_EVERY_SECONDS old.
-            light = reason != SESSION_RENEWED and self._mono() - self._full_reconcile_at < _FULL_RECONCILE_EVERY_SECONDS
+            light = (reason != SESSION_RENEWED
+                     and self._mono() - self._full_reconcile_at < _FULL_RECONCILE_EVERY_SECONDS)
             try:
                 events += self.reconcile(reason, orders_only=light)
                 if reason == SESSION_RENEWED and self._reconcile_due is None:
@@ -371,7 +372,8 @@ class BrokerCore(AccountTruthMixin, SessionOrdersMixin):
                 trades_after = self.rest.tradebook()
                 self._funds, self._funds_at, self._funds_dirty = self.rest.funds(), self._mono(), False
         except FyersError as exc:
-            if isinstance(exc, AuthError) and self._session is not None and self.store.record_auth_failure(exc) is None:
+            if (isinstance(exc, AuthError) and self._session is not None
+                    and self.store.record_auth_failure(exc) is None):
                 _rlog.warning("reconcile (%s) met a refused token (%s); the store logs in again, the reconcile "
                               "follows the new token", reason, exc)
                 self._reconcile_due = reason  # again with the new token
