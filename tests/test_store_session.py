@@ -104,6 +104,7 @@ def test_two_processes_of_one_account_share_the_day_s_login_through_the_token_fi
             FyersStore.from_config(root, market=False, orders=False) as second:
         assert logins() == 1 and first.session.token == second.session.token  # the second reused it
         venue.set_time(dt.datetime(2026, 11, 19, 8, 45, 30, tzinfo=IST))  # Wednesday's token is dead
+        wait_until(lambda: first.now() == second.now() == venue.clock.now(), message="the stores on venue time")
         assert first.session.run_pending() and logins() == 2
         assert second.session.run_pending() and logins() == 2  # no second TOTP login
         assert second.session.token == first.session.token != "" and second.session.generation == 1

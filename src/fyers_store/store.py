@@ -224,8 +224,9 @@ class FyersStore:
     # ------------------------------------------------------------------ lifecycle
     def start(self, data: Any = None, broker: Any = None) -> None:
         """Backtrader hook: feeds and brokers register here from their ``start`` (and Cerebro
-        calls it for a store added with ``addstore``). Opens the cache. Sockets start on demand:
-        a live feed calls :meth:`start_market`, a broker :meth:`start_orders` after reconciling.
+        calls it for a store added with ``addstore``). Opens the cache and starts the
+        :attr:`session`'s thread. Sockets start on demand: a live feed calls :meth:`start_market`,
+        a broker :meth:`start_orders` after reconciling (each also starts the session's thread).
         Idempotent."""
         with self._lock:
             if self._stopped:
@@ -254,6 +255,8 @@ class FyersStore:
             if adapter is None:
                 raise RuntimeError(f"{missing} in the FyersStore")
             setattr(self, flag, True)
+        if self.session is not None:
+            self.session.start()  # live use renews the token, with or without start()
         adapter.start()
 
     def stop(self, data: Any = None, broker: Any = None) -> None:
