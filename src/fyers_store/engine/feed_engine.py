@@ -249,6 +249,8 @@ class FeedEngine:
         if self._may_close_by_clock(now):
             for bar in builder.close_due(now):
                 self._on_live_bar(bar)
+        if self._gap_open and self._gap_need is None and not self._broken:
+            self._interrupted_bucket_ended(builder, now)
         if self._gap_open and self._gap_need is not None and self._mono() >= self._retry_at:
             self._top_up()
         self._watch(now)
@@ -304,6 +306,16 @@ class FeedEngine:
             self._close_gap()
         else:
             self._retry_at = self._mono() + s.topup_retry_seconds
+
+    def _interrupted_bucket_ended(self, builder: LiveBarBuilder, now: dt.datetime) -> None:
+        """The bucket a reconnect interrupted cannot be built live: once it has ended (plus the
+        close grace), take it from REST then, as a live bar would have closed -- not only when the
+        next bucket has closed too."""
+        cut = builder.discarded
+        if cut is None or (self._last_start is not None and cut[0] <= self._last_start):
+            return
+        if now.timestamp() >= cut[1] + self.settings.close_grace_seconds:
+            self._gap_need, self._need_bar, self._retry_at = int(cut[0]), True, 0.0
 
     def _close_gap(self) -> None:
         self._gap_open, self._gap_need, self._need_bar = False, None, False
