@@ -45,6 +45,8 @@ class VenueContext:
     requests: Counter = field(default_factory=Counter)
     # REST requests the rate limiter refused with HTTP 429, by path (injected 429s not included).
     rate_limited: Counter = field(default_factory=Counter)
+    # REST requests refused for their token (missing, invalid, expired), by path.
+    auth_refused: Counter = field(default_factory=Counter)
 
     def now(self) -> float:
         """Venue time (epoch seconds)."""

@@ -69,7 +69,8 @@ UNCONFIRMED_CODES = {
 ADMIN_ACTIONS = (
     "rest_error", "rest_delay", "rest_hang", "lose_response", "rate_limit_burst",
     "malformed_response", "unconfirmed", "late_booking", "order_messages", "drop_socket", "stall_socket",
-    "resume_socket", "malformed_frame", "expire_tokens", "invalidate_tokens", "static_ip_refusal", "clear",
+    "resume_socket", "malformed_frame", "expire_tokens", "invalidate_tokens", "login_elsewhere",
+    "static_ip_refusal", "clear",
 )
 
 _LOG_LIMIT = 1000
@@ -345,6 +346,22 @@ class FaultPlan:
         """Every access token issued so far is invalid from now on."""
         self.tokens.invalidate_all()
         self._record("invalidate_tokens")
+
+    def login_elsewhere(self, drop_sockets: bool = False) -> int:
+        """Another device or program logs in to the account mid-session: every access token issued
+        so far is invalid from now on (REST -16, socket handshakes refused), as a new FYERS login
+        ends the previous session. With ``drop_sockets`` the open socket connections are closed
+        too (close frame); returns how many were. INFERRED (2026-12): FYERS does not document what
+        happens to sockets already open when another login ends their session; by default they
+        stay open, as after the daily expiry, and only new requests and handshakes are refused."""
+        self.tokens.invalidate_all()
+        dropped = 0
+        if drop_sockets:
+            with self._lock:
+                controls = list(self._sockets.values())
+            dropped = sum(control.drop(True) for control in controls)
+        self._record("login_elsewhere", drop_sockets=drop_sockets, clients=dropped)
+        return dropped
 
     # ------------------------------------------------------------------ all
     def clear(self) -> None:

@@ -10,8 +10,8 @@
 * ``GET /admin/venue`` -- where the venue listens and its paper account: ``{"rest", "order_ws",
   "data_ws", "app_id", "fy_id"}``, so a client given only the REST URL finds the sockets.
 * ``POST /admin/token`` -- a fresh access token (paper trading without the login dance).
-* ``GET /admin/state`` -- orders, trades and net positions; REST requests by path and the 429s
-  the rate limiter answered, by path.
+* ``GET /admin/state`` -- orders, trades and net positions; REST requests by path, the 429s
+  the rate limiter answered and the requests refused for their token (``auth_refused``), by path.
 
 The admin port is the REST port; it is bound to 127.0.0.1 like everything else.
 """
@@ -80,7 +80,8 @@ def add_admin_routes(app: web.Application, venue) -> None:
     async def state_get(request: web.Request) -> web.Response:
         return json_response({"s": "ok", "time": venue.clock.time(), "orders": venue.orders(),
                               "trades": venue.trades(), "positions": venue.positions(),
-                              "requests": dict(venue.ctx.requests), "rate_limited": dict(venue.ctx.rate_limited)})
+                              "requests": dict(venue.ctx.requests), "rate_limited": dict(venue.ctx.rate_limited),
+                              "auth_refused": dict(venue.ctx.auth_refused)})
 
     r = app.router
     r.add_post("/admin/faults", faults_post)

@@ -7,10 +7,12 @@ Token facts the SDK depends on (protocol §3, §5.3): the access token is ``head
 with ``exp`` (int) and ``hsm_key`` (str) in the payload, header exactly
 ``{"typ":"JWT","alg":"HS256"}``. Access tokens expire at the next 06:00 IST.
 
-Expiry is judged on the **venue** clock by the venue, but the SDK's data socket checks ``exp``
-against the machine's wall clock before connecting. So ``exp`` is the next 06:00 IST after the
-*later* of venue time and wall time: a stepped venue set in the past still hands out tokens the
-SDK accepts, and an accelerated venue that runs past ``exp`` sees them expire.
+Expiry is judged on the **venue** clock by the venue: a token dies at the first 06:00 IST (venue
+time) after it was issued, as FYERS ends a day's tokens, however the venue clock runs (a stepped
+or accelerated venue crossing a night sees its tokens die). The SDK's data socket, though, checks
+``exp`` against the machine's wall clock before connecting, so the ``exp`` claim is the next 06:00
+IST after the *later* of venue time and wall time: a venue set in the past still hands out tokens
+the SDK accepts. (For such a venue ``exp`` is later than the venue's own cutoff.)
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ class _Issued:
     token: str
     exp: int
     hsm_key: str
+    dies: int = 0  # the first 06:00 IST after issue, venue time: when the venue refuses it
     revoked: bool = False
     expired: bool = False  # forced by the expire_tokens fault
 
@@ -169,7 +172,8 @@ class TokenAuthority:
                 "appType": 100, "poa_flag": "N",
             }
             token = encode_jwt(payload, self._secret)
-            self._bounded_put(self._tokens, hsm_key, _Issued(token, exp, hsm_key, revoked=self._refuse_new))
+            self._bounded_put(self._tokens, hsm_key, _Issued(token, exp, hsm_key, dies=next_0600_ist(now),
+                                                             revoked=self._refuse_new))
             return token
 
     def _check_locked(self, token: str, now: float) -> _Issued:
@@ -179,7 +183,7 @@ class TokenAuthority:
         issued = self._tokens.get(payload.get("hsm_key", ""))
         if issued is None or issued.token != token or issued.revoked:
             raise TokenProblem("invalid")
-        if now >= issued.exp or issued.expired:
+        if now >= min(issued.exp, issued.dies) or issued.expired:
             raise TokenProblem("expired")
         return issued
 

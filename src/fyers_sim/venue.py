@@ -315,6 +315,13 @@ class Venue:
         counts = dict(self.ctx.requests)  # a copy: the loop thread may be adding to it
         return sum(n for path, n in counts.items() if path.startswith(prefix))
 
+    def auth_refused(self, prefix: str = "") -> int:
+        """How many REST requests the venue refused for their token (missing, invalid or expired),
+        counting only paths that start with ``prefix`` (e.g. ``"/api/v3/orders"``: orders sent with
+        a dead token)."""
+        counts = dict(self.ctx.auth_refused)
+        return sum(n for path, n in counts.items() if path.startswith(prefix))
+
     def orders(self) -> list[dict]:
         """The order book (REST orderbook rows)."""
         return self.engine.orders()

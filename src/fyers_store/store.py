@@ -44,6 +44,7 @@ from fyers_store.models.stream import Tick
 from fyers_store.persistence.cache import BarRow, HistoricalCache
 from fyers_store.state.state_store import SQLiteStateStore
 from fyers_store.engine.routing import MarketChannel, MarketRouter, OrderRoute, OrderRouter
+from fyers_store.engine.session import DailySession
 
 if TYPE_CHECKING:
     from fyers_store.adapters.venue import VenueInfo
@@ -74,6 +75,11 @@ class FyersStore:
     * ``data_feed_config``: drain budgets for the feeds (default ``DataFeedConfig()``);
     * ``broker_config``: what :meth:`getbroker` brokers use unless given ``config=`` (default:
       ``BrokerConfig()``).
+    * ``session``: a :class:`~fyers_store.engine.session.DailySession` that logs in again each
+      trading day and after a token refusal, and puts the new token into ``rest`` and the sockets
+      (whose token must then be ``session.socket_token(client_id)``). :meth:`from_config` builds
+      one from the credentials file's ``daily_login`` section. Its thread runs while the store is
+      started. Without it the store keeps the token it was built with: a refusal ends the run.
 
     The store reads no file: :meth:`from_config` (the edge) does. A store is used after
     :meth:`stop` too (a new Cerebro run starts it again); :meth:`close` ends it for good.
@@ -84,7 +90,8 @@ class FyersStore:
                  cache_config: CacheConfig | None = None, state_config: StateConfig | None = None,
                  calendar: NseCalendar | None = None, clock: Callable[[], dt.datetime] | None = None,
                  data_feed_config: DataFeedConfig | None = None, broker_config: BrokerConfig | None = None,
-                 history_settle_seconds: float = 120.0, name: str = "fyers") -> None:
+                 history_settle_seconds: float = 120.0, name: str = "fyers",
+                 session: DailySession | None = None) -> None:
         if cache_config is not None and state_config is not None:
             ensure_distinct_db_paths(cache_config, state_config)
         if cache is not None and state_config is not None:
@@ -124,7 +131,16 @@ class FyersStore:
         #: the local venue :meth:`from_config` pointed this store at (None: FYERS, or built by hand)
         self.venue: VenueInfo | None = None
         self._closers: list[Callable[[], None]] = []
-        self._finalizer = weakref.finalize(self, _run_closers, self._closers)
+        #: the daily login and refusal handling (None: the store keeps the token it was built with)
+        self.session = session
+        if session is not None:
+            session.attach(holders=[rest] if rest is not None else [],
+                           sockets=[ws for ws in (data_ws, order_ws) if ws is not None],
+                           notify=_weak_call(self.put_notification))  # the session must not keep the store alive
+            listen = getattr(rest, "set_token_refusal_listener", None)
+            if listen is not None:
+                listen(session.refused)
+        self._finalizer = weakref.finalize(self, _release, session, self._closers)
 
     @classmethod
     def from_config(cls, config_dir: str | Path | None = None, *, venue: str | None = None,
@@ -156,10 +172,17 @@ class FyersStore:
         (:class:`~fyers_store.adapters.venue.VenueClock`). A venue's bars are synthetic: give it a
         history cache of its own.
 
+        The store renews its session while it runs (``session``, a
+        :class:`~fyers_store.engine.session.DailySession`): a TOTP login (on a venue's paper account,
+        a fresh paper token) on each trading day at the credentials file's ``daily_login.time_ist``
+        and once after a token refusal, the new token put into REST and both sockets. Refresh
+        tokens are not used: FYERS discontinued them on 1 April 2026.
+
         A config given as an argument is used instead of its file, which is then not read:
         ``cache_config``, ``state_config``, ``data_feed_config``, ``broker_config``, ``calendar``
         (FyersStore's own arguments, like every other ``options``), ``ws_config``,
-        ``rest_limits``. ``clock`` replaces the default clock (the venue's, or an
+        ``rest_limits``, ``daily_login`` (a :class:`~fyers_store.config.DailyLoginConfig`, instead
+        of the credentials file's section; on a venue's paper account, instead of the default). ``clock`` replaces the default clock (the venue's, or an
         :class:`~fyers_store.engine.exchange_clock.ExchangeClock` learning from ticks).
         """
         from fyers_store.wiring import wire_from_config
@@ -201,8 +224,9 @@ class FyersStore:
     # ------------------------------------------------------------------ lifecycle
     def start(self, data: Any = None, broker: Any = None) -> None:
         """Backtrader hook: feeds and brokers register here from their ``start`` (and Cerebro
-        calls it for a store added with ``addstore``). Opens the cache. Sockets start on demand:
-        a live feed calls :meth:`start_market`, a broker :meth:`start_orders` after reconciling.
+        calls it for a store added with ``addstore``). Opens the cache and starts the
+        :attr:`session`'s thread. Sockets start on demand: a live feed calls :meth:`start_market`,
+        a broker :meth:`start_orders` after reconciling (each also starts the session's thread).
         Idempotent."""
         with self._lock:
             if self._stopped:
@@ -213,6 +237,8 @@ class FyersStore:
             if data is not None:
                 self._feeds[id(data)] = data
             self.history  # opens the cache (fails fast on a bad path) when one is configured
+        if self.session is not None:
+            self.session.start()
 
     def start_market(self) -> None:
         """Connect the market-data socket (once)."""
@@ -229,6 +255,8 @@ class FyersStore:
             if adapter is None:
                 raise RuntimeError(f"{missing} in the FyersStore")
             setattr(self, flag, True)
+        if self.session is not None:
+            self.session.start()  # live use renews the token, with or without start()
         adapter.start()
 
     def stop(self, data: Any = None, broker: Any = None) -> None:
@@ -249,6 +277,8 @@ class FyersStore:
             self._stopped = True
             market, orders = self._market_started, self._orders_started
             self._market_started = self._orders_started = False
+        if self.session is not None:
+            self.session.stop()
         errors = []
         for started, adapter in ((market, self.data_ws), (orders, self.order_ws)):
             if started and adapter is not None:
@@ -478,13 +508,26 @@ class FyersStore:
                     route = self.register_broker("default", primary=True)
         return route.drain(max_messages)
 
-    def record_auth_failure(self, error: AuthError) -> AuthError:
-        """A socket reported that FYERS refused the token. The first one is kept and returned: the
-        feeds raise it and the broker halts with it, so a run ends with its root cause."""
+    def record_auth_failure(self, error: AuthError) -> AuthError | None:
+        """FYERS refused the token (a socket's handshake, a broker's request). The first error
+        that ends the run is kept and returned: the feeds raise it and the broker halts with it, so
+        a run ends with its root cause. With a :attr:`session` a refusal ends nothing while the
+        session renews (None is returned); its failure is what ends the run."""
+        if self.session is not None:
+            failure = self.session.failure
+            if failure is None:
+                return None
+            error = failure
         with self._lock:
             if self.auth_error is None:
                 self.auth_error = error
             return self.auth_error
+
+    @property
+    def session_error(self) -> AuthError | None:
+        """Why the :attr:`session` ended (a renewal failed, see DailySession), None while it goes
+        on or without one. Live feeds end with it."""
+        return self.session.failure if self.session is not None else None
 
     # ------------------------------------------------------------------ Backtrader conventions
     def put_notification(self, msg: Any, *args: Any, **kwargs: Any) -> None:
@@ -527,6 +570,24 @@ class FyersStore:
         if self.state_config is None:
             raise ValueError("FyersBroker needs state=SQLiteStateStore(...) or a store with state_config")
         return SQLiteStateStore.from_config(self.state_config, strategy_id, cache_db_path=self.cache_config)
+
+
+def _weak_call(method: Callable[..., None]) -> Callable[..., None]:
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any, **kwargs: Any) -> None:
+        target = ref()
+        if target is not None:
+            target(*args, **kwargs)
+    return call
+
+
+def _release(session: DailySession | None, closers: list[Callable[[], None]]) -> None:
+    try:
+        if session is not None:
+            session.stop()
+    finally:
+        _run_closers(closers)
 
 
 def _run_closers(closers: list[Callable[[], None]]) -> None:

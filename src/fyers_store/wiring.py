@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fyers_store.config import (
-    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, DATA_FEED_FILE, REST_LIMITS_FILE, WS_FILE, BrokerConfig, DataFeedConfig,
-    FyersAuthConfig, RestLimitsConfig, WsConfig, config_dir, config_from_yaml, credentials_file,
+    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, DATA_FEED_FILE, REST_LIMITS_FILE, WS_FILE, BrokerConfig, DailyLoginConfig,
+    DataFeedConfig, FyersAuthConfig, RestLimitsConfig, WsConfig, config_dir, config_from_yaml, credentials_file,
     ensure_distinct_files, load_broker_config, load_cache_config, load_data_feed_config, load_rest_limits_config,
     load_state_config, load_ws_config, state_file, unfilled_placeholders,
 )
+from fyers_store.config.schema import FYERS_TOKEN_CUTOFF_IST
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.errors import ConfigError
+from fyers_store.engine.session import DailySession, IssuedToken, SessionLogin
 from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar
 
@@ -33,7 +35,7 @@ _log = get_logger(__name__)
 T = TypeVar("T")
 
 #: What from_config makes itself; a caller who has one builds FyersStore(...) directly.
-_BUILT_HERE = ("rest", "data_ws", "order_ws", "cache", "clock")
+_BUILT_HERE = ("rest", "data_ws", "order_ws", "cache", "clock", "session")
 _VENUE_SOURCE = "FyersStore.from_config(venue=...)"
 
 
@@ -84,6 +86,8 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
                                DataFeedConfig)
     broker_config = (setting(options.pop("broker_config", None), BROKER_FILE, load_broker_config, BrokerConfig)
                      if orders else options.pop("broker_config", None))
+    daily: DailyLoginConfig = options.pop("daily_login", None) or (auth.daily_login if auth is not None
+                                                                     else DailyLoginConfig())
 
     if auth is not None and access_token is None and auth.api_base_url == FyersAuthConfig.FYERS_API_BASE_URL:
         unfilled = unfilled_placeholders(auth)
@@ -120,12 +124,15 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
         if clock is None:
             clock = _default_clock(info, closers)
         now = clock.now if isinstance(clock, ExchangeClock) else clock
+        issued_at: float | None = None  # when the token was obtained, if known
         if paper is not None:
             from fyers_store.adapters.venue import venue_token
 
             assert ws is not None
             client_id, log_dir = paper.app_id, ws.log_path
             token = access_token or venue_token(paper)
+            login = _venue_login(paper)
+            refresh_time = FYERS_TOKEN_CUTOFF_IST
         else:
             from fyers_store.auth import load_checked_token
 
@@ -135,22 +142,72 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
             # TOTP login, so a plain restart recovers. A check without a verdict (timeout, 5xx, rate
             # limit) keeps the token: the first real request then tells (see load_checked_token). The
             # check's get_profile takes a slot of the same REST budget as the adapter.
-            token = access_token or load_checked_token(auth, budget=limiter).token.access_token
+            if access_token:
+                token = access_token
+            else:
+                stored = load_checked_token(auth, budget=limiter).token
+                token, issued_at = stored.access_token, stored.issued_at
+            login = _totp_login(auth, limiter)
+            refresh_time = auth.token_refresh_time_ist
         from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
 
+        session = DailySession(_issued(token), login, config=daily, calendar=calendar, clock=now,
+                               refresh_time=refresh_time, issued_at=_issued_at(token, issued_at, now()))
         rest = FyersSdkRestAdapter(client_id, token, limits=limits, calendar=calendar, log_path=log_dir,
                                    limiter=limiter, now=now)
-        socket_token = f"{client_id}:{token}"
+        socket_token = session.socket_token(client_id)  # the current token at each (re)connect
         data_ws = FyersDataWsAdapter(socket_token, ws, calendar=calendar, now=now) if market else None
         order_ws = FyersOrderWsAdapter(socket_token, ws, now=now) if orders else None
         kwargs = dict(rest=rest, data_ws=data_ws, order_ws=order_ws, calendar=calendar, clock=clock,
                       cache_config=cache_config, state_config=state_config, data_feed_config=data_feed_config,
-                      broker_config=broker_config, **options)
+                      broker_config=broker_config, session=session, **options)
     except BaseException:
         for release in reversed(closers):
             release()
         raise
     return Wired(kwargs, info, closers)
+
+
+def _issued(token: str) -> IssuedToken:
+    from fyers_store.auth import jwt_claims
+
+    exp = (jwt_claims(token) or {}).get("exp")
+    return IssuedToken(token, float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None)
+
+
+def _issued_at(token: str, known: float | None, now: dt.datetime) -> dt.datetime:
+    """When ``token`` was obtained, on the store's clock: the token file's time or the JWT's ``iat``
+    (now when neither is known), never later than now (a venue's clock may lag the machine's)."""
+    from fyers_store.auth import jwt_claims
+
+    if known is None:
+        iat = (jwt_claims(token) or {}).get("iat")
+        known = float(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None
+    if known is None or known >= now.timestamp():
+        return now
+    return dt.datetime.fromtimestamp(known, dt.timezone.utc)
+
+
+def _totp_login(auth: FyersAuthConfig, limiter: Any) -> SessionLogin:
+    """The daily login of a store on FYERS (or a venue with credentials): the token in
+    ``token_path`` if another process of the account already logged in today and FYERS accepts it
+    (a second login would end that process's session), else one TOTP login whose token is saved
+    there; checked with one ``get_profile`` either way (``load_checked_token``)."""
+    def login() -> IssuedToken:
+        from fyers_store.auth import load_checked_token
+
+        stored = load_checked_token(auth, budget=limiter).token
+        return IssuedToken(stored.access_token, stored.expires_at, stored.issued_at)
+    return login
+
+
+def _venue_login(info: VenueInfo) -> SessionLogin:
+    """The daily login of a store on a venue's paper account: a fresh paper token."""
+    def login() -> IssuedToken:
+        from fyers_store.adapters.venue import venue_token
+
+        return _issued(venue_token(info))
+    return login
 
 
 def _venue_of(venue: str | None, auth: FyersAuthConfig | None, creds: Path | None) -> VenueInfo | None:

@@ -105,6 +105,27 @@ def test_bad_token_is_auth_error_and_not_retried(rest, sdk_venue, fault):
     assert rest.funds().available == 1_000_000.0
 
 
+def test_a_refused_token_is_reported_to_the_listener_with_the_token_the_request_carried(rest, sdk_venue):
+    """A store renewing its session learns which token FYERS refused (a late reply for a token
+    already replaced must not start another login)."""
+    heard: list[tuple[str, AuthError]] = []
+    rest.set_token_refusal_listener(lambda token, error: heard.append((token, error)))
+    old = rest._model.token
+    rest.funds()
+    assert heard == []  # accepted: nothing to report
+    sdk_venue.faults.login_elsewhere()
+    with pytest.raises(AuthError) as err:
+        rest.orderbook()
+    assert heard == [(old, err.value)] and err.value.code == -16
+    new = sdk_venue.access_token()
+    rest.set_access_token(new)
+    assert rest.funds().available == 1_000_000.0 and len(heard) == 1
+    sdk_venue.faults.login_elsewhere()
+    with pytest.raises(AuthError):
+        rest.positions()
+    assert [token for token, _ in heard] == [old, new]
+
+
 def test_server_error_is_retried_then_succeeds_or_is_outcome_unknown(rest, sdk_venue):
     sdk_venue.faults.rest_error("/api/v3/funds", status=500, times=1)
     assert rest.funds().available == 1_000_000.0

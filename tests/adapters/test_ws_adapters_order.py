@@ -132,6 +132,60 @@ def test_bad_token_is_an_auth_event_and_the_next_attempt_waits(make_adapter, fas
     assert ws.stats()["connect_attempts"] == 2 and ws.stats()["auth_failures"] == 1
 
 
+class RenewedToken:
+    """A token source like a renewing store's (RenewableToken): refused tokens are reported, and
+    while ``pending`` a new one is on its way."""
+
+    def __init__(self, token: str) -> None:
+        self.token, self.pending = token, True
+        self.refusals: list[str] = []
+        self.asked = 0
+
+    def __call__(self) -> str:
+        return self.token
+
+    def refused(self, token: str, detail: str) -> None:
+        self.refusals.append(token)
+
+    def renewal_pending(self, token: str) -> bool:
+        self.asked += 1
+        return self.pending and token == self.token
+
+
+def test_a_refused_token_whose_renewal_is_pending_waits_for_the_new_one_without_attempts(make_adapter, fast_venue,
+                                                                                          tmp_path):
+    """With a renewable token the supervisor spends no reconnect attempt while the store logs in
+    (with reconnect_retry 1 and no renewal support it would give up after one more refusal), then
+    connects at once with the new token."""
+    source = RenewedToken(BAD_TOKEN)
+    ws = make_adapter(ws_config(tmp_path, reconnect_retry=1, reconnect_backoff_max_seconds=0.1), token=source)
+    drain = Drain(ws)
+    ws.start()
+    drain.wait_event(EventKind.AUTH_FAILED)
+    wait_until(lambda: source.asked >= 6, message="the supervisor waiting on the token source")  # >= 0.5 s
+    assert source.refusals == [BAD_TOKEN] and ws.stats()["connect_attempts"] == 1 and ws.running
+    assert not drain.events(EventKind.GAVE_UP) and fast_venue.order_socket.connections == 0
+    (waiting,) = drain.events(EventKind.RECONNECTING)
+    assert "renewed access token" in waiting.detail
+    source.token, source.pending = fast_venue.sdk_access_token(), False  # the login is done
+    assert ws.wait_connected(5)
+    assert ws.stats()["connect_attempts"] == 2 and ws.stats()["auth_failures"] == 1
+
+
+def test_a_forced_reconnect_ends_the_backoff_pause(make_adapter, fast_venue, tmp_path):
+    """A store that put a new token in asks the socket to reconnect: the capped pause after a
+    refusal (here 30 s) does not hold the new token back."""
+    tokens = [BAD_TOKEN]
+    ws = make_adapter(ws_config(tmp_path, reconnect_backoff_max_seconds=30.0),
+                      token=lambda: tokens[0])
+    drain = Drain(ws)
+    ws.start()
+    drain.wait_event(EventKind.RECONNECTING)
+    tokens[0] = fast_venue.sdk_access_token()
+    ws.force_reconnect("new access token")
+    assert ws.wait_connected(5) and ws.stats()["connect_attempts"] == 2
+
+
 def test_a_token_that_stays_bad_gives_up_without_hammering(make_adapter, fast_venue, tmp_path):
     ws = make_adapter(ws_config(tmp_path, reconnect_retry=2, reconnect_backoff_max_seconds=0.2), token=BAD_TOKEN)
     drain = Drain(ws)

@@ -205,6 +205,25 @@ def test_late_trades_are_dropped_and_leave_the_volume_base_alone():
     assert b.stats()["late"] == 3 and b.stats()["bars"] == 5
 
 
+def test_after_a_reconnect_mid_bucket_the_next_whole_bar_has_only_its_own_volume():
+    """The rest of the interrupted bucket arrives late (that bucket comes from REST); the first
+    bucket after it is observed whole and must not take their volume (found by the daily-login
+    run, 2026-12: a swap's reconnect mid-bucket)."""
+    b = builder("5")
+    warm(b)
+    b.add_tick(tick(at(10, 0, 10), 100.0, 10), at(10, 0, 10))
+    b.add_tick(tick(at(10, 2, 0), 101.0, 20), at(10, 2, 0))
+    b.reset()  # the socket reconnects at 10:02
+    assert b.add_tick(tick(at(10, 2, 0), 101.0, 20), at(10, 2, 5)) == []  # the snapshot: not a trade
+    for second, vol in ((10, 35), (120, 50), (170, 70)):  # trades of the discarded 10:00 bucket: late
+        assert b.add_tick(tick(at(10, 2) + dt.timedelta(seconds=second), 102.0, vol), at(10, 4, 50)) == []
+    b.add_tick(tick(at(10, 5, 3), 103.0, 72), at(10, 5, 3))
+    b.add_tick(tick(at(10, 7, 0), 104.0, 80), at(10, 7, 0))
+    [out] = b.close_due(at(10, 10, 1))
+    assert out == LiveBar(bar(at(10, 5), 103.0, 104.0, 103.0, 104.0, 10.0), True)
+    assert b.stats()["late"] == 3
+
+
 def test_out_of_order_trades_in_the_open_bucket_are_dropped():
     b = builder("5")
     warm(b)
@@ -266,8 +285,9 @@ def test_reset_discards_the_open_bucket_and_never_emits_it():
     b.reset()
     b.add_tick(tick(at(10, 5, 10), 103.0, 60), at(10, 5, 11))
     [out] = b.add_tick(tick(at(10, 6, 0), 104.0, 61), at(10, 6, 0))
-    # not whole; the volume base survived the reset, so the gap's trades land in this bar
-    assert out == LiveBar(bar(at(10, 5), 103.0, 103.0, 103.0, 103.0, 40.0), False)
+    # not whole; the volume base survived the reset (moved past the late trade's 25), so the gap's
+    # trades land in this bar
+    assert out == LiveBar(bar(at(10, 5), 103.0, 103.0, 103.0, 103.0, 35.0), False)
     s = b.stats()
     assert s["discarded"] == 1 and s["late"] == 1 and s["quotes"] == 1
     assert set(s) == STAT_KEYS and s["ticks"] == sum(s[k] for k in (

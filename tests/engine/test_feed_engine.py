@@ -273,6 +273,23 @@ def _reconnect_without_backfill(make) -> tuple[Feed, list, int]:
     return f, f.items[n:], len(h.rest.calls) - calls
 
 
+def test_the_bucket_a_reconnect_interrupted_comes_from_rest_as_soon_as_it_ended(make):
+    """A reconnect in the middle of a bucket (a session swap: the socket comes straight back): the
+    rest of that bucket's trades are late, so it cannot be built live; it is fetched once its time
+    is up (plus the close grace), not only after the next bucket closed too."""
+    h = make(at(10, 0, 30))
+    f = h.feed(start=at(9, 45))
+    h.advance(at(10, 3, 15))
+    h.ws.simulate_disconnect()
+    h.ws.simulate_reconnect()
+    h.advance(at(10, 4, 1, 500))  # 10:03 ended, plus the 1 s grace; 10:04 is still forming
+    ticks = h.rest.ticks[SBIN]
+    assert f.rows() == ref_rows(ticks, ep(9, 45), ep(10, 3))
+    assert f.engine.counters["bars_topup"] >= 1 and f.engine.live_stats()["discarded"] == 1
+    h.advance(at(10, 6, 15))
+    assert f.rows() == ref_rows(ticks, ep(9, 45), ep(10, 5)) and f.engine.status is FeedStatus.LIVE
+
+
 def test_reconnect_with_backfill_false_skips_rest_drops_the_partial_bucket_and_goes_live(make):
     f, after, rest_calls = _reconnect_without_backfill(make)
     ticks = f.engine.store.rest.ticks[SBIN]

@@ -118,6 +118,8 @@ def fire(book, trigger):
         return book.place_unknown(TAG, "read timeout")
     if trigger is T.NOT_FOUND:
         return book.resolve_unknown(TAG, None)
+    if trigger is T.WITHDRAWN:  # a held order the strategy cancelled before it was sent
+        return book.withdraw(TAG, "cancelled while held")
     if trigger is T.FOUND_LATE:  # only a trace of the order reaches it; that trace then applies too
         return book.on_snapshot(snap(6, 0))
     if trigger is T.CANCEL:
@@ -149,7 +151,7 @@ def test_every_transition_in_the_table(before, trigger, after):
     assert K.ANOMALY not in kinds(events) and not book.get(TAG).halted
 
 
-_LOCAL_INTENTS = {T.CANCEL, T.CANCEL_REFUSED, T.CANCEL_REFUSED_FILLED}
+_LOCAL_INTENTS = {T.CANCEL, T.CANCEL_REFUSED, T.CANCEL_REFUSED_FILLED, T.WITHDRAWN}
 
 
 @pytest.mark.parametrize("before, trigger", [(b, t) for b in OrderState for t in Trigger

@@ -103,14 +103,47 @@ def test_expired_and_invalidated_tokens(sdk_venue, tmp_path):
     assert model(sdk_venue, tmp_path, sdk_venue.access_token()).get_profile()["s"] == "ok"
 
 
-def test_tokens_expire_at_their_exp(sdk_venue, tmp_path):
-    token = sdk_venue.access_token()
-    exp = jwt_payload(token)["exp"]
+def test_tokens_die_at_the_first_0600_ist_after_issue_on_the_venue_clock(sdk_venue, tmp_path):
+    token = sdk_venue.access_token()  # Wednesday 2026-11-18 09:15, venue time (the machine's clock is later)
+    dies = dt.datetime(2026, 11, 19, 6, 0, tzinfo=IST).timestamp()
+    assert jwt_payload(token)["exp"] >= dies  # the claim the SDK checks against the machine clock
     fy = model(sdk_venue, tmp_path, token)
-    sdk_venue.set_time(exp - 1)
+    sdk_venue.set_time(dies - 1)
     assert fy.get_profile()["s"] == "ok"
-    sdk_venue.set_time(exp)
+    sdk_venue.set_time(dies)
     _assert_refused(sdk_venue, fy)
+    assert sdk_venue.auth_refused("/api/v3/profile") >= 1 and sdk_venue.auth_refused("/data/") >= 1
+    assert model(sdk_venue, tmp_path, sdk_venue.access_token()).get_profile()["s"] == "ok"  # the day's login
+
+
+def test_an_accelerated_clock_runs_several_days_and_each_day_s_token_dies_at_0600(tmp_path):
+    """Three nights in about three seconds: each morning the previous day's token is refused and a
+    new login works (a venue day is about one real second)."""
+    from fyers_sim.clock import VenueClock
+    from fyers_sim.testing import wait_until
+    from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
+
+    start = dt.datetime(2026, 11, 18, 10, 0, tzinfo=IST)
+    with running_venue(seed=5, clock=VenueClock.accelerated(start, 86_400.0)) as venue:
+        urls = venue.urls
+        with redirect_sdk(SdkEndpoints(urls.rest, urls.order_ws, urls.data_ws)):
+            token = venue.access_token()
+            for night in range(3):
+                fy = model(venue, tmp_path, token)
+                assert fy.get_profile()["s"] == "ok"
+                dies = next_0600_ist(start.timestamp() + night * 86_400)
+                wait_until(lambda: venue.clock.time() > dies, timeout=10, message=f"06:00 of night {night + 1}")
+                assert fy.get_profile() == AUTH_FAILED and fy.orderbook() == AUTH_FAILED
+                token = venue.access_token()  # the next day's login
+            assert venue.auth_refused("/api/v3/") == 6
+
+
+def test_a_login_elsewhere_refuses_the_tokens_and_can_close_the_sockets(sdk_venue, tmp_path):
+    fy = model(sdk_venue, tmp_path, sdk_venue.access_token())
+    assert sdk_venue.faults.login_elsewhere() == 0  # nobody connected to the sockets
+    _assert_refused(sdk_venue, fy)
+    assert sdk_venue.faults.log[-1] == {"fault": "login_elsewhere", "drop_sockets": False, "clients": 0}
+    assert model(sdk_venue, tmp_path, sdk_venue.access_token()).get_profile()["s"] == "ok"
 
 
 def test_logout_revokes_the_token(sdk_venue, tmp_path):

@@ -6,11 +6,13 @@ What this module adds to the SDK (protocol reference §2.2 and §9 list what the
   ``session.request`` on the instance it owns (the SDK itself is not modified) so every request
   gets ``(connect_timeout_seconds, read_timeout_seconds)`` from ``config/fyers_rest_limits.yaml``,
   cut to what is left of the call's overall deadline.
-* **The transport facts the SDK throws away.** The same wrapper records, per thread, the HTTP
-  status, the ``Retry-After``/``X-Retry-After-Ms`` headers and any exception of the request the
-  SDK just made. The SDK's reply dict is only trusted when it is a parsed server body: its shared,
-  mutable ``error_resp`` (one per FyersModel, returned by reference and rewritten by later
-  failures) is recognised by identity and never read or returned.
+* **The transport facts the SDK throws away.** The same wrapper
+  (:mod:`~fyers_store.adapters.rest_probe`) records, per thread, the HTTP status, the
+  ``Retry-After``/``X-Retry-After-Ms`` headers, any exception and the token of the request the
+  SDK just made (a refused token is reported to the store's session, if it listens). The SDK's
+  reply dict is only trusted when it is a parsed server body: its shared, mutable ``error_resp``
+  (one per FyersModel, returned by reference and rewritten by later failures) is recognised by
+  identity and never read or returned.
 * **One error taxonomy** (:mod:`fyers_store.errors`), one process-wide budget
   (:mod:`~fyers_store.adapters.rate_limiter`) plus FYERS's order limit for place/modify/cancel
   (which may also take the budget's slots reserved for orders), bounded retries for idempotent
@@ -75,7 +77,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -88,9 +89,10 @@ import requests
 from fyers_store.adapters.history_windows import (
     HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, sorted_bars,
 )
-from fyers_store.adapters.interfaces import RestAdapter
+from fyers_store.adapters.interfaces import RestAdapter, TokenRefusalListener
 from fyers_store.adapters.rate_limiter import Permit, RestBudget
-from fyers_store.adapters.rest_transport import Exchange, SessionProbe
+from fyers_store.adapters.refusals import AUTH_CODES, is_static_ip_refusal
+from fyers_store.adapters.rest_probe import SessionProbe, TransportRecord
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
 from fyers_store.adapters.shared_budget import shared_limiter, shared_order_limiter
 from fyers_store.backoff import capped_backoff
@@ -111,8 +113,6 @@ __all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError", "is_static_
 _log = get_logger(__name__, "rest")
 _olog = get_logger(__name__ + ".orders", "orders")
 
-#: FYERS codes meaning "the token is expired or invalid" (protocol §1.4).
-AUTH_CODES = frozenset({-8, -15, -16, -17})
 # FYERS's "already cancelled" refusal (protocol §1.5, legacy code table as of 2026-11; the venue uses it).
 _ALREADY_CANCELLED = -161
 # place_order success without an acknowledgement: "request made, check the orderbook" (§1.4, 2026-11).
@@ -124,24 +124,6 @@ _UNCONFIRMED_CODES = frozenset({-201, -202, -204, -205, -329})
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
 # Requests FYERS counts against its order limit (10/s for sync place/modify/cancel, 2026).
 _ORDER_OPS = frozenset({"place_order", "modify_order", "cancel_order"})
-
-# FYERS's refusal of an order request from a non-whitelisted IP (or an app not enabled for orders):
-# the rule is documented (since 1 Apr 2026), its reply is not (shared/fyers_2026.md §1, 2026-12). It
-# is recognised by its message -- brokers word these around the IP ("not a whitelisted static IP",
-# "IP ... is not allowed/registered") or the app not being enabled for orders -- and by any code
-# added here once FYERS's is known. Matched before the 401/403 rule: FYERS may send it as 403.
-_STATIC_IP_CODES: frozenset[int] = frozenset()
-_STATIC_IP_TEXT = re.compile(
-    r"static\s*ip|white-?\s*list|\bip\b.{0,80}?\bnot\s+(?:allowed|registered|authori[sz]ed|permitted|mapped)"
-    r"|not\s+enabled\s+for\s+(?:api\s+)?(?:orders?|order\s+placement|trading)", re.IGNORECASE)
-
-
-def is_static_ip_refusal(code: int | None, message: str) -> bool:
-    """Whether a FYERS error reply is its static-IP refusal (the one matcher; see above)."""
-    if code in AUTH_CODES:
-        return False
-    return code in _STATIC_IP_CODES or bool(_STATIC_IP_TEXT.search(message or ""))
-
 
 @dataclass
 class _Failure:
@@ -230,6 +212,7 @@ class FyersSdkRestAdapter(RestAdapter):
         self._stats_lock = threading.Lock()
         self._stats = dict.fromkeys(("requests", "retries", "rate_limited", "outcome_unknown", "auth_errors",
                                      "rejected", "duplicate_bars"), 0)
+        self._on_refused: TokenRefusalListener | None = None
 
     def __repr__(self) -> str:
         return f"FyersSdkRestAdapter(client_id={self._model.client_id!r}, budgets={self._limiter.budgets})"
@@ -253,9 +236,15 @@ class FyersSdkRestAdapter(RestAdapter):
         return self._orders
 
     def set_access_token(self, access_token: str) -> None:
-        """Use a new token from now on (after a login); the SDK builds its header once."""
+        """Use a new token from now on (after a login). The SDK reads its header at every request,
+        so requests already on their way keep the old one."""
         self._model.token = access_token
         self._model.header = f"{self._model.client_id}:{access_token}"
+
+    def set_token_refusal_listener(self, listener: TokenRefusalListener | None) -> None:
+        """``listener(token, error)`` is called when FYERS refuses the token a request carried
+        (HTTP 401/403, codes -8/-15/-16/-17), on the request's thread, before AuthError is raised."""
+        self._on_refused = listener
 
     @property
     def token_expires_at(self) -> float | None:
@@ -354,9 +343,18 @@ class FyersSdkRestAdapter(RestAdapter):
             self._limiter.release(permit)
             if order_permit is not None:
                 self._orders.release(order_permit)
-        return self._classify(op, reply, exchange, ok_states)
+        result = self._classify(op, reply, exchange, ok_states)
+        listener = self._on_refused
+        if listener is not None and isinstance(result, _Failure) and isinstance(result.error, AuthError):
+            sent = exchange.authorization if exchange is not None else None
+            token = sent.partition(":")[2] if sent else self._model.token
+            try:
+                listener(token, result.error)
+            except Exception:  # the refusal is still raised to the caller
+                _log.exception("%s: the token refusal listener failed", op)
+        return result
 
-    def _classify(self, op: str, reply: Any, ex: Exchange | None, ok_states: tuple[str, ...]) -> dict | _Failure:
+    def _classify(self, op: str, reply: Any, ex: TransportRecord | None, ok_states: tuple[str, ...]) -> dict | _Failure:
         # The SDK's own error dict (never a server body): shared and mutable, so never returned.
         sdk_made = reply is getattr(self._model.service, "error_resp", None) or not isinstance(reply, dict)
         if ex is None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from fyers_store.adapters.history_windows import HistoryWindow, plan_windows
+from fyers_store.errors import AuthError
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import (
     FundsSnapshot, OrderRequest, OrderSnapshot, OrderType, PositionSnapshot, TradeFill,
 )
 
-__all__ = ["HistoryWindow", "MessageQueue", "RestAdapter", "WsAdapter"]
+__all__ = ["HistoryWindow", "MessageQueue", "RenewableToken", "RestAdapter", "TokenRefusalListener", "WsAdapter"]
 
 
 class MessageQueue(Protocol):
@@ -33,6 +34,27 @@ class MessageQueue(Protocol):
 
     def empty(self) -> bool:
         """True when no message is queued (approximate, like ``queue.Queue``)."""
+
+
+#: Called with the access token a request carried and the error, when FYERS refused that token.
+TokenRefusalListener = Callable[[str, AuthError], None]
+
+
+class RenewableToken(Protocol):
+    """A socket's token that a login may replace while the socket runs (what a store renewing its
+    session hands its socket adapters instead of a fixed ``"APPID-100:ACCESS_TOKEN"`` text).
+
+    The socket asks for the token before every (re)connect; when FYERS refuses one it reports it,
+    and while a new one is on its way it waits for it instead of spending reconnect attempts."""
+
+    def __call__(self) -> str:
+        """The current ``"APPID-100:ACCESS_TOKEN"``."""
+
+    def refused(self, token: str, detail: str) -> None:
+        """FYERS refused ``token`` (as returned by a call before) at the handshake."""
+
+    def renewal_pending(self, token: str) -> bool:
+        """Whether a login is under way or scheduled that will replace ``token``."""
 
 
 class RestAdapter(ABC):
@@ -119,6 +141,16 @@ class RestAdapter(ABC):
         """How long after its send FYERS may still act on a placement it never answered."""
         return 0.0
 
+    # The session: a store that renews its FYERS session (engine/session.py) uses these.
+    def set_access_token(self, access_token: str) -> None:
+        """Use ``access_token`` for every request from now on (a new login); no-op for an
+        adapter that holds no token."""
+
+    def set_token_refusal_listener(self, listener: TokenRefusalListener | None) -> None:
+        """Have ``listener(token, error)`` called, on the thread of the request, whenever FYERS
+        refuses the token a request carried (before the AuthError is raised); no-op for an
+        adapter that holds no token."""
+
 
 class WsAdapter(ABC):
     """One FYERS socket, owned by the adapter: connect, reconnect, resubscribe, queue.
@@ -154,3 +186,7 @@ class WsAdapter(ABC):
     @abstractmethod
     def stats(self) -> Mapping[str, int]:
         """Counters: received, queued, dropped, malformed, reconnects, ..."""
+
+    def force_reconnect(self, reason: str = "requested") -> None:
+        """Drop the connection and connect again (e.g. with a new token); no-op for an adapter
+        without a connection."""

@@ -16,6 +16,10 @@ subscriptions, protocol reference §4-5). Instead one *supervisor* thread per ad
    the first failure when ``reconnect`` is false) it emits ``GAVE_UP`` and stops.
    An authentication failure waits the *capped* delay before the next attempt (no reconnect
    storm with a refused token); a new token from the provider is picked up on that attempt.
+   A token provider that is a :class:`~fyers_store.adapters.interfaces.RenewableToken` (a store
+   renewing its session) is told of the refusal, and while it says a new token is on its way the
+   supervisor waits for that token instead (no attempt counted, no request sent), then connects
+   at once. :meth:`force_reconnect` also ends a backoff pause early (a new token is in).
 
 SDK callback threads only parse, count, set flags and enqueue; every blocking SDK call (connect,
 subscribe, close) happens on the supervisor thread. Each connection attempt is a :class:`Link`;
@@ -34,7 +38,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fyers_store.adapters.interfaces import WsAdapter
+from fyers_store.adapters.interfaces import RenewableToken, WsAdapter
 from fyers_store.adapters.ws_base import Backoff, BoundedMessageQueue, claim_socket, release_socket, run_bounded
 from fyers_store.config import WsConfig
 from fyers_store.logs import get_logger
@@ -91,11 +95,14 @@ class SupervisedSocketAdapter(WsAdapter):
     def __init__(self, token: TokenSource, config: WsConfig, queue: BoundedMessageQueue, *,
                  clock: Callable[[], float] = time.monotonic, now: Callable[[], dt.datetime] = utc_now,
                  rng: Any = None, connect_timeout: float = 10.0, close_timeout: float = 2.0) -> None:
+        self._renewable: RenewableToken | None = None
         if isinstance(token, str):
             fixed = token
             self._token_provider: Callable[[], str] = lambda: fixed
         elif callable(token):
             self._token_provider = token
+            if callable(getattr(token, "refused", None)) and callable(getattr(token, "renewal_pending", None)):
+                self._renewable = token  # type: ignore[assignment]  # checked just above
         else:
             raise TypeError("token must be an 'APPID-100:ACCESS_TOKEN' string or a callable returning one")
         self.config = config
@@ -283,6 +290,8 @@ class SupervisedSocketAdapter(WsAdapter):
             while True:
                 if self._stopping or (link is not None and self._should_abort(link)):
                     return True
+                if link is None and self._force_reason is not None:
+                    return False  # a forced reconnect (e.g. a new token) does not wait out the backoff
                 left = deadline - self._clock()
                 if left <= 0:
                     return False
@@ -321,7 +330,13 @@ class SupervisedSocketAdapter(WsAdapter):
                 elif outcome == "auth":
                     code, detail = link.auth_error or (None, "refused")
                     self._count("auth_failures")
+                    renewal = self._token_refused(link.token, detail)
                     self._emit(EventKind.AUTH_FAILED, f"token refused: {detail}", code=code)
+                    if renewal:
+                        self._emit(EventKind.RECONNECTING, "waiting for the renewed access token", attempt=failures)
+                        if self._await_new_token(link.token):
+                            break
+                        continue
                 elif outcome == "timeout":
                     self._emit(EventKind.ERROR, f"connection not confirmed within {self.connect_timeout:g} s")
                 if outcome == "stopped" or self._stopping:
@@ -348,6 +363,37 @@ class SupervisedSocketAdapter(WsAdapter):
                 self._retire(last)
             with self._cond:
                 self._cond.notify_all()
+
+    def _token_refused(self, token: str, detail: str) -> bool:
+        """Tell a renewable token source FYERS refused ``token``; True while a new one is on its way."""
+        source = self._renewable
+        if source is None or not token:
+            return False
+        try:
+            source.refused(token, detail)
+            return bool(source.renewal_pending(token))
+        except Exception:  # a broken source must not kill the supervisor: reconnect as without one
+            _log.exception("%s socket: the token source failed", self.SOCKET)
+            return False
+
+    def _await_new_token(self, old: str) -> bool:
+        """Wait until the token source has a token other than ``old`` (or no longer expects one);
+        True when stopping meanwhile."""
+        source = self._renewable
+        assert source is not None
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return True
+                self._cond.wait(0.1)
+                if self._stopping:
+                    return True
+            try:
+                if self._token_provider() != old or not source.renewal_pending(old):
+                    return False
+            except Exception:
+                _log.exception("%s socket: the token source failed", self.SOCKET)
+                return False
 
     def _connect_once(self) -> tuple[Link, str]:
         with self._lock:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from fyers_store.logs import fyers_auth_logger
+from fyers_store.models.token_life import EXPIRY_MARGIN_SECONDS, next_refresh_cutoff, token_valid_until
 from fyers_store.models.zones import IST
 
 __all__ = [
@@ -42,9 +43,6 @@ __all__ = [
     "to_epoch",
 ]
 
-
-#: A token this close to its JWT ``exp`` is not handed out any more (a call made with it could fail).
-EXPIRY_MARGIN_SECONDS = 60.0
 
 _FORMAT_VERSION = 1
 _log = fyers_auth_logger(__name__)
@@ -79,15 +77,6 @@ def jwt_claims(token: str) -> Optional[dict[str, Any]]:
     return payload if isinstance(payload, dict) else None
 
 
-def next_refresh_cutoff(issued_at: float, refresh_time: dt.time) -> float:
-    """The first instant strictly after ``issued_at`` whose IST wall-clock time is ``refresh_time``."""
-    local = dt.datetime.fromtimestamp(issued_at, IST)
-    cut = dt.datetime.combine(local.date(), refresh_time.replace(tzinfo=None), IST)
-    if cut <= local:
-        cut = dt.datetime.combine(local.date() + dt.timedelta(days=1), refresh_time.replace(tzinfo=None), IST)
-    return cut.timestamp()
-
-
 def _iso_ist(epoch: Optional[float]) -> Optional[str]:
     return None if epoch is None else dt.datetime.fromtimestamp(epoch, IST).isoformat(timespec="seconds")
 
@@ -118,10 +107,7 @@ class StoredToken:
     def valid_until(self, refresh_time: dt.time) -> float:
         """The instant this token stops being reused: the earlier of ``exp`` (less the margin) and
         the next ``refresh_time`` IST cutoff after issue."""
-        cutoff = next_refresh_cutoff(self.issued_at, refresh_time)
-        if self.expires_at is None:
-            return cutoff
-        return min(cutoff, self.expires_at - EXPIRY_MARGIN_SECONDS)
+        return token_valid_until(self.issued_at, self.expires_at, refresh_time)
 
     def is_valid(self, now: float, refresh_time: dt.time) -> bool:
         """Whether the token may be reused at ``now`` (epoch seconds)."""

@@ -43,6 +43,11 @@ Mapping (lossy points marked):
   from ``next()``, so ``cerebro.run()`` raises it; notifications already queued (e.g. the order
   FYERS refused) are delivered first. Once halted, ``cancel`` and ``modify`` raise that same root
   cause (never a bare ``BrokerHalted``).
+* A store that renews its FYERS session (``FyersStore.from_config``; see
+  :mod:`fyers_store.engine.broker_session`) does not halt on a refused token: orders placed while it
+  logs in stay Submitted (``notify_store("ORDER_HELD", ...)``) and are sent after it reconciled;
+  orders placed while the token is dead before the daily login are Rejected ("not sent"). Only a
+  failed renewal halts, with the session's AuthError.
 """
 
 from __future__ import annotations

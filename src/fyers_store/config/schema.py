@@ -46,6 +46,31 @@ SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 # --------------------------------------------------------------------------------------------------
 # fyers_credentials.yaml
 
+#: When FYERS ends the day's access tokens (about 06:00 IST; shared/fyers_2026.md §3): the default
+#: ``token_refresh_time_ist``, and the cutoff of a venue's paper tokens.
+FYERS_TOKEN_CUTOFF_IST = dt.time(6, 0)
+
+
+@dataclass(frozen=True)
+class DailyLoginConfig:
+    """When a running store logs in again (the ``daily_login`` section of ``fyers_credentials.yaml``).
+
+    Since 1 April 2026 FYERS has no refresh tokens: a token lives one trading day (until about
+    06:00 IST) and a process that runs for days must log in by TOTP every trading day. A store
+    started by :meth:`FyersStore.from_config <fyers_store.store.FyersStore.from_config>` does it at
+    ``time_ist`` on each trading day, once the token in use has died (never earlier than the token's
+    ``token_refresh_time_ist`` cutoff), and once more when FYERS refuses the token during the day
+    (another login elsewhere ended the session).
+    """
+
+    time_ist: Optional[dt.time] = setting(
+        dt.time(8, 45), doc="IST time of the daily login on trading days (null: none; the session then ends "
+        "when the token dies)")
+    on_refusal: bool = setting(True, doc="log in once when FYERS refuses the token during the day")
+    min_refusal_interval_seconds: float = setting(
+        600.0, min=0, max=86_400, doc="a token refused again sooner than this after a login made for a refusal "
+        "is not replaced (AuthError): two programs logging in to one account would otherwise take turns")
+
 
 @dataclass(frozen=True)
 class FyersAuthConfig:
@@ -66,7 +91,7 @@ class FyersAuthConfig:
     app_type: str = setting("100", doc="app type suffix, normally 100")
     client_id: Optional[str] = setting(None, doc="SDK client id APPID-APPTYPE; derived when absent")
     token_path: Path = setting(Path("secrets/fyers_token.json"))
-    token_refresh_time_ist: dt.time = setting(dt.time(6, 0))
+    token_refresh_time_ist: dt.time = setting(FYERS_TOKEN_CUTOFF_IST)
     request_timeout_seconds: float = setting(10.0, gt=0, max=120)
     auth_max_retries: int = setting(3, min=0, max=10)
     auth_backoff_base_seconds: float = setting(1.0, min=0, max=60)
@@ -75,6 +100,7 @@ class FyersAuthConfig:
     api_base_url: str = setting("https://api-t1.fyers.in/api/v3", doc="FYERS REST API root ending in /api/v3")
     login_base_url: str = setting("https://api-t2.fyers.in/vagator/v2", doc="FYERS TOTP login (vagator) root")
     sdk_log_dir: Path = setting(Path("logs/fyers_sdk"), doc="directory for the FYERS SDK's own log files")
+    daily_login: DailyLoginConfig = setting(default_factory=DailyLoginConfig)
 
     #: FYERS's own REST root (the SDK's built-in ``Config.API``); any other value is a redirect.
     FYERS_API_BASE_URL: ClassVar[str] = "https://api-t1.fyers.in/api/v3"

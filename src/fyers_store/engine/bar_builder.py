@@ -92,6 +92,7 @@ class LiveBarBuilder:
         self._open: _Bucket | None = None
         self._last_done_ep: float | None = None  # start of the last bucket closed or discarded
         self._last_trade_ep: float | None = None
+        self._discarded: tuple[float, float] | None = None  # (start, end) of the bucket the last reset discarded
         self._base: int | None = None            # cumulative volume already accounted for
         self._base_day = (0.0, 0.0)              # [lo, hi) epochs of the base's IST trading date
         self._prev_key: tuple[float, float] | None = None  # (ltp, trade epoch) of the previous tick
@@ -154,11 +155,19 @@ class LiveBarBuilder:
         """The connection was lost: discard the open bucket (it may miss ticks) and forget
         :attr:`observed_from`. The volume base is kept, so the first trade after the reconnect
         carries the volume traded during the gap (into a bar that is not whole)."""
+        self._discarded = None
         if self._open is not None:
             self._last_done_ep = self._open.start_ep
+            self._discarded = (self._open.start_ep, self._open.end_ep)
             self._open = None
             self._stats["discarded"] += 1
         self._observed_from = None
+
+    @property
+    def discarded(self) -> tuple[float, float] | None:
+        """``(start, end)`` epochs of the bucket the last :meth:`reset` discarded (None: none was
+        open): it cannot be built live any more; the feed takes it from REST once it has ended."""
+        return self._discarded
 
     # ------------------------------------------------------------------ internals
     def _is_trade(self, vol: int | None, key: tuple[float, float]) -> bool:
@@ -182,6 +191,8 @@ class LiveBarBuilder:
         if (b is not None and start_ep < b.start_ep) or (
                 self._last_done_ep is not None and start_ep <= self._last_done_ep):
             st["late"] += 1
+            if self._discarded is not None and start_ep == self._discarded[0]:
+                self._skip_volume(tick.volume, t_ep)
             return
         if b is not None and start_ep == b.start_ep and self._last_trade_ep is not None \
                 and t_ep < self._last_trade_ep:
@@ -205,6 +216,16 @@ class LiveBarBuilder:
         end_ep = self.calendar.bar_end(start, self.resolution).timestamp()
         assert self._observed_from is not None
         self._open = _Bucket(ts, end_ep, ts >= self._observed_from, price, delta)
+
+    def _skip_volume(self, vol: int | None, t_ep: float) -> None:
+        """A trade of the bucket :meth:`reset` discarded (that bucket comes from REST): move the base
+        past its volume (forward only), so the next bar does not take it. After a reconnect
+        mid-bucket the rest of that bucket arrives "late"; without this the first trade of the next
+        bucket -- a bar observed whole -- would carry their volume (found 2026-12 by the daily-login
+        run, whose session swap reconnects mid-bucket)."""
+        lo, hi = self._base_day
+        if vol is not None and self._base is not None and lo <= t_ep < hi and vol > self._base:
+            self._base = vol
 
     def _take_volume(self, vol: int | None, when: dt.datetime, t_ep: float) -> int:
         """The volume a trade adds to its bar; advances the base."""

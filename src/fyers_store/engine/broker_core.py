@@ -17,7 +17,9 @@ Safety rules it enforces:
 * start = REST check, load the state DB, reconcile (orderbook, tradebook, positions, funds), and
   only then the order socket; a reconcile that cannot complete raises
   :class:`~fyers_store.errors.ReconcileFailureError` and halts trading;
-* an auth failure (expired or invalidated token) halts trading: no order is sent afterwards.
+* an auth failure (expired or invalidated token) halts trading: no order is sent afterwards --
+  unless the store renews its session (:mod:`fyers_store.engine.session`): then orders are held
+  while it logs in and sent after a reconcile (:mod:`fyers_store.engine.broker_session`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, Position
 from fyers_store.engine.broker_lookups import OutcomeLookups
 from fyers_store.engine.broker_recovery import AccountTruthMixin
 from fyers_store.engine.broker_rules import FyersRulesMixin
+from fyers_store.engine.broker_session import SESSION_RENEWED, SessionOrdersMixin
 from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.engine.broker_state import (
     LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure,
@@ -66,7 +69,7 @@ _SOCKET_CONNECTED = "order socket connected"
 _FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 
 
-class BrokerCore(AccountTruthMixin, FyersRulesMixin):
+class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
     """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
 
     ``store`` supplies REST and the order socket (what the core uses of it:
@@ -121,6 +124,7 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
         self._run_id = ""
         self.started = False
         self._init_rules()
+        self._init_session()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -184,6 +188,7 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
             raise self._halt_error or BrokerHalted("the broker has not been started (call start() first)")
         product = intent.product_type or ProductType(self.config.default_product_type)
         refusal = self._refusal(product)
+        hold = refusal is None and self._must_hold()
         with self.state.atomic():
             seq = int(self.state.get_meta(ORDER_SEQ_KEY) or 0) + 1
             self.state.set_meta(ORDER_SEQ_KEY, str(seq))
@@ -192,14 +197,27 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
                 order_tag=make_order_tag(self._run_id, seq), limit_price=intent.limit_price or 0.0,
                 stop_price=intent.stop_price or 0.0, validity=intent.validity)
             self._refs[request.order_tag] = (intent.bt_ref, seq)
-            sent_at = self._wall()  # committed just before the send: bounds how long FYERS may act on it
-            events: list[BrokerEvent] = [self.book.submit(request, submitted_at=sent_at)]
+            # committed just before the send: bounds how long FYERS may act on it (held: stamped when sent)
+            events: list[BrokerEvent] = [self.book.submit(request, submitted_at=None if hold else self._wall())]
             if refusal is None:  # the intent is durable before the request leaves
                 self._persist(self.book.get(request.order_tag))
         tag = request.order_tag
         if refusal is not None:
             _olog.warning("order %s %s %s not sent: %s", tag, request.side.name, request.symbol, refusal)
             return events + self.book.place_rejected(tag, refusal)
+        if hold:
+            return events + self._hold(tag)
+        return events + self._send(tag)
+
+    def _send(self, tag: str) -> list[BrokerEvent]:
+        """Send the placement of ``tag`` (committed as "submitting"), once, and apply the reply."""
+        order = self.book.get(tag)
+        assert order is not None
+        sent_at = order.submitted_at
+        if sent_at is None:  # held until now: the send is committed now
+            sent_at = self._wall()
+            self._persist(self.book.stamp_submitted(tag, sent_at))
+        request, events = order.request, []
         try:
             order_id = self.rest.place_order(request)
         except Rejected as exc:
@@ -210,7 +228,10 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
             self._lookups.watch_placement(tag, sent_at, answered=exc.answered)
             events += self._apply(self.book.place_unknown(tag, exc.cause))
         except (AuthError, RateLimitError) as exc:  # definitive: FYERS did not take the order
-            events += self._apply(self.book.place_rejected(tag, f"not placed: {exc}. {explain_failure(exc)}"))
+            renewing = isinstance(exc, AuthError) and self._session is not None
+            advice = ("the store logs in again: place it again after notify_store SESSION_RENEWED" if renewing
+                      else explain_failure(exc))
+            events += self._apply(self.book.place_rejected(tag, f"not placed: {exc}. {advice}"))
             if isinstance(exc, AuthError):
                 self._auth_failed(exc)
         except FyersError as exc:  # anything else is not proof of absence
@@ -227,6 +248,9 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
         order = self.book.get(tag)
         if order is None or order.is_done:
             return []
+        withdrawn = self._withdraw_held(tag)
+        if withdrawn is not None:
+            return withdrawn
         venue_id = order.venue_order_id
         if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) or venue_id is None:
             self._cancel_when_placed.add(tag)
@@ -289,9 +313,17 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
         reconcile when due (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
         ReconcileFailureError when a reconcile fails -- after returning the events this call had
         already applied, if any (they are never lost: the next call raises)."""
-        refused = self.store.auth_error  # a socket's token was refused
+        refused = self.store.auth_error  # a socket's token was refused (or the session ended)
         if refused is not None and self._halted is None:
             self._auth_failed(refused)
+        if self._session is not None and self._halted is None and self._session.failure is not None:
+            self._auth_failed(self._session.failure)
+        self._session_swapped()  # the store logged in again: a full reconcile before held orders go
+        live = self._session_live()
+        if self._halted and self._held and self.started:  # told first; the pending error is raised next
+            rejected = self._reject_held()
+            if rejected:
+                return rejected
         if self._raise_next is not None:  # from a call outside dispatch (place, cancel, modify)
             exc, self._raise_next = self._raise_next, None
             raise exc
@@ -299,24 +331,31 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
         if self.started:
             for message in self.store.drain_order_messages(max_messages, owner=self.owner):
                 events += self._on_message(message)
-        if not self._halted:
+        if not self._halted and live:
             settled = self._lookups.settle(self._apply, self._auth_failed)
             events += settled + (self._after_change() if settled else []) + self._square_off_if_due()
         interval = self.config.reconcile_interval_seconds
         if self._reconcile_due is None and interval > 0 and self._last_reconcile is not None:
             if (self.store.now() - self._last_reconcile).total_seconds() >= interval:
                 self._reconcile_due = "periodic"
-        if self._reconcile_due is not None and self.started and not self._halted:
+        # After a new token came in, whatever else made a reconcile due, it is a full one.
+        reason = SESSION_RENEWED if self._session_reconcile else self._reconcile_due
+        if reason is not None and self.started and not self._halted and live:
             # FYERS's budget is 200 requests a minute for everything: orders are what a reconcile
             # must catch (the socket may drop them), so it reads only the orderbook and tradebook
             # unless the last full one (positions, funds) is over _FULL_RECONCILE_EVERY_SECONDS old.
-            light = self._mono() - self._full_reconcile_at < _FULL_RECONCILE_EVERY_SECONDS
+            light = (reason != SESSION_RENEWED
+                     and self._mono() - self._full_reconcile_at < _FULL_RECONCILE_EVERY_SECONDS)
             try:
-                events += self.reconcile(self._reconcile_due, orders_only=light)
+                events += self.reconcile(reason, orders_only=light)
+                if reason == SESSION_RENEWED and self._reconcile_due is None:
+                    self._session_reconciled()
             except ReconcileFailureError as exc:
                 if not events:
                     raise
                 self._raise_next = exc  # raised by the next call, once these events are delivered
+        if self._held and self.started:
+            events += self._reject_held() if self._halted else self._release_held()
         if self._raise_next is not None and not events:  # else the next call raises: events are never lost
             pending, self._raise_next = self._raise_next, None
             raise pending
@@ -341,6 +380,12 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
                 trades_after = self.rest.tradebook()
                 self._funds, self._funds_at, self._funds_dirty = self.rest.funds(), self._mono(), False
         except FyersError as exc:
+            if (isinstance(exc, AuthError) and self._session is not None
+                    and self.store.record_auth_failure(exc) is None):
+                _rlog.warning("reconcile (%s) met a refused token (%s); the store logs in again, the reconcile "
+                              "follows the new token", reason, exc)
+                self._reconcile_due = reason  # again with the new token
+                return []
             error = ReconcileFailureError(reason, explain_failure(exc))
             error.__cause__ = exc
             raise self._halt(f"reconcile ({reason}): {exc}", error) from exc
@@ -385,7 +430,8 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
 
     def funds(self) -> FundsSnapshot | None:
         """FYERS funds, refreshed (at most every 5 s) after fills changed them."""
-        if self._funds_dirty and not self._halted and self._mono() - self._funds_at >= _FUNDS_REFRESH_SECONDS:
+        if (self._funds_dirty and not self._halted and self._session_live()
+                and self._mono() - self._funds_at >= _FUNDS_REFRESH_SECONDS):
             try:
                 self._funds, self._funds_at, self._funds_dirty = self.rest.funds(), self._mono(), False
             except FyersError as exc:
@@ -410,7 +456,9 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
             # Also on the first connect: it closes the gap between the start reconcile and the socket.
             self._reconcile_due = _SOCKET_CONNECTED
         elif event.kind is EventKind.AUTH_FAILED:
-            self._auth_failed(self.store.record_auth_failure(AuthError(f"order socket: {event.detail}", event.code)))
+            fatal = self.store.record_auth_failure(AuthError(f"order socket: {event.detail}", event.code))
+            if fatal is not None:  # None: the store is logging in again; the socket waits for the token
+                self._auth_failed(fatal)
         elif event.kind is EventKind.GAVE_UP:
             self._notify("ORDER_SOCKET_GAVE_UP", event.detail)
             log.error("order socket gave up (%s); only periodic REST reconcile reports fills now", event.detail)
@@ -538,49 +586,6 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin):
                 events += self._on_trade(trade)
         self._lookups.drop_settled()
         return events
-
-    def _refusal(self, product: ProductType) -> str | None:
-        if self._halted:
-            return f"broker halted: {self._halted}"
-        if product.value not in self.config.allowed_product_types:
-            return (f"product type {product.value} is not in allowed_product_types "
-                    f"{list(self.config.allowed_product_types)} (config/broker.yaml)")
-        late = self._intraday_refusal(product)
-        if late is not None:
-            return late
-        if self.rest.is_real_fyers and not self._live_ok:
-            return ("live orders to real FYERS are disabled: set FYERS_ENVIRONMENT=LIVE or "
-                    "allow_live_orders: true in config/broker.yaml")
-        expires = self.rest.token_expires_at
-        if expires is not None and self.store.now().timestamp() >= expires:
-            exc = AuthError("the access token expired at "
-                            f"{dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat()}; log in again")
-            self._auth_failed(exc)
-            return f"not sent: {exc}"
-        return None
-
-    def _auth_failed(self, exc: AuthError) -> None:
-        if self._halted is None:
-            self._notify("AUTH_ERROR", str(exc))
-            log.error("FYERS refused the access token (%s); no more orders will be sent", exc)
-            self._raise_next = exc
-        self._halt(f"FYERS refused the access token: {exc}", exc)
-
-    def _halt(self, reason: str, error: FyersError) -> FyersError:
-        """Stop trading for ``reason``; the first halt's ``error`` is what public calls raise from
-        now on (its root cause: AuthError, or ReconcileFailureError with its ``cause``). Returns
-        the error to raise now."""
-        if self._halted is None:
-            self._halted, self._halt_error = reason, error
-            log.error("broker %s halted, no more orders are sent: %s", self.owner, error)
-        return error
-
-    def _raise_if_halted(self) -> None:
-        if self._halted is None:
-            return
-        # Raised here and (if still pending) by the next dispatch too: a caller that swallows it
-        # here must not end its run as if nothing happened.
-        raise self._halt_error or BrokerHalted(self._halted)
 
     def _notify(self, kind: str, detail: str, **data: Any) -> None:
         self.store.put_notification(kind, detail, broker=self.owner, **data)

@@ -52,18 +52,19 @@ class AccountTruthMixin:
     _funds_dirty: bool
     _anomalies_told: collections.OrderedDict[tuple[str, str], None]
 
-    @property
-    def tag_prefix(self) -> str:  # defined by BrokerCore
-        raise NotImplementedError
+    if TYPE_CHECKING:  # defined elsewhere in BrokerCore; runtime stubs here could shadow the real ones in its MRO
+        @property
+        def tag_prefix(self) -> str:
+            raise NotImplementedError
 
-    def _notify(self, kind: str, detail: str, **data: Any) -> None:  # defined by BrokerCore
-        raise NotImplementedError
+        def _notify(self, kind: str, detail: str, **data: Any) -> None:
+            raise NotImplementedError
 
-    def _now(self) -> dt.datetime:  # defined by BrokerCore
-        raise NotImplementedError
+        def _now(self) -> dt.datetime:
+            raise NotImplementedError
 
-    def position(self, symbol: str) -> tuple[int, float]:  # defined by BrokerCore
-        raise NotImplementedError
+        def position(self, symbol: str) -> tuple[int, float]:
+            raise NotImplementedError
 
     if TYPE_CHECKING:  # defined by FyersRulesMixin (a stub here would shadow it in BrokerCore's MRO)
         def _external_kind(self, trade: TradeFill, detail: str) -> tuple[str, str]: ...

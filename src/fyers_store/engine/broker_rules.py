@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent
@@ -58,21 +58,22 @@ class FyersRulesMixin:
     started: bool
     _mono: Callable[[], float]
 
-    @property
-    def halted(self) -> str | None:  # defined by BrokerCore
-        raise NotImplementedError
+    if TYPE_CHECKING:  # defined elsewhere in BrokerCore; runtime stubs here could shadow the real ones in its MRO
+        @property
+        def halted(self) -> str | None:
+            raise NotImplementedError
 
-    def place(self, intent: OrderIntent) -> list[BrokerEvent]:  # defined by BrokerCore
-        raise NotImplementedError
+        def place(self, intent: OrderIntent) -> list[BrokerEvent]:
+            raise NotImplementedError
 
-    def cancel(self, tag: str) -> list[BrokerEvent]:  # defined by BrokerCore
-        raise NotImplementedError
+        def cancel(self, tag: str) -> list[BrokerEvent]:
+            raise NotImplementedError
 
-    def _notify(self, kind: str, detail: str, **data: Any) -> None:  # defined by BrokerCore
-        raise NotImplementedError
+        def _notify(self, kind: str, detail: str, **data: Any) -> None:
+            raise NotImplementedError
 
-    def _auth_failed(self, exc: AuthError) -> None:  # defined by BrokerCore
-        raise NotImplementedError
+        def _auth_failed(self, exc: AuthError) -> None:
+            raise NotImplementedError
 
     def _init_rules(self) -> None:
         #: tags of the orders the broker placed to square INTRADAY positions off (the latest day's)

@@ -213,6 +213,8 @@ class FeedEngine:
             self._cycle(wait)
         if self._out:
             return self._out.popleft()
+        if self._auth_error is None and not self.settings.historical:
+            self._auth_error = self.store.session_error  # the store's session renewal failed
         if self._auth_error is not None:
             # Everything built before is delivered; without a token nothing more will come: the
             # run ends with the root cause rather than waiting for data forever.
@@ -247,6 +249,8 @@ class FeedEngine:
         if self._may_close_by_clock(now):
             for bar in builder.close_due(now):
                 self._on_live_bar(bar)
+        if self._gap_open and self._gap_need is None and not self._broken:
+            self._interrupted_bucket_ended(builder, now)
         if self._gap_open and self._gap_need is not None and self._mono() >= self._retry_at:
             self._top_up()
         self._watch(now)
@@ -302,6 +306,16 @@ class FeedEngine:
             self._close_gap()
         else:
             self._retry_at = self._mono() + s.topup_retry_seconds
+
+    def _interrupted_bucket_ended(self, builder: LiveBarBuilder, now: dt.datetime) -> None:
+        """The bucket a reconnect interrupted cannot be built live: once it has ended (plus the
+        close grace), take it from REST then, as a live bar would have closed -- not only when the
+        next bucket has closed too."""
+        cut = builder.discarded
+        if cut is None or (self._last_start is not None and cut[0] <= self._last_start):
+            return
+        if now.timestamp() >= cut[1] + self.settings.close_grace_seconds:
+            self._gap_need, self._need_bar, self._retry_at = int(cut[0]), True, 0.0
 
     def _close_gap(self) -> None:
         self._gap_open, self._gap_need, self._need_bar = False, None, False
@@ -403,9 +417,9 @@ class FeedEngine:
             self.store.put_notification("DATA_AUTH_FAILED", event.detail, symbol=s.symbol)
             # FYERS refused the token at the handshake (expired overnight, or a login elsewhere
             # ended it): no data comes without a new login, so the feed raises it (see poll) and
-            # the store tells the broker, whose next call raises it too (issue 14).
-            error = AuthError(f"data socket: {event.detail}", event.code)
-            self._auth_error = self.store.record_auth_failure(error) or error
+            # the store tells the broker, whose next call raises it too (issue 14). A store that
+            # renews its session answers None: the socket waits for the new token, the feed goes on.
+            self._auth_error = self.store.record_auth_failure(AuthError(f"data socket: {event.detail}", event.code))
 
     def _watch(self, now: dt.datetime) -> None:
         """Stall and backlog checks (wall-clock seconds)."""

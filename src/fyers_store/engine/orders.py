@@ -254,6 +254,23 @@ class OrderBook:
         "unknown" until :meth:`resolve_unknown` (or a socket update) settles it."""
         return self._move(self._order(tag), _T.PLACE_UNKNOWN, detail, message=detail)
 
+    def withdraw(self, tag: str, detail: str) -> list[OrderEvent]:
+        """Cancel an order that was never sent (held while the session was renewed). Raises
+        ValueError for an order that may have been sent (not "submitting")."""
+        order = self._order(tag)
+        new_state = TRANSITIONS.get((order.state, _T.WITHDRAWN))
+        if new_state is None:
+            raise ValueError(f"cannot withdraw order {tag!r} in state {order.state.value!r}: it may have been sent")
+        new = order.replace(state=new_state, message=detail)
+        self._orders[tag] = new  # no ACCEPTED first (see _commit): FYERS never had it
+        return [OrderEvent(_STATE_EVENT[new_state], tag, new, None, detail)]
+
+    def stamp_submitted(self, tag: str, submitted_at: float) -> TrackedOrder:
+        """Record when a held order's placement is committed, just before it is sent."""
+        order = self._order(tag).replace(submitted_at=submitted_at)
+        self._orders[tag] = order
+        return order
+
     def resolve_unknown(self, tag: str, snapshot: OrderSnapshot | None) -> list[OrderEvent]:
         """Settle an "unknown" order with the orderbook lookup by its tag: a row is applied like any
         update; None means FYERS has not shown the order -> "rejected", provisionally

@@ -31,6 +31,7 @@ class Trigger(str, Enum):
     PLACE_REJECTED = "place_rejected"    # REST place_order refused it (definitive)
     PLACE_UNKNOWN = "place_unknown"      # no definitive reply: timeout, 5xx, code 201 "no ack"
     NOT_FOUND = "not_found"              # the orderbook lookup by tag found nothing
+    WITHDRAWN = "withdrawn"              # a held order (never sent) cancelled by the strategy
     FOUND_LATE = "found_late"            # a trace of an order declared not found (provisional)
     CANCEL = "cancel"                    # the strategy asked to cancel
     CANCEL_REFUSED = "cancel_refused"                # FYERS refused the cancel; nothing filled
@@ -63,6 +64,7 @@ TRANSITIONS: Mapping[tuple[OrderState, Trigger], OrderState] = MappingProxyType(
     (_SUB, _T.PLACE_UNKNOWN): _UNK,
     # Race: the socket or a trade already told us more than the timed-out REST call could.
     **{(s, _T.PLACE_UNKNOWN): s for s in OrderState if s is not _SUB},
+    (_SUB, _T.WITHDRAWN): _CXL,        # held while the session was renewed: FYERS never saw it
     (_UNK, _T.NOT_FOUND): _REJ,        # FYERS never got it -- as far as anyone can tell yet:
     # "not found" is provisional. FYERS may book a request it held past the client's deadline (or
     # one sent just before a crash); any later trace reopens the order, which then takes that trace

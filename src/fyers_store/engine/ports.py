@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from fyers_store.adapters.interfaces import RestAdapter, WsAdapter
 from fyers_store.config.schema import BrokerConfig, DataFeedConfig
 from fyers_store.engine.routing import MarketChannel, OrderRoute
+from fyers_store.engine.session import DailySession
 from fyers_store.errors import AuthError
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.market_calendar import NseCalendar
@@ -38,8 +39,9 @@ class _StorePort(Protocol):
     def put_notification(self, msg: str, *args: Any, **kwargs: Any) -> None:
         """Queue a ``notify_store`` message (any thread)."""
 
-    def record_auth_failure(self, error: AuthError) -> AuthError:
-        """Report that FYERS refused the token; returns the first such error (the root cause)."""
+    def record_auth_failure(self, error: AuthError) -> AuthError | None:
+        """Report that FYERS refused the token; returns the error that ends the run (the first one:
+        the root cause), or None when the store is renewing its session (nothing ends)."""
 
 
 class FeedStorePort(_StorePort, Protocol):
@@ -86,6 +88,10 @@ class FeedStorePort(_StorePort, Protocol):
     def observe_tick(self, tick: Tick) -> None:
         """Let the exchange clock learn from a tick's stamps."""
 
+    @property
+    def session_error(self) -> AuthError | None:
+        """Why the store's FYERS session ended (its renewal failed), None while it goes on."""
+
     def force_market_reconnect(self, reason: str) -> bool:
         """Ask the data socket to reconnect; False if it cannot."""
 
@@ -105,6 +111,10 @@ class BrokerStorePort(_StorePort, Protocol):
     @property
     def auth_error(self) -> AuthError | None:
         """The first token refusal a socket reported, if any."""
+
+    @property
+    def session(self) -> DailySession | None:
+        """The store's renewing FYERS session (None: the token it started with is all it has)."""
 
     def register_broker(self, owner: str, *, primary: bool, tag_prefix: str | None) -> OrderRoute:
         """Open ``owner``'s route for order-socket messages."""

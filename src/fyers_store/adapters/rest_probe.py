@@ -1,10 +1,11 @@
-"""What the SDK's HTTP session really saw: the transport record of one request per thread.
+"""What the SDK's HTTP session really saw, for :class:`~fyers_store.adapters.fyers_rest.FyersSdkRestAdapter`.
 
-The official SDK's ``FyersModel`` drops the HTTP status of JSON error bodies and every response
-header, and sets no timeout. :class:`SessionProbe` wraps ``session.request`` of the one session
-an adapter owns (the SDK itself is not modified): it applies default timeouts and records, per
-thread, the status, the ``Retry-After``/``X-Retry-After-Ms`` wait and any exception of the
-request the SDK just made (used by :mod:`fyers_store.adapters.fyers_rest`).
+The SDK's ``requests.Session`` has no timeout and drops the HTTP status of JSON error bodies and
+every response header. :class:`SessionProbe` wraps ``session.request`` on the one SDK instance the
+adapter owns (the SDK itself is not modified): it gives every request a default deadline and
+records, per thread, a :class:`TransportRecord` -- the HTTP status, the ``Retry-After``/
+``X-Retry-After-Ms`` wait, any exception, and the ``Authorization`` header the request carried (so a
+refusal names the token that was refused, even if a login replaced it meanwhile).
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from typing import Any
 
 import requests
 
-__all__ = ["Exchange", "SessionProbe", "retry_after_seconds"]
+__all__ = ["SessionProbe", "TransportRecord", "retry_after_seconds"]
 
 
 @dataclass
-class Exchange:
+class TransportRecord:
     """One HTTP request made by the SDK on this thread."""
 
     status: int | None = None
     retry_after: float | None = None
     error: BaseException | None = None
+    authorization: str | None = None  # the request's "APPID:TOKEN" header, as sent
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -65,7 +67,7 @@ class SessionProbe:
         self._tls.timeout = timeout
         self._tls.record = None
 
-    def end(self) -> Exchange | None:
+    def end(self) -> TransportRecord | None:
         record = getattr(self._tls, "record", None)
         self._tls.timeout = None
         self._tls.record = None
@@ -74,7 +76,8 @@ class SessionProbe:
     def _wrapped(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = getattr(self._tls, "timeout", None) or self._default
-        record = Exchange()
+        headers = kwargs.get("headers")
+        record = TransportRecord(authorization=headers.get("Authorization") if isinstance(headers, Mapping) else None)
         self._tls.record = record
         try:
             response = self._request(method, url, *args, **kwargs)

@@ -1,0 +1,294 @@
+"""Days without restarts: one Cerebro run with live ``FyersData`` feeds and ``FyersBroker`` on the
+local venue across three trading days (issue 17's evidence).
+
+The store is built the way an operator builds it, ``FyersStore.from_config(<config dir>)``, with a
+credentials file that points at the venue: every login is the real TOTP login, at the venue. The
+venue's clock is stepped by the test far faster than real time -- three trading days (Friday
+2026-11-20, Monday 23, Wednesday 25: a weekend and the Tuesday holiday in between) in well under a
+minute -- and jumps over the nights. Each venue token dies at 06:00 IST; on the Monday another
+login elsewhere ends the session at 10:02 (and the venue closes its sockets).
+
+Asserted, all from what the venue and the strategy saw: Cerebro ran once and never stopped (no
+restart); the venue refused no order request for its token (nothing was sent with a dead token);
+every 5-minute bar of every session reached the strategy once and equals the venue's candle;
+the strategy's buy and sell of each day completed (orders resumed each morning); the store logged
+in four times (the start, Monday and Wednesday 08:45, and once after the refusal) and told the
+strategy each time through ``notify_store``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import shutil
+import threading
+from pathlib import Path
+
+import backtrader as bt
+import pytest
+import yaml
+
+from fyers_sim.clock import VenueClock
+from fyers_sim.ratelimit import RateLimits
+from fyers_sim.testing import running_venue, wait_until
+from fyers_store import FyersStore
+from fyers_store.adapters.sdk_redirect import active_redirect
+from fyers_store.config import WsConfig
+from fyers_store.engine.session import SessionState
+from support.broker_cerebro import marketable
+from support.clocks import IST
+from support.paths import SHIPPED_CONFIG
+
+pytestmark = pytest.mark.slow
+
+SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
+SYMBOLS = (SBIN, INFY)
+DAYS = (dt.date(2026, 11, 20), dt.date(2026, 11, 23), dt.date(2026, 11, 25))
+STEP = 300  # one 5-minute bar per step
+BUY_BAR, SELL_BAR = dt.time(9, 30), dt.time(11, 0)  # bar starts at which the strategy trades
+INVALIDATED_AT = dt.datetime(2026, 11, 23, 10, 2, tzinfo=IST)
+
+
+def at(day: dt.date, hour: int, minute: int = 0, second: float = 0.0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), IST) + dt.timedelta(seconds=second)
+
+
+class Trader(bt.Strategy):
+    """Records every bar, order notification and store notification; buys 10 SBIN at the 09:30 bar
+    of each day and sells them at the 11:00 bar (marketable limits, CNC)."""
+
+    params = (("run", None),)
+
+    def start(self):
+        self.p.run.starts += 1
+
+    def notify_order(self, order):
+        self.p.run.orders.append((order.ref, order.getstatusname(), order.info.get("order_tag")))
+
+    def notify_store(self, msg, *args, **kwargs):
+        self.p.run.store_notes.append((msg, args))
+
+    def prenext(self):
+        self.next()
+
+    def next(self):
+        run = self.p.run
+        for d in self.datas:
+            when = d.datetime.datetime(0)
+            if len(d) and (not run.bars[d._name] or run.bars[d._name][-1][0] != when):
+                run.bars[d._name].append((when, d.open[0], d.high[0], d.low[0], d.close[0], d.volume[0]))
+        sbin = self.getdatabyname(SBIN)
+        if not len(sbin):
+            return
+        when = sbin.datetime.datetime(0)
+        if when.time() in (BUY_BAR, SELL_BAR) and (when.date(), when.time()) not in run.traded:
+            run.traded.add((when.date(), when.time()))
+            buy = when.time() == BUY_BAR
+            price = marketable(sbin.close[0], _side(buy))
+            order = (self.buy if buy else self.sell)(data=sbin, size=10, exectype=bt.Order.Limit, price=price,
+                                                     product_type="CNC")
+            run.placed[when.date()].append(order)
+
+
+def _side(buy: bool):
+    from fyers_store.models.orders import Side
+
+    return Side.BUY if buy else Side.SELL
+
+
+class Run:
+    def __init__(self, store: FyersStore) -> None:
+        self.store = store
+        self.starts = 0
+        self.bars: dict[str, list[tuple]] = collections.defaultdict(list)
+        self.orders: list[tuple] = []
+        self.store_notes: list[tuple] = []
+        self.traded: set = set()
+        self.placed: dict[dt.date, list[bt.Order]] = collections.defaultdict(list)
+        self.error: BaseException | None = None
+        self.cerebro = bt.Cerebro(quicknotify=True, stdstats=False)
+        for sym in SYMBOLS:
+            self.cerebro.adddata(store.getdata(dataname=sym, resolution="5", qcheck=0.05, backfill_start=False),
+                                 name=sym)
+        self.broker = store.getbroker(strategy_id="daily")
+        self.cerebro.setbroker(self.broker)
+        self.cerebro.addstrategy(Trader, run=self)
+        self.thread = threading.Thread(target=self._run, name="cerebro", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.cerebro.run()
+        except BaseException as exc:  # surfaced by check()
+            self.error = exc
+
+    def check(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        assert self.thread.is_alive(), "Cerebro stopped"
+        return False
+
+    def seen(self, symbol: str, start: dt.datetime) -> bool:
+        naive = start.astimezone(IST).replace(tzinfo=None)
+        return any(b[0] == naive for b in list(self.bars[symbol]))
+
+    def notes(self, kind: str) -> list[tuple]:
+        return [n for n in list(self.store_notes) if n[0] == kind]
+
+
+def _edit(path: Path, **values) -> None:
+    data = yaml.safe_load(path.read_text())
+    data.update(values)
+    path.write_text(yaml.safe_dump(data))
+
+
+@pytest.fixture
+def venue(tmp_path, monkeypatch):
+    """A venue stepped from Friday 09:00 IST, the SDK's sockets fresh and their fixed pauses short."""
+    from fyers_apiv3.FyersWebsocket import data_ws, order_ws
+    from support.sdk_time import FastSdkTime
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(order_ws.FyersOrderSocket, "_instance", None)
+    monkeypatch.setattr(data_ws.FyersDataSocket, "_instance", None)
+    shim = FastSdkTime()
+    monkeypatch.setattr(data_ws, "time", shim)
+    monkeypatch.setattr(order_ws, "time", shim)
+    with running_venue(seed=7, clock=VenueClock.stepped(at(DAYS[0], 9, 0)), limits=RateLimits(per_second=None)) as v:
+        yield v
+    assert active_redirect() is None
+
+
+def config_dir(venue, tmp_path: Path) -> Path:
+    root = tmp_path / "config"
+    shutil.copytree(SHIPPED_CONFIG, root)
+    acc = venue.account
+    (root / "fyers_credentials.yaml").write_text(yaml.safe_dump({
+        "username": acc.fy_id, "app_id": acc.app_base, "secret_key": acc.secret_key,
+        "redirect_uri": acc.redirect_uri, "totp_key": acc.totp_secret, "pin": acc.pin,
+        "token_path": str(tmp_path / "secrets" / "token.json"), "sdk_log_dir": str(tmp_path / "sdk_logs"),
+        "api_base_url": venue.urls.api, "login_base_url": venue.urls.login,
+        "daily_login": {"time_ist": "08:45", "on_refusal": True, "min_refusal_interval_seconds": 600}}))
+    _edit(root / "cache.yaml", db_path=str(tmp_path / "cache.sqlite"))
+    _edit(root / "state.yaml", state_db_path=str(tmp_path / "state.sqlite"), account_id=acc.fy_id)
+    _edit(root / "broker.yaml", reconcile_interval_seconds=1800, default_product_type="CNC")
+    _edit(root / "data_feed.yaml", stall_warning_seconds=0)
+    return root
+
+
+def fast_ws(tmp_path: Path) -> WsConfig:
+    return dataclasses.replace(WsConfig(), log_path=tmp_path / "sdk_logs", data_ws_subscribe_cooldown_seconds=0.0,
+                               data_ws_health_check_seconds=0, reconnect_backoff_base_seconds=0.05,
+                               reconnect_backoff_max_seconds=0.4, reconnect_backoff_jitter_seconds=0.0)
+
+
+def reconnected(venue, store: FyersStore) -> bool:
+    """Both sockets connected and the venue holds the feeds' subscriptions again (what the clock
+    waits for after a swap: ticks sent before the resubscription would be lost to the test's jump)."""
+    subs = venue.data_socket.subscriptions()
+    return (store.data_ws.is_connected and store.order_ws.is_connected and len(subs) == 1
+            and {(s, "sf") for s in SYMBOLS} <= subs[0])
+
+
+def step_to(venue, store: FyersStore, run: Run, target: dt.datetime, on_the_way=None) -> None:
+    """Move the venue clock to ``target`` one bar boundary (+0.5 s, inside the feeds' close grace)
+    at a time. After each step wait until the data socket queued every tick the venue sent -- or
+    reconnected meanwhile (a session swap: the feeds take what the socket missed from REST) -- and
+    is connected again, and until the strategy has seen the bars that ended a step ago: a stepped
+    clock jumps at once, a real one never runs ahead of its ticks or of its strategy."""
+    data_ws = store.data_ws
+    while venue.clock.time() < target.timestamp():
+        t = venue.clock.time()
+        stop = min(target.timestamp(), (int(t) // STEP + 1) * STEP + 0.5)
+        if on_the_way is not None:
+            on_the_way(t, stop)  # may move the clock (not past stop)
+            t = venue.clock.time()
+        stats = data_ws.stats()
+        before, reconnects = stats["queued"], stats["reconnects"]
+        venue.advance(stop - t)
+        sent = sum(len(venue.market.ticks(s, int(t) + 1, int(stop) + 1)) for s in SYMBOLS)
+        day_open = at(dt.datetime.fromtimestamp(stop, IST).date(), 9, 15).timestamp()
+        due = {s: venue.market.candles(s, "5", day_open, stop - 2 * STEP) for s in SYMBOLS}
+
+        def caught_up() -> bool:
+            now = data_ws.stats()
+            return run.check() or (data_ws.is_connected
+                                   and (now["queued"] >= before + sent or now["reconnects"] > reconnects)
+                                   and all(not c or run.seen(s, dt.datetime.fromtimestamp(c[-1][0], IST))
+                                           for s, c in due.items()))
+        wait_until(caught_up, timeout=20, message=f"ticks and bars up to {dt.datetime.fromtimestamp(stop, IST):%a %H:%M}")
+
+
+def test_three_trading_days_in_one_cerebro_run_with_daily_logins_and_a_login_elsewhere(venue, tmp_path):
+    store = FyersStore.from_config(config_dir(venue, tmp_path), ws_config=fast_ws(tmp_path))
+    run = Run(store)
+    booked: dict[dt.date, list[dict]] = {}
+    try:
+        assert venue.rest_requests("/vagator/v2/verify_otp") == 1  # the start's TOTP login
+        session = store.session
+        assert session.next_login_at == at(DAYS[1], 8, 45)  # Friday's token: Saturday and Sunday skipped
+        run.thread.start()
+        wait_until(lambda: run.check() or (run.broker.core is not None and run.broker.core.started
+                                           and all(d.engine is not None and d.engine.observed_from is not None
+                                                   for d in run.cerebro.datas)),
+                   timeout=30, message="broker started and every feed's first tick")
+
+        for n, day in enumerate(DAYS):
+            if n:  # the night: the token dies at 06:00; the daily login runs at 08:45
+                venue.set_time(at(day, 8, 40))
+                wait_until(lambda: run.check() or session.state is SessionState.EXPIRED, message="token dead")
+                venue.advance(6 * 60)  # 08:46
+                wait_until(lambda: run.check() or session.state is SessionState.LIVE, timeout=20,
+                           message=f"{day} daily login")
+                wait_until(lambda: run.check() or reconnected(venue, store), timeout=20,
+                           message="both sockets on the new token")
+
+            def login_elsewhere(t: float, stop: float) -> None:
+                if t < INVALIDATED_AT.timestamp() <= stop:
+                    venue.advance(INVALIDATED_AT.timestamp() - t)
+                    # The venue closes the sockets of the ended session too (FYERS's behaviour there is
+                    # not documented): their reconnect is refused, the store logs in once. The clock
+                    # waits for it, as a real one would not jump minutes during a login.
+                    generation = session.generation
+                    venue.faults.login_elsewhere(drop_sockets=True)
+                    wait_until(lambda: run.check() or (session.generation == generation + 1
+                                                       and reconnected(venue, store)),
+                               timeout=20, message="the login after the login elsewhere")
+
+            step_to(venue, store, run, at(day, 15, 31), login_elsewhere if day == DAYS[1] else None)
+            last = at(day, 15, 25)
+            wait_until(lambda: run.check() or all(run.seen(s, last) for s in SYMBOLS), timeout=20,
+                       message=f"{day} last bars")
+            wait_until(lambda: run.check() or (len(run.placed[day]) == 2
+                                               and all(o.status == bt.Order.Completed for o in run.placed[day])),
+                       timeout=20, message=f"{day} orders completed")
+            booked[day] = venue.orders()  # FYERS's orderbook is the day's
+        run.check()
+    finally:
+        run.cerebro.runstop()
+        run.thread.join(20)
+        store.close()
+    assert run.error is None and run.starts == 1  # one run, never restarted
+
+    # No order request carried a dead token, and FYERS booked exactly the strategy's six orders, two a
+    # day, all filled.
+    assert venue.auth_refused("/api/v3/orders") == 0
+    for day in DAYS:
+        assert [o.status for o in run.placed[day]] == [bt.Order.Completed] * 2
+        tags = {f"1:{o.info['order_tag']}" for o in run.placed[day]}
+        assert {o["orderTag"] for o in booked[day]} == tags and all(o["status"] == 2 for o in booked[day])
+
+    # Every bar of every session, once, as the venue built it.
+    for sym in SYMBOLS:
+        want = []
+        for day in DAYS:
+            for c in venue.market.candles(sym, "5", at(day, 9, 15).timestamp(), at(day, 15, 25).timestamp()):
+                want.append((dt.datetime.fromtimestamp(c[0], IST).replace(tzinfo=None), *[float(x) for x in c[1:]]))
+        assert run.bars[sym] == want, sym
+
+    # Four TOTP logins: the start, Monday 08:45, after the login elsewhere, Wednesday 08:45.
+    assert venue.rest_requests("/vagator/v2/verify_otp") == 4
+    renewed = run.notes("SESSION_RENEWED")
+    assert len(renewed) == 3 and "refused" in renewed[1][1][0]
+    assert len(run.notes("SESSION_EXPIRED")) == 2 and not run.notes("SESSION_RENEWAL_FAILED")
+    assert store.session.generation == 3 and store.auth_error is None
