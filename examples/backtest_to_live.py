@@ -8,14 +8,19 @@
    drawdown, trades);
 3. switch the same strategy class to live: FyersData feeds from the data socket, FyersBroker
    placing real orders on the venue (marketable orders fill in slices, so partial fills show);
-   after ``--live-minutes`` venue minutes it closes its positions and stops;
-4. print a summary (bars from cache vs REST, orders, fills, positions, P&L, where the state DB,
-   logs and the equity-curve PNG are).
+   after ``--live-minutes`` venue minutes it closes its positions and stops. On the way it meets
+   two of FYERS's 2026 rules: its market orders become protected limits (MPP: the protection price
+   is printed), and the broker's INTRADAY square-off (``intraday_square_off_time``, 15:10 for the
+   demo) closes its INTRADAY position before FYERS's 15:15 cut-off and refuses its next entry;
+4. print a summary (bars from cache vs REST, orders, fills, positions, P&L, what the two rules did,
+   where the state DB, logs and the equity-curve PNG are).
 
-The venue's clock is held at 11:00 IST on a fixed session while history and the backtest run, then
-runs ``--factor`` times faster than real time for the live part. With ``--live`` (real
-credentials) the same script talks to FYERS, and orders need the live-order gate
-(``FYERS_ENVIRONMENT=LIVE`` or ``allow_live_orders: true``).
+The venue's clock is held at 15:04 IST on a fixed session (Fri 20 Nov 2026, chosen so the live
+part crosses 15:10 holding a position) while history and the backtest run, then runs ``--factor``
+times faster than real time for the live part. With ``--live`` (real credentials) the same script
+talks to FYERS, at whatever time it is, with ``broker.yaml``'s square-off time unless
+``--square-off-time`` is given; orders need the live-order gate (``FYERS_ENVIRONMENT=LIVE`` or
+``allow_live_orders: true``).
 """
 
 from __future__ import annotations
@@ -30,22 +35,30 @@ from pathlib import Path
 
 import backtrader as bt
 
+from fyers_store.models.intraday import FYERS_INTRADAY_CUTOFF, square_off_charge
 from venue_session import IST, add_session_arguments, chosen_mode, fresh_venue_state, open_session
-from demo_report import ProgressBar, add_analyzers, money, write_equity_png
+from demo_report import ProgressBar, add_analyzers, money, rules_report, write_equity_png
 
 SYMBOLS = ("NSE:SBIN-EQ", "NSE:INFY-EQ")
 RESOLUTION = "1"
 HISTORY_FROM = dt.datetime(2026, 8, 3, 9, 15, tzinfo=IST)  # the venue's fixed history; --live: 90 days back
+# The venue session of the live part: with seed 7, INFY trends up from before 15:04 to the close, so
+# the strategy is long at 15:10, when the broker squares INTRADAY positions off (DEMO_SQUARE_OFF).
+DEMO_START = dt.datetime(2026, 11, 20, 15, 4, tzinfo=IST)
+DEMO_SQUARE_OFF = dt.time(15, 10)
 
 
 class SmaTrend(bt.Strategy):
     """Long while the fast SMA is above the slow one, flat otherwise; one order in flight per symbol.
 
     Live, it trades only once every feed is LIVE (the warm-up bars from history only fill the
-    indicators), and from ``stop_at`` on it closes what it holds and stops the run.
+    indicators), and from ``stop_at`` on it closes what it holds and stops the run. An entry the
+    broker or FYERS refused (e.g. after the INTRADAY square-off time) is not tried again on that
+    symbol; the orders it saw, the broker's square-off orders included, stay in ``live_orders``.
     """
 
-    params = (("fast", 10), ("slow", 30), ("band", 0.001), ("size", 60), ("live", False), ("stop_at", None))
+    params = (("fast", 10), ("slow", 30), ("band", 0.001), ("size", 60), ("live", False), ("stop_at", None),
+              ("clock", None))  # live: the exchange clock (aware datetimes), stamps live_orders
 
     def __init__(self) -> None:
         self.trend = {d: bt.ind.SMA(d.close, period=self.p.fast) / bt.ind.SMA(d.close, period=self.p.slow) - 1.0
@@ -56,6 +69,11 @@ class SmaTrend(bt.Strategy):
         self.equity: list[tuple[dt.datetime, float]] = []
         self.marks: list[tuple[dt.datetime, float, str]] = []
         self.stopping = False
+        self.refused: set = set()  # feeds whose entry was refused: no new entry on them
+        self.live_orders: dict = {}  # ref -> (exchange time first seen, latest notified clone)
+        self.protection_shown: set = set()
+        self.ended_at: dt.datetime | None = None  # live: the exchange time the run ended
+        self.fyers_square_off: list = []  # FYERS's own square-off trades (TradeFill), as notified
 
     def notify_data(self, data, status, *args, **kwargs) -> None:
         if status == data.LIVE:
@@ -64,11 +82,22 @@ class SmaTrend(bt.Strategy):
     def notify_order(self, order) -> None:
         self.events[order.getstatusname()] += 1
         if self.p.live:
+            now = self.p.clock().astimezone(IST)
+            self.live_orders[order.ref] = (self.live_orders.get(order.ref, (now,))[0], order)
             ex = order.executed
-            print(f"   {self.datas[0].datetime.datetime(0):%H:%M} {order.data._name} "
-                  f"{'BUY' if order.isbuy() else 'SELL'} {abs(order.created.size):g}: {order.getstatusname()}"
+            protection = order.info.get("protection_price")  # the clones share info: shown once
+            shown = order.ref in self.protection_shown
+            if protection is not None:
+                self.protection_shown.add(order.ref)
+            print(f"   {now:%H:%M:%S} {order.data._name} {'BUY' if order.isbuy() else 'SELL'} "
+                  f"{abs(order.created.size):g}{' (square-off)' if order.info.get('square_off') else ''}: "
+                  f"{order.getstatusname()}"
                   + (f", {abs(ex.size):g} filled at avg {ex.price:.2f}" if ex.size else "")
+                  + (f"; MPP: FYERS made it a limit order at {protection:.2f}" if protection is not None and not shown
+                     else "")
                   + (f" ({order.info.get('reject_reason')})" if order.status == order.Rejected else ""), flush=True)
+            if order.status == order.Rejected and order.isbuy():  # long only: a buy is an entry
+                self.refused.add(order.data)
         if order.status == order.Completed:
             when = bt.num2date(order.executed.dt) if order.executed.dt else self.datas[0].datetime.datetime(0)  # naive IST
             self.marks.append((when, self.broker.getvalue(), "buy" if order.isbuy() else "sell"))
@@ -78,6 +107,11 @@ class SmaTrend(bt.Strategy):
 
     def notify_store(self, msg, *args, **kwargs) -> None:
         self.events["store: " + str(msg).split(":")[0]] += 1
+        if msg == "FYERS_SQUARE_OFF" and kwargs.get("trade") is not None:
+            self.fyers_square_off.append(kwargs["trade"])
+        if self.p.live:
+            print(f"   {self.p.clock().astimezone(IST):%H:%M:%S} store: {msg}" + (f": {args[0]}" if args else ""),
+                  flush=True)
 
     def next(self) -> None:
         now = self.datas[0].datetime.datetime(0)  # naive exchange time (the feeds' tz)
@@ -97,7 +131,7 @@ class SmaTrend(bt.Strategy):
                 want = self.p.size
             else:
                 want = have  # inside the band: hold what we have
-            if want > have:
+            if want > have and d not in self.refused:
                 self.pending[d] = self.buy(data=d, size=want - have)
             elif want < have:
                 self.pending[d] = self.sell(data=d, size=have - want)
@@ -154,7 +188,7 @@ def run_live(session, minutes: float, real_timeout: float) -> tuple[SmaTrend, bo
         cerebro.adddata(session.store.getdata(dataname=symbol, resolution=RESOLUTION, qcheck=0.1), name=symbol)
     cerebro.setbroker(session.getbroker(strategy_id="sma_trend"))
     stop_at = session.now().astimezone(IST).replace(tzinfo=None) + dt.timedelta(minutes=minutes)
-    cerebro.addstrategy(SmaTrend, live=True, stop_at=stop_at)
+    cerebro.addstrategy(SmaTrend, live=True, stop_at=stop_at, clock=session.now)
 
     class ReleaseClock(bt.Analyzer):  # Cerebro starts analyzers after the feeds have warmed up
         def start(self) -> None:
@@ -168,6 +202,7 @@ def run_live(session, minutes: float, real_timeout: float) -> tuple[SmaTrend, bo
         strat = cerebro.run()[0]
     finally:
         watchdog.cancel()
+    strat.ended_at = session.now().astimezone(IST)
     return strat, not strat.stopping or bool(strat.pending)
 
 
@@ -189,7 +224,9 @@ def summary(session, history: dict, calls: tuple[int, int | None], bt_stats: dic
         print(f"live: {len(orders)} order(s) at the venue, {len(trades)} fill(s); strategy saw "
               + ", ".join(f"{k} x{n}" for k, n in sorted(live.events.items())))
         for o in orders:
-            print(f"  {o.order_id} {o.symbol} {o.side.name} {o.qty} filled {o.filled_qty} "
+            placed = f"{o.placed_at.astimezone(IST):%H:%M:%S} " if o.placed_at is not None else ""
+            print(f"  {placed}{o.order_id} {o.symbol} {o.side.name} {o.qty} {o.type.name}"
+                  f"{f' limit {o.limit_price:.2f}' if o.limit_price else ''} filled {o.filled_qty} "
                   f"avg {o.avg_price} {o.status.name} tag {o.order_tag}")
         positions = store.positions()
         realized = sum(p.realized_pnl for p in positions)
@@ -197,12 +234,29 @@ def summary(session, history: dict, calls: tuple[int, int | None], bt_stats: dic
         for p in positions:
             print(f"  position {p.symbol} {p.product_type.name}: net {p.net_qty}, realized {money(p.realized_pnl)}")
         print(f"live P&L: realized {money(realized)}, unrealized {money(unrealized)}")
+        for line in rules_report(live.live_orders.values(), live.fyers_square_off,
+                                 store.broker_config.intraday_square_off_time, live.ended_at):
+            print(line)
     print(f"state DB: {session.state_path}")
     print(f"history cache: {session.cache_path}")
     print(f"logs: {session.log_dir}")
     if png is not None:
         print(f"equity curve: {png}")
     print(f"done in {time.monotonic() - began:.1f} s")
+
+
+def square_off_time(text: str) -> dt.time | str:
+    """``--square-off-time``: an IST ``HH:MM`` that broker.yaml accepts, or ``"off"``."""
+    from fyers_store.config import BrokerConfig, CrossFieldError
+
+    if text == "off":
+        return text
+    try:
+        at = dt.time.fromisoformat(text)
+        BrokerConfig(intraday_square_off_time=at)
+    except (ValueError, CrossFieldError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return at
 
 
 def _fmt(value) -> str:
@@ -221,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-timeout", type=float, default=None,
                         help="real seconds after which the live part stops regardless "
                              "(default: 90 on the venue, the live minutes + 2 minutes on FYERS)")
+    parser.add_argument("--square-off-time", type=square_off_time, default=None, metavar="HH:MM|off",
+                        help="the broker's INTRADAY square-off time in the live part (broker.yaml "
+                             "intraday_square_off_time; default: 15:10 on the venue, broker.yaml's on FYERS)")
     parser.add_argument("--no-live", action="store_true", help="stop after the backtest")
     parser.add_argument("--history-from", type=lambda s: dt.datetime.fromisoformat(s).replace(tzinfo=IST),
                         default=None, help="first day of history to backfill and backtest, IST "
@@ -232,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         args.live_timeout = 90.0 if mode == "venue" else args.live_minutes * 60 + 120
     print(f"fyers-store demo: backtest on cached history, then live trading "
           f"({'on the local FYERS venue' if mode == 'venue' else 'on FYERS'})")
-    with open_session(args) as session:
+    if args.square_off_time is None:
+        broker = {"intraday_square_off_time": DEMO_SQUARE_OFF} if mode == "venue" else None
+    else:
+        broker = {"intraday_square_off_time": None if args.square_off_time == "off" else args.square_off_time}
+    with open_session(args, start=DEMO_START, broker=broker) as session:
         if session.on_venue:
             reset = fresh_venue_state(session)
             print(f"venue: {session.venue.urls.rest}, seed {args.seed}, clock held at "
@@ -253,8 +314,14 @@ def main(argv: list[str] | None = None) -> int:
 
         live, timed_out = None, False
         if not args.no_live:
+            at = session.store.broker_config.intraday_square_off_time
             print(f"\n3. live: the same strategy on {'the venue' if session.on_venue else 'FYERS'} for "
-                  f"{args.live_minutes:g} market minutes, then close out")
+                  f"{args.live_minutes:g} market minutes from {session.now().astimezone(IST):%H:%M}, then close out")
+            print("   FYERS's 2026 rules on the way: market orders become protected limit orders (MPP); "
+                  + (f"intraday_square_off_time {at:%H:%M}: the broker closes INTRADAY positions then and refuses "
+                     "new INTRADAY orders" if at is not None else
+                     f"intraday_square_off_time off: FYERS squares INTRADAY positions off itself from "
+                     f"{FYERS_INTRADAY_CUTOFF:%H:%M} (Rs {square_off_charge():.2f} an order)"))
             if not session.on_venue:
                 print("   REAL ORDERS if the live-order gate is open (FYERS_ENVIRONMENT=LIVE or "
                       "allow_live_orders: true); otherwise the broker rejects them unsent")

@@ -1,12 +1,14 @@
-"""Console and chart output shared by the examples: a progress bar, money, the equity-curve PNG."""
+"""Console and chart output shared by the examples: a progress bar, money, what FYERS's 2026 rules
+did in a live run, the equity-curve PNG."""
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from fyers_store.cli.common import ProgressBar as WindowBar
 
@@ -38,6 +40,75 @@ def add_analyzers(cerebro) -> None:
 
 def money(value: float) -> str:
     return f"{'-' if value < 0 else ''}Rs {abs(value):,.2f}"
+
+
+def rules_report(orders: Iterable[tuple[dt.datetime, Any]], fyers_square_off: Iterable[Any],
+                 square_off_at: dt.time | None, ended_at: dt.datetime | None) -> list[str]:
+    """What FYERS's 2026 rules did in a live Backtrader run, in a few lines: the market orders FYERS
+    turned into protected limits (MPP) and whether any rested beyond the band; the broker's own
+    INTRADAY square-off (``square_off_at``, broker.yaml's ``intraday_square_off_time``) and the
+    orders refused after it; FYERS's own square-off and its charge.
+
+    ``orders``: (exchange time first seen, the latest notified Backtrader order) per order;
+    ``fyers_square_off``: the trades of ``notify_store("FYERS_SQUARE_OFF", ..., trade=...)``;
+    ``ended_at``: the exchange time (IST) the live run ended.
+    """
+    import backtrader as bt
+
+    from fyers_store.models.intraday import FYERS_INTRADAY_CUTOFF, square_off_charge
+
+    orders = sorted(orders, key=lambda pair: (pair[0], pair[1].ref))
+    lines = ["FYERS's 2026 rules in the live part:"]
+    sent = [(t, o) for t, o in orders if o.exectype == bt.Order.Market and o.status != bt.Order.Rejected]
+    protected = [(t, o) for t, o in sent if o.info.get("protection_price") is not None]
+    rested = [o for _, o in protected if o.status != bt.Order.Completed]
+    lines.append(f"  protected market orders (MPP): {len(protected)} of {len(sent)} market order(s) became limit "
+                 "orders at LTP +/- the band; "
+                 + (f"{len(rested)} not filled in full ({', '.join(_name(o) + ' ' + _outcome(o) for o in rested)})"
+                    if rested else "none rested (each filled inside its band)"))
+    for t, o in protected:
+        lines.append(f"    {t:%H:%M:%S} {_name(o)}: limit {o.info['protection_price']:.2f}, {_outcome(o)}")
+    charge = f"Rs {square_off_charge():.2f} per executed order"
+    if square_off_at is None:
+        lines.append(f"  15:15 rule: broker.yaml intraday_square_off_time is off; FYERS squares INTRADAY positions off "
+                     f"from {FYERS_INTRADAY_CUTOFF:%H:%M} ({charge})")
+    else:
+        squared = [(t, o) for t, o in orders if o.info.get("square_off")]
+        refused = [(t, o) for t, o in orders if o.status == bt.Order.Rejected and not o.info.get("square_off")
+                   and t.time() >= square_off_at]
+        if squared:
+            lines.append(f"  15:15 rule: at {square_off_at:%H:%M} (broker.yaml intraday_square_off_time) the broker "
+                         f"squared the strategy's INTRADAY position(s) off: "
+                         + "; ".join(f"{t:%H:%M:%S} {_name(o)} {_outcome(o)}" for t, o in squared))
+        elif ended_at is not None and ended_at.time() >= square_off_at:
+            lines.append(f"  15:15 rule: at {square_off_at:%H:%M} (broker.yaml intraday_square_off_time) the strategy "
+                         "held no INTRADAY position: nothing to square off")
+        else:
+            lines.append(f"  15:15 rule: the live part ended before the broker's square-off time {square_off_at:%H:%M}")
+        if refused:
+            lines.append(f"    after it, {len(refused)} new order(s) refused unsent: "
+                         + "; ".join(f"{t:%H:%M:%S} {_name(o)}" for t, o in refused))
+    trades = list(fyers_square_off)
+    by_order: dict[str, list[Any]] = {}
+    for t in trades:
+        by_order.setdefault(t.order_id, []).append(t)
+    done = "; ".join(f"{ts[0].side.name} {sum(t.qty for t in ts)} {ts[0].symbol} (order {oid}, {len(ts)} trade(s))"
+                     for oid, ts in by_order.items())
+    lines.append(f"  FYERS's own square-off ({FYERS_INTRADAY_CUTOFF:%H:%M}-15:30, {charge}): "
+                 + (f"{done}, applied as the account's trades; charge Rs {square_off_charge() * len(by_order):.2f}"
+                    if trades else "none in this run"))
+    return lines
+
+
+def _name(order: Any) -> str:
+    return (f"{'BUY' if order.isbuy() else 'SELL'} {abs(order.created.size):g} {order.data._name}"
+            + (" (square-off)" if order.info.get("square_off") else ""))
+
+
+def _outcome(order: Any) -> str:
+    ex = order.executed
+    filled = f", {abs(ex.size):g} filled at avg {ex.price:.2f}" if ex.size else ""
+    return f"{order.getstatusname()}{filled}"
 
 
 def write_equity_png(path: Path, equity: list[tuple[dt.datetime, float]], marks: list[tuple[dt.datetime, float, str]],

@@ -145,14 +145,16 @@ class Session:
 @contextmanager
 def open_session(args: argparse.Namespace, *, market: bool = True, orders: bool = True,
                  start: dt.datetime = VENUE_START, hold_clock: bool = True,
-                 tick_interval: float = 2.0) -> Iterator[Session]:
-    """The store for ``args`` (see the module docstring); started adapters are stopped on exit."""
+                 tick_interval: float = 2.0, broker: dict[str, Any] | None = None) -> Iterator[Session]:
+    """The store for ``args`` (see the module docstring); started adapters are stopped on exit.
+    ``broker``: settings that replace ``broker.yaml``'s for this run (e.g. ``intraday_square_off_time``)."""
     from fyers_store.logs import setup_logging
 
     config_dir = (args.config_dir or default_config_dir()).absolute()
     mode = chosen_mode(args)
+    options = _broker_options(config_dir, broker) if orders else {}
     if mode == "live":
-        session = _live_session(config_dir, market=market, orders=orders)
+        session = _live_session(config_dir, market=market, orders=orders, options=options)
         setup_logging(config_dir / "logging_config.yaml")
         quiet_console()
         try:
@@ -164,12 +166,21 @@ def open_session(args: argparse.Namespace, *, market: bool = True, orders: bool 
     data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         session = _venue_session(stack, args, config_dir, data_dir, market=market, orders=orders, start=start,
-                                 hold_clock=hold_clock, tick_interval=tick_interval)
+                                 hold_clock=hold_clock, tick_interval=tick_interval, options=options)
         stack.callback(session.store.close)
         yield session
 
 
-def _live_session(config_dir: Path, *, market: bool, orders: bool) -> Session:
+def _broker_options(config_dir: Path, broker: dict[str, Any] | None) -> dict[str, Any]:
+    """``from_config`` options giving the store ``broker.yaml`` with ``broker``'s settings replaced."""
+    if not broker:
+        return {}
+    from fyers_store.config import load_broker_config
+
+    return {"broker_config": dataclasses.replace(load_broker_config(config_dir / "broker.yaml"), **broker)}
+
+
+def _live_session(config_dir: Path, *, market: bool, orders: bool, options: dict[str, Any]) -> Session:
     from fyers_store import FyersStore
 
     creds = credentials_path(config_dir)
@@ -177,14 +188,14 @@ def _live_session(config_dir: Path, *, market: bool, orders: bool) -> Session:
         raise SystemExit(f"--live needs FYERS credentials: {creds} does not exist (write a config directory "
                          "with `fyers-store config init config`, then create fyers_credentials.yaml there from "
                          "fyers_credentials.example.yaml and fill it in)")
-    store = FyersStore.from_config(config_dir, market=market, orders=orders)
+    store = FyersStore.from_config(config_dir, market=market, orders=orders, **options)
     return Session("live", store, config_dir, Path(store.cache_config.db_path),
                    Path(store.state_config.state_db_path), Path("logs").absolute())
 
 
 def _venue_session(stack: ExitStack, args: argparse.Namespace, config_dir: Path, data_dir: Path, *,
                    market: bool, orders: bool, start: dt.datetime, hold_clock: bool,
-                   tick_interval: float) -> Session:
+                   tick_interval: float, options: dict[str, Any]) -> Session:
     from fyers_sim.clock import VenueClock
     from fyers_sim.venue import Venue
 
@@ -207,7 +218,7 @@ def _venue_session(stack: ExitStack, args: argparse.Namespace, config_dir: Path,
         state_config=dataclasses.replace(load_state_config(config_dir / "state.yaml"),
                                          state_db_path=data_dir / "venue_state.sqlite"),
         ws_config=dataclasses.replace(load_ws_config(config_dir / "fyers_ws.yaml"), log_path=log_dir / "fyers_sdk",
-                                      data_ws_subscribe_cooldown_seconds=0.0))
+                                      data_ws_subscribe_cooldown_seconds=0.0), **options)
     store = FyersStore.from_config(config_dir, venue=venue.urls.rest, market=market, orders=orders, **moved)
     return Session("venue", store, config_dir, Path(store.cache_config.db_path),
                    Path(store.state_config.state_db_path), log_dir, venue=venue, clock_gate=gate)

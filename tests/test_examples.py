@@ -1,5 +1,7 @@
 """`make demo` (examples/backtest_to_live.py on the local venue) run twice on a private data dir:
-the first run fills the cache and trades on the venue, the second sends no history request."""
+the first run fills the cache and trades on the venue, the second sends no history request. Both
+live parts show FYERS's 2026 rules: market orders protected at LTP +/- the band (MPP), and the
+broker's INTRADAY square-off at 15:10 closing the position, then refusing the next entry."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def run_demo(data_dir: Path, *extra: str) -> str:
     env["PYTHONPATH"] = SRC
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "backtest_to_live.py"), "--venue", "--data-dir", str(data_dir),
-         "--history-from", "2026-10-26", "--live-minutes", "4", "--factor", "40", *extra],
+         "--history-from", "2026-10-26", "--factor", "40", *extra],  # 8 live minutes: 15:04-15:12
         cwd=data_dir, env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -39,6 +41,48 @@ def number(pattern: str, text: str) -> int:
     return int(match.group(1))
 
 
+# The summary's lines of the venue's orderbook: placed at, id, symbol, side, qty, type, limit, filled, avg, status, tag
+VENUE_ORDER = re.compile(r"^  (\d\d:\d\d:\d\d) (\d+) (\S+) (BUY|SELL) (\d+) (\w+)(?: limit ([\d.]+))? "
+                         r"filled (\d+) avg ([\d.]+) (\w+) tag (\S+)$", re.M)
+# The rules block's protected orders: seen at, side, qty, symbol, square-off?, limit, status, filled, avg
+PROTECTED = re.compile(r"^    (\d\d:\d\d:\d\d) (BUY|SELL) (\d+) (\S+)( \(square-off\))?: limit ([\d.]+), (\w+), "
+                       r"(\d+) filled at avg ([\d.]+)$", re.M)
+
+
+def check_fyers_rules(out: str) -> None:
+    """The live part met MPP and the 15:15 rule, as the rules block says and the venue's orderbook shows."""
+    rules = out.split("FYERS's 2026 rules in the live part:\n")[1].split("state DB:")[0]
+    venue = {m[1]: m for m in VENUE_ORDER.findall(out)}  # by order id
+    # MPP: every market order sent became a limit at LTP +/- the band (1.5 % for cash, inferred), each
+    # filled inside it; FYERS's orderbook shows the same limit on the MARKET order
+    match = re.search(r"protected market orders \(MPP\): (\d+) of (\d+) market order\(s\).*none rested", rules)
+    assert match, rules
+    protected = PROTECTED.findall(rules)
+    assert int(match[1]) == int(match[2]) == len(protected) == len(venue) >= 2, out
+    for _, side, qty, symbol, _, limit, status, filled, avg in protected:
+        assert status == "Completed" and filled == qty
+        limit, avg = float(limit), float(avg)
+        assert (avg < limit if side == "BUY" else avg > limit) and 0.01 < abs(limit / avg - 1) < 0.02
+        assert [o for o in venue.values() if (o[2], o[3], o[5], float(o[6] or 0)) == (symbol, side, "MARKET", limit)]
+        assert f"MPP: FYERS made it a limit order at {limit:.2f}" in out  # told when the strategy saw it
+    # the 15:15 rule: at 15:10 the broker closed the INTRADAY position with its own order ...
+    match = re.search(r"15:15 rule: at 15:10 \(broker.yaml intraday_square_off_time\) the broker squared the "
+                      r"strategy's INTRADAY position\(s\) off: \S+ (SELL \d+ \S+) \(square-off\) Completed", rules)
+    assert match, rules
+    [closing] = [o for o in venue.values() if f"{o[3]} {o[4]} {o[2]}" == match[1] and o[0] >= "15:10:00"]
+    assert closing[0] < "15:15:00" and closing[9] == "FILLED" and closing[10] != "AutoSquareOff"
+    assert "store: INTRADAY_SQUARE_OFF: INTRADAY square-off at 15:10 IST: closing" in out
+    assert re.search(r"position \S+ INTRADAY: net 0,", out)
+    # ... and refused the strategy's next entry without sending it: FYERS has only the orders above
+    refused = re.search(r"after it, (\d+) new order\(s\) refused unsent: (.*)$", rules, re.M)
+    assert refused and int(refused[1]) >= 1 and all(t >= "15:10:00" for t in re.findall(r"\d\d:\d\d:\d\d", refused[2]))
+    assert "Rejected (INTRADAY orders are refused from 15:10 IST" in out
+    assert number(r"live: (\d+) order\(s\) at the venue", out) == len(venue)
+    # each order notified Submitted once: those FYERS has, and the refused ones
+    assert number(r"Submitted x(\d+)", out) == len(venue) + int(refused[1])
+    assert "FYERS's own square-off (15:15-15:30, Rs 59.00 per executed order): none in this run" in rules
+
+
 def test_the_demo_backtests_from_the_cache_trades_on_the_venue_and_refetches_nothing(tmp_path: Path) -> None:
     first = run_demo(tmp_path)
     assert number(r"history REST calls this run: (\d+)", first) > 0
@@ -47,6 +91,7 @@ def test_the_demo_backtests_from_the_cache_trades_on_the_venue_and_refetches_not
     fills = number(r"(\d+) fill\(s\)", first)
     assert orders >= 1 and fills > orders  # slices: at least one order filled in parts
     assert "Partial" in first and "Completed" in first
+    check_fyers_rules(first)
     # the broker's fill ledger in the state DB holds exactly the fills the venue reports
     with contextlib.closing(sqlite3.connect(tmp_path / "venue_state.sqlite")) as db:
         assert db.execute("SELECT count(*) FROM applied_trades").fetchone()[0] == fills
@@ -59,3 +104,4 @@ def test_the_demo_backtests_from_the_cache_trades_on_the_venue_and_refetches_not
     assert number(r"history REST calls this run: (\d+)", second) == 0
     assert number(r"(\d+) from FYERS REST", second) == 0
     assert "previous run's venue state DB was reset" in second
+    check_fyers_rules(second)

@@ -566,10 +566,13 @@ class FyersStore:
 
     def open_state(self, strategy_id: str) -> SQLiteStateStore:
         """The state DB of ``strategy_id`` as ``state_config`` says (checked against the cache
-        path); the caller closes it. What a broker without ``state=`` uses."""
+        path); the caller closes it. What a broker without ``state=`` uses. Its rows are stamped
+        with the store's clock, so the broker's "today" (e.g. the INTRADAY orders of the day it
+        squares off) is the exchange's day -- on a venue, the venue's, whatever the wall clock says."""
         if self.state_config is None:
             raise ValueError("FyersBroker needs state=SQLiteStateStore(...) or a store with state_config")
-        return SQLiteStateStore.from_config(self.state_config, strategy_id, cache_db_path=self.cache_config)
+        return SQLiteStateStore.from_config(self.state_config, strategy_id, cache_db_path=self.cache_config,
+                                            clock=self._clock)
 
 
 def _weak_call(method: Callable[..., None]) -> Callable[..., None]:

@@ -356,6 +356,8 @@ class FyersBroker(bt.BrokerBase):
         if ev.order.protection_price is not None:
             order.addinfo(protection_price=ev.order.protection_price)
         if kind is OrderEventKind.SUBMITTED:
+            if order.status != bt.Order.Created:
+                return  # built for it (the broker's square-off order, a restore) and notified Submitted then
             order.submit(self)
         elif kind is OrderEventKind.ACCEPTED:
             if order.status not in (bt.Order.Created, bt.Order.Submitted):
