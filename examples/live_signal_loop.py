@@ -52,6 +52,7 @@ from fyers_store.errors import AuthError, FyersError, ReconcileFailureError
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.models.stream import ConnectionEvent, EventKind, Tick
 from fyers_store.engine.orders import OrderEventKind, OrderState
+from fyers_store.engine.session import SessionState
 from fyers_store.state.state_store import SQLiteStateStore
 
 STRATEGY_ID = "signal_loop"
@@ -81,6 +82,8 @@ class SignalLoop:
         self.rejected: list[str] = []       # why orders were refused (by the broker's policy or by FYERS)
         self.guard: str | None = None       # the guard that stopped entries, if one did
         self.exit_failed: str | None = None
+        self.renewals = 0  # the store's SESSION_RENEWED notifications seen so far
+        self.exit_failed_renewals: int | None = None  # how many had been seen when an exit was refused
         self.entries_blocked: str | None = None
         self.entry_done_at: dt.datetime | None = None
         self.winding_down: str | None = None
@@ -125,6 +128,9 @@ class SignalLoop:
             raise Stop(f"reconcile failed: {exc}") from exc
         for event in events:
             self.on_broker_event(event)
+        for kind, args, _ in self.store.get_notifications():
+            if kind == "SESSION_RENEWED":
+                self.renewals += 1
         if self.core.halted:
             raise Stop(f"broker halted: {self.core.halted}")
         self.read_market()
@@ -189,6 +195,7 @@ class SignalLoop:
             self.entries_blocked = "the entry was rejected"
         else:
             self.exit_failed = order.message
+            self.exit_failed_renewals = self.renewals
 
     # ------------------------------------------------------------------ decisions
     def maybe_enter(self) -> None:
@@ -224,9 +231,25 @@ class SignalLoop:
         if held == 0:
             self.stop_reason = f"{self.winding_down}; flat"
             return False
+        if self.exit_failed and self.renewal_pending():
+            return True  # the store is logging in again (a refused token): the exit goes once it has
         if self.exit_failed:
             raise Stop(f"{self.winding_down}; could not flatten {held}: {self.exit_failed}")
         self.place(Side.SELL if held > 0 else Side.BUY, abs(held), "flatten")
+        return True
+
+    def renewal_pending(self) -> bool:
+        """After an exit refused for its token: True while the store logs in again (the library's
+        advice in the refusal); once it has (SESSION_RENEWED), the failure is forgotten so the exit is
+        placed again -- as a new order, never the refused one re-sent."""
+        session = self.store.session
+        if (session is None or self.exit_failed_renewals is None or session.state is SessionState.FAILED
+                or "SESSION_RENEWED" not in (self.exit_failed or "")):
+            return False
+        if self.renewals > self.exit_failed_renewals:
+            print(f"   {self.stamp()} session renewed (a new token): placing the exit again", flush=True)
+            self.exit_failed = self.exit_failed_renewals = None
+            return False
         return True
 
     def block(self, why: str) -> None:

@@ -228,7 +228,8 @@ def counted(session, loop, began):
 m.summary = counted
 """
 
-# The token dies while the position is open: the exit is refused, the loop stops at once.
+# Another login ends the token each time the loop sends its exit: the store logs in again once (the
+# exit is placed again), the second refusal ends the session, and the loop stops with what is open.
 TOKEN_DIES = """#patch
 place = m.SignalLoop.place
 def doomed(self, side, qty, why):
@@ -254,7 +255,8 @@ def test_live_signal_loop_stops_on_an_auth_error_and_says_what_is_left_open(tmp_
                       patch=TOKEN_DIES,
                       expect_rc=1)
     assert "SELL 30 NSE:SBIN-EQ REJECTED" in out and "Could not authenticate" in out
-    assert "stopped: FYERS refused the access token" in out
+    assert "session renewed (a new token): placing the exit again" in out
+    assert "stopped: FYERS refused the access token" in out and "Not logging in again" in out
     assert "ATTENTION: 30 NSE:SBIN-EQ left open" in out
     assert "sockets: data stopped, order stopped" in out
     assert db_count(tmp_path / "venue_state.sqlite",
