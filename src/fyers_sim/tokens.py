@@ -13,6 +13,13 @@ or accelerated venue crossing a night sees its tokens die). The SDK's data socke
 ``exp`` against the machine's wall clock before connecting, so the ``exp`` claim is the next 06:00
 IST after the *later* of venue time and wall time: a venue set in the past still hands out tokens
 the SDK accepts. (For such a venue ``exp`` is later than the venue's own cutoff.)
+
+The login's own short-lived keys -- the TOTP flow's request keys, the login token of
+``verify_pin_v2``, auth codes -- live on **real elapsed time** (``time.monotonic``), and the TOTP is
+checked against the machine's wall clock: those are facts of FYERS's auth servers, which know
+nothing of a simulated market clock. (2026-12-06, issue 17: with an accelerated venue the request
+key of ``send_login_otp`` died on venue time while the client waited, in real time, for its next
+TOTP code -- ``TotpLogin`` waits up to ~2 s near a code's edge -- so ``verify_otp`` got -1005.)
 """
 
 from __future__ import annotations
@@ -36,8 +43,8 @@ __all__ = [
 ]
 
 _HEADER = {"typ": "JWT", "alg": "HS256"}
-_AUTH_CODE_TTL = 300  # seconds (venue); FYERS' sample auth code lives ~8 h, short is stricter
-_LOGIN_KEY_TTL = 300
+_AUTH_CODE_TTL = 300  # real seconds; FYERS' sample auth code lives ~8 h, short is stricter
+_LOGIN_KEY_TTL = 300  # real seconds (request keys and the login token)
 _MAX_CODES = 1024
 
 
@@ -131,20 +138,22 @@ class _Issued:
 class TokenAuthority:
     """Issues and checks auth codes, access tokens and login request keys for one account.
 
-    ``now`` arguments are venue epochs. ``wall`` is the machine clock (used only for the
-    SDK-facing ``exp`` floor and the TOTP check, which a client computes from its own clock).
-    Thread-safe.
+    ``now`` arguments are venue epochs (token expiry, JWT claims). ``wall`` is the machine clock
+    (used only for the SDK-facing ``exp`` floor and the TOTP check, which a client computes from
+    its own clock); ``monotonic`` times the login's short-lived keys and auth codes in real
+    seconds, whatever the venue clock does (module docstring). Thread-safe.
     """
 
-    def __init__(self, account: VenueAccount, *, seed: int = 0, wall=time.time) -> None:
+    def __init__(self, account: VenueAccount, *, seed: int = 0, wall=time.time, monotonic=time.monotonic) -> None:
         self.account = account
         self._secret = hashlib.sha256(f"venue-jwt:{seed}".encode()).digest()
         self._rng = random.Random(f"tokens:{seed}")
         self._wall = wall
+        self._mono = monotonic
         self._lock = threading.Lock()
         self._tokens: OrderedDict[str, _Issued] = OrderedDict()  # by hsm_key
-        self._codes: OrderedDict[str, float] = OrderedDict()  # auth code -> expiry
-        self._login_keys: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (step, expiry)
+        self._codes: OrderedDict[str, float] = OrderedDict()  # auth code -> expiry (monotonic)
+        self._login_keys: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (step, monotonic expiry)
         self._refuse_new = False  # the refuse_new_tokens fault
 
     # ------------------------------------------------------------------ helpers
@@ -271,7 +280,7 @@ class TokenAuthority:
                 "ipAddr": "0.0.0.0", "scope": "",
             }
             code = encode_jwt(payload, self._secret)
-            self._bounded_put(self._codes, code, exp)
+            self._bounded_put(self._codes, code, self._mono() + _AUTH_CODE_TTL)
             return code
 
     def redeem_auth_code(self, code: str, app_hash: str, now: float) -> tuple[int, str]:
@@ -281,7 +290,7 @@ class TokenAuthority:
             return -371, "Invalid app id hash"  # legacy code from the FYERS error sheet
         with self._lock:
             exp = self._codes.pop(str(code), None)
-        if exp is None or now >= exp:
+        if exp is None or self._mono() >= exp:
             return -437, "invalid auth code"
         return 0, self.issue_access_token(now)
 
@@ -290,14 +299,14 @@ class TokenAuthority:
         """A ``request_key`` valid for the next login ``step`` ("otp", "pin")."""
         with self._lock:
             key = self._hex(48)
-            self._bounded_put(self._login_keys, key, (step, now + _LOGIN_KEY_TTL))
+            self._bounded_put(self._login_keys, key, (step, self._mono() + _LOGIN_KEY_TTL))
             return key
 
     def take_login_key(self, key: str, step: str, now: float) -> bool:
-        """Consume ``key`` if it was issued for ``step`` and is still fresh."""
+        """Consume ``key`` if it was issued for ``step`` and is still fresh (real seconds)."""
         with self._lock:
             found = self._login_keys.pop(str(key), None)
-        return found is not None and found[0] == step and now < found[1]
+        return found is not None and found[0] == step and self._mono() < found[1]
 
     def totp_ok(self, otp: str) -> bool:
         """Whether ``otp`` is the account's current TOTP (one 30 s step of slack, wall clock)."""
@@ -311,11 +320,11 @@ class TokenAuthority:
             payload = {"iss": "login.fyers.in", "iat": int(now), "exp": int(now) + _LOGIN_KEY_TTL,
                        "sub": "login", "fy_id": self.account.fy_id, "uuid": self._hex(32)}
             token = encode_jwt(payload, self._secret)
-            self._bounded_put(self._codes, "login:" + token, now + _LOGIN_KEY_TTL)
+            self._bounded_put(self._codes, "login:" + token, self._mono() + _LOGIN_KEY_TTL)
             return token
 
     def check_login_token(self, token: str, now: float) -> bool:
         """Whether a ``Bearer`` login token from ``verify_pin_v2`` is valid (single use)."""
         with self._lock:
             exp = self._codes.pop("login:" + str(token), None)
-        return exp is not None and now < exp
+        return exp is not None and self._mono() < exp
