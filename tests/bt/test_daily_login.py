@@ -18,128 +18,21 @@ strategy each time through ``notify_store``.
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import datetime as dt
-import shutil
-import threading
-from pathlib import Path
 
 import backtrader as bt
 import pytest
-import yaml
 
 from fyers_sim.clock import VenueClock
 from fyers_sim.ratelimit import RateLimits
 from fyers_sim.testing import running_venue, wait_until
 from fyers_store import FyersStore
 from fyers_store.adapters.sdk_redirect import active_redirect
-from fyers_store.config import WsConfig
 from fyers_store.engine.session import SessionState
-from support.broker_cerebro import marketable
 from support.clocks import IST
-from support.paths import SHIPPED_CONFIG
+from support.daily_login import DAYS, INVALIDATED_AT, STEP, SYMBOLS, Run, at, config_dir, fast_ws, reconnected
 
 pytestmark = pytest.mark.slow
-
-SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
-SYMBOLS = (SBIN, INFY)
-DAYS = (dt.date(2026, 11, 20), dt.date(2026, 11, 23), dt.date(2026, 11, 25))
-STEP = 300  # one 5-minute bar per step
-BUY_BAR, SELL_BAR = dt.time(9, 30), dt.time(11, 0)  # bar starts at which the strategy trades
-INVALIDATED_AT = dt.datetime(2026, 11, 23, 10, 2, tzinfo=IST)
-
-
-def at(day: dt.date, hour: int, minute: int = 0, second: float = 0.0) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour, minute), IST) + dt.timedelta(seconds=second)
-
-
-class Trader(bt.Strategy):
-    """Records every bar, order notification and store notification; buys 10 SBIN at the 09:30 bar
-    of each day and sells them at the 11:00 bar (marketable limits, CNC)."""
-
-    params = (("run", None),)
-
-    def start(self):
-        self.p.run.starts += 1
-
-    def notify_order(self, order):
-        self.p.run.orders.append((order.ref, order.getstatusname(), order.info.get("order_tag")))
-
-    def notify_store(self, msg, *args, **kwargs):
-        self.p.run.store_notes.append((msg, args))
-
-    def prenext(self):
-        self.next()
-
-    def next(self):
-        run = self.p.run
-        for d in self.datas:
-            when = d.datetime.datetime(0)
-            if len(d) and (not run.bars[d._name] or run.bars[d._name][-1][0] != when):
-                run.bars[d._name].append((when, d.open[0], d.high[0], d.low[0], d.close[0], d.volume[0]))
-        sbin = self.getdatabyname(SBIN)
-        if not len(sbin):
-            return
-        when = sbin.datetime.datetime(0)
-        if when.time() in (BUY_BAR, SELL_BAR) and (when.date(), when.time()) not in run.traded:
-            run.traded.add((when.date(), when.time()))
-            buy = when.time() == BUY_BAR
-            price = marketable(sbin.close[0], _side(buy))
-            order = (self.buy if buy else self.sell)(data=sbin, size=10, exectype=bt.Order.Limit, price=price,
-                                                     product_type="CNC")
-            run.placed[when.date()].append(order)
-
-
-def _side(buy: bool):
-    from fyers_store.models.orders import Side
-
-    return Side.BUY if buy else Side.SELL
-
-
-class Run:
-    def __init__(self, store: FyersStore) -> None:
-        self.store = store
-        self.starts = 0
-        self.bars: dict[str, list[tuple]] = collections.defaultdict(list)
-        self.orders: list[tuple] = []
-        self.store_notes: list[tuple] = []
-        self.traded: set = set()
-        self.placed: dict[dt.date, list[bt.Order]] = collections.defaultdict(list)
-        self.error: BaseException | None = None
-        self.cerebro = bt.Cerebro(quicknotify=True, stdstats=False)
-        for sym in SYMBOLS:
-            self.cerebro.adddata(store.getdata(dataname=sym, resolution="5", qcheck=0.05, backfill_start=False),
-                                 name=sym)
-        self.broker = store.getbroker(strategy_id="daily")
-        self.cerebro.setbroker(self.broker)
-        self.cerebro.addstrategy(Trader, run=self)
-        self.thread = threading.Thread(target=self._run, name="cerebro", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.cerebro.run()
-        except BaseException as exc:  # surfaced by check()
-            self.error = exc
-
-    def check(self) -> bool:
-        if self.error is not None:
-            raise self.error
-        assert self.thread.is_alive(), "Cerebro stopped"
-        return False
-
-    def seen(self, symbol: str, start: dt.datetime) -> bool:
-        naive = start.astimezone(IST).replace(tzinfo=None)
-        return any(b[0] == naive for b in list(self.bars[symbol]))
-
-    def notes(self, kind: str) -> list[tuple]:
-        return [n for n in list(self.store_notes) if n[0] == kind]
-
-
-def _edit(path: Path, **values) -> None:
-    data = yaml.safe_load(path.read_text())
-    data.update(values)
-    path.write_text(yaml.safe_dump(data))
 
 
 @pytest.fixture
@@ -157,37 +50,6 @@ def venue(tmp_path, monkeypatch):
     with running_venue(seed=7, clock=VenueClock.stepped(at(DAYS[0], 9, 0)), limits=RateLimits(per_second=None)) as v:
         yield v
     assert active_redirect() is None
-
-
-def config_dir(venue, tmp_path: Path) -> Path:
-    root = tmp_path / "config"
-    shutil.copytree(SHIPPED_CONFIG, root)
-    acc = venue.account
-    (root / "fyers_credentials.yaml").write_text(yaml.safe_dump({
-        "username": acc.fy_id, "app_id": acc.app_base, "secret_key": acc.secret_key,
-        "redirect_uri": acc.redirect_uri, "totp_key": acc.totp_secret, "pin": acc.pin,
-        "token_path": str(tmp_path / "secrets" / "token.json"), "sdk_log_dir": str(tmp_path / "sdk_logs"),
-        "api_base_url": venue.urls.api, "login_base_url": venue.urls.login,
-        "daily_login": {"time_ist": "08:45", "on_refusal": True, "min_refusal_interval_seconds": 600}}))
-    _edit(root / "cache.yaml", db_path=str(tmp_path / "cache.sqlite"))
-    _edit(root / "state.yaml", state_db_path=str(tmp_path / "state.sqlite"), account_id=acc.fy_id)
-    _edit(root / "broker.yaml", reconcile_interval_seconds=1800, default_product_type="CNC")
-    _edit(root / "data_feed.yaml", stall_warning_seconds=0)
-    return root
-
-
-def fast_ws(tmp_path: Path) -> WsConfig:
-    return dataclasses.replace(WsConfig(), log_path=tmp_path / "sdk_logs", data_ws_subscribe_cooldown_seconds=0.0,
-                               data_ws_health_check_seconds=0, reconnect_backoff_base_seconds=0.05,
-                               reconnect_backoff_max_seconds=0.4, reconnect_backoff_jitter_seconds=0.0)
-
-
-def reconnected(venue, store: FyersStore) -> bool:
-    """Both sockets connected and the venue holds the feeds' subscriptions again (what the clock
-    waits for after a swap: ticks sent before the resubscription would be lost to the test's jump)."""
-    subs = venue.data_socket.subscriptions()
-    return (store.data_ws.is_connected and store.order_ws.is_connected and len(subs) == 1
-            and {(s, "sf") for s in SYMBOLS} <= subs[0])
 
 
 def step_to(venue, store: FyersStore, run: Run, target: dt.datetime, on_the_way=None) -> None:
