@@ -84,17 +84,15 @@ def test_two_processes_of_one_account_share_the_day_s_login_through_the_token_fi
 
     import yaml
 
+    from support.cli_config import write_credentials
     from support.paths import SHIPPED_CONFIG
 
     venue = paper_venue
     root = tmp_path / "config"
     shutil.copytree(SHIPPED_CONFIG, root)
     acc = venue.account
-    (root / "fyers_credentials.yaml").write_text(yaml.safe_dump({
-        "username": acc.fy_id, "app_id": acc.app_base, "secret_key": acc.secret_key,
-        "redirect_uri": acc.redirect_uri, "totp_key": acc.totp_secret, "pin": acc.pin,
-        "token_path": str(tmp_path / "secrets" / "token.json"), "sdk_log_dir": str(tmp_path / "sdk_logs"),
-        "api_base_url": venue.urls.api, "login_base_url": venue.urls.login}))
+    write_credentials(venue, root, token_path=str(tmp_path / "secrets" / "token.json"),
+                      sdk_log_dir=str(tmp_path / "sdk_logs"))
     for name, key in (("cache.yaml", "db_path"), ("state.yaml", "state_db_path")):
         data = yaml.safe_load((root / name).read_text())
         data[key] = str(tmp_path / name.replace(".yaml", ".sqlite"))

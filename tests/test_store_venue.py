@@ -10,7 +10,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from fyers_apiv3 import fyersModel
 
 from fyers_sim.testing import wait_until
@@ -22,6 +21,7 @@ from fyers_store.engine.orders import OrderState
 from fyers_store.errors import ConfigError
 from fyers_store.models.orders import OrderType, Side
 from fyers_store.models.stream import Tick
+from support.cli_config import edit_yaml, write_credentials
 from support.paths import SHIPPED_CONFIG
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -124,9 +124,9 @@ def test_a_venue_store_reads_its_directory_but_not_the_credentials(bare_venue, t
     root = tmp_path / "paper"
     shutil.copytree(SHIPPED_CONFIG, root)
     (root / "fyers_credentials.yaml").write_text("username: [not, valid]\n")  # would fail if read
-    _edit(root / "cache.yaml", db_path=str(tmp_path / "paper.sqlite"))
-    _edit(root / "state.yaml", state_db_path=str(tmp_path / "paper_state.sqlite"))  # account_id: XY12345
-    _edit(root / "broker.yaml", allowed_product_types=["CNC"], default_product_type="CNC")
+    edit_yaml(root / "cache.yaml", db_path=str(tmp_path / "paper.sqlite"))
+    edit_yaml(root / "state.yaml", state_db_path=str(tmp_path / "paper_state.sqlite"))  # account_id: XY12345
+    edit_yaml(root / "broker.yaml", allowed_product_types=["CNC"], default_product_type="CNC")
     with FyersStore.from_config(root, venue=bare_venue.urls.rest, market=False) as store:
         assert store.cache_config.db_path == tmp_path / "paper.sqlite"
         assert store.state_config.state_db_path == tmp_path / "paper_state.sqlite"
@@ -139,13 +139,10 @@ def test_a_credentials_file_pointing_at_the_venue_does_the_same_after_a_totp_log
     root = tmp_path / "venue_config"
     shutil.copytree(SHIPPED_CONFIG, root)
     acc = venue.account
-    (root / "fyers_credentials.yaml").write_text(yaml.safe_dump({
-        "username": acc.fy_id, "app_id": acc.app_base, "secret_key": acc.secret_key,
-        "redirect_uri": acc.redirect_uri, "totp_key": acc.totp_secret, "pin": acc.pin,
-        "token_path": str(tmp_path / "secrets" / "token.json"), "sdk_log_dir": str(tmp_path / "sdk_logs"),
-        "api_base_url": venue.urls.api, "login_base_url": venue.urls.login}))
-    _edit(root / "cache.yaml", db_path=str(tmp_path / "c.sqlite"))
-    _edit(root / "state.yaml", state_db_path=str(tmp_path / "s.sqlite"), account_id=acc.fy_id)
+    write_credentials(venue, root, token_path=str(tmp_path / "secrets" / "token.json"),
+                      sdk_log_dir=str(tmp_path / "sdk_logs"))
+    edit_yaml(root / "cache.yaml", db_path=str(tmp_path / "c.sqlite"))
+    edit_yaml(root / "state.yaml", state_db_path=str(tmp_path / "s.sqlite"), account_id=acc.fy_id)
     with FyersStore.from_config(root, orders=False, ws_config=fast_ws(tmp_path)) as store:
         assert venue.rest_requests("/vagator/v2/verify_otp") == 1  # the TOTP login ran at the venue
         assert store.venue.data_ws == venue.urls.data_ws and store.venue.order_ws == venue.urls.order_ws
@@ -161,10 +158,10 @@ def test_one_redirect_per_process_and_a_failed_build_gives_it_back(bare_venue, t
     fyers_dir = tmp_path / "fyers"
     shutil.copytree(SHIPPED_CONFIG, fyers_dir)
     shutil.copy(fyers_dir / "fyers_credentials.example.yaml", fyers_dir / "fyers_credentials.yaml")  # real FYERS
-    _edit(fyers_dir / "fyers_credentials.yaml", username="XY99999", app_id="ZZZZ1234ZZ", secret_key="S3CR3T",
+    edit_yaml(fyers_dir / "fyers_credentials.yaml", username="XY99999", app_id="ZZZZ1234ZZ", secret_key="S3CR3T",
           totp_key="JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")  # filled in: placeholders are refused before this check
-    _edit(fyers_dir / "state.yaml", state_db_path=str(tmp_path / "s.sqlite"))
-    _edit(fyers_dir / "cache.yaml", db_path=str(tmp_path / "c.sqlite"))
+    edit_yaml(fyers_dir / "state.yaml", state_db_path=str(tmp_path / "s.sqlite"))
+    edit_yaml(fyers_dir / "cache.yaml", db_path=str(tmp_path / "c.sqlite"))
     with FyersStore.from_config(venue=bare_venue.urls.rest, market=False, orders=False):
         with pytest.raises(RuntimeError, match=f"redirected to {bare_venue.urls.rest}.*before building one for FYERS"):
             FyersStore.from_config(fyers_dir, market=False, orders=False)  # refused before any login
@@ -193,9 +190,3 @@ def test_a_venue_that_does_not_answer_is_named(bare_venue, tmp_path):
             FyersStore.from_config(venue=dead)
     assert str(err.value).startswith(f"FyersStore.from_config(venue=...): venue: {dead} is not FYERS")
     assert "is the venue running?" in str(err.value)
-
-
-def _edit(path: Path, **values) -> None:
-    data = yaml.safe_load(path.read_text())
-    data.update(values)
-    path.write_text(yaml.safe_dump(data))

@@ -38,7 +38,7 @@ from typing import Callable, Optional, Union
 from fyers_store.config.schema import SymbolMasterConfig
 from fyers_store.errors import FyersError
 from fyers_store.logs import get_logger
-from fyers_store.models.zones import IST
+from fyers_store.models.zones import IST, to_epoch
 
 __all__ = [
     "FYERS_COLUMNS",
@@ -256,7 +256,7 @@ class SymbolMaster:
         limits which sources are loaded. ``now`` (epoch or aware datetime) decides "today" and the
         cache age. ``fetch(url, timeout) -> text`` replaces the HTTP download (``requests``).
         """
-        instant = _epoch(now)
+        instant = to_epoch(now)
         wanted = None if segments is None else {s.upper() for s in segments}
         sources = [s for s in config.sources if wanted is None or s.segment in wanted]
         if wanted is not None and len(sources) != len(wanted):
@@ -325,16 +325,6 @@ class SymbolMaster:
 def _segment_of(path: Path) -> str:
     match = _CACHE_NAME.match(path.name)
     return match.group("segment") if match else path.stem.upper()
-
-
-def _epoch(now: Optional[Union[float, dt.datetime]]) -> float:
-    if now is None:
-        return time.time()
-    if isinstance(now, dt.datetime):
-        if now.tzinfo is None:
-            raise ValueError("now: a naive datetime is ambiguous; give it a time zone")
-        return now.timestamp()
-    return float(now)
 
 
 def _read_text(path: Path) -> str:

@@ -31,7 +31,7 @@ from typing import Any, Optional, Union
 
 from fyers_store.logs import fyers_auth_logger
 from fyers_store.models.token_life import EXPIRY_MARGIN_SECONDS, next_refresh_cutoff, token_valid_until
-from fyers_store.models.zones import IST
+from fyers_store.models.zones import IST, Instant, to_epoch
 
 __all__ = [
     "EXPIRY_MARGIN_SECONDS",
@@ -47,22 +47,6 @@ __all__ = [
 _FORMAT_VERSION = 1
 _log = fyers_auth_logger(__name__)
 
-Instant = Union[float, int, dt.datetime]
-
-
-def to_epoch(when: Optional[Instant]) -> float:
-    """Seconds since the epoch for ``when`` (a number, or an aware datetime); ``None`` means now."""
-    if when is None:
-        import time
-
-        return time.time()
-    if isinstance(when, dt.datetime):
-        if when.tzinfo is None:
-            raise ValueError("a naive datetime is ambiguous here; give it a time zone (e.g. IST)")
-        return when.timestamp()
-    if isinstance(when, bool) or not isinstance(when, (int, float)):
-        raise TypeError(f"expected an epoch number or an aware datetime, got {type(when).__name__}")
-    return float(when)
 
 
 def jwt_claims(token: str) -> Optional[dict[str, Any]]:
