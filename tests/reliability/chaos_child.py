@@ -197,6 +197,15 @@ def run_core(args, store, clock, gate: Gate) -> None:
         pump(rng.randint(1, 2))
 
 
+#: How long a Cerebro life may take to deliver the next bar and run its action. The lives of a seed
+#: share one REST budget file (FYERS counts per user), and on the stepped clock they send far more
+#: than FYERS's 200 requests a minute of real time: a top-up or reconcile then waits up to a minute
+#: for a slot (seed 20270520003 waited 15 s with 181 requests in the window, the 180 left beside the
+#: orders' reserve). The wait is the library obeying the budget, not a stall: a real stall still
+#: fails, a minute later.
+BAR_TIMEOUT = 15.0 + 60.0
+
+
 def settle_core(core, pump, timeout: float = 90.0) -> None:
     """The end of a seed: let every unknown outcome settle, cancel what works, reconcile."""
     from fyers_store.engine.orders import OrderState
@@ -236,7 +245,7 @@ def run_cerebro(args, store, clock, gate: Gate) -> None:
     wait_until(lambda: run._check() or all(d.engine is not None and d.engine.observed_from is not None
                                             for d in run.cerebro.datas), timeout=30, message="every feed's first tick")
     run._advance_to((int(clock.time()) // 60 + 1) * 60 + 1.5, step=60)
-    run.bar()
+    run.bar(timeout=BAR_TIMEOUT)
     plan = Planner(args.seed, args.life, args.ltp)
     rng = plan.rng
 
@@ -262,7 +271,7 @@ def run_cerebro(args, store, clock, gate: Gate) -> None:
                 strategy.cancel(rng.choice(alive))
 
     while True:  # until killed
-        run.do(act)
+        run.do(act, timeout=BAR_TIMEOUT)
 
 
 def main(argv: list[str] | None = None) -> int:
