@@ -439,6 +439,11 @@ class FyersStore:
         """When the data socket last delivered anything (its adapter's clock), None if never."""
         return self._market_router.last_received_at if self._market_router is not None else None
 
+    @property
+    def market_stamped_until(self) -> dt.datetime | None:
+        """The newest exchange stamp on the ticks the data socket delivered, None if none had one."""
+        return self._market_router.last_stamp if self._market_router is not None else None
+
     def market_backlog(self) -> int:
         """Market messages received by the socket and not yet moved to a channel."""
         return self.data_ws.get_queue().qsize() if self.data_ws is not None else 0

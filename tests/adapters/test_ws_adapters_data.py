@@ -313,7 +313,8 @@ def test_full_queue_drops_the_oldest_ticks_and_counts_them(make_adapter, fast_ve
     wait_until(lambda: ws.stats()["received"] == total, message="every tick received")
     items = ws.get_queue().drain()
     assert [m.kind for m in items if isinstance(m, ConnectionEvent)] == [
-        EventKind.CONNECTED, EventKind.SUBSCRIBED]  # never dropped
+        EventKind.CONNECTED, EventKind.SUBSCRIBED, EventKind.DATA_LOST]  # never dropped; the hole marked
+    assert isinstance(items[3], Tick)  # the marker stands where the dropped ticks were
     kept = [m for m in items if isinstance(m, Tick)]  # the two events hold two of the five places
     assert len(kept) == 3 and ws.stats()["dropped"] == total - 3
     newest = {(t.symbol, dt.datetime.fromtimestamp(t.epoch, UTC)) for t in ticks[-3:]}

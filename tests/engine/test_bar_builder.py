@@ -27,10 +27,10 @@ def at(hh: int, mm: int, ss: int = 0, day: dt.date = DAY) -> dt.datetime:
 
 
 def tick(when: dt.datetime, ltp: float, volume: int | None = None, *, exch: dt.datetime | None = None,
-         ltt: bool = True, symbol: str = SBIN) -> Tick:
-    """A full-mode tick traded at ``when``; ``exch`` defaults to ``when``; ``ltt=False`` omits the
-    last-traded time (as on index ticks)."""
-    return Tick(symbol=symbol, ltp=ltp, received_at=when.astimezone(UTC),
+         ltt: bool = True, symbol: str = SBIN, received: dt.datetime | None = None) -> Tick:
+    """A full-mode tick traded at ``when``; ``exch`` and ``received`` (its arrival) default to
+    ``when``; ``ltt=False`` omits the last-traded time (as on index ticks)."""
+    return Tick(symbol=symbol, ltp=ltp, received_at=(received or when).astimezone(UTC),
                 last_traded_time=when.astimezone(UTC) if ltt else None,
                 exchange_time=(exch or when).astimezone(UTC), volume=volume)
 
@@ -224,6 +224,44 @@ def test_after_a_reconnect_mid_bucket_the_next_whole_bar_has_only_its_own_volume
     assert b.stats()["late"] == 3
 
 
+def test_after_two_resets_the_snapshot_of_an_older_trade_still_takes_the_gap_volume():
+    """The socket drops twice (a refused reconnect, then the new login's) and comes back just
+    before 10:05. Its snapshot carries the last trade, 10:04:40, and the day's volume so far: a
+    trade of a closed/discarded bucket, late. The 10:05 bucket, observed from its start, must hold
+    only its own volume, not what traded while the socket was down (found 2026-12 by the
+    accelerated daily-login run)."""
+    b = builder("5")
+    warm(b)
+    b.add_tick(tick(at(9, 55, 10), 100.0, 10), at(9, 55, 10))
+    b.add_tick(tick(at(10, 0, 5), 100.5, 12), at(10, 0, 5))
+    b.reset()  # 10:02: dropped; the 10:00 bucket is discarded
+    b.reset()  # the refused reconnect: nothing open any more
+    assert b.discarded is not None and b.discarded[0] == at(10, 0).timestamp()
+    assert b.add_tick(tick(at(10, 4, 40), 101.0, 60, received=at(10, 4, 58)), at(10, 4, 58)) == []
+    assert b.observed_from == at(10, 4, 58)
+    b.add_tick(tick(at(10, 5, 1), 102.0, 64), at(10, 5, 1))
+    b.add_tick(tick(at(10, 8, 0), 103.0, 70), at(10, 8, 0))
+    [out] = b.close_due(at(10, 10, 1))
+    assert out == LiveBar(bar(at(10, 5), 102.0, 103.0, 102.0, 103.0, 10.0), True)
+
+
+def test_a_late_snapshot_after_a_reset_with_nothing_open_still_takes_the_gap_volume():
+    """The 10:00 bar was closed by the clock; the socket then drops with no bucket open. The
+    snapshot after the reconnect reports a 10:04:50 trade (of the closed bucket: late) and the
+    volume traded since: the next whole bar must not take that volume."""
+    b = builder("5")
+    warm(b)
+    b.add_tick(tick(at(10, 0, 5), 100.0, 12), at(10, 0, 5))
+    [closed] = b.close_due(at(10, 5, 2))
+    assert closed.bar.ts == at(10, 0)
+    b.reset()  # 10:05:30, nothing open: nothing discarded
+    assert b.add_tick(tick(at(10, 4, 50), 101.0, 40, received=at(10, 5, 45)), at(10, 5, 45)) == []
+    b.add_tick(tick(at(10, 10, 1), 102.0, 44), at(10, 10, 1))
+    b.add_tick(tick(at(10, 12, 0), 103.0, 50), at(10, 12, 0))
+    [out] = b.close_due(at(10, 15, 1))
+    assert out == LiveBar(bar(at(10, 10), 102.0, 103.0, 102.0, 103.0, 10.0), True)
+
+
 def test_out_of_order_trades_in_the_open_bucket_are_dropped():
     b = builder("5")
     warm(b)
@@ -261,8 +299,8 @@ def test_volume_rules():
 def test_whole_flag_follows_observed_from():
     b = builder()
     assert b.observed_from is None
-    b.add_tick(tick(at(10, 0, 20), 100.0, 5), at(10, 0, 21))
-    assert b.observed_from == at(10, 0, 21)
+    b.add_tick(tick(at(10, 0, 20), 100.0, 5, received=at(10, 0, 20) + dt.timedelta(milliseconds=500)), at(10, 0, 21))
+    assert b.observed_from == at(10, 0, 20) + dt.timedelta(milliseconds=500)  # when it arrived, not when it was read
     [first] = b.add_tick(tick(at(10, 1, 0), 100.0, 6), at(10, 1, 0))
     assert not first.whole
     [second] = b.close_due(at(10, 2, 1))
@@ -278,7 +316,7 @@ def test_reset_discards_the_open_bucket_and_never_emits_it():
     assert b.observed_from is None and b.next_due() is None
     assert b.stats()["discarded"] == 1
     # the re-sent snapshot is not a trade; a trade of the discarded bucket is late
-    assert b.add_tick(tick(at(10, 3, 20), 101.0, 20), at(10, 3, 40)) == []
+    assert b.add_tick(tick(at(10, 3, 20), 101.0, 20, received=at(10, 3, 40)), at(10, 3, 40)) == []
     assert b.observed_from == at(10, 3, 40)
     assert b.add_tick(tick(at(10, 3, 50), 102.0, 25), at(10, 3, 50)) == []
     assert b.close_due(at(10, 9)) == []
@@ -415,3 +453,16 @@ def test_bars_equal_a_reference_aggregation_whatever_noise_is_injected(case):
     s = b.stats()
     assert (s["quotes"], s["late"], s["out_of_order"]) == (injected["dup"], injected["late"], injected["ooo"])
     assert s["trades"] == len(trades) + 1 and s["volume_resets"] == 0
+
+
+def test_a_tick_read_late_counts_from_its_arrival():
+    """The first tick arrived at 10:00:59 but the feed read it only at 10:05:30 (a busy Cerebro
+    thread; everything after it waited in order in the channel): the buckets from 10:01 on were
+    observed from their start and are whole."""
+    b = builder()
+    b.add_tick(tick(at(10, 0, 59), 100.0, 5), at(10, 5, 30))
+    assert b.observed_from == at(10, 0, 59)
+    [first] = b.add_tick(tick(at(10, 1, 0), 100.5, 7), at(10, 5, 30))
+    assert not first.whole and first.bar.ts == at(10, 0)
+    [second] = b.add_tick(tick(at(10, 2, 0), 101.0, 9), at(10, 5, 30))
+    assert second.whole and second.bar.ts == at(10, 1)

@@ -491,3 +491,59 @@ def test_late_and_out_of_order_ticks_are_counted_and_never_alter_bars(make):
     assert f.rows() == ref_rows(h.ticks[SBIN], ep(10, 1), ep(10, 4))
     stats = f.engine.live_stats()
     assert stats["late"] == 1 and stats["out_of_order"] == 1 and f.engine.counters["duplicates_dropped"] == 0
+
+
+# ---------------------------------------------------------------------------- read late, dropped
+def test_ticks_read_late_at_the_open_still_give_every_bar_from_the_open(make):
+    """The feed starts before the open; the Cerebro thread is busy until 09:20:30, so the ticks
+    since 09:15 wait in the channel. Everything after the first tick's arrival was observed: the
+    09:15 bucket (its first tick arrived a moment after 09:15:00) comes from REST, the rest are
+    built live -- no bar between the open and the first poll is lost."""
+    h = make(at(9, 0))
+    f = h.feed(start=at(9, 15))
+    assert f.rows() == []
+    ticks = h.ticks[SBIN]
+    for t, price, cum, _ in ticks[h.pos[SBIN]:]:
+        if t >= at(9, 20, 30):
+            break
+        h.clock.now = t
+        h.ws.push(tick(SBIN, t, price, cum))  # nobody polls meanwhile
+        h.pos[SBIN] += 1
+    h.clock.now = at(9, 20, 30)
+    h.poll()
+    assert f.rows() == ref_rows(ticks, ep(9, 15), ep(9, 19))
+    c = f.engine.counters
+    assert (c["bars_topup"], c["bars_live"], c["partial_live_bars"]) == (1, 4, 1)
+
+
+def test_ticks_a_full_queue_dropped_are_not_built_into_a_bar(make):
+    """The socket's queue (5 messages) overflows while nobody reads it: its oldest ticks go and a
+    DATA_LOST mark takes their place. The bar across the hole comes from REST, not from the ticks
+    that remained; every bar still equals FYERS's."""
+    h = make(at(10, 0, 30), maxsize=5)
+    f = h.feed(start=at(9, 45))
+    h.advance(at(10, 3, 15))
+    ticks = h.ticks[SBIN]
+    for t, price, cum, _ in ticks[h.pos[SBIN]:]:
+        if t >= at(10, 4, 50):
+            break
+        h.clock.now = t
+        h.ws.push(tick(SBIN, t, price, cum))  # about 6 ticks: the oldest are dropped
+        h.pos[SBIN] += 1
+    assert h.ws.get_queue().dropped > 0
+    h.poll()
+    h.advance(at(10, 7, 15))
+    assert f.rows() == ref_rows(ticks, ep(9, 45), ep(10, 6))
+    assert f.engine.counters["data_lost"] == 1 and f.engine.counters["bars_topup"] >= 2
+
+
+def test_a_feed_whose_first_tick_comes_after_the_open_takes_the_bars_before_it_from_rest(make):
+    """Started before the open with a start backfill; the socket brings nothing until 09:17:30
+    (subscribed late). The first top-up covers the feed's window from its start, not only the
+    bucket the first tick fell in."""
+    h = make(at(9, 0))
+    f = h.feed(start=at(9, 15))
+    h.advance(at(9, 17, 30), push=())  # missed
+    h.advance(at(9, 20, 15))
+    assert f.rows() == ref_rows(h.ticks[SBIN], ep(9, 15), ep(9, 19))
+    assert f.engine.counters["bars_topup"] == 3  # 09:15, 09:16 and the partial 09:17

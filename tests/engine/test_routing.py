@@ -146,6 +146,10 @@ def test_connection_events_reach_every_channel_in_order():
     assert [m.kind for m in got_c] == kinds
 
 
+def is_loss(message) -> bool:
+    return isinstance(message, ConnectionEvent) and message.kind is EventKind.DATA_LOST
+
+
 def test_overflow_drops_oldest_market_data_but_keeps_events():
     ws = data_socket()
     router = MarketRouter(ws.get_queue(), channel_capacity=3)
@@ -156,10 +160,13 @@ def test_overflow_drops_oldest_market_data_but_keeps_events():
     ws.get_queue().put_control(ev)
     ws.push_many([tick(SBIN, p) for p in (2, 3, 4, 5)])
     router.pump(100)
-    assert a.drain() == [ev, tick(SBIN, 4), tick(SBIN, 5)]  # oldest ticks went, the event stayed
+    got = a.drain()
+    assert [m for m in got if not is_loss(m)] == [ev, tick(SBIN, 4), tick(SBIN, 5)]  # oldest ticks went, the event stayed
+    # and each hole is marked where it is: before the event (tick 1) and after it (ticks 2, 3)
+    assert [is_loss(m) for m in got] == [True, False, True, False, False]
     assert a.stats() == {"received": 6, "dropped": 3, "pending": 0}
     assert router.stats()["dropped"] == 6  # both channels overflowed by 3
-    assert roomy.stats()["dropped"] == 3 and roomy.pending() == 3
+    assert roomy.stats()["dropped"] == 3 and roomy.pending() == 5
 
 
 def test_event_arriving_at_full_channel_evicts_market_data():
@@ -169,7 +176,9 @@ def test_event_arriving_at_full_channel_evicts_market_data():
     ws.push_many([tick(SBIN, 1), tick(SBIN, 2)])
     ws.simulate_disconnect()
     router.pump(100)
-    assert [type(m).__name__ for m in a.drain()] == ["ConnectionEvent", "ConnectionEvent"]
+    got = a.drain()
+    assert all(isinstance(m, ConnectionEvent) for m in got) and len(got) == 3
+    assert is_loss(got[0]) and not any(is_loss(m) for m in got[1:])  # one marker for both ticks
     assert a.stats()["dropped"] == 2
 
 
@@ -182,10 +191,11 @@ def test_events_only_channel_exceeds_capacity_and_warns_once(caplog):
     router_q.put(tick(SBIN))  # the newcomer is the only droppable message: it goes
     with caplog.at_level(logging.WARNING, logger="fyers_store.engine.routing"):
         router.pump(100)
-    assert a.pending() == 5 and a.stats()["dropped"] == 1
+    assert a.pending() == 6 and a.stats()["dropped"] == 1
     warnings = [r for r in caplog.records if "slow" in r.getMessage()]
     assert len(warnings) == 1
-    assert all(isinstance(m, ConnectionEvent) for m in a.drain())
+    got = a.drain()
+    assert all(isinstance(m, ConnectionEvent) for m in got) and is_loss(got[-1])
 
 
 @settings(max_examples=60, deadline=None, database=None)
@@ -193,7 +203,9 @@ def test_events_only_channel_exceeds_capacity_and_warns_once(caplog):
        capacity=st.integers(1, 4))
 def test_channel_overflow_invariants(script, capacity):
     """Whatever the interleaving: events all arrive, order is kept, received == drained + dropped,
-    and a buffer exceeds its capacity only with connection events."""
+    a buffer never holds more ticks than its capacity (events and the marks of holes may take it
+    past), and every hole left by dropped
+    ticks is marked by a DATA_LOST event in its place."""
     source = PollOnlyQueue()
     router = MarketRouter(source, channel_capacity=capacity)
     a = router.open_channel([SBIN])
@@ -208,19 +220,33 @@ def test_channel_overflow_invariants(script, capacity):
             source.put(sent[-1])
         elif action == "pump":
             router.pump(1_000)
-            if a.pending() > capacity:  # only connection events may take a buffer past its bound
+            if a.pending() > capacity:  # only connection events (and the marks of holes) take it past
                 held = a.drain()
-                assert all(isinstance(m, ConnectionEvent) for m in held)
+                ticks = sum(not isinstance(m, ConnectionEvent) for m in held)
+                assert ticks <= capacity and sum(map(is_loss, held)) <= 1 + sum(
+                    isinstance(m, ConnectionEvent) and not is_loss(m) for m in held)
                 got.extend(held)
         else:
             got.extend(a.drain())
     router.pump(1_000)
     got.extend(a.drain())
     stats = a.stats()
-    assert stats["received"] == len(sent) == len(got) + stats["dropped"]
-    assert sum(isinstance(m, ConnectionEvent) for m in got) == sum(isinstance(m, ConnectionEvent) for m in sent)
-    positions = [next(i for i, m in enumerate(sent) if m is g) for g in got]  # drained in send order
+    real = [m for m in got if not is_loss(m)]
+    assert stats["received"] == len(sent) == len(real) + stats["dropped"]
+    assert sum(isinstance(m, ConnectionEvent) for m in real) == sum(isinstance(m, ConnectionEvent) for m in sent)
+    positions = [next(i for i, m in enumerate(sent) if m is g) for g in real]  # drained in send order
     assert positions == sorted(positions)
+    # Between two delivered messages (and before the first, after the last) a marker shows iff a
+    # tick sent between them was dropped.
+    bounds = [-1] + positions + [len(sent)]
+    segments: list[bool] = [False]
+    for m in got:
+        if is_loss(m):
+            segments[-1] = True
+        else:
+            segments.append(False)
+    for i, marked in enumerate(segments):
+        assert marked == (bounds[i + 1] - bounds[i] > 1), (i, bounds, segments)
 
 
 def test_pump_respects_max_messages():

@@ -79,7 +79,7 @@ def _side(buy: bool):
 
 
 class Run:
-    def __init__(self, store: FyersStore) -> None:
+    def __init__(self, store: FyersStore, **feed_kwargs: object) -> None:
         self.store = store
         self.starts = 0
         self.bars: dict[str, list[tuple]] = collections.defaultdict(list)
@@ -90,8 +90,8 @@ class Run:
         self.error: BaseException | None = None
         self.cerebro = bt.Cerebro(quicknotify=True, stdstats=False)
         for sym in SYMBOLS:
-            self.cerebro.adddata(store.getdata(dataname=sym, resolution="5", qcheck=0.05, backfill_start=False),
-                                 name=sym)
+            kwargs = {"backfill_start": False, **feed_kwargs}
+            self.cerebro.adddata(store.getdata(dataname=sym, resolution="5", qcheck=0.05, **kwargs), name=sym)
         self.broker = store.getbroker(strategy_id="daily")
         self.cerebro.setbroker(self.broker)
         self.cerebro.addstrategy(Trader, run=self)

@@ -57,7 +57,7 @@ from fyers_store.config import WsConfig
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
-from fyers_store.models.stream import DepthUpdate, EventKind, Tick, symbol_list
+from fyers_store.models.stream import ConnectionEvent, DepthUpdate, EventKind, Tick, symbol_list
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
 
@@ -124,7 +124,11 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                  now: Callable[[], dt.datetime] = utc_now, rng: Any = None, connect_timeout: float = 10.0,
                  close_timeout: float = 2.0) -> None:
         config = config if config is not None else WsConfig()
-        queue = BoundedMessageQueue(config.data_ws_queue_maxsize, QueuePolicy.DROP_OLDEST, clock=clock)
+        def lost() -> ConnectionEvent:  # where the full queue dropped ticks (see BoundedMessageQueue)
+            return ConnectionEvent(self.SOCKET, EventKind.DATA_LOST, "queue full: market data dropped", now())
+
+        queue = BoundedMessageQueue(config.data_ws_queue_maxsize, QueuePolicy.DROP_OLDEST, loss_marker=lost,
+                                    clock=clock)
         super().__init__(token, config, queue, clock=clock, now=now, rng=rng,
                          connect_timeout=connect_timeout, close_timeout=close_timeout)
         self._sdk_class = sdk_socket_class

@@ -33,8 +33,9 @@ class InMemoryWsAdapter(WsAdapter):
                  socket: str = "data", put_timeout: float = 1.0,
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)) -> None:
         self.socket = socket
-        self._queue = BoundedMessageQueue(maxsize, policy, put_timeout=put_timeout)
         self._now = now
+        self._queue = BoundedMessageQueue(maxsize, policy, put_timeout=put_timeout, loss_marker=lambda: ConnectionEvent(
+            self.socket, EventKind.DATA_LOST, "queue full: market data dropped", self._now()))
         self._lock = threading.Lock()
         self._subscriptions: dict[str, None] = {}
         self._connected = False

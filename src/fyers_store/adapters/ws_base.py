@@ -30,7 +30,7 @@ from typing import Any
 from fyers_store.backoff import Backoff
 from fyers_store.errors import FyersError
 from fyers_store.logs import get_logger
-from fyers_store.models.stream import is_market_data
+from fyers_store.models.stream import EventKind, is_market_data
 
 __all__ = [
     "Backoff", "BoundedMessageQueue", "HealthMonitor", "QueueOverflowError", "QueuePolicy",
@@ -71,6 +71,7 @@ class BoundedMessageQueue:
 
     def __init__(self, maxsize: int, policy: QueuePolicy | str, *, put_timeout: float = 1.0,
                  droppable: Callable[[Any], bool] = is_market_data,
+                 loss_marker: Callable[[], Any] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if maxsize < 1:
             raise ValueError(f"maxsize must be >= 1, got {maxsize}")
@@ -78,6 +79,7 @@ class BoundedMessageQueue:
         self.policy = QueuePolicy(policy)
         self.put_timeout = float(put_timeout)
         self._droppable = droppable
+        self._loss_marker = loss_marker
         self._clock = clock
         self._items: collections.deque[Any] = collections.deque()
         self._lock = threading.Lock()
@@ -102,6 +104,7 @@ class BoundedMessageQueue:
                         dropped = 1
                     else:  # nothing older may be dropped: the newcomer goes
                         self.dropped += 1
+                        self._mark_loss_locked(len(self._items))
                         return 1
                 else:
                     start = self._clock()
@@ -135,8 +138,24 @@ class BoundedMessageQueue:
             if self._droppable(queued):
                 del self._items[i]
                 self.dropped += 1
+                self._mark_loss_locked(i)
                 return True
         return False
+
+    def _mark_loss_locked(self, index: int) -> None:
+        """Put a ``loss_marker()`` where a message was dropped, so the consumer learns in order
+        that the stream has a hole there; a marker already beside the hole covers it."""
+        if self._loss_marker is None:
+            return
+        items = self._items
+        for near in (index - 1, index):
+            if 0 <= near < len(items) and self._is_marker(items[near]):
+                return
+        items.insert(index, self._loss_marker())
+
+    @staticmethod
+    def _is_marker(item: Any) -> bool:
+        return getattr(item, "kind", None) is EventKind.DATA_LOST
 
     # ------------------------------------------------------------------ consumer side
     def get_nowait(self) -> Any:

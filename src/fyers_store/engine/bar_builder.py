@@ -92,6 +92,7 @@ class LiveBarBuilder:
         self._open: _Bucket | None = None
         self._last_done_ep: float | None = None  # start of the last bucket closed or discarded
         self._last_trade_ep: float | None = None
+        self._rebase = False  # a reset happened and no trade has been taken since
         self._discarded: tuple[float, float] | None = None  # (start, end) of the bucket the last reset discarded
         self._base: int | None = None            # cumulative volume already accounted for
         self._base_day = (0.0, 0.0)              # [lo, hi) epochs of the base's IST trading date
@@ -101,7 +102,8 @@ class LiveBarBuilder:
     # ------------------------------------------------------------------ public API
     @property
     def observed_from(self) -> dt.datetime | None:
-        """The caller's clock at the first tick since construction or :meth:`reset` (None before)."""
+        """When the first tick since construction or :meth:`reset` arrived (its ``received_at``,
+        or the caller's clock if that is earlier); None before."""
         return self._observed_from
 
     def stats(self) -> dict[str, int]:
@@ -114,7 +116,8 @@ class LiveBarBuilder:
         """Fold ``tick`` in; return the bars it proved closed (usually none, sometimes one).
 
         ``now`` is the caller's clock when processing the tick; it only matters for the first tick
-        after construction or :meth:`reset`, where it becomes :attr:`observed_from`. A tick of
+        after construction or :meth:`reset`, where the earlier of it and the tick's ``received_at``
+        becomes :attr:`observed_from`. A tick of
         another symbol raises ValueError (a routing bug upstream, not market data).
         """
         if tick.symbol != self.symbol:
@@ -122,7 +125,10 @@ class LiveBarBuilder:
         st = self._stats
         st["ticks"] += 1
         if self._observed_from is None:
-            self._observed_from = now
+            # Every message since the (re)subscription waits in order in the feed's channel (a drop
+            # arrives as a DATA_LOST event), so the feed has observed the stream since the first
+            # tick *arrived*, however late it is processed -- not only since ``now``.
+            self._observed_from = min(now, tick.received_at)
         when = trade_time(tick)
         t_ep = when.timestamp()
         key = (tick.ltp, t_ep)
@@ -154,8 +160,9 @@ class LiveBarBuilder:
     def reset(self) -> None:
         """The connection was lost: discard the open bucket (it may miss ticks) and forget
         :attr:`observed_from`. The volume base is kept, so the first trade after the reconnect
-        carries the volume traded during the gap (into a bar that is not whole)."""
-        self._discarded = None
+        carries the volume traded during the gap (into a bar that is not whole, or a late one).
+        A bucket discarded by an earlier reset stays :attr:`discarded` until another is."""
+        self._rebase = True  # until the first trade after the reconnect
         if self._open is not None:
             self._last_done_ep = self._open.start_ep
             self._discarded = (self._open.start_ep, self._open.end_ep)
@@ -191,13 +198,14 @@ class LiveBarBuilder:
         if (b is not None and start_ep < b.start_ep) or (
                 self._last_done_ep is not None and start_ep <= self._last_done_ep):
             st["late"] += 1
-            if self._discarded is not None and start_ep == self._discarded[0]:
+            if self._rebase or (self._discarded is not None and start_ep == self._discarded[0]):
                 self._skip_volume(tick.volume, t_ep)
             return
         if b is not None and start_ep == b.start_ep and self._last_trade_ep is not None \
                 and t_ep < self._last_trade_ep:
             st["out_of_order"] += 1
             return
+        self._rebase = False
         delta = self._take_volume(tick.volume, when, t_ep)
         price = tick.ltp
         self._last_trade_ep = t_ep
@@ -218,11 +226,12 @@ class LiveBarBuilder:
         self._open = _Bucket(ts, end_ep, ts >= self._observed_from, price, delta)
 
     def _skip_volume(self, vol: int | None, t_ep: float) -> None:
-        """A trade of the bucket :meth:`reset` discarded (that bucket comes from REST): move the base
-        past its volume (forward only), so the next bar does not take it. After a reconnect
-        mid-bucket the rest of that bucket arrives "late"; without this the first trade of the next
-        bucket -- a bar observed whole -- would carry their volume (found 2026-12 by the daily-login
-        run, whose session swap reconnects mid-bucket)."""
+        """A late trade after a reset (of the bucket :meth:`reset` discarded, which comes from REST,
+        or an older one, as the snapshot of the last trade may be): move the base past its volume
+        (forward only), so the next bar does not take it. After a reconnect the rest of the interrupted bucket, and the snapshot of the last
+        trade, arrive "late"; without this the first trade of the next bucket -- a bar observed
+        whole -- would carry the volume traded while the socket was down (found 2026-12 by the
+        daily-login runs, whose session swaps reconnect mid-bucket)."""
         lo, hi = self._base_day
         if vol is not None and self._base is not None and lo <= t_ep < hi and vol > self._base:
             self._base = vol

@@ -14,7 +14,9 @@ bucket after a (re)connect never is, so it is taken from REST once it has finish
 with everything missed since the last delivered bar ("top-up"). Whole live bars that finish
 meanwhile are held back and released after the top-up. Any bar not newer than the last
 delivered one is dropped (counted), so the stream has no duplicate and -- while the socket is
-up -- no gap.
+up -- no gap. A full queue that dropped ticks says so in order (a ``DATA_LOST`` event): the bucket
+across the hole is treated like one a reconnect interrupted. A feed that has delivered nothing yet
+tops up from the start of its window, so bars between its start and its first tick are not lost.
 
 **States** (Backtrader's names): ``CONNECTED`` when the subscription is sent, ``DELAYED`` while
 history is being delivered or a top-up is pending, ``LIVE`` once a whole live bar follows the
@@ -112,6 +114,7 @@ class FeedEngine:
         self._pushed: collections.deque[BarRow] = collections.deque()  # push_row(), any thread
         self._held: collections.deque[BarRow] = collections.deque()
         self._last_start: int | None = None   # epoch of the last delivered bar
+        self._window_start: int | None = None  # the start backfill's first bar start: nothing before it
         self._gap_open = False                # bars after _last_start may be missing: top-up needed
         self._gap_need: int | None = None     # a top-up must cover bars up to this start
         self._need_bar = False                # ... and FYERS must have returned a bar starting there
@@ -266,6 +269,7 @@ class FeedEngine:
         start = s.start or self._lookback_start(now)
         if self.resume_after is not None:
             start = max(start, dt.datetime.fromtimestamp(self.resume_after + 1, dt.timezone.utc))
+        self._window_start = int(start.timestamp())
         self._set_status(FeedStatus.DELAYED, "backfilling")
         if start < now:
             rows = self.store.get_history_rows(s.symbol, s.resolution, start, now)
@@ -284,7 +288,10 @@ class FeedEngine:
         """Fetch every finished bar after the last delivered one up to the newest dirty bucket."""
         s, need = self.settings, self._gap_need
         assert need is not None
-        start = self._after_last() or dt.datetime.fromtimestamp(need, dt.timezone.utc)
+        # Nothing delivered yet: from where the start backfill began (bars it did not have yet,
+        # as the session had not reached them, may have been missed since).
+        first = self._window_start if self._window_start is not None else need
+        start = self._after_last() or dt.datetime.fromtimestamp(min(first, need), dt.timezone.utc)
         end = dt.datetime.fromtimestamp(need, dt.timezone.utc) + dt.timedelta(seconds=1)
         try:
             rows = self.store.get_history_rows(s.symbol, s.resolution, start, end)
@@ -363,7 +370,12 @@ class FeedEngine:
         due = builder.next_due()
         if due is None or now < due:
             return False
-        heard = self.store.market_heard_at
+        # Proof the stream has passed the bucket's end: a tick stamped at or after it (the socket
+        # delivers in order, so nothing stamped earlier is still on its way). A receipt time alone
+        # is weaker -- a tick stamped before the end may be received after it -- and is used only
+        # when no tick carries stamps (lite mode).
+        stamped = self.store.market_stamped_until
+        heard = stamped if stamped is not None else self.store.market_heard_at
         bucket_end = due - dt.timedelta(seconds=self.settings.close_grace_seconds)
         return (heard is not None and heard >= bucket_end) or not self.store.calendar.is_session_open(now)
 
@@ -372,6 +384,11 @@ class FeedEngine:
         row = (bar.epoch, bar.open, bar.high, bar.low, bar.close, bar.volume)
         if self._last_start is not None and row[0] <= self._last_start:
             self.counters["duplicates_dropped"] += 1
+            return
+        if self._window_start is not None and row[0] < self._window_start:
+            # Before the feed's start (e.g. the subscription's snapshot of the last trade of the
+            # previous session): not part of this stream.
+            self.counters["before_start_dropped"] += 1
             return
         if not live.whole:
             # Ticks before this bucket's first observed one were missed: take it from REST once a
@@ -406,6 +423,15 @@ class FeedEngine:
                 self._gap_open = True
                 self._gap_since = self._mono()
             self._set_status(FeedStatus.CONNBROKEN, event.detail)
+        elif kind is EventKind.DATA_LOST:
+            # A full queue dropped ticks here: the open bucket misses some; it and anything else
+            # not whole come from REST, as after a reconnect.
+            self.counters["data_lost"] += 1
+            _log.warning("%s: market data was dropped before this feed read it (%s); the bars "
+                         "around it come from FYERS history", s.symbol, event.detail)
+            self._live()[1].reset()
+            if s.backfill and self._last_start is not None and not self._gap_open:
+                self._gap_open, self._gap_since = True, self._mono()
         elif kind is EventKind.CONNECTED and self._broken:
             self._broken = False
             if self._gap_open:  # else (backfill=False) LIVE follows with the next whole bar

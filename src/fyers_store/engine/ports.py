@@ -85,6 +85,10 @@ class FeedStorePort(_StorePort, Protocol):
     def market_heard_at(self) -> dt.datetime | None:
         """When the data socket last delivered anything, None if never."""
 
+    @property
+    def market_stamped_until(self) -> dt.datetime | None:
+        """The newest exchange stamp on the ticks the data socket delivered, None if none had one."""
+
     def observe_tick(self, tick: Tick) -> None:
         """Let the exchange clock learn from a tick's stamps."""
 

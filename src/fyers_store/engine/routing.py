@@ -2,7 +2,8 @@
 order socket per process, so every feed and broker of a Cerebro run shares them).
 
 * :class:`MarketRouter`: ticks/depth by symbol to bounded :class:`MarketChannel` buffers (oldest
-  market data dropped when full), connection events to every channel (never dropped).
+  market data dropped when full, a ``DATA_LOST`` event in its place), connection events to every
+  channel (never dropped).
 * :class:`OrderRouter`: order updates and fills to the :class:`OrderRoute` owning the order,
   positions and connection events to every route; never dropped, bounded by backpressure.
 
@@ -21,7 +22,8 @@ from typing import Any
 from fyers_store.adapters.interfaces import MessageQueue
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import OrderSnapshot, PositionSnapshot, TradeFill
-from fyers_store.models.stream import ConnectionEvent, is_market_data, symbol_list
+from fyers_store.engine.bar_builder import evidence_time
+from fyers_store.models.stream import ConnectionEvent, EventKind, Tick, is_market_data, symbol_list
 
 __all__ = ["MAX_CLAIMS", "MarketChannel", "MarketRouter", "OrderRoute", "OrderRouter"]
 
@@ -32,6 +34,10 @@ _olog = get_logger(__name__ + ".orders", "orders")
 MAX_CLAIMS = 100_000
 _POLL_INTERVAL = 0.005  # seconds between polls of a source that has no blocking get()
 _NOTHING = object()
+
+
+def _is_loss(message: Any) -> bool:
+    return isinstance(message, ConnectionEvent) and message.kind is EventKind.DATA_LOST
 
 
 def _take(buffer: collections.deque[Any], max_messages: int | None) -> list[Any]:
@@ -97,12 +103,16 @@ class MarketChannel:
                 _log.warning("market channel %r holds %d connection events (capacity %d) and is not "
                              "being drained; keeping them all", self.name, len(buf), capacity)
             return 0
-        if is_market_data(buf[0]):  # the common case: O(1)
-            buf.popleft()
-        else:  # events at the head (rare): drop the first tick/depth behind them
-            del buf[next(i for i, queued in enumerate(buf) if is_market_data(queued))]
+        at = 0 if is_market_data(buf[0]) else next(i for i, queued in enumerate(buf) if is_market_data(queued))
+        lost = buf[at]
+        del buf[at]
         self._market -= 1
         self._dropped += 1
+        # The consumer must learn, in order, that the stream has a hole here (a bar across it misses
+        # ticks); a marker already beside the hole covers it.
+        if not any(0 <= i < len(buf) and _is_loss(buf[i]) for i in (at - 1, at)):
+            buf.insert(at, ConnectionEvent("data", EventKind.DATA_LOST, f"market channel {self.name!r} full: "
+                                           "market data dropped", lost.received_at))
         return 1
 
 
@@ -112,7 +122,8 @@ class MarketRouter:
     Ticks/depth go to every open channel whose symbols contain ``msg.symbol`` plus every
     catch-all channel; one nobody wants is counted ``unrouted`` and dropped. Anything else
     (connection events) goes to every open channel. A channel holds ``channel_capacity``
-    messages: when full its oldest tick/depth is dropped (counted); events are never dropped.
+    messages: when full its oldest tick/depth is dropped (counted) and a ``DATA_LOST`` event takes its
+    place; events are never dropped.
     ``clock`` (monotonic seconds) measures :meth:`pump`'s budget.
     """
 
@@ -127,12 +138,19 @@ class MarketRouter:
         self._catch_all: list[MarketChannel] = []
         self._opened = self._pumped = self._unrouted = self._dropped = 0
         self._last_received: Any = None
+        self._last_stamp: Any = None
 
     @property
     def last_received_at(self) -> Any:
         """The newest ``received_at`` (ticks, depth) or ``at`` (events) of the messages routed so
         far: when the socket was last heard from, by the adapter's clock. None before any."""
         return self._last_received
+
+    @property
+    def last_stamp(self) -> Any:
+        """The newest exchange stamp (``exchange_time``/``last_traded_time``) on the ticks routed so
+        far: how far the exchange's stream has provably come. None before any stamped tick."""
+        return self._last_stamp
 
     def open_channel(self, symbols: Iterable[str] | str | None, name: str = "") -> MarketChannel:
         """A new channel for ``symbols`` (None: a catch-all channel receiving every message)."""
@@ -231,6 +249,10 @@ class MarketRouter:
         if heard is not None and (self._last_received is None or heard > self._last_received):
             self._last_received = heard
         capacity = self.channel_capacity
+        if isinstance(message, Tick):
+            stamp = evidence_time(message)
+            if stamp is not None and (self._last_stamp is None or stamp > self._last_stamp):
+                self._last_stamp = stamp
         if is_market_data(message):
             wanting = self._by_symbol.get(message.symbol)
             if not wanting and not self._catch_all:

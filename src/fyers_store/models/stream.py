@@ -175,6 +175,8 @@ class EventKind(str, Enum):
     AUTH_FAILED = "auth_failed"    # the token was refused; retried only at the slowest pace
     ERROR = "error"                # an error FYERS or the SDK reported, or a queue overflow
     GAVE_UP = "gave_up"            # reconnect disabled or attempts exhausted: no more connections
+    DATA_LOST = "data_lost"        # a full queue dropped market data at this point of the stream:
+    #                                a bar built from ticks across it would miss some
 
 
 @dataclass(frozen=True)
