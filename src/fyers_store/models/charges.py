@@ -209,7 +209,7 @@ class ContractNote:
             for name in ("brokerage", "exchange", "ipft", "sebi", "stamp", "clearing", "gst"):
                 sums[name] += getattr(o, name)
         sums["stt"] = sum((s.amount for s in self.stt_by_symbol), Decimal(0))
-        sums["dp"] = sum((d.amount for d in self.dp_charges), Decimal(0))
+        sums["dp"] = sum((d.amount for d in self.dp_charges), Decimal("0.00"))
         sums["gst"] += sum((d.gst for d in self.dp_charges), Decimal(0))
         object.__setattr__(self, "lines", sums)
 
@@ -271,7 +271,7 @@ def contract_note(executions: Iterable[Execution], charges: ChargesConfig) -> Co
                                           settings.clearing_percent.of, gst_rate))
 
     quantum = RUPEE if settings.stt_rounding == "rupee" else PAISA
-    stt = tuple(SttCharge(symbol, amount, _round(amount, quantum)) for symbol, amount in taxable.items())
+    stt = tuple(SttCharge(symbol, amount, _round(amount, quantum).quantize(PAISA)) for symbol, amount in taxable.items())
     return ContractNote(day, tuple(order_lines), stt, _dp_charges(delivery_sells, charges, day, gst_rate))
 
 
