@@ -21,9 +21,9 @@ around each real execution, the scheme knows the order (its ref is the order id,
 ``info["product_type"]`` the product), the data (its name is the symbol) and the bar's date; after
 it, the quantity Backtrader really executed is entered in the day's ledger (Backtrader drops the
 opening part of a fill the cash cannot pay for, and its commission with it). Backtrader's cash
-check before accepting an order gets an estimate (the order charged alone). Call ``install`` after
+check before accepting an order is charged the same way, without entering anything. Call ``install`` after
 replacing ``cerebro.broker`` (``MppBackBroker`` works too). Added without ``install``, every fill
-is charged as such an estimate, and a warning says so once.
+is charged as an order of its own on the latest day charged (an estimate), and a warning says so once.
 
 :class:`~fyers_store.bt.broker.FyersBroker` (live) charges with the scheme when one is added
 (``FyersCommission.install(cerebro)`` or ``broker.addcommissioninfo``), using FYERS's order id and
@@ -147,10 +147,11 @@ class FyersCommission(bt.CommInfoBase):
     # ------------------------------------------------------------------ charging one fill
     @contextlib.contextmanager
     def fill(self, order_id: str, symbol: str, side: Side, day: dt.date,
-             product_type: Any = None) -> Iterator[_Fill]:
+             product_type: Any = None, commit: bool = True) -> Iterator[_Fill]:
         """Within this block ``getcommission`` charges parts of this fill of order ``order_id``;
-        on leaving it, the fill is entered in the day's ledger: the quantity given to the yielded
-        object's ``executed()``, else all the parts charged."""
+        on leaving it, the fill is entered in the day's ledger (unless ``commit`` is false: a
+        what-if, such as Backtrader's cash check): the quantity given to the yielded object's
+        ``executed()``, else all the parts charged."""
         if self._fill is not None:
             raise RuntimeError("FyersCommission.fill: a fill is already being charged")
         pending = _Fill(str(order_id), symbol, Side(side), self.segment_of(symbol, product_type), day)
@@ -163,6 +164,8 @@ class FyersCommission(bt.CommInfoBase):
             yield pending
         finally:
             self._fill = None
+        if not commit:
+            return
         if pending.executed_qty is not None:
             qty = pending.executed_qty * self._mult
         else:
@@ -189,7 +192,7 @@ class FyersCommission(bt.CommInfoBase):
 
     def _estimate(self, qty: Decimal, price: Decimal) -> float:
         """The charges of an order of ``qty`` at ``price`` alone, on the latest day charged (today
-        before any): Backtrader's cash check before an order is accepted."""
+        before any): a call without the fill's context (the scheme was not installed)."""
         if not self._hooked:
             self._warn("FyersCommission is not installed on this broker (use FyersCommission.install(cerebro)): "
                        "each fill is charged as an order of its own on the latest day charged")
@@ -238,12 +241,13 @@ def _hook_back_broker(broker: Any) -> None:
     def _execute(order: Any, ago: Any = None, price: Any = None, cash: Any = None, position: Any = None,
                  dtcoc: Any = None) -> Any:
         comm = broker.getcommissioninfo(order.data)
-        if ago is None or not isinstance(comm, FyersCommission):  # pseudo-execution: the cash check
+        if not isinstance(comm, FyersCommission) or not len(order.data):
             return original(order, ago=ago, price=price, cash=cash, position=position, dtcoc=dtcoc)
         before = order.executed.size
         side = Side.BUY if order.isbuy() else Side.SELL
-        with comm.fill(str(order.ref), feed_symbol(order.data), side, bar_day(order.data, ago),
-                       order.info.get("product_type")) as pending:
+        real = ago is not None  # None: Backtrader's pseudo-execution, the cash check before accepting
+        with comm.fill(str(order.ref), feed_symbol(order.data), side, bar_day(order.data, ago or 0),
+                       order.info.get("product_type"), commit=real) as pending:
             result = original(order, ago=ago, price=price, cash=cash, position=position, dtcoc=dtcoc)
             pending.executed(order.executed.size - before)
         return result
