@@ -28,6 +28,8 @@ is charged as an order of its own on the latest day charged (an estimate), and a
 :class:`~fyers_store.bt.broker.FyersBroker` (live) charges with the scheme when one is added
 (``FyersCommission.install(cerebro)`` or ``broker.addcommissioninfo``), using FYERS's order id and
 the trade's time: ``order.executed.comm`` and the Trade's commission are then the model's charges.
+The ledger lives in the process: fills applied before a restart are not in it, so a fill of an order
+partly filled before the restart pays that order's brokerage as if it were the order's first.
 
 Segments: futures/options from the symbol (``NSE:NIFTY26DECFUT``, ``NSE:NIFTY26DEC26000CE``),
 equity by the order's ``product_type`` keyword (``self.buy(product_type="INTRADAY")``) or the

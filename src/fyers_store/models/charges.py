@@ -157,7 +157,7 @@ class OrderCharges:
     order_id: str
     symbol: str
     side: Side
-    segments: Mapping[Segment, Decimal]
+    segments: Mapping[Segment, Decimal] = field(hash=False)
     brokerage: Decimal
     exchange: Decimal
     ipft: Decimal
@@ -201,7 +201,7 @@ class ContractNote:
     orders: tuple[OrderCharges, ...]
     stt_by_symbol: tuple[SttCharge, ...]
     dp_charges: tuple[DpCharge, ...]
-    lines: Mapping[str, Decimal] = field(init=False)
+    lines: Mapping[str, Decimal] = field(init=False, hash=False)
 
     def __post_init__(self) -> None:
         sums = {name: Decimal("0.00") for name in LINES}
