@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from fyers_store import FyersCommission
+from fyers_store.bt.mpp import MppBackBroker
 from fyers_store.config import ChargesDateError, Segment
 
 SBIN, INFY, FUT = "NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:NIFTY26APRFUT"
@@ -68,10 +69,13 @@ PLAN = (
 )
 
 
-def _run(plan: tuple = PLAN, install: bool = True, days: list[dt.date] = DAYS) -> tuple[bt.Cerebro, Any, Any, Any]:
+def _run(plan: tuple = PLAN, install: bool = True, days: list[dt.date] = DAYS,
+         broker: Any = None) -> tuple[bt.Cerebro, Any, Any, Any]:
     cerebro = bt.Cerebro(stdstats=False)
     for symbol in (SBIN, INFY, FUT):
         cerebro.adddata(_feed(symbol, days), name=symbol)
+    if broker is not None:
+        cerebro.broker = broker()
     cerebro.broker.set_cash(1_000_000.0)
     cerebro.broker.set_coc(True)  # a Market order fills at the close of the bar it is placed on
     cerebro.broker.set_filler(bt.broker.fillers.FixedSize(size=200))
@@ -87,8 +91,9 @@ def _run(plan: tuple = PLAN, install: bool = True, days: list[dt.date] = DAYS) -
     return cerebro, strategy, equity, future
 
 
-def test_a_backtest_pays_the_hand_computed_contract_notes() -> None:
-    cerebro, strategy, equity, future = _run()
+@pytest.mark.parametrize("broker", [None, MppBackBroker], ids=["BackBroker", "MppBackBroker"])
+def test_a_backtest_pays_the_hand_computed_contract_notes(broker: Any) -> None:
+    cerebro, strategy, equity, future = _run(broker=broker)
     # Hand-computed notes (1 Apr 2026 rates, STT to the rupee):
     # 6 Apr SBIN: CNC buy 100 @ 800, CNC sell 60 @ 810 -> 60 matched, intraday: 95.86 (worked line by line in
     #   tests/models/test_charges.py::test_cnc_bought_and_sold_the_same_day_is_intraday).
