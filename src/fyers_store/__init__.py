@@ -56,6 +56,7 @@ _EXPORTS = {
     "OrderPlacementUnknown": "fyers_store.errors",
     "StaticIpRefused": "fyers_store.errors",
     "MppBackBroker": "fyers_store.bt.mpp",
+    "FyersCommission": "fyers_store.bt.commission",
     "HistoryService": "fyers_store.engine.history",
     "FeedEngine": "fyers_store.engine.feed_engine",
     "LiveBarBuilder": "fyers_store.engine.bar_builder",

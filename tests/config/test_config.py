@@ -26,6 +26,7 @@ CASES: dict[str, tuple[Callable[[Path], Any], str, tuple[str, Any], tuple[str, A
     "data_feed.yaml": (cfg.load_data_feed_config, "market_max_messages", ("market_batch_size", [1]), ("market_max_messages", 0)),
     "nse_calendar.yaml": (cfg.load_calendar_config, "holidays", ("weekend_days", "sat"), None),
     "symbol_master_sources.yaml": (cfg.load_symbol_master_config, "columns", ("refresh_hours", "daily"), ("refresh_hours", 0)),
+    "charges.yaml": (cfg.load_charges_config, "periods", ("settings.gst_on_sebi_fee", "yes"), ("settings.clearing_percent.futures", 101)),
 }
 
 
@@ -46,10 +47,10 @@ def _files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
 
 
-def test_there_are_ten_config_files_and_all_are_covered(config_dir: Path) -> None:
+def test_there_are_eleven_config_files_and_all_are_covered(config_dir: Path) -> None:
     shipped = sorted(p.name for p in config_dir.glob("*.yaml"))
     assert shipped == sorted(CASES)
-    assert len(shipped) == 10
+    assert len(shipped) == 11
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -15,6 +15,8 @@ Mapping (lossy points marked):
 * A Backtrader order that FYERS has but whose placement outcome is unknown stays Submitted or
   Accepted; ``notify_store("ORDER_UNKNOWN", ...)`` says so until it is settled.
 * ``order.info["order_tag"]`` is the FYERS ``orderTag`` of the order.
+* With a :class:`~fyers_store.bt.commission.FyersCommission` added (``FyersCommission.install(cerebro)``),
+  each fill's commission is what it adds to the day's contract note, per FYERS order id.
 * A Market order (or a triggered Stop) that FYERS turned into a protected limit (market price
   protection, MPP) stays Accepted (working) -- it may rest there if the price gapped past the band --
   with ``order.info["protection_price"]`` set as soon as FYERS shows it (the notified clones share
@@ -53,16 +55,19 @@ Mapping (lossy points marked):
 from __future__ import annotations
 
 import collections
+import datetime as dt
 from typing import Any, Callable
 
 import backtrader as bt
 from backtrader.position import Position
 
+from fyers_store.bt.commission import charging
 from fyers_store.engine.broker_core import BrokerCore, BrokerEvent, OrderIntent, PositionChange
 from fyers_store.config import BrokerConfig
 from fyers_store.errors import AuthError, ReconcileFailureError
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import OrderType, ProductType, Side, Validity
+from fyers_store.models.zones import IST
 from fyers_store.engine.orders import Fill, OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.engine.ports import FyersBrokerStorePort
 
@@ -419,11 +424,16 @@ class FyersBroker(bt.BrokerBase):
         pprice_orig = pos.price
         psize, pprice, opened, closed = pos.update(size, fill.price)
         comminfo = self.getcommissioninfo(data)
-        order.execute(data.datetime[0] if len(data) else 0.0, size, fill.price,
-                      closed, comminfo.getoperationcost(closed, pprice_orig), comminfo.getcommission(closed, fill.price),
-                      opened, comminfo.getoperationcost(opened, fill.price), comminfo.getcommission(opened, fill.price),
-                      comminfo.getvaluesize(size, fill.price), comminfo.profitandloss(-closed, pprice_orig, fill.price),
-                      psize, pprice)
+        req = tracked.request
+        product = req.product_type or self._started_core().config.default_product_type
+        # A FyersCommission charges this trade as part of FYERS's order (its id) on the trade's IST date.
+        with charging(comminfo, tracked.venue_order_id or tracked.tag, req.symbol, req.side,
+                      _trade_day(fill, data), product):
+            order.execute(data.datetime[0] if len(data) else 0.0, size, fill.price,
+                          closed, comminfo.getoperationcost(closed, pprice_orig), comminfo.getcommission(closed, fill.price),
+                          opened, comminfo.getoperationcost(opened, fill.price), comminfo.getcommission(opened, fill.price),
+                          comminfo.getvaluesize(size, fill.price), comminfo.profitandloss(-closed, pprice_orig, fill.price),
+                          psize, pprice)
 
     def _restore_order(self, tracked: TrackedOrder, fill: Any = None) -> Any:
         """A Backtrader order for one of our orders from before a restart (None: no feed for its
@@ -539,6 +549,17 @@ def _last(data: Any, default: float) -> float:
         return float(data.close[0]) if data is not None and len(data) else default
     except (IndexError, AttributeError):
         return default
+
+
+def _trade_day(fill: Fill, data: Any) -> dt.date:
+    """The IST date of a trade: its FYERS time, else the feed's bar, else today."""
+    if fill.traded_at is not None:
+        when = fill.traded_at
+        return (when.astimezone(IST) if when.tzinfo is not None else when).date()
+    if len(data):
+        day: dt.date = data.datetime.date(0)
+        return day
+    return dt.datetime.now(IST).date()
 
 
 def _signed(order: TrackedOrder, qty: int) -> int:

@@ -1,6 +1,6 @@
 """``fyers-store config check`` and ``fyers-store config init``.
 
-``check`` reads the ten files a run would read -- found the way the runtime finds them, environment
+``check`` reads the eleven files a run would read -- found the way the runtime finds them, environment
 overrides included (:func:`config_files`) -- reports every problem of every file, then the problems
 between files (:func:`~fyers_store.config.shared_file_problems`), and exits 1 if there was any.
 ``init`` writes the shipped templates (:func:`~fyers_store.config.write_templates`) into a directory.
@@ -75,7 +75,7 @@ class ConfigFile:
 
 def config_files(directory: str | os.PathLike[str] | None = None,
                  env: Mapping[str, str] | None = None) -> list[ConfigFile]:
-    """The ten config files of ``directory`` (default ``$FYERS_CONFIG_DIR`` or ``./config``) as the
+    """The eleven config files of ``directory`` (default ``$FYERS_CONFIG_DIR`` or ``./config``) as the
     runtime finds them under ``env`` (default ``os.environ``), in :data:`~fyers_store.config.CONFIG_FILES`
     order. Nothing is read until a ``load`` is called."""
     from fyers_store.logs import load_logging_config
@@ -105,6 +105,7 @@ def config_files(directory: str | os.PathLike[str] | None = None,
         plain(cfg.DATA_FEED_FILE, cfg.load_data_feed_config),
         plain(cfg.CALENDAR_FILE, cfg.load_calendar_config),
         plain(cfg.SYMBOL_MASTER_FILE, cfg.load_symbol_master_config),
+        plain(cfg.CHARGES_FILE, cfg.load_charges_config),
     ]
 
 

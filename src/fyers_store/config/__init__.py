@@ -18,10 +18,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
+from fyers_store.config.charges import ChargesConfig, ChargesDateError, Segment
 from fyers_store.config.logging_file import load_logging_config
 from fyers_store.config.parsing import parse, read_yaml_mapping
 from fyers_store.config.scaffold import (
-    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, CONFIG_FILES, CREDENTIALS_EXAMPLE, CREDENTIALS_FILE, DATA_FEED_FILE,
+    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, CHARGES_FILE, CONFIG_FILES, CREDENTIALS_EXAMPLE, CREDENTIALS_FILE, DATA_FEED_FILE,
     LOGGING_FILE, REST_LIMITS_FILE, STATE_FILE, SYMBOL_MASTER_FILE, TEMPLATE_FILES, WS_FILE, TemplateWrite,
     templates_dir, write_templates,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "BROKER_FILE",
     "CACHE_FILE",
     "CALENDAR_FILE",
+    "CHARGES_FILE",
     "CREDENTIALS_FILE",
     "DATA_FEED_FILE",
     "LOGGING_FILE",
@@ -65,6 +67,7 @@ __all__ = [
     "logging_config_file",
     "shared_file_problems",
     "shipped_calendar_config",
+    "shipped_charges_config",
     "templates_dir",
     "unfilled_placeholders",
     "write_templates",
@@ -73,6 +76,9 @@ __all__ = [
     "CacheConfig",
     "CacheMaintenanceConfig",
     "CalendarConfig",
+    "ChargesConfig",
+    "ChargesDateError",
+    "Segment",
     "ConfigError",
     "DailyLoginConfig",
     "DataFeedConfig",
@@ -92,6 +98,7 @@ __all__ = [
     "load_broker_config",
     "load_cache_config",
     "load_calendar_config",
+    "load_charges_config",
     "load_data_feed_config",
     "load_rest_limits_config",
     "load_state_config",
@@ -229,6 +236,18 @@ def load_calendar_config(path: str | os.PathLike[str] | None = None) -> Calendar
 
 def load_symbol_master_config(path: str | os.PathLike[str] | None = None) -> SymbolMasterConfig:
     return _load(SymbolMasterConfig, path, SYMBOL_MASTER_FILE)
+
+
+def load_charges_config(path: str | os.PathLike[str] | None = None) -> ChargesConfig:
+    """Load ``charges.yaml``: the effective-dated charge rates (see :mod:`fyers_store.config.charges`)."""
+    return _load(ChargesConfig, path, CHARGES_FILE)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_charges_config() -> ChargesConfig:
+    """The rates a component given none uses: the shipped ``charges.yaml`` template, read like an
+    operator's file, once per process (never a file of the working directory)."""
+    return load_charges_config(templates_dir() / CHARGES_FILE)
 
 
 def ensure_distinct_db_paths(cache: CacheConfig, state: StateConfig) -> None:

@@ -13,7 +13,8 @@ Rules a schema declares through :func:`setting` metadata:
 * ``doc``            one line shown in error messages about this key.
 
 Supported field types: ``bool`` (YAML booleans only, never 0/1), ``int`` (not bool), ``float`` (ints
-accepted), ``str`` (non-empty), ``Path``, ``datetime.time`` ("HH:MM"), ``datetime.date``
+accepted), ``Decimal`` (a number or a numeric text, kept exactly as written: ``0.00297`` is
+``Decimal("0.00297")``, never a binary float's neighbour), ``str`` (non-empty), ``Path``, ``datetime.time`` ("HH:MM"), ``datetime.date``
 ("YYYY-MM-DD"), ``tuple[T, ...]``, ``Optional[T]``, ``Literal[...]`` and nested dataclasses.
 
 YAML is read by :class:`ConfigLoader`, which resolves plain scalars by the YAML 1.2 core schema, not
@@ -40,6 +41,7 @@ import os
 import re
 import types
 import typing
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping, TypeVar, Union, get_args, get_origin
 
@@ -232,6 +234,8 @@ def _scalar(tp: Any, value: Any, source: str, key: str, secret: bool) -> Any:
         if not math.isfinite(out):
             raise ConfigError(source, key, f"expected a finite number, got {shown}")
         return out
+    if tp is Decimal:
+        return _decimal(value, source, key, shown)
     if tp is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and secret:
             # YAML reads an all-digit PIN or app type as a number; keep its digits, keep it hidden.
@@ -252,6 +256,19 @@ def _scalar(tp: Any, value: Any, source: str, key: str, secret: bool) -> Any:
     if tp is dt.date:
         return parse_date(value, source, key)
     raise TypeError(f"unsupported type {tp!r} in config schema at {key}")  # pragma: no cover
+
+
+def _decimal(value: Any, source: str, key: str, shown: str) -> Decimal:
+    # repr() of a YAML float is its shortest round-trip text, i.e. what the file says.
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(source, key, f"expected a number, got {shown}")
+    try:
+        out = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(source, key, f"expected a number, got {shown}{_number_hint(value)}") from None
+    if not out.is_finite():
+        raise ConfigError(source, key, f"expected a finite number, got {shown}")
+    return out
 
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -299,11 +316,11 @@ def _number_hint(value: Any) -> str:
 
 
 def _check_bounds(value: Any, meta: Mapping[str, Any], source: str, key: str, secret: bool) -> None:
-    shown = "<hidden>" if secret else repr(value)
+    shown = "<hidden>" if secret else (str(value) if isinstance(value, Decimal) else repr(value))
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(source, key, f"expected one of {', '.join(map(str, choices))}, got {shown}")
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not isinstance(value, (int, float, Decimal)) or isinstance(value, bool):
         return
     lo, hi, gt = meta.get("min"), meta.get("max"), meta.get("gt")
     if lo is not None and value < lo:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
-    "BROKER_FILE", "CACHE_FILE", "CALENDAR_FILE", "CONFIG_FILES", "CREDENTIALS_EXAMPLE", "CREDENTIALS_FILE",
+    "BROKER_FILE", "CACHE_FILE", "CALENDAR_FILE", "CHARGES_FILE", "CONFIG_FILES", "CREDENTIALS_EXAMPLE", "CREDENTIALS_FILE",
     "DATA_FEED_FILE", "LOGGING_FILE", "REST_LIMITS_FILE", "STATE_FILE", "SYMBOL_MASTER_FILE", "TEMPLATE_FILES",
     "TemplateWrite", "templates_dir", "write_templates",
 ]
@@ -36,6 +36,7 @@ BROKER_FILE = "broker.yaml"
 DATA_FEED_FILE = "data_feed.yaml"
 CALENDAR_FILE = "nse_calendar.yaml"
 SYMBOL_MASTER_FILE = "symbol_master_sources.yaml"
+CHARGES_FILE = "charges.yaml"
 
 #: Every operator-facing config file, in the order ``fyers-store config check`` reports them.
 CONFIG_FILES = (
@@ -49,6 +50,7 @@ CONFIG_FILES = (
     DATA_FEED_FILE,
     CALENDAR_FILE,
     SYMBOL_MASTER_FILE,
+    CHARGES_FILE,
 )
 
 #: The template the operator copies to ``fyers_credentials.yaml`` (which is never shipped).

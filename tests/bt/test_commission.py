@@ -1,0 +1,161 @@
+"""FyersCommission in a Backtrader backtest: a fixed trade list ends with the broker's cash equal to
+the starting cash plus the trading P&L less the hand-computed contract notes, to the paisa."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal as D
+from typing import Any
+
+import backtrader as bt
+import pandas as pd
+import pytest
+
+from fyers_store import FyersCommission
+from fyers_store.bt.mpp import MppBackBroker
+from fyers_store.config import ChargesDateError, Segment
+
+SBIN, INFY, FUT = "NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:NIFTY26APRFUT"
+DAYS = [dt.date(2026, 4, 6), dt.date(2026, 4, 7), dt.date(2026, 4, 8)]
+BARS = 16  # 09:15 .. 09:30 each day
+
+
+def _price(symbol: str, day: int, bar: int) -> float:
+    if symbol == SBIN:
+        return 800.0 if day == 0 and bar < 5 else 810.0
+    if symbol == INFY:
+        return 101.0 if day == 2 and bar >= 8 else 100.0
+    return 25000.0 if day == 0 and bar < 5 else 25100.0
+
+
+def _feed(symbol: str, days: list[dt.date] = DAYS) -> bt.feeds.PandasData:
+    rows = []
+    for d, day in enumerate(days):
+        for b in range(BARS):
+            p = _price(symbol, d, b)
+            rows.append((dt.datetime.combine(day, dt.time(9, 15 + b)), p, p, p, p, 1_000_000.0))
+    frame = pd.DataFrame(rows, columns=["datetime", "open", "high", "low", "close", "volume"]).set_index("datetime")
+    return bt.feeds.PandasData(dataname=frame, timeframe=bt.TimeFrame.Minutes, openinterest=None)
+
+
+class Script(bt.Strategy):
+    """Places the orders of ``params.plan``: (day index, bar index, feed name, signed size, extra kwargs)."""
+
+    params = (("plan", ()), ("days", DAYS))
+
+    def __init__(self) -> None:
+        self.bar = {d: -1 for d in range(len(self.p.days))}
+        self.orders: list[Any] = []
+
+    def next(self) -> None:
+        day = self.p.days.index(self.datas[0].datetime.date(0))
+        self.bar[day] += 1
+        for d, b, name, size, kw in self.p.plan:
+            if (d, b) == (day, self.bar[day]):
+                data = self.getdatabyname(name)
+                place = self.buy if size > 0 else self.sell
+                self.orders.append(place(data=data, size=abs(size), exectype=bt.Order.Market, **kw))
+
+
+PLAN = (
+    (0, 1, SBIN, 100, {}),                              # CNC (the default product) buy 100 @ 800
+    (0, 1, FUT, 65, {}),                                # NIFTY future buy 65 @ 25,000
+    (0, 6, SBIN, -60, {"product_type": "CNC"}),         # the same day: sell 60 @ 810
+    (0, 6, FUT, -65, {}),                               # sell 65 @ 25,100
+    (1, 2, SBIN, -40, {}),                              # the next day: sell the other 40 @ 810 (delivery)
+    (2, 0, INFY, 1000, {"product_type": "INTRADAY"}),   # intraday buy 1,000 @ 100: five fills of 200
+    (2, 8, INFY, -1000, {"product_type": "INTRADAY"}),  # intraday sell 1,000 @ 101: five fills of 200
+)
+
+
+def _run(plan: tuple = PLAN, install: bool = True, days: list[dt.date] = DAYS,
+         broker: Any = None) -> tuple[bt.Cerebro, Any, Any, Any]:
+    cerebro = bt.Cerebro(stdstats=False)
+    for symbol in (SBIN, INFY, FUT):
+        cerebro.adddata(_feed(symbol, days), name=symbol)
+    if broker is not None:
+        cerebro.broker = broker()
+    cerebro.broker.set_cash(1_000_000.0)
+    cerebro.broker.set_coc(True)  # a Market order fills at the close of the bar it is placed on
+    cerebro.broker.set_filler(bt.broker.fillers.FixedSize(size=200))
+    if install:
+        equity = FyersCommission.install(cerebro)
+        future = FyersCommission.install(cerebro, name=FUT, margin_percent=15)
+    else:
+        equity, future = FyersCommission(), FyersCommission(margin_percent=15)
+        cerebro.broker.addcommissioninfo(equity)
+        cerebro.broker.addcommissioninfo(future, name=FUT)
+    cerebro.addstrategy(Script, plan=plan, days=days)
+    strategy = cerebro.run()[0]
+    return cerebro, strategy, equity, future
+
+
+@pytest.mark.parametrize("broker", [None, MppBackBroker], ids=["BackBroker", "MppBackBroker"])
+def test_a_backtest_pays_the_hand_computed_contract_notes(broker: Any) -> None:
+    cerebro, strategy, equity, future = _run(broker=broker)
+    # Hand-computed notes (1 Apr 2026 rates, STT to the rupee):
+    # 6 Apr SBIN: CNC buy 100 @ 800, CNC sell 60 @ 810 -> 60 matched, intraday: 95.86 (worked line by line in
+    #   tests/models/test_charges.py::test_cnc_bought_and_sold_the_same_day_is_intraday).
+    # 7 Apr SBIN: delivery sell 40 @ 810 = 32,400: brokerage min(20, 97.20) = 20; STT 0.1 % = 32.40 -> 32;
+    #   exchange 0.96228 -> 0.96; IPFT 0.0324 -> 0.03; SEBI 0.03; DP 12.50 + GST 2.25;
+    #   GST 18 % x 21.02 = 3.7836 -> 3.78 (line 6.03). Total 20 + 32 + 0.96 + 0.06 + 12.50 + 6.03 = 71.55.
+    # 8 Apr INFY intraday: buy 1,00,000 in one order (five fills): brokerage min(20, 30) = 20, exchange 2.97, IPFT and
+    #   SEBI 0.10, stamp 3.00, GST 18 % x 23.17 = 4.1706 -> 4.17; sell 1,01,000: brokerage 20, exchange 2.9997 -> 3.00,
+    #   IPFT/SEBI 0.101 -> 0.10, GST 18 % x 23.20 = 4.176 -> 4.18; STT 0.025 % x 1,01,000 = 25.25 -> 25.
+    #   Total 40 + 25 + 5.97 + 0.20 + 0.20 + 3.00 + 8.35 = 82.72.
+    # 6 Apr NIFTY future 65 x 25,000 -> 25,100: the facts file's worked check with STT 816: 969.87.
+    assert [(n.day, n.total) for n in equity.notes()] == [(DAYS[0], D("95.86")), (DAYS[1], D("71.55")),
+                                                          (DAYS[2], D("82.72"))]
+    assert [(n.day, n.total) for n in future.notes()] == [(DAYS[0], D("969.87"))]
+    # P&L: SBIN 100 x +10 = 1,000; INFY 1,000 x +1 = 1,000; future 65 x +100 = 6,500. Charges 1,220.00.
+    assert round(cerebro.broker.getcash(), 2) == 1_000_000 + 8_500 - 1_220.00
+    assert all(cerebro.broker.getposition(d).size == 0 for d in cerebro.datas)
+    # Each order's executed.comm is its share of its day's note: the commissions add up to the notes.
+    assert round(sum(o.executed.comm for o in strategy.orders), 2) == 1_220.00
+
+
+def test_partial_fills_pay_brokerage_once_per_order() -> None:
+    _, strategy, equity, _ = _run()
+    infy_buy = next(o for o in strategy.orders if o.data._name == INFY and o.isbuy())
+    assert len(infy_buy.executed.exbits) == 5 and infy_buy.status == bt.Order.Completed
+    day3 = equity.notes()[2]
+    (buy,) = [o for o in day3.orders if o.order_id == str(infy_buy.ref)]
+    assert buy.brokerage == D("20.00") and buy.turnover == D("100000")
+    # First fill 20,000: min(20, 6) = 6 brokerage; each later fill adds 6 until the cap: 6, 6, 6, 2, 0 -- never 5 x 6.
+    per_fill = [round(bit.closedcomm + bit.openedcomm, 2) for bit in infy_buy.executed.exbits]
+    assert round(sum(per_fill), 2) == float(buy.brokerage + buy.exchange + buy.ipft + buy.sebi + buy.stamp + buy.gst) + 0
+    assert per_fill[-1] < per_fill[0]
+
+
+def test_the_fill_that_makes_cnc_intraday_is_charged_the_difference() -> None:
+    _, strategy, _, _ = _run()
+    sbin_buy, sbin_sell = [o for o in strategy.orders if o.data._name == SBIN][:2]
+    # The buy alone, as delivery (1 Apr 2026): brokerage 20, STT 80, exchange 2.38, IPFT 0.08, SEBI 0.08, stamp 12,
+    # GST 4.06 = 118.60. The sell makes the day's note 95.86: it is charged 95.86 - 118.60 = -22.74.
+    assert round(sbin_buy.executed.comm, 2) == 118.60
+    assert round(sbin_sell.executed.comm, 2) == -22.74
+
+
+def test_without_install_it_warns_and_estimates(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        cerebro, _, equity, _ = _run(install=False)
+    assert "not installed" in caplog.text
+    assert equity.notes() == []  # nothing known about orders or days: no ledger
+    assert cerebro.broker.getcash() != pytest.approx(1_000_000 + 8_500 - 1_220.00, abs=0.005)
+
+
+def test_a_backtest_before_the_rates_table_fails_clearly() -> None:
+    with pytest.raises(ChargesDateError, match="starts on 2024-01-01"):
+        _run(plan=((0, 1, SBIN, 10, {}),), days=[dt.date(2023, 6, 5), dt.date(2023, 6, 6), dt.date(2023, 6, 7)])
+
+
+def test_params_are_checked() -> None:
+    with pytest.raises(ValueError, match="margin_percent"):
+        FyersCommission(margin_percent=0)
+    with pytest.raises(ValueError, match="unknown charges segment"):
+        FyersCommission(segment="commodity")
+    assert FyersCommission(segment="options").segment_of(SBIN) is Segment.OPTIONS
+    assert FyersCommission(product_type="INTRADAY").segment_of(SBIN) is Segment.EQUITY_INTRADAY
+    fut = FyersCommission(margin_percent=15, mult=65)
+    assert not fut.stocklike and fut.get_margin(25000.0) == pytest.approx(25000 * 65 * 0.15)

@@ -1,0 +1,59 @@
+"""FyersBroker (live, on the local venue through the unmodified SDK) charges with FyersCommission:
+per FYERS order id, the venue's slices of one order pay brokerage once, and the commissions the
+strategy's orders carry add up to the day's contract note of the venue's tradebook."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+
+from fyers_store import FyersCommission
+from fyers_store.engine.broker_core import OrderIntent
+from fyers_store.models.charges import Segment
+from fyers_store.models.orders import OrderType, Side
+from fyers_store.models.zones import IST
+from support.broker_cerebro import CerebroRun, VenueClock, bt_order_for
+from support.broker_helpers import CONFIG, SBIN, broker_store, state_store, venue_orders_of, venue_trades_of
+
+
+@pytest.fixture
+def run_with_charges(fast_venue, tmp_path):
+    store = broker_store(fast_venue, tmp_path, live=True)
+    state = state_store(fast_venue, tmp_path)
+    run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
+    comm = FyersCommission.install(run.cerebro)  # INTRADAY orders (CONFIG's default product)
+    run.start()
+    yield run, comm
+    run.stop()
+    store.stop()
+    state.close()
+
+
+def test_live_fills_are_charged_per_fyers_order(fast_venue, run_with_charges) -> None:
+    run, comm = run_with_charges
+    buy = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.BUY, 40, OrderType.MARKET)))
+    run.bars_until(lambda: "Completed" in run.statuses(buy.ref))
+    sell = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.SELL, 40, OrderType.MARKET)))
+    run.bars_until(lambda: "Completed" in run.statuses(sell.ref))
+
+    day = dt.datetime.fromtimestamp(fast_venue.clock.time(), IST).date()
+    (note,) = comm.notes()
+    assert note.day == day
+    for order in (buy, sell):
+        tag = order.info["order_tag"]
+        (venue_order,) = venue_orders_of(fast_venue, tag)
+        trades = venue_trades_of(fast_venue, tag)
+        assert len(trades) >= 2  # the venue filled it in slices
+        charged = [e for e in comm.executions if e.order_id == venue_order["id"]]
+        assert sorted(e.qty for e in charged) == sorted(D(t["tradedQty"]) for t in trades)
+        assert {e.segment for e in charged} == {Segment.EQUITY_INTRADAY}
+        (lines,) = [o for o in note.orders if o.order_id == venue_order["id"]]
+        # Brokerage once per FYERS order on its whole value: min(20, 0.03 % x value).
+        value = sum(D(str(t["tradePrice"])) * t["tradedQty"] for t in trades)
+        assert lines.turnover == value
+        assert lines.brokerage == min(D(20), value * D("0.0003")).quantize(D("0.01"))
+    # What the strategy's orders were charged adds up to the day's note.
+    assert round(buy.executed.comm + sell.executed.comm, 2) == float(note.total)
+    assert note.lines["stt"] > 0 and note.lines["stamp"] > 0
