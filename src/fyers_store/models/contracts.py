@@ -163,7 +163,7 @@ def check_order(info: SymbolInfo, *, qty: int, product: ProductType, limit_price
                 f"{info.lot_size} ({lots:.2f} lots)")
     for name, price in (("limit price", limit_price), ("trigger price", stop_price)):
         if price is not None and price > 0 and not on_tick(price, info.tick_size):
-            return f"{name} {price:g} of {info.ticker} is not a multiple of the tick size {info.tick_size:g}{when}"
+            return f"{name} {price!r} of {info.ticker} is not a multiple of the tick size {info.tick_size!r}{when}"
     return product_refusal(info, product)
 
 
