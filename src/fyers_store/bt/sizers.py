@@ -7,8 +7,8 @@ backtest crossing a lot-size change trades 2 x 75 before it and 2 x 65 after. Wi
 ``cash_fraction`` it trades as many whole lots as that share of the cash buys (through the
 commission info, so a futures margin scheme is honoured), at least 0.
 
-The symbol is the data's ``dataname`` when it is a string (``FyersData``), else its ``_name``
-(``cerebro.adddata(feed, name="NSE:NIFTY26DECFUT")``). A contract the master does not know on that
+The symbol is the data's name or ``dataname``, whichever is an ``EXCHANGE:SYMBOL`` ticker
+(``FyersData``'s dataname; ``cerebro.adddata(feed, name="NSE:NIFTY26DECFUT")`` for other feeds). A contract the master does not know on that
 date raises (``UnknownSymbolError`` / ``SymbolMasterError``): a sizer that guessed would trade the
 wrong quantity.
 """
@@ -26,8 +26,13 @@ __all__ = ["WholeLotSizer"]
 
 
 def _ticker(data: Any) -> str:
-    name = getattr(getattr(data, "p", None), "dataname", None)
-    return name if isinstance(name, str) else str(getattr(data, "_name", "") or "")
+    """The FYERS ticker of ``data``: its name or its ``dataname``, whichever looks like ``EXCHANGE:SYMBOL``."""
+    names = [getattr(data, "_name", None), getattr(getattr(data, "p", None), "dataname", None)]
+    for name in names:
+        if isinstance(name, str) and ":" in name:
+            return name
+    raise ValueError(f"WholeLotSizer: the data has no FYERS ticker as its name or dataname ({names!r}); "
+                     "add it with cerebro.adddata(feed, name='NSE:...')")
 
 
 class WholeLotSizer(bt.Sizer):
