@@ -78,3 +78,32 @@ def test_a_roll_day_without_a_bar_is_left_unadjusted() -> None:
     series = continuous_futures(FUTURES, rows, "D", dt.date(2026, 10, 24), dt.date(2026, 10, 28), adjust="difference")
     assert [(l.ticker, l.adjusted, l.adjustment) for l in series.legs] == [
         ("NSE:NIFTY26OCTFUT", False, 0.0), ("NSE:NIFTY26NOVFUT", True, 0.0)]
+
+
+class ContinuousRows(Rows):
+    """Like Rows, but the newest contract's history reaches back ``reach`` (FYERS's cont_flag=1 series)."""
+
+    def __init__(self, reach: dt.date) -> None:
+        super().__init__()
+        self.reach = reach
+
+    def __call__(self, symbol, resolution, start, end):
+        if symbol == "NSE:NIFTY26DECFUT":
+            start = max(start, dt.datetime.combine(self.reach, dt.time(), IST))
+        return super().__call__(symbol, resolution, start, end)
+
+
+def test_fyers_series_is_used_when_it_reaches_the_start_and_stitched_otherwise() -> None:
+    start, end = dt.date(2026, 10, 24), dt.date(2026, 11, 25)
+    reaching = ContinuousRows(reach=dt.date(2026, 10, 26))  # within AUTO_SLACK_DAYS of the start
+    series = continuous_futures(FUTURES, reaching, "D", start, end, method="auto")
+    assert [leg.ticker for leg in series.legs] == ["NSE:NIFTY26DECFUT"] and len(reaching.calls) == 1
+    assert series.rows[0][4] == 125 + 299  # 2026-10-26 from the December series
+    short = ContinuousRows(reach=dt.date(2026, 11, 2))
+    series = continuous_futures(FUTURES, short, "D", start, end, method="auto")
+    assert [leg.ticker for leg in series.legs] == ["NSE:NIFTY26OCTFUT", "NSE:NIFTY26NOVFUT", "NSE:NIFTY26DECFUT"]
+    assert series.rows[0][4] == 100 + 297
+    forced = continuous_futures(FUTURES, ContinuousRows(reach=dt.date(2026, 11, 2)), "D", start, end, method="fyers")
+    assert len(forced.legs) == 1 and dt.datetime.fromtimestamp(forced.rows[0][0], IST).date() == dt.date(2026, 11, 2)
+    with pytest.raises(ValueError):
+        continuous_futures(FUTURES, Rows(), "D", start, end, method="cont")

@@ -1,9 +1,15 @@
-"""A continuous-futures series for backtests, stitched from the dated symbol master's futures.
+"""A continuous-futures series for backtests: FYERS's own, or stitched from the dated symbol
+master's futures.
 
-FYERS's own continuous series (``/data/history`` with ``cont_flag=1``) is not what the library's
-history path asks for yet, so this builds one from the individual contracts -- expired ones
-included, through the same history cache (``FyersStore.get_history_rows``) -- with one documented
-roll rule:
+The REST adapter sends every history request with ``cont_flag=1`` (FYERS: "continuous data for
+futures and options"), so the history of the near-month future over a range that starts before
+its listing is FYERS's continuous series, if FYERS serves one for that range [inferred from the
+docs' one-line description, 2026-12: which contract FYERS rolls to, and when, is not documented].
+``method="fyers"`` reads exactly that; ``method="stitch"`` (default) builds the series from the
+individual contracts -- expired ones included, through the same history cache
+(``FyersStore.get_history_rows``) -- with the documented rule below; ``method="auto"`` uses FYERS's
+series when it reaches back to the start (its first bar within :data:`AUTO_SLACK_DAYS` of it) and
+stitches otherwise. Stitching rules:
 
 * **Roll rule**: the nearest future is held until ``roll_days_before_expiry`` calendar days before
   its expiry date; from the day after that, the next future. With the default of 1, the expiring
@@ -28,7 +34,11 @@ from fyers_store.models.contracts import ContractNotFound, SymbolInfo
 from fyers_store.models.zones import IST
 from fyers_store.persistence.cache import BarRow
 
-__all__ = ["ContinuousSeries", "Leg", "continuous_futures", "roll_schedule"]
+__all__ = ["AUTO_SLACK_DAYS", "ContinuousSeries", "Leg", "continuous_futures", "roll_schedule"]
+
+#: ``method="auto"`` accepts FYERS's series when its first bar is at most this many calendar days
+#: after the start (weekends and holidays: the first trading day may follow the start by a few).
+AUTO_SLACK_DAYS = 5
 
 _log = get_logger(__name__, "history")
 
@@ -91,13 +101,26 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 def continuous_futures(futures: Sequence[SymbolInfo], rows: RowSource, resolution: str, start: dt.date,
                        end: dt.date, *, roll_days_before_expiry: int = 1,
-                       adjust: Literal["none", "difference"] = "none") -> ContinuousSeries:
-    """Stitch ``futures`` (e.g. ``DatedSymbolMaster.futures("NIFTY", start, end)``) into one series of
-    ``resolution`` bars over the IST dates ``[start, end]``, reading each contract's bars through
-    ``rows`` (``store.get_history_rows``: the history cache first). See the module doc for the rule."""
+                       adjust: Literal["none", "difference"] = "none",
+                       method: Literal["stitch", "fyers", "auto"] = "stitch") -> ContinuousSeries:
+    """One series of ``resolution`` bars over the IST dates ``[start, end]`` from ``futures`` (e.g.
+    ``DatedSymbolMaster.futures("NIFTY", start, end)``), reading bars through ``rows``
+    (``store.get_history_rows``: the history cache first). ``method``: "stitch" each contract's own
+    days (the roll rule of the module doc), "fyers" (FYERS's ``cont_flag=1`` series of the future
+    in force on ``end``, one leg, never adjusted), or "auto" (FYERS's when it reaches the start)."""
     if adjust not in ("none", "difference"):
         raise ValueError(f"adjust must be 'none' or 'difference', got {adjust!r}")
+    if method not in ("stitch", "fyers", "auto"):
+        raise ValueError(f"method must be 'stitch', 'fyers' or 'auto', got {method!r}")
     legs = roll_schedule(futures, start, end, roll_days_before_expiry=roll_days_before_expiry)
+    if method != "stitch":
+        last = legs[-1]
+        series = rows(last.ticker, resolution, _midnight(start), _midnight(end + dt.timedelta(days=1)))
+        first = dt.datetime.fromtimestamp(series[0][0], IST).date() if series else None
+        if method == "fyers" or (first is not None and first <= start + dt.timedelta(days=AUTO_SLACK_DAYS)):
+            return ContinuousSeries(series, [Leg(last.ticker, last.expiry, start, end, adjusted=False)])
+        _log.info("continuous futures: FYERS's series of %s starts %s, not near %s; stitching %d contracts",
+                  last.ticker, first, start, len(legs))
     parts = [rows(leg.ticker, resolution, _midnight(leg.first_day), _midnight(leg.last_day + dt.timedelta(days=1)))
              for leg in legs]
     if adjust == "difference":
