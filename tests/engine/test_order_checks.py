@@ -100,3 +100,27 @@ def test_an_unlisted_symbol_or_no_snapshot_sends_unchecked_and_tells_once(fast_v
     core.stop()
     core.store.stop()
     empty.close()
+
+
+def test_a_modify_off_the_lot_or_tick_is_refused_locally_and_the_order_stays(fast_venue, tmp_path: Path) -> None:
+    master = dated_master(fast_venue, tmp_path)
+    core = checked_core(fast_venue, tmp_path, master)
+    ltp = fast_venue.market.last_tick(FUT, fast_venue.clock.time()).ltp
+    far = round(ltp * 0.9 * 20) / 20
+    tag = core.place(OrderIntent(FUT, Side.BUY, 65, OrderType.LIMIT, limit_price=far,
+                                 product_type=ProductType.MARGIN))[0].tag
+    assert core.book.get(tag).venue_order_id is not None
+    before = fast_venue.rest_requests("/api/v3/orders")
+    for change, reason in (({"limit_price": far + 0.01}, "not a multiple of the tick size"),
+                           ({"qty": 100}, "lot size on 2026-11-18 is 65")):
+        [event] = [e for e in core.modify(tag, **change) if e.kind is OrderEventKind.MODIFY_REJECTED]
+        assert reason in event.detail
+        assert core.book.get(tag).pending_request is None  # nothing in flight: it can be modified again
+    assert fast_venue.rest_requests("/api/v3/orders") == before
+    [row] = fast_venue.orders()
+    assert (row["qty"], row["limitPrice"]) == (65, far)
+    core.modify(tag, qty=130)  # whole lots: sent
+    assert fast_venue.rest_requests("/api/v3/orders") == before + 1
+    core.stop()
+    core.store.stop()
+    master.close()

@@ -290,6 +290,10 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
         venue_id = order.venue_order_id
         if venue_id is None:  # request_modify refuses an order FYERS has not acknowledged
             raise ValueError(f"cannot modify order {tag!r}: FYERS has not acknowledged it yet (no order id)")
+        problem = self.checks.modify_refusal(order.request, qty=qty, limit_price=limit_price, stop_price=stop_price,
+                                             day=self._ist_now().date())
+        if problem is not None:  # refused locally (lot, tick): nothing is sent
+            return self._apply(self.book.modify_refused(tag, problem))
         self._persist(order)
         try:
             self.rest.modify_order(venue_id, qty=qty, limit_price=limit_price, stop_price=stop_price,

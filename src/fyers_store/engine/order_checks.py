@@ -5,7 +5,8 @@
 of the order and applies :func:`fyers_store.models.contracts.check_order`: quantity a whole number
 of lots, limit and trigger prices on the tick, product allowed for the segment. A failure is the
 reason the broker rejects the order locally (Backtrader ``Rejected``, ``info["reject_reason"]``);
-nothing reaches FYERS.
+nothing reaches FYERS. A modify to an off-lot quantity or an off-tick price is refused the same
+way (``MODIFY_REJECTED``, the order unchanged).
 
 When the master cannot answer (no snapshot covering the date, an unreadable file) or does not list
 the symbol (a contract listed after the snapshot was taken), the order is **sent unchecked** with a
@@ -24,7 +25,7 @@ from typing import Any, Callable, Optional, Protocol
 from fyers_store.errors import FyersError
 from fyers_store.logs import get_logger
 from fyers_store.models.contracts import SymbolInfo, UnknownSymbolError, check_order
-from fyers_store.models.orders import OrderType, ProductType
+from fyers_store.models.orders import OrderRequest, OrderType, ProductType
 
 __all__ = ["ContractChecks", "ContractsPort"]
 
@@ -65,6 +66,14 @@ class ContractChecks:
         stop = stop_price if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
         problem = check_order(info, qty=qty, product=product, limit_price=limit, stop_price=stop, day=day)
         return None if problem is None else f"not sent: {problem}"
+
+    def modify_refusal(self, request: OrderRequest, *, qty: Optional[int], limit_price: Optional[float],
+                       stop_price: Optional[float], day: dt.date) -> Optional[str]:
+        """Why a modify of ``request`` to these values must not be sent, or None (as :meth:`refusal`)."""
+        return self.refusal(symbol=request.symbol, qty=request.qty if qty is None else qty, order_type=request.type,
+                            product=request.product_type,
+                            limit_price=request.limit_price if limit_price is None else limit_price,
+                            stop_price=request.stop_price if stop_price is None else stop_price, day=day)
 
     def _skipped(self, symbol: str, why: str, detail: str, **data: Any) -> None:
         key = (symbol, why)
