@@ -34,7 +34,7 @@ from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, Position
 from fyers_store.engine.broker_lookups import OutcomeLookups
 from fyers_store.engine.broker_recovery import AccountTruthMixin
 from fyers_store.engine.broker_rules import FyersRulesMixin
-from fyers_store.engine.order_checks import ContractChecks, ContractsPort
+from fyers_store.engine.order_checks import ContractsPort
 from fyers_store.engine.broker_session import SESSION_RENEWED, SessionOrdersMixin
 from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.engine.broker_state import (
@@ -82,8 +82,8 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
     :mod:`fyers_store.engine.broker_lookups`), and how long a modify or cancel whose outcome is unknown
     may stay unapplied before it is reported refused. ``env`` is read once for the live-order
     gate. ``keep_done_orders`` bounds the done orders kept in memory (the state DB keeps every
-    order). ``wall`` (epoch seconds) times placements across restarts; ``monotonic`` the rest.
-    ``contracts`` (a dated symbol master) turns the local lot/tick/product checks on.
+    order). ``wall`` (epoch seconds) times placements across restarts; ``monotonic`` the rest;
+    ``contracts`` (a dated symbol master) turns on the local checks of ``engine/order_checks.py``.
     """
 
     def __init__(self, store: BrokerStorePort, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
@@ -126,8 +126,7 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
         self._run_id = ""
         self.started = False
         self._init_rules()
-        self._init_session()
-        self.checks = ContractChecks(contracts, self._notify)  # local order checks (engine/order_checks.py)
+        self._init_session(contracts)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -290,10 +289,8 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
         venue_id = order.venue_order_id
         if venue_id is None:  # request_modify refuses an order FYERS has not acknowledged
             raise ValueError(f"cannot modify order {tag!r}: FYERS has not acknowledged it yet (no order id)")
-        problem = self.checks.modify_refusal(order.request, qty=qty, limit_price=limit_price, stop_price=stop_price,
-                                             day=self._ist_now().date())
-        if problem is not None:  # refused locally (lot, tick): nothing is sent
-            return self._apply(self.book.modify_refused(tag, problem))
+        if (refused := self._modify_refusal(order, qty, limit_price, stop_price)) is not None:
+            return refused  # the contract's lot or tick: nothing is sent
         self._persist(order)
         try:
             self.rest.modify_order(venue_id, qty=qty, limit_price=limit_price, stop_price=stop_price,
