@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -80,6 +81,7 @@ class DatedSymbolMaster:
         self.config = config
         self._segments = None if segments is None else tuple(s.upper() for s in segments)
         self._cache: OrderedDict[tuple[str, dt.date], SymbolInfo] = OrderedDict()
+        self._lock = threading.Lock()  # the cache is shared by the Cerebro thread and any other reader
 
     def __repr__(self) -> str:
         return f"DatedSymbolMaster({self.store.path}, segments {', '.join(self.segments()) or 'none'})"
@@ -153,7 +155,8 @@ class DatedSymbolMaster:
         columns = columns or (self.config.columns if self.config is not None else FYERS_COLUMNS)
         parsed = parse_symbol_csv(_read_text(p), str(p), segment.upper(), columns)
         stamp = fetched_at if fetched_at is not None else dt.datetime.combine(day, dt.time(), IST).timestamp()
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
         return self.store.record(segment.upper(), day, parsed, source=str(p), fetched_at=stamp)
 
     # ------------------------------------------------------------------ dated lookups
@@ -195,14 +198,16 @@ class DatedSymbolMaster:
         days = self._days_for(on)
         for segment, day in days.items():
             key = (ticker, day)
-            hit = self._cache.get(key)
+            with self._lock:
+                hit = self._cache.get(key)
             if hit is not None and hit.segment_name == segment:
                 return hit
             found = self.store.contract(segment, day, ticker)
             if found is not None:
-                self._cache[key] = found
-                while len(self._cache) > _CACHE_SIZE:
-                    self._cache.popitem(last=False)
+                with self._lock:
+                    self._cache[key] = found
+                    while len(self._cache) > _CACHE_SIZE:
+                        self._cache.popitem(last=False)
                 return found
         raise UnknownSymbolError(ticker, (f"{s} snapshot of {d}" for s, d in days.items()))
 
