@@ -108,3 +108,30 @@ def test_no_download_falls_back_to_the_stored_snapshot_or_fails_clearly(venue, t
     view = master.as_of(today(venue))
     assert view.stale and view.info(FUT).lot_size == 75
     master.close()
+
+
+def test_freeze_quantities_come_from_the_json_master_when_asked(venue, tmp_path: Path, caplog) -> None:
+    config = venue_config(venue, tmp_path)
+    fetch = Fetcher()
+    master = DatedSymbolMaster.from_config(config, now=venue.clock.now(), fetch=fetch, freeze_qty=True)
+    assert sorted(u.rsplit("/", 1)[1] for u in fetch.urls) == ["NSE_CM.csv", "NSE_CM_sym_master.json",
+                                                               "NSE_FO.csv", "NSE_FO_sym_master.json"]
+    day = today(venue)
+    fut = master.info(FUT, day)
+    assert fut.freeze_qty is not None and fut.freeze_qty % fut.lot_size == 0 and fut.freeze_qty > fut.lot_size
+    assert master.info("NSE:SBIN-EQ", day).freeze_qty is None  # the venue gives cash none
+    master.close()
+
+    other = venue_config(venue, tmp_path / "b", segments=("NSE_FO",))
+    broken = Fetcher()
+
+    def no_json(url: str, timeout: float) -> str:
+        if url.endswith(".json"):
+            raise requests.ConnectionError("refused")
+        return broken(url, timeout)
+
+    with caplog.at_level(logging.WARNING, logger="fyers_store.adapters.dated_master"):
+        master = DatedSymbolMaster.from_config(other, now=venue.clock.now(), fetch=no_json, freeze_qty=True)
+    assert "freeze quantities from" in caplog.text
+    assert master.info(FUT, day).freeze_qty is None and master.lot_size(FUT, day) == 65
+    master.close()

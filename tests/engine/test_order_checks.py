@@ -77,6 +77,26 @@ def test_a_wrong_lot_off_tick_price_or_wrong_product_never_reaches_the_venue(fas
     master.close()
 
 
+def test_an_order_above_the_freeze_quantity_is_refused_when_it_is_known(fast_venue, tmp_path: Path) -> None:
+    config = venue_config(fast_venue, tmp_path, segments=("NSE_FO",))
+    master = DatedSymbolMaster.from_config(config, now=fast_venue.clock.now(), freeze_qty=True)
+    freeze = master.info(FUT, dt.date(2026, 11, 18)).freeze_qty
+    assert freeze is not None
+    core = checked_core(fast_venue, tmp_path, master)
+    before = fast_venue.rest_requests("/api/v3/orders")
+    [refusal] = rejected(core.place(OrderIntent(FUT, Side.BUY, freeze + 65, OrderType.MARKET,
+                                                product_type=ProductType.MARGIN)))
+    assert f"above the exchange's freeze quantity on 2026-11-18 {freeze}" in refusal.detail
+    assert fast_venue.rest_requests("/api/v3/orders") == before
+    # at the freeze quantity it is sent (the venue's paper account then refuses it for margin)
+    events = core.place(OrderIntent(FUT, Side.BUY, freeze, OrderType.MARKET, product_type=ProductType.MARGIN))
+    assert fast_venue.rest_requests("/api/v3/orders") == before + 1
+    assert all("freeze" not in e.detail for e in rejected(events))
+    core.stop()
+    core.store.stop()
+    master.close()
+
+
 def test_an_unlisted_symbol_or_no_snapshot_sends_unchecked_and_tells_once(fast_venue, tmp_path: Path) -> None:
     master = dated_master(fast_venue, tmp_path)  # NSE_FO only: SBIN is not listed in it
     core = checked_core(fast_venue, tmp_path, master)

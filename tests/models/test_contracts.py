@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -105,3 +106,11 @@ def test_future_resolution() -> None:
     assert resolve_future(table, "NIFTY", dt.date(2026, 12, 30)).ticker == "NSE:NIFTY27JANFUT"
     with pytest.raises(ContractNotFound):
         resolve_future(table, "NIFTY", ON, n=2)
+
+
+def test_a_known_freeze_quantity_caps_one_order() -> None:
+    fut = dataclasses.replace(rows()["NSE:NIFTY26DECFUT"], freeze_qty=1755)
+    assert check_order(fut, qty=1755, product=ProductType.MARGIN) is None
+    too_big = check_order(fut, qty=1820, product=ProductType.MARGIN)
+    assert too_big is not None and "freeze quantity 1755" in too_big
+    assert check_order(rows()["NSE:NIFTY26DECFUT"], qty=65 * 100, product=ProductType.MARGIN) is None  # unknown: no cap

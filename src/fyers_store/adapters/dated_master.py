@@ -16,7 +16,9 @@ and a DEBUG log line says so. A date before the first snapshot of a segment is a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -76,9 +78,10 @@ class DatedSymbolMaster:
     """
 
     def __init__(self, store: ContractSnapshotStore, *, segments: Optional[Iterable[str]] = None,
-                 config: Optional[SymbolMasterConfig] = None) -> None:
+                 config: Optional[SymbolMasterConfig] = None, freeze_qty: bool = False) -> None:
         self.store = store
         self.config = config
+        self.freeze_qty = freeze_qty
         self._segments = None if segments is None else tuple(s.upper() for s in segments)
         self._cache: OrderedDict[tuple[str, dt.date], SymbolInfo] = OrderedDict()
         self._lock = threading.Lock()  # the cache is shared by the Cerebro thread and any other reader
@@ -97,10 +100,13 @@ class DatedSymbolMaster:
         cls, config: SymbolMasterConfig, *, segments: Optional[Iterable[str]] = None,
         now: Optional[Union[float, dt.datetime]] = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
         fetch: Optional[Callable[[str, float], str]] = None, db_path: Optional[Union[str, os.PathLike[str]]] = None,
+        freeze_qty: bool = False,
     ) -> DatedSymbolMaster:
-        """Open ``<download_dir>/symbol_master.sqlite3`` (or ``db_path``) and :meth:`refresh` it."""
+        """Open ``<download_dir>/symbol_master.sqlite3`` (or ``db_path``) and :meth:`refresh` it.
+        ``freeze_qty`` also downloads each segment's JSON master (``<SEG>_sym_master.json`` beside the
+        CSV: much larger) for the freeze quantities the CSV lacks."""
         path = Path(db_path) if db_path is not None else Path(config.download_dir) / DB_NAME
-        master = cls(ContractSnapshotStore(path), segments=segments, config=config)
+        master = cls(ContractSnapshotStore(path), segments=segments, config=config, freeze_qty=freeze_qty)
         master.refresh(now=now, timeout=timeout, fetch=fetch)
         return master
 
@@ -143,6 +149,8 @@ class DatedSymbolMaster:
                 continue
             newest = self.store.snapshot_day(source.segment, today)
             if newest is None or day > newest:
+                if self.freeze_qty and day == today:
+                    parsed = _with_freeze(parsed, source.url, timeout, fetch or _http_get)
                 self.store.record(source.segment, day, parsed, source=where, fetched_at=instant)
             held[source.segment] = max(day, newest or day)
         return held
@@ -260,3 +268,31 @@ class DatedSymbolMaster:
             if c.expiry_date is not None and c.expiry_date > end:
                 break
         return out
+
+
+def _with_freeze(parsed: dict[str, SymbolInfo], csv_url: str, timeout: float,
+                 fetch: Callable[[str, float], str]) -> dict[str, SymbolInfo]:
+    """``parsed`` with ``freeze_qty`` from the segment's JSON master (``qtyFreeze``); unchanged, with a
+    warning, when the JSON cannot be had (the CSV's facts are stored all the same)."""
+    url = csv_url[:-len(".csv")] + "_sym_master.json" if csv_url.endswith(".csv") else None
+    if url is None:
+        _log.warning("symbol master %s: no JSON master beside it (not a .csv URL); freeze quantities unknown", csv_url)
+        return parsed
+    try:
+        table = json.loads(fetch(url, timeout))
+        if not isinstance(table, dict):
+            raise ValueError("not an object keyed by ticker")
+    except Exception as exc:  # a missing or malformed JSON only loses the freeze quantities
+        _log.warning("symbol master: freeze quantities from %s unavailable (%s: %s)", url, type(exc).__name__, exc)
+        return parsed
+    out = dict(parsed)
+    for ticker, info in parsed.items():
+        record = table.get(ticker)
+        raw = record.get("qtyFreeze") if isinstance(record, dict) else None
+        try:
+            freeze = int(float(raw)) if raw not in (None, "", "None") else 0
+        except (TypeError, ValueError):
+            freeze = 0
+        if freeze > 0:
+            out[ticker] = dataclasses.replace(info, freeze_qty=freeze)
+    return out

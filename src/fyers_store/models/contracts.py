@@ -153,14 +153,19 @@ def check_order(info: SymbolInfo, *, qty: int, product: ProductType, limit_price
                 stop_price: Optional[float] = None, day: Optional[dt.date] = None) -> Optional[str]:
     """Why an order would be refused by FYERS's contract rules, or None when it passes.
 
-    Quantity a multiple of the lot, limit and trigger prices on the tick, product allowed for the
-    segment. ``day`` only names the date of the facts in the reason.
+    Quantity a multiple of the lot and not above the freeze quantity (when known), limit and
+    trigger prices on the tick, product allowed for the segment. ``day`` only names the date of
+    the facts in the reason.
     """
     when = f" on {day.isoformat()}" if day is not None else ""
     if qty % info.lot_size:
         lots = qty / info.lot_size
         return (f"quantity {qty} of {info.ticker} is not a whole number of lots: the lot size{when} is "
                 f"{info.lot_size} ({lots:.2f} lots)")
+    if info.freeze_qty is not None and qty > info.freeze_qty:
+        # The library never asks FYERS to slice (isSliceOrder), and NSE refuses a single order above it.
+        return (f"quantity {qty} of {info.ticker} is above the exchange's freeze quantity{when} "
+                f"{info.freeze_qty}: split it into orders of at most {info.freeze_qty}")
     for name, price in (("limit price", limit_price), ("trigger price", stop_price)):
         if price is not None and price > 0 and not on_tick(price, info.tick_size):
             return f"{name} {price!r} of {info.ticker} is not a multiple of the tick size {info.tick_size!r}{when}"
