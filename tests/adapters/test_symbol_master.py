@@ -15,6 +15,7 @@ from fyers_store.config import SymbolMasterConfig, SymbolMasterSource, load_symb
 from fyers_store.errors import FyersError
 from fyers_store.adapters.symbol_master import FYERS_COLUMNS, KEEP_DAYS, SymbolMaster, SymbolMasterError, UnknownSymbolError
 from support.paths import SHIPPED_CONFIG
+from support.symbol_master_helpers import Fetcher, venue_config
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 SHIPPED = SHIPPED_CONFIG / "symbol_master_sources.yaml"
@@ -25,31 +26,6 @@ SBIN = ("10100000003045,STATE BANK OF INDIA,0,1,0.05,INE062A01020,0915-1530|1815
         "10,10,3045,SBIN,3045,-1.0,XX,10100000003045,None,None,None")
 NIFTY_CE = ("101126092935086,NIFTY 29 Sep 26 29200 CE,14,65,0.05,,0915-1540|1815-1915:,2026-09-09,1790676600,"
             "NSE:NIFTY26SEP29200CE,10,11,35086,NIFTY,26000,29200.0,CE,101000000026000,None,0,0.0")
-
-
-class Fetcher:
-    """Downloads through requests (to the venue) and counts the calls; can be told to fail."""
-
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-        self.fail: Exception | None = None
-        self.body: str | None = None
-
-    def __call__(self, url: str, timeout: float) -> str:
-        self.urls.append(url)
-        if self.fail is not None:
-            raise self.fail
-        if self.body is not None:
-            return self.body
-        reply = requests.get(url, timeout=timeout)
-        reply.raise_for_status()
-        return reply.text
-
-
-def venue_config(venue, tmp_path: Path, segments=("NSE_CM", "NSE_FO"), **overrides) -> SymbolMasterConfig:
-    shipped = load_symbol_master_config(SHIPPED)
-    sources = tuple(SymbolMasterSource(seg, f"{venue.urls.symbol_master}/{seg}.csv") for seg in segments)
-    return dataclasses.replace(shipped, sources=sources, download_dir=tmp_path / "symbol_master", **overrides)
 
 
 def cached(config: SymbolMasterConfig) -> list[str]:

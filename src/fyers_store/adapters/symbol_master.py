@@ -23,6 +23,7 @@ the line and the column.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import math
@@ -36,8 +37,8 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from fyers_store.config.schema import SymbolMasterConfig
-from fyers_store.errors import FyersError
 from fyers_store.logs import get_logger
+from fyers_store.models.contracts import SymbolInfo, SymbolMasterError, UnknownSymbolError
 from fyers_store.models.zones import IST, to_epoch
 
 __all__ = [
@@ -70,53 +71,10 @@ _NEEDED = (
     "trading_session", "expiry_date", "symbol_ticker", "exchange", "segment", "scrip_code",
     "underlying_symbol", "strike_price", "option_type", "underlying_fytoken",
 )
+#: The optional column name read as the freeze quantity (FYERS's CSV has no such column; the JSON
+#: master's ``qtyFreeze`` has it). Empty or non-positive values read as None.
+FREEZE_COLUMN = "freeze_qty"
 _CACHE_NAME = re.compile(r"^(?P<segment>[A-Z_]+)_(?P<day>\d{4}-\d{2}-\d{2})\.csv$")
-
-
-class SymbolMasterError(FyersError):
-    """The symbol master could not be loaded: a malformed file (file, line and column named), a
-    bad column configuration, or no download and no cached copy."""
-
-
-class UnknownSymbolError(FyersError, KeyError):
-    """A ticker is not in the loaded symbol master files."""
-
-    def __init__(self, ticker: str, searched: Iterable[str]) -> None:
-        self.ticker = ticker
-        self.searched = tuple(searched)
-        where = ", ".join(self.searched) or "no files"
-        self.message = f"unknown ticker {ticker!r}: not found in the symbol master ({where})"
-        super().__init__(self.message)
-
-    def __str__(self) -> str:  # KeyError would show repr(message)
-        return self.message
-
-
-@dataclass(frozen=True)
-class SymbolInfo:
-    """One instrument from the symbol master.
-
-    ``expiry`` is an aware IST datetime (None for cash and indices); ``strike`` and
-    ``option_type`` are None unless the instrument is an option (``CE``/``PE``).
-    """
-
-    ticker: str
-    fytoken: str
-    description: str
-    instrument_type: int
-    lot_size: int
-    tick_size: float
-    isin: str
-    trading_session: str
-    expiry: Optional[dt.datetime]
-    exchange: int
-    segment: int
-    segment_name: str
-    scrip_code: int
-    underlying: str
-    underlying_fytoken: str
-    strike: Optional[float]
-    option_type: Optional[str]
 
 
 def _check_columns(columns: tuple[str, ...]) -> dict[str, int]:
@@ -124,7 +82,10 @@ def _check_columns(columns: tuple[str, ...]) -> dict[str, int]:
     if missing:
         raise SymbolMasterError(
             f"symbol_master_sources.yaml: columns: missing {', '.join(missing)} (needed to read the CSV)")
-    return {name: columns.index(name) for name in _NEEDED}
+    index = {name: columns.index(name) for name in _NEEDED}
+    if FREEZE_COLUMN in columns:  # optional: FYERS's CSV has none; a source that carries it names it so
+        index[FREEZE_COLUMN] = columns.index(FREEZE_COLUMN)
+    return index
 
 
 def parse_symbol_csv(
@@ -194,6 +155,8 @@ def parse_symbol_csv(
             scrip_code=integer("scrip_code"), underlying=cell("underlying_symbol"),
             underlying_fytoken=cell("underlying_fytoken"), strike=strike, option_type=option if is_option else None,
         )
+        if FREEZE_COLUMN in index and cell(FREEZE_COLUMN) not in ("", "None", "0"):
+            info = dataclasses.replace(info, freeze_qty=integer(FREEZE_COLUMN))
         if ticker in out:
             duplicates += 1
             continue
@@ -269,7 +232,7 @@ class SymbolMaster:
         symbols: dict[str, SymbolInfo] = {}
         names = []
         for source in sources:
-            path, parsed = _load_segment(config, source.segment, source.url, instant, timeout, fetch or _http_get)
+            path, _, parsed = _load_segment(config, source.segment, source.url, instant, timeout, fetch or _http_get)
             symbols = {**parsed, **symbols}
             names.append(path)
         return cls(symbols, names)
@@ -380,8 +343,9 @@ def _write_atomic(path: Path, text: str) -> None:
 def _load_segment(
     config: SymbolMasterConfig, segment: str, url: str, now: float, timeout: float,
     fetch: Callable[[str, float], str],
-) -> tuple[str, dict[str, SymbolInfo]]:
-    """(where the rows came from, the rows) for one segment, through the per-day cache."""
+) -> tuple[str, dt.date, dict[str, SymbolInfo]]:
+    """(where the rows came from, the IST day they are of, the rows) for one segment, through the
+    per-day cache (a fallback to an older cached file is of that file's day)."""
     directory = Path(config.download_dir)
     today = dt.datetime.fromtimestamp(now, IST).date()
     target = directory / f"{segment}_{today.isoformat()}.csv"
@@ -390,7 +354,7 @@ def _load_segment(
     except OSError:
         age = None
     if age is not None and age < config.refresh_hours * 3600:  # a file "from the future" counts as fresh
-        return str(target), parse_symbol_csv(_read_text(target), str(target), segment, config.columns)
+        return str(target), today, parse_symbol_csv(_read_text(target), str(target), segment, config.columns)
 
     try:
         text = fetch(url, timeout)
@@ -399,7 +363,7 @@ def _load_segment(
             raise SymbolMasterError(f"{url}: the file has no rows")
     except Exception as exc:  # any download or parse failure: fall back to the last good copy
         cause = str(exc) if isinstance(exc, SymbolMasterError) else f"{type(exc).__name__}: {exc}"
-        for _, cached in _cached_files(directory, segment):
+        for day, cached in _cached_files(directory, segment):
             try:
                 parsed = parse_symbol_csv(_read_text(cached), str(cached), segment, config.columns)
             except SymbolMasterError as bad:
@@ -407,7 +371,7 @@ def _load_segment(
                 continue
             _log.warning("symbol master %s download from %s failed (%s); using the cached copy %s",
                          segment, url, cause, cached)
-            return str(cached), parsed
+            return str(cached), day, parsed
         raise SymbolMasterError(f"symbol master {segment}: download from {url} failed ({cause}) and no cached "
                                 f"copy exists in {directory}") from None
 
@@ -416,10 +380,10 @@ def _load_segment(
         _write_atomic(target, text)
     except OSError as exc:
         _log.warning("could not cache the symbol master %s in %s (%s)", segment, directory, exc.strerror or exc)
-        return url, parsed
+        return url, today, parsed
     _prune(directory, segment, today)
     _log.info("symbol master %s downloaded from %s: %d symbols, cached as %s", segment, url, len(parsed), target)
-    return str(target), parsed
+    return str(target), today, parsed
 
 
 def _prune(directory: Path, segment: str, today: dt.date) -> None:

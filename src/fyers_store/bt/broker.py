@@ -94,7 +94,10 @@ class FyersBroker(bt.BrokerBase):
     shipped settings, live orders off), ``primary``
     (receives orders made outside any strategy), ``max_messages`` (order-socket messages applied
     per ``next``), ``unknown_grace_seconds``, ``env`` (for the live-order gate; default
-    ``os.environ``), ``keep_done_orders`` (done orders kept in memory; the state DB keeps all).
+    ``os.environ``), ``keep_done_orders`` (done orders kept in memory; the state DB keeps all),
+    ``contracts`` (a :class:`~fyers_store.DatedSymbolMaster`: orders are checked against the lot, tick
+    and product rules of the contract in force that day before sending; a failure is Rejected with
+    ``info["reject_reason"]`` and nothing is sent).
 
     Outside Cerebro: ``broker.start()``, then :meth:`place` / :meth:`cancel_tag` with a handler in
     ``broker.notify_order`` (it receives :class:`~fyers_store.engine.orders.OrderEvent` objects for orders
@@ -113,6 +116,7 @@ class FyersBroker(bt.BrokerBase):
         ("unknown_grace_seconds", 5.0),
         ("env", None),
         ("keep_done_orders", 200),
+        ("contracts", None),
     )
 
     def __init__(self, **kwargs: Any) -> None:
@@ -148,7 +152,7 @@ class FyersBroker(bt.BrokerBase):
                         "is only caught after a reconnect or a restart")
         self.core = BrokerCore(self.store, state, config, owner=self.p.strategy_id, primary=self.p.primary,
                                unknown_grace_seconds=self.p.unknown_grace_seconds, env=self.p.env,
-                               keep_done_orders=self.p.keep_done_orders)
+                               keep_done_orders=self.p.keep_done_orders, contracts=self.p.contracts)
         events = self.core.start()
         # Backtrader positions start where the state DB was; the start events move them from there.
         self._positions = {s: Position(q, a) for s, (q, a) in self.core.loaded_positions.items()}

@@ -34,6 +34,7 @@ from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, Position
 from fyers_store.engine.broker_lookups import OutcomeLookups
 from fyers_store.engine.broker_recovery import AccountTruthMixin
 from fyers_store.engine.broker_rules import FyersRulesMixin
+from fyers_store.engine.order_checks import ContractsPort
 from fyers_store.engine.broker_session import SESSION_RENEWED, SessionOrdersMixin
 from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.engine.broker_state import (
@@ -81,13 +82,14 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
     :mod:`fyers_store.engine.broker_lookups`), and how long a modify or cancel whose outcome is unknown
     may stay unapplied before it is reported refused. ``env`` is read once for the live-order
     gate. ``keep_done_orders`` bounds the done orders kept in memory (the state DB keeps every
-    order). ``wall`` (epoch seconds) times placements across restarts; ``monotonic`` the rest.
+    order). ``wall`` (epoch seconds) times placements across restarts; ``monotonic`` the rest;
+    ``contracts`` (a dated symbol master) turns on the local checks of ``engine/order_checks.py``.
     """
 
     def __init__(self, store: BrokerStorePort, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
                  primary: bool = True, unknown_grace_seconds: float = 5.0, env: dict[str, str] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, keep_done_orders: int = _KEEP_DONE,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, contracts: ContractsPort | None = None) -> None:
         rest = store.rest
         if rest is None:
             raise ValueError("the broker needs a FyersStore with a REST adapter")
@@ -124,7 +126,7 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
         self._run_id = ""
         self.started = False
         self._init_rules()
-        self._init_session()
+        self._init_session(contracts)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -187,7 +189,7 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
         if not self._run_id:  # start() never reached the state DB (e.g. a dead token): no tag can be made
             raise self._halt_error or BrokerHalted("the broker has not been started (call start() first)")
         product = intent.product_type or ProductType(self.config.default_product_type)
-        refusal = self._refusal(product)
+        refusal = self._refusal(product, intent)
         hold = refusal is None and self._must_hold()
         with self.state.atomic():
             seq = int(self.state.get_meta(ORDER_SEQ_KEY) or 0) + 1
@@ -287,6 +289,8 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
         venue_id = order.venue_order_id
         if venue_id is None:  # request_modify refuses an order FYERS has not acknowledged
             raise ValueError(f"cannot modify order {tag!r}: FYERS has not acknowledged it yet (no order id)")
+        if (refused := self._modify_refusal(order, qty, limit_price, stop_price)) is not None:
+            return refused  # the contract's lot or tick: nothing is sent
         self._persist(order)
         try:
             self.rest.modify_order(venue_id, qty=qty, limit_price=limit_price, stop_price=stop_price,

@@ -33,13 +33,15 @@ from typing import TYPE_CHECKING, Any
 
 from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.config.schema import BrokerConfig
-from fyers_store.engine.broker_intents import BrokerEvent
-from fyers_store.engine.orders import OrderBook, OrderEvent, OrderState
+from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent
+from fyers_store.engine.order_checks import ContractChecks, ContractsPort
+from fyers_store.engine.orders import OrderBook, OrderEvent, OrderState, TrackedOrder
 from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.engine.session import DailySession, SessionState
 from fyers_store.errors import AuthError, BrokerHalted, FyersError
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import ProductType
+from fyers_store.models.zones import IST
 
 __all__ = ["SESSION_RENEWED", "SessionOrdersMixin"]
 
@@ -61,11 +63,13 @@ class SessionOrdersMixin:
     book: OrderBook
     owner: str
     _live_ok: bool
+    checks: ContractChecks
     _halted: str | None
     _halt_error: FyersError | None
     _raise_next: BaseException | None
 
-    def _init_session(self) -> None:
+    def _init_session(self, contracts: ContractsPort | None = None) -> None:
+        self.checks = ContractChecks(contracts, self._notify)  # local order checks (engine/order_checks.py)
         session = self.store.session
         self._session: DailySession | None = session
         self._session_seen = session.generation if session is not None else 0
@@ -87,12 +91,26 @@ class SessionOrdersMixin:
             raise NotImplementedError
 
     # -------------------------------------------------------------- the gate
-    def _refusal(self, product: ProductType) -> str | None:
+    def _modify_refusal(self, order: TrackedOrder, qty: int | None, limit_price: float | None,
+                        stop_price: float | None) -> list[BrokerEvent] | None:
+        """The events of a modify refused by the contract checks (nothing sent), or None to send it."""
+        problem = self.checks.modify_refusal(order.request, qty=qty, limit_price=limit_price, stop_price=stop_price,
+                                             day=self.store.now().astimezone(IST).date())
+        return None if problem is None else self._apply(self.book.modify_refused(order.tag, problem))
+
+    def _refusal(self, product: ProductType, intent: OrderIntent | None = None) -> str | None:
         if self._halted:
             return f"broker halted: {self._halted}"
         if product.value not in self.config.allowed_product_types:
             return (f"product type {product.value} is not in allowed_product_types "
                     f"{list(self.config.allowed_product_types)} (config/broker.yaml)")
+        if intent is not None:  # the contract in force on the order's exchange date
+            problem = self.checks.refusal(
+                symbol=intent.symbol, qty=intent.qty, order_type=intent.type, product=product,
+                limit_price=intent.limit_price, stop_price=intent.stop_price,
+                day=self.store.now().astimezone(IST).date())
+            if problem is not None:
+                return problem
         late = self._intraday_refusal(product)
         if late is not None:
             return late
