@@ -17,6 +17,11 @@ Three layers, each seeded independently so any symbol/day/minute can be produced
 Candles are aggregations of those ticks: 1-minute bars equal the ticks of the minute, longer bars
 and daily bars aggregate minutes, second bars bucket ticks directly. Prices are integers counted
 in ticks internally, so everything emitted lies on the tick grid.
+
+Index futures and options whose underlying index is in the universe have no chain of their own:
+their day plan prices each minute's open/high/low/close from the index's minute plan
+(:mod:`fyers_sim.fno_pricing`), so a contract's day is still built on its own and cheaply (one
+index day plan, shared by every contract of that index, plus a few values per minute).
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from array import array
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from . import fno_pricing
 from .instruments import UNIVERSE, Instrument, depth_payload, quote_payload, tick_fraction
+from .universe import Universe
 from .sessions import (
     DAILY_STAMP_OFFSET, SessionCalendar, TradingDayIndex, daily_bar_stamp, parse_resolution,
 )
@@ -122,6 +129,18 @@ def _density_mask(bits, p: float) -> int:
     return m
 
 
+class _Scales(dict):
+    """symbol -> tick_fraction(tick size), filled on first use (the F&O universe is open-ended)."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        super().__init__()
+        self._instruments = instruments
+
+    def __missing__(self, symbol: str) -> tuple[int, int]:
+        value = self[symbol] = tick_fraction(self._instruments[symbol].tick_size)
+        return value
+
+
 class MarketData:
     """Seeded market for ``instruments`` trading on ``sessions`` (default: the repo calendar).
 
@@ -143,15 +162,18 @@ class MarketData:
         if not 1.0 <= tick_interval <= 60.0:
             raise ValueError("tick_interval must be within [1, 60] seconds")
         self.seed = seed
-        self.instruments = instruments
         self.calendar = sessions if sessions is not None else SessionCalendar.from_yaml()
+        if isinstance(instruments, Universe):  # strikes centred on this market's index path
+            instruments = instruments.bind(self.calendar, self._index_level)
+        self.instruments: Mapping[str, Instrument] = instruments
         self.tick_interval = tick_interval
         self._lock = threading.Lock()
         self._days = TradingDayIndex(self.calendar, ORIGIN_DATE)
         self._chains: dict[str, _Chain] = {}
         # tick_size == num/den, so ``ticks * num / den`` is one correctly rounded division:
         # exactly the double nearest to the decimal price.
-        self._scales = {sym: tick_fraction(ins.tick_size) for sym, ins in instruments.items()}
+        self._scales = _Scales(instruments)
+        self._index_by_fytoken = {i.fytoken: s for s, i in instruments.items() if i.is_index}
         self._day = functools.lru_cache(maxsize=day_cache)(self._build_day)
         self._tape = functools.lru_cache(maxsize=minute_cache)(self._build_tape)
         self._minute = functools.lru_cache(maxsize=minute_cache)(self._build_minute)
@@ -164,6 +186,60 @@ class MarketData:
             return self.instruments[symbol]
         except KeyError:
             raise KeyError(f"unknown symbol {symbol!r}") from None
+
+    def contracts_on(self, day: dt.date, underlying: str | None = None) -> list[Instrument]:
+        """The F&O contracts listed on ``day`` (see :meth:`fyers_sim.universe.Universe.contracts_on`);
+        empty for a market built on a plain instrument mapping."""
+        if isinstance(self.instruments, Universe):
+            return self.instruments.contracts_on(day, underlying)
+        return []
+
+    def symbol_master_rows(self, segment: str, as_of: dt.date) -> list[list[str]]:
+        """The 21-column rows of ``segment``'s symbol master as served on ``as_of`` (no clock move)."""
+        from .instruments import symbol_master_rows
+        return symbol_master_rows(segment, as_of, self.instruments)
+
+    def underlying_symbol(self, ins: Instrument) -> str | None:
+        """The index symbol a derivative's prices derive from, or None (priced on its own)."""
+        if not ins.is_derivative or ins.expiry is None:
+            return None
+        return self._index_by_fytoken.get(ins.underlying_fytoken)
+
+    def _index_level(self, underlying: str, day: dt.date) -> float:
+        """Close of ``underlying``'s index on trading day ``day`` (its base price before origin)."""
+        from .fno import UNDERLYINGS
+        ins = self.instrument(UNDERLYINGS[underlying].index_symbol)
+        with self._lock:
+            idx = self._days.index_of(day) if day >= ORIGIN_DATE else None
+        if idx is None:
+            return ins.base_price
+        return math.exp(self._chain_values(ins, idx)[1])
+
+    def _days_index(self, day: dt.date) -> int:
+        with self._lock:
+            idx = self._days.index_of(day)
+        if idx is None:
+            raise ValueError(f"{day} is not a trading day")
+        return idx
+
+    def reference_close(self, symbol: str, at_epoch: float) -> tuple[float, int] | None:
+        """(previous close, its OI) as the symbol master shows them at ``at_epoch``: cheap for
+        derived F&O (no day plan); None when nothing traded yet."""
+        ins = self.instrument(symbol)
+        under = self.underlying_symbol(ins)
+        day = self.calendar.date_of(at_epoch)
+        if under is not None and ins.listed is not None:
+            prev = self.calendar.previous_trading_day(day)
+            if prev < max(ins.listed, ORIGIN_DATE):
+                return None
+            from .market_fno import derived_close
+            return derived_close(self, ins, under, min(prev, ins.expiry_date or prev))
+        tick = self.last_tick(symbol, at_epoch)
+        if tick is None:
+            return None
+        if self.calendar.date_of(tick.epoch) == day:
+            return tick.prev_close, tick.oi or 0
+        return tick.ltp, tick.oi or 0  # no trade today yet: the previous session's close
 
     def trades_on(self, symbol: str, day: dt.date) -> bool:
         """Whether ``symbol`` has ticks on ``day`` (trading day, after origin, contract listed)."""
@@ -197,6 +273,9 @@ class MarketData:
 
     def _build_day(self, symbol: str, day: dt.date) -> _Day:
         ins = self.instrument(symbol)
+        under = self.underlying_symbol(ins)
+        if under is not None:
+            return self._build_derived_day(ins, under, day)
         with self._lock:
             idx = self._days.index_of(day)
         if idx is None:
@@ -262,6 +341,24 @@ class MarketData:
                                              - acc * (j + 1) / m) / lot)) * lot for j in range(m)])
             d.oi_open = max(0, round(oi0 / lot)) * lot
         return d
+
+    def _build_derived_day(self, ins: Instrument, under: str, day: dt.date) -> _Day:
+        from .market_fno import build_derived_day
+        return build_derived_day(self, ins, under, day)
+
+    def front_future(self, symbol: str, day: dt.date) -> str:
+        """The near-month future of ``symbol``'s underlying on ``day`` (the continuous series)."""
+        from .market_fno import front_future
+        return front_future(self, symbol, day)
+
+    def continuous_candles(
+        self, symbol: str, resolution: str | int, start_epoch: float, end_epoch: float,
+        now_epoch: float | None = None,
+    ) -> list[list]:
+        """``cont_flag=1`` candles: each day's bars from that day's near-month future of
+        ``symbol``'s underlying, no back-adjustment (see :mod:`fyers_sim.market_fno`)."""
+        from .market_fno import continuous_candles
+        return continuous_candles(self, symbol, resolution, start_epoch, end_epoch, now_epoch)
 
     # ------------------------------------------------------------------ layer 3: minute tape
     def _build_tape(self, symbol: str, day: dt.date, j: int) -> tuple[list[int], ...]:

@@ -281,13 +281,8 @@ def _depth(market: MarketData, symbol: str, ohlcv: bool, now: float) -> dict:
 # ---------------------------------------------------------------------------- symbol master JSON
 def _master_record(market: MarketData, ins: Instrument, row: list[str], now: float) -> dict:
     """One ``<SEG>_sym_master.json`` value (keys as in protocol §7), built from a CSV row."""
-    tick = market.last_tick(ins.symbol, now)
-    if tick is None:
-        prev_close, prev_oi = 0.0, 0
-    elif market.calendar.date_of(tick.epoch) == market.calendar.date_of(now):
-        prev_close, prev_oi = tick.prev_close, tick.oi or 0
-    else:  # no trade today yet: the last trade was the previous session's close
-        prev_close, prev_oi = tick.ltp, tick.oi or 0
+    ref = market.reference_close(ins.symbol, now)
+    prev_close, prev_oi = ref if ref is not None else (0.0, 0)
     num, den = tick_fraction(ins.tick_size)
     prev_t = round(prev_close * den / num)
     band = round(prev_t * CIRCUIT_BAND)  # the same price band the depth reply shows
