@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .instruments import (
-    CIRCUIT_BAND, SEGMENT_FILES, Instrument, index_hsm_mapping, symbol_master_csv, symbol_master_rows,
-    symbol_token_response, tick_fraction,
+    CIRCUIT_BAND, INST_FUTIDX, SEGMENT_FILES, Instrument, index_hsm_mapping, symbol_master_csv,
+    symbol_master_rows, symbol_token_response, tick_fraction,
 )
 from .market import MarketData
 from .rest import CTX, BadRequest, error_response, json_response, read_json
@@ -69,6 +69,7 @@ class _HistoryQuery:
     start: int         # inclusive range, epoch seconds
     end: int
     oi: bool
+    cont: bool = False  # cont_flag=1: a future's continuous series (fyers_sim.market_fno)
 
 
 def _epoch_param(raw: str | None, date_format: str, which: str, tz) -> int:
@@ -146,8 +147,9 @@ def _parse_history(q, market: MarketData, now: float) -> _HistoryQuery:
                         f"{_SECOND_TRADING_DAYS} trading days")
     # oi_flag=1 appends OI; the SDK sends None as "None", so anything else means no OI.
     oi = (q.get("oi_flag") or "").strip() == "1"
+    cont = (q.get("cont_flag") or "").strip() == "1"
     kind = "period" if period else "daily" if length == 0 else "intraday"
-    return _HistoryQuery(symbol, kind, res, length, period, start, end, oi)
+    return _HistoryQuery(symbol, kind, res, length, period, start, end, oi, cont)
 
 
 def _stamp_date(stamp: int) -> dt.date:
@@ -155,7 +157,7 @@ def _stamp_date(stamp: int) -> dt.date:
     return dt.datetime.fromtimestamp(stamp - DAILY_STAMP_OFFSET, dt.timezone.utc).date()
 
 
-def _oi_at(market: MarketData, ins: Instrument, epoch: float) -> int:
+def _contract_oi_at(market: MarketData, ins: Instrument, epoch: float) -> int:
     """Open interest of the last tick at or before ``epoch`` (0 outside F&O)."""
     if not ins.is_derivative:
         return 0
@@ -171,8 +173,16 @@ def _day_end(market: MarketData, day: dt.date) -> int:
 def _history_candles(market: MarketData, hq: _HistoryQuery, now: float) -> list[list]:
     """The candles of one validated request (runs off the event loop)."""
     ins = market.instrument(hq.symbol)
+    continuous = hq.cont and ins.inst_type == INST_FUTIDX
+    candles = market.continuous_candles if continuous else market.candles
+
+    def _oi_at(market: MarketData, ins: Instrument, epoch: float) -> int:
+        if continuous:  # the OI of the contract the series holds at that time
+            ins = market.instrument(market.front_future(hq.symbol, market.calendar.date_of(epoch)))
+        return _contract_oi_at(market, ins, epoch)
+
     if hq.kind == "intraday":
-        bars = market.candles(hq.symbol, hq.resolution, hq.start, hq.end, now)
+        bars = candles(hq.symbol, hq.resolution, hq.start, hq.end, now)
         if hq.oi:
             for bar in bars:
                 bar.append(_oi_at(market, ins, min(bar[0] + hq.length - 1, now)))
@@ -182,7 +192,7 @@ def _history_candles(market: MarketData, hq: _HistoryQuery, now: float) -> list[
     # (INFERRED: FYERS stamps daily bars at 00:00 UTC, before an intraday range_from that day).
     d0, d1 = cal.date_of(hq.start), cal.date_of(hq.end)
     if hq.kind == "daily":
-        bars = market.candles(hq.symbol, "D", daily_bar_stamp(d0), daily_bar_stamp(d1), now)
+        bars = candles(hq.symbol, "D", daily_bar_stamp(d0), daily_bar_stamp(d1), now)
         if hq.oi:
             for bar in bars:
                 bar.append(_oi_at(market, ins, min(_day_end(market, _stamp_date(bar[0])), now)))
@@ -190,7 +200,7 @@ def _history_candles(market: MarketData, hq: _HistoryQuery, now: float) -> list[
     # 1W / 1M: a bar per ISO week / calendar month, stamped like its first daily bar and kept
     # when that first trading day lies within [d0, d1] (the bar-start inclusion rule of §8).
     pad = dt.timedelta(days=7 if hq.period == "W" else 31)
-    daily = market.candles(hq.symbol, "D", daily_bar_stamp(d0 - pad), daily_bar_stamp(d1 + pad), now)
+    daily = candles(hq.symbol, "D", daily_bar_stamp(d0 - pad), daily_bar_stamp(d1 + pad), now)
     groups: dict[tuple, list[list]] = {}
     for bar in daily:
         day = _stamp_date(bar[0])
