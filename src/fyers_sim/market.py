@@ -37,8 +37,8 @@ from array import array
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from . import fno_pricing
 from .instruments import UNIVERSE, Instrument, depth_payload, quote_payload, tick_fraction
+from .market_fno import FnoMarketMixin
 from .universe import Universe
 from .sessions import (
     DAILY_STAMP_OFFSET, SessionCalendar, TradingDayIndex, daily_bar_stamp, parse_resolution,
@@ -141,7 +141,7 @@ class _Scales(dict):
         return value
 
 
-class MarketData:
+class MarketData(FnoMarketMixin):
     """Seeded market for ``instruments`` trading on ``sessions`` (default: the repo calendar).
 
     ``tick_interval`` is the mean number of seconds between ticks (every minute's first tick
@@ -186,60 +186,6 @@ class MarketData:
             return self.instruments[symbol]
         except KeyError:
             raise KeyError(f"unknown symbol {symbol!r}") from None
-
-    def contracts_on(self, day: dt.date, underlying: str | None = None) -> list[Instrument]:
-        """The F&O contracts listed on ``day`` (see :meth:`fyers_sim.universe.Universe.contracts_on`);
-        empty for a market built on a plain instrument mapping."""
-        if isinstance(self.instruments, Universe):
-            return self.instruments.contracts_on(day, underlying)
-        return []
-
-    def symbol_master_rows(self, segment: str, as_of: dt.date) -> list[list[str]]:
-        """The 21-column rows of ``segment``'s symbol master as served on ``as_of`` (no clock move)."""
-        from .instruments import symbol_master_rows
-        return symbol_master_rows(segment, as_of, self.instruments)
-
-    def underlying_symbol(self, ins: Instrument) -> str | None:
-        """The index symbol a derivative's prices derive from, or None (priced on its own)."""
-        if not ins.is_derivative or ins.expiry is None:
-            return None
-        return self._index_by_fytoken.get(ins.underlying_fytoken)
-
-    def _index_level(self, underlying: str, day: dt.date) -> float:
-        """Close of ``underlying``'s index on trading day ``day`` (its base price before origin)."""
-        from .fno import UNDERLYINGS
-        ins = self.instrument(UNDERLYINGS[underlying].index_symbol)
-        with self._lock:
-            idx = self._days.index_of(day) if day >= ORIGIN_DATE else None
-        if idx is None:
-            return ins.base_price
-        return math.exp(self._chain_values(ins, idx)[1])
-
-    def _days_index(self, day: dt.date) -> int:
-        with self._lock:
-            idx = self._days.index_of(day)
-        if idx is None:
-            raise ValueError(f"{day} is not a trading day")
-        return idx
-
-    def reference_close(self, symbol: str, at_epoch: float) -> tuple[float, int] | None:
-        """(previous close, its OI) as the symbol master shows them at ``at_epoch``: cheap for
-        derived F&O (no day plan); None when nothing traded yet."""
-        ins = self.instrument(symbol)
-        under = self.underlying_symbol(ins)
-        day = self.calendar.date_of(at_epoch)
-        if under is not None and ins.listed is not None:
-            prev = self.calendar.previous_trading_day(day)
-            if prev < max(ins.listed, ORIGIN_DATE):
-                return None
-            from .market_fno import derived_close
-            return derived_close(self, ins, under, min(prev, ins.expiry_date or prev))
-        tick = self.last_tick(symbol, at_epoch)
-        if tick is None:
-            return None
-        if self.calendar.date_of(tick.epoch) == day:
-            return tick.prev_close, tick.oi or 0
-        return tick.ltp, tick.oi or 0  # no trade today yet: the previous session's close
 
     def trades_on(self, symbol: str, day: dt.date) -> bool:
         """Whether ``symbol`` has ticks on ``day`` (trading day, after origin, contract listed)."""
@@ -341,24 +287,6 @@ class MarketData:
                                              - acc * (j + 1) / m) / lot)) * lot for j in range(m)])
             d.oi_open = max(0, round(oi0 / lot)) * lot
         return d
-
-    def _build_derived_day(self, ins: Instrument, under: str, day: dt.date) -> _Day:
-        from .market_fno import build_derived_day
-        return build_derived_day(self, ins, under, day)
-
-    def front_future(self, symbol: str, day: dt.date) -> str:
-        """The near-month future of ``symbol``'s underlying on ``day`` (the continuous series)."""
-        from .market_fno import front_future
-        return front_future(self, symbol, day)
-
-    def continuous_candles(
-        self, symbol: str, resolution: str | int, start_epoch: float, end_epoch: float,
-        now_epoch: float | None = None,
-    ) -> list[list]:
-        """``cont_flag=1`` candles: each day's bars from that day's near-month future of
-        ``symbol``'s underlying, no back-adjustment (see :mod:`fyers_sim.market_fno`)."""
-        from .market_fno import continuous_candles
-        return continuous_candles(self, symbol, resolution, start_epoch, end_epoch, now_epoch)
 
     # ------------------------------------------------------------------ layer 3: minute tape
     def _build_tape(self, symbol: str, day: dt.date, j: int) -> tuple[list[int], ...]:

@@ -20,13 +20,18 @@ import random
 from array import array
 from typing import TYPE_CHECKING
 
+from collections.abc import Mapping
+
 from . import fno_pricing
-from .instruments import INST_FUTIDX, Instrument
+from .fno import UNDERLYINGS
+from .instruments import INST_FUTIDX, Instrument, symbol_master_rows
+from .sessions import SessionCalendar
+from .universe import Universe
 
 if TYPE_CHECKING:
     from .market import MarketData, _Day
 
-__all__ = ["build_derived_day", "derived_close", "front_future", "continuous_candles"]
+__all__ = ["FnoMarketMixin", "build_derived_day", "derived_close", "front_future", "continuous_candles"]
 
 
 def build_derived_day(md: MarketData, ins: Instrument, under: str, day: dt.date) -> _Day:
@@ -152,3 +157,80 @@ def continuous_candles(md: MarketData, symbol: str, resolution: str | int, start
         out.extend(md.candles(front, resolution, lo, hi, now_epoch))
         day = seg_end + dt.timedelta(days=1)
     return out
+
+
+class FnoMarketMixin:
+    """The F&O methods of :class:`fyers_sim.market.MarketData` (kept here to keep market.py small)."""
+
+    instruments: Mapping[str, Instrument]
+    calendar: SessionCalendar
+    _index_by_fytoken: dict[str, str]
+
+    def contracts_on(self, day: dt.date, underlying: str | None = None) -> list[Instrument]:
+        """The F&O contracts listed on ``day`` (see :meth:`fyers_sim.universe.Universe.contracts_on`);
+        empty for a market built on a plain instrument mapping."""
+        if isinstance(self.instruments, Universe):
+            return self.instruments.contracts_on(day, underlying)
+        return []
+
+    def symbol_master_rows(self, segment: str, as_of: dt.date) -> list[list[str]]:
+        """The 21-column rows of ``segment``'s symbol master as served on ``as_of`` (no clock move)."""
+        return symbol_master_rows(segment, as_of, self.instruments)
+
+    def underlying_symbol(self, ins: Instrument) -> str | None:
+        """The index symbol a derivative's prices derive from, or None (priced on its own)."""
+        if not ins.is_derivative or ins.expiry is None:
+            return None
+        return self._index_by_fytoken.get(ins.underlying_fytoken)
+
+    def _index_level(self, underlying: str, day: dt.date) -> float:
+        """Close of ``underlying``'s index on trading day ``day`` (its base price before origin)."""
+        from .market import ORIGIN_DATE
+        ins = self.instrument(UNDERLYINGS[underlying].index_symbol)
+        with self._lock:
+            idx = self._days.index_of(day) if day >= ORIGIN_DATE else None
+        if idx is None:
+            return ins.base_price
+        return math.exp(self._chain_values(ins, idx)[1])
+
+    def _days_index(self, day: dt.date) -> int:
+        with self._lock:
+            idx = self._days.index_of(day)
+        if idx is None:
+            raise ValueError(f"{day} is not a trading day")
+        return idx
+
+    def reference_close(self, symbol: str, at_epoch: float) -> tuple[float, int] | None:
+        """(previous close, its OI) as the symbol master shows them at ``at_epoch``: cheap for
+        derived F&O (no day plan); None when nothing traded yet."""
+        from .market import ORIGIN_DATE
+        ins = self.instrument(symbol)
+        under = self.underlying_symbol(ins)
+        day = self.calendar.date_of(at_epoch)
+        if under is not None and ins.listed is not None:
+            prev = self.calendar.previous_trading_day(day)
+            if prev < max(ins.listed, ORIGIN_DATE):
+                return None
+            return derived_close(self, ins, under, min(prev, ins.expiry_date or prev))
+        tick = self.last_tick(symbol, at_epoch)
+        if tick is None:
+            return None
+        if self.calendar.date_of(tick.epoch) == day:
+            return tick.prev_close, tick.oi or 0
+        return tick.ltp, tick.oi or 0  # no trade today yet: the previous session's close
+
+    def _build_derived_day(self, ins: Instrument, under: str, day: dt.date) -> _Day:
+        """The minute plan of derivative ``ins`` on ``day`` (see :func:`build_derived_day`)."""
+        return build_derived_day(self, ins, under, day)
+
+    def front_future(self, symbol: str, day: dt.date) -> str:
+        """The near-month future of ``symbol``'s underlying on ``day`` (the continuous series)."""
+        return front_future(self, symbol, day)
+
+    def continuous_candles(
+        self, symbol: str, resolution: str | int, start_epoch: float, end_epoch: float,
+        now_epoch: float | None = None,
+    ) -> list[list]:
+        """``cont_flag=1`` candles: each day's bars from that day's near-month future of
+        ``symbol``'s underlying, no back-adjustment (see :mod:`fyers_sim.market_fno`)."""
+        return continuous_candles(self, symbol, resolution, start_epoch, end_epoch, now_epoch)
