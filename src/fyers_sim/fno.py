@@ -188,6 +188,7 @@ def listing_date(under: str, expiry: dt.date, kind: Kind, cal: SessionCalendar) 
     """The first trading day a contract of ``under`` expiring on ``expiry`` is listed."""
     if kind == "weekly":
         listed = _next_trading_after(expiry - dt.timedelta(days=_WEEKLY_LISTING_DAYS), cal)
+        listed = max(listed, UNDERLYINGS[under].weekly_from or listed)
     else:
         month = expiry.year * 12 + expiry.month - 1 - _MONTHLY_SERIES
         before = monthly_expiry(under, month // 12, month % 12 + 1, cal)

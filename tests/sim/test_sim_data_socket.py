@@ -593,3 +593,25 @@ def _flatten(depth: dict) -> list[int]:
     out = [round(lv["price"] * 100) for lv in depth["bids"]] + pad + [round(lv["price"] * 100) for lv in depth["ask"]]
     out += [lv["volume"] for lv in depth["bids"]] + pad + [lv["volume"] for lv in depth["ask"]]
     return out + [lv["ord"] for lv in depth["bids"]] + pad + [lv["ord"] for lv in depth["ask"]]
+
+
+def test_sdk_streams_a_generated_option_contract(sdk, sdk_venue):
+    """A contract of the generated F&O universe (not one of the fixed instruments) goes through
+    symbol-token -> sf|nse_fo|<token> -> the venue's TopicBook, tick by tick."""
+    venue = sdk_venue
+    t0 = venue.clock.time()
+    day = venue.market.calendar.date_of(t0)
+    spot = venue.market.last_tick(NIFTY, t0).ltp
+    weekly = next(e for e, kind in venue.market.instruments.expiries_on(day, "NIFTY") if kind == "weekly")
+    option = min((c for c in venue.market.contracts_on(day, "NIFTY")
+                  if c.expiry_date == weekly and c.option_type == "PE"), key=lambda c: abs(c.strike - spot))
+    assert option.symbol not in UNIVERSE.fixed and option.ex_token >= 100_000
+    client = sdk().connect()
+    client.sock.subscribe([option.symbol], "SymbolUpdate")
+    first = client.wait_data(1, symbol=option.symbol, kind="sf")[0]
+    assert first == sf_dict(venue.market.last_tick(option.symbol, t0), option.symbol)
+    venue.advance(60)
+    ticks = minute_ticks(venue, option.symbol, t0, t0 + 60)
+    got = client.wait_data(1 + len(ticks), symbol=option.symbol, kind="sf")
+    assert got[1:] == [sf_dict(t, option.symbol) for t in ticks]
+    assert client.errors == []
