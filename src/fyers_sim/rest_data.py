@@ -8,6 +8,8 @@
   bare JWT -- is done by the middleware in :mod:`fyers_sim.rest`).
 * ``GET /sym_details/index_hsm_mapping.json``, ``/sym_details/<SEG>.csv`` (21-column symbol
   master) and ``/sym_details/<SEG>_sym_master.json``.
+* ``GET /data/history/fno/expired/*`` (:mod:`fyers_sim.rest_fno`). ``cont_flag=1`` on
+  ``/data/history`` gives a future's continuous series (:mod:`fyers_sim.market_fno`).
 
 Validation errors use FYERS's v2-era history codes (protocol §1.4/§1.5) with HTTP 400, the
 status the docs' table gives for "bad request / invalid" (the exact status is INFERRED; the SDK
@@ -390,3 +392,5 @@ def add_data_routes(app: web.Application) -> None:
     r.add_get("/data/marketStatus", market_status)
     r.add_post("/data/symbol-token", symbol_token)
     r.add_get("/sym_details/{name}", sym_details)
+    from .rest_fno import add_fno_routes  # imports this module's history helpers
+    add_fno_routes(app)

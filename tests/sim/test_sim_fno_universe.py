@@ -288,3 +288,39 @@ def test_cont_flag_stitches_the_near_month_future_across_its_expiry(env):
     own = fy.history({"symbol": "NSE:NIFTY26DECFUT", "resolution": "D", "date_format": "1",
                       "range_from": "2026-11-16", "range_to": "2026-11-30"})
     assert [c[:6] for c in own["candles"]] == [c[:6] for c in dec.values()]
+
+
+# ---------------------------------------------------------------------------- expired-contract routes
+def test_expired_fno_routes_of_sdk_3_2(env):
+    venue, fy = env   # venue date: Wed 18 Nov 2026
+    reply = fy.expiry_dates({"symbol": NIFTY, "range_from": "2026-09-01", "range_to": "2026-12-31",
+                             "date_format": "1"})
+    assert reply["s"] == "ok" and reply["code"] == 200
+    data = reply["data"]
+    assert data["symbol"] == "NIFTY" and (data["from_date"], data["to_date"]) == ("2026-09-01", "2026-12-31")
+    assert data["expiry_dates"]["futures"] == ["2026-09-29", "2026-10-27"]          # Nov not yet expired
+    options = data["expiry_dates"]["options"]
+    assert options[:3] == ["2026-09-01", "2026-09-08", "2026-09-15"] and options[-1] == "2026-11-17"
+    assert "2026-09-29" in options and "2026-11-23" not in options
+    too_long = fy.expiry_dates({"symbol": NIFTY, "range_from": "2025-01-01", "range_to": "2026-06-30",
+                                "date_format": "1"})
+    assert too_long["s"] == "error"
+
+    reply = fy.history_underlying_symbols({"symbol": NIFTY, "expiry_date": "2026-09-29"})
+    contracts = reply["data"]["contracts"]
+    assert reply["s"] == "ok" and contracts["futures"] == ["NSE:NIFTY26SEPFUT"]
+    assert "NSE:NIFTY26SEP29200CE" in contracts["options"] and len(contracts["options"]) > 100
+    live = fy.history_underlying_symbols({"symbol": NIFTY, "expiry_date": "2026-12-29"})
+    assert live["s"] == "error" and "expired" in live["message"]
+
+    reply = fy.fno_historical_data({"symbol": "NSE:NIFTY26SEP29200CE", "resolution": "60", "date_format": "1",
+                                    "range_from": "2026-09-28", "range_to": "2026-09-29", "include_oi": "1"})
+    assert reply["s"] == "ok" and reply["symbol"] == "NSE:NIFTY26SEP29200CE" and reply["schema_version"] == 1
+    assert reply["columns"] == ["timestamp", "open", "high", "low", "close", "volume", "open_interest"]
+    own = venue.market.candles("NSE:NIFTY26SEP29200CE", "60", at(dt.date(2026, 9, 28), 0, 0),
+                               at(dt.date(2026, 9, 29), 23, 59))
+    assert [c[:6] for c in reply["candles"]] == own and all(len(c) == 7 for c in reply["candles"])
+    assert reply["candles"][0][0] == at(dt.date(2026, 9, 28), 9, 15)
+    active = fy.fno_historical_data({"symbol": "NSE:NIFTY26DECFUT", "resolution": "60", "date_format": "1",
+                                     "range_from": "2026-11-16", "range_to": "2026-11-17"})
+    assert active["s"] == "error"
