@@ -91,6 +91,8 @@ EXPIRY_WEEKDAYS: dict[str, tuple[tuple[dt.date, int], ...]] = {
 #: Lot sizes: underlying -> ((rule, date, lot), ...); the LAST matching entry wins.
 #: ``"expiry"`` matches contracts expiring on/after the date, ``"listed"`` contracts introduced
 #: on/after it (NSE lets existing weekly/monthly contracts keep their lot until they expire).
+#: A venue contract keeps one lot for its life; NSE re-lotted some live contracts mid-life
+#: (quarterlies, which the venue does not list; NIFTY's May-2024 monthly) -- not modelled.
 LOT_SIZES: dict[str, tuple[tuple[str, dt.date, int], ...]] = {
     "NIFTY": (
         ("expiry", dt.date.min, 75),           # INFERRED: 75 until the 2021 revision
@@ -110,7 +112,7 @@ LOT_SIZES: dict[str, tuple[tuple[str, dt.date, int], ...]] = {
     ),
     "FINNIFTY": (
         ("expiry", dt.date.min, 40),           # INFERRED: 40 from launch
-        ("expiry", dt.date(2024, 7, 30), 25),  # NSE Apr 2024: from the Jul-2024 monthly
+        ("expiry", dt.date(2024, 7, 1), 25),   # NSE Apr 2024: from the Jul-2024 monthly (30 Jul)
         ("listed", dt.date(2024, 11, 20), 65),  # NSE Oct 2024: new contracts from 20 Nov 2024
         ("expiry", dt.date(2026, 1, 1), 60),   # NSE Sep 2025: contracts expiring from Jan 2026
     ),
