@@ -222,6 +222,8 @@ class MarketData(FnoMarketMixin):
         under = self.underlying_symbol(ins)
         if under is not None:
             return self._build_derived_day(ins, under, day)
+        if ins.base_price <= 0:  # a generated contract is priced only from its index
+            raise ValueError(f"{symbol} needs its index ({ins.underlying_fytoken}) in the market")
         with self._lock:
             idx = self._days.index_of(day)
         if idx is None:
