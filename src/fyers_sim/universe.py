@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 
 from . import fno
@@ -86,7 +85,6 @@ class Universe(Mapping[str, Instrument]):
         self.fixed = dict(fixed)
         self.calendar = calendar
         self._level = level or self._base_level
-        self._lock = threading.Lock()
         self._by_fytoken = {i.fytoken: i for i in self.fixed.values()}
         self._chain = functools.lru_cache(maxsize=512)(self._build_chain)
         self._resolve = functools.lru_cache(maxsize=16384)(self._resolve_symbol)  # type: ignore[method-assign]
@@ -125,8 +123,8 @@ class Universe(Mapping[str, Instrument]):
 
     # ------------------------------------------------------------------ dated views
     def contracts_on(self, day: dt.date, underlying: str | None = None) -> list[Instrument]:
-        """The F&O contracts listed on ``day`` (of one underlying, or all), nearest expiry first,
-        futures before options, strikes ascending, CE before PE."""
+        """The F&O contracts listed on ``day`` (of one underlying, or of each in turn): nearest
+        expiry first, the future before the options, strikes ascending, CE before PE."""
         out: list[Instrument] = []
         for under in ([underlying] if underlying else list(UNDERLYINGS)):
             if under not in UNDERLYINGS:
