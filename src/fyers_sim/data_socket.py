@@ -173,7 +173,8 @@ class DataSocketServer:
                  max_records_per_frame: int = MAX_RECORDS_PER_FRAME,
                  coalesce_seconds: float = COALESCE_SECONDS) -> None:
         self.ctx = ctx
-        self.topics = TopicBook(ctx.market.instruments)
+        self.topics = TopicBook(ctx.market.instruments,
+                                lambda: ctx.market.calendar.date_of(ctx.clock.time()))
         self.encoder = TickEncoder(ctx.market)
         self.max_pending_bytes = max_pending_bytes
         self.max_records_per_frame = max_records_per_frame

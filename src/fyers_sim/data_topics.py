@@ -19,11 +19,12 @@ for NSE's 0.05) and ``multiplier`` 1; the SDK divides by ``10**precision * multi
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import random
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from math import log
 
@@ -77,7 +78,10 @@ class TopicBook:
     an index feed of a non-index, do not exist (None).
     """
 
-    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+    def __init__(self, instruments: Mapping[str, Instrument],
+                 today: Callable[[], dt.date] | None = None) -> None:
+        # Generated F&O contracts are found by token on first use (``today``: the venue date).
+        self._instruments, self._today = instruments, today
         self._by_token: dict[tuple[str, str], Instrument] = {}
         self._by_index: dict[tuple[str, str], Instrument] = {}
         for ins in instruments.values():
@@ -110,6 +114,11 @@ class TopicBook:
             if topic is not None:
                 key = (topic.segment, topic.token)
                 ins = self._by_index.get(key) if topic.kind == "if" else self._by_token.get(key)
+                finder = getattr(self._instruments, "by_exchange_token", None)
+                if ins is None and topic.kind != "if" and finder is not None and self._today:
+                    found = finder(topic.token, self._today())
+                    if found is not None and SEGMENTS.get(found.fytoken[:4]) == topic.segment:
+                        ins = found
                 if ins is not None:
                     if len(self._by_id) > 0xFFFF:
                         raise RuntimeError("more than 65535 distinct topics")

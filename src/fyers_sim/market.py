@@ -17,6 +17,11 @@ Three layers, each seeded independently so any symbol/day/minute can be produced
 Candles are aggregations of those ticks: 1-minute bars equal the ticks of the minute, longer bars
 and daily bars aggregate minutes, second bars bucket ticks directly. Prices are integers counted
 in ticks internally, so everything emitted lies on the tick grid.
+
+Index futures and options whose underlying index is in the universe have no chain of their own:
+their day plan prices each minute's open/high/low/close from the index's minute plan
+(:mod:`fyers_sim.fno_pricing`), so a contract's day is still built on its own and cheaply (one
+index day plan, shared by every contract of that index, plus a few values per minute).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from .instruments import UNIVERSE, Instrument, depth_payload, quote_payload, tick_fraction
+from .market_fno import FnoMarketMixin
+from .universe import Universe
 from .sessions import (
     DAILY_STAMP_OFFSET, SessionCalendar, TradingDayIndex, daily_bar_stamp, parse_resolution,
 )
@@ -122,7 +129,19 @@ def _density_mask(bits, p: float) -> int:
     return m
 
 
-class MarketData:
+class _Scales(dict):
+    """symbol -> tick_fraction(tick size), filled on first use (the F&O universe is open-ended)."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        super().__init__()
+        self._instruments = instruments
+
+    def __missing__(self, symbol: str) -> tuple[int, int]:
+        value = self[symbol] = tick_fraction(self._instruments[symbol].tick_size)
+        return value
+
+
+class MarketData(FnoMarketMixin):
     """Seeded market for ``instruments`` trading on ``sessions`` (default: the repo calendar).
 
     ``tick_interval`` is the mean number of seconds between ticks (every minute's first tick
@@ -143,15 +162,18 @@ class MarketData:
         if not 1.0 <= tick_interval <= 60.0:
             raise ValueError("tick_interval must be within [1, 60] seconds")
         self.seed = seed
-        self.instruments = instruments
         self.calendar = sessions if sessions is not None else SessionCalendar.from_yaml()
+        if isinstance(instruments, Universe):  # strikes centred on this market's index path
+            instruments = instruments.bind(self.calendar, self._index_level)
+        self.instruments: Mapping[str, Instrument] = instruments
         self.tick_interval = tick_interval
         self._lock = threading.Lock()
         self._days = TradingDayIndex(self.calendar, ORIGIN_DATE)
         self._chains: dict[str, _Chain] = {}
         # tick_size == num/den, so ``ticks * num / den`` is one correctly rounded division:
         # exactly the double nearest to the decimal price.
-        self._scales = {sym: tick_fraction(ins.tick_size) for sym, ins in instruments.items()}
+        self._scales = _Scales(instruments)
+        self._index_by_fytoken = {i.fytoken: s for s, i in instruments.items() if i.is_index}
         self._day = functools.lru_cache(maxsize=day_cache)(self._build_day)
         self._tape = functools.lru_cache(maxsize=minute_cache)(self._build_tape)
         self._minute = functools.lru_cache(maxsize=minute_cache)(self._build_minute)
@@ -197,6 +219,11 @@ class MarketData:
 
     def _build_day(self, symbol: str, day: dt.date) -> _Day:
         ins = self.instrument(symbol)
+        under = self.underlying_symbol(ins)
+        if under is not None:
+            return self._build_derived_day(ins, under, day)
+        if ins.base_price <= 0:  # a generated contract is priced only from its index
+            raise ValueError(f"{symbol} needs its index ({ins.underlying_fytoken}) in the market")
         with self._lock:
             idx = self._days.index_of(day)
         if idx is None:

@@ -8,6 +8,8 @@
   bare JWT -- is done by the middleware in :mod:`fyers_sim.rest`).
 * ``GET /sym_details/index_hsm_mapping.json``, ``/sym_details/<SEG>.csv`` (21-column symbol
   master) and ``/sym_details/<SEG>_sym_master.json``.
+* ``GET /data/history/fno/expired/*`` (:mod:`fyers_sim.rest_fno`). ``cont_flag=1`` on
+  ``/data/history`` gives a future's continuous series (:mod:`fyers_sim.market_fno`).
 
 Validation errors use FYERS's v2-era history codes (protocol §1.4/§1.5) with HTTP 400, the
 status the docs' table gives for "bad request / invalid" (the exact status is INFERRED; the SDK
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .instruments import (
-    CIRCUIT_BAND, SEGMENT_FILES, Instrument, index_hsm_mapping, symbol_master_csv, symbol_master_rows,
-    symbol_token_response, tick_fraction,
+    CIRCUIT_BAND, INST_FUTIDX, SEGMENT_FILES, Instrument, index_hsm_mapping, symbol_master_csv,
+    symbol_master_rows, symbol_token_response, tick_fraction,
 )
 from .market import MarketData
 from .rest import CTX, BadRequest, error_response, json_response, read_json
@@ -69,6 +71,7 @@ class _HistoryQuery:
     start: int         # inclusive range, epoch seconds
     end: int
     oi: bool
+    cont: bool = False  # cont_flag=1: a future's continuous series (fyers_sim.market_fno)
 
 
 def _epoch_param(raw: str | None, date_format: str, which: str, tz) -> int:
@@ -146,8 +149,9 @@ def _parse_history(q, market: MarketData, now: float) -> _HistoryQuery:
                         f"{_SECOND_TRADING_DAYS} trading days")
     # oi_flag=1 appends OI; the SDK sends None as "None", so anything else means no OI.
     oi = (q.get("oi_flag") or "").strip() == "1"
+    cont = (q.get("cont_flag") or "").strip() == "1"
     kind = "period" if period else "daily" if length == 0 else "intraday"
-    return _HistoryQuery(symbol, kind, res, length, period, start, end, oi)
+    return _HistoryQuery(symbol, kind, res, length, period, start, end, oi, cont)
 
 
 def _stamp_date(stamp: int) -> dt.date:
@@ -155,7 +159,7 @@ def _stamp_date(stamp: int) -> dt.date:
     return dt.datetime.fromtimestamp(stamp - DAILY_STAMP_OFFSET, dt.timezone.utc).date()
 
 
-def _oi_at(market: MarketData, ins: Instrument, epoch: float) -> int:
+def _contract_oi_at(market: MarketData, ins: Instrument, epoch: float) -> int:
     """Open interest of the last tick at or before ``epoch`` (0 outside F&O)."""
     if not ins.is_derivative:
         return 0
@@ -171,8 +175,16 @@ def _day_end(market: MarketData, day: dt.date) -> int:
 def _history_candles(market: MarketData, hq: _HistoryQuery, now: float) -> list[list]:
     """The candles of one validated request (runs off the event loop)."""
     ins = market.instrument(hq.symbol)
+    continuous = hq.cont and ins.inst_type == INST_FUTIDX
+    candles = market.continuous_candles if continuous else market.candles
+
+    def _oi_at(market: MarketData, ins: Instrument, epoch: float) -> int:
+        if continuous:  # the OI of the contract the series holds at that time
+            ins = market.instrument(market.front_future(hq.symbol, market.calendar.date_of(epoch)))
+        return _contract_oi_at(market, ins, epoch)
+
     if hq.kind == "intraday":
-        bars = market.candles(hq.symbol, hq.resolution, hq.start, hq.end, now)
+        bars = candles(hq.symbol, hq.resolution, hq.start, hq.end, now)
         if hq.oi:
             for bar in bars:
                 bar.append(_oi_at(market, ins, min(bar[0] + hq.length - 1, now)))
@@ -182,7 +194,7 @@ def _history_candles(market: MarketData, hq: _HistoryQuery, now: float) -> list[
     # (INFERRED: FYERS stamps daily bars at 00:00 UTC, before an intraday range_from that day).
     d0, d1 = cal.date_of(hq.start), cal.date_of(hq.end)
     if hq.kind == "daily":
-        bars = market.candles(hq.symbol, "D", daily_bar_stamp(d0), daily_bar_stamp(d1), now)
+        bars = candles(hq.symbol, "D", daily_bar_stamp(d0), daily_bar_stamp(d1), now)
         if hq.oi:
             for bar in bars:
                 bar.append(_oi_at(market, ins, min(_day_end(market, _stamp_date(bar[0])), now)))
@@ -190,7 +202,7 @@ def _history_candles(market: MarketData, hq: _HistoryQuery, now: float) -> list[
     # 1W / 1M: a bar per ISO week / calendar month, stamped like its first daily bar and kept
     # when that first trading day lies within [d0, d1] (the bar-start inclusion rule of §8).
     pad = dt.timedelta(days=7 if hq.period == "W" else 31)
-    daily = market.candles(hq.symbol, "D", daily_bar_stamp(d0 - pad), daily_bar_stamp(d1 + pad), now)
+    daily = candles(hq.symbol, "D", daily_bar_stamp(d0 - pad), daily_bar_stamp(d1 + pad), now)
     groups: dict[tuple, list[list]] = {}
     for bar in daily:
         day = _stamp_date(bar[0])
@@ -281,13 +293,8 @@ def _depth(market: MarketData, symbol: str, ohlcv: bool, now: float) -> dict:
 # ---------------------------------------------------------------------------- symbol master JSON
 def _master_record(market: MarketData, ins: Instrument, row: list[str], now: float) -> dict:
     """One ``<SEG>_sym_master.json`` value (keys as in protocol §7), built from a CSV row."""
-    tick = market.last_tick(ins.symbol, now)
-    if tick is None:
-        prev_close, prev_oi = 0.0, 0
-    elif market.calendar.date_of(tick.epoch) == market.calendar.date_of(now):
-        prev_close, prev_oi = tick.prev_close, tick.oi or 0
-    else:  # no trade today yet: the last trade was the previous session's close
-        prev_close, prev_oi = tick.ltp, tick.oi or 0
+    ref = market.reference_close(ins.symbol, now)
+    prev_close, prev_oi = ref if ref is not None else (0.0, 0)
     num, den = tick_fraction(ins.tick_size)
     prev_t = round(prev_close * den / num)
     band = round(prev_t * CIRCUIT_BAND)  # the same price band the depth reply shows
@@ -385,3 +392,5 @@ def add_data_routes(app: web.Application) -> None:
     r.add_get("/data/marketStatus", market_status)
     r.add_post("/data/symbol-token", symbol_token)
     r.add_get("/sym_details/{name}", sym_details)
+    from .rest_fno import add_fno_routes  # imports this module's history helpers
+    add_fno_routes(app)

@@ -11,6 +11,7 @@ modules' ``time`` (``tests/support/sdk_time.py``). The SDK code itself is unchan
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import struct
 import threading
@@ -25,6 +26,7 @@ from fyers_sim import hsm, hsm_fields  # noqa: E402
 from fyers_sim.data_topics import TickEncoder  # noqa: E402
 from fyers_sim.instruments import UNIVERSE, depth_payload  # noqa: E402
 from fyers_sim.market import _seed  # noqa: E402
+from fyers_sim.sessions import IST  # noqa: E402
 from fyers_sim.testing import wait_until  # noqa: E402
 from fyers_sim.tokens import decode_jwt_payload, encode_jwt  # noqa: E402
 
@@ -544,7 +546,8 @@ def test_contract_not_yet_listed_gets_its_snapshot_with_the_first_tick(venue, ra
     client.login(venue)
     client.send(sub_frame([topic]))
     assert client.recv() == ("reply", 4, b"\x01\x01\x00\x01K")
-    venue.set_time(venue.clock.time() + 5 * 86400 + 3600)  # listed by then
+    listed = venue.market.instrument(future).listed
+    venue.set_time(dt.datetime.combine(listed, dt.time(10, 15), IST).timestamp())  # listed by then
     (snap,) = client.feed_records(1)
     last = venue.market.last_tick(future, venue.clock.time())
     assert snap[0] == "S" and snap[2] == topic
@@ -575,6 +578,7 @@ def test_depth_levels_equal_rest_depth(venue):
     t0 = venue.clock.time()
     for symbol in (SBIN, "NSE:NIFTY26DECFUT", "NSE:NIFTY26D0125000CE"):
         ins = UNIVERSE[symbol]
+        assert ins == venue.market.instrument(symbol)  # a symbol is one Instrument everywhere
         for t in venue.market.ticks(symbol, t0, t0 + 120)[:40]:
             assert enc.values("dp", ins, t) == tuple(_flatten(venue.market.depth(symbol, t.epoch)))
     # bids stop at one tick: the missing levels are absent
@@ -589,3 +593,25 @@ def _flatten(depth: dict) -> list[int]:
     out = [round(lv["price"] * 100) for lv in depth["bids"]] + pad + [round(lv["price"] * 100) for lv in depth["ask"]]
     out += [lv["volume"] for lv in depth["bids"]] + pad + [lv["volume"] for lv in depth["ask"]]
     return out + [lv["ord"] for lv in depth["bids"]] + pad + [lv["ord"] for lv in depth["ask"]]
+
+
+def test_sdk_streams_a_generated_option_contract(sdk, sdk_venue):
+    """A contract of the generated F&O universe (not one of the fixed instruments) goes through
+    symbol-token -> sf|nse_fo|<token> -> the venue's TopicBook, tick by tick."""
+    venue = sdk_venue
+    t0 = venue.clock.time()
+    day = venue.market.calendar.date_of(t0)
+    spot = venue.market.last_tick(NIFTY, t0).ltp
+    weekly = next(e for e, kind in venue.market.instruments.expiries_on(day, "NIFTY") if kind == "weekly")
+    option = min((c for c in venue.market.contracts_on(day, "NIFTY")
+                  if c.expiry_date == weekly and c.option_type == "PE"), key=lambda c: abs(c.strike - spot))
+    assert option.symbol not in UNIVERSE.fixed and option.ex_token >= 100_000
+    client = sdk().connect()
+    client.sock.subscribe([option.symbol], "SymbolUpdate")
+    first = client.wait_data(1, symbol=option.symbol, kind="sf")[0]
+    assert first == sf_dict(venue.market.last_tick(option.symbol, t0), option.symbol)
+    venue.advance(60)
+    ticks = minute_ticks(venue, option.symbol, t0, t0 + 60)
+    got = client.wait_data(1 + len(ticks), symbol=option.symbol, kind="sf")
+    assert got[1:] == [sf_dict(t, option.symbol) for t in ticks]
+    assert client.errors == []

@@ -142,14 +142,24 @@ def test_protection_can_be_turned_off():
     assert row(e, oid, T0)["limitPrice"] == 0.0
 
 
+def _near_money_call() -> str:
+    """A Dec-2026 NIFTY call near the money at T0 (option prices derive from the index)."""
+    spot = MD.last_tick("NSE:NIFTY50-INDEX", T0).ltp
+    calls = [c for c in MD.contracts_on(DAY, "NIFTY") if c.option_type == "CE"
+             and c.expiry_date == MD.instrument(CALL).expiry_date]
+    return min(calls, key=lambda c: abs(c.strike - spot)).symbol
+
+
 def test_option_sells_are_capped_below_the_ltp():
+    call = _near_money_call()
     e, _ = engine(min_slices=1, max_slices=1)
-    e.place(order(symbol=CALL, productType="MARGIN", qty=65), T0)
+    e.place(order(symbol=call, productType="MARGIN", qty=65), T0)
     e.advance(T0 + 30)
-    oid = e.place(order(symbol=CALL, productType="MARGIN", qty=65, side=-1), T0 + 30)["id"]
-    t = MD.last_tick(CALL, T0 + 30)
+    oid = e.place(order(symbol=call, productType="MARGIN", qty=65, side=-1), T0 + 30)["id"]
+    t = MD.last_tick(call, T0 + 30)
+    assert t.ltp > 20
     cap = row(e, oid, T0 + 30)["limitPrice"]
-    assert cap == protection_price(MD.instrument(CALL), SELL, t.ltp, t.prev_close) < t.ltp
+    assert cap == protection_price(MD.instrument(call), SELL, t.ltp, t.prev_close) < t.ltp
     assert cap == pytest.approx(t.ltp * 0.9, abs=0.05)           # LTP > 20: 10 %
 
 

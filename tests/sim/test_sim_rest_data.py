@@ -252,9 +252,9 @@ def test_quotes_multi_symbol_and_invalid_symbol(fy, sdk_venue):
 
 def test_quotes_at_most_50_symbols(fy):
     assert len(fy.quotes({"symbols": ",".join([SBIN] * 50)})["d"]) == 50
-    too_many = ",".join(list(UNIVERSE) * 3)
+    too_many = ",".join(list(UNIVERSE) * 4)
     assert fy.quotes({"symbols": too_many}) == _err(-351, "Please provide at most 50 symbols")
-    assert fy.quotes_v2({"symbols": list(UNIVERSE) * 3}) == _err(-351, "Please provide at most 50 symbols")
+    assert fy.quotes_v2({"symbols": list(UNIVERSE) * 4}) == _err(-351, "Please provide at most 50 symbols")
     assert fy.quotes({"symbols": ""}) == _err(-300, "Please provide valid symbols")
 
 
@@ -358,7 +358,8 @@ def test_symbol_master_json_and_index_map(sdk_venue):
     assert fo[OPT]["optType"] == "CE" and fo[OPT]["strikePrice"] == 26000.0 and fo[OPT]["minLotSize"] == 65
     mapping = requests.get(sdk_venue.urls.index_map, timeout=10)
     assert mapping.status_code == 200
-    assert mapping.json() == index_hsm_mapping() == {NIFTY: "Nifty 50", "NSE:NIFTYBANK-INDEX": "Nifty Bank"}
+    assert mapping.json() == index_hsm_mapping() == {NIFTY: "Nifty 50", "NSE:NIFTYBANK-INDEX": "Nifty Bank",
+                                                       "NSE:FINNIFTY-INDEX": "Nifty Fin Service"}
 
 
 def test_rest_requests_are_counted_by_path_without_admin_routes(fy, sdk_venue):
