@@ -74,22 +74,38 @@ def test_a_lot_change_between_snapshots_and_nearest_earlier_answers(venue, tmp_p
     with pytest.raises(UnknownSymbolError):
         master.info("NSE:NIFTY26SEP29200CE", day)
     assert master.info("NSE:NIFTY26SEP29200CE", OLD).expiry_date == dt.date(2026, 9, 29)
+    # futures over [OLD, day]: the expired September one (old snapshot only), then the venue's front month
+    front = venue.market.front_future(FUT, day)
     futures = master.futures("NIFTY", OLD, day)
-    assert [f.ticker for f in futures] == ["NSE:NIFTY26SEPFUT", "NSE:NIFTY26DECFUT"]
-    assert futures[1].lot_size == 65  # the latest version
+    assert [f.ticker for f in futures] == ["NSE:NIFTY26SEPFUT", front] and front != FUT
+    assert futures[1].lot_size == venue.market.instrument(front).lot_size == 65
+    through_dec = master.futures("NIFTY", OLD, dt.date(2026, 12, 28))  # up to the first expiring after it
+    assert [f.ticker for f in through_dec] == ["NSE:NIFTY26SEPFUT", front, FUT]
+    assert through_dec[-1].lot_size == 65  # in both snapshots: the latest version answers
     master.close()
 
 
 def test_fno_helpers_on_the_venue_snapshot(venue, tmp_path: Path) -> None:
     master = DatedSymbolMaster.from_config(venue_config(venue, tmp_path, segments=("NSE_FO",)), now=venue.clock.now())
     day = today(venue)
-    assert master.expiries("NIFTY", day) == [dt.date(2026, 12, 1), dt.date(2026, 12, 29)]
-    assert master.expiries("NIFTY", day, kind="monthly") == [dt.date(2026, 12, 29)]
-    assert master.expiries("NIFTY", day, instrument="futures") == [dt.date(2026, 12, 29), dt.date(2027, 2, 23)]
-    assert master.option("NIFTY", day, "CE", atm_price=25100.0).ticker == "NSE:NIFTY26D0125000CE"
-    assert master.option("NIFTY", day, "PE", expiry="monthly", atm_price=25900.0).ticker == "NSE:NIFTY26DEC26000PE"
-    assert master.future("NIFTY", day, n=1).ticker == "NSE:NIFTY27FEBFUT"
-    assert {c.ticker for c in master.contracts("BANKNIFTY", day)} == {"NSE:BANKNIFTY26DECFUT"}
+    listed = venue.market.instruments.expiries_on(day, "NIFTY")  # the venue's own listing of the day
+    monthly = [e for e, kind in listed if kind == "monthly"]
+    assert len(listed) > len(monthly) >= 2  # weeklies and at least two months
+    assert master.expiries("NIFTY", day) == [e for e, _ in listed]
+    assert master.expiries("NIFTY", day, kind="monthly") == monthly
+    assert master.expiries("NIFTY", day, kind="weekly") == [e for e, kind in listed if kind == "weekly"]
+    assert master.expiries("NIFTY", day, instrument="futures") == monthly
+    chain = venue.market.contracts_on(day, "NIFTY")
+    nearest = [c for c in chain if c.expiry_date == listed[0][0] and c.option_type == "CE"]
+    strike = nearest[len(nearest) // 2].strike  # a strike in the middle of the nearest chain
+    assert master.option("NIFTY", day, "CE", atm_price=strike + 20.0).ticker == nearest[len(nearest) // 2].symbol
+    dec = [c for c in chain if c.expiry_date == monthly[1] and c.option_type == "PE"]
+    assert master.option("NIFTY", day, "PE", expiry="monthly", n=1, atm_price=dec[5].strike - 10.0).ticker == dec[5].symbol
+    futures = [c.symbol for c in chain if c.option_type == "XX"]
+    assert master.future("NIFTY", day).ticker == futures[0] == venue.market.front_future(FUT, day)
+    assert master.future("NIFTY", day, n=1).ticker == futures[1]
+    assert {c.ticker for c in master.contracts("BANKNIFTY", day)} == {
+        c.symbol for c in venue.market.contracts_on(day, "BANKNIFTY")}
     master.close()
 
 
