@@ -47,6 +47,7 @@ _EXPORTS = {
     "resolve_option": "fyers_store.models.contracts",
     "resolve_future": "fyers_store.models.contracts",
     "continuous_futures": "fyers_store.engine.continuous",
+    "continuous_symbol": "fyers_store.models.contracts",
     "roll_schedule": "fyers_store.engine.continuous",
     "WholeLotSizer": "fyers_store.bt.sizers",
     "SQLiteHistoricalCache": "fyers_store.persistence",

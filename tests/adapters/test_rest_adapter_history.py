@@ -44,7 +44,9 @@ def test_intraday_windows_are_contiguous_cut_at_ist_midnight_and_within_100_days
         assert b.start.astimezone(IST).time() == dt.time(0, 0)            # no bar can start at a cut
     p = windows[0].params(SBIN)
     assert p == {"symbol": SBIN, "resolution": "1", "date_format": "0", "range_from": str(int(start.timestamp())),
-                 "range_to": str(int(windows[0].end.timestamp())), "cont_flag": "1"}
+                 "range_to": str(int(windows[0].end.timestamp()))}  # a contract's own candles
+    assert windows[0].params("NSE:NIFTY26DECFUT|cont") == {**windows[0].params("NSE:NIFTY26DECFUT"), "cont_flag": "1"}
+    assert windows[0].params("NSE:NIFTY26DECFUT|cont")["symbol"] == "NSE:NIFTY26DECFUT"
 
 
 def test_daily_windows_are_ist_dates_within_the_limit():

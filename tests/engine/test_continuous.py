@@ -88,8 +88,8 @@ class ContinuousRows(Rows):
         self.reach = reach
 
     def __call__(self, symbol, resolution, start, end):
-        if symbol == "NSE:NIFTY26DECFUT":
-            start = max(start, dt.datetime.combine(self.reach, dt.time(), IST))
+        if symbol == "NSE:NIFTY26DECFUT|cont":  # FYERS's series is asked for by its own symbol
+            symbol, start = "NSE:NIFTY26DECFUT", max(start, dt.datetime.combine(self.reach, dt.time(), IST))
         return super().__call__(symbol, resolution, start, end)
 
 

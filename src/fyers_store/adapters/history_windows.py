@@ -38,6 +38,7 @@ from typing import Any
 
 from fyers_store.errors import BarValidationError, FyersError, VenueDataError
 from fyers_store.models.bars import NormalizedBar, normalize_bar
+from fyers_store.models.contracts import split_continuous
 from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, is_seconds_resolution
 from fyers_store.models.zones import IST
 
@@ -80,9 +81,14 @@ class HistoryWindow:
             frm, to, fmt = self.start.date().isoformat(), self.end.date().isoformat(), "1"
         else:
             frm, to, fmt = str(int(self.start.timestamp())), str(int(self.end.timestamp())), "0"
-        # cont_flag=1: continuous futures/options data; harmless for cash symbols.
-        return {"symbol": symbol, "resolution": self.resolution, "date_format": fmt,
-                "range_from": frm, "range_to": to, "cont_flag": "1"}
+        # cont_flag=1 (FYERS's continuous series, near-month contracts joined) only when the symbol
+        # asks for it (``<ticker>|cont``): a contract's backtest needs the contract's own candles.
+        ticker, continuous = split_continuous(symbol)
+        query = {"symbol": ticker, "resolution": self.resolution, "date_format": fmt,
+                 "range_from": frm, "range_to": to}
+        if continuous:
+            query["cont_flag"] = "1"
+        return query
 
 
 def _aware(when: dt.datetime, name: str) -> dt.datetime:

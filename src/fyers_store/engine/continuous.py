@@ -1,11 +1,11 @@
 """A continuous-futures series for backtests: FYERS's own, or stitched from the dated symbol
 master's futures.
 
-The REST adapter sends every history request with ``cont_flag=1`` (FYERS: "continuous data for
-futures and options"), so the history of the near-month future over a range that starts before
-its listing is FYERS's continuous series, if FYERS serves one for that range [inferred from the
-docs' one-line description, 2026-12: which contract FYERS rolls to, and when, is not documented].
-``method="fyers"`` reads exactly that; ``method="stitch"`` (default) builds the series from the
+A history symbol ``<ticker>|cont`` (:func:`~fyers_store.models.contracts.continuous_symbol`) makes
+the REST adapter send ``cont_flag=1`` (FYERS: "continuous data for futures and options"): FYERS's
+continuous series, the near-month contracts joined, kept in the history cache apart from the
+contract's own bars (a bare ticker asks for those) [inferred from FYERS's description, 2026-12:
+which contract FYERS rolls to, and when, is not documented]. ``method="fyers"`` reads that series; ``method="stitch"`` (default) builds the series from the
 individual contracts -- expired ones included, through the same history cache
 (``FyersStore.get_history_rows``) -- with the documented rule below; ``method="auto"`` uses FYERS's
 series when it reaches back to the start (its first bar within :data:`AUTO_SLACK_DAYS` of it) and
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 from fyers_store.logs import get_logger
-from fyers_store.models.contracts import ContractNotFound, SymbolInfo
+from fyers_store.models.contracts import ContractNotFound, SymbolInfo, continuous_symbol
 from fyers_store.models.zones import IST
 from fyers_store.persistence.cache import BarRow
 
@@ -115,7 +115,7 @@ def continuous_futures(futures: Sequence[SymbolInfo], rows: RowSource, resolutio
     legs = roll_schedule(futures, start, end, roll_days_before_expiry=roll_days_before_expiry)
     if method != "stitch":
         last = legs[-1]
-        series = rows(last.ticker, resolution, _midnight(start), _midnight(end + dt.timedelta(days=1)))
+        series = rows(continuous_symbol(last.ticker), resolution, _midnight(start), _midnight(end + dt.timedelta(days=1)))
         first = dt.datetime.fromtimestamp(series[0][0], IST).date() if series else None
         if method == "fyers" or (first is not None and first <= start + dt.timedelta(days=AUTO_SLACK_DAYS)):
             return ContinuousSeries(series, [Leg(last.ticker, last.expiry, start, end, adjusted=False)])

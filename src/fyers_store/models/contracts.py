@@ -33,18 +33,21 @@ from fyers_store.models.zones import IST
 
 __all__ = [
     "CASH_SEGMENT",
+    "CONTINUOUS_SUFFIX",
     "ContractNotFound",
     "ExpiryKind",
     "SymbolInfo",
     "SymbolMasterError",
     "UnknownSymbolError",
     "check_order",
+    "continuous_symbol",
     "expiries",
     "is_monthly",
     "on_tick",
     "product_refusal",
     "resolve_future",
     "resolve_option",
+    "split_continuous",
 ]
 
 #: FYERS segment code of the capital market (cash equities, ETFs, indices).
@@ -53,6 +56,13 @@ CASH_SEGMENT = 10
 _CASH_ONLY = frozenset({ProductType.CNC, ProductType.MTF})
 _DERIVATIVES_ONLY = frozenset({ProductType.MARGIN})
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+#: A history symbol ``<ticker>|cont`` asks FYERS for ``ticker``'s continuous series (``cont_flag=1``);
+#: the bare ticker asks for the contract's own candles. FYERS's continuous chart joins the near-month
+#: contracts ("the previous months' data is replaced with the previous near-month contracts", FYERS,
+#: 2026-12; what ``cont_flag=1`` does for a far month or an option is not documented), so it is
+#: asked only when wanted, and the history cache keeps it apart from the contract's own bars.
+CONTINUOUS_SUFFIX = "|cont"
 
 #: Which expiries :func:`expiries` lists: every one (weekly schedule, monthly dates included),
 #: only the monthly ones, or only the weekly ones.
@@ -131,6 +141,18 @@ class SymbolInfo:
     def expiry_date(self) -> Optional[dt.date]:
         """The IST date of the expiry (None for instruments that do not expire)."""
         return None if self.expiry is None else self.expiry.astimezone(IST).date()
+
+
+def continuous_symbol(ticker: str) -> str:
+    """The history symbol of ``ticker``'s continuous series (see :data:`CONTINUOUS_SUFFIX`)."""
+    return ticker if ticker.endswith(CONTINUOUS_SUFFIX) else ticker + CONTINUOUS_SUFFIX
+
+
+def split_continuous(symbol: str) -> tuple[str, bool]:
+    """``(FYERS ticker, whether the continuous series is asked)`` of a history symbol."""
+    if symbol.endswith(CONTINUOUS_SUFFIX):
+        return symbol[:-len(CONTINUOUS_SUFFIX)], True
+    return symbol, False
 
 
 # ---------------------------------------------------------------------------------------------- checks
