@@ -5,6 +5,7 @@ left behind (the history cache, the state DB) and against a second run."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import signal
@@ -86,7 +87,7 @@ def example_scripts() -> list[str]:
 
 def test_the_smoke_tests_cover_the_examples_of_the_issue() -> None:
     assert {"backtest_to_live.py", "portfolio_backtest_two_symbols.py", "diy_backtest_no_backtrader.py",
-            "live_signal_loop.py"} <= set(example_scripts())
+            "live_signal_loop.py", "index_options_backtest.py"} <= set(example_scripts())
 
 
 @pytest.mark.parametrize("name", example_scripts())
@@ -124,6 +125,49 @@ def test_portfolio_backtest_reports_cache_and_rest_bars_and_refetches_nothing(tm
     # the same bars give the same backtest
     assert first.split("=== per symbol ===")[1].split("history:")[0] == \
         second.split("=== per symbol ===")[1].split("history:")[0]
+
+
+# ------------------------------------------------------------------ index options backtest
+TRADE_ROW = re.compile(r"^\s+(NSE:NIFTY\S+)\s+(\d\d \w{3} \d\d)\s+(\d+)\s+(\d+)\s+(-?Rs [\d,.]+\d)\s+"
+                       r"(-?Rs [\d,.]+\d)\s+(-?Rs [\d,.]+\d)$", re.M)
+CONTRACT_ROW = re.compile(r"index ([\d,.]+)\s+strike (\d+)\s+expiry \w{3} (\d\d \w{3} \d{4})\s+(NSE:NIFTY\S+)CE \+ "
+                          r"(NSE:NIFTY\S+)PE\s+lot (\d+)")
+
+
+def test_index_options_backtest_trades_the_lot_of_each_date_and_its_charges_add_up(tmp_path: Path) -> None:
+    first = run_example(tmp_path, "index_options_backtest.py")
+    # 1. a straddle a week: call and put of one expiry at the strike nearest the index's previous close
+    contracts = CONTRACT_ROW.findall(first)
+    assert len(contracts) == 5
+    for index, strike, expiry, call, put, lot in contracts:
+        assert call == put and call.endswith(strike) and abs(int(strike) - float(index.replace(",", ""))) <= 25
+        assert int(lot) == (75 if dt.datetime.strptime(expiry, "%d %b %Y").date() < dt.date(2026, 1, 1) else 65)
+    # 3. per trade: one lot of the lot in force (75 for 2025 expiries, 65 from January 2026), net = gross - charges
+    trades = TRADE_ROW.findall(first)
+    assert len(trades) == 10
+    for contract, expiry, lots, lot, gross, charges, net in trades:
+        assert int(lots) == 1 and int(lot) == (75 if dt.datetime.strptime(expiry, "%d %b %y").date().year == 2025 else 65)
+        assert rupees(charges) > 0 and rupees(gross) - rupees(charges) == pytest.approx(rupees(net), abs=0.005)
+    assert [int(t[3]) for t in trades] == [75] * 6 + [65] * 4
+    # the summary: gross and charges are the trades', the lines add up, the broker's cash moved by the net
+    summary = first.split("=== summary ===")[1]
+    gross = rupees(re.search(r"gross P&L: (-?Rs [\d,.]+\d)", summary).group(1))
+    charges = rupees(re.search(r"\ncharges: (-?Rs [\d,.]+\d)", summary).group(1))
+    net = rupees(re.search(r"net P&L: (-?Rs [\d,.]+\d)", summary).group(1))
+    lines = dict(re.findall(r"^  (\w+)\s+(-?Rs [\d,.]+\d)$", summary, re.M))
+    assert set(lines) == {"brokerage", "stt", "exchange", "ipft", "sebi", "stamp", "clearing", "dp", "gst"}
+    assert rupees(lines["brokerage"]) == 20.0 * 2 * len(trades)  # Rs 20 per executed options order
+    assert sum(rupees(v) for v in lines.values()) == pytest.approx(charges, abs=0.005)
+    assert gross == pytest.approx(sum(rupees(t[4]) for t in trades), abs=0.005)
+    assert charges == pytest.approx(sum(rupees(t[5]) for t in trades), abs=0.005)
+    assert net == pytest.approx(gross - charges, abs=0.005)
+    assert rupees(re.search(r"\(change (-?Rs [\d,.]+\d)\)", summary).group(1)) == pytest.approx(net, abs=0.005)
+    assert number(r"history REST calls this run: (\d+)", first) > 0
+
+    second = run_example(tmp_path, "index_options_backtest.py")
+    assert number(r"history REST calls this run: (\d+)", second) == 0
+    assert TRADE_ROW.findall(second) == trades and second.split("=== summary ===")[1].split("history REST")[0] == \
+        summary.split("history REST")[0]
 
 
 # ------------------------------------------------------------------ DIY backtest
