@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"weekly ATM straddle (bought) on {UNDERLYING} from {args.start:%d %b %Y}, {args.weeks} week(s) "
           f"({'local FYERS venue' if chosen_mode(args) == 'venue' else 'FYERS'})")
     with open_session(args, market=False, orders=False) as session:
-        from fyers_store import FyersCommission, WholeLotSizer
+        from fyers_store import ContractNotFound, FyersCommission, SymbolMasterError, WholeLotSizer
         from fyers_store.models.charges import LINES
 
         requests_before = session.history_requests()
@@ -187,7 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         contracts = DatedContracts(session, args.data_dir.absolute())
         master = contracts.master
         try:
-            weeks = plan_weeks(closes, args.start, args.weeks, contracts.on)
+            try:
+                weeks = plan_weeks(closes, args.start, args.weeks, contracts.on)
+            except (SymbolMasterError, ContractNotFound) as exc:
+                # live: FYERS publishes today's master only; past dates need snapshots stored on those days
+                print(f"cannot resolve the contracts: {exc}", file=sys.stderr)
+                return 2
             print("\n1. contracts (resolved on each entry day from the index's previous close):")
             for w in weeks:
                 lot = master.lot_size(w.call, w.entry)
