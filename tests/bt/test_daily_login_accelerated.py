@@ -10,6 +10,10 @@ market hours. Every venue token dies at 06:00 IST; the store's daily login runs 
 login at the venue, whose login keys live on real time, not on the fast venue clock); on Monday at
 10:02 a login elsewhere ends the session (the venue closes its sockets) and the store logs in again.
 
+The clock does not wait for the store to log in and for Cerebro to start, so the feeds start as a
+user's would, with a start backfill from Friday's open (``fromdate``): whatever the session has
+reached by then comes from history, the rest live.
+
 Asserted as there: Cerebro ran once (no restart); the venue refused no order request for its token;
 every 5-minute bar of every session reached the strategy once and equals the venue's candle; the two
 orders of each day completed; four TOTP logins.
