@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Mapping, Sequence
 
 from fyers_store.models.charges import LINES, PAISA, ContractNote
@@ -58,14 +58,14 @@ class DayPnl:
 
 def day_reports(gross_by_day: Mapping[dt.date, Decimal], notes: Iterable[ContractNote]) -> list[DayPnl]:
     """One :class:`DayPnl` per day that has realized P&L or a contract note, in date order. Gross
-    amounts are rounded to the paisa; a day without a note has no charges."""
+    amounts are rounded to the paisa (half up); a day without a note has no charges."""
     by_day = {n.day: n for n in notes}
     days = sorted(set(gross_by_day) | set(by_day))
     out = []
     for day in days:
         note = by_day.get(day)
         lines = dict(note.lines) if note is not None else {name: _ZERO for name in LINES}
-        out.append(DayPnl(day, Decimal(gross_by_day.get(day, _ZERO)).quantize(PAISA), lines))
+        out.append(DayPnl(day, Decimal(gross_by_day.get(day, _ZERO)).quantize(PAISA, ROUND_HALF_UP), lines))
     return out
 
 
