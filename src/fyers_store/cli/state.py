@@ -23,9 +23,9 @@ from typing import Any, Optional, TextIO
 from fyers_store.engine.broker_state import LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY
 from fyers_store.state.state_store import RUN_ID_META_KEY
 from fyers_store.cli.common import (
-    EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config_dir_argument, config_dir_of, fail, format_table, ist_text,
-    stdin_is_tty,
+    EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config_dir_argument, fail, format_table, ist_text, stdin_is_tty,
 )
+from fyers_store.cli.charges import charges_config
 from fyers_store.cli.state_pnl import ledger_pnl, print_ledger_pnl
 
 __all__ = ["add_state_commands", "clear_command", "show_command"]
@@ -144,24 +144,12 @@ def show_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Op
                 "or FYERS_STATE_ACCOUNT_ID") if others else ""
         print(f"no state recorded for account {account}{hint}", file=out)
         return EXIT_OK
-    charges, charges_source = _charges_config(args)
+    charges, charges_source = charges_config(args)
     for strategy in strategies:
         with SQLiteStateStore(path, account_id=account, strategy_id=strategy, concurrency=cfg.concurrency) as store:
             _show_strategy(store, out)
             print_ledger_pnl(ledger_pnl(store, charges), charges_source, out)
     return EXIT_OK
-
-
-def _charges_config(args: argparse.Namespace) -> tuple[Any, str]:
-    """The charges ``state show`` uses, and where they came from (for the report)."""
-    from fyers_store.config import CHARGES_FILE, load_charges_config, shipped_charges_config
-
-    if args.charges is not None:
-        return load_charges_config(args.charges), str(args.charges)
-    configured = config_dir_of(args) / CHARGES_FILE
-    if configured.is_file():
-        return load_charges_config(configured), str(configured)
-    return shipped_charges_config(), "the shipped charges.yaml"
 
 
 def _show_strategy(store: Any, out: TextIO) -> None:
