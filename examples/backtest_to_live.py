@@ -4,16 +4,19 @@
 
 1. backfill 1-minute history of two NSE stocks into the SQLite cache (a progress bar per window;
    a second run finds everything cached and sends no history request);
-2. backtest ``SmaTrend`` on it with Backtrader's own broker and analyzers (returns, Sharpe,
-   drawdown, trades);
+2. backtest ``SmaTrend`` on it with Backtrader's own broker charging FYERS's real charges
+   (``FyersCommission``) and analyzers (returns, Sharpe, drawdown, trades, and
+   ``FyersChargesAnalyzer``: gross P&L, charges by line, net P&L);
 3. switch the same strategy class to live: FyersData feeds from the data socket, FyersBroker
    placing real orders on the venue (marketable orders fill in slices, so partial fills show);
    after ``--live-minutes`` venue minutes it closes its positions and stops. On the way it meets
    two of FYERS's 2026 rules: its market orders become protected limits (MPP: the protection price
    is printed), and the broker's INTRADAY square-off (``intraday_square_off_time``, 15:10 for the
    demo) closes its INTRADAY position before FYERS's 15:15 cut-off and refuses its next entry;
-4. print a summary (bars from cache vs REST, orders, fills, positions, P&L, what the two rules did,
-   where the state DB, logs and the equity-curve PNG are).
+4. print a summary (bars from cache vs REST, orders, fills, positions, gross P&L, charges and net
+   P&L of the backtest and of the live part -- live, FyersBroker charges with the same
+   FyersCommission --, what the two rules did, where the state DB, logs and the equity-curve PNG
+   are).
 
 The venue's clock is held at 15:04 IST on a fixed session (Fri 20 Nov 2026, chosen so the live
 part crosses 15:10 holding a position) while history and the backtest run, then runs ``--factor``
@@ -35,9 +38,10 @@ from pathlib import Path
 
 import backtrader as bt
 
+from fyers_store import FyersChargesAnalyzer, FyersCommission
 from fyers_store.models.intraday import FYERS_INTRADAY_CUTOFF, square_off_charge
 from venue_session import IST, add_session_arguments, chosen_mode, fresh_venue_state, open_session
-from demo_report import ProgressBar, add_analyzers, money, rules_report, write_equity_png
+from demo_report import ProgressBar, add_analyzers, charges_report, money, rules_report, write_equity_png
 
 SYMBOLS = ("NSE:SBIN-EQ", "NSE:INFY-EQ")
 RESOLUTION = "1"
@@ -162,9 +166,12 @@ def run_backtest(session, start: dt.datetime, end: dt.datetime) -> tuple[SmaTren
                                               fromdate=start.replace(tzinfo=None), todate=end.replace(tzinfo=None)),
                         name=symbol)
     cerebro.broker.setcash(1_000_000.0)
-    cerebro.broker.setcommission(commission=0.0003)  # ~3 bps a side: brokerage + STT, roughly
+    # FYERS's charges, dated: INTRADAY like the live part (a position the backtest carries overnight is
+    # still charged as intraday: the backtest has no square-off).
+    FyersCommission.install(cerebro, product_type="INTRADAY")
     cerebro.addstrategy(SmaTrend)
     add_analyzers(cerebro)
+    cerebro.addanalyzer(FyersChargesAnalyzer, _name="charges")
     strat = cerebro.run()[0]
     trades = strat.analyzers.trades.get_analysis()
     closed = trades.get("total", {}).get("closed", 0)
@@ -187,6 +194,8 @@ def run_live(session, minutes: float, real_timeout: float) -> tuple[SmaTrend, bo
     for symbol in SYMBOLS:
         cerebro.adddata(session.store.getdata(dataname=symbol, resolution=RESOLUTION, qcheck=0.1), name=symbol)
     cerebro.setbroker(session.getbroker(strategy_id="sma_trend"))
+    FyersCommission.install(cerebro, product_type="INTRADAY")  # FyersBroker charges each fill with it
+    cerebro.addanalyzer(FyersChargesAnalyzer, _name="charges")
     stop_at = session.now().astimezone(IST).replace(tzinfo=None) + dt.timedelta(minutes=minutes)
     cerebro.addstrategy(SmaTrend, live=True, stop_at=stop_at, clock=session.now)
 
@@ -206,8 +215,8 @@ def run_live(session, minutes: float, real_timeout: float) -> tuple[SmaTrend, bo
     return strat, not strat.stopping or bool(strat.pending)
 
 
-def summary(session, history: dict, calls: tuple[int, int | None], bt_stats: dict, live: SmaTrend | None,
-            png: Path | None, began: float) -> None:
+def summary(session, history: dict, calls: tuple[int, int | None], bt_stats: dict, bt_charges: dict,
+            live: SmaTrend | None, png: Path | None, began: float) -> None:
     store = session.store
     print("\n=== summary ===")
     served = sum(v[0] for v in history.values())
@@ -218,6 +227,8 @@ def summary(session, history: dict, calls: tuple[int, int | None], bt_stats: dic
           f"history REST calls this run: {total} (backfill {backfill_calls}, live warm-up "
           f"{'not counted off the venue' if warmup_calls is None else warmup_calls})")
     print("backtest: " + ", ".join(f"{k} {_fmt(v)}" for k, v in bt_stats.items()))
+    for line in charges_report(bt_charges, "backtest"):
+        print(line)
     if live is not None:
         trades = store.tradebook()
         orders = store.orderbook()
@@ -234,6 +245,11 @@ def summary(session, history: dict, calls: tuple[int, int | None], bt_stats: dic
         for p in positions:
             print(f"  position {p.symbol} {p.product_type.name}: net {p.net_qty}, realized {money(p.realized_pnl)}")
         print(f"live P&L: realized {money(realized)}, unrealized {money(unrealized)}")
+        for line in charges_report(live.analyzers.charges.get_analysis(), "live"):
+            print(line)
+        if live.fyers_square_off:
+            print(f"  plus FYERS's own square-off fee, not in the model: {len(live.fyers_square_off)} order(s) x "
+                  f"Rs {square_off_charge():.2f}")
         for line in rules_report(live.live_orders.values(), live.fyers_square_off,
                                  store.broker_config.intraday_square_off_time, live.ended_at):
             print(line)
@@ -307,10 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         history = backfill(session, SYMBOLS, args.history_from, today)
         after_backfill = session.history_requests() or 0
 
-        print("\n2. backtest (Backtrader's broker, 1,000,000 cash, 3 bps commission)")
+        print("\n2. backtest (Backtrader's broker, 1,000,000 cash, FYERS's charges by date: FyersCommission)")
         bt_strat, bt_stats = run_backtest(session, args.history_from, today)
         for key, value in bt_stats.items():
             print(f"   {key:<28} {_fmt(value)}")
+        bt_charges = bt_strat.analyzers.charges.get_analysis()
+        for line in charges_report(bt_charges, "backtest"):
+            print("   " + line)
 
         live, timed_out = None, False
         if not args.no_live:
@@ -335,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             calls = (sum(v[2] for v in history.values()), None)
         png = write_equity_png(session.state_path.parent / "equity_curve.png", bt_strat.equity, bt_strat.marks,
                                live.equity if live is not None else [], live.marks if live is not None else [])
-        summary(session, history, calls, bt_stats, live, png, began)
+        summary(session, history, calls, bt_stats, bt_charges, live, png, began)
     return 1 if timed_out else 0
 
 

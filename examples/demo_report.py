@@ -38,8 +38,22 @@ def add_analyzers(cerebro) -> None:
     cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
 
 
-def money(value: float) -> str:
+def money(value: Any) -> str:
     return f"{'-' if value < 0 else ''}Rs {abs(value):,.2f}"
+
+
+def charges_report(analysis: dict, label: str) -> list[str]:
+    """A FyersChargesAnalyzer's total in two lines: gross, charges, net; then the charges by line."""
+    from fyers_store.models.pnl_report import LINE_TITLES
+
+    total = analysis["total"]
+    days = len(analysis["days"])
+    lines = [f"{label}: gross P&L {money(total['gross'])}, charges {money(total['charges_total'])}, "
+             f"net P&L {money(total['net'])} ({days} trading day(s) with fills; gross is realized P&L, FYERS's "
+             "charges by the model)"]
+    by_line = [f"{LINE_TITLES[name].lower()} {money(amount)}" for name, amount in total["charges"].items() if amount]
+    lines.append("  charges by line: " + (", ".join(by_line) if by_line else "none"))
+    return lines
 
 
 def rules_report(orders: Iterable[tuple[dt.datetime, Any]], fyers_square_off: Iterable[Any],

@@ -83,6 +83,31 @@ def check_fyers_rules(out: str) -> None:
     assert "FYERS's own square-off (15:15-15:30, Rs 59.00 per executed order): none in this run" in rules
 
 
+CHARGES = re.compile(r"^(backtest|live): gross P&L (-?Rs [\d,.]+), charges (-?Rs [\d,.]+), net P&L (-?Rs [\d,.]+) "
+                     r"\((\d+) trading day\(s\) with fills", re.M)
+
+
+def rupees(text: str) -> float:
+    return float(text.replace("Rs ", "").replace(",", ""))
+
+
+def check_charges(out: str) -> None:
+    """The summary shows gross, charges by line and net for the backtest and the live part; live, the gross
+    is what the venue's positions realized (the strategy ends flat)."""
+    summary = out.split("=== summary ===")[1]
+    found = {m[0]: m for m in CHARGES.findall(summary)}
+    assert set(found) == {"backtest", "live"}, summary
+    for label, gross, charges, net, days in found.values():
+        assert rupees(charges) > 0 and int(days) >= 1
+        assert rupees(net) == pytest.approx(rupees(gross) - rupees(charges), abs=0.005)
+        block = summary.split(f"{label}: gross P&L")[1]
+        by_line = re.search(r"charges by line: (.*)$", block, re.M)[1]
+        amounts = [rupees(a) for a in re.findall(r"-?Rs [\d,.]+\d", by_line)]
+        assert "brokerage" in by_line and sum(amounts) == pytest.approx(rupees(charges), abs=0.005)
+    realized = re.search(r"live P&L: realized (-?Rs [\d,.]+\d)", summary)[1]
+    assert rupees(found["live"][1]) == pytest.approx(rupees(realized), abs=0.005)
+
+
 def test_the_demo_backtests_from_the_cache_trades_on_the_venue_and_refetches_nothing(tmp_path: Path) -> None:
     first = run_demo(tmp_path)
     assert number(r"history REST calls this run: (\d+)", first) > 0
@@ -92,6 +117,7 @@ def test_the_demo_backtests_from_the_cache_trades_on_the_venue_and_refetches_not
     assert orders >= 1 and fills > orders  # slices: at least one order filled in parts
     assert "Partial" in first and "Completed" in first
     check_fyers_rules(first)
+    check_charges(first)
     # the broker's fill ledger in the state DB holds exactly the fills the venue reports
     with contextlib.closing(sqlite3.connect(tmp_path / "venue_state.sqlite")) as db:
         assert db.execute("SELECT count(*) FROM applied_trades").fetchone()[0] == fills

@@ -295,9 +295,13 @@ class Account:
         """Opening balance plus realized P&L, less today's charges."""
         return self.opening + self.realized - self.charges
 
+    def square_off_amount(self) -> float:
+        """What one executed admin square-off order costs (charge plus GST)."""
+        return round2(self.config.square_off_charge * (1 + self.config.gst_rate))
+
     def charge_square_off(self) -> float:
         """Debit one executed admin square-off order (charge plus GST); returns the amount."""
-        amount = round2(self.config.square_off_charge * (1 + self.config.gst_rate))
+        amount = self.square_off_amount()
         self.charges += amount
         return amount
 

@@ -96,6 +96,7 @@ class MatchingEngine(IntradayRules):
         self._outbox: list[tuple[str, dict]] = []
         self._orders: dict[str, Order] = {}
         self._trades: list[Trade] = []
+        self._past_trades: list[Trade] = []  # earlier days' fills, for the reports routes
         self._clock: float | None = None
         self._order_seq = self._exch_seq = self._trade_seq = 0
 
@@ -206,6 +207,7 @@ class MatchingEngine(IntradayRules):
         """IST midnight: the orderbook/tradebook start afresh (only working AMOs survive) and
         the account rolls over (see :meth:`fyers_sim.accounts.Account.roll_day`)."""
         self._orders = {k: o for k, o in self._orders.items() if o.working}
+        self._past_trades.extend(self._trades)
         self._trades = []
         self._account.roll_day()
 
@@ -596,6 +598,11 @@ class MatchingEngine(IntradayRules):
         """Tradebook entries (copies)."""
         with self._lock:
             return [t.rest() for t in self._trades]
+
+    def trade_history(self, now: float) -> tuple[list[Trade], float]:
+        """Every fill since the venue started, oldest first, and one square-off order's charge."""
+        with self._synced(now):
+            return self._past_trades + self._trades, self._account.square_off_amount()
 
     def net_positions(self) -> list[dict]:
         """``netPositions`` entries as of the last processed time (copies)."""

@@ -34,6 +34,7 @@ from .rest import build_rest_app
 from .rest_admin import add_admin_routes
 from .rest_data import add_data_routes
 from .rest_login import add_login_routes
+from .rest_reports import add_report_routes
 from .rest_trading import add_trading_routes
 from .sessions import IST, SessionCalendar
 from .tokens import TokenAuthority, VenueAccount
@@ -210,7 +211,7 @@ class Venue:
         ctx.loop = asyncio.get_running_loop()
         ctx.stopping = asyncio.Event()
         apps = (
-            build_rest_app(ctx, add_trading_routes, add_login_routes, add_data_routes,
+            build_rest_app(ctx, add_trading_routes, add_report_routes, add_login_routes, add_data_routes,
                            lambda app: add_admin_routes(app, self)),
             self.order_socket.app(),
             self.data_socket.app(),

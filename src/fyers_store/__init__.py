@@ -68,6 +68,7 @@ _EXPORTS = {
     "StaticIpRefused": "fyers_store.errors",
     "MppBackBroker": "fyers_store.bt.mpp",
     "FyersCommission": "fyers_store.bt.commission",
+    "FyersChargesAnalyzer": "fyers_store.bt.analyzer",
     "HistoryService": "fyers_store.engine.history",
     "FeedEngine": "fyers_store.engine.feed_engine",
     "LiveBarBuilder": "fyers_store.engine.bar_builder",

@@ -1,6 +1,7 @@
 """FyersBroker (live, on the local venue through the unmodified SDK) charges with FyersCommission:
 per FYERS order id, the venue's slices of one order pay brokerage once, and the commissions the
-strategy's orders carry add up to the day's contract note of the venue's tradebook."""
+strategy's orders carry add up to the day's contract note of the venue's tradebook; FyersChargesAnalyzer
+reports that note and the round trip's gross P&L from the venue's fills."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from fyers_store import FyersCommission
+from fyers_store import FyersChargesAnalyzer, FyersCommission
 from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.models.charges import Segment
 from fyers_store.models.orders import OrderType, Side
@@ -24,6 +25,7 @@ def run_with_charges(fast_venue, tmp_path):
     state = state_store(fast_venue, tmp_path)
     run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
     comm = FyersCommission.install(run.cerebro)  # INTRADAY orders (CONFIG's default product)
+    run.cerebro.addanalyzer(FyersChargesAnalyzer, _name="charges")
     run.start()
     yield run, comm
     run.stop()
@@ -57,3 +59,11 @@ def test_live_fills_are_charged_per_fyers_order(fast_venue, run_with_charges) ->
     # What the strategy's orders were charged adds up to the day's note.
     assert round(buy.executed.comm + sell.executed.comm, 2) == float(note.total)
     assert note.lines["stt"] > 0 and note.lines["stamp"] > 0
+    # The analyzer: the same note, and gross = what the venue's fills realized (sold value - bought value: flat).
+    report = run.do(lambda s: s.analyzers.charges.get_analysis())
+    assert list(report["days"]) == [day]
+    assert report["total"]["charges"] == dict(note.lines) and report["total"]["charges_total"] == note.total
+    fills = {side: sum(D(str(t["tradePrice"])) * t["tradedQty"] for t in venue_trades_of(fast_venue, o.info["order_tag"]))
+             for side, o in (("buy", buy), ("sell", sell))}
+    assert report["total"]["gross"] == (fills["sell"] - fills["buy"]).quantize(D("0.01"))
+    assert report["total"]["net"] == report["total"]["gross"] - note.total

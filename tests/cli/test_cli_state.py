@@ -253,3 +253,78 @@ def test_backup_path_is_timestamped_and_never_overwrites(tmp_path):
     assert first == tmp_path / "state.sqlite.20261121T141938Z.bak"
     first.write_text("x")
     assert backup_path(path, when) == tmp_path / "state.sqlite.20261121T141938Z-2.bak"
+
+
+# ---------------------------------------------------------------------------- show: P&L from the ledger
+def _fill(store: SQLiteStateStore, trade_id: str, symbol: str, side: int, qty: float, price: float,
+          when: dt.datetime, tag: str | None, venue_id: str | None) -> None:
+    store.record_fill(AppliedTrade(trade_id, symbol, side, qty, price, when, order_tag=tag, venue_order_id=venue_id))
+
+
+def write_ledger(tmp_path: Path) -> None:
+    """Two days of fills recorded through the store's API (INTRADAY orders), one fill FYERS's admin square-off
+    made (no order of ours) and a position the ledger's fills do not explain."""
+    with open_store(tmp_path, "pnl") as s:
+        for tag, symbol, side, qty, venue in (("A1", SBIN, 1, 100, "V1"), ("A2", SBIN, -1, 100, "V2"),
+                                              ("A3", INFY, 1, 10, "V3")):
+            s.upsert_order(order(tag, symbol=symbol, side=side, qty=qty, state="filled", filled_qty=qty,
+                                 venue_order_id=venue))
+        day1, day2 = dt.date(2026, 11, 16), dt.date(2026, 11, 17)
+        at = lambda day, h, m: dt.datetime.combine(day, dt.time(h, m), tzinfo=IST)  # noqa: E731
+        _fill(s, "T1", SBIN, 1, 60, 800.0, at(day1, 9, 20), "A1", "V1")   # one order, two fills: brokerage once
+        _fill(s, "T2", SBIN, 1, 40, 800.0, at(day1, 9, 21), "A1", "V1")
+        _fill(s, "T3", SBIN, -1, 100, 810.0, at(day1, 14, 0), "A2", "V2")
+        _fill(s, "T4", INFY, 1, 10, 1500.0, at(day2, 10, 0), "A3", "V3")
+        _fill(s, "T5", INFY, -1, 10, 1490.0, at(day2, 15, 20), None, "ADMIN1")  # admin square-off
+        s.upsert_position(StoredPosition(SBIN, 5, 790.0))  # 5 bought before the ledger began
+
+
+def test_show_reports_gross_charges_and_net_per_day_from_the_ledger(tmp_path, cfg, capsys):
+    """Without charges.yaml in the config directory the shipped rates charge the ledger's fills."""
+    write_ledger(tmp_path)
+    (cfg / "charges.yaml").unlink()
+    assert main(["state", "show", "--config-dir", str(cfg), "--strategy", "pnl"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "  P&L from the ledger (5 fills since 2026-11-16 09:20:00 IST; charges: the model with the shipped " \
+           "charges.yaml):" in lines
+    table = lines[lines.index("  P&L from the ledger (5 fills since 2026-11-16 09:20:00 IST; charges: the model "
+                              "with the shipped charges.yaml):") + 1:]
+    assert table[0].split() == ["DAY", "GROSS", "BROKERAGE", "STT", "EXCHANGE", "IPFT", "SEBI", "STAMP", "GST",
+                                "CHARGES", "NET"]
+    # 16 Nov, intraday (1 Apr 2026 rates): buy 80,000 (two fills, one order): brokerage min(20, 24) = 20, exchange
+    # 0.00297 % = 2.376 -> 2.38, IPFT 0.08, SEBI 0.08, stamp 0.003 % = 2.40, GST 18 % x 22.54 = 4.06; sell 81,000:
+    # brokerage 20, exchange 2.4057 -> 2.41, IPFT 0.08, SEBI 0.08, GST 18 % x 22.57 = 4.06; STT 0.025 % x 81,000 =
+    # 20.25 -> 20. Total 75.63; gross 100 x 10 = 1,000.
+    assert table[1].split() == ["2026-11-16", "1,000.00", "40.00", "20.00", "4.79", "0.16", "0.16", "2.40", "8.12",
+                                "75.63", "924.37"]
+    # 17 Nov: only our buy of 15,000 is charged: brokerage 0.03 % = 4.50, exchange 0.4455 -> 0.45, IPFT 0.015 ->
+    # 0.02, SEBI 0.02, stamp 0.45, GST 18 % x 4.99 = 0.90 (6.34); gross 10 x -10 = -100 (the square-off's fill).
+    assert table[2].split() == ["2026-11-17", "-100.00", "4.50", "0.00", "0.45", "0.02", "0.02", "0.45", "0.90",
+                                "6.34", "-106.34"]
+    assert table[3].split() == ["total", "900.00", "44.50", "20.00", "5.24", "0.18", "0.18", "2.85", "9.02",
+                                "81.97", "818.03"]
+    assert (f"    incomplete: {SBIN}: the ledger's fills make a position of 0, the state DB holds 5: fills before "
+            "the ledger began") in out
+    assert f"    not charged: trade T5 (SELL 10 {INFY} on 2026-11-17): not one of our orders" in out
+    assert "admin square-off fee is not in the model" in out
+
+
+def test_show_charges_with_the_configured_charges_yaml(tmp_path, cfg, capsys):
+    """charges.yaml in the config directory is used, and named; a broken one is a clear error."""
+    from fyers_store.config import templates_dir
+
+    write_ledger(tmp_path)
+    text = (templates_dir() / "charges.yaml").read_text()
+    (cfg / "charges.yaml").write_text(text.replace("stt_rounding: rupee", "stt_rounding: paisa"))
+    assert main(["state", "show", "--config-dir", str(cfg), "--strategy", "pnl"]) == 0
+    out = capsys.readouterr().out
+    assert f"charges: the model with {cfg / 'charges.yaml'}" in out
+    day1 = next(line for line in out.splitlines() if line.split()[:1] == ["2026-11-16"])
+    assert day1.split()[3] == "20.25"  # STT to the paisa
+
+
+def test_show_without_fills_says_so(tmp_path, cfg, capsys):
+    write_state(tmp_path)
+    assert main(["state", "show", "--config-dir", str(cfg), "--strategy", "momentum"]) == 0
+    assert "  P&L: no fills in the ledger" in capsys.readouterr().out

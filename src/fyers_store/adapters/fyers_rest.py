@@ -89,6 +89,7 @@ import requests
 from fyers_store.adapters.history_windows import (
     HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, sorted_bars,
 )
+from fyers_store.adapters.fyers_reports import ReportsMixin
 from fyers_store.adapters.interfaces import RestAdapter, TokenRefusalListener
 from fyers_store.adapters.rate_limiter import Permit, RestBudget
 from fyers_store.adapters.refusals import AUTH_CODES, is_static_ip_refusal
@@ -137,7 +138,7 @@ class _Failure:
 # ------------------------------------------------------------------------------------------------
 
 
-class FyersSdkRestAdapter(RestAdapter):
+class FyersSdkRestAdapter(ReportsMixin, RestAdapter):
     """FYERS REST through the official SDK, hardened (see the module docstring for the tables).
 
     ``limits`` defaults to ``RestLimitsConfig()`` (FYERS's documented limits). ``limiter`` (any

@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     from fyers_store.cli.history import add_history_commands
     from fyers_store.cli.state import add_state_commands
 
+    from fyers_store.cli.charges import add_charges_commands
+
     add_history_commands(commands)
     add_state_commands(commands)
+    add_charges_commands(commands)
 
     # Listed for --help only: main() hands "venue ..." to the venue before argparse sees it.
     commands.add_parser(

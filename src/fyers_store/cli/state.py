@@ -4,7 +4,9 @@ Both read ``state.yaml`` (``state_db_path``, ``account_id``; the ``FYERS_STATE_D
 ``FYERS_STATE_ACCOUNT_ID`` overrides apply, as they do for the broker) and never touch the network.
 
 * ``show`` prints, per strategy of the account: open orders, positions, the last applied trade,
-  the last reconcile (when the state DB records one) and the run id. It never creates the file.
+  the last reconcile (when the state DB records one), the run id, and per day from the ledger's
+  fills gross P&L, charges by line and net (:mod:`fyers_store.cli.state_pnl`, which also says what
+  the ledger cannot know). It never creates the file.
 * ``clear`` asks for the account id (or ``--yes``), refuses when the file is open in another
   process, writes a consistent backup next to the file, then drops everything and recreates the
   empty schema (every account and strategy in the file). A restarted broker reconciles from FYERS.
@@ -23,6 +25,8 @@ from fyers_store.state.state_store import RUN_ID_META_KEY
 from fyers_store.cli.common import (
     EXIT_FAILURE, EXIT_OK, EXIT_USAGE, add_config_dir_argument, fail, format_table, ist_text, stdin_is_tty,
 )
+from fyers_store.cli.charges import charges_config
+from fyers_store.cli.state_pnl import ledger_pnl, print_ledger_pnl
 
 __all__ = ["add_state_commands", "clear_command", "show_command"]
 
@@ -43,8 +47,12 @@ def add_state_commands(commands: Any) -> None:
         "show", help="open orders, positions, last applied trade, last reconcile and run id, per strategy",
         description="Print what the state DB holds for the configured account, per strategy: open orders "
         "(tag, symbol, side, qty, filled, status), positions, the last applied trade, the last reconcile "
-        "and the run id. Read-only; the file is never created. " + _STATE_YAML_HELP)
+        "and the run id; then, from the fills its ledger recorded, per day: gross P&L, charges by line (the charges "
+        "model with charges.yaml) and net. Read-only; the file is never created. " + _STATE_YAML_HELP)
     show.add_argument("--strategy", default=None, metavar="ID", help="only this strategy id (default: all)")
+    show.add_argument("--charges", default=None, metavar="FILE",
+                      help="charges.yaml to charge the fills with (default: charges.yaml in the config directory "
+                      "when there is one, else the shipped rates)")
     add_config_dir_argument(show)
     show.set_defaults(handler=show_command)
 
@@ -136,9 +144,11 @@ def show_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Op
                 "or FYERS_STATE_ACCOUNT_ID") if others else ""
         print(f"no state recorded for account {account}{hint}", file=out)
         return EXIT_OK
+    charges, charges_source = charges_config(args)
     for strategy in strategies:
         with SQLiteStateStore(path, account_id=account, strategy_id=strategy, concurrency=cfg.concurrency) as store:
             _show_strategy(store, out)
+            print_ledger_pnl(ledger_pnl(store, charges), charges_source, out)
     return EXIT_OK
 
 

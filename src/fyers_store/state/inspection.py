@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Callable
 
 from fyers_store.persistence.sqlite_base import SqlRow
+from fyers_store.state.models import AppliedTrade
+from fyers_store.state.rows import TRADE_COLUMNS, trade_from_row
 from fyers_store.state.schema import STATE_TABLES
 
 __all__ = ["StateInspection"]
@@ -29,6 +31,18 @@ class StateInspection:
             (self._account_id, self._strategy_id),
         )
         return {str(k): str(v) for k, v in rows}
+
+    def applied_trades(self) -> list[AppliedTrade]:
+        """Every fill in the ledger that this strategy applied, in trade-time order (ties: the order
+        applied). Read-only; what ``state show`` reports P&L and charges from. Fills pruned by
+        ``prune_applied_trades`` are no longer here."""
+        rows = self._query(
+            "applied_trades",
+            f"SELECT {TRADE_COLUMNS} FROM applied_trades WHERE account_id = ? AND strategy_id = ? "
+            "ORDER BY traded_at, applied_at, rowid",
+            (self._account_id, self._strategy_id),
+        )
+        return [trade_from_row(r) for r in rows]
 
     def strategy_ids(self) -> list[str]:
         """The strategies that have any row (orders, positions, ledger, watermarks, meta) for this

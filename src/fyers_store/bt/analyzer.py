@@ -1,0 +1,121 @@
+"""FyersChargesAnalyzer: gross P&L, charges by line and net P&L per day, for backtests and live runs.
+
+::
+
+    FyersCommission.install(cerebro)
+    cerebro.addanalyzer(FyersChargesAnalyzer, _name="charges")
+    strategy = cerebro.run()[0]
+    report = strategy.analyzers.charges.get_analysis()
+    report["total"]["net"], report["days"][date(2026, 4, 6)]["charges"]["stt"]
+
+**Gross P&L** is what Backtrader's broker realized, execution by execution (each execution bit's
+``pnl``: the average-cost profit of the part of a fill that closed a position, with the scheme's
+``mult``), on the date of the bar it executed on. Open positions at the end are not in it
+(unrealized). **Charges** are the contract notes of the day
+(:func:`fyers_store.models.charges.contract_note`): the notes of the broker's
+:class:`~fyers_store.bt.commission.FyersCommission` scheme(s) when one is installed -- the same
+amounts the broker took from cash -- else notes the analyzer computes from the fills it was
+notified of (params ``charges``, ``product_type``; order id = Backtrader's order ref). **Net** is
+gross less charges. Amounts are :class:`~decimal.Decimal` rupees.
+
+``get_analysis()`` -> ``{"days": {date: day}, "total": day}`` where a day is
+``{"gross", "charges": {line: amount}, "charges_total", "net"}`` (lines: brokerage, stt, exchange,
+ipft, sebi, stamp, clearing, dp, gst). :meth:`FyersChargesAnalyzer.reports` gives the same as
+:class:`~fyers_store.models.pnl_report.DayPnl` rows and :meth:`~FyersChargesAnalyzer.report_lines`
+as a printable table. Live (:class:`~fyers_store.bt.broker.FyersBroker`), a run covers the fills
+applied in this process: fills from before a restart are not in it (``fyers-store state show``
+reports from the state DB's ledger instead).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import backtrader as bt
+
+from fyers_store.bt.commission import FyersCommission, feed_symbol
+from fyers_store.config import ChargesConfig, shipped_charges_config
+from fyers_store.models.charges import ContractNote, Execution, contract_notes, segment_for
+from fyers_store.models.orders import Side
+from fyers_store.models.pnl_report import DayPnl, day_reports, report_lines, total_of
+
+__all__ = ["FyersChargesAnalyzer"]
+
+
+class FyersChargesAnalyzer(bt.Analyzer):
+    """Gross P&L, charges by line and net P&L per day and in total (see the module doc).
+
+    Params: ``charges`` (a :class:`~fyers_store.config.ChargesConfig` for fills no
+    FyersCommission charged; default the shipped ``charges.yaml``), ``product_type`` (equity
+    orders that do not name one: ``"CNC"`` or ``"INTRADAY"``)."""
+
+    params = (("charges", None), ("product_type", "CNC"))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gross: dict[dt.date, Decimal] = defaultdict(Decimal)
+        self._own: list[Execution] = []
+        self._charges: ChargesConfig | None = self.p.charges
+
+    # ------------------------------------------------------------------ Backtrader's calls
+    def notify_order(self, order: Any) -> None:
+        """Each new execution bit of ``order``: its realized P&L, and the fill for the own notes."""
+        data = order.data
+        comminfo = order.comminfo or self.strategy.broker.getcommissioninfo(data)
+        mult = Decimal(repr(float(getattr(comminfo.p, "mult", 1.0) or 1.0))) if comminfo is not None else Decimal(1)
+        symbol = feed_symbol(data)
+        for bit in order.executed.iterpending():
+            if not bit.size:
+                continue
+            day = data.num2date(bit.dt).date()
+            self._gross[day] += Decimal(repr(float(bit.pnl)))
+            if isinstance(comminfo, FyersCommission):
+                continue  # its own ledger has the fill, with FYERS's order id
+            side = Side.BUY if bit.size > 0 else Side.SELL
+            product = order.info.get("product_type") or self.p.product_type
+            self._own.append(Execution(str(order.ref), symbol, side, Decimal(repr(abs(float(bit.size)))) * mult,
+                                       Decimal(repr(float(bit.price))), segment_for(symbol, product), day))
+
+    def stop(self) -> None:
+        self.rets = self._analysis()
+
+    def get_analysis(self) -> dict[str, Any]:
+        """``{"days": {date: {...}}, "total": {...}}`` as of now (see the module doc)."""
+        self.rets = self._analysis()
+        return self.rets
+
+    # ------------------------------------------------------------------ reports
+    def notes(self) -> list[ContractNote]:
+        """The contract notes behind the charges, one per day."""
+        executions = list(self._own)
+        for scheme in self._schemes():
+            executions.extend(scheme.executions)
+        if not executions:
+            return []
+        if self._own and self._charges is None:
+            self._charges = shipped_charges_config()
+        charges = self._charges or self._schemes()[0].charges
+        return contract_notes(executions, charges)
+
+    def reports(self) -> list[DayPnl]:
+        """Gross, charges by line and net per day, in date order."""
+        return day_reports(self._gross, self.notes())
+
+    def report_lines(self, indent: str = "") -> list[str]:
+        """:meth:`reports` and their total as a text table."""
+        return report_lines(self.reports(), indent)
+
+    def _schemes(self) -> list[FyersCommission]:
+        broker = self.strategy.broker
+        found: dict[int, FyersCommission] = {}
+        for scheme in getattr(broker, "comminfo", {}).values():
+            if isinstance(scheme, FyersCommission):
+                found[id(scheme)] = scheme
+        return list(found.values())
+
+    def _analysis(self) -> dict[str, Any]:
+        days = self.reports()
+        return {"days": {d.day: d.as_dict() for d in days}, "total": total_of(days).as_dict()}
