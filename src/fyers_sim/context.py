@@ -47,6 +47,8 @@ class VenueContext:
     rate_limited: Counter = field(default_factory=Counter)
     # REST requests refused for their token (missing, invalid, expired), by path.
     auth_refused: Counter = field(default_factory=Counter)
+    # Order actions (place, modify, cancel: ORDER_ACTIONS) among them, by (method, path).
+    order_actions_refused: Counter = field(default_factory=Counter)
 
     def now(self) -> float:
         """Venue time (epoch seconds)."""

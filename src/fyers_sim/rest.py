@@ -189,6 +189,8 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
                 request["token"] = ctx.tokens.check_authorization(request.headers.get("Authorization"), ctx.now())
         except TokenProblem:
             ctx.auth_refused[path] += 1
+            if (request.method, path) in ORDER_ACTIONS:
+                ctx.order_actions_refused[(request.method, path)] += 1
             return json_response(family, 401)
         wait = ctx.limiter.check(order=(request.method, path) in ORDER_ACTIONS)
         if wait is not None:

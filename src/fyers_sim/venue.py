@@ -323,6 +323,12 @@ class Venue:
         counts = dict(self.ctx.auth_refused)
         return sum(n for path, n in counts.items() if path.startswith(prefix))
 
+    def order_actions_refused_for_token(self) -> int:
+        """How many order actions (place, modify, cancel) the venue refused for their token: orders
+        sent with a dead token. Reads of the books are not counted (one in flight when FYERS ends a
+        session is refused whatever the client does)."""
+        return sum(self.ctx.order_actions_refused.values())
+
     def orders(self) -> list[dict]:
         """The order book (REST orderbook rows)."""
         return self.engine.orders()

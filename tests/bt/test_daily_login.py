@@ -134,7 +134,7 @@ def test_three_trading_days_in_one_cerebro_run_with_daily_logins_and_a_login_els
 
     # No order request carried a dead token, and FYERS booked exactly the strategy's six orders, two a
     # day, all filled.
-    assert venue.auth_refused("/api/v3/orders") == 0
+    assert venue.order_actions_refused_for_token() == 0
     for day in DAYS:
         assert [o.status for o in run.placed[day]] == [bt.Order.Completed] * 2
         tags = {f"1:{o.info['order_tag']}" for o in run.placed[day]}

@@ -118,7 +118,7 @@ def test_three_trading_days_on_an_accelerated_clock(venue, tmp_path):
     assert run.error is None and run.starts == 1  # one run, never restarted
 
     # No order request carried a dead token (counted at the venue); two filled orders a day.
-    assert venue.auth_refused("/api/v3/orders") == 0
+    assert venue.order_actions_refused_for_token() == 0
     for day in DAYS:
         assert [o.status for o in run.placed[day]] == [bt.Order.Completed] * 2
         tags = {f"1:{o.info['order_tag']}" for o in run.placed[day]}

@@ -371,3 +371,17 @@ def test_per_day_budget_resets_on_the_next_venue_day():
         venue.set_time(dt.datetime(2026, 11, 19, 9, 15, tzinfo=IST))
         token = venue.access_token()
         assert [_get(s, venue, token).status_code for _ in range(6)] == [200] * 5 + [429]
+
+
+def test_order_actions_sent_with_a_dead_token_are_counted_apart_from_reads(sdk_venue, tmp_path):
+    """``order_actions_refused_for_token`` counts place/modify/cancel refused for the token (an order
+    sent with a dead token), not reads of the books refused at the same moment."""
+    fy = model(sdk_venue, tmp_path, sdk_venue.access_token())
+    sdk_venue.faults.invalidate_tokens()
+    assert fy.orderbook()["s"] == "error"
+    assert sdk_venue.auth_refused("/api/v3/orders") == 1 and sdk_venue.order_actions_refused_for_token() == 0
+    order = {"symbol": "NSE:SBIN-EQ", "qty": 1, "type": 2, "side": 1, "productType": "CNC", "limitPrice": 0,
+             "stopPrice": 0, "validity": "DAY", "disclosedQty": 0, "offlineOrder": False}
+    assert fy.place_order(order)["s"] == "error"
+    assert fy.cancel_order({"id": "26111800000001"})["s"] == "error"
+    assert sdk_venue.order_actions_refused_for_token() == 2
