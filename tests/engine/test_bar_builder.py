@@ -262,6 +262,27 @@ def test_a_late_snapshot_after_a_reset_with_nothing_open_still_takes_the_gap_vol
     assert out == LiveBar(bar(at(10, 10), 102.0, 103.0, 102.0, 103.0, 10.0), True)
 
 
+def test_the_first_trade_after_a_reset_never_makes_a_whole_bar():
+    """A swap at 09:23: the socket is back at 09:29:40 with a quote (no trade since the last one
+    seen), then the 09:30:02 trade reports the day's volume including what traded unseen while the
+    socket was down. The 09:30 bucket, observed from before its start, still cannot be whole: its
+    first trade's volume is not its own (found 2026-12 by the accelerated daily-login run)."""
+    b = builder("5")
+    warm(b)
+    b.add_tick(tick(at(9, 20, 5), 100.0, 100), at(9, 20, 5))
+    b.add_tick(tick(at(9, 23, 13), 100.5, 150), at(9, 23, 13))
+    b.reset()
+    assert b.add_tick(tick(at(9, 23, 13), 100.5, 150, received=at(9, 29, 40)), at(9, 29, 40)) == []
+    assert b.observed_from == at(9, 29, 40)
+    b.add_tick(tick(at(9, 30, 2), 101.0, 400), at(9, 30, 2))
+    b.add_tick(tick(at(9, 33, 0), 101.5, 450), at(9, 33, 0))
+    [out] = b.close_due(at(9, 35, 1))
+    assert out.bar.ts == at(9, 30) and not out.whole
+    b.add_tick(tick(at(9, 36, 0), 102.0, 470), at(9, 36, 0))
+    [nxt] = b.close_due(at(9, 40, 1))
+    assert nxt == LiveBar(bar(at(9, 35), 102.0, 102.0, 102.0, 102.0, 20.0), True)  # anchored again
+
+
 def test_out_of_order_trades_in_the_open_bucket_are_dropped():
     b = builder("5")
     warm(b)

@@ -92,7 +92,7 @@ class LiveBarBuilder:
         self._open: _Bucket | None = None
         self._last_done_ep: float | None = None  # start of the last bucket closed or discarded
         self._last_trade_ep: float | None = None
-        self._rebase = False  # a reset happened and no trade has been taken since
+        self._rebase = False  # a reset happened and no trade has re-anchored the volume base since
         self._discarded: tuple[float, float] | None = None  # (start, end) of the bucket the last reset discarded
         self._base: int | None = None            # cumulative volume already accounted for
         self._base_day = (0.0, 0.0)              # [lo, hi) epochs of the base's IST trading date
@@ -205,7 +205,10 @@ class LiveBarBuilder:
                 and t_ep < self._last_trade_ep:
             st["out_of_order"] += 1
             return
-        self._rebase = False
+        # The first trade after a reset carries whatever traded while the socket was down: its
+        # bucket cannot be whole, even if a quote received before that bucket began says it was
+        # observed from its start (found 2026-12 on the accelerated clock: a swap mid-session).
+        unanchored, self._rebase = self._rebase and tick.volume is not None, False
         delta = self._take_volume(tick.volume, when, t_ep)
         price = tick.ltp
         self._last_trade_ep = t_ep
@@ -223,7 +226,7 @@ class LiveBarBuilder:
         ts = start.astimezone(self.tz)
         end_ep = self.calendar.bar_end(start, self.resolution).timestamp()
         assert self._observed_from is not None
-        self._open = _Bucket(ts, end_ep, ts >= self._observed_from, price, delta)
+        self._open = _Bucket(ts, end_ep, ts >= self._observed_from and not unanchored, price, delta)
 
     def _skip_volume(self, vol: int | None, t_ep: float) -> None:
         """A late trade after a reset (of the bucket :meth:`reset` discarded, which comes from REST,
@@ -233,8 +236,8 @@ class LiveBarBuilder:
         whole -- would carry the volume traded while the socket was down (found 2026-12 by the
         daily-login runs, whose session swaps reconnect mid-bucket)."""
         lo, hi = self._base_day
-        if vol is not None and self._base is not None and lo <= t_ep < hi and vol > self._base:
-            self._base = vol
+        if vol is not None and self._base is not None and lo <= t_ep < hi and vol >= self._base:
+            self._base, self._rebase = vol, False  # re-anchored on a cumulative count seen after the reset
 
     def _take_volume(self, vol: int | None, when: dt.datetime, t_ep: float) -> int:
         """The volume a trade adds to its bar; advances the base."""
