@@ -155,6 +155,11 @@ class DatedSymbolMaster:
             held[source.segment] = max(day, newest or day)
         return held
 
+    @property
+    def refreshable(self) -> bool:
+        """Whether :meth:`refresh` can run (built with a symbol_master_sources.yaml config)."""
+        return self.config is not None
+
     def import_csv(self, path: Union[str, os.PathLike[str]], segment: str, day: dt.date, *,
                    columns: Optional[tuple[str, ...]] = None, fetched_at: Optional[float] = None) -> bool:
         """Store a FYERS CSV file as ``segment``'s snapshot of ``day`` (e.g. one kept from an earlier
@@ -203,23 +208,28 @@ class DatedSymbolMaster:
         """``ticker`` as listed on ``on`` (nearest earlier snapshot). Raises
         :class:`UnknownSymbolError` when that snapshot does not list it, :class:`SymbolMasterError`
         when no snapshot covers ``on``."""
+        return self.dated_contract(ticker, on)[0]
+
+    contract_on = info  # the engine's ContractsPort name
+
+    def dated_contract(self, ticker: str, on: dt.date) -> tuple[SymbolInfo, dt.date]:
+        """As :meth:`info`, with the day of the snapshot that answered (``on``, or earlier when
+        no snapshot of ``on`` is stored: the order checks then skip the lot and freeze checks)."""
         days = self._days_for(on)
         for segment, day in days.items():
             key = (ticker, day)
             with self._lock:
                 hit = self._cache.get(key)
             if hit is not None and hit.segment_name == segment:
-                return hit
+                return hit, day
             found = self.store.contract(segment, day, ticker)
             if found is not None:
                 with self._lock:
                     self._cache[key] = found
                     while len(self._cache) > _CACHE_SIZE:
                         self._cache.popitem(last=False)
-                return found
+                return found, day
         raise UnknownSymbolError(ticker, (f"{s} snapshot of {d}" for s, d in days.items()))
-
-    contract_on = info  # the engine's ContractsPort name
 
     def lot_size(self, ticker: str, on: dt.date) -> int:
         """The lot size of ``ticker`` in force on ``on``."""
