@@ -64,8 +64,8 @@ def layer_of(module: str) -> str:
     top = parts[1]
     if top in ("adapters", "auth"):
         return "transport"
-    if top == "wiring":
-        return "store"  # from_config's half of the composition root
+    if top in ("wiring", "store_market"):
+        return "store"  # from_config's half of the composition root; the store's market-data half
     if top in ALLOWED:
         return top
     raise AssertionError(f"{module}: no layer for '{top}'; add it to tests/test_layers.py and docs/Architecture.md")

@@ -151,3 +151,32 @@ def test_freeze_quantities_come_from_the_json_master_when_asked(venue, tmp_path:
     assert "freeze quantities from" in caplog.text
     assert master.info(FUT, day).freeze_qty is None and master.lot_size(FUT, day) == 65
     master.close()
+
+
+def test_a_download_much_smaller_than_the_last_snapshot_is_not_stored(venue, tmp_path: Path, caplog) -> None:
+    config = venue_config(venue, tmp_path, segments=("NSE_FO",))
+    fetch = Fetcher()
+    day = today(venue)
+    master = DatedSymbolMaster.from_config(config, now=venue.clock.now(), fetch=fetch)
+    full = requests.get(fetch.urls[0], timeout=10).text
+    master.close()
+    lines = full.splitlines()
+    assert len(lines) > 50
+    nxt = venue.clock.now() + dt.timedelta(days=1)
+    fetch.body = "\n".join(lines[:len(lines) // 2]) + "\n"  # a truncated download the next day
+    with caplog.at_level(logging.WARNING, logger="fyers_store.adapters.dated_master"):
+        master = DatedSymbolMaster.from_config(config, now=nxt, fetch=fetch)
+    assert "not stored" in caplog.text and f"the snapshot of {day} answers" in caplog.text
+    assert master.snapshot_days("NSE_FO") == [day]  # the earlier snapshot stays in force
+    view = master.as_of(day + dt.timedelta(days=1))
+    assert view.stale and view.info(FUT).lot_size == 65
+    assert master.dated_contract(FUT, day + dt.timedelta(days=1))[1] == day
+    master.close()
+
+    # a download of at least 90 % of the rows is a day's snapshot as usual
+    keep = len(lines) - len(lines) // 20
+    fetch.body = "\n".join(lines[:keep]) + "\n"
+    later = nxt + dt.timedelta(days=1)
+    master = DatedSymbolMaster.from_config(config, now=later, fetch=fetch)
+    assert master.snapshot_days("NSE_FO") == [day, later.astimezone(IST).date()]
+    master.close()

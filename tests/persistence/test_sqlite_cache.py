@@ -23,6 +23,8 @@ from fyers_store.errors import BarValidationError, CacheError, ResolutionError
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.bars import NormalizedBar
 from fyers_store.persistence import (
+    CACHE_SCHEMA_V1,
+    CACHE_SCHEMA_V2,
     CACHE_SCHEMA_VERSION,
     CoverageRow,
     Gap,
@@ -535,3 +537,39 @@ def test_write_fails_clearly_when_the_lock_outlasts_every_retry(db_path: Path, c
     assert db_rows(db_path) == []
     assert c.upsert_rows(SYM, "1", [row(epoch(ist(2025, 2, 24, 9, 15)))]) == 1  # fine once released
     c.close()
+
+
+def test_v1_cache_is_migrated_dropping_only_fno_contracts(db_path: Path, calendar: NseCalendar,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    # Before v2 every request sent cont_flag=1: a bare contract ticker's bars may be the front month's.
+    fut, opt, mcx, cont = ("NSE:NIFTY26JANFUT", "NSE:NIFTY2610624000CE", "MCX:CRUDEOIL26JAN6000PE",
+                           "NSE:NIFTY26JANFUT|cont")
+    ts = epoch(ist(2025, 2, 24, 9, 15))
+    with SQLiteHistoricalCache(db_path, calendar=calendar) as c:
+        for symbol in (SYM, "NSE:NIFTY50-INDEX", fut, opt, mcx, cont):
+            c.upsert_rows(symbol, "1", [row(ts)])
+            c.mark_complete(symbol, "1", ist(2025, 2, 24, 9, 15), ist(2025, 2, 24, 9, 16))
+            c.set_watermark(symbol, "1", "live", ts)
+    with raw_db(db_path) as conn:
+        conn.execute(f"PRAGMA user_version = {CACHE_SCHEMA_V1}")
+
+    with caplog.at_level(logging.WARNING, logger="fyers_store.persistence.sqlite_schema"):
+        with SQLiteHistoricalCache(db_path, calendar=calendar) as c:
+            for symbol in (SYM, "NSE:NIFTY50-INDEX", cont):
+                assert len(c.get_bar_rows(symbol, "1", ist(2025, 2, 24), ist(2025, 2, 25))) == 1
+                assert c.detect_gaps(symbol, "1", ist(2025, 2, 24, 9, 15), ist(2025, 2, 24, 9, 16)) == []
+            for symbol in (fut, opt, mcx):
+                assert c.get_bar_rows(symbol, "1", ist(2025, 2, 24), ist(2025, 2, 25)) == []
+                assert c.detect_gaps(symbol, "1", ist(2025, 2, 24, 9, 15), ist(2025, 2, 24, 9, 16)) != []
+    assert "migrated" in caplog.text and fut in caplog.text
+    with raw_db(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == CACHE_SCHEMA_VERSION == CACHE_SCHEMA_V2
+        for table in ("bars", "bar_watermarks", "complete_windows"):
+            left = {r[0] for r in conn.execute(f"SELECT DISTINCT symbol FROM {table}")}
+            assert not left & {fut, opt, mcx}, table
+
+    # A second open is a no-op: what was fetched after the migration stays.
+    with SQLiteHistoricalCache(db_path, calendar=calendar) as c:
+        c.upsert_rows(fut, "1", [row(ts)])
+    with SQLiteHistoricalCache(db_path, calendar=calendar) as c:
+        assert len(c.get_bar_rows(fut, "1", ist(2025, 2, 24), ist(2025, 2, 25))) == 1

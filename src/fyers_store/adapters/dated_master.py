@@ -38,11 +38,16 @@ from fyers_store.models.contracts import (
 from fyers_store.models.zones import IST, to_epoch
 from fyers_store.persistence.contract_snapshots import ContractSnapshotStore, ContractVersion
 
-__all__ = ["DB_NAME", "DatedSymbolMaster", "DatedView"]
+__all__ = ["DB_NAME", "MIN_ROWS_FRACTION", "DatedSymbolMaster", "DatedView"]
 
 #: File name of the snapshot DB inside ``download_dir`` (symbol_master_sources.yaml).
 DB_NAME = "symbol_master.sqlite3"
 _CACHE_SIZE = 4096
+#: A download with fewer contracts than this fraction of the segment's previous snapshot is taken
+#: for a truncated or bad file and not stored. A guess (2026-12): FYERS's masters grow and shrink by
+#: a few percent a day around expiries; whether a monthly expiry day's master can drop more than
+#: 10 % of a segment's rows (before the new far-month series are listed) is not known.
+MIN_ROWS_FRACTION = 0.9
 
 _log = get_logger(__name__, "symbol_master")
 
@@ -120,7 +125,8 @@ class DatedSymbolMaster:
         stored or already held per segment. A failed download falls back to the newest cached CSV
         (stored under its own day when newer than the DB's); with nothing at all it raises
         :class:`SymbolMasterError` -- unless an earlier snapshot is stored, which is then used with
-        a warning (the lookups say which day they answer from)."""
+        a warning (the lookups say which day they answer from). A download much smaller than the
+        segment's previous snapshot (:data:`MIN_ROWS_FRACTION`) is not stored either."""
         config = self.config
         if config is None:
             raise SymbolMasterError("this DatedSymbolMaster has no symbol_master_sources.yaml config to refresh from")
@@ -148,12 +154,32 @@ class DatedSymbolMaster:
                 held[source.segment] = earlier
                 continue
             newest = self.store.snapshot_day(source.segment, today)
+            if newest is not None and day > newest and self._shrunk(source.segment, newest, len(parsed), where):
+                held[source.segment] = newest
+                continue
             if newest is None or day > newest:
                 if self.freeze_qty and day == today:
                     parsed = _with_freeze(parsed, source.url, timeout, fetch or _http_get)
                 self.store.record(source.segment, day, parsed, source=where, fetched_at=instant)
             held[source.segment] = max(day, newest or day)
         return held
+
+    @property
+    def refreshable(self) -> bool:
+        """Whether :meth:`refresh` can run (built with a symbol_master_sources.yaml config)."""
+        return self.config is not None
+
+    def _shrunk(self, segment: str, newest: dt.date, rows: int, where: str) -> bool:
+        """Whether a download of ``rows`` contracts looks truncated next to the stored snapshot of
+        ``newest`` (below :data:`MIN_ROWS_FRACTION` of its rows): it is then not stored (a stored
+        day is permanent) and the earlier snapshot answers, with a warning."""
+        previous = self.store.rows(segment, newest)
+        if previous is None or rows >= MIN_ROWS_FRACTION * previous:
+            return False
+        _log.warning("symbol master %s: the download (%s) has %d contracts, below %d%% of the %d stored for %s; "
+                     "not stored (a truncated file would become a permanent snapshot), the snapshot of %s answers",
+                     segment, where, rows, round(MIN_ROWS_FRACTION * 100), previous, newest, newest)
+        return True
 
     def import_csv(self, path: Union[str, os.PathLike[str]], segment: str, day: dt.date, *,
                    columns: Optional[tuple[str, ...]] = None, fetched_at: Optional[float] = None) -> bool:
@@ -203,23 +229,28 @@ class DatedSymbolMaster:
         """``ticker`` as listed on ``on`` (nearest earlier snapshot). Raises
         :class:`UnknownSymbolError` when that snapshot does not list it, :class:`SymbolMasterError`
         when no snapshot covers ``on``."""
+        return self.dated_contract(ticker, on)[0]
+
+    contract_on = info  # the engine's ContractsPort name
+
+    def dated_contract(self, ticker: str, on: dt.date) -> tuple[SymbolInfo, dt.date]:
+        """As :meth:`info`, with the day of the snapshot that answered (``on``, or earlier when
+        no snapshot of ``on`` is stored: the order checks then skip the lot and freeze checks)."""
         days = self._days_for(on)
         for segment, day in days.items():
             key = (ticker, day)
             with self._lock:
                 hit = self._cache.get(key)
             if hit is not None and hit.segment_name == segment:
-                return hit
+                return hit, day
             found = self.store.contract(segment, day, ticker)
             if found is not None:
                 with self._lock:
                     self._cache[key] = found
                     while len(self._cache) > _CACHE_SIZE:
                         self._cache.popitem(last=False)
-                return found
+                return found, day
         raise UnknownSymbolError(ticker, (f"{s} snapshot of {d}" for s, d in days.items()))
-
-    contract_on = info  # the engine's ContractsPort name
 
     def lot_size(self, ticker: str, on: dt.date) -> int:
         """The lot size of ``ticker`` in force on ``on``."""

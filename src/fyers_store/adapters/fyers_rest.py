@@ -74,7 +74,6 @@ Lossy spots of the SDK and how they are handled:
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import random
 import threading
@@ -90,6 +89,7 @@ from fyers_store.adapters.history_windows import (
     HistoryRangeError, HistoryWindow, candles_to_bars, check_second_history_range, sorted_bars,
 )
 from fyers_store.adapters.fyers_reports import ReportsMixin
+from fyers_store.adapters.fyers_snapshots import SnapshotsMixin
 from fyers_store.adapters.interfaces import RestAdapter, TokenRefusalListener
 from fyers_store.adapters.rate_limiter import Permit, RestBudget
 from fyers_store.adapters.refusals import AUTH_CODES, is_static_ip_refusal
@@ -104,9 +104,7 @@ from fyers_store.errors import (
 )
 from fyers_store.logs import get_logger
 from fyers_store.models.bars import NormalizedBar
-from fyers_store.models.orders import (
-    FundsSnapshot, OrderRequest, OrderSnapshot, OrderType, PositionSnapshot, TradeFill, order_tag_from_fyers,
-)
+from fyers_store.models.orders import OrderRequest, OrderType
 from fyers_store.models.resolution import canonicalize_fyers_resolution, is_seconds_resolution
 
 __all__ = ["AUTH_CODES", "FyersSdkRestAdapter", "HistoryRangeError", "is_static_ip_refusal"]
@@ -138,7 +136,7 @@ class _Failure:
 # ------------------------------------------------------------------------------------------------
 
 
-class FyersSdkRestAdapter(ReportsMixin, RestAdapter):
+class FyersSdkRestAdapter(ReportsMixin, SnapshotsMixin, RestAdapter):
     """FYERS REST through the official SDK, hardened (see the module docstring for the tables).
 
     ``limits`` defaults to ``RestLimitsConfig()`` (FYERS's documented limits). ``limiter`` (any
@@ -545,58 +543,3 @@ class FyersSdkRestAdapter(ReportsMixin, RestAdapter):
         if reply.get("code") == _NO_ACK:
             _olog.warning("%s: FYERS made the request without an acknowledgement (code 201)", op)
             raise OutcomeUnknown(op, "FYERS made the request without an acknowledgement (code 201)")
-
-    def _order_by_id(self, order_id: str) -> OrderSnapshot:
-        reply = self._send("orderbook", lambda m: m.orderbook({"id": str(order_id)}), retryable=True)
-        for row in self._rows(reply, "orderBook", "orderbook"):
-            if str(row.get("id")) == str(order_id):
-                return OrderSnapshot.from_fyers(row)
-        raise Rejected(-51, f"no order {order_id} in the orderbook")
-
-    def find_order_by_tag(self, order_tag: str) -> OrderSnapshot | None:
-        """The order carrying ``order_tag`` today, or None.
-
-        Asks FYERS to filter (``?order_tag=1:<tag>``) and checks every returned row's tag itself,
-        so a server that ignores the filter still gives the right answer. Note that an order
-        FYERS is still taking in may need a moment to show up: None right after an
-        OrderPlacementUnknown is not proof of absence -- check again (or watch the order socket).
-        """
-        reply = self._send("find_order_by_tag", lambda m: m.orderbook({"order_tag": f"1:{order_tag}"}),
-                           retryable=True)
-        rows = [r for r in self._rows(reply, "orderBook", "orderbook")
-                if order_tag_from_fyers(r.get("orderTag")) == order_tag]
-        if len(rows) > 1:
-            raise VenueDataError(f"orderTag {order_tag!r} is on {len(rows)} orders: "
-                                 f"{[str(r.get('id')) for r in rows]}")
-        return OrderSnapshot.from_fyers(rows[0]) if rows else None
-
-    # ------------------------------------------------------------------ snapshots
-    def orderbook(self) -> list[OrderSnapshot]:
-        """Today's orders (retried on the allowlist)."""
-        reply = self._send("orderbook", lambda m: m.orderbook(), retryable=True)
-        return [OrderSnapshot.from_fyers(r) for r in self._rows(reply, "orderBook", "orderbook")]
-
-    def tradebook(self) -> list[TradeFill]:
-        """Today's fills (retried on the allowlist)."""
-        reply = self._send("tradebook", lambda m: m.tradebook(), retryable=True)
-        return [TradeFill.from_fyers(r) for r in self._rows(reply, "tradeBook", "tradebook")]
-
-    def positions(self) -> list[PositionSnapshot]:
-        """Net positions (retried on the allowlist)."""
-        reply = self._send("positions", lambda m: m.positions(), retryable=True)
-        return [PositionSnapshot.from_fyers(r) for r in self._rows(reply, "netPositions", "positions")]
-
-    def funds(self) -> FundsSnapshot:
-        """The account's funds (retried on the allowlist)."""
-        reply = self._send("funds", lambda m: m.funds(), retryable=True)
-        if "fund_limit" not in reply:
-            raise VenueDataError("funds: reply has no 'fund_limit'")
-        return FundsSnapshot.from_fyers(reply["fund_limit"])
-
-    def profile(self) -> Mapping[str, Any]:
-        """The profile's ``data`` record, deep-copied (retried on the allowlist)."""
-        reply = self._send("profile", lambda m: m.get_profile(), retryable=True)
-        data = reply.get("data")
-        if not isinstance(data, Mapping):
-            raise VenueDataError("profile: reply has no 'data' record")
-        return copy.deepcopy(dict(data))

@@ -36,6 +36,7 @@ from fyers_store.engine.broker_recovery import AccountTruthMixin
 from fyers_store.engine.broker_rules import FyersRulesMixin
 from fyers_store.engine.order_checks import ContractsPort
 from fyers_store.engine.broker_session import SESSION_RENEWED, SessionOrdersMixin
+from fyers_store.engine.broker_views import AccountViewsMixin
 from fyers_store.engine.ports import BrokerStorePort
 from fyers_store.engine.broker_state import (
     LAST_RECONCILE_KEY, ORDER_SEQ_KEY, POSITIONS_SEEDED_KEY, applied_trade, explain_failure,
@@ -65,12 +66,11 @@ _rlog = get_logger(__name__, "reconcile")
 _PARKED_CAP = 1_000
 _KEEP_DONE = 200
 _SEEN_CAP = 10_000
-_FUNDS_REFRESH_SECONDS = 5.0  # after fills; Cerebro asks for cash and value every bar
 _SOCKET_CONNECTED = "order socket connected"
 _FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 
 
-class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
+class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionOrdersMixin):
     """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
 
     ``store`` supplies REST and the order socket (what the core uses of it:
@@ -421,27 +421,6 @@ class BrokerCore(AccountTruthMixin, FyersRulesMixin, SessionOrdersMixin):
                   "reconciled (%s): %d orders, %d trades, %d positions at FYERS; %d events",
                   reason, len(rows), len(trades_after), len(positions), len(events))
         return events + self._after_change()
-
-    # ------------------------------------------------------------------ account views
-    def position(self, symbol: str) -> tuple[int, float]:
-        """This strategy's net position in ``symbol``: (signed qty, average price)."""
-        pos = self._positions.get(symbol)
-        return (int(pos.qty), pos.avg_price) if pos is not None else (0, 0.0)
-
-    @property
-    def positions(self) -> dict[str, tuple[int, float]]:
-        return {s: (int(p.qty), p.avg_price) for s, p in self._positions.items() if p.qty}
-
-    def funds(self) -> FundsSnapshot | None:
-        """FYERS funds, refreshed (at most every 5 s) after fills changed them."""
-        if (self._funds_dirty and not self._halted and self._session_live()
-                and self._mono() - self._funds_at >= _FUNDS_REFRESH_SECONDS):
-            try:
-                self._funds, self._funds_at, self._funds_dirty = self.rest.funds(), self._mono(), False
-            except FyersError as exc:
-                log.warning("funds refresh failed (%s); using the previous figures", exc)
-                self._funds_at = self._mono()
-        return self._funds
 
     # ------------------------------------------------------------------ messages
     def _on_message(self, message: Any) -> list[BrokerEvent]:

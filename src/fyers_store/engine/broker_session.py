@@ -191,6 +191,7 @@ class SessionOrdersMixin:
         if generation == self._session_seen:
             return False
         self._session_seen, self._session_reconcile = generation, True
+        self.checks.session_renewed(self.store.now())  # a new trading day: its symbol master
         return True
 
     def _session_reconciled(self) -> None:

@@ -172,19 +172,20 @@ def product_refusal(info: SymbolInfo, product: ProductType) -> Optional[str]:
 
 
 def check_order(info: SymbolInfo, *, qty: int, product: ProductType, limit_price: Optional[float] = None,
-                stop_price: Optional[float] = None, day: Optional[dt.date] = None) -> Optional[str]:
+                stop_price: Optional[float] = None, day: Optional[dt.date] = None,
+                sizes: bool = True) -> Optional[str]:
     """Why an order would be refused by FYERS's contract rules, or None when it passes.
 
-    Quantity a multiple of the lot and not above the freeze quantity (when known), limit and
-    trigger prices on the tick, product allowed for the segment. ``day`` only names the date of
-    the facts in the reason.
+    Quantity a multiple of the lot and not above the freeze quantity (when known; both skipped
+    with ``sizes=False``, for facts of an earlier day), limit and trigger prices on the tick,
+    product allowed for the segment. ``day`` only names the date of the facts in the reason.
     """
     when = f" on {day.isoformat()}" if day is not None else ""
-    if qty % info.lot_size:
+    if sizes and qty % info.lot_size:
         lots = qty / info.lot_size
         return (f"quantity {qty} of {info.ticker} is not a whole number of lots: the lot size{when} is "
                 f"{info.lot_size} ({lots:.2f} lots)")
-    if info.freeze_qty is not None and qty > info.freeze_qty:
+    if sizes and info.freeze_qty is not None and qty > info.freeze_qty:
         # The library never asks FYERS to slice (isSliceOrder), and NSE refuses a single order above it.
         return (f"quantity {qty} of {info.ticker} is above the exchange's freeze quantity{when} "
                 f"{info.freeze_qty}: split it into orders of at most {info.freeze_qty}")

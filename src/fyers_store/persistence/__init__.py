@@ -10,11 +10,12 @@ Typical use::
 
 from fyers_store.persistence.cache import BarRow, CompleteWindow, CoverageRow, Gap, HistoricalCache
 from fyers_store.persistence.sqlite_cache import SQLiteHistoricalCache, resolve_cache_db_path
-from fyers_store.persistence.sqlite_schema import CACHE_SCHEMA_V1, CACHE_SCHEMA_VERSION
+from fyers_store.persistence.sqlite_schema import CACHE_SCHEMA_V1, CACHE_SCHEMA_V2, CACHE_SCHEMA_VERSION
 
 __all__ = [
     "BarRow",
     "CACHE_SCHEMA_V1",
+    "CACHE_SCHEMA_V2",
     "CACHE_SCHEMA_VERSION",
     "CompleteWindow",
     "CoverageRow",

@@ -196,6 +196,11 @@ class ContractSnapshotStore:
             rows = self._db.query("SELECT day FROM snapshots WHERE segment = ? ORDER BY day", (segment,))
         return [dt.date.fromisoformat(r[0]) for r in rows]
 
+    def rows(self, segment: str, day: dt.date) -> Optional[int]:
+        """How many contracts ``segment``'s snapshot of ``day`` held (None: not stored)."""
+        found = self._db.query("SELECT rows FROM snapshots WHERE segment = ? AND day = ?", (segment, day.isoformat()))
+        return int(found[0][0]) if found else None
+
     def segments(self) -> list[str]:
         """The segments with at least one snapshot."""
         return [r[0] for r in self._db.query("SELECT DISTINCT segment FROM snapshots ORDER BY segment")]

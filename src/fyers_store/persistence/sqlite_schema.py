@@ -2,8 +2,10 @@
 
 The file is stamped with ``PRAGMA application_id`` (so a state DB or an unrelated file is never
 mistaken for a cache) and ``PRAGMA user_version`` (the schema version). The cache only holds data
-that can be fetched again, so it is never migrated: a file of another version is refused with a
-message that tells the operator which file to delete.
+that can be fetched again, so a file of an unknown version is refused with a message that tells the
+operator which file to delete. The one exception is v1 -> v2 (:func:`migrate_v1_to_v2`): v1 files
+may hold wrong candles for F&O contracts, which are dropped in place so the equity history (paid for
+in REST budget) survives.
 
 Row-level CHECK constraints make the database itself refuse malformed bars (a text or fractional
 timestamp, a millisecond epoch, NaN, infinities, low above high), so even the unvalidated fast path
@@ -17,23 +19,32 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fyers_store.errors import CacheError
+from fyers_store.logs import get_logger
 
 __all__ = [
     "CACHE_APPLICATION_ID",
     "CACHE_SCHEMA_V1",
+    "CACHE_SCHEMA_V2",
     "CACHE_SCHEMA_VERSION",
     "SCHEMA_STATEMENTS",
     "UPSERT_BAR_SQL",
     "SELECT_BAR_ROWS_SQL",
     "ensure_schema",
+    "is_v1_suspect_symbol",
+    "migrate_v1_to_v2",
     "schema_stamp",
     "stamp_or_inspect",
 ]
 
+log = get_logger(__name__, "cache")
+
 #: First released layout: bars, bar_watermarks, complete_windows.
 CACHE_SCHEMA_V1 = 1
+#: Same layout as v1; a v1 file is migrated by dropping its F&O contracts' bars and coverage
+#: (:func:`migrate_v1_to_v2`).
+CACHE_SCHEMA_V2 = 2
 #: The version this code reads and writes.
-CACHE_SCHEMA_VERSION = CACHE_SCHEMA_V1
+CACHE_SCHEMA_VERSION = CACHE_SCHEMA_V2
 #: ``PRAGMA application_id`` of a fyers-store history cache ("FYCH").
 CACHE_APPLICATION_ID = 0x46594348
 
@@ -130,16 +141,63 @@ def stamp_or_inspect(conn: sqlite3.Connection, statements: Iterable[str], applic
     return found_app, found_version, tables
 
 
+_CACHE_TABLES = ("bars", "bar_watermarks", "complete_windows")
+# Names of FYERS F&O contracts end in FUT (futures) or CE/PE (options) on every exchange
+# (NSE:NIFTY26DECFUT, NSE:NIFTY2610624000CE, MCX:CRUDEOIL26JAN6000CE, NSE:USDINR26MAY83.5PE).
+_FNO_ENDINGS = ("FUT", "CE", "PE")
+
+
+def is_v1_suspect_symbol(symbol: str) -> bool:
+    """Whether a v1 cache's rows for ``symbol`` may be another contract's candles.
+
+    Until v2 every history request sent ``cont_flag=1``, so a bare F&O ticker's cached bars may be
+    FYERS's continuous (front-month) series, not the contract's own. Cash symbols were unaffected
+    (the flag is ignored for them) and ``<ticker>|cont`` rows were asked as continuous on purpose.
+    The test is the name's ending, deliberately broad: dropping a cash symbol that happens to end
+    the same way only costs a refetch; keeping a wrong contract would trade wrong prices.
+    """
+    if symbol.endswith("|cont"):
+        return False
+    name = symbol.rsplit(":", 1)[-1].strip().upper()
+    return name.endswith(_FNO_ENDINGS)
+
+
+def migrate_v1_to_v2(conn: sqlite3.Connection) -> list[str]:
+    """Drop the bars, watermarks and complete windows of every F&O ticker (see
+    :func:`is_v1_suspect_symbol`) and stamp the file v2; returns the symbols dropped.
+
+    Must run inside the caller's write transaction, so a crash leaves either v1 untouched or v2
+    migrated (the version stamp is part of the same transaction).
+    """
+    symbols: set[str] = set()
+    for table in _CACHE_TABLES:
+        symbols.update(str(r[0]) for r in conn.execute(f"SELECT DISTINCT symbol FROM {table}"))
+    dropped = sorted(s for s in symbols if is_v1_suspect_symbol(s))
+    for symbol in dropped:
+        for table in _CACHE_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE symbol = ?", (symbol,))
+    conn.execute(f"PRAGMA user_version = {CACHE_SCHEMA_V2}")
+    return dropped
+
+
 def ensure_schema(conn: sqlite3.Connection, path: str | Path) -> bool:
     """Create the schema in an empty file, or verify an existing one; returns True if it created it.
 
     Must run inside a write transaction (``BEGIN IMMEDIATE``) so two processes opening a fresh file
-    cannot both create it. Raises :class:`CacheError` for a foreign file or another schema version.
+    cannot both create it. A v1 cache is migrated in place (:func:`migrate_v1_to_v2`). Raises
+    :class:`CacheError` for a foreign file or another schema version.
     """
     found = stamp_or_inspect(conn, SCHEMA_STATEMENTS, CACHE_APPLICATION_ID, CACHE_SCHEMA_VERSION)
     if isinstance(found, bool):
         return found
     app_id, version, tables = found
+    if app_id == CACHE_APPLICATION_ID and version == CACHE_SCHEMA_V1:
+        dropped = migrate_v1_to_v2(conn)
+        log.warning(
+            "history cache %s migrated to schema v%d: dropped the cached history of %d F&O "
+            "contract(s) (%s) fetched as FYERS's continuous series; it is fetched again on next use",
+            path, CACHE_SCHEMA_V2, len(dropped), ", ".join(dropped[:10]) + (" ..." if len(dropped) > 10 else ""))
+        return False
     if app_id != CACHE_APPLICATION_ID:
         raise CacheError(
             f"{path} is not a fyers-store history cache (application_id={app_id:#x}, "
