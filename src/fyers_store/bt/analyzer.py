@@ -12,11 +12,11 @@
 ``pnl``: the average-cost profit of the part of a fill that closed a position, with the scheme's
 ``mult``), on the date of the bar it executed on. Open positions at the end are not in it
 (unrealized). **Charges** are the contract notes of the day
-(:func:`fyers_store.models.charges.contract_note`): the notes of the broker's
-:class:`~fyers_store.bt.commission.FyersCommission` scheme(s) when one is installed -- the same
-amounts the broker took from cash -- else notes the analyzer computes from the fills it was
-notified of (params ``charges``, ``product_type``; order id = Backtrader's order ref). **Net** is
-gross less charges. Amounts are :class:`~decimal.Decimal` rupees.
+(:func:`fyers_store.models.charges.contract_note`): for fills a
+:class:`~fyers_store.bt.commission.FyersCommission` scheme charged, that scheme's notes with its own
+rates -- the same amounts the broker took from cash -- and for the other fills, notes the analyzer
+computes itself (params ``charges``, ``product_type``; order id = Backtrader's order ref); a day's
+notes are added up. **Net** is gross less charges. Amounts are :class:`~decimal.Decimal` rupees.
 
 ``get_analysis()`` -> ``{"days": {date: day}, "total": day}`` where a day is
 ``{"gross", "charges": {line: amount}, "charges_total", "net"}`` (lines: brokerage, stt, exchange,
@@ -36,9 +36,9 @@ from typing import Any
 
 import backtrader as bt
 
-from fyers_store.bt.commission import FyersCommission, feed_symbol
+from fyers_store.bt.commission import FyersCommission, feed_symbol, symbol_segment
 from fyers_store.config import ChargesConfig, shipped_charges_config
-from fyers_store.models.charges import ContractNote, Execution, contract_notes, segment_for
+from fyers_store.models.charges import ContractNote, Execution, contract_notes
 from fyers_store.models.orders import Side
 from fyers_store.models.pnl_report import DayPnl, day_reports, report_lines, total_of
 
@@ -77,7 +77,7 @@ class FyersChargesAnalyzer(bt.Analyzer):
             side = Side.BUY if bit.size > 0 else Side.SELL
             product = order.info.get("product_type") or self.p.product_type
             self._own.append(Execution(str(order.ref), symbol, side, Decimal(repr(abs(float(bit.size)))) * mult,
-                                       Decimal(repr(float(bit.price))), segment_for(symbol, product), day))
+                                       Decimal(repr(float(bit.price))), symbol_segment(symbol, product), day))
 
     def stop(self) -> None:
         self.rets = self._analysis()
@@ -89,16 +89,15 @@ class FyersChargesAnalyzer(bt.Analyzer):
 
     # ------------------------------------------------------------------ reports
     def notes(self) -> list[ContractNote]:
-        """The contract notes behind the charges, one per day."""
-        executions = list(self._own)
-        for scheme in self._schemes():
-            executions.extend(scheme.executions)
-        if not executions:
-            return []
-        if self._own and self._charges is None:
-            self._charges = shipped_charges_config()
-        charges = self._charges or self._schemes()[0].charges
-        return contract_notes(executions, charges)
+        """The contract notes behind the charges: each FyersCommission scheme's (with its own
+        rates), then the analyzer's own for fills no scheme charged (with ``charges``), in date
+        order; a day may have several, which the reports add up."""
+        notes = [note for scheme in self._schemes() for note in scheme.notes()]
+        if self._own:
+            if self._charges is None:
+                self._charges = shipped_charges_config()
+            notes.extend(contract_notes(self._own, self._charges))
+        return sorted(notes, key=lambda n: n.day)
 
     def reports(self) -> list[DayPnl]:
         """Gross, charges by line and net per day, in date order."""
