@@ -107,3 +107,29 @@ def test_a_live_fill_the_model_cannot_charge_is_charged_nothing_and_the_run_goes
     skipped = [(args, kw) for msg, args, kw in run.store_notes if msg == "CHARGES_SKIPPED"]
     assert len(skipped) == 1 and skipped[0][1]["symbol"] == SBIN
     assert "no charge rates for" in skipped[0][0][0]
+
+
+def test_the_analyzer_alone_never_stops_a_live_run_over_charges(fast_venue, tmp_path) -> None:
+    """No FyersCommission: FyersChargesAnalyzer charges the fills itself; with rates that do not cover the day it
+    reports the gross P&L without charges and the run goes on (in a backtest the same is an error)."""
+    store = broker_store(fast_venue, tmp_path, live=True)
+    state = state_store(fast_venue, tmp_path)
+    run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
+    run.cerebro.addanalyzer(FyersChargesAnalyzer, _name="charges", **_rates_from_tomorrow(fast_venue))
+    run.start()
+    try:
+        buy = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.BUY, 20, OrderType.MARKET)))
+        run.bars_until(lambda: "Completed" in run.statuses(buy.ref))
+        sell = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.SELL, 20, OrderType.MARKET)))
+        run.bars_until(lambda: "Completed" in run.statuses(sell.ref))
+        run.bar()
+        assert not run.finished.is_set() and run.run_error is None
+        report = run.do(lambda s: s.analyzers.charges.get_analysis())
+        assert report["total"]["charges_total"] == 0
+        fills = [sum(D(str(t["tradePrice"])) * t["tradedQty"] for t in venue_trades_of(fast_venue, o.info["order_tag"]))
+                 for o in (buy, sell)]
+        assert report["total"]["gross"] == (fills[1] - fills[0]).quantize(D("0.01"))
+    finally:
+        run.stop()
+        store.stop()
+        state.close()
