@@ -4,11 +4,12 @@ tests/bt/test_commission.py), with FyersCommission installed and without it."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
 
 import backtrader as bt
 
-from fyers_store import FyersChargesAnalyzer
+from fyers_store import FyersChargesAnalyzer, FyersCommission
 from fyers_store.config import shipped_charges_config
 
 from support.charges_plan import DAYS, FUT, INFY, PLAN, SBIN, Script, feed, run_plan
@@ -67,3 +68,33 @@ def test_without_fyers_commission_it_computes_the_notes_itself() -> None:
     strategy = cerebro.run()[0]
     _check(strategy.analyzers.charges.get_analysis())
     assert cerebro.broker.getcash() == 10_000_000.0 + 8_500.0  # nothing charged by the broker itself
+
+
+def test_each_scheme_keeps_its_own_rates_beside_the_analyzers_own_fills() -> None:
+    """SBIN charged by a scheme with STT rounded to the paisa, INFY by one with the shipped rates (rupee), the
+    future by Backtrader's zero commission (the analyzer charges it itself, with its ``charges``): each part is
+    priced with its own rates. It used to reprice every scheme's fills with the analyzer's rates as soon as it
+    charged any fill itself."""
+    shipped = shipped_charges_config()
+    paisa = dataclasses.replace(shipped, settings=dataclasses.replace(shipped.settings, stt_rounding="paisa"))
+    cerebro = bt.Cerebro(stdstats=False)
+    for symbol in (SBIN, INFY, FUT):
+        cerebro.adddata(feed(symbol, DAYS), name=symbol)
+    cerebro.broker.set_cash(10_000_000.0)
+    cerebro.broker.set_coc(True)
+    cerebro.broker.set_filler(bt.broker.fillers.FixedSize(size=200))
+    sbin = FyersCommission.install(cerebro, name=SBIN, charges=paisa)
+    infy = FyersCommission.install(cerebro, name=INFY)
+    cerebro.broker.addcommissioninfo(bt.CommissionInfo(commission=0.0), name=FUT)
+    cerebro.addanalyzer(FyersChargesAnalyzer, _name="charges", charges=shipped)
+    cerebro.addstrategy(Script, plan=PLAN, days=DAYS)
+    strategy = cerebro.run()[0]
+    days = strategy.analyzers.charges.get_analysis()["days"]
+    # SBIN with STT to the paisa: 6 Apr 44.15 (not 44) -> 95.86 + 0.15 = 96.01; 7 Apr 32.40 (not 32) -> 71.95.
+    # The future (the analyzer's own, shipped rates): 969.87; INFY (shipped): 82.72.
+    assert [n.total for n in sbin.notes()] == [D("96.01"), D("71.95")]
+    assert [n.total for n in infy.notes()] == [D("82.72")]
+    assert [days[d]["charges_total"] for d in DAYS] == [D("1065.88"), D("71.95"), D("82.72")]
+    assert days[DAYS[0]]["charges"]["stt"] == D("44.15") + D("816.00")
+    # The broker took the schemes' charges only (the future's commission is Backtrader's zero).
+    assert round(cerebro.broker.getcash(), 2) == 10_000_000 + 8_500 - (96.01 + 71.95 + 82.72)

@@ -13,9 +13,11 @@ import pytest
 
 from fyers_store import FyersCommission
 from fyers_store.bt.mpp import MppBackBroker
+from fyers_store.bt.commission import charging
 from fyers_store.config import ChargesDateError, Segment
+from fyers_store.models.orders import Side
 
-from support.charges_plan import DAYS, FUT, INFY, SBIN, run_plan as _run
+from support.charges_plan import DAYS, FUT, INFY, SBIN, feed, run_plan as _run
 
 
 @pytest.mark.parametrize("broker", [None, MppBackBroker], ids=["BackBroker", "MppBackBroker"])
@@ -86,3 +88,65 @@ def test_params_are_checked() -> None:
     assert FyersCommission(product_type="INTRADAY").segment_of(SBIN) is Segment.EQUITY_INTRADAY
     fut = FyersCommission(margin_percent=15, mult=65)
     assert not fut.stocklike and fut.get_margin(25000.0) == pytest.approx(25000 * 65 * 0.15)
+
+
+def test_mult_is_refused_for_stock_like_schemes() -> None:
+    """Backtrader's stock-like cash and value ignore mult while its P&L applies it: an options scheme with
+    mult = lot size would block 1/lot of the premium. Only futures accounting (margin_percent) takes a mult."""
+    with pytest.raises(ValueError, match="mult=65 needs margin_percent.*size them in units"):
+        FyersCommission(mult=65)
+    with pytest.raises(ValueError, match="needs margin_percent"):
+        FyersCommission(mult=65, segment="options")
+    assert FyersCommission(mult=1).p.mult == 1
+
+
+def _one_trade(feed_name: str | None, **params: Any) -> tuple[bt.Cerebro, Any]:
+    cerebro = bt.Cerebro(stdstats=False)
+    data = feed(SBIN)
+    if feed_name is None:
+        cerebro.adddata(data)
+    else:
+        cerebro.adddata(data, name=feed_name)
+    cerebro.broker.set_cash(1_000_000.0)
+    cerebro.broker.set_coc(True)
+    comm = FyersCommission.install(cerebro, **params)
+
+    class Buy(bt.Strategy):
+        def next(self) -> None:
+            if len(self) == 1:
+                self.buy(size=10)
+
+    cerebro.addstrategy(Buy)
+    cerebro.run()
+    return cerebro, comm
+
+
+@pytest.mark.parametrize("name", [None, "NIFTYFUT", "SBIN"], ids=["unnamed", "NIFTYFUT", "SBIN"])
+def test_a_feed_not_named_as_a_fyers_symbol_is_a_short_clear_error(name: str | None) -> None:
+    """A bare name would be charged as NSE equity CNC (NIFTYFUT!); an unnamed PandasData used to be charged
+    under str(DataFrame), the whole frame."""
+    with pytest.raises(ValueError, match="not a FYERS symbol.*name the feed.*segment=") as caught:
+        _one_trade(name)
+    assert len(str(caught.value)) < 400 and "open" not in str(caught.value)
+
+
+def test_a_feed_named_otherwise_is_charged_with_an_explicit_segment() -> None:
+    _, comm = _one_trade(None, segment="equity_intraday")
+    (e,) = comm.executions
+    assert e.segment is Segment.EQUITY_INTRADAY and e.symbol.startswith("<unnamed PandasData feed")
+    _, comm = _one_trade(SBIN)
+    assert [e.symbol for e in comm.executions] == [SBIN]
+
+
+@pytest.mark.parametrize("symbol, product", [("BSE:SENSEX26DEC80000CE", "MARGIN"), (SBIN, "MARGIN"),
+                                             ("NSE:USDINR26MAYFUT", "MARGIN")])
+def test_live_charging_never_raises_for_what_the_model_cannot_charge(symbol: str, product: str) -> None:
+    """FyersBroker charges a live trade that already happened: the model's ValueError is reported, not raised,
+    and found before anything moves (when the block is made)."""
+    comm = FyersCommission()
+    problems: list[str] = []
+    block = charging(comm, "1", symbol, Side.BUY, DAYS[0], product, problems.append)
+    assert len(problems) == 1
+    with block:
+        assert comm.getcommission(10, 100.0) == 0.0
+    assert comm.executions == [] and comm.notes() == []

@@ -5,12 +5,15 @@ reports that note and the round trip's gross P&L from the venue's fills."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal as D
 
+import backtrader as bt
 import pytest
 
 from fyers_store import FyersChargesAnalyzer, FyersCommission
+from fyers_store.config import shipped_charges_config
 from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.models.charges import Segment
 from fyers_store.models.orders import OrderType, Side
@@ -20,11 +23,12 @@ from support.broker_helpers import CONFIG, SBIN, broker_store, state_store, venu
 
 
 @pytest.fixture
-def run_with_charges(fast_venue, tmp_path):
+def run_with_charges(fast_venue, tmp_path, request):
     store = broker_store(fast_venue, tmp_path, live=True)
     state = state_store(fast_venue, tmp_path)
     run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
-    comm = FyersCommission.install(run.cerebro)  # INTRADAY orders (CONFIG's default product)
+    params = request.param(fast_venue) if hasattr(request, "param") else {}
+    comm = FyersCommission.install(run.cerebro, **params)  # INTRADAY orders (CONFIG's default product)
     run.cerebro.addanalyzer(FyersChargesAnalyzer, _name="charges")
     run.start()
     yield run, comm
@@ -56,6 +60,10 @@ def test_live_fills_are_charged_per_fyers_order(fast_venue, run_with_charges) ->
         value = sum(D(str(t["tradePrice"])) * t["tradedQty"] for t in trades)
         assert lines.turnover == value
         assert lines.brokerage == min(D(20), value * D("0.0003")).quantize(D("0.01"))
+        # The execution carries the trade's own time (IST, as the feeds show it), not the bar's: P&L by
+        # execution date and the charges by trade date fall on the same day.
+        executed = {bt.num2date(bit.dt).replace(microsecond=0) for bit in run.orders[order.ref].executed.exbits}
+        assert executed == {dt.datetime.strptime(t["orderDateTime"], "%d-%b-%Y %H:%M:%S") for t in trades}
     # What the strategy's orders were charged adds up to the day's note.
     assert round(buy.executed.comm + sell.executed.comm, 2) == float(note.total)
     assert note.lines["stt"] > 0 and note.lines["stamp"] > 0
@@ -67,3 +75,61 @@ def test_live_fills_are_charged_per_fyers_order(fast_venue, run_with_charges) ->
              for side, o in (("buy", buy), ("sell", sell))}
     assert report["total"]["gross"] == (fills["sell"] - fills["buy"]).quantize(D("0.01"))
     assert report["total"]["net"] == report["total"]["gross"] - note.total
+
+
+def _rates_from_tomorrow(venue) -> dict:
+    """charges.yaml whose table starts the day after the venue's date: the model cannot charge today."""
+    today = dt.datetime.fromtimestamp(venue.clock.time(), IST).date()
+    shipped = shipped_charges_config()
+    late = dataclasses.replace(shipped.periods[-1], start=today + dt.timedelta(days=1), end=None)
+    return {"charges": dataclasses.replace(shipped, periods=(late,))}
+
+
+@pytest.mark.parametrize("run_with_charges", [_rates_from_tomorrow], indirect=True)
+def test_a_live_fill_the_model_cannot_charge_is_charged_nothing_and_the_run_goes_on(fast_venue,
+                                                                                      run_with_charges) -> None:
+    """The trade happened at FYERS: the position and the order follow it, the charges are skipped (said once
+    per symbol), and the run keeps going (it used to raise out of next() with the position already moved)."""
+    run, comm = run_with_charges
+    buy = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.BUY, 40, OrderType.MARKET)))
+    run.bars_until(lambda: "Completed" in run.statuses(buy.ref))
+    sell = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.SELL, 15, OrderType.MARKET)))
+    run.bars_until(lambda: "Completed" in run.statuses(sell.ref))
+    run.bar()  # the run is alive after both
+
+    assert not run.finished.is_set() and run.run_error is None
+    assert run.do(lambda s: s.getpositionbyname(SBIN).size) == 25
+    filled = [sum(t["tradedQty"] for t in venue_trades_of(fast_venue, o.info["order_tag"])) for o in (buy, sell)]
+    assert filled == [40, 15]
+    assert run.orders[buy.ref].executed.size == 40 and run.orders[sell.ref].executed.size == -15
+    assert run.orders[buy.ref].executed.comm == 0 and run.orders[sell.ref].executed.comm == 0
+    assert comm.executions == [] and comm.notes() == []
+    skipped = [(args, kw) for msg, args, kw in run.store_notes if msg == "CHARGES_SKIPPED"]
+    assert len(skipped) == 1 and skipped[0][1]["symbol"] == SBIN
+    assert "no charge rates for" in skipped[0][0][0]
+
+
+def test_the_analyzer_alone_never_stops_a_live_run_over_charges(fast_venue, tmp_path) -> None:
+    """No FyersCommission: FyersChargesAnalyzer charges the fills itself; with rates that do not cover the day it
+    reports the gross P&L without charges and the run goes on (in a backtest the same is an error)."""
+    store = broker_store(fast_venue, tmp_path, live=True)
+    state = state_store(fast_venue, tmp_path)
+    run = CerebroRun(store, VenueClock(fast_venue), state=state, config=CONFIG, unknown_grace_seconds=0.3, env={})
+    run.cerebro.addanalyzer(FyersChargesAnalyzer, _name="charges", **_rates_from_tomorrow(fast_venue))
+    run.start()
+    try:
+        buy = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.BUY, 20, OrderType.MARKET)))
+        run.bars_until(lambda: "Completed" in run.statuses(buy.ref))
+        sell = run.do(lambda s: bt_order_for(s, OrderIntent(SBIN, Side.SELL, 20, OrderType.MARKET)))
+        run.bars_until(lambda: "Completed" in run.statuses(sell.ref))
+        run.bar()
+        assert not run.finished.is_set() and run.run_error is None
+        report = run.do(lambda s: s.analyzers.charges.get_analysis())
+        assert report["total"]["charges_total"] == 0
+        fills = [sum(D(str(t["tradePrice"])) * t["tradedQty"] for t in venue_trades_of(fast_venue, o.info["order_tag"]))
+                 for o in (buy, sell)]
+        assert report["total"]["gross"] == (fills[1] - fills[0]).quantize(D("0.01"))
+    finally:
+        run.stop()
+        store.stop()
+        state.close()

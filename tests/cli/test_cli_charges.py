@@ -106,3 +106,21 @@ def test_compare_of_a_range_without_trades_and_usage_errors(venue, tmp_path, cwd
     assert "--from 2026-11-19 is after --to 2026-11-18" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["charges", "compare", "--from", "18-11-2026", "--to", "2026-11-18"])
+
+
+def test_compare_with_trades_before_the_charges_table_is_a_clear_error(venue, tmp_path, cwd, capsys):
+    """--charges whose table starts after the trades: one clear line and exit 1, not a ChargesDateError traceback."""
+    import datetime as dt
+
+    import yaml
+
+    trade_two_days(venue)
+    cfg = make_config_dir(tmp_path, venue)
+    data = yaml.safe_load((templates_dir() / "charges.yaml").read_text())
+    data["periods"] = [dict(data["periods"][-1], start=dt.date(2026, 12, 1), end=None)]
+    data["dp_charges"] = [dict(data["dp_charges"][-1], start=dt.date(2026, 12, 1), end=None)]
+    late = tmp_path / "charges_late.yaml"
+    late.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert compare(cfg, "--charges", str(late)) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("fyers-store: the model cannot charge FYERS's trades: no charge rates for 2026-11-1")

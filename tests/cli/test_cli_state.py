@@ -328,3 +328,29 @@ def test_show_without_fills_says_so(tmp_path, cfg, capsys):
     write_state(tmp_path)
     assert main(["state", "show", "--config-dir", str(cfg), "--strategy", "momentum"]) == 0
     assert "  P&L: no fills in the ledger" in capsys.readouterr().out
+
+
+def late_charges_yaml(path: Path, start: dt.date) -> Path:
+    """charges.yaml with the shipped rates in force from ``start`` only (its table starts then)."""
+    import yaml
+
+    from fyers_store.config import templates_dir
+
+    data = yaml.safe_load((templates_dir() / "charges.yaml").read_text())
+    data["periods"] = [dict(data["periods"][-1], start=start, end=None)]
+    data["dp_charges"] = [dict(data["dp_charges"][-1], start=start, end=None)]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_show_with_fills_before_the_charges_table_is_a_clear_error(tmp_path, cfg, capsys):
+    """The ledger's fills of 16-17 Nov 2026 and a charges.yaml starting on 1 Dec 2026: one clear line, exit 1
+    (ChargesDateError, a LookupError, used to escape as a traceback)."""
+    write_ledger(tmp_path)
+    late_charges_yaml(cfg / "charges.yaml", dt.date(2026, 12, 1))
+    assert main(["state", "show", "--config-dir", str(cfg), "--strategy", "pnl"]) == 1
+    captured = capsys.readouterr()
+    assert "  P&L: not shown (see the error)" in captured.out
+    (line,) = captured.err.splitlines()
+    assert line.startswith("fyers-store: strategy 'pnl': the model cannot charge the ledger's fills with ")
+    assert "no charge rates for 2026-11-16" in line and "starts on 2026-12-01" in line

@@ -288,6 +288,26 @@ def test_unknown_segments_are_errors() -> None:
     assert segment_for("NSE:NIFTY26D0125000PE", "INTRADAY") is OPT
 
 
+@pytest.mark.parametrize("symbol", ["NSE:USDINR26MAYFUT", "NSE:EURINR26MAY90CE", "NSE:USDINR26MAY83.25PE",
+                                    "NSE:USDINR26O0583.5CE", "NSE:EURUSD26JUNFUT"])
+def test_currency_derivatives_have_no_segment(symbol: str) -> None:
+    """Currency futures and options pay no STT: charging them at equity F&O rates would be wrong."""
+    with pytest.raises(ValueError, match="currency derivative.*equity-index derivative rates only"):
+        segment_for(symbol, "MARGIN")
+
+
+@pytest.mark.parametrize("symbol", ["NSE:CRUDEOIL26JUNFUT", "NSE:GOLDM26JUN150000CE", "NSE:NATURALGAS26JUNFUT"])
+def test_commodity_derivatives_have_no_segment(symbol: str) -> None:
+    with pytest.raises(ValueError, match="commodity derivative"):
+        segment_for(symbol, "MARGIN")
+
+
+def test_stock_and_index_derivatives_keep_their_segment() -> None:
+    # Underlyings that merely look like the currency/commodity names are still equity derivatives.
+    assert segment_for("NSE:M&M26JUNFUT", "MARGIN") is FUT and segment_for("NSE:BAJAJ-AUTO26JUN9000CE", None) is OPT
+    assert segment_for("NSE:FINNIFTY26JUNFUT", None) is FUT and segment_for("NSE:HINDALCO26JUN700PE", None) is OPT
+
+
 def test_bad_executions_are_refused() -> None:
     with pytest.raises(ValueError, match="one note is one day"):
         contract_note([ex("1", SBIN, BUY, 1, "800", INTRA, P3), ex("2", SBIN, BUY, 1, "800", INTRA, P2)], charges())

@@ -10,13 +10,15 @@
 
 **Gross P&L** is what Backtrader's broker realized, execution by execution (each execution bit's
 ``pnl``: the average-cost profit of the part of a fill that closed a position, with the scheme's
-``mult``), on the date of the bar it executed on. Open positions at the end are not in it
-(unrealized). **Charges** are the contract notes of the day
-(:func:`fyers_store.models.charges.contract_note`): the notes of the broker's
-:class:`~fyers_store.bt.commission.FyersCommission` scheme(s) when one is installed -- the same
-amounts the broker took from cash -- else notes the analyzer computes from the fills it was
-notified of (params ``charges``, ``product_type``; order id = Backtrader's order ref). **Net** is
-gross less charges. Amounts are :class:`~decimal.Decimal` rupees.
+``mult``), on the date it executed (live: the trade's IST date). Open positions at the end are
+not in it (unrealized). **Charges** are the contract notes of the day
+(:func:`fyers_store.models.charges.contract_note`): for fills a
+:class:`~fyers_store.bt.commission.FyersCommission` scheme charged, that scheme's notes with its own
+rates -- the same amounts the broker took from cash -- and for the other fills, notes the analyzer
+computes itself (params ``charges``, ``product_type``; order id = Backtrader's order ref); a day's
+notes are added up. A fill the model cannot charge is an error in a backtest; live it is left out
+of the charges (its gross P&L counts) with a warning per symbol, never stopping the run. **Net**
+is gross less charges. Amounts are :class:`~decimal.Decimal` rupees.
 
 ``get_analysis()`` -> ``{"days": {date: day}, "total": day}`` where a day is
 ``{"gross", "charges": {line: amount}, "charges_total", "net"}`` (lines: brokerage, stt, exchange,
@@ -36,13 +38,16 @@ from typing import Any
 
 import backtrader as bt
 
-from fyers_store.bt.commission import FyersCommission, feed_symbol
+from fyers_store.bt.commission import FyersCommission, feed_symbol, symbol_segment
 from fyers_store.config import ChargesConfig, shipped_charges_config
-from fyers_store.models.charges import ContractNote, Execution, contract_notes, segment_for
+from fyers_store.logs import get_logger
+from fyers_store.models.charges import ContractNote, Execution, contract_notes
 from fyers_store.models.orders import Side
 from fyers_store.models.pnl_report import DayPnl, day_reports, report_lines, total_of
 
 __all__ = ["FyersChargesAnalyzer"]
+
+log = get_logger(__name__, "broker")
 
 
 class FyersChargesAnalyzer(bt.Analyzer):
@@ -59,6 +64,7 @@ class FyersChargesAnalyzer(bt.Analyzer):
         self._gross: dict[dt.date, Decimal] = defaultdict(Decimal)
         self._own: list[Execution] = []
         self._charges: ChargesConfig | None = self.p.charges
+        self._uncharged: set[str] = set()  # live: symbols whose fills the model cannot charge (warned once)
 
     # ------------------------------------------------------------------ Backtrader's calls
     def notify_order(self, order: Any) -> None:
@@ -76,8 +82,19 @@ class FyersChargesAnalyzer(bt.Analyzer):
                 continue  # its own ledger has the fill, with FYERS's order id
             side = Side.BUY if bit.size > 0 else Side.SELL
             product = order.info.get("product_type") or self.p.product_type
+            try:
+                segment = symbol_segment(symbol, product)
+                self._own_charges().rates_on(day)
+            except (ValueError, LookupError) as exc:  # LookupError: ChargesDateError
+                if isinstance(self.strategy.broker, bt.brokers.BackBroker):
+                    raise  # a backtest: a clear error
+                # Live: the trade happened; a report must not stop the run. Its gross counts, charges not.
+                if symbol not in self._uncharged:
+                    self._uncharged.add(symbol)
+                    log.warning("FyersChargesAnalyzer: the fills of %s are not charged in its report: %s", symbol, exc)
+                continue
             self._own.append(Execution(str(order.ref), symbol, side, Decimal(repr(abs(float(bit.size)))) * mult,
-                                       Decimal(repr(float(bit.price))), segment_for(symbol, product), day))
+                                       Decimal(repr(float(bit.price))), segment, day))
 
     def stop(self) -> None:
         self.rets = self._analysis()
@@ -89,16 +106,18 @@ class FyersChargesAnalyzer(bt.Analyzer):
 
     # ------------------------------------------------------------------ reports
     def notes(self) -> list[ContractNote]:
-        """The contract notes behind the charges, one per day."""
-        executions = list(self._own)
-        for scheme in self._schemes():
-            executions.extend(scheme.executions)
-        if not executions:
-            return []
-        if self._own and self._charges is None:
+        """The contract notes behind the charges: each FyersCommission scheme's (with its own
+        rates), then the analyzer's own for fills no scheme charged (with ``charges``), in date
+        order; a day may have several, which the reports add up."""
+        notes = [note for scheme in self._schemes() for note in scheme.notes()]
+        if self._own:
+            notes.extend(contract_notes(self._own, self._own_charges()))
+        return sorted(notes, key=lambda n: n.day)
+
+    def _own_charges(self) -> ChargesConfig:
+        if self._charges is None:
             self._charges = shipped_charges_config()
-        charges = self._charges or self._schemes()[0].charges
-        return contract_notes(executions, charges)
+        return self._charges
 
     def reports(self) -> list[DayPnl]:
         """Gross, charges by line and net per day, in date order."""

@@ -16,7 +16,11 @@ Mapping (lossy points marked):
   Accepted; ``notify_store("ORDER_UNKNOWN", ...)`` says so until it is settled.
 * ``order.info["order_tag"]`` is the FYERS ``orderTag`` of the order.
 * With a :class:`~fyers_store.bt.commission.FyersCommission` added (``FyersCommission.install(cerebro)``),
-  each fill's commission is what it adds to the day's contract note, per FYERS order id.
+  each fill's commission is what it adds to the day's contract note, per FYERS order id, on the
+  trade's IST date -- the execution carries the trade's time too (``order.executed.dt``), so P&L and
+  charges fall on the same day. A fill the model cannot charge (BSE/MCX, currency or commodity
+  derivatives, an equity order under MARGIN, no rates for the day) is charged nothing and never stops
+  the run: ``notify_store("CHARGES_SKIPPED", ...)`` once per symbol says why.
 * A Market order (or a triggered Stop) that FYERS turned into a protected limit (market price
   protection, MPP) stays Accepted (working) -- it may rest there if the price gapped past the band --
   with ``order.info["protection_price"]`` set as soon as FYERS shows it (the notified clones share
@@ -136,6 +140,7 @@ class FyersBroker(bt.BrokerBase):
         self._owns_state = False
         self._forgotten = 0                          # the core's forget count when last pruned
         self._raise: BaseException | None = None     # raised by the next next(), see next()
+        self._charges_warned: set[str] = set()       # symbols told CHARGES_SKIPPED
         self.startingcash = 0.0
 
     # ------------------------------------------------------------------ lifecycle
@@ -424,16 +429,19 @@ class FyersBroker(bt.BrokerBase):
     def _execute(self, order: bt.Order, tracked: TrackedOrder, fill: Fill) -> None:
         data = order.data
         size = _signed(tracked, fill.qty)
-        pos = self._position(_symbol(data))
-        pprice_orig = pos.price
-        psize, pprice, opened, closed = pos.update(size, fill.price)
         comminfo = self.getcommissioninfo(data)
         req = tracked.request
         product = req.product_type or self._started_core().config.default_product_type
-        # A FyersCommission charges this trade as part of FYERS's order (its id) on the trade's IST date.
-        with charging(comminfo, tracked.venue_order_id or tracked.tag, req.symbol, req.side,
-                      _trade_day(fill, data), product):
-            order.execute(data.datetime[0] if len(data) else 0.0, size, fill.price,
+        when = _trade_time(fill, data)
+        # A FyersCommission charges this trade as part of FYERS's order (its id) on the trade's IST
+        # date, the date the execution carries too. Decided before the position moves; never raises.
+        charge = charging(comminfo, tracked.venue_order_id or tracked.tag, req.symbol, req.side, when.date(),
+                          product, lambda why: self._charges_skipped(order, req.symbol, why))
+        pos = self._position(_symbol(data))
+        pprice_orig = pos.price
+        psize, pprice, opened, closed = pos.update(size, fill.price)
+        with charge:
+            order.execute(bt.date2num(when), size, fill.price,
                           closed, comminfo.getoperationcost(closed, pprice_orig), comminfo.getcommission(closed, fill.price),
                           opened, comminfo.getoperationcost(opened, fill.price), comminfo.getcommission(opened, fill.price),
                           comminfo.getvaluesize(size, fill.price), comminfo.profitandloss(-closed, pprice_orig, fill.price),
@@ -480,6 +488,16 @@ class FyersBroker(bt.BrokerBase):
         self._orders[tracked.tag], self._tags[order.ref] = order, tracked.tag
         self._notify(order)
         return order
+
+    def _charges_skipped(self, order: bt.Order, symbol: str, why: str) -> None:
+        """A live fill the charges model cannot charge: charged nothing; said once per symbol."""
+        if symbol in self._charges_warned:
+            return
+        self._charges_warned.add(symbol)
+        detail = (f"no charges for the fills of {symbol} (first: order {order.ref}): {why}; they are charged "
+                  "nothing here (order.executed.comm 0, not in FyersCommission's notes)")
+        log.warning("%s", detail)
+        self.store.put_notification("CHARGES_SKIPPED", detail, symbol=symbol, order=order)
 
     def _started_core(self) -> BrokerCore:
         if self.core is None:
@@ -555,15 +573,15 @@ def _last(data: Any, default: float) -> float:
         return default
 
 
-def _trade_day(fill: Fill, data: Any) -> dt.date:
-    """The IST date of a trade: its FYERS time, else the feed's bar, else today."""
+def _trade_time(fill: Fill, data: Any) -> dt.datetime:
+    """The naive IST time of a trade (the feeds' clock): its FYERS time, else the feed's bar, else now."""
     if fill.traded_at is not None:
         when = fill.traded_at
-        return (when.astimezone(IST) if when.tzinfo is not None else when).date()
+        return (when.astimezone(IST).replace(tzinfo=None) if when.tzinfo is not None else when)
     if len(data):
-        day: dt.date = data.datetime.date(0)
-        return day
-    return dt.datetime.now(IST).date()
+        bar: dt.datetime = data.datetime.datetime(0)
+        return bar
+    return dt.datetime.now(IST).replace(tzinfo=None)
 
 
 def _signed(order: TrackedOrder, qty: int) -> int:

@@ -31,15 +31,23 @@ the trade's time: ``order.executed.comm`` and the Trade's commission are then th
 The ledger lives in the process: fills applied before a restart are not in it, so a fill of an order
 partly filled before the restart pays that order's brokerage as if it were the order's first.
 
+Live, the charges never stop the run: a fill the model cannot charge (a BSE or MCX symbol, a
+currency or commodity derivative, an equity order under MARGIN, a date outside ``charges.yaml``) is
+charged nothing, a warning is logged and ``notify_store("CHARGES_SKIPPED", ...)`` says why, once per
+symbol; the position and the order move as FYERS says.
+
 Segments: futures/options from the symbol (``NSE:NIFTY26DECFUT``, ``NSE:NIFTY26DEC26000CE``),
 equity by the order's ``product_type`` keyword (``self.buy(product_type="INTRADAY")``) or the
-``product_type`` param; ``segment`` forces one (for a feed whose name is not a FYERS symbol).
-Sizes are units (FYERS's quantity: shares, or lots x lot size); a strategy that sizes in lots sets
-``mult`` to the lot size (in force on its dates: the symbol master knows it) and the charges are on
-``size x mult x price``. Options are charged on the premium and are stock-like (the premium is paid
-in full); with ``margin_percent`` the scheme is Backtrader's futures accounting (margin blocked,
-marked to market daily). Option exercise is not a Backtrader event: charge it with
-:func:`~fyers_store.models.charges.contract_note` (``Execution(exercise=True)``).
+``product_type`` param. The feed's name must be a FYERS symbol (``EXCHANGE:SYMBOL``, e.g.
+``cerebro.adddata(data, name="NSE:SBIN-EQ")``); ``segment`` forces a segment for a feed named
+otherwise (its name then only groups its charges). Sizes are units (FYERS's quantity: shares, or
+lots x lot size): for equity and options (stock-like: the premium is paid in full) ``mult`` must
+stay 1 -- Backtrader's stock-like cash and value ignore ``mult`` while its P&L applies it, so a lot
+size there would block 1/lot of the cash (the scheme refuses it). With ``margin_percent`` the
+scheme is Backtrader's futures accounting (margin blocked, marked to market daily) and a strategy
+may size futures in lots with ``mult`` = the lot size (in force on its dates: the symbol master
+knows it); the charges are on ``size x mult x price``. Option exercise is not a Backtrader event:
+charge it with :func:`~fyers_store.models.charges.contract_note` (``Execution(exercise=True)``).
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import backtrader as bt
 
@@ -59,7 +67,7 @@ from fyers_store.models.charges import ContractNote, Execution, contract_note, c
 from fyers_store.models.orders import Side
 from fyers_store.models.zones import IST
 
-__all__ = ["FyersCommission", "charging"]
+__all__ = ["FyersCommission", "charging", "feed_symbol", "symbol_segment"]
 
 log = get_logger(__name__, "broker")
 
@@ -75,6 +83,8 @@ class _Fill:
     day: dt.date
     parts: list[tuple[Decimal, Decimal]] = dataclasses.field(default_factory=list)  # (qty, price)
     executed_qty: Decimal | None = None
+    on_problem: Callable[[str], None] | None = None  # live: the model's errors are reported, not raised
+    failed: bool = False
 
     def executed(self, qty: float) -> None:
         """The size (Backtrader's, before ``mult``) that really executed."""
@@ -88,8 +98,8 @@ class FyersCommission(bt.CommInfoBase):
     ``charges.yaml``, or :func:`~fyers_store.config.load_charges_config` of your own),
     ``product_type`` (equity orders that do not name one: ``"CNC"`` or ``"INTRADAY"``), ``segment``
     (force a segment), ``margin_percent`` (futures: margin as percent of the contract value; makes
-    the scheme futures-like), plus Backtrader's ``mult``. The ``commission``/``commtype`` params of
-    Backtrader are not used.
+    the scheme futures-like), plus Backtrader's ``mult`` (a lot size; only with ``margin_percent``).
+    The ``commission``/``commtype`` params of Backtrader are not used.
     """
 
     params = (
@@ -105,6 +115,11 @@ class FyersCommission(bt.CommInfoBase):
         super().__init__()
         self.charges: ChargesConfig = self.p.charges or shipped_charges_config()
         self._segment = Segment.parse(self.p.segment) if self.p.segment is not None else None
+        if float(self.p.mult) != 1 and self.p.margin_percent is None:
+            # Backtrader's stock-like getoperationcost/getvaluesize/getvalue ignore mult, its
+            # profitandloss applies it: cash and value would be 1/mult of the truth.
+            raise ValueError(f"FyersCommission: mult={self.p.mult!r} needs margin_percent (futures accounting); "
+                             "equity and options are stock-like: size them in units (lots x lot size) with mult=1")
         if self.p.margin_percent is not None:
             if not 0 < float(self.p.margin_percent) <= 100:
                 raise ValueError(f"margin_percent must be in (0, 100], got {self.p.margin_percent!r}")
@@ -144,19 +159,48 @@ class FyersCommission(bt.CommInfoBase):
         """The charge segment of an order of ``symbol`` with ``product_type`` (None: the param)."""
         if self._segment is not None:
             return self._segment
-        return segment_for(symbol, product_type or self.p.product_type)
+        return symbol_segment(symbol, product_type or self.p.product_type)
 
     # ------------------------------------------------------------------ charging one fill
+    def live_fill(self, order_id: str, symbol: str, side: Side, day: dt.date, product_type: Any,
+                  on_problem: Callable[[str], None]) -> contextlib.AbstractContextManager[Any]:
+        """:meth:`fill` for a live trade, which has happened whatever the model says: never raises
+        for the model. What it cannot charge (no segment for the symbol/product, no rates for the
+        day) is found here, before the caller moves anything, and charged nothing:
+        ``on_problem(reason)`` is called and the block's ``getcommission`` returns 0."""
+        try:
+            segment = self.segment_of(symbol, product_type)
+            self.charges.rates_on(day).rates(segment)
+            if segment is Segment.EQUITY_DELIVERY and side is Side.SELL:
+                self.charges.dp_on(day)
+        except (ValueError, LookupError) as exc:  # LookupError: ChargesDateError
+            on_problem(str(exc))
+            return self._uncharged()
+        return self.fill(order_id, symbol, side, day, product_type, segment=segment, on_problem=on_problem)
+
     @contextlib.contextmanager
-    def fill(self, order_id: str, symbol: str, side: Side, day: dt.date,
-             product_type: Any = None, commit: bool = True) -> Iterator[_Fill]:
+    def _uncharged(self) -> Iterator[None]:
+        if self._fill is not None:
+            raise RuntimeError("FyersCommission.fill: a fill is already being charged")
+        self._fill = _Fill("", "", Side.BUY, Segment.EQUITY_DELIVERY, dt.date.min, failed=True)
+        try:
+            yield None
+        finally:
+            self._fill = None
+
+    @contextlib.contextmanager
+    def fill(self, order_id: str, symbol: str, side: Side, day: dt.date, product_type: Any = None,
+             commit: bool = True, segment: Segment | None = None,
+             on_problem: Callable[[str], None] | None = None) -> Iterator[_Fill]:
         """Within this block ``getcommission`` charges parts of this fill of order ``order_id``;
         on leaving it, the fill is entered in the day's ledger (unless ``commit`` is false: a
         what-if, such as Backtrader's cash check): the quantity given to the yielded object's
-        ``executed()``, else all the parts charged."""
+        ``executed()``, else all the parts charged. With ``on_problem`` (live) an error of the
+        model while charging is passed to it and the fill is charged nothing more and not entered."""
         if self._fill is not None:
             raise RuntimeError("FyersCommission.fill: a fill is already being charged")
-        pending = _Fill(str(order_id), symbol, Side(side), self.segment_of(symbol, product_type), day)
+        pending = _Fill(str(order_id), symbol, Side(side), segment or self.segment_of(symbol, product_type), day,
+                        on_problem=on_problem)
         if pending.segment is Segment.FUTURES and self._stocklike:
             self._warn(f"{symbol} is a future but its FyersCommission has no margin_percent: Backtrader pays its "
                        "full value in cash (give margin_percent for futures accounting)")
@@ -166,7 +210,7 @@ class FyersCommission(bt.CommInfoBase):
             yield pending
         finally:
             self._fill = None
-        if not commit:
+        if not commit or pending.failed:
             return
         if pending.executed_qty is not None:
             qty = pending.executed_qty * self._mult
@@ -183,10 +227,19 @@ class FyersCommission(bt.CommInfoBase):
         pending = self._fill
         if pending is None:
             return self._estimate(qty, px)
+        if pending.failed:
+            return 0.0
         key = (pending.day, pending.symbol)
-        before = self._total(key, pending)
-        pending.parts.append((qty, px))
-        return float(self._total(key, pending) - before)
+        try:
+            before = self._total(key, pending)
+            pending.parts.append((qty, px))
+            return float(self._total(key, pending) - before)
+        except (ValueError, LookupError) as exc:
+            if pending.on_problem is None:
+                raise
+            pending.failed = True  # live: the trade happened; report, charge nothing more, enter nothing
+            pending.on_problem(str(exc))
+            return 0.0
 
     def _total(self, key: tuple[dt.date, str], pending: _Fill) -> Decimal:
         rows = list(self._ledger.get(key, ())) + [self._execution(pending, q, p) for q, p in pending.parts]
@@ -213,19 +266,34 @@ class FyersCommission(bt.CommInfoBase):
             log.warning("%s", text)
 
 
-def charging(comminfo: Any, order_id: str, symbol: str, side: Side, day: dt.date,
-             product_type: Any = None) -> contextlib.AbstractContextManager[Any]:
-    """``comminfo.fill(...)`` when it is a :class:`FyersCommission`, else a block that does nothing
-    (any other scheme charges as Backtrader does)."""
+def charging(comminfo: Any, order_id: str, symbol: str, side: Side, day: dt.date, product_type: Any,
+             on_problem: Callable[[str], None]) -> contextlib.AbstractContextManager[Any]:
+    """For a live trade: ``comminfo.live_fill(...)`` when it is a :class:`FyersCommission` (never
+    raises for the model; what it cannot charge goes to ``on_problem``), else a block that does
+    nothing (any other scheme charges as Backtrader does). Call it before moving the position."""
     if isinstance(comminfo, FyersCommission):
-        return comminfo.fill(order_id, symbol, side, day, product_type)
+        return comminfo.live_fill(order_id, symbol, side, day, product_type, on_problem)
     return contextlib.nullcontext()
 
 
+def symbol_segment(symbol: str, product_type: Any) -> Segment:
+    """:func:`~fyers_store.models.charges.segment_for` of a feed's symbol, which must be a FYERS
+    ``EXCHANGE:SYMBOL`` (a bare name such as ``NIFTYFUT`` would be charged as NSE equity)."""
+    exchange, _, name = symbol.partition(":")
+    if not (exchange.strip() and name.strip()):
+        raise ValueError(f"feed {symbol!r}: its name is not a FYERS symbol (EXCHANGE:SYMBOL such as NSE:SBIN-EQ or "
+                         "NSE:NIFTY26DECFUT), so its charges segment is unknown: name the feed "
+                         "(cerebro.adddata(data, name=...)) or give the scheme segment=...")
+    return segment_for(symbol, product_type)
+
+
 def feed_symbol(data: Any) -> str:
-    """The symbol a feed's charges are grouped by: its name in Cerebro, else its ``dataname``."""
+    """The symbol a feed's charges are grouped by: its name in Cerebro, else its ``dataname`` when
+    that is a string (a FYERS feed's symbol), else a short stand-in naming the unnamed feed."""
     name = getattr(data, "_name", "") or getattr(getattr(data, "p", None), "dataname", "")
-    return name if isinstance(name, str) else str(name)
+    if isinstance(name, str):
+        return name
+    return f"<unnamed {type(data).__name__} feed {id(data):#x}>"
 
 
 def bar_day(data: Any, ago: int = 0) -> dt.date:

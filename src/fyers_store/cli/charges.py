@@ -107,9 +107,11 @@ def compare_command(args: argparse.Namespace, out: Optional[TextIO] = None, err:
             return fail("charges compare needs FYERS's REST adapter", EXIT_FAILURE, err)
         fyers = rest.charges_history(args.start, args.end)
         fills = rest.trade_history(args.start, args.end)
+    from fyers_store.config import ChargesDateError
+
     try:
         model = _model_notes(fills, charges)
-    except ValueError as exc:  # a day before charges.yaml's table, a segment the model has no rates for
+    except (ValueError, ChargesDateError) as exc:  # a segment the model has no rates for; a day before the table
         return fail(f"the model cannot charge FYERS's trades: {exc}", EXIT_FAILURE, err)
     return _report(fyers, model, source, args, out)
 

@@ -144,12 +144,22 @@ def show_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Op
                 "or FYERS_STATE_ACCOUNT_ID") if others else ""
         print(f"no state recorded for account {account}{hint}", file=out)
         return EXIT_OK
+    from fyers_store.config import ChargesDateError
+
     charges, charges_source = charges_config(args)
+    status = EXIT_OK
     for strategy in strategies:
         with SQLiteStateStore(path, account_id=account, strategy_id=strategy, concurrency=cfg.concurrency) as store:
             _show_strategy(store, out)
-            print_ledger_pnl(ledger_pnl(store, charges), charges_source, out)
-    return EXIT_OK
+            try:
+                report = ledger_pnl(store, charges)
+            except (ValueError, ChargesDateError) as exc:  # e.g. a fill before charges_source's table starts
+                print("  P&L: not shown (see the error)", file=out)
+                status = fail(f"strategy {strategy!r}: the model cannot charge the ledger's fills with "
+                              f"{charges_source}: {exc}", EXIT_FAILURE, err)
+                continue
+            print_ledger_pnl(report, charges_source, out)
+    return status
 
 
 def _show_strategy(store: Any, out: TextIO) -> None:

@@ -53,7 +53,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Callable, Iterable, Mapping
 
 from fyers_store.config.charges import ChargesConfig, ChargesDateError, RatePeriod, Segment
-from fyers_store.models.mpp import InstrumentKind, instrument_kind
+from fyers_store.models.mpp import InstrumentKind, derivative_underlying, instrument_kind
 from fyers_store.models.orders import ProductType, Side
 
 __all__ = [
@@ -80,18 +80,43 @@ _KIND_SEGMENT = {InstrumentKind.FUTURE: Segment.FUTURES, InstrumentKind.INDEX_FU
                  InstrumentKind.OPTION: Segment.OPTIONS}
 #: Exchanges whose rates charges.yaml holds (NSE's; a symbol without an exchange prefix counts as NSE).
 _EXCHANGES = ("NSE",)
+#: NSE derivatives that are not equity or equity-index derivatives, so not in charges.yaml: currency
+#: futures/options pay no STT and other transaction charges; commodity ones pay CTT. A currency
+#: underlying is a pair of these ISO codes (USDINR, EURUSD ...). INFERRED lists (2026-12), from NSE's
+#: currency and commodity contract specifications; FYERS's symbol master tells the segment for sure
+#: (NSE_CD, NSE_COM), the symbol alone does not: add a name here when NSE lists a new one.
+_CURRENCY_CODES = frozenset({"USD", "EUR", "GBP", "JPY", "INR", "AUD", "CAD", "CHF", "CNH", "AED", "SGD", "HKD"})
+_COMMODITY_UNDERLYINGS = frozenset({
+    "GOLD", "GOLDM", "GOLDMINI", "GOLDGUINEA", "GOLDPETAL", "GOLDTEN", "GOLD1G", "SILVER", "SILVERM", "SILVERMIC",
+    "SILVERMINI", "CRUDEOIL", "CRUDEOILM", "BRCRUDEOIL", "NATURALGAS", "NATGASMINI", "NATURALGASM", "COPPER",
+    "ZINC", "ZINCMINI", "LEAD", "LEADMINI", "ALUMINIUM", "ALUMINI", "NICKEL", "COTTON", "COTTONCNDY", "MENTHAOIL",
+    "CARDAMOM", "GUARSEED", "GUARGUM", "KAPAS", "CASTORSEED", "STEEL", "ELECDMBL"})
+
+
+def _not_equity_derivative(underlying: str) -> str | None:
+    """What a derivative of ``underlying`` is when it is not an equity or equity-index one, else None."""
+    if len(underlying) == 6 and underlying[:3] in _CURRENCY_CODES and underlying[3:] in _CURRENCY_CODES:
+        return "a currency derivative"
+    if underlying in _COMMODITY_UNDERLYINGS:
+        return "a commodity derivative"
+    return None
 
 
 def segment_for(symbol: str, product_type: ProductType | str | None) -> Segment:
     """The charge segment of an order: futures/options from a FYERS F&O symbol
     (``NSE:NIFTY26DECFUT``, ``NSE:NIFTY26DEC26000CE``), else equity delivery or intraday from the
-    product type. ValueError for a non-NSE symbol, an unknown product type or an equity order
-    without one."""
+    product type. ValueError for a non-NSE symbol, a currency or commodity derivative (the model
+    covers NSE equity and equity-index derivatives only), an unknown product type or an equity
+    order without one."""
     exchange = symbol.split(":", 1)[0].strip().upper() if ":" in symbol else "NSE"
     if exchange not in _EXCHANGES:
         raise ValueError(f"{symbol}: charges.yaml holds NSE rates only; no charges segment for {exchange}")
     kind = instrument_kind(symbol)
     if kind in _KIND_SEGMENT:
+        what = _not_equity_derivative(derivative_underlying(symbol) or "")
+        if what is not None:
+            raise ValueError(f"{symbol} is {what}: charges.yaml holds NSE equity and equity-index derivative "
+                             "rates only; no charges segment for it")
         return _KIND_SEGMENT[kind]
     if product_type is None:
         raise ValueError(f"{symbol}: an equity order needs a product type (CNC or INTRADAY) to be charged")

@@ -29,8 +29,8 @@ import math
 import re
 from enum import Enum
 
-__all__ = ["InstrumentKind", "DEFAULT_EQUITY_BAND_PERCENT", "INDEX_UNDERLYINGS", "instrument_kind",
-           "protection_band", "protection_price"]
+__all__ = ["InstrumentKind", "DEFAULT_EQUITY_BAND_PERCENT", "INDEX_UNDERLYINGS", "derivative_underlying",
+           "instrument_kind", "protection_band", "protection_price"]
 
 #: Band for equity cash, percent of the LTP. INFERRED (2026-12): FYERS publishes none for cash.
 DEFAULT_EQUITY_BAND_PERCENT = 1.5
@@ -52,7 +52,7 @@ class InstrumentKind(str, Enum):
 
 # NSE:NIFTY26DECFUT, MCX:CRUDEOIL26DECFUT; NSE:NIFTY26DEC26000CE, NSE:NIFTY26D0125000PE (weekly)
 _FUTURE = re.compile(r"^[A-Z]+:(?P<under>[A-Z&-]+?)\d{2}[A-Z]{3}FUT$")
-_OPTION = re.compile(r"^[A-Z]+:[A-Z&-]+?\d{2}[0-9A-Z]{3,4}\d+(?:\.\d+)?(?:CE|PE)$")
+_OPTION = re.compile(r"^[A-Z]+:(?P<under>[A-Z&-]+?)\d{2}[0-9A-Z]{3,4}\d+(?:\.\d+)?(?:CE|PE)$")
 
 
 def instrument_kind(symbol: str) -> InstrumentKind:
@@ -66,6 +66,14 @@ def instrument_kind(symbol: str) -> InstrumentKind:
     if _OPTION.match(s):
         return InstrumentKind.OPTION
     return InstrumentKind.EQUITY
+
+
+def derivative_underlying(symbol: str) -> str | None:
+    """The underlying of a FYERS future or option symbol (``NSE:NIFTY26DECFUT`` -> ``NIFTY``,
+    ``NSE:USDINR26MAY83.25CE`` -> ``USDINR``); None for anything else."""
+    s = symbol.strip().upper()
+    match = _FUTURE.match(s) or _OPTION.match(s)
+    return match["under"] if match is not None else None
 
 
 def protection_band(kind: InstrumentKind, ltp: float,

@@ -58,13 +58,17 @@ class DayPnl:
 
 def day_reports(gross_by_day: Mapping[dt.date, Decimal], notes: Iterable[ContractNote]) -> list[DayPnl]:
     """One :class:`DayPnl` per day that has realized P&L or a contract note, in date order. Gross
-    amounts are rounded to the paisa (half up); a day without a note has no charges."""
-    by_day = {n.day: n for n in notes}
+    amounts are rounded to the paisa (half up); a day without a note has no charges; several notes
+    of one day (e.g. one per commission scheme, each with its own rates) are added line by line."""
+    by_day: dict[dt.date, dict[str, Decimal]] = {}
+    for note in notes:
+        lines = by_day.setdefault(note.day, {name: _ZERO for name in LINES})
+        for name in LINES:
+            lines[name] += note.lines[name]
     days = sorted(set(gross_by_day) | set(by_day))
     out = []
     for day in days:
-        note = by_day.get(day)
-        lines = dict(note.lines) if note is not None else {name: _ZERO for name in LINES}
+        lines = by_day.get(day) or {name: _ZERO for name in LINES}
         out.append(DayPnl(day, Decimal(gross_by_day.get(day, _ZERO)).quantize(PAISA, ROUND_HALF_UP), lines))
     return out
 
