@@ -71,7 +71,10 @@ def test_three_trading_days_on_an_accelerated_clock(venue, tmp_path):
     store = FyersStore.from_config(config_dir(venue, tmp_path), ws_config=fast_ws(tmp_path))
     # The clock runs while the store logs in and Cerebro starts: the session may have begun before
     # the feeds subscribed, so they start from Friday's open with a backfill, as a user's would.
-    run = Run(store, backfill_start=True, fromdate=at(DAYS[0], 9, 15).replace(tzinfo=None))
+    # The close grace covers the ticks still on their way when a bucket's time is up; 1 s of market
+    # is 0.7 ms here, so the session's last bucket (closed by the clock, no later tick to prove it
+    # complete) gets 120 s of market: 80 ms.
+    run = Run(store, backfill_start=True, fromdate=at(DAYS[0], 9, 15).replace(tzinfo=None), close_grace_seconds=120.0)
     booked: dict[dt.date, list[dict]] = {}
     try:
         assert venue.rest_requests("/vagator/v2/verify_otp") == 1  # the start's TOTP login
