@@ -27,7 +27,9 @@ an ltp-only record (76, sf/if topics only: depth topics get nothing in lite mode
 snapshot).  Records of all topics are interleaved in time order, at most
 :data:`MAX_RECORDS_PER_FRAME` per data frame; message numbers are stamped when a frame is
 written, so they follow wire order.  A span longer than :data:`COALESCE_SECONDS` (the clock
-jumped) is not replayed: each topic gets one update with its latest tick.
+jumped) is not replayed: each topic gets one update with its latest tick.  On an accelerated
+clock the bound is at least :data:`REPLAY_REAL_SECONDS` of real time (:func:`coalesce_span`), so
+a pump that fell behind on a busy machine still sends every tick.
 
 Flow control: each connection has one writer task and an outbound queue bounded by
 :data:`MAX_PENDING_BYTES`; a client that falls further behind is logged and closed with code
@@ -66,11 +68,13 @@ from typing import NamedTuple
 from aiohttp import WSMsgType, web
 
 from . import hsm
+from .clock import ACCELERATED, VenueClock
 from .context import VenueContext
 from .data_topics import TickEncoder, TopicBook, TopicInfo
 
 __all__ = [
     "DataSocketServer", "ACK_COUNT", "AUTH_FAILED_CODE", "COALESCE_SECONDS", "INVALID_TOPIC_CODE",
+    "REPLAY_REAL_SECONDS", "coalesce_span",
     "MAX_PENDING_BYTES", "MAX_RECORDS_PER_FRAME", "REFUSED_CLOSE_DELAY", "SYMBOL_LIMIT_CODE",
 ]
 
@@ -84,6 +88,17 @@ MAX_RECORDS_PER_FRAME = 1000
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 #: A publish span longer than this (venue seconds) sends one latest-state update per topic.
 COALESCE_SECONDS = 15 * 60
+#: ... but on an accelerated clock a pump that fell this many *real* seconds behind still replays
+#: every tick: 15 minutes of market are 0.6 s at 1500x, less than a busy machine may stall the pump
+#: (found 2026-12: the accelerated daily-login run's first bars lost their first trades under load).
+REPLAY_REAL_SECONDS = 5.0
+
+
+def coalesce_span(clock: VenueClock) -> float:
+    """The ``coalesce_seconds`` for a venue on ``clock``: only a jump of the clock is coalesced."""
+    if clock.mode != ACCELERATED:
+        return COALESCE_SECONDS
+    return max(COALESCE_SECONDS, clock.factor * REPLAY_REAL_SECONDS)
 #: FYERS's custom-message code for the plan symbol limit (defines.SYMBOL_LIMIT_EXCEEDED_CODE).
 SYMBOL_LIMIT_CODE = 51001
 #: Our code for unknown topics in a subscribe (FYERS's is unknown; 11011 is the SDK's own

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from .clock import STEPPED, VenueClock
 from .context import VenueContext
-from .data_socket import DataSocketServer
+from .data_socket import DataSocketServer, coalesce_span
 from .engine import EngineConfig, MatchingEngine
 from .faults import FaultPlan
 from .market import MarketData
@@ -139,7 +139,7 @@ class Venue:
         self.ctx = VenueContext(seed=seed, clock=self.clock, market=self.market, engine=self.engine,
                                 tokens=self.tokens, account=self.account, limiter=limiter, faults=self.faults)
         self.order_socket = OrderSocketServer(self.ctx)
-        self.data_socket = DataSocketServer(self.ctx)
+        self.data_socket = DataSocketServer(self.ctx, coalesce_seconds=coalesce_span(self.clock))
         self.engine.add_listener(self.order_socket.on_engine_event)
         self._host, self._ports, self._pump_interval = host, ports, pump_interval
         self._urls: VenueUrls | None = None

@@ -615,3 +615,18 @@ def test_sdk_streams_a_generated_option_contract(sdk, sdk_venue):
     got = client.wait_data(1 + len(ticks), symbol=option.symbol, kind="sf")
     assert got[1:] == [sf_dict(t, option.symbol) for t in ticks]
     assert client.errors == []
+
+
+def test_only_a_jump_of_the_clock_is_coalesced_on_an_accelerated_clock():
+    """15 minutes of market are 0.6 s at 1500x: a pump that falls that far behind on a busy machine
+    must still replay every tick; a night's jump is still one latest-state update per topic."""
+    import datetime as _dt
+
+    from fyers_sim.clock import VenueClock
+    from fyers_sim.data_socket import COALESCE_SECONDS, REPLAY_REAL_SECONDS, coalesce_span
+
+    start = _dt.datetime(2026, 11, 20, 9, 15, tzinfo=_dt.timezone.utc)
+    assert coalesce_span(VenueClock.stepped(start)) == COALESCE_SECONDS
+    assert coalesce_span(VenueClock.accelerated(start, 60.0)) == COALESCE_SECONDS
+    fast = coalesce_span(VenueClock.accelerated(start, 1500.0))
+    assert fast == 1500.0 * REPLAY_REAL_SECONDS and fast < 17 * 3600  # a night's jump still coalesces
