@@ -158,7 +158,8 @@ class FyersStore:
         ``AuthError``). Then builds the SDK REST adapter, the socket adapters (skip them with
         ``market=False`` / ``orders=False``), the cache from ``cache.yaml`` and the rest from
         ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml``/``fyers_rest_limits.yaml``/
-        ``fyers_ws.yaml`` and (with ``orders``) ``broker.yaml``, all checked before the login. As
+        ``fyers_ws.yaml`` and (with ``orders``) ``broker.yaml`` and ``symbol_master_sources.yaml`` (the
+        brokers' contract checks, see :meth:`getbroker`), all checked before the login. As
         everywhere, ``$FYERS_CREDENTIALS_YAML`` and ``$FYERS_STATE_YAML`` (and the single-key state
         overrides) win over the files in ``config_dir``.
 
