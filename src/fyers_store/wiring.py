@@ -183,8 +183,8 @@ class StoreContracts:
     (``broker.yaml`` ``check_contracts``). Built on the first :meth:`get` -- today's snapshot stored,
     downloaded only when not stored yet, so once per day -- and closed by :meth:`close`.
 
-    ``config.download_dir`` None: a temporary directory, made on the first :meth:`get` and removed
-    by :meth:`close` (a venue run given no directory and no state DB)."""
+    ``temporary``: ``config.download_dir`` is replaced by a temporary directory, made on the first
+    :meth:`get` and removed by :meth:`close` (a venue run with no state DB to keep it beside)."""
 
     def __init__(self, config: SymbolMasterConfig | None, *, temporary: bool = False) -> None:
         self.config = config
