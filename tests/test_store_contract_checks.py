@@ -121,3 +121,28 @@ def test_a_master_that_cannot_be_built_leaves_the_broker_unchecked_with_one_noti
             assert not [m for m, _, _ in store.get_notifications() if m == "CONTRACT_CHECKS_SKIPPED"]
         finally:
             broker.stop()
+
+
+def test_a_venue_run_without_a_directory_keeps_the_master_in_a_temporary_directory_until_close(fast_venue, tmp_path):
+    import dataclasses
+
+    from support.broker_helpers import CONFIG, state_store
+
+    config = dataclasses.replace(CONFIG, allowed_product_types=("INTRADAY", "MARGIN"), default_product_type="MARGIN")
+    state = state_store(fast_venue, tmp_path)
+    store = FyersStore.from_config(venue=fast_venue.urls.rest, market=False, broker_config=config)
+    try:
+        broker = store.getbroker(env={}, state=state)
+        broker.start()
+        try:
+            before = fast_venue.rest_requests(PLACE)
+            [rejected] = place(fast_venue, broker, 100)
+            assert "not a whole number of lots" in rejected.detail and fast_venue.rest_requests(PLACE) == before
+        finally:
+            broker.stop()
+        kept = Path(broker.p.contracts.store.path)
+        assert kept.is_file() and not kept.is_relative_to(Path.cwd())  # never the working directory
+    finally:
+        store.close()
+        state.close()
+    assert not kept.parent.exists()  # removed with the store
