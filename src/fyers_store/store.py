@@ -49,6 +49,7 @@ from fyers_store.store_market import StoreMarketMixin
 
 if TYPE_CHECKING:
     from fyers_store.adapters.venue import VenueInfo
+    from fyers_store.wiring import StoreContracts
 
 __all__ = ["FyersStore"]
 
@@ -132,6 +133,8 @@ class FyersStore(StoreMarketMixin):
         #: the local venue :meth:`from_config` pointed this store at (None: FYERS, or built by hand)
         self.venue: VenueInfo | None = None
         self._closers: list[Callable[[], None]] = []
+        #: the symbol master :meth:`getbroker` gives brokers for the local checks (from_config sets it)
+        self.contracts: StoreContracts | None = None
         #: the daily login and refusal handling (None: the store keeps the token it was built with)
         self.session = session
         if session is not None:
@@ -156,7 +159,8 @@ class FyersStore(StoreMarketMixin):
         ``AuthError``). Then builds the SDK REST adapter, the socket adapters (skip them with
         ``market=False`` / ``orders=False``), the cache from ``cache.yaml`` and the rest from
         ``state.yaml``/``data_feed.yaml``/``nse_calendar.yaml``/``fyers_rest_limits.yaml``/
-        ``fyers_ws.yaml`` and (with ``orders``) ``broker.yaml``, all checked before the login. As
+        ``fyers_ws.yaml`` and (with ``orders``) ``broker.yaml`` and ``symbol_master_sources.yaml`` (the
+        brokers' contract checks, see :meth:`getbroker`), all checked before the login. As
         everywhere, ``$FYERS_CREDENTIALS_YAML`` and ``$FYERS_STATE_YAML`` (and the single-key state
         overrides) win over the files in ``config_dir``.
 
@@ -198,6 +202,9 @@ class FyersStore(StoreMarketMixin):
         store.venue = wired.venue
         for release in wired.closers:
             store.on_close(release)
+        if wired.contracts is not None:  # closed first (registered last)
+            store.contracts = wired.contracts
+            store.on_close(wired.contracts.close)
         return store
 
     def __repr__(self) -> str:
@@ -488,11 +495,17 @@ class FyersStore(StoreMarketMixin):
         return FyersData(*args, **kwargs)
 
     def getbroker(self, *args: Any, **kwargs: Any) -> Any:
-        """A :class:`~fyers_store.bt.broker.FyersBroker` bound to this store."""
+        """A :class:`~fyers_store.bt.broker.FyersBroker` bound to this store. A store from
+        :meth:`from_config` passes ``contracts=`` (the symbol master of :attr:`contracts`, built on the
+        first call) unless the caller passed ``contracts=`` (None too) or the broker's config says
+        ``check_contracts: false``; a master that cannot be built leaves the broker without checks."""
         from fyers_store.bt.broker import FyersBroker
 
         store: FyersBrokerStorePort = self  # what a broker uses of its store (mypy checks the fit)
         kwargs["store"] = store
+        config = kwargs.get("config") or self.broker_config or BrokerConfig()
+        if "contracts" not in kwargs and self.contracts is not None and config.check_contracts:
+            kwargs["contracts"] = self.contracts.get(self.now(), self.put_notification)
         return FyersBroker(*args, **kwargs)
 
     def open_state(self, strategy_id: str) -> SQLiteStateStore:

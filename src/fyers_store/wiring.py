@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
+import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fyers_store.config import (
-    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, DATA_FEED_FILE, REST_LIMITS_FILE, WS_FILE, BrokerConfig, DailyLoginConfig,
-    DataFeedConfig, FyersAuthConfig, RestLimitsConfig, WsConfig, config_dir, config_from_yaml, credentials_file,
-    ensure_distinct_files, load_broker_config, load_cache_config, load_data_feed_config, load_rest_limits_config,
-    load_state_config, load_ws_config, state_file, unfilled_placeholders,
+    BROKER_FILE, CACHE_FILE, CALENDAR_FILE, DATA_FEED_FILE, REST_LIMITS_FILE, SYMBOL_MASTER_FILE, WS_FILE, BrokerConfig,
+    DailyLoginConfig, DataFeedConfig, FyersAuthConfig, RestLimitsConfig, StateConfig, SymbolMasterConfig, WsConfig,
+    config_dir, config_from_yaml, credentials_file, ensure_distinct_files, load_broker_config, load_cache_config,
+    load_data_feed_config, load_rest_limits_config, load_state_config, load_symbol_master_config, load_ws_config,
+    state_file, templates_dir, unfilled_placeholders,
 )
-from fyers_store.config.schema import FYERS_TOKEN_CUTOFF_IST
+from fyers_store.config.schema import FYERS_TOKEN_CUTOFF_IST, SymbolMasterSource
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.errors import ConfigError
 from fyers_store.engine.session import DailySession, IssuedToken, SessionLogin
@@ -27,9 +31,10 @@ from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar
 
 if TYPE_CHECKING:
+    from fyers_store.adapters.dated_master import DatedSymbolMaster
     from fyers_store.adapters.venue import VenueInfo
 
-__all__ = ["Wired", "wire_from_config"]
+__all__ = ["StoreContracts", "Wired", "wire_from_config"]
 
 _log = get_logger(__name__)
 T = TypeVar("T")
@@ -46,6 +51,8 @@ class Wired:
     kwargs: dict[str, Any]
     venue: VenueInfo | None
     closers: list[Callable[[], None]]
+    #: the symbol master of the brokers' local order checks (None: ``orders=False``)
+    contracts: StoreContracts | None = None
 
     def release(self) -> None:
         """Undo what wiring did (the SDK redirect, the venue clock), newest first."""
@@ -86,6 +93,7 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
                                DataFeedConfig)
     broker_config = (setting(options.pop("broker_config", None), BROKER_FILE, load_broker_config, BrokerConfig)
                      if orders else options.pop("broker_config", None))
+    master_config = _symbol_master_config(root) if orders else None
     daily: DailyLoginConfig = options.pop("daily_login", None) or (auth.daily_login if auth is not None
                                                                      else DailyLoginConfig())
 
@@ -165,7 +173,103 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
         for release in reversed(closers):
             release()
         raise
-    return Wired(kwargs, info, closers)
+    contracts = _master_for(master_config, root, state_config, info) if master_config is not None else None
+    return Wired(kwargs, info, closers, contracts)
+
+
+class StoreContracts:
+    """The symbol master kept by date (:class:`~fyers_store.adapters.dated_master.DatedSymbolMaster`)
+    that a store from :meth:`FyersStore.from_config` gives its brokers for the local order checks
+    (``broker.yaml`` ``check_contracts``). Built on the first :meth:`get` -- today's snapshot stored,
+    downloaded only when not stored yet, so once per day -- and closed by :meth:`close`.
+
+    ``temporary``: ``config.download_dir`` is replaced by a temporary directory, made on the first
+    :meth:`get` and removed by :meth:`close` (a venue run with no state DB to keep it beside)."""
+
+    def __init__(self, config: SymbolMasterConfig | None, *, temporary: bool = False) -> None:
+        self.config = config
+        self._temporary = temporary
+        self._tmp: Path | None = None
+        self._master: DatedSymbolMaster | None = None
+        self._tried = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"StoreContracts({self._master if self._master is not None else 'not built'})"
+
+    def get(self, now: dt.datetime, notify: Callable[..., None]) -> DatedSymbolMaster | None:
+        """The master (built on the first call, with ``now`` as today), or None when it could not be
+        built: then a warning, one ``CONTRACT_CHECKS_SKIPPED`` notification through ``notify`` and
+        brokers without checks (orders are sent unchecked; FYERS applies the same rules). One
+        attempt per store: a failure is not retried on each getbroker (each could wait for a
+        download timeout); a new store tries again."""
+        from fyers_store.adapters.dated_master import DatedSymbolMaster
+
+        with self._lock:
+            if self._tried:
+                return self._master
+            self._tried = True
+            config = self.config
+            try:
+                if config is None:
+                    raise ValueError("no symbol_master_sources.yaml")
+                if self._temporary:
+                    self._tmp = Path(tempfile.mkdtemp(prefix="fyers-symbol-master-"))
+                    config = dataclasses.replace(config, download_dir=self._tmp)
+                self._master = DatedSymbolMaster.from_config(config, now=now)
+            except Exception as exc:  # no network, no snapshot, unreadable file: the store runs without checks
+                detail = (f"symbol master unavailable ({type(exc).__name__}: {exc}); orders are sent without the "
+                          "local lot/tick/product checks (FYERS applies the same rules)")
+                _log.warning("%s", detail)
+                notify("CONTRACT_CHECKS_SKIPPED", detail, reason="no symbol master")
+            return self._master
+
+    def close(self) -> None:
+        """Close the master's file (and remove a temporary directory). Idempotent."""
+        with self._lock:
+            master, self._master = self._master, None
+            tmp, self._tmp = self._tmp, None
+        try:
+            if master is not None:
+                master.close()
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _symbol_master_config(root: Path | None) -> SymbolMasterConfig:
+    """``symbol_master_sources.yaml`` of the directory, else the shipped template's (its
+    ``download_dir`` is then replaced: see :func:`_master_for`)."""
+    if root is not None and (root / SYMBOL_MASTER_FILE).exists():
+        return load_symbol_master_config(root / SYMBOL_MASTER_FILE)
+    return load_symbol_master_config(templates_dir() / SYMBOL_MASTER_FILE)
+
+
+def _master_for(config: SymbolMasterConfig, root: Path | None, state: StateConfig | None,
+                info: VenueInfo | None) -> StoreContracts:
+    """Where the store's master comes from and is kept.
+
+    * FYERS: the sources and ``download_dir`` of the directory's ``symbol_master_sources.yaml``;
+      without the file, the shipped sources kept in ``symbol_master/`` beside the state DB (never
+      the working directory by surprise).
+    * A venue: every configured segment read from the venue (``<REST root>/sym_details/<SEG>.csv``,
+      what it serves as of its own date) and kept in ``venue_symbol_master/`` beside the state DB --
+      apart from FYERS's real snapshots, as the venue's synthetic bars get a cache of their own; with
+      no state DB, a temporary directory removed on close.
+    """
+    if info is not None:
+        sources = tuple(SymbolMasterSource(s.segment, f"{info.rest}/sym_details/{s.segment}.csv")
+                        for s in config.sources)
+        config = dataclasses.replace(config, sources=sources)
+        if state is None:
+            return StoreContracts(config, temporary=True)
+        return StoreContracts(dataclasses.replace(
+            config, download_dir=state.state_db_path.parent / "venue_symbol_master"))
+    if root is None or not (root / SYMBOL_MASTER_FILE).exists():
+        if state is None:  # FYERS always has a directory, hence a state.yaml; kept for safety
+            return StoreContracts(config, temporary=True)
+        config = dataclasses.replace(config, download_dir=state.state_db_path.parent / "symbol_master")
+    return StoreContracts(config)
 
 
 def _issued(token: str) -> IssuedToken:

@@ -315,6 +315,8 @@ class BrokerConfig:
     allow_live_orders: bool = setting(False, doc="permit orders to real FYERS without FYERS_ENVIRONMENT=LIVE")
     intraday_square_off_time: Optional[dt.time] = setting(
         None, doc="IST HH:MM at which the broker closes INTRADAY positions itself (before 15:15); absent: off")
+    check_contracts: bool = setting(
+        True, doc="check lot, tick and product against the symbol master of the day before sending (from_config)")
 
     def __post_init__(self) -> None:
         t = self.intraday_square_off_time
