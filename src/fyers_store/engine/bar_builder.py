@@ -117,8 +117,8 @@ class LiveBarBuilder:
 
         ``now`` is the caller's clock when processing the tick; it only matters for the first tick
         after construction or :meth:`reset`, where the earlier of it and the tick's ``received_at``
-        becomes :attr:`observed_from`. A tick of
-        another symbol raises ValueError (a routing bug upstream, not market data).
+        becomes :attr:`observed_from`. A tick of another symbol raises ValueError (a routing bug
+        upstream, not market data).
         """
         if tick.symbol != self.symbol:
             raise ValueError(f"{self.symbol} bar builder got a tick of {tick.symbol}")
@@ -231,10 +231,11 @@ class LiveBarBuilder:
     def _skip_volume(self, vol: int | None, t_ep: float) -> None:
         """A late trade after a reset (of the bucket :meth:`reset` discarded, which comes from REST,
         or an older one, as the snapshot of the last trade may be): move the base past its volume
-        (forward only), so the next bar does not take it. After a reconnect the rest of the interrupted bucket, and the snapshot of the last
-        trade, arrive "late"; without this the first trade of the next bucket -- a bar observed
-        whole -- would carry the volume traded while the socket was down (found 2026-12 by the
-        daily-login runs, whose session swaps reconnect mid-bucket)."""
+        (forward only), so the next bar does not take it. After a reconnect the rest of the
+        interrupted bucket, and the snapshot of the last trade, arrive "late"; without this the
+        first trade of the next bucket -- a bar observed whole -- would carry the volume traded
+        while the socket was down (found 2026-12 by the daily-login runs, whose session swaps
+        reconnect mid-bucket)."""
         lo, hi = self._base_day
         if vol is not None and self._base is not None and lo <= t_ep < hi and vol >= self._base:
             self._base, self._rebase = vol, False  # re-anchored on a cumulative count seen after the reset
