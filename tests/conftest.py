@@ -67,3 +67,40 @@ def fast_venue(sdk_venue, monkeypatch):
 
     fast_sdk(monkeypatch.setattr)
     return sdk_venue
+
+
+@pytest.fixture(scope="session")
+def pg_server_dsn() -> str:
+    """DSN of the PostgreSQL server the tests may use (skips with one line when there is none)."""
+    from support.pg_fixtures import server_dsn
+
+    return server_dsn()
+
+
+@pytest.fixture
+def pg_dsn(pg_server_dsn: str):
+    """DSN of a fresh, empty PostgreSQL database for this test only (dropped afterwards)."""
+    from support.pg_fixtures import fresh_database
+
+    yield from fresh_database(pg_server_dsn)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In CI (FYERS_STORE_REQUIRE_POSTGRES=1) a run that collects no PostgreSQL test is an error."""
+    from support.pg_fixtures import REQUIRE_ENV, postgres_required
+
+    if postgres_required() and items and not any(item.get_closest_marker("postgres") for item in items):
+        if not config.getoption("-k") and not config.getoption("-m") and len(config.args) <= 1:
+            raise pytest.UsageError(f"{REQUIRE_ENV}=1 but no test is marked postgres")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """In CI a skipped PostgreSQL test fails: the backends must really have been exercised."""
+    from support.pg_fixtures import postgres_required
+
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and postgres_required() and item.get_closest_marker("postgres"):
+        report.outcome = "failed"
+        report.longrepr = f"PostgreSQL test skipped in CI: {report.longrepr}"
