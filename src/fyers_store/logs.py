@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping, MutableMapping
 
 from fyers_store.config import logging_config_file
 from fyers_store.config.logging_file import LoggingConfig, SdkLogFiles, load_logging_config
+from fyers_store.config.schema import DSN_URI_PASSWORD
 from fyers_store.errors import ConfigError
 
 __all__ = [
@@ -72,7 +73,7 @@ _BASE32 = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{32,}=*(?![A-Za-z0-9])")
 
 # Cheap gate: text that contains none of these cannot match any rule above (every key in
 # _SECRET_KEYS contains one of the words).
-_MAYBE_SECRET = re.compile(r"eyJ|[A-Z2-7]{32}|[A-Za-z0-9]:[A-Za-z0-9._-]{20}")
+_MAYBE_SECRET = re.compile(r"eyJ|[A-Z2-7]{32}|[A-Za-z0-9]:[A-Za-z0-9._-]{20}|://[^/@\s]*:[^@\s]*@")
 _SECRET_WORDS = ("token", "secret", "bearer", "auth", "otp", "pin", "pass", "key")
 
 
@@ -86,6 +87,7 @@ def _mask_key_value(m: re.Match[str]) -> str:
 
 
 _RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (DSN_URI_PASSWORD, lambda m: m.group("head") + MASK),  # postgresql://user:PASSWORD@host
     (_JWT, MASK),
     (_APPID_TOKEN, lambda m: f"{m.group('app')}:{MASK}"),
     (_BEARER, lambda m: m.group("scheme") + MASK),

@@ -183,6 +183,47 @@ class SqliteConcurrencyConfig:
     lock_backoff_jitter_seconds: float = setting(0.05, min=0, max=10)
 
 
+#: The password part of a DSN: ``scheme://user:PASSWORD@`` in a URI, ``password=...`` in key=value form.
+DSN_URI_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)")
+_DSN_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` with any password replaced by ``***`` (safe to log or show in an error)."""
+    masked = DSN_URI_PASSWORD.sub(lambda m: m.group("head") + "***", dsn)
+    return _DSN_KV_PASSWORD.sub(lambda m: m.group("head") + "***", masked)
+
+
+@dataclass(frozen=True)
+class PostgresConfig:
+    """A PostgreSQL connection (the ``postgres:`` section of cache.yaml, state.yaml, fyers_rest_limits.yaml).
+
+    ``dsn`` names the server, user and database (``postgresql://user@host:5432/db``) and should not
+    carry the password: the password is read at connect time from the environment variable named by
+    ``password_env`` (a file's DSN with a password still works, and is never echoed). ``dsn_env``, when
+    that variable is set, replaces the whole DSN (for deployments that inject one). The library creates
+    its tables in ``schema`` and versions them there.
+    """
+
+    dsn: str = setting(doc="libpq URI or key=value DSN of the database, without the password")
+    password_env: str = setting("FYERS_STORE_PG_PASSWORD", doc="environment variable holding the password")
+    dsn_env: str = setting("FYERS_STORE_PG_DSN", doc="environment variable that, when set, replaces dsn")
+    schema: str = setting("fyers_store", doc="PostgreSQL schema the library's tables live in")
+    connect_timeout_seconds: float = setting(5.0, gt=0, max=120)
+    statement_timeout_seconds: float = setting(30.0, gt=0, max=3600)
+    pool_min_size: int = setting(1, min=0, max=100)
+    pool_max_size: int = setting(4, min=1, max=100)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.schema):
+            raise CrossFieldError("schema", "must be a lower-case SQL identifier (letters, digits, _)")
+        if self.pool_max_size < self.pool_min_size:
+            raise CrossFieldError("pool_max_size", "must be >= pool_min_size")
+
+    def __repr__(self) -> str:
+        return f"PostgresConfig(dsn={redact_dsn(self.dsn)!r}, schema={self.schema!r})"
+
+
 @dataclass(frozen=True)
 class CacheMaintenanceConfig:
     """Optional background upkeep of the history cache."""
