@@ -163,10 +163,8 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
             if order.state is OrderState.SUBMITTING:  # the process died around place_order
                 events += self._apply(self.book.place_unknown(order.tag, "process restarted during place_order"))
                 self._lookups.watch_placement(order.tag, order.submitted_at)
-            elif order.pending_request is not None:  # ... or around a modify
-                self._lookups.watch_modify(order.tag)
-            elif order.state is OrderState.CANCELLING:  # ... or around a cancel
-                self._lookups.watch_cancel(order.tag)
+            else:  # ... or around a modify and/or a cancel: each is looked up
+                self._lookups.watch_unsettled(order)
         events += self.reconcile("start")
         self.store.start_orders()
         self.started = True
@@ -401,9 +399,8 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         try:
             for snap in rows:
                 events += self._on_snapshot(snap, quiet_external=reason != "start")
-            for order in list(self.book.open_orders()):
-                if order.state is OrderState.UNKNOWN and not order.halted:
-                    self._lookups.watch_placement(order.tag, order.submitted_at)
+            for order in list(self.book.open_orders()):  # e.g. "cancelling" after a cancel FYERS never carried out
+                self._lookups.watch_unsettled(order, looked=True)
             ordered = sorted(trades_after, key=lambda t: (t.traded_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                           t.trade_id))
             for trade in ordered:
