@@ -79,11 +79,11 @@ def replace_block(doc: str, bench: Benchmark, body: str) -> str:
     begin, end = begin_marker(bench.marker), end_marker(bench.marker)
     b, e = doc.count(begin), doc.count(end)
     if b == 0 and e == 0:
-        return doc.rstrip("\n") + f"\n\n## {bench.title}\n\n{begin}\n{body}\n{end}\n"
+        return doc.rstrip("\n") + f"\n\n## {bench.title}\n\n{begin}\n\n{body}\n\n{end}\n"
     if b != 1 or e != 1 or doc.index(begin) > doc.index(end):
         raise ValueError(f"docs: the markers of {bench.marker!r} must appear once each, begin before end")
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
-    return pattern.sub(lambda _: f"{begin}\n{body}\n{end}", doc, count=1)
+    return pattern.sub(lambda _: f"{begin}\n\n{body}\n\n{end}", doc, count=1)
 
 
 def load_average() -> str:

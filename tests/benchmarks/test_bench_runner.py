@@ -58,10 +58,11 @@ def test_replace_block_rewrites_only_between_the_markers_and_appends_a_missing_s
     bench = registry.Benchmark("x", "x.py", ("-q",), ("-f",), "The X benchmark")
     doc = "# T\n\nprose before\n\n<!-- bench:x begin -->\nold table\n<!-- bench:x end -->\n\nprose after\n"
     new = run_all.replace_block(doc, bench, "| a |\n|---|")
-    assert new == "# T\n\nprose before\n\n<!-- bench:x begin -->\n| a |\n|---|\n<!-- bench:x end -->\n\nprose after\n"
+    assert new == ("# T\n\nprose before\n\n<!-- bench:x begin -->\n\n| a |\n|---|\n\n<!-- bench:x end -->\n\n"
+                   "prose after\n")
     assert run_all.replace_block(new, bench, "| a |\n|---|") == new  # idempotent
     appended = run_all.replace_block("# T\n\nprose\n", bench, "body")
-    assert appended == "# T\n\nprose\n\n## The X benchmark\n\n<!-- bench:x begin -->\nbody\n<!-- bench:x end -->\n"
+    assert appended == "# T\n\nprose\n\n## The X benchmark\n\n<!-- bench:x begin -->\n\nbody\n\n<!-- bench:x end -->\n"
     for broken in ("<!-- bench:x begin -->\n", "<!-- bench:x end -->\n<!-- bench:x begin -->\n",
                    "<!-- bench:x begin -->\n<!-- bench:x end -->\n<!-- bench:x end -->\n"):
         with pytest.raises(ValueError, match="'x'"):
@@ -84,8 +85,8 @@ def test_the_runner_writes_a_benchmarks_result_into_its_block_and_keeps_the_pros
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     text = docs.read_text(encoding="utf-8")
-    assert text.startswith("# B\n\nintro\n\n<!-- bench:rest-budget begin -->\n*Measured ")
-    assert text.endswith("<!-- bench:rest-budget end -->\n\nafter\n") and "stale" not in text
+    assert text.startswith("# B\n\nintro\n\n<!-- bench:rest-budget begin -->\n\n*Measured ")
+    assert text.endswith("|\n\n<!-- bench:rest-budget end -->\n\nafter\n") and "stale" not in text
     assert "`make bench-quick`: `python benchmarks/bench_rest_budget.py --ops 500 --repeat 3`" in text
     assert "| in-process RateLimiter (baseline) |" in text and "| FileRateLimiter (shared file) |" in text
 
