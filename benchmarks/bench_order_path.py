@@ -68,7 +68,6 @@ class RawClient:
 
         self.model = fyersModel.FyersModel(client_id=venue["app_id"], token=venue["token"], is_async=False,
                                            log_path=logs)
-        self.filled: dict[str, float] = {}
         self.wanted: str | None = None
         self.event = threading.Event()
         connected = threading.Event()
@@ -226,7 +225,7 @@ def run(rounds: int, orders: int, spacing: float, seed: int) -> dict:
                 pipes[path].send(("run", orders, spacing))
                 if not pipes[path].poll(orders * (spacing + 25) + 30):
                     raise RuntimeError(f"the {path} client did not answer")
-                kind, accept, fill, _steps = pipes[path].recv()
+                _, accept, fill, _ = pipes[path].recv()
                 samples[path]["accept"] += accept
                 samples[path]["fill"] += fill
                 samples[path]["rounds"].append((statistics.median(accept), statistics.median(fill)))

@@ -160,7 +160,7 @@ def set_up(v, tmp: Path, n_open: int, n_fills: int) -> dict:
     trade_ids = sorted(state.applied_trade_ids())
     core.stop()
     state.close()
-    store.close() if hasattr(store, "close") else None
+    store.close()
     raw = sqlite3.connect(tmp / "raw.sqlite")
     with raw:
         raw.execute("CREATE TABLE orders (venue_id TEXT PRIMARY KEY, tag TEXT NOT NULL, open INTEGER NOT NULL)")
