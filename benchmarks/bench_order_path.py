@@ -10,7 +10,8 @@ connected for the whole run with the unmodified ``fyers_apiv3`` SDK (REST and or
   library   ``FyersStore.from_config(venue=...)`` (SDK REST adapter, shared budget file, order
             socket adapter, state DB) and a ``BrokerCore``: ``place(intent)`` returns the
             ACCEPTED event; ``dispatch()`` (polled every 0.2 ms, as a Cerebro loop would call it)
-            returns COMPLETED.
+            returns COMPLETED. The store's clock is the venue time this client last moved it to
+            (``clock=``; see ``_Clock``), as on FYERS, where reading it sends no request.
 
 One sample: a 1-share SBIN market order (buy and sell alternate) is placed and timed to its
 Accepted (raw: ``place_order`` returned ``s == "ok"``); then the client moves the venue clock
@@ -46,15 +47,26 @@ PATHS = ("raw SDK", "library")
 
 # ---------------------------------------------------------------------------- clients
 class _Clock:
-    """The venue's admin clock, over one HTTP session."""
+    """The venue's stepped clock as this client moves it (``POST /admin/clock``), and its time as
+    last reported: the library store's clock. ``from_config(venue=...)`` would otherwise read
+    ``GET /admin/clock`` over HTTP up to every 20 ms (``adapters/venue.VenueClock``), a cost only
+    a venue has: on FYERS the store's clock (``ExchangeClock``) is local arithmetic."""
 
     def __init__(self, rest: str) -> None:
         import requests
 
         self.url, self.http = rest + "/admin/clock", requests.Session()
+        self.epoch = float(self.http.get(self.url, timeout=30).json()["time"])
 
     def advance(self, seconds: float) -> None:
-        self.http.post(self.url, json={"advance": seconds}, timeout=30).raise_for_status()
+        reply = self.http.post(self.url, json={"advance": seconds}, timeout=30)
+        reply.raise_for_status()
+        self.epoch = float(reply.json()["time"])
+
+    def now(self):
+        import datetime as dt
+
+        return dt.datetime.fromtimestamp(self.epoch, dt.timezone.utc)
 
 
 class RawClient:
@@ -108,7 +120,7 @@ class RawClient:
 class LibraryClient:
     """What a user's live strategy runs under FyersBroker: FyersStore.from_config + BrokerCore."""
 
-    def __init__(self, venue: dict, tmp: str) -> None:
+    def __init__(self, venue: dict, tmp: str, clock) -> None:
         from fyers_store.config import BrokerConfig, StateConfig
         from fyers_store.engine.broker_core import BrokerCore
         from fyers_store.store import FyersStore
@@ -116,7 +128,7 @@ class LibraryClient:
         state = StateConfig(state_db_path=Path(tmp) / "state.sqlite", account_id=venue["fy_id"])
         config = BrokerConfig(reconcile_interval_seconds=0, allow_live_orders=True, check_contracts=False)
         self.store = FyersStore.from_config(venue=venue["rest"], market=False, state_config=state,
-                                            broker_config=config)
+                                            broker_config=config, clock=clock)
         self.state = self.store.open_state("bench")
         # not primary: the raw client's orders are nobody's here, not "external" ones to adopt
         self.core = BrokerCore(self.store, self.state, config, owner="bench", primary=False)
@@ -157,18 +169,18 @@ def client_main(path: str, venue: dict, pipe) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-order-") as tmp:
         os.chdir(tmp)  # the SDK writes log files
+        clock = _Clock(venue["rest"])
         if path == "raw SDK":
             with redirect_sdk(SdkEndpoints(venue["rest"], venue["order_ws"], venue["data_ws"])):
                 client = RawClient(venue, tmp)
-                _serve(client, venue, pipe)
+                _serve(client, clock, pipe)
         else:
-            client = LibraryClient(venue, tmp)
-            _serve(client, venue, pipe)
+            client = LibraryClient(venue, tmp, clock.now)
+            _serve(client, clock, pipe)
     os._exit(0)  # the SDK's ping threads sleep 10 s; nothing is left to flush
 
 
-def _serve(client, venue: dict, pipe) -> None:
-    clock = _Clock(venue["rest"])
+def _serve(client, clock: _Clock, pipe) -> None:
     pipe.send(("ready",))
     while True:
         msg = pipe.recv()

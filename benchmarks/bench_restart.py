@@ -14,8 +14,8 @@ order, a fresh process restarts each path; the clock starts after its imports:
                  known orders and applied trade ids read back from a plain sqlite3 file, and the
                  trades not yet applied and the open orders the venue no longer works found by set
                  differences. No writes, no order socket.
-  library        ``FyersStore.from_config(venue=...)``, ``store.open_state``, ``BrokerCore(...)``
-                 and ``start()``: REST check, state DB load, a full reconcile (orderbook,
+  library        ``FyersStore.from_config(venue=..., clock=<the venue's time, read untimed>)``,
+                 ``store.open_state``, ``BrokerCore(...)`` and ``start()``: REST check, state DB load, a full reconcile (orderbook,
                  tradebook, positions, funds against the ledger and the open orders), and the order
                  socket started (it connects in the background). Ready = ``start()`` returned.
 
@@ -50,13 +50,22 @@ SYMBOLS = ("NSE:SBIN-EQ", "NSE:INFY-EQ")
 def restart_library(venue: dict, tmp: Path) -> dict:
     from fyers_store.config import BrokerConfig, StateConfig
     from fyers_store.engine.broker_core import BrokerCore
+    import datetime as dt
+
+    import requests
+
     from fyers_store.store import FyersStore
 
+    # The venue does not move during restarts. Its time is read here, untimed, and given as the
+    # store's clock: from_config's default on a venue reads GET /admin/clock over HTTP (up to every
+    # 20 ms), a cost FYERS's local ExchangeClock does not have.
+    epoch = float(requests.get(venue["rest"] + "/admin/clock", timeout=10).json()["time"])
+    at = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
     t0 = time.perf_counter()
     state_config = StateConfig(state_db_path=tmp / "state.sqlite", account_id=venue["fy_id"])
     config = BrokerConfig(reconcile_interval_seconds=0, allow_live_orders=True, check_contracts=False)
     store = FyersStore.from_config(venue=venue["rest"], market=False, state_config=state_config,
-                                   broker_config=config)
+                                   broker_config=config, clock=lambda: at)
     state = store.open_state("bench")
     core = BrokerCore(store, state, config, owner="bench")
     events = core.start()

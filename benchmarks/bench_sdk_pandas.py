@@ -78,8 +78,9 @@ def run(bars: int, repeat: int, seed: int, symbol: str) -> dict:
             venue = {**v.urls, "app_id": v.app_id, "token": v.token}
             cache = CacheConfig(db_path=Path(tmp) / "cache.sqlite")
 
-            def store():
-                return FyersStore.from_config(venue=v.urls["rest"], market=False, orders=False, cache_config=cache)
+            def store():  # the venue stays at NOW: its time as the clock, as on FYERS no request reads it
+                return FyersStore.from_config(venue=v.urls["rest"], market=False, orders=False, cache_config=cache,
+                                              clock=lambda: NOW)
 
             warm = store()
             day = NOW.date()
