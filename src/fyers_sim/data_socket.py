@@ -19,8 +19,9 @@ data_ws.py:983), except:
   is refused whole with a type-51 message, code 51001 (``defines.SYMBOL_LIMIT_EXCEEDED_CODE``,
   FYERS's plan symbol limit; the message text is ours).
 
-After the subscribe reply every new topic gets a snapshot (83) of the market's last tick at
-venue now; a topic with no trade yet (a contract not listed yet) gets its snapshot with its
+After the subscribe reply every new topic gets a snapshot (83) of the market's last tick up to
+where the pump has published, and from there every later tick (so a subscribe that is slow, or
+races the pump, loses nothing between its snapshot and its stream); a topic with no trade yet (a contract not listed yet) gets its snapshot with its
 first tick instead.  :meth:`DataSocketServer.publish` (pump thread) sends each tick in
 ``(start, end]`` of every subscribed, unpaused topic as a full update (85) or, in lite mode,
 an ltp-only record (76, sf/if topics only: depth topics get nothing in lite mode, not even a
@@ -195,6 +196,14 @@ class DataSocketServer:
         self.max_records_per_frame = max_records_per_frame
         self.coalesce_seconds = coalesce_seconds
         self._conns: tuple[_Conn, ...] = ()  # replaced on change; read by the pump thread
+        # A subscription's stream must start exactly where the pump's publishing stands: ticks
+        # after it reach the topic through publish(), ticks up to it are summed up by its snapshot.
+        # The lock makes "register the topics" and "publish a span" atomic with respect to each
+        # other (found 2026-12: a subscribe that spent 0.4 s building a day plan under load
+        # registered its topics after the pump had published past its start; minutes of ticks
+        # never came).
+        self._publish_lock = threading.Lock()
+        self.published_until: float | None = None  # venue epoch through which publish() has run
         self._stalled = False
         self._flushes: list[_Flush] = []
         self.records_queued = 0  # data records handed to connections (snapshots included)
@@ -304,20 +313,25 @@ class DataSocketServer:
             self._push(conn, hsm.encode_subscribe_ack(False))
             return
         self._push(conn, hsm.encode_subscribe_ack(True))
-        conn.channels.setdefault(req.channel, set()).update(known)
-        now = self.ctx.now()
         market, records = self.ctx.market, []
-        for info in new:
-            conn.subs[info.tid] = info
-            conn.since[info.tid] = now
-            if conn.visible(info):
-                tick = market.last_tick(info.symbol, now)
-                if tick is not None:
-                    records.append(self.encoder.snapshot(info, tick))
-                    conn.snapshotted.add(info.tid)
-        # No await between registering the topics and queueing their snapshots: a publish
-        # frame for them can only be queued after this callback, i.e. after the snapshots.
-        self._rebuild(conn)
+        now = self.ctx.now()
+        for info in new:  # the costly part (a day plan may be built) runs outside the lock
+            market.last_tick(info.symbol, now)
+        with self._publish_lock:
+            # The stream starts where publishing stands; the snapshot sums up everything before.
+            since = self.published_until if self.published_until is not None else now
+            conn.channels.setdefault(req.channel, set()).update(known)
+            for info in new:
+                conn.subs[info.tid] = info
+                conn.since[info.tid] = since
+                if conn.visible(info):
+                    tick = market.last_tick(info.symbol, since)
+                    if tick is not None:
+                        records.append(self.encoder.snapshot(info, tick))
+                        conn.snapshotted.add(info.tid)
+            # No await between registering the topics and queueing their snapshots: a publish
+            # frame for them can only be queued after this callback, i.e. after the snapshots.
+            self._rebuild(conn)
         self._push_records(conn, records)
 
     def _on_unsubscribe(self, conn: _Conn, req: hsm.UnsubscribeRequest) -> None:
@@ -429,6 +443,19 @@ class DataSocketServer:
         """Queue every tick with ``start < epoch <= end`` (venue epochs) for the connections
         subscribed to it.  Called by the venue's pump thread; encodes here, then hands the
         frames to the loop."""
+        with self._publish_lock:
+            try:
+                self._publish(start, end)
+            finally:
+                self.published_until = end
+
+    def rewind(self, now: float) -> None:
+        """The clock was set back to ``now``: publishing resumes from there (pump thread)."""
+        with self._publish_lock:
+            if self.published_until is not None and self.published_until > now:
+                self.published_until = now
+
+    def _publish(self, start: float, end: float) -> None:
         if self.ctx.loop is None:
             return
         views = [(c, c.view) for c in self._conns if c.view is not None and not c.closed]
