@@ -26,7 +26,9 @@ TICKING = ["NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:M&M-EQ", "NSE:TCS-EQ", "NSE:IN
            "NSE:TATAMOTORS-EQ", "NSE:BHARTIARTL-EQ", "NSE:NIFTY50-INDEX", "NSE:NIFTYBANK-INDEX",
            "NSE:NIFTY26NOVFUT", "NSE:NIFTY26DECFUT", "NSE:BANKNIFTY26NOVFUT", "NSE:BANKNIFTY26DECFUT",
            "NSE:FINNIFTY26NOVFUT"]
-SILENT = ["NSE:NIFTY26OCTFUT", "NSE:BANKNIFTY26OCTFUT"]  # expired 2026-10-27: subscribed, never tick
+# Expired 2026-10-27: the venue refuses their topics (a generic data-socket error, not tied to the
+# symbol), so the feeds stay open and never get a tick -- silent symbols.
+SILENT = ["NSE:NIFTY26OCTFUT", "NSE:BANKNIFTY26OCTFUT"]
 
 
 class Timed(bt.Strategy):
