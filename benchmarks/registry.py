@@ -51,6 +51,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "Order path: place -> Accepted -> fill notification, library vs raw SDK"),
     Benchmark("restart", "bench_restart.py", ("--open", "20", "--fills", "200", "--rounds", "3"),
               ("--open", "500", "--fills", "5000", "--rounds", "3"), "Restart with 500 open orders and 5,000 fills"),
+    Benchmark("bar-latency", "bench_bar_latency.py", ("--seconds", "3", "--rounds", "1"), ("--seconds", "40", "--rounds", "3"),
+              "Bar latency with many live feeds (tick / clock edge -> next())"),
 )
 
 

@@ -34,6 +34,7 @@ from fyers_store.config import (
 )
 from fyers_store.errors import AuthError, ConfigError
 from fyers_store.engine.exchange_clock import ExchangeClock
+from fyers_store.engine.live_cycle import LiveCycle
 from fyers_store.engine.history import HistoryReport, HistoryService, WindowProgress
 from fyers_store.engine.ports import FyersBrokerStorePort, FyersDataStorePort
 from fyers_store.logs import get_logger
@@ -125,6 +126,7 @@ class FyersStore(StoreMarketMixin):
         self._market_router = MarketRouter(data_ws.get_queue()) if data_ws is not None else None
         self._order_router = OrderRouter(order_ws.get_queue()) if order_ws is not None else None
         self._catch_all: MarketChannel | None = None
+        self._live_cycle = LiveCycle()  # the one wait per Backtrader cycle the store's feeds share
         self._routes: dict[str, OrderRoute] = {}
         self._notifs: collections.deque = collections.deque()
         #: the first token refusal a socket reported (see record_auth_failure)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from fyers_store.adapters.interfaces import WsAdapter
 from fyers_store.config import DataFeedConfig
+from fyers_store.engine.live_cycle import LiveCycle
 from fyers_store.engine.routing import MarketChannel, MarketRouter
 from fyers_store.logs import get_logger
 
@@ -26,6 +27,7 @@ class StoreMarketMixin:
     _market_router: MarketRouter | None
     _catch_all: MarketChannel | None
     _market_started: bool
+    _live_cycle: LiveCycle
 
     if TYPE_CHECKING:  # defined in FyersStore
         def feed_config(self) -> DataFeedConfig:
@@ -51,6 +53,12 @@ class StoreMarketMixin:
 
     def unsubscribe_market(self, symbols: Iterable[str] | str) -> None:
         self._data_ws().unsubscribe(symbols)
+
+    @property
+    def live_cycle(self) -> LiveCycle:
+        """The one wait per Backtrader cycle this store's live feeds share (see
+        :class:`~fyers_store.engine.live_cycle.LiveCycle`)."""
+        return self._live_cycle
 
     def open_market_channel(self, symbols: Iterable[str] | None, name: str = "") -> MarketChannel:
         """A private buffer of the market messages for ``symbols`` (None: all) plus every

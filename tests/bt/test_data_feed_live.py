@@ -193,11 +193,11 @@ def test_several_feeds_share_one_socket_and_bars_are_anchored_at_0915(fast_venue
         run.wait_bar("h1", dt.datetime(2026, 11, 18, 9, 15))
         run.wait_bar("m5", dt.datetime(2026, 11, 18, 10, 10))
         run.wait_bar("infy", dt.datetime(2026, 11, 18, 10, 10))
-        run.wait_bar("m1", dt.datetime(2026, 11, 18, 10, 14))
+        run.wait_bar("m1", dt.datetime(2026, 11, 18, 10, 15))  # closed by the 10:16:00 tick
         assert len(venue.data_socket.subscriptions()) == 1  # one connection for the four feeds
     finally:
         run.stop()
-    first, last = ist(2026, 11, 18, 9, 15), ist(2026, 11, 18, 10, 14)
+    first, last = ist(2026, 11, 18, 9, 15), ist(2026, 11, 18, 10, 15)
     assert run.bars("m1") == expected(venue, SBIN, "1", first, last)
     assert run.bars("m5") == expected(venue, SBIN, "5", first, ist(2026, 11, 18, 10, 10))
     assert run.bars("infy") == expected(venue, INFY, "5", first, ist(2026, 11, 18, 10, 10))

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder
+from fyers_store.engine.live_cycle import LiveCycle
 from fyers_store.engine.ports import FeedStorePort
 from fyers_store.engine.routing import MarketChannel
 from fyers_store.config import DataFeedConfig
@@ -103,11 +104,16 @@ class FeedEngine:
     :meth:`start` subscribes (live) and :meth:`poll` returns, one at a time, a
     :data:`~fyers_store.persistence.cache.BarRow` ``(epoch, o, h, l, c, v)``, a
     :class:`StatusChange`, ``None`` (nothing yet) or :data:`END`. Call both from one thread.
+
+    With ``cycle`` (the store's :class:`~fyers_store.engine.live_cycle.LiveCycle`), a live feed
+    waits in :meth:`poll` only when the cycle grants it (one wait per Backtrader cycle across the
+    store's feeds); the caller reports each cycle turn with ``cycle.turn(engine)``.
     """
 
     def __init__(self, store: FeedStorePort, settings: FeedSettings, config: DataFeedConfig | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, cycle: LiveCycle | None = None) -> None:
         self.store, self.settings = store, settings
+        self.cycle = cycle
         self.config = config or store.feed_config()
         self._mono = monotonic
         self._out: collections.deque[Any] = collections.deque()  # BarRow or StatusChange
@@ -149,8 +155,12 @@ class FeedEngine:
         self.store.start_market()
         self.store.subscribe_market([s.symbol])
         self._set_status(FeedStatus.CONNECTED, "subscribed")
+        if self.cycle is not None:
+            self.cycle.join(self)
 
     def stop(self) -> None:
+        if self.cycle is not None:
+            self.cycle.leave(self)
         if self._channel is not None:
             self.store.close_market_channel(self._channel)
             self._channel = None
@@ -199,7 +209,40 @@ class FeedEngine:
 
     # ------------------------------------------------------------------ the stream
     def poll(self, wait: float = 0.0) -> Any:
-        """The next item; with nothing ready, waits up to ``wait`` seconds for socket traffic."""
+        """The next item; with nothing ready, waits up to ``wait`` seconds for socket traffic
+        (with a ``cycle``: only as long as the cycle grants)."""
+        item = self._poll(wait)
+        if self.cycle is not None and isinstance(item, tuple):
+            self.cycle.delivered()
+        return item
+
+    def ready(self, now: dt.datetime) -> bool:
+        """True when :meth:`poll` has something to return or process without new socket traffic:
+        queued output, unread channel messages, a start backfill to run, or a clock close due now."""
+        if self._out or self._pushed:
+            return True
+        if self._ended or self.settings.historical:
+            return False
+        if not self._initial_done:
+            return True
+        if self._channel is None or self._builder is None:
+            return False
+        if self._channel.pending():
+            return True
+        due = self._builder.next_due()
+        return due is not None and due <= now and self._may_close_by_clock(now)
+
+    def wake_in(self, now: dt.datetime) -> float | None:
+        """Exchange seconds until this feed's open bucket is due to close by the clock; None when
+        no close is pending in the future (a past one waits for evidence: socket traffic)."""
+        if self._builder is None or self._ended:
+            return None
+        due = self._builder.next_due()
+        if due is None or due <= now:
+            return None
+        return (due - now).total_seconds()
+
+    def _poll(self, wait: float) -> Any:
         while self._pushed:
             self._deliver_rows([self._pushed.popleft()], "pushed")
         if self._out:
@@ -213,7 +256,10 @@ class FeedEngine:
                 return self._out.popleft()
         self._cycle(0.0)
         if not self._out and wait > 0 and not self._ended and self._auth_error is None:
-            self._cycle(wait)
+            if self.cycle is not None:
+                wait = self.cycle.grant(self, self.store.now(), wait)
+            if wait > 0:
+                self._cycle(wait)
         if self._out:
             return self._out.popleft()
         if self._auth_error is None and not self.settings.historical:
