@@ -119,6 +119,7 @@ class FeedEngine:
         self._out: collections.deque[Any] = collections.deque()  # BarRow or StatusChange
         self._pushed: collections.deque[BarRow] = collections.deque()  # push_row(), any thread
         self._held: collections.deque[BarRow] = collections.deque()
+        self._fallback: dict[int, BarRow] = {}  # bars only the clock closed, while REST confirms them
         self._last_start: int | None = None   # epoch of the last delivered bar
         self._window_start: int | None = None  # the start backfill's first bar start: nothing before it
         self._gap_open = False                # bars after _last_start may be missing: top-up needed
@@ -296,9 +297,18 @@ class FeedEngine:
             return
         now = self.store.now()
         if self._may_close_by_clock(now):
+            proven = self._stream_passed(builder)
             for bar in builder.close_due(now):
+                if bar.whole and not proven and self._rest_may_fill():
+                    # The session is over and no tick stamped after this bucket came: its last
+                    # trades may still be on their way (only the clock closed it), so FYERS's own
+                    # bar decides; the live one stands in only if FYERS never publishes it.
+                    row = (bar.bar.epoch, bar.bar.open, bar.bar.high, bar.bar.low, bar.bar.close, bar.bar.volume)
+                    self._fallback[row[0]] = row
+                    self.counters["unproven_closes"] += 1
+                    bar = LiveBar(bar.bar, whole=False)
                 self._on_live_bar(bar)
-        if self._gap_open and self._gap_need is None and not self._broken:
+        if self._gap_open and not self._broken:
             self._interrupted_bucket_ended(builder, now)
         if self._gap_open and self._gap_need is not None and self._mono() >= self._retry_at:
             self._top_up()
@@ -346,19 +356,46 @@ class FeedEngine:
             _log.warning("%s: top-up from REST failed (%s); retrying", s.symbol, exc)
             rows = []
         self.counters["topups"] += 1
-        held_first = self._held[0][0] if self._held else None
-        self._deliver_rows([r for r in rows if held_first is None or r[0] < held_first], "topup")
+        self._deliver_topup(rows)
         if not self._need_bar or (self._last_start is not None and self._last_start >= need):
             self._close_gap()
         elif self._mono() - self._gap_since >= s.topup_give_up_seconds:
-            detail = (f"{s.symbol}: FYERS history still lacks the {s.resolution} bar at "
-                      f"{dt.datetime.fromtimestamp(need, self.store.calendar.tz):%Y-%m-%d %H:%M}; continuing without it")
-            _log.error(detail)
-            self.store.put_notification("FEED_GAP", detail, symbol=s.symbol)
-            self.counters["topup_gave_up"] += 1
+            when = f"{dt.datetime.fromtimestamp(need, self.store.calendar.tz):%Y-%m-%d %H:%M}"
+            standins = [r for ts, r in sorted(self._fallback.items())
+                        if ts <= need and (self._last_start is None or ts > self._last_start)]
+            if standins:
+                _log.warning("%s: FYERS history still lacks the %s bar at %s; delivering the bar built "
+                             "from the socket instead", s.symbol, s.resolution, when)
+                self._deliver_rows(standins, "live")
+            else:
+                detail = (f"{s.symbol}: FYERS history still lacks the {s.resolution} bar at {when}; "
+                          "continuing without it")
+                _log.error(detail)
+                self.store.put_notification("FEED_GAP", detail, symbol=s.symbol)
+                self.counters["topup_gave_up"] += 1
             self._close_gap()
         else:
             self._retry_at = self._mono() + s.topup_retry_seconds
+
+    def _deliver_topup(self, rows: list[BarRow]) -> None:
+        """Deliver what a top-up returned, merged with the whole live bars held meanwhile, in order,
+        up to the newest bar FYERS returned. FYERS publishes finished bars in order, so everything
+        up to that bar is known: a held bar there is delivered (a live bar wins over FYERS's copy of
+        the same bucket), and REST fills the buckets between held bars. Nothing later than FYERS's
+        newest bar is released before the gap closes, so a bar FYERS has not published yet is never
+        skipped. (Releasing only REST bars older than the first held bar left the stream stuck when
+        a second reconnect moved the needed bucket past held bars: found 2026-12 under load.)"""
+        if not rows:
+            return
+        newest = max(r[0] for r in rows)
+        held = {r[0]: r for r in self._held if r[0] <= newest}
+        merged: dict[int, tuple[str, BarRow]] = {r[0]: ("topup", r) for r in rows}
+        merged.update((ts, ("live", r)) for ts, r in held.items())
+        for ts in sorted(merged):
+            source, row = merged[ts]
+            self._deliver_rows([row], source)
+        while self._held and self._held[0][0] <= newest:
+            self._held.popleft()
 
     def _interrupted_bucket_ended(self, builder: LiveBarBuilder, now: dt.datetime) -> None:
         """The bucket a reconnect interrupted cannot be built live: once it has ended (plus the
@@ -367,11 +404,14 @@ class FeedEngine:
         cut = builder.discarded
         if cut is None or (self._last_start is not None and cut[0] <= self._last_start):
             return
+        if self._gap_need is not None and self._need_bar and self._gap_need >= cut[0]:
+            return  # a pending top-up already covers it (a reconnect while one was due)
         if now.timestamp() >= cut[1] + self.settings.close_grace_seconds:
             self._gap_need, self._need_bar, self._retry_at = int(cut[0]), True, 0.0
 
     def _close_gap(self) -> None:
         self._gap_open, self._gap_need, self._need_bar = False, None, False
+        self._fallback.clear()
         held, self._held = list(self._held), collections.deque()
         self._deliver_rows(held, "live")
         if not self._broken:
@@ -420,10 +460,21 @@ class FeedEngine:
         # delivers in order, so nothing stamped earlier is still on its way). A receipt time alone
         # is weaker -- a tick stamped before the end may be received after it -- and is used only
         # when no tick carries stamps (lite mode).
+        return self._stream_passed(builder) or not self.store.calendar.is_session_open(now)
+
+    def _stream_passed(self, builder: LiveBarBuilder) -> bool:
+        """Whether the socket has delivered something stamped at or after the open bucket's end."""
+        due = builder.next_due()
+        if due is None:
+            return False
         stamped = self.store.market_stamped_until
         heard = stamped if stamped is not None else self.store.market_heard_at
         bucket_end = due - dt.timedelta(seconds=self.settings.close_grace_seconds)
-        return (heard is not None and heard >= bucket_end) or not self.store.calendar.is_session_open(now)
+        return heard is not None and heard >= bucket_end
+
+    def _rest_may_fill(self) -> bool:
+        """Whether a bar that is not whole is taken from REST (else it is dropped): see _on_live_bar."""
+        return self._gap_open or (self.settings.backfill and self._last_start is not None)
 
     def _on_live_bar(self, live: LiveBar) -> None:
         bar = live.bar
@@ -440,7 +491,7 @@ class FeedEngine:
             # Ticks before this bucket's first observed one were missed: take it from REST once a
             # top-up is due (a gap is open after the start backfill or a reconnect); else drop it.
             self.counters["partial_live_bars"] += 1
-            if self._gap_open or (self.settings.backfill and self._last_start is not None):
+            if self._rest_may_fill():
                 if not self._gap_open:
                     self._gap_open, self._gap_since = True, self._mono()
                 self._gap_need, self._need_bar = max(row[0], self._gap_need or 0), True
