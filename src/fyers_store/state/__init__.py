@@ -20,7 +20,7 @@ from fyers_store.state.models import (
     StoredOrder,
     StoredPosition,
 )
-from fyers_store.state.schema import STATE_SCHEMA_V1, STATE_SCHEMA_VERSION
+from fyers_store.state.schema import STATE_SCHEMA_V1, STATE_SCHEMA_V2, STATE_SCHEMA_VERSION
 from fyers_store.state.state_store import RUN_ID_LENGTH, SQLiteStateStore
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RUN_ID_LENGTH",
     "SQLiteStateStore",
     "STATE_SCHEMA_V1",
+    "STATE_SCHEMA_V2",
     "STATE_SCHEMA_VERSION",
     "StateConfig",
     "StateSchemaMismatch",
