@@ -6,6 +6,7 @@ server's clock, so "never granted twice" and "never more than N per window" are 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.config.schema import PostgresConfig
 from fyers_store.errors import ConfigError, RateLimitError
 from support.budget_procs import max_in_window, result_of, run_together, spawn
+from support.clocks import IST
 
 pytestmark = pytest.mark.postgres
 USER = "XY12345"
@@ -260,6 +262,34 @@ def test_shared_limiter_is_one_postgres_limiter_per_database_schema_and_user(pg_
         assert "***" in repr(a) and pg_dsn.split("@")[0].rsplit(":", 1)[1] not in repr(a)
     finally:
         reset_shared_limiter()
+
+
+def test_backfill_and_a_store_of_one_config_draw_on_the_postgres_budget(venue, pg_dsn, tmp_path, monkeypatch,
+                                                                        capsys):
+    from fyers_store import FyersStore
+    from fyers_store.adapters import shared_budget
+    from fyers_store.cli.main import main
+    from support.cli_config import edit_yaml, make_config_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(shared_budget, "_shared_files", {})
+    venue.set_time(dt.datetime(2026, 11, 18, 15, 40, tzinfo=IST))
+    cfg = make_config_dir(tmp_path, venue)
+    edit_yaml(cfg / "fyers_rest_limits.yaml", budget_backend="postgres", postgres={"dsn": pg_dsn})
+    user = venue.account.fy_id
+    assert main(["history", "backfill", "NSE:SBIN-EQ", "-r", "D", "--from", "2026-11-02", "--to", "2026-11-18",
+                 "--config-dir", str(cfg), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"(shared by every process of {user} on every host)" in out and "***" in out
+    assert not (tmp_path / "data" / "rest_budget.sqlite").exists()       # no file budget beside the state DB
+    budgeted = venue.rest_requests("/data/history") + venue.rest_requests("/api/v3/profile")
+    assert len(rows(pg_dsn, user)) == budgeted >= 1
+    reset_shared_limiter()                                              # a new process: nothing kept in memory
+    with FyersStore.from_config(cfg, clock=venue.clock.now, market=False, orders=False) as store:
+        assert isinstance(store.rest.limiter, PgRateLimiter)
+        store.profile()
+    assert len(rows(pg_dsn, user)) == budgeted + 2                      # the session check and the profile
+    reset_shared_limiter()
 
 
 @pytest.mark.slow
