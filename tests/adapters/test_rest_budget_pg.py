@@ -75,46 +75,8 @@ def test_the_windows_use_the_database_servers_clock_not_the_hosts(pg_dsn, monkey
     budget.close()
 
 
-# ---------------------------------------------------------------------------- the same rules as the file
-def test_reads_leave_the_order_reserve_and_orders_take_it(pg_dsn):
-    budget = limiter(pg_dsn, Budgets(10, 10, 100_000, reserve_per_minute=2))
-    for _ in range(8):
-        budget.release(budget.acquire(timeout=5))
-    with pytest.raises(RateLimitError) as refused:            # reads stop 2 short of the minute budget
-        budget.acquire(timeout=1)
-    assert refused.value.retry_after > 50
-    for _ in range(2):
-        budget.release(budget.acquire(timeout=5, priority=True))
-    with pytest.raises(RateLimitError):
-        budget.acquire(timeout=1, priority=True)
-    assert len(rows(pg_dsn)) == 10 and budget.stats()["refused"] == 2
-    budget.close()
-
-
-def test_a_pause_in_one_process_holds_back_every_other(pg_dsn):
-    first, second = limiter(pg_dsn, Budgets(10, 200, 100_000)), limiter(pg_dsn, Budgets(10, 200, 100_000))
-    first.pause(30.0)
-    assert 25.0 < second.wait_time() <= 30.0
-    with pytest.raises(RateLimitError):
-        second.acquire(timeout=1)
-    first.pause(5.0)                                          # extends, never shortens
-    assert second.wait_time() > 25.0
-    first.close(), second.close()
-
-
-def test_the_day_budget_is_shared_and_refused_until_ist_midnight(pg_dsn):
-    first, second = limiter(pg_dsn, Budgets(10, 10, 10)), limiter(pg_dsn, Budgets(10, 10, 10))
-    for budget in (first, second) * 2:
-        budget.release(budget.acquire(timeout=5))
-    assert second.stats()["day_count"] == 4
-    budget = limiter(pg_dsn, Budgets(10, 10, 4))
-    with pytest.raises(RateLimitError) as refused:
-        budget.acquire(timeout=5)
-    assert refused.value.retry_after > 5
-    for b in (first, second, budget):
-        b.close()
-
-
+# ---------------------------------------------------------------------------- crashes and restarts
+# (the rules shared with the file budget are run against both in test_rest_budget_contract.py)
 def test_in_flight_slots_of_a_crashed_process_are_freed(pg_dsn):
     pid = result_of(spawn(dict(job="crash", dsn=pg_dsn, per_second=2, per_minute=2, n=2)))["pid"]
     assert [done for _, _, done in rows(pg_dsn)] == [None, None]
@@ -123,17 +85,6 @@ def test_in_flight_slots_of_a_crashed_process_are_freed(pg_dsn):
     assert budget.stats()["crashed_released"] == 2 and pid > 0
     assert all(done is not None for _, _, done in rows(pg_dsn))
     budget.close()
-
-
-def test_a_restarted_process_remembers_the_sends_of_the_previous_one(pg_dsn):
-    first = limiter(pg_dsn, Budgets(3, 3, 100_000))
-    for _ in range(3):
-        first.release(first.acquire(timeout=5))
-    first.close()
-    again = limiter(pg_dsn, Budgets(3, 3, 100_000))
-    with pytest.raises(RateLimitError):
-        again.acquire(timeout=1)
-    again.close()
 
 
 # ---------------------------------------------------------------------------- a lost database
