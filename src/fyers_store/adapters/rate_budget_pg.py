@@ -164,12 +164,14 @@ class PgRateLimiter(RestBudget):
 
     # ------------------------------------------------------------------ the connection
     def _connect(self, *, startup: bool = False) -> Any:
-        """A new connection with bounded waits; at startup also the schema (or a clear error)."""
+        """A new connection with bounded waits and the schema checked (created when missing, a newer
+        one refused); a reconnect waits less for the server than the first connection."""
         import psycopg
 
         kwargs = connection_kwargs(self.cfg, application_name=_APP_NAME)
         ms = max(1, int(self._timeout * 1000))
-        kwargs["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 5}"
+        kwargs["options"] = (f"-c statement_timeout={ms} -c lock_timeout={ms} "
+                             f"-c idle_in_transaction_session_timeout={ms * 5}")
         kwargs.update(keepalives=1, keepalives_idle=max(1, int(self._timeout)), keepalives_interval=1,
                       keepalives_count=3, tcp_user_timeout=ms)
         if not startup:
@@ -178,16 +180,15 @@ class PgRateLimiter(RestBudget):
             conn = psycopg.connect(**kwargs)
         except psycopg.Error as exc:
             raise BudgetDatabaseError(describe_failure(self.cfg, exc)) from None
-        if startup:
-            try:
-                apply_migrations(conn, schema=self.cfg.schema, component=BUDGET_COMPONENT,
-                                 migrations=_MIGRATIONS, error=BudgetDatabaseError)
-            except psycopg.Error as exc:
-                conn.close()
-                raise BudgetDatabaseError(f"REST budget schema in {self.describe()}: {exc}") from None
-            except BudgetDatabaseError:
-                conn.close()
-                raise
+        try:
+            apply_migrations(conn, schema=self.cfg.schema, component=BUDGET_COMPONENT,
+                             migrations=_MIGRATIONS, error=BudgetDatabaseError)
+        except psycopg.Error as exc:
+            conn.close()
+            raise BudgetDatabaseError(f"REST budget schema in {self.describe()}: {redact_dsn(str(exc))}") from None
+        except BudgetDatabaseError:
+            conn.close()
+            raise
         return conn
 
     def _connection(self) -> Any:
@@ -334,7 +335,8 @@ class PgRateLimiter(RestBudget):
         while not self._closed.wait(self._retry):
             try:
                 conn = self._connect()
-            except BudgetDatabaseError:
+            except BudgetDatabaseError as exc:
+                _log.debug("REST budget database still unusable: %s", exc)
                 continue
             try:
                 self._write_back(conn)
