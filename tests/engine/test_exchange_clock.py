@@ -103,3 +103,11 @@ def test_concurrent_observe_and_now():
     for t in threads:
         t.join()
     assert errors == [] and clock.offset_seconds == pytest.approx(-0.1)
+
+
+def test_wall_now_and_exchange_time_use_the_host_clock_and_the_learnt_offset():
+    wall = ManualClock(T0)
+    clock = ExchangeClock(wall)
+    clock.observe(tick(10, 13.2))  # host 3.2 s ahead of the stamp
+    assert clock.wall_now() == T0
+    assert clock.exchange_time(T0 + dt.timedelta(seconds=13.2)) == T0 + dt.timedelta(seconds=10)

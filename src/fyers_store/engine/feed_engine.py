@@ -355,7 +355,9 @@ class FeedEngine:
         self._last_tick = heard
         self._stall_reported = False
         self.store.observe_tick(tick)
-        for bar in builder.add_tick(tick, now):
+        # The first tick after a (re)start dates what the builder has observed: its receipt, on the bar clock.
+        received = self.store.receipt_time(tick.received_at) if builder.observed_from is None else None
+        for bar in builder.add_tick(tick, now, received):
             self._on_live_bar(bar)
 
     def _may_close_by_clock(self, now: dt.datetime) -> bool:
