@@ -64,6 +64,7 @@ __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_
 _log = get_logger(__name__)
 
 _SUBSCRIBE_SLOT_WAIT_SECONDS = 10.0  # on the supervisor thread: bounded, then subscribe anyway
+_READER_EXIT_SECONDS = 15.0  # a retired socket's reader thread ends well within this (close waits <= 3 s)
 _traffic = get_logger(__name__ + ".traffic", "ws_data")
 
 SYMBOL_UPDATE = "SymbolUpdate"
@@ -257,6 +258,24 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         network_closed.set()
         sock.close_connection()  # then joins the ping thread, asleep for up to 10 s (data_ws.py:1755)
 
+    def _released(self, link: Link) -> None:
+        # websocket-client drops its socket object without closing it once the peer has closed
+        # (teardown finds it no longer "connected"); unreachable, it held its fd in CLOSE_WAIT until
+        # a garbage collection: one fd per reconnect (issue 20, item 5). Closed here once the
+        # reader thread is gone, so no thread still selects on that fd.
+        raw, link.raw_socket = link.raw_socket, None
+        thread = getattr(link.sock, "ws_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_READER_EXIT_SECONDS)
+            if thread.is_alive():
+                _log.warning("data socket: the SDK's reader thread outlived its close; its socket stays open")
+                return
+        if raw is not None:
+            try:
+                raw.close()
+            except OSError:
+                pass
+
     def _reconcile(self, link: Link) -> None:
         with self._lock:
             wanted = list(self._requested)
@@ -389,6 +408,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                                      "(%d dropped so far); drain it faster", self._queue.maxsize, dropped)
                 self._count("queued")
             elif kind == "cn" and msg.get("s") == "ok":
+                link.raw_socket = _raw_socket(link.sock)
                 self._link_ready(link)
             elif kind == "sub" and msg.get("s") == "ok":  # {"type":"sub","code":200,"message":"Subscribed",...}
                 self._count("control")
@@ -464,3 +484,9 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         if data_type not in DATA_TYPES:
             raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
         return data_type
+
+
+def _raw_socket(sdk_socket: Any) -> Any:
+    """The TCP socket under an SDK data socket's websocket-client app (None if there is none)."""
+    app = getattr(sdk_socket, "_FyersDataSocket__ws_object", None)
+    return getattr(getattr(app, "sock", None), "sock", None)

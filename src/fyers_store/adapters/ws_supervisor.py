@@ -77,6 +77,8 @@ class Link:
         self.last_call: Any = None          # the SDK's "most recent subscribe" (data socket quirk)
         self.last_call_at: float | None = None  # when the last subscribe/unsubscribe call ended
         self.pending: deque[Any] = deque()  # subscribe calls awaiting the venue's reply, oldest first
+        self.raw_socket: Any = None         # the TCP socket under the SDK's websocket (closed at retire)
+        self.last_frame: float | None = None  # monotonic time of the last frame of any kind (pings included)
 
 
 class SupervisedSocketAdapter(WsAdapter):
@@ -230,6 +232,10 @@ class SupervisedSocketAdapter(WsAdapter):
 
     def _subscription_count(self) -> dict[str, int]:
         return {}
+
+    def _released(self, link: Link) -> None:
+        """Called (in the closing thread) after :meth:`_close_sdk` for ``link`` returned or raised:
+        release what the SDK leaves open."""
 
     def _started(self) -> None:
         """Called after the supervisor thread started."""
@@ -497,6 +503,7 @@ class SupervisedSocketAdapter(WsAdapter):
                     self._close_sdk(sock, closed)
                 finally:
                     closed.set()
+                    self._released(link)
 
             if not run_bounded(close, self.close_timeout, name, until=closed):
                 self._count("slow_closes")
