@@ -409,6 +409,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                 self._count("queued")
             elif kind == "cn" and msg.get("s") == "ok":
                 link.raw_socket = _raw_socket(link.sock)
+                self._watch_frames(link)
                 self._link_ready(link)
             elif kind == "sub" and msg.get("s") == "ok":  # {"type":"sub","code":200,"message":"Subscribed",...}
                 self._count("control")
@@ -463,11 +464,26 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     def _market_open(self) -> bool:
         return bool(self._calendar.is_session_open(self._now()))
 
+    def _watch_frames(self, link: Link) -> None:
+        """Note every frame the connection receives (``link.last_frame``), the SDK's ping echoes
+        included: websocket-client's ``on_data`` callback, which the SDK leaves unset, sees each
+        data frame before the SDK parses it. A quiet symbol -- or a whole quiet watch list --
+        thus never looks like a dead socket while FYERS answers the pings (every 10 s)."""
+        app = getattr(link.sock, "_FyersDataSocket__ws_object", None)
+        if app is None or getattr(app, "on_data", None) is not None:
+            return
+        clock = self._clock
+
+        def on_data(_ws: Any, _data: Any, _opcode: Any, _fin: Any) -> None:
+            link.last_frame = clock()
+
+        app.on_data = on_data
+
     def _last_activity(self) -> float | None:
         link = self._link
         if link is None or not link.ready or link.lost or link.retired or link.stale_flagged or not link.sent:
             return None
-        return max(t for t in (link.up_since, link.active_since, link.last_data) if t is not None)
+        return max(t for t in (link.up_since, link.active_since, link.last_data, link.last_frame) if t is not None)
 
     def _on_stale(self, silent: float) -> None:
         link = self._link
@@ -475,7 +491,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             return
         link.stale_flagged = True
         self._count("stale")
-        detail = f"no market data for {silent:.1f} s during market hours"
+        detail = f"nothing received (no market data, no ping echo) for {silent:.1f} s during market hours"
         self._emit(EventKind.STALE, detail)
         self.force_reconnect(detail)
 
