@@ -8,7 +8,8 @@ subscriptions, protocol reference §4-5). Instead one *supervisor* thread per ad
 2. waits up to ``connect_timeout`` for the connection to be confirmed (data socket: the
    in-band ``cn`` reply; order socket: the handshake) -- or refused (auth) or closed;
 3. while connected, brings the venue's subscriptions in line with the requested set
-   (:meth:`_reconcile`) whenever it changes, and after a reconnect emits ``RESUBSCRIBED``;
+   (:meth:`_reconcile`) whenever it changes or a failed subscription is due again
+   (``Link.retry_at``), and after a reconnect emits ``RESUBSCRIBED``;
 4. on a drop, a forced reconnect (health monitor) or a failed attempt, retires the SDK socket
    (closed in a daemon thread with a bounded wait) and schedules the next attempt with
    exponential backoff + jitter. The failure count resets once a connection stayed up for
@@ -77,6 +78,8 @@ class Link:
         self.last_call: Any = None          # the SDK's "most recent subscribe" (data socket quirk)
         self.last_call_at: float | None = None  # when the last subscribe/unsubscribe call ended
         self.pending: deque[Any] = deque()  # subscribe calls awaiting the venue's reply, oldest first
+        self.retry_at: float | None = None  # when to send the `failed` subscriptions again (monotonic)
+        self.retries = 0                    # consecutive subscribe retries on this connection
         self.raw_socket: Any = None         # the TCP socket under the SDK's websocket (closed at retire)
         self.last_frame: float | None = None  # monotonic time of the last frame of any kind (pings included)
 
@@ -461,7 +464,13 @@ class SupervisedSocketAdapter(WsAdapter):
         while True:
             with self._cond:
                 while not (self._stopping or link.lost or self._force_reason or self._dirty):
-                    self._cond.wait()
+                    retry_at = link.retry_at  # a subscribe to try again on this connection
+                    if retry_at is None:
+                        self._cond.wait()
+                    elif retry_at <= self._clock():
+                        self._dirty = True
+                    else:
+                        self._cond.wait(min(retry_at - self._clock(), 0.25))
                 if self._stopping:
                     return "stopped"
                 if link.lost:
