@@ -75,9 +75,10 @@ def test_the_learnt_offset_is_venue_minus_host_and_no_tick_is_late(realtime_venu
 
         wait_until(learnt_enough, timeout=60, interval=0.02, message=f"{12 * WINDOW} ticks")
         # Stamps are whole seconds and every tick arrives after its stamp: the estimate lags the
-        # venue by up to a second plus the delivery delay, and never runs ahead of it.
+        # venue by up to a second plus the delivery delay (seconds on a loaded machine), and never
+        # runs ahead of it. Learning from itself, it fell to about 0: weeks off.
         for offset in offsets[WINDOW:]:  # after the first window turned over, many times
-            assert true_offset - 1.5 < offset <= true_offset + 0.1, (offset, true_offset)
+            assert true_offset - 5.0 < offset <= true_offset + 0.1, (offset, true_offset)
         assert abs(true_offset) > 86_400  # the venue sits weeks away from the host: a large offset
         stats = [e.live_stats() for e in engines]
         assert sum(s["late"] for s in stats) == 0, stats
