@@ -10,7 +10,7 @@ import os
 import pytest
 
 from fyers_sim.testing import wait_until
-from fyers_store.adapters import FyersDataWsAdapter
+from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter
 from fyers_store.models.stream import EventKind
 from support.ws_helpers import Drain, ws_config
 
@@ -46,6 +46,23 @@ def test_reconnects_leak_no_file_descriptors(fast_venue, tmp_path, no_gc):
         # the retired connections close in the background: wait for it, then nothing is left over
         wait_until(lambda: open_fds() <= baseline, timeout=10, message=f"fds back to {baseline}")
         assert open_fds() == baseline
+    finally:
+        ws.stop()
+
+
+def test_order_socket_reconnects_leak_no_file_descriptors(fast_venue, tmp_path, no_gc):
+    ws = FyersOrderWsAdapter(fast_venue.sdk_access_token, ws_config(tmp_path, reconnect_retry=20),
+                             now=fast_venue.clock.now, connect_timeout=5.0, close_timeout=1.0)
+    try:
+        drain = Drain(ws)
+        ws.start()
+        drain.wait_event(EventKind.CONNECTED)
+        baseline = open_fds()
+        for i in range(4):
+            assert fast_venue.faults.drop_socket("order", close_frame=i % 2 == 0) == 1
+            drain.wait_event(EventKind.CONNECTED, i + 2)
+        wait_until(lambda: open_fds() <= baseline, timeout=15, message=f"fds back to {baseline}")
+        assert open_fds() == baseline and ws.stats()["reconnects"] == 4
     finally:
         ws.stop()
 

@@ -51,7 +51,9 @@ from fyers_store.adapters.ws_base import (
     close_websocket_app, daemon_sdk_threads,
 )
 from fyers_store.adapters.sdk_logs import DATA_SOCKET_LOGGER, govern_sdk_logs
-from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
+from fyers_store.adapters.ws_supervisor import (
+    Link, SupervisedSocketAdapter, TokenSource, close_raw_socket, raw_socket_of, utc_now,
+)
 from fyers_store.config import WsConfig
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
@@ -63,7 +65,6 @@ __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_
 _log = get_logger(__name__)
 
 _SUBSCRIBE_SLOT_WAIT_SECONDS = 10.0  # on the supervisor thread: bounded, then retried later (never unpaced)
-_READER_EXIT_SECONDS = 15.0  # a retired socket's reader thread ends well within this (close waits <= 3 s)
 _traffic = get_logger(__name__ + ".traffic", "ws_data")
 
 SYMBOL_UPDATE = "SymbolUpdate"
@@ -301,22 +302,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         sock.close_connection()  # then joins the ping thread, asleep for up to 10 s (data_ws.py:1755)
 
     def _released(self, link: Link) -> None:
-        # websocket-client drops its socket object without closing it once the peer has closed
-        # (teardown finds it no longer "connected"); unreachable, it held its fd in CLOSE_WAIT until
-        # a garbage collection: one fd per reconnect (issue 20, item 5). Closed here once the
-        # reader thread is gone, so no thread still selects on that fd.
         raw, link.raw_socket = link.raw_socket, None
-        thread = getattr(link.sock, "ws_thread", None)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(_READER_EXIT_SECONDS)
-            if thread.is_alive():
-                _log.warning("data socket: the SDK's reader thread outlived its close; its socket stays open")
-                return
-        if raw is not None:
-            try:
-                raw.close()
-            except OSError:
-                pass
+        close_raw_socket(raw, getattr(link.sock, "ws_thread", None), self.SOCKET)
 
     def _reconcile(self, link: Link) -> None:
         with self._lock:
@@ -458,7 +445,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                                      "(%d dropped so far); drain it faster", self._queue.maxsize, dropped)
                 self._count("queued")
             elif kind == "cn" and msg.get("s") == "ok":
-                link.raw_socket = _raw_socket(link.sock)
+                link.raw_socket = raw_socket_of(getattr(link.sock, "_FyersDataSocket__ws_object", None))
                 self._watch_frames(link)
                 self._link_ready(link)
             elif kind == "sub" and msg.get("s") == "ok":  # {"type":"sub","code":200,"message":"Subscribed",...}
@@ -551,8 +538,3 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
         return data_type
 
-
-def _raw_socket(sdk_socket: Any) -> Any:
-    """The TCP socket under an SDK data socket's websocket-client app (None if there is none)."""
-    app = getattr(sdk_socket, "_FyersDataSocket__ws_object", None)
-    return getattr(getattr(app, "sock", None), "sock", None)

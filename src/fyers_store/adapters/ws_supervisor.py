@@ -45,7 +45,7 @@ from fyers_store.config import WsConfig
 from fyers_store.logs import get_logger
 from fyers_store.models.stream import UTC, ConnectionEvent, EventKind
 
-__all__ = ["Link", "SupervisedSocketAdapter", "TokenSource"]
+__all__ = ["Link", "SupervisedSocketAdapter", "TokenSource", "close_raw_socket", "raw_socket_of"]
 
 _log = get_logger(__name__)
 
@@ -54,6 +54,33 @@ TokenSource = str | Callable[[], str]
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(UTC)
+
+
+_READER_EXIT_SECONDS = 15.0  # a retired socket's reader thread ends well within this (close waits <= 3 s)
+
+
+def raw_socket_of(app: Any) -> Any:
+    """The TCP socket under a websocket-client ``WebSocketApp`` (None if it has none)."""
+    return getattr(getattr(app, "sock", None), "sock", None)
+
+
+def close_raw_socket(raw: Any, reader: threading.Thread | None, what: str) -> None:
+    """Close a retired connection's TCP socket once its reader thread has ended.
+
+    websocket-client drops its socket object without closing it when the peer closed first
+    (teardown finds it no longer "connected"); unreachable, it holds its fd in CLOSE_WAIT until a
+    garbage collection: one fd per reconnect (issue 20). Waiting for the reader first means no
+    thread still selects on that fd when it is closed (and perhaps reused)."""
+    if reader is not None and reader is not threading.current_thread():
+        reader.join(_READER_EXIT_SECONDS)
+        if reader.is_alive():
+            _log.warning("%s socket: the SDK's reader thread outlived its close; its socket stays open", what)
+            return
+    if raw is not None:
+        try:
+            raw.close()
+        except OSError:
+            pass
 
 
 class Link:
