@@ -3,7 +3,8 @@
 ``script`` is a file in ``benchmarks/`` that prints its result as Markdown (tables and plain
 lines) and exits non-zero when its own checks fail. ``full`` are the arguments of ``make bench``
 (the figures in docs/benchmarks.md), ``quick`` those of ``make bench-quick`` (same code paths,
-smaller sizes, fewer or shorter rounds). ``marker`` names the block of docs/benchmarks.md the
+smaller sizes, fewer or shorter rounds); an empty ``quick`` leaves the benchmark out of
+``make bench-quick`` (those that need minutes of real time: the 3-minute budget). ``marker`` names the block of docs/benchmarks.md the
 runner rewrites: between ``<!-- bench:<marker> begin -->`` and ``<!-- bench:<marker> end -->``
 (appended under ``title`` at the end of the file when the markers are missing). Order here is
 run order.
@@ -51,8 +52,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "Order path: place -> Accepted -> fill notification, library vs raw SDK"),
     Benchmark("restart", "bench_restart.py", ("--open", "20", "--fills", "200", "--rounds", "3"),
               ("--open", "500", "--fills", "5000", "--rounds", "3"), "Restart with 500 open orders and 5,000 fills"),
-    Benchmark("bar-latency", "bench_bar_latency.py", ("--seconds", "3", "--rounds", "1"), ("--seconds", "40", "--rounds", "3"),
+    Benchmark("backfill-shared", "bench_backfill_shared.py", (),
+              ("--minutes", "1", "--rounds", "3", "--modes", "postgres,per-process"),
+              "Three processes backfilling through one user's budget"),
+    Benchmark("bar-latency", "bench_bar_latency.py", (), ("--seconds", "20", "--rounds", "3"),
               "Bar latency with many live feeds (tick / clock edge -> next())"),
+    Benchmark("soak", "bench_soak.py", (), ("--minutes", "10", "--fault-every", "60"),
+              "Live soak: 22 feeds, injected faults, a silent symbol"),
 )
 
 

@@ -41,7 +41,8 @@ Faults (:class:`~fyers_sim.faults.SocketControl`, registered as ``"data"``): ``d
 closes every connection with a close frame (1001), ``drop(False)`` aborts the TCP
 connections, ``stall(True)`` keeps connections open but writes nothing (requests are still
 processed; their replies wait with everything else) until ``stall(False)``;
-``send_malformed()`` sends a truncated data frame, which the SDK logs as an exception
+``faults.silence_symbol(s)`` leaves ``s`` its snapshots and sends it no updates (an expired
+contract); ``send_malformed()`` sends a truncated data frame, which the SDK logs as an exception
 (``struct.error`` in ``__datafeed_resp``, data_ws.py:1358-1359) and survives.
 
 Token expiry (``faults.expire_tokens()``) does not disconnect existing connections -- what
@@ -482,10 +483,13 @@ class DataSocketServer:
         for _, v in views:
             wanted[v.lite].update(v.active)
         merged: dict[bool, list] = {}
+        silenced = self.ctx.faults.silenced
         for lite, tids in wanted.items():
             entries: list = []
             for tid in sorted(tids):
                 info = book.by_id(tid)
+                if info.symbol in silenced:
+                    continue
                 ticks = ticks_of(info.symbol)
                 if ticks:
                     entries += enc.lites(info, ticks) if lite else enc.updates(info, ticks)

@@ -225,6 +225,13 @@ class FyersStore(StoreMarketMixin):
         if self.exchange_clock is not None:
             self.exchange_clock.observe(tick)
 
+    def receipt_time(self, received_at: dt.datetime) -> dt.datetime:
+        """A socket message's ``received_at`` on the store's clock: the data socket stamps the host
+        wall clock when the store learns the exchange clock (so the clock never learns from
+        itself), which is shifted here by the learnt offset; with another clock it is unchanged."""
+        clock = self.exchange_clock
+        return clock.exchange_time(received_at) if clock is not None else received_at
+
     def feed_config(self) -> DataFeedConfig:
         """The feeds' drain budgets: ``data_feed_config``, else ``DataFeedConfig()``."""
         if self.data_feed_config is None:

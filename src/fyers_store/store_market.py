@@ -33,6 +33,9 @@ class StoreMarketMixin:
         def feed_config(self) -> DataFeedConfig:
             raise NotImplementedError
 
+        def receipt_time(self, received_at: dt.datetime) -> dt.datetime:
+            raise NotImplementedError
+
     def _market(self) -> MarketRouter:
         if self._market_router is None:
             raise RuntimeError("this FyersStore has no data socket adapter (data_ws)")
@@ -75,8 +78,9 @@ class StoreMarketMixin:
 
     @property
     def market_heard_at(self) -> dt.datetime | None:
-        """When the data socket last delivered anything (its adapter's clock), None if never."""
-        return self._market_router.last_received_at if self._market_router is not None else None
+        """When the data socket last delivered anything (on the store's clock), None if never."""
+        heard = self._market_router.last_received_at if self._market_router is not None else None
+        return self.receipt_time(heard) if heard is not None else None
 
     @property
     def market_stamped_until(self) -> dt.datetime | None:

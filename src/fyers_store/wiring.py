@@ -164,7 +164,9 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
         rest = FyersSdkRestAdapter(client_id, token, limits=limits, calendar=calendar, log_path=log_dir,
                                    limiter=limiter, now=now)
         socket_token = session.socket_token(client_id)  # the current token at each (re)connect
-        data_ws = FyersDataWsAdapter(socket_token, ws, calendar=calendar, now=now) if market else None
+        # Ticks are stamped on the host wall clock: the exchange clock learns from them (never from itself).
+        tick_now = clock.wall_now if isinstance(clock, ExchangeClock) else now
+        data_ws = FyersDataWsAdapter(socket_token, ws, calendar=calendar, now=tick_now) if market else None
         order_ws = FyersOrderWsAdapter(socket_token, ws, now=now) if orders else None
         kwargs = dict(rest=rest, data_ws=data_ws, order_ws=order_ws, calendar=calendar, clock=clock,
                       cache_config=cache_config, state_config=state_config, data_feed_config=data_feed_config,

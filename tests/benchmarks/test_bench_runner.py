@@ -101,7 +101,7 @@ def test_an_unknown_benchmark_name_is_refused():
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("FYERS_BENCH_QUICK") != "1",
                     reason="opt-in (FYERS_BENCH_QUICK=1): about 2.5 minutes for all; `make bench-quick` runs the same")
-@pytest.mark.parametrize("name", [b.name for b in registry.BENCHMARKS])
+@pytest.mark.parametrize("name", [b.name for b in registry.BENCHMARKS if b.quick])
 def test_quick_mode_runs(name):
     bench = registry.by_name(name)
     done = subprocess.run([sys.executable, *bench.command(quick=True)], cwd=ROOT, capture_output=True, text=True,

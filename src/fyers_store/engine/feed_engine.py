@@ -195,6 +195,12 @@ class FeedEngine:
         """Exchange time from which the live stream has seen every tick (None before the first)."""
         return self._builder.observed_from if self._builder is not None else None
 
+    @property
+    def quiet(self) -> bool:
+        """True from the ``FEED_STALL`` report (no tick for ``stall_warning_seconds`` during a
+        session) until the symbol's next tick."""
+        return self._stall_reported
+
     def live_stats(self) -> dict[str, int]:
         """The tick-to-bar counters (ticks, trades, late, out_of_order, ...), empty when historical."""
         return self._builder.stats() if self._builder is not None else {}
@@ -441,7 +447,9 @@ class FeedEngine:
         self._last_tick = heard
         self._stall_reported = False
         self.store.observe_tick(tick)
-        for bar in builder.add_tick(tick, now):
+        # The first tick after a (re)start dates what the builder has observed: its receipt, on the bar clock.
+        received = self.store.receipt_time(tick.received_at) if builder.observed_from is None else None
+        for bar in builder.add_tick(tick, now, received):
             self._on_live_bar(bar)
 
     def _may_close_by_clock(self, now: dt.datetime) -> bool:
@@ -552,10 +560,11 @@ class FeedEngine:
                 and self.store.calendar.is_session_open(now):
             self._stall_reported = True
             self.counters["stalls"] += 1
+            # Reported once per quiet spell, never a reconnect: a symbol may simply not trade (an
+            # expired contract, a thin one). A dead socket is the adapter's to find (no frames at all).
             detail = f"{self.settings.symbol}: no tick for {mono - self._last_tick:.0f} s during market hours"
             _log.warning(detail)
             self.store.put_notification("FEED_STALL", detail, symbol=self.settings.symbol)
-            self.store.force_market_reconnect(detail)
         backlog = (self._channel.pending() if self._channel is not None else 0) + self.store.market_backlog()
         if backlog >= cfg.market_backlog_warn_after and (self._backlog_warned is None
                                                          or mono - self._backlog_warned >= 60):

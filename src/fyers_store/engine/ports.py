@@ -93,6 +93,9 @@ class FeedStorePort(_StorePort, Protocol):
     def observe_tick(self, tick: Tick) -> None:
         """Let the exchange clock learn from a tick's stamps."""
 
+    def receipt_time(self, received_at: dt.datetime) -> dt.datetime:
+        """A socket message's ``received_at`` on the store's clock."""
+
     @property
     def session_error(self) -> AuthError | None:
         """Why the store's FYERS session ended (its renewal failed), None while it goes on."""
