@@ -153,9 +153,11 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
             if access_token:
                 token = access_token
             else:
-                stored = load_checked_token(auth, budget=limiter).token
+                # The store's clock, not the host's: a token's day (its 06:00 IST cutoff) is the
+                # venue's on a venue, and FYERS's exchange time live.
+                stored = load_checked_token(auth, budget=limiter, now=now()).token
                 token, issued_at = stored.access_token, stored.issued_at
-            login = _totp_login(auth, limiter)
+            login = _totp_login(auth, limiter, now)
             refresh_time = auth.token_refresh_time_ist
         from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
 
@@ -294,7 +296,7 @@ def _issued_at(token: str, known: float | None, now: dt.datetime) -> dt.datetime
     return dt.datetime.fromtimestamp(known, dt.timezone.utc)
 
 
-def _totp_login(auth: FyersAuthConfig, limiter: Any) -> SessionLogin:
+def _totp_login(auth: FyersAuthConfig, limiter: Any, now: Callable[[], dt.datetime]) -> SessionLogin:
     """The daily login of a store on FYERS (or a venue with credentials): the token in
     ``token_path`` if another process of the account already logged in today and FYERS accepts it
     (a second login would end that process's session), else one TOTP login whose token is saved
@@ -302,7 +304,7 @@ def _totp_login(auth: FyersAuthConfig, limiter: Any) -> SessionLogin:
     def login() -> IssuedToken:
         from fyers_store.auth import load_checked_token
 
-        stored = load_checked_token(auth, budget=limiter).token
+        stored = load_checked_token(auth, budget=limiter, now=now()).token
         return IssuedToken(stored.access_token, stored.expires_at, stored.issued_at)
     return login
 
