@@ -126,6 +126,19 @@ class BoundedMessageQueue:
             raise QueueOverflowError(size, self.maxsize, waited)
         return dropped
 
+    def put_many(self, items: list[Any]) -> int:
+        """Queue data records in order, as :meth:`put` would one by one, under one lock when they
+        fit; returns how many messages were dropped to make room."""
+        if not items:
+            return 0
+        with self._lock:
+            if len(self._items) + len(items) <= self.maxsize:
+                self._items.extend(items)
+                self.high_water = max(self.high_water, len(self._items))
+                self._not_empty.notify()
+                return 0
+        return sum(self.put(item) for item in items)  # full: the policy per record (rare)
+
     def put_control(self, item: Any) -> None:
         """Queue a connection event: never blocks, never dropped (may exceed the bound)."""
         with self._lock:

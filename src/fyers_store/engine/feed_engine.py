@@ -239,11 +239,15 @@ class FeedEngine:
             done += len(batch)
             # One clock read per batch: every message in it was received before this instant.
             now, heard = self.store.now(), mono()
-            for msg in batch:
-                if isinstance(msg, Tick):
-                    self._on_tick(msg, now, heard, builder)
-                elif isinstance(msg, ConnectionEvent):
-                    self._on_event(msg)
+            ticks = [msg for msg in batch if type(msg) is Tick]
+            if len(ticks) == len(batch):  # the common case: ticks only
+                self._on_ticks(ticks, now, heard, builder)
+            else:
+                for msg in batch:
+                    if isinstance(msg, Tick):
+                        self._on_ticks([msg], now, heard, builder)
+                    elif isinstance(msg, ConnectionEvent):
+                        self._on_event(msg)
             if mono() >= deadline:
                 break
         if self._ended:
@@ -351,12 +355,17 @@ class FeedEngine:
             self.counters[f"bars_{source}"] += 1
 
     # ------------------------------------------------------------------ live
-    def _on_tick(self, tick: Tick, now: dt.datetime, heard: float, builder: LiveBarBuilder) -> None:
+    def _on_ticks(self, ticks: list[Tick], now: dt.datetime, heard: float, builder: LiveBarBuilder) -> None:
+        if not ticks:
+            return
         self._last_tick = heard
         self._stall_reported = False
-        self.store.observe_tick(tick)
-        for bar in builder.add_tick(tick, now):
-            self._on_live_bar(bar)
+        self.store.observe_ticks(ticks)
+        add = builder.add_tick
+        for tick in ticks:
+            bars = add(tick, now)
+            for bar in bars:
+                self._on_live_bar(bar)
 
     def _may_close_by_clock(self, now: dt.datetime) -> bool:
         """Whether the open bucket may be closed because its time is up. Not while socket messages

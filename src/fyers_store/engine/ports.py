@@ -92,6 +92,9 @@ class FeedStorePort(_StorePort, Protocol):
     def observe_tick(self, tick: Tick) -> None:
         """Let the exchange clock learn from a tick's stamps."""
 
+    def observe_ticks(self, ticks: list[Tick]) -> None:
+        """:meth:`observe_tick` for several ticks, in order."""
+
     @property
     def session_error(self) -> AuthError | None:
         """Why the store's FYERS session ended (its renewal failed), None while it goes on."""
