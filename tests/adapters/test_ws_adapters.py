@@ -157,6 +157,30 @@ def test_tick_and_depth_from_sdk_dicts():
             Tick.from_fyers(bad, T0)
 
 
+def test_the_fast_path_for_sdk_dicts_gives_the_checked_paths_tick():
+    from types import MappingProxyType
+
+    full = {"ltp": 606.4, "vol_traded_today": 3045212, "last_traded_time": 1690953622,
+            "exch_feed_time": 1690953623, "bid_size": 2081, "ask_size": 903, "bid_price": 606.4,
+            "ask_price": 606.45, "last_traded_qty": 5, "tot_buy_qty": 749960, "tot_sell_qty": 1092063,
+            "avg_trade_price": 608.2, "low_price": 605.85, "high_price": 610.5, "lower_ckt": 0, "upper_ckt": 0,
+            "open_price": 609.85, "prev_close_price": 620.2, "type": "sf", "symbol": "NSE:SBIN-EQ",
+            "ch": -13.8, "chp": -2.2251}
+    index = {"ltp": 22000.5, "prev_close_price": 21900.0, "ch": 100.5, "chp": 0.4589, "exch_feed_time": 1690953623,
+             "high_price": 22010.0, "low_price": 21950.0, "open_price": 21960.0, "type": "if",
+             "symbol": "NSE:NIFTY50-INDEX"}
+    variants = [full, index, {**full, "last_traded_time": 0}, {**full, "bid_price": 606},  # int price: float
+                {k: v for k, v in full.items() if k != "ch"}, {**index, "extra": 1}]
+    for msg in variants:
+        fast, checked = Tick.from_fyers(msg, T0), Tick.from_fyers(MappingProxyType(msg), T0)  # not a dict: checked
+        assert fast == checked and [type(v) for v in fast] == [type(v) for v in checked]
+    assert Tick.from_fyers({**full, "bid_price": 606}, T0).bid == 606.0
+    for bad in ({**full, "ltp": True}, {**full, "vol_traded_today": "1"}, {**full, "symbol": ""},
+                {**full, "last_traded_time": 10 ** 20}, {**index, "exch_feed_time": 1.5e30}):
+        with pytest.raises(VenueDataError):
+            Tick.from_fyers(bad, T0)
+
+
 # ---------------------------------------------------------------------------- in-memory adapter
 def test_in_memory_adapter_basics():
     ws = InMemoryWsAdapter(maxsize=3)

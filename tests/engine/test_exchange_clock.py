@@ -6,6 +6,8 @@ import datetime as dt
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.models.stream import Tick
@@ -103,3 +105,19 @@ def test_concurrent_observe_and_now():
     for t in threads:
         t.join()
     assert errors == [] and clock.offset_seconds == pytest.approx(-0.1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(window=st.integers(1, 8), cuts=st.lists(st.integers(1, 5), max_size=12),
+       stamps=st.lists(st.tuples(st.one_of(st.none(), st.integers(-30, 30)), st.integers(0, 40)), max_size=40))
+def test_observing_a_batch_learns_what_observing_each_tick_does(window, cuts, stamps):
+    ticks = [tick(s, r) for s, r in stamps]
+    one, many = ExchangeClock(ManualClock(T0), window=window), ExchangeClock(ManualClock(T0), window=window)
+    for t in ticks:
+        one.observe(t)
+    at = 0
+    for size in cuts + [len(ticks)]:  # the feeds observe in batches of whatever the channel held
+        many.observe_many(ticks[at:at + size])
+        at += size
+        assert many.offset_seconds == max([0.0] if not many._candidates else many._candidates)
+    assert many.offset_seconds == one.offset_seconds

@@ -57,7 +57,7 @@ from fyers_store.config import WsConfig
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
-from fyers_store.models.stream import ConnectionEvent, DepthUpdate, EventKind, Tick, symbol_list
+from fyers_store.models.stream import ConnectionEvent, DepthUpdate, EventKind, Tick, _fast_tick, symbol_list
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
 
@@ -440,24 +440,23 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         link.last_data = self._clock()
         wanted, out = self._wanted, list[Tick | DepthUpdate]()
         malformed = unrequested = 0
-        tick, depth = Tick.from_fyers, DepthUpdate.from_fyers
         for msg in records:
             try:
-                if msg.get("type") == "dp":
-                    if (msg.get("symbol"), DEPTH_UPDATE) not in wanted:
-                        depth(msg, now)  # still checked: a malformed record is counted as one
-                        unrequested += 1  # e.g. a snapshot racing an unsubscribe
-                        continue
-                    out.append(depth(msg, now))
+                kind, symbol = msg.get("type"), msg.get("symbol")
+                if kind == "dp":
+                    record: Tick | DepthUpdate = DepthUpdate.from_fyers(msg, now)
+                    key = (symbol, DEPTH_UPDATE)
                 else:
-                    if (msg.get("symbol"), SYMBOL_UPDATE) not in wanted:
-                        tick(msg, now)
-                        unrequested += 1
-                        continue
-                    out.append(tick(msg, now))
+                    record = _fast_tick(msg, now) or Tick.from_fyers(msg, now)
+                    key = (symbol, SYMBOL_UPDATE)
             except VenueDataError as exc:
                 malformed += 1
                 _traffic.warning("data socket: malformed message skipped (%s): %s", exc, brief(msg))
+                continue
+            if key in wanted:
+                out.append(record)
+            else:
+                unrequested += 1  # e.g. a snapshot racing an unsubscribe
         received = len(records) - malformed
         if out and self._queue.put_many(out):
             dropped = self._queue.dropped

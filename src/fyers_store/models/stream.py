@@ -161,6 +161,7 @@ def _when(value: int, key: str) -> dt.datetime | None:
 
 
 def _fast_tick(msg: dict[str, Any], received_at: dt.datetime) -> Tick | None:
+    """The Tick for an SDK full-mode ``sf``/``if`` dict, None when the checked path must decide."""
     kind, symbol = msg.get("type"), msg.get("symbol")
     if type(symbol) is not str or not symbol:
         return None
@@ -170,9 +171,10 @@ def _fast_tick(msg: dict[str, Any], received_at: dt.datetime) -> Tick | None:
             vol, ltq, bsz, asz, tbq, tsq, ltt, exch = ints = _SF_INTS(msg)
             if not (_FLOAT_ONLY.issuperset(map(type, floats)) and _INT_ONLY.issuperset(map(type, ints))):
                 return None
-            return _new_tuple(Tick, (symbol, ltp, received_at, False, False, _when(ltt, "last_traded_time"),
-                                     _when(exch, "exch_feed_time"), vol, ltq, bid, ask, bsz, asz, op, hi, lo,
-                                     prev, avg, tbq, tsq, ch, chp))
+            return _new_tuple(Tick, (symbol, ltp, received_at, False, False,
+                                     _EPOCHS.get(ltt) or _when(ltt, "last_traded_time"),
+                                     _EPOCHS.get(exch) or _when(exch, "exch_feed_time"), vol, ltq, bid, ask, bsz, asz,
+                                     op, hi, lo, prev, avg, tbq, tsq, ch, chp))
         if kind == "if":
             ltp, op, hi, lo, prev, ch, chp = floats = _IF_FLOATS(msg)
             exch = msg["exch_feed_time"]
