@@ -57,7 +57,9 @@ from fyers_store.config import WsConfig
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
-from fyers_store.models.stream import ConnectionEvent, DepthUpdate, EventKind, Tick, _fast_tick, symbol_list
+from fyers_store.models.stream import (
+    ConnectionEvent, DepthUpdate, EventKind, Tick, _fast_tick, is_market_data, symbol_list,
+)
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
 
@@ -79,6 +81,11 @@ _DROP_LOG_EVERY = 1000
 # topics unknown) may come before the frame's own reply; the SDK's local checks have codes < 0.
 _SUBSCRIBE_FAILED = (11011, "subscription failed")
 _SYMBOL_LIMIT_CODE = 51001
+
+
+def _raw_or_market(message: Any) -> bool:
+    """What the full data queue may drop: a raw record (see ``_flush_frame``) or a tick/depth."""
+    return type(message) is tuple or is_market_data(message)
 
 
 class _Frame(list[Any]):
@@ -135,7 +142,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             return ConnectionEvent(self.SOCKET, EventKind.DATA_LOST, "queue full: market data dropped", now())
 
         queue = BoundedMessageQueue(config.data_ws_queue_maxsize, QueuePolicy.DROP_OLDEST, loss_marker=lost,
-                                    clock=clock)
+                                    clock=clock, droppable=_raw_or_market, convert=self._convert)
         super().__init__(token, config, queue, clock=clock, now=now, rng=rng,
                          connect_timeout=connect_timeout, close_timeout=close_timeout)
         self._sdk_class = sdk_socket_class
@@ -430,7 +437,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             _log.exception("data socket: cannot handle message %s", brief(msg))
 
     def _flush_frame(self, link: Link, frame: list[Any]) -> None:
-        """Convert and queue the market records ``frame`` holds (and empty it); on the SDK thread."""
+        """Queue the market records ``frame`` holds (and empty it); on the SDK thread. They are
+        queued raw, as ``(received_at, dict)``, and typed by :meth:`_convert` on the consumer's."""
         records = frame[:]
         del frame[:]
         if link.retired:
@@ -438,32 +446,33 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             return
         now = self._now()  # one reading for the frame: its records arrived together
         link.last_data = self._clock()
-        wanted, out = self._wanted, list[Tick | DepthUpdate]()
-        malformed = unrequested = 0
+        wanted, out = self._wanted, []
         for msg in records:
-            try:
-                kind, symbol = msg.get("type"), msg.get("symbol")
-                if kind == "dp":
-                    record: Tick | DepthUpdate = DepthUpdate.from_fyers(msg, now)
-                    key = (symbol, DEPTH_UPDATE)
-                else:
-                    record = _fast_tick(msg, now) or Tick.from_fyers(msg, now)
-                    key = (symbol, SYMBOL_UPDATE)
-            except VenueDataError as exc:
-                malformed += 1
-                _traffic.warning("data socket: malformed message skipped (%s): %s", exc, brief(msg))
-                continue
-            if key in wanted:
-                out.append(record)
-            else:
-                unrequested += 1  # e.g. a snapshot racing an unsubscribe
-        received = len(records) - malformed
+            if (msg.get("symbol"), DEPTH_UPDATE if msg.get("type") == "dp" else SYMBOL_UPDATE) in wanted:
+                out.append((now, msg))
         if out and self._queue.put_many(out):
             dropped = self._queue.dropped
             if dropped <= len(out) or dropped // _DROP_LOG_EVERY > (dropped - len(out)) // _DROP_LOG_EVERY:
                 _log.warning("data socket: queue full (%d), dropped the oldest market messages "
                              "(%d dropped so far); drain it faster", self._queue.maxsize, dropped)
-        self._count_many(received=received, queued=len(out), unrequested=unrequested, malformed=malformed)
+        # unrequested: e.g. a snapshot racing an unsubscribe
+        self._count_many(received=len(records), queued=len(out), unrequested=len(records) - len(out))
+
+    def _convert(self, item: tuple[dt.datetime, dict[str, Any]]) -> Tick | DepthUpdate | None:
+        """The typed message for a raw record (the queue calls this on the consumer's thread);
+        None, counted as malformed, when it does not fit."""
+        received_at, msg = item
+        try:
+            tick = _fast_tick(msg, received_at)
+            if tick is not None:
+                return tick
+            if msg.get("type") == "dp":
+                return DepthUpdate.from_fyers(msg, received_at)
+            return Tick.from_fyers(msg, received_at)
+        except VenueDataError as exc:
+            self._count("malformed")
+            _traffic.warning("data socket: malformed message skipped (%s): %s", exc, brief(msg))
+            return None
 
     def _sdk_error(self, link: Link, err: Any) -> None:
         try:
