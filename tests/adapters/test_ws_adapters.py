@@ -424,3 +424,49 @@ def test_failure_count_resets_after_a_stable_connection(tmp_path, fake_sdk):
             (1, 0.05), (2, 0.1), (1, 0.05)]
     finally:
         ws.stop()
+
+
+class FramedDataSocket(FakeDataSocket):
+    """The fake with the SDK's per-frame parse method, which the adapter wraps: ``frame(records)``
+    hands ``records`` to on_message the way the SDK's reader does for one websocket frame."""
+
+    def _FyersDataSocket__response_msg(self, records):
+        for record in records:
+            self.on_message(record)
+
+    def frame(self, records):
+        self._FyersDataSocket__response_msg(records)  # looked up on the instance, as data_ws.py:1770 does
+
+
+def test_a_frames_records_are_queued_together_and_typed_by_the_consumer(tmp_path, monkeypatch):
+    readings = []
+
+    def now():
+        readings.append(T0 + dt.timedelta(seconds=len(readings)))
+        return readings[-1]
+
+    ws = FyersDataWsAdapter("APPID-100:eyJ.fake", ws_config(tmp_path), sdk_socket_class=FramedDataSocket, now=now)
+    drain = Drain(ws)
+    ws.start()
+    try:
+        ws.subscribe(["NSE:SBIN-EQ", "NSE:TCS-EQ"])
+        wait_until(lambda: ws.stats()["subscribed"] == 2, message="subscribed")
+        drain.pull()
+        sock = FramedDataSocket.made[-1]
+        sf = lambda sym, ltp: {"ltp": ltp, "symbol": sym, "type": "sf"}  # noqa: E731  (lite-mode shape)
+        ws_count = len(readings)
+        sock.frame([sf("NSE:SBIN-EQ", 1.0), sf("NSE:TCS-EQ", 2.0), {"ltp": "x", "symbol": "NSE:SBIN-EQ", "type": "sf"},
+                    sf("NSE:INFY-EQ", 3.0), sf("NSE:SBIN-EQ", 4.0)])
+        assert len(readings) == ws_count + 1  # one clock reading for the whole frame
+        stats = ws.stats()
+        assert (stats["received"], stats["queued"], stats["unrequested"], stats["malformed"]) == (5, 4, 1, 0)
+        got = [m for m in drain.pull()[-4:]]
+        ticks = [m for m in got if isinstance(m, Tick)]
+        # typed when consumed: the malformed record is skipped and counted then; order kept
+        assert [(t.symbol, t.ltp) for t in ticks] == [("NSE:SBIN-EQ", 1.0), ("NSE:TCS-EQ", 2.0), ("NSE:SBIN-EQ", 4.0)]
+        assert {t.received_at for t in ticks} == {readings[ws_count]} and ws.stats()["malformed"] == 1
+        sock.on_message({"type": "ful", "code": 200})  # a control reply outside a frame: no tick held back
+        sock.frame([sf("NSE:TCS-EQ", 5.0)])
+        assert [(t.symbol, t.ltp) for t in drain.pull()[-1:]] == [("NSE:TCS-EQ", 5.0)]
+    finally:
+        ws.stop()

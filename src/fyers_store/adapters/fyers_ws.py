@@ -4,7 +4,8 @@ Both adapters put typed messages on a bounded queue (:meth:`get_queue`) in arriv
 
 * :class:`FyersDataWsAdapter` (here): :class:`~fyers_store.models.stream.Tick` and
   :class:`~fyers_store.models.stream.DepthUpdate`; a full queue drops the oldest market message
-  (counted in ``stats()["dropped"]``).
+  (counted in ``stats()["dropped"]``). The SDK's records are queued raw, a websocket frame's
+  together, and typed when the consumer takes them (issue 20: see ``_batch_frames``).
 * :class:`FyersOrderWsAdapter` (:mod:`fyers_store.adapters.fyers_order_ws`, re-exported here):
   :class:`~fyers_store.models.orders.OrderSnapshot`, :class:`~fyers_store.models.orders.TradeFill`,
   :class:`~fyers_store.models.orders.PositionSnapshot` (and
@@ -127,7 +128,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     ``stats()`` adds: ``control`` (SDK control replies), ``unrequested`` (data for a pair no
     longer requested, not queued), ``sdk_exceptions`` (non-parse exceptions the SDK only logged),
     ``rejected_symbols`` and ``subscribe_failures``. ``malformed`` counts both dicts that do not
-    fit the typed records and frames the SDK itself failed to parse.
+    fit the typed records (when the consumer takes them from the queue) and frames the SDK itself
+    failed to parse. ``received`` counts the market records the SDK handed over.
     """
 
     SOCKET = "data"
