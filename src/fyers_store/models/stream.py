@@ -134,12 +134,14 @@ class Tick(NamedTuple):
 # float (it divides by the precision) and counts/epochs as int (struct-unpacked). A dict that has
 # all of them with exactly those types gives the same Tick as the checked path; anything else
 # (lite mode, a missing field, another type) takes the checked path.
-_SF_FLOATS = itemgetter("ltp", "bid_price", "ask_price", "open_price", "high_price", "low_price",
-                        "prev_close_price", "avg_trade_price", "ch", "chp")
-_SF_INTS = itemgetter("vol_traded_today", "last_traded_qty", "bid_size", "ask_size", "tot_buy_qty",
-                      "tot_sell_qty", "last_traded_time", "exch_feed_time")
-_IF_FLOATS = itemgetter("ltp", "open_price", "high_price", "low_price", "prev_close_price", "ch", "chp")
-_FLOAT_ONLY, _INT_ONLY = frozenset({float}), frozenset({int})
+# Tick's fields after exchange_time, in order, and the types the SDK gives them.
+_SF_REST = itemgetter("vol_traded_today", "last_traded_qty", "bid_price", "ask_price", "bid_size", "ask_size",
+                      "open_price", "high_price", "low_price", "prev_close_price", "avg_trade_price",
+                      "tot_buy_qty", "tot_sell_qty", "ch", "chp")
+_SF_REST_TYPES = (int, int, float, float, int, int, float, float, float, float, float, int, int, float, float)
+_IF_REST = itemgetter("open_price", "high_price", "low_price", "prev_close_price", "ch", "chp")
+_IF_REST_TYPES = (float,) * 6
+_IF_GAP = (None,) * 6  # an index tick has no volume, last quantity or touch
 _new_tuple = tuple.__new__
 _EPOCHS: dict[int, dt.datetime | None] = {}  # FYERS stamps are whole seconds: one conversion per second
 _EPOCHS_MAX = 65_536
@@ -162,27 +164,25 @@ def _when(value: int, key: str) -> dt.datetime | None:
 
 def _fast_tick(msg: dict[str, Any], received_at: dt.datetime) -> Tick | None:
     """The Tick for an SDK full-mode ``sf``/``if`` dict, None when the checked path must decide."""
-    kind, symbol = msg.get("type"), msg.get("symbol")
-    if type(symbol) is not str or not symbol:
+    kind, symbol, ltp = msg.get("type"), msg.get("symbol"), msg.get("ltp")
+    if type(symbol) is not str or not symbol or type(ltp) is not float:
         return None
     try:
         if kind == "sf":
-            ltp, bid, ask, op, hi, lo, prev, avg, ch, chp = floats = _SF_FLOATS(msg)
-            vol, ltq, bsz, asz, tbq, tsq, ltt, exch = ints = _SF_INTS(msg)
-            if not (_FLOAT_ONLY.issuperset(map(type, floats)) and _INT_ONLY.issuperset(map(type, ints))):
+            ltt, exch, rest = msg["last_traded_time"], msg["exch_feed_time"], _SF_REST(msg)
+            if type(ltt) is not int or type(exch) is not int or tuple(map(type, rest)) != _SF_REST_TYPES:
                 return None
             return _new_tuple(Tick, (symbol, ltp, received_at, False, False,
                                      _EPOCHS.get(ltt) or _when(ltt, "last_traded_time"),
-                                     _EPOCHS.get(exch) or _when(exch, "exch_feed_time"), vol, ltq, bid, ask, bsz, asz,
-                                     op, hi, lo, prev, avg, tbq, tsq, ch, chp))
-        if kind == "if":
-            ltp, op, hi, lo, prev, ch, chp = floats = _IF_FLOATS(msg)
-            exch = msg["exch_feed_time"]
-            if not (_FLOAT_ONLY.issuperset(map(type, floats)) and type(exch) is int) or len(msg) != 10:
-                return None  # 10: exactly the fields above plus type and symbol (else the checked path)
-            return _new_tuple(Tick, (symbol, ltp, received_at, True, False, None, _when(exch, "exch_feed_time"),
-                                     None, None, None, None, None, None, op, hi, lo, prev, None, None, None,
-                                     ch, chp))
+                                     _EPOCHS.get(exch) or _when(exch, "exch_feed_time")) + rest)
+        if kind == "if" and len(msg) == 10:  # exactly these fields plus type, symbol and ltp
+            exch, rest = msg["exch_feed_time"], _IF_REST(msg)
+            if type(exch) is not int or tuple(map(type, rest)) != _IF_REST_TYPES:
+                return None
+            open_, high, low, prev, ch, chp = rest
+            return _new_tuple(Tick, (symbol, ltp, received_at, True, False, None,
+                                     _EPOCHS.get(exch) or _when(exch, "exch_feed_time")) + _IF_GAP
+                              + (open_, high, low, prev, None, None, None, ch, chp))
     except KeyError:
         return None
     return None
