@@ -49,6 +49,27 @@ def test_drop_oldest_queue_keeps_the_newest_and_never_drops_events():
     assert q.empty() and q.qsize() == 0
 
 
+def test_raw_records_are_converted_when_taken_and_bad_ones_skipped():
+    lost = []
+
+    def marker():
+        lost.append(_event(EventKind.DATA_LOST))
+        return lost[-1]
+
+    q = BoundedMessageQueue(4, QueuePolicy.DROP_OLDEST, droppable=lambda m: type(m) is tuple,
+                            loss_marker=marker, convert=lambda raw: None if raw[1] < 0 else _tick(ltp=raw[1]))
+    assert q.put_many([("raw", 1.0), ("raw", -1.0), ("raw", 2.0)]) == 0  # fits: one lock, nothing dropped
+    assert q.get(timeout=1).ltp == 1.0 and q.get(timeout=1).ltp == 2.0  # the bad one skipped
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.01)
+    assert q.put_many([("raw", float(i)) for i in range(6)]) == 2  # full: the oldest raw records go
+    items = q.drain()
+    assert items[0] is lost[0] and [m.ltp for m in items[1:]] == [2.0, 3.0, 4.0, 5.0]
+    q.put_many([("raw", -1.0)])
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+
+
 def test_blocking_queue_waits_then_queues_anyway_and_raises():
     q = BoundedMessageQueue(2, QueuePolicy.BLOCK, put_timeout=0.05)
     q.put("a")

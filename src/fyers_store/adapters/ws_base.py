@@ -194,9 +194,9 @@ class BoundedMessageQueue:
 
     def get(self, timeout: float | None = None) -> Any:
         """The oldest message, waiting up to ``timeout`` seconds (forever when None)."""
-        deadline = None if timeout is None else self._clock() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            left = None if deadline is None else max(0.0, deadline - self._clock())
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             with self._lock:
                 if not self._not_empty.wait_for(lambda: self._items, left):
                     raise queue.Empty
