@@ -387,8 +387,9 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         The SDK's websocket thread calls ``__response_msg`` once per frame (data_ws.py:1770), and
         that calls ``on_message`` once per record of it -- hundreds in a busy frame. Wrapped here
         (the thread looks the name up on the instance at every frame), the records of one frame
-        are converted and queued in one go after it: one clock read, one queue lock and one
-        counter update per frame instead of per tick (issue 20). A stand-in class without that
+        are queued in one go after it, raw: one clock read, one queue lock and one counter update
+        per frame instead of per tick, and no typed record built on this thread (issue 20; the
+        queue types them for the consumer, see :meth:`_convert`). A stand-in class without that
         method (tests) gets each record queued as it comes. Checked against fyers-apiv3 3.2.0."""
         parse = getattr(sock, "_FyersDataSocket__response_msg", None)
         if parse is None:
