@@ -197,7 +197,7 @@ def _replayer(adapter: Any, frames: list[bytes], started: list[float]) -> thread
         prof = None
         if _THREAD_PROFILES is not None:
             import cProfile
-            prof = cProfile.Profile()
+            prof = cProfile.Profile(time.thread_time)  # CPU time of this thread only
             _THREAD_PROFILES.append(prof)
             prof.enable()
         started.append(time.perf_counter())
@@ -336,13 +336,13 @@ def in_child(path: str, capture_file: str, expected: int | None) -> dict[str, An
 
 
 def profile(path: str, capture_file: str, expected: int | None, top: int = 25) -> None:
-    """cProfile of the SDK (replay) thread and the consuming thread together, by own time."""
+    """cProfile of the SDK (replay) thread and the consuming thread together, by own CPU time."""
     import cProfile
     import pstats
 
     global _THREAD_PROFILES
     _THREAD_PROFILES = []
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.thread_time)  # CPU time of this thread only (waiting costs nothing)
     prof.enable()
     result = run_path(path, capture_file, expected)
     prof.disable()
@@ -351,6 +351,7 @@ def profile(path: str, capture_file: str, expected: int | None, top: int = 25) -
         stats.add(other)
     print(f"{path}: {result}, {result['records'] / result['seconds']:,.0f} records/s under the profiler")
     stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(r"fyers_store|backtrader", top)
 
 
 def main(argv: list[str] | None = None) -> int:
