@@ -52,6 +52,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "Order path: place -> Accepted -> fill notification, library vs raw SDK"),
     Benchmark("restart", "bench_restart.py", ("--open", "20", "--fills", "200", "--rounds", "3"),
               ("--open", "500", "--fills", "5000", "--rounds", "3"), "Restart with 500 open orders and 5,000 fills"),
+    Benchmark("tick-path", "bench_tick_path.py", ("--quick",), ("--rounds", "3"),
+              "Tick path: raw SDK vs adapter, store routing and FyersData bars"),
     Benchmark("backfill-shared", "bench_backfill_shared.py", (),
               ("--minutes", "1", "--rounds", "3", "--modes", "postgres,per-process"),
               "Three processes backfilling through one user's budget"),

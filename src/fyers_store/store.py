@@ -232,6 +232,11 @@ class FyersStore(StoreMarketMixin):
         clock = self.exchange_clock
         return clock.exchange_time(received_at) if clock is not None else received_at
 
+    def observe_ticks(self, ticks: list[Tick]) -> None:
+        """:meth:`observe_tick` for several ticks at once (what the feeds call per batch)."""
+        if self.exchange_clock is not None and ticks:
+            self.exchange_clock.observe_many(ticks)
+
     def feed_config(self) -> DataFeedConfig:
         """The feeds' drain budgets: ``data_feed_config``, else ``DataFeedConfig()``."""
         if self.data_feed_config is None:

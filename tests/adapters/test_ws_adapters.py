@@ -49,6 +49,27 @@ def test_drop_oldest_queue_keeps_the_newest_and_never_drops_events():
     assert q.empty() and q.qsize() == 0
 
 
+def test_raw_records_are_converted_when_taken_and_bad_ones_skipped():
+    lost = []
+
+    def marker():
+        lost.append(_event(EventKind.DATA_LOST))
+        return lost[-1]
+
+    q = BoundedMessageQueue(4, QueuePolicy.DROP_OLDEST, droppable=lambda m: type(m) is tuple,
+                            loss_marker=marker, convert=lambda raw: None if raw[1] < 0 else _tick(ltp=raw[1]))
+    assert q.put_many([("raw", 1.0), ("raw", -1.0), ("raw", 2.0)]) == 0  # fits: one lock, nothing dropped
+    assert q.get(timeout=1).ltp == 1.0 and q.get(timeout=1).ltp == 2.0  # the bad one skipped
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.01)
+    assert q.put_many([("raw", float(i)) for i in range(6)]) == 2  # full: the oldest raw records go
+    items = q.drain()
+    assert items[0] is lost[0] and [m.ltp for m in items[1:]] == [2.0, 3.0, 4.0, 5.0]
+    q.put_many([("raw", -1.0)])
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+
+
 def test_blocking_queue_waits_then_queues_anyway_and_raises():
     q = BoundedMessageQueue(2, QueuePolicy.BLOCK, put_timeout=0.05)
     q.put("a")
@@ -153,6 +174,30 @@ def test_tick_and_depth_from_sdk_dicts():
     assert depth.bids == (DepthLevel(10.0, 5, 2),) and depth.asks == (DepthLevel(10.1, 7, 1), DepthLevel(10.2, 3, 1))
     for bad in ({"symbol": "NSE:SBIN-EQ", "type": "sf"}, {"ltp": "x", "symbol": "NSE:SBIN-EQ", "type": "sf"},
                 {"ltp": 1.0, "symbol": "", "type": "sf"}, {"ltp": 1.0, "symbol": "NSE:SBIN-EQ", "type": "zz"}):
+        with pytest.raises(VenueDataError):
+            Tick.from_fyers(bad, T0)
+
+
+def test_the_fast_path_for_sdk_dicts_gives_the_checked_paths_tick():
+    from types import MappingProxyType
+
+    full = {"ltp": 606.4, "vol_traded_today": 3045212, "last_traded_time": 1690953622,
+            "exch_feed_time": 1690953623, "bid_size": 2081, "ask_size": 903, "bid_price": 606.4,
+            "ask_price": 606.45, "last_traded_qty": 5, "tot_buy_qty": 749960, "tot_sell_qty": 1092063,
+            "avg_trade_price": 608.2, "low_price": 605.85, "high_price": 610.5, "lower_ckt": 0, "upper_ckt": 0,
+            "open_price": 609.85, "prev_close_price": 620.2, "type": "sf", "symbol": "NSE:SBIN-EQ",
+            "ch": -13.8, "chp": -2.2251}
+    index = {"ltp": 22000.5, "prev_close_price": 21900.0, "ch": 100.5, "chp": 0.4589, "exch_feed_time": 1690953623,
+             "high_price": 22010.0, "low_price": 21950.0, "open_price": 21960.0, "type": "if",
+             "symbol": "NSE:NIFTY50-INDEX"}
+    variants = [full, index, {**full, "last_traded_time": 0}, {**full, "bid_price": 606},  # int price: float
+                {k: v for k, v in full.items() if k != "ch"}, {**index, "extra": 1}]
+    for msg in variants:
+        fast, checked = Tick.from_fyers(msg, T0), Tick.from_fyers(MappingProxyType(msg), T0)  # not a dict: checked
+        assert fast == checked and [type(v) for v in fast] == [type(v) for v in checked]
+    assert Tick.from_fyers({**full, "bid_price": 606}, T0).bid == 606.0
+    for bad in ({**full, "ltp": True}, {**full, "vol_traded_today": "1"}, {**full, "symbol": ""},
+                {**full, "last_traded_time": 10 ** 20}, {**index, "exch_feed_time": 1.5e30}):
         with pytest.raises(VenueDataError):
             Tick.from_fyers(bad, T0)
 
@@ -398,5 +443,51 @@ def test_failure_count_resets_after_a_stable_connection(tmp_path, fake_sdk):
         drain.wait_event(EventKind.RESUBSCRIBED, 3)
         assert [(e.attempt, e.delay) for e in drain.events(EventKind.RECONNECTING)] == [
             (1, 0.05), (2, 0.1), (1, 0.05)]
+    finally:
+        ws.stop()
+
+
+class FramedDataSocket(FakeDataSocket):
+    """The fake with the SDK's per-frame parse method, which the adapter wraps: ``frame(records)``
+    hands ``records`` to on_message the way the SDK's reader does for one websocket frame."""
+
+    def _FyersDataSocket__response_msg(self, records):
+        for record in records:
+            self.on_message(record)
+
+    def frame(self, records):
+        self._FyersDataSocket__response_msg(records)  # looked up on the instance, as data_ws.py:1770 does
+
+
+def test_a_frames_records_are_queued_together_and_typed_by_the_consumer(tmp_path, monkeypatch):
+    readings = []
+
+    def now():
+        readings.append(T0 + dt.timedelta(seconds=len(readings)))
+        return readings[-1]
+
+    ws = FyersDataWsAdapter("APPID-100:eyJ.fake", ws_config(tmp_path), sdk_socket_class=FramedDataSocket, now=now)
+    drain = Drain(ws)
+    ws.start()
+    try:
+        ws.subscribe(["NSE:SBIN-EQ", "NSE:TCS-EQ"])
+        wait_until(lambda: ws.stats()["subscribed"] == 2, message="subscribed")
+        drain.pull()
+        sock = FramedDataSocket.made[-1]
+        sf = lambda sym, ltp: {"ltp": ltp, "symbol": sym, "type": "sf"}  # noqa: E731  (lite-mode shape)
+        ws_count = len(readings)
+        sock.frame([sf("NSE:SBIN-EQ", 1.0), sf("NSE:TCS-EQ", 2.0), {"ltp": "x", "symbol": "NSE:SBIN-EQ", "type": "sf"},
+                    sf("NSE:INFY-EQ", 3.0), sf("NSE:SBIN-EQ", 4.0)])
+        assert len(readings) == ws_count + 1  # one clock reading for the whole frame
+        stats = ws.stats()
+        assert (stats["received"], stats["queued"], stats["unrequested"], stats["malformed"]) == (5, 4, 1, 0)
+        got = [m for m in drain.pull()[-4:]]
+        ticks = [m for m in got if isinstance(m, Tick)]
+        # typed when consumed: the malformed record is skipped and counted then; order kept
+        assert [(t.symbol, t.ltp) for t in ticks] == [("NSE:SBIN-EQ", 1.0), ("NSE:TCS-EQ", 2.0), ("NSE:SBIN-EQ", 4.0)]
+        assert {t.received_at for t in ticks} == {readings[ws_count]} and ws.stats()["malformed"] == 1
+        sock.on_message({"type": "ful", "code": 200})  # a control reply outside a frame: no tick held back
+        sock.frame([sf("NSE:TCS-EQ", 5.0)])
+        assert [(t.symbol, t.ltp) for t in drain.pull()[-1:]] == [("NSE:TCS-EQ", 5.0)]
     finally:
         ws.stop()

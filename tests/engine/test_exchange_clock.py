@@ -6,6 +6,8 @@ import datetime as dt
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fyers_store.engine.exchange_clock import ExchangeClock
 from fyers_store.models.stream import Tick
@@ -126,3 +128,19 @@ def test_ticks_stamped_on_the_host_wall_clock_keep_the_offset_through_many_windo
         clock.observe(Tick("NSE:SBIN-EQ", 100.0, clock.wall_now(), exchange_time=stamp))
         if i >= 8:
             assert -skew - 0.45 <= clock.offset_seconds <= -skew - 0.05
+
+
+@settings(max_examples=200, deadline=None)
+@given(window=st.integers(1, 8), cuts=st.lists(st.integers(1, 5), max_size=12),
+       stamps=st.lists(st.tuples(st.one_of(st.none(), st.integers(-30, 30)), st.integers(0, 40)), max_size=40))
+def test_observing_a_batch_learns_what_observing_each_tick_does(window, cuts, stamps):
+    ticks = [tick(s, r) for s, r in stamps]
+    one, many = ExchangeClock(ManualClock(T0), window=window), ExchangeClock(ManualClock(T0), window=window)
+    for t in ticks:
+        one.observe(t)
+    at = 0
+    for size in cuts + [len(ticks)]:  # the feeds observe in batches of whatever the channel held
+        many.observe_many(ticks[at:at + size])
+        at += size
+        assert many.offset_seconds == max([0.0] if not many._candidates else many._candidates)
+    assert many.offset_seconds == one.offset_seconds

@@ -17,7 +17,7 @@ from fyers_store.models.orders import (
     OrderSnapshot, OrderStatus, OrderType, PositionSnapshot, ProductType, Side, TradeFill, Validity,
 )
 from fyers_store.models.stream import UTC, ConnectionEvent, DepthUpdate, EventKind, OrderSocketNotice, Tick
-from fyers_store.engine.routing import MAX_CLAIMS, MarketRouter, OrderRouter
+from fyers_store.engine.routing import _PUMP_CHUNK, MAX_CLAIMS, MarketRouter, OrderRouter
 from support.clocks import ManualClock
 
 T0 = dt.datetime(2026, 11, 18, 3, 45, tzinfo=UTC)
@@ -262,10 +262,37 @@ def test_pump_respects_max_messages():
 
 
 def test_pump_respects_budget():
+    # The adapters' queues are drained in chunks (one queue lock each): the budget is checked after
+    # each chunk, not each tick (issue 20: no clock read per tick).
     ws = data_socket()
     router = MarketRouter(ws.get_queue(), clock=ManualClock(0.0, step=1.0))  # each reading: +1 s
     a = router.open_channel(None)
-    ws.push_many([tick(SBIN, p) for p in range(10)])
+    n = 3 * _PUMP_CHUNK + 10
+    ws.push_many([tick(SBIN, p) for p in range(n)])
+    assert router.pump(10_000, budget_seconds=1.5) == 2 * _PUMP_CHUNK  # 2 s have passed after the second chunk
+    assert router.pump(10_000, budget_seconds=0.0) == _PUMP_CHUNK  # always progresses by one chunk
+    assert router.pump(10_000) == 10
+    assert [m.ltp for m in a.drain()] == list(range(n))
+
+
+def test_pump_budget_per_message_from_a_plain_queue():
+    class Plain:  # a MessageQueue without drain(): one message at a time
+        def __init__(self, items):
+            self.items = list(items)
+
+        def get_nowait(self):
+            if not self.items:
+                raise queue.Empty
+            return self.items.pop(0)
+
+        def qsize(self):
+            return len(self.items)
+
+        def empty(self):
+            return not self.items
+
+    router = MarketRouter(Plain(tick(SBIN, p) for p in range(10)), clock=ManualClock(0.0, step=1.0))
+    a = router.open_channel(None)
     assert router.pump(100, budget_seconds=1.5) == 2  # 2 s have passed after the second message
     assert router.pump(100, budget_seconds=0.0) == 1  # always progresses by one
     assert router.pump(100) == 7

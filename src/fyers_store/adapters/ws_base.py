@@ -67,12 +67,18 @@ class BoundedMessageQueue:
     (``get_nowait``/``qsize``/``empty``) plus :meth:`get` and :meth:`drain` for consumers that
     prefer them. Producers call :meth:`put` for data records and :meth:`put_control` for
     connection events (which never block and are never dropped).
+
+    With ``convert``, a producer may queue raw records as plain tuples (exact type ``tuple``):
+    the consumer methods hand out ``convert(record)`` in their place, on the consumer's thread,
+    and skip a record it returns None for (malformed; the converter counts and logs it). The
+    data adapter queues the SDK's dicts that way, so the socket thread does not build them (issue 20).
     """
 
     def __init__(self, maxsize: int, policy: QueuePolicy | str, *, put_timeout: float = 1.0,
                  droppable: Callable[[Any], bool] = is_market_data,
                  loss_marker: Callable[[], Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 convert: Callable[[Any], Any] | None = None) -> None:
         if maxsize < 1:
             raise ValueError(f"maxsize must be >= 1, got {maxsize}")
         self.maxsize = maxsize
@@ -81,6 +87,7 @@ class BoundedMessageQueue:
         self._droppable = droppable
         self._loss_marker = loss_marker
         self._clock = clock
+        self._convert = convert
         self._items: collections.deque[Any] = collections.deque()
         self._lock = threading.Lock()
         self._not_full = threading.Condition(self._lock)
@@ -126,6 +133,19 @@ class BoundedMessageQueue:
             raise QueueOverflowError(size, self.maxsize, waited)
         return dropped
 
+    def put_many(self, items: list[Any]) -> int:
+        """Queue data records in order, as :meth:`put` would one by one, under one lock when they
+        fit; returns how many messages were dropped to make room."""
+        if not items:
+            return 0
+        with self._lock:
+            if len(self._items) + len(items) <= self.maxsize:
+                self._items.extend(items)
+                self.high_water = max(self.high_water, len(self._items))
+                self._not_empty.notify()
+                return 0
+        return sum(self.put(item) for item in items)  # full: the policy per record (rare)
+
     def put_control(self, item: Any) -> None:
         """Queue a connection event: never blocks, never dropped (may exceed the bound)."""
         with self._lock:
@@ -160,30 +180,54 @@ class BoundedMessageQueue:
     # ------------------------------------------------------------------ consumer side
     def get_nowait(self) -> Any:
         """The oldest message; ``queue.Empty`` when there is none."""
-        with self._lock:
-            if not self._items:
-                raise queue.Empty
-            item = self._items.popleft()
-            self._not_full.notify()
-            return item
+        while True:
+            with self._lock:
+                if not self._items:
+                    raise queue.Empty
+                item = self._items.popleft()
+                self._not_full.notify()
+            if type(item) is not tuple or self._convert is None:
+                return item
+            message = self._convert(item)
+            if message is not None:
+                return message
 
     def get(self, timeout: float | None = None) -> Any:
         """The oldest message, waiting up to ``timeout`` seconds (forever when None)."""
-        with self._lock:
-            if not self._not_empty.wait_for(lambda: self._items, timeout):
-                raise queue.Empty
-            item = self._items.popleft()
-            self._not_full.notify()
-            return item
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            with self._lock:
+                if not self._not_empty.wait_for(lambda: self._items, left):
+                    raise queue.Empty
+                item = self._items.popleft()
+                self._not_full.notify()
+            if type(item) is not tuple or self._convert is None:
+                return item
+            message = self._convert(item)
+            if message is not None:
+                return message
 
     def drain(self, max_items: int | None = None) -> list[Any]:
-        """Up to ``max_items`` (all when None) queued messages, oldest first, without waiting."""
+        """Up to ``max_items`` (all when None) queued messages, oldest first, without waiting
+        (fewer when raw records among them were malformed)."""
         with self._lock:
             n = len(self._items) if max_items is None else min(max_items, len(self._items))
             out = [self._items.popleft() for _ in range(n)]
             if out:
                 self._not_full.notify_all()
+        convert = self._convert
+        if convert is None:
             return out
+        ready: list[Any] = []
+        append = ready.append
+        for item in out:
+            if type(item) is tuple:
+                item = convert(item)
+                if item is None:
+                    continue
+            append(item)
+        return ready
 
     def qsize(self) -> int:
         return len(self._items)

@@ -277,6 +277,13 @@ class SupervisedSocketAdapter(WsAdapter):
         with self._counter_lock:
             self._counters[name] += n
 
+    def _count_many(self, **counts: int) -> None:
+        """Several counters under one lock (zeros skipped)."""
+        with self._counter_lock:
+            for name, n in counts.items():
+                if n:
+                    self._counters[name] += n
+
     def _emit(self, kind: EventKind, detail: str, *, attempt: int = 0, delay: float | None = None,
               code: int | None = None, symbols: tuple[str, ...] = ()) -> None:
         event = ConnectionEvent(self.SOCKET, kind, detail, self._now(), attempt, delay, code, symbols)

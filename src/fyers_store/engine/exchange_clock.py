@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import deque
-from typing import Callable
+from typing import Callable, Iterable
 
 from fyers_store.engine.bar_builder import evidence_time
 from fyers_store.models.stream import Tick
@@ -51,18 +51,28 @@ class ExchangeClock:
 
     def observe(self, tick: Tick) -> None:
         """Learn from one tick; ticks without an exchange or last-traded time are ignored."""
-        stamp = evidence_time(tick)
-        if stamp is None:
+        self.observe_many((tick,))
+
+    def observe_many(self, ticks: Iterable[Tick]) -> None:
+        """Learn from several ticks at once (one lock): as :meth:`observe` on each, in order."""
+        candidates = []
+        for tick in ticks:
+            a, b = tick.exchange_time, tick.last_traded_time  # evidence_time, inline (hot path)
+            stamp = b if a is None else (a if b is None or a >= b else b)
+            if stamp is not None:
+                candidates.append((stamp - tick.received_at).total_seconds())
+        if not candidates:
             return
-        candidate = (stamp - tick.received_at).total_seconds()
         with self._lock:
-            full = len(self._candidates) == self._candidates.maxlen
-            evicted = self._candidates[0] if full else None
-            self._candidates.append(candidate)
-            if candidate >= self._offset or len(self._candidates) == 1:
-                self._offset = candidate
-            elif evicted is not None and evicted >= self._offset:
-                self._offset = max(self._candidates)  # the maximum left the window
+            # The offset is the window's maximum (see the class docstring).
+            fits = len(self._candidates) + len(candidates) <= (self._candidates.maxlen or 0)
+            first = not self._candidates
+            self._candidates.extend(candidates)
+            newest = max(candidates)
+            if first or not fits:  # a first value, or older ones (perhaps the maximum) left the window
+                self._offset = max(self._candidates)
+            elif newest >= self._offset:
+                self._offset = newest
 
     @property
     def offset_seconds(self) -> float:

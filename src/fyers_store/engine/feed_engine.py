@@ -292,11 +292,15 @@ class FeedEngine:
             done += len(batch)
             # One clock read per batch: every message in it was received before this instant.
             now, heard = self.store.now(), mono()
-            for msg in batch:
-                if isinstance(msg, Tick):
-                    self._on_tick(msg, now, heard, builder)
-                elif isinstance(msg, ConnectionEvent):
-                    self._on_event(msg)
+            ticks = [msg for msg in batch if type(msg) is Tick]
+            if len(ticks) == len(batch):  # the common case: ticks only
+                self._on_ticks(ticks, now, heard, builder)
+            else:
+                for msg in batch:
+                    if isinstance(msg, Tick):
+                        self._on_ticks([msg], now, heard, builder)
+                    elif isinstance(msg, ConnectionEvent):
+                        self._on_event(msg)
             if mono() >= deadline:
                 break
         if self._ended:
@@ -443,14 +447,19 @@ class FeedEngine:
             self.counters[f"bars_{source}"] += 1
 
     # ------------------------------------------------------------------ live
-    def _on_tick(self, tick: Tick, now: dt.datetime, heard: float, builder: LiveBarBuilder) -> None:
+    def _on_ticks(self, ticks: list[Tick], now: dt.datetime, heard: float, builder: LiveBarBuilder) -> None:
+        if not ticks:
+            return
         self._last_tick = heard
         self._stall_reported = False
-        self.store.observe_tick(tick)
-        # The first tick after a (re)start dates what the builder has observed: its receipt, on the bar clock.
-        received = self.store.receipt_time(tick.received_at) if builder.observed_from is None else None
-        for bar in builder.add_tick(tick, now, received):
-            self._on_live_bar(bar)
+        self.store.observe_ticks(ticks)
+        add, receipt = builder.add_tick, self.store.receipt_time
+        for tick in ticks:
+            # The first tick after a (re)start dates what the builder has observed: its receipt, on
+            # the bar clock.
+            received = receipt(tick.received_at) if builder.observed_from is None else None
+            for bar in add(tick, now, received):
+                self._on_live_bar(bar)
 
     def _may_close_by_clock(self, now: dt.datetime) -> bool:
         """Whether the open bucket may be closed because its time is up. Not while socket messages

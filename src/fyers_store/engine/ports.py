@@ -96,6 +96,9 @@ class FeedStorePort(_StorePort, Protocol):
     def receipt_time(self, received_at: dt.datetime) -> dt.datetime:
         """A socket message's ``received_at`` on the store's clock."""
 
+    def observe_ticks(self, ticks: list[Tick]) -> None:
+        """:meth:`observe_tick` for several ticks, in order."""
+
     @property
     def session_error(self) -> AuthError | None:
         """Why the store's FYERS session ended (its renewal failed), None while it goes on."""

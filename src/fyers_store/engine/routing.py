@@ -33,6 +33,7 @@ _olog = get_logger(__name__ + ".orders", "orders")
 #: Order ids the :class:`OrderRouter` remembers (oldest claims are forgotten beyond this).
 MAX_CLAIMS = 100_000
 _POLL_INTERVAL = 0.005  # seconds between polls of a source that has no blocking get()
+_PUMP_CHUNK = 256  # messages taken from a draining source per queue lock
 _NOTHING = object()
 
 
@@ -52,7 +53,7 @@ class MarketChannel:
     def __init__(self, router: MarketRouter, symbols: frozenset[str] | None, name: str) -> None:
         self.name, self._router, self._symbols = name, router, symbols
         self._buffer: collections.deque[Any] = collections.deque()
-        self._market = self._received = self._dropped = 0  # _market: ticks/depth in _buffer
+        self._events = self._received = self._dropped = 0  # _events: connection events in _buffer
         self._over_warned = self._closed = False
 
     @property
@@ -77,7 +78,8 @@ class MarketChannel:
         """Up to ``max_messages`` (all when None) buffered messages, oldest first. Does not pump."""
         with self._router._lock:
             out = _take(self._buffer, max_messages)
-            self._market -= sum(1 for m in out if is_market_data(m))
+            if self._events:  # rare: count them out (ticks need no scan)
+                self._events -= sum(1 for m in out if not is_market_data(m))
             return out
 
     def pending(self) -> int:
@@ -94,10 +96,16 @@ class MarketChannel:
         buf = self._buffer
         buf.append(message)
         self._received += 1
-        self._market += market
+        if not market:
+            self._events += 1
+        return self._trim(capacity) if len(buf) > capacity else 0
+
+    def _trim(self, capacity: int) -> int:
+        """Over ``capacity``: drop the oldest market message (router lock held); returns 0 or 1."""
+        buf = self._buffer
         if len(buf) <= capacity:
             return 0
-        if not self._market:  # only connection events: exceed the bound rather than drop one
+        if len(buf) == self._events:  # only connection events: exceed the bound rather than drop one
             if not self._over_warned:
                 self._over_warned = True
                 _log.warning("market channel %r holds %d connection events (capacity %d) and is not "
@@ -106,13 +114,13 @@ class MarketChannel:
         at = 0 if is_market_data(buf[0]) else next(i for i, queued in enumerate(buf) if is_market_data(queued))
         lost = buf[at]
         del buf[at]
-        self._market -= 1
         self._dropped += 1
         # The consumer must learn, in order, that the stream has a hole here (a bar across it misses
         # ticks); a marker already beside the hole covers it.
         if not any(0 <= i < len(buf) and _is_loss(buf[i]) for i in (at - 1, at)):
             buf.insert(at, ConnectionEvent("data", EventKind.DATA_LOST, f"market channel {self.name!r} full: "
                                            "market data dropped", lost.received_at))
+            self._events += 1
         return 1
 
 
@@ -203,8 +211,9 @@ class MarketRouter:
     def pump(self, max_messages: int, budget_seconds: float | None = None, wait: float = 0.0) -> int:
         """Move up to ``max_messages`` from the source into the channels; returns how many moved.
 
-        Stops when the source is empty or ``budget_seconds`` (checked after each message, so at
-        least one moves) is spent. When the source is empty and ``wait`` > 0, waits up to ``wait``
+        Stops when the source is empty or ``budget_seconds`` is spent (checked after each message,
+        or after each chunk of up to 256 from a source with ``drain()`` such as the adapters'
+        queues; so at least one moves). When the source is empty and ``wait`` > 0, waits up to ``wait``
         seconds for a first message (the source's ``get(timeout=...)`` when it has one, else
         polling) and then moves what follows it within a budget that starts after the wait.
         """
@@ -222,14 +231,27 @@ class MarketRouter:
             return 1 + self._pump_locked(max_messages - 1, budget_seconds)
 
     def _pump_locked(self, max_messages: int, budget: float | None) -> int:
-        start, moved, get_nowait = self._clock(), 0, self._source.get_nowait
-        while moved < max_messages and not (moved and budget is not None and self._clock() - start >= budget):
-            try:
-                message = get_nowait()
-            except queue.Empty:
+        start, moved = self._clock(), 0
+        drain = getattr(self._source, "drain", None)
+        if drain is None:  # a plain MessageQueue: one message at a time, the budget checked after each
+            get_nowait = self._source.get_nowait
+            while moved < max_messages and not (moved and budget is not None and self._clock() - start >= budget):
+                try:
+                    message = get_nowait()
+                except queue.Empty:
+                    break
+                self._route(message)
+                moved += 1
+            return moved
+        # The adapter's queue: in chunks (one queue lock each), the budget checked after each chunk.
+        while moved < max_messages:
+            chunk = drain(min(_PUMP_CHUNK, max_messages - moved))
+            if not chunk:
                 break
-            self._route(message)
-            moved += 1
+            self._route_many(chunk)
+            moved += len(chunk)
+            if budget is not None and self._clock() - start >= budget:
+                break
         return moved
 
     def _wait_first(self, wait: float) -> Any:
@@ -242,6 +264,38 @@ class MarketRouter:
                 if callable(get) or left <= 0:
                     return _NOTHING
                 time.sleep(min(_POLL_INTERVAL, left))
+
+    def _route_many(self, messages: list[Any]) -> None:
+        """:meth:`_route` for each message, with the common case (a tick for one channel) inline."""
+        by_symbol, capacity = self._by_symbol, self.channel_capacity
+        last_received, last_stamp = self._last_received, self._last_stamp
+        routed = 0
+        for message in messages:
+            if type(message) is not Tick or self._catch_all:
+                self._last_received, self._last_stamp, self._pumped = last_received, last_stamp, self._pumped + routed
+                routed = 0
+                self._route(message)
+                last_received, last_stamp = self._last_received, self._last_stamp
+                continue
+            routed += 1
+            heard = message.received_at
+            if last_received is None or heard > last_received:
+                last_received = heard
+            a, b = message.exchange_time, message.last_traded_time  # evidence_time, inline
+            stamp = b if a is None else (a if b is None or a >= b else b)
+            if stamp is not None and (last_stamp is None or stamp > last_stamp):
+                last_stamp = stamp
+            wanting = by_symbol.get(message.symbol)
+            if not wanting:
+                self._unrouted += 1
+                continue
+            for channel in wanting:
+                buf = channel._buffer
+                buf.append(message)
+                channel._received += 1
+                if len(buf) > capacity:
+                    self._dropped += channel._trim(capacity)
+        self._last_received, self._last_stamp, self._pumped = last_received, last_stamp, self._pumped + routed
 
     def _route(self, message: Any) -> None:
         self._pumped += 1
