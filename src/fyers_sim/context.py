@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,8 @@ class VenueContext:
     auth_refused: Counter = field(default_factory=Counter)
     # Order actions (place, modify, cancel: ORDER_ACTIONS) among them, by (method, path).
     order_actions_refused: Counter = field(default_factory=Counter)
+    # Answered history requests as (symbol, resolution, range_from, range_to) epoch seconds, newest last.
+    history_log: deque = field(default_factory=lambda: deque(maxlen=100_000))
 
     def now(self) -> float:
         """Venue time (epoch seconds)."""

@@ -195,7 +195,7 @@ def _backfill(store: Any, args: argparse.Namespace, clock_line: str, out: TextIO
     now = store.now()
     end = now if args.end is None else min(_end_of(args.end), now)
     cache = store.cache
-    print(f"backfill {len(symbols)} symbol(s) at resolution {res} into {cache.db_path}", file=out)
+    print(f"backfill {len(symbols)} symbol(s) at resolution {res} into {cache.location}", file=out)
     print(f"range: {ist_text(start)} .. {ist_text(end)} IST (end exclusive); {clock_line}", file=out)
     from fyers_store.adapters.rate_budget_file import FileRateLimiter
 
@@ -308,23 +308,24 @@ def coverage_command(args: argparse.Namespace, out: Optional[TextIO] = None, err
     """``fyers-store history coverage``; returns the exit status. Reads only the cache file."""
     from fyers_store.config import CACHE_FILE, CALENDAR_FILE, load_cache_config
     from fyers_store.models.market_calendar import NseCalendar
-    from fyers_store.persistence import SQLiteHistoricalCache
+    from fyers_store.persistence import cache_from_config
 
     out, err = out or sys.stdout, err or sys.stderr
     root = config_dir_of(args)
     cache_config = load_cache_config(root / CACHE_FILE)
-    path = Path(cache_config.db_path)
-    if not path.exists():
-        return fail(f"{root / CACHE_FILE}: db_path: no history cache at {path} yet (run `fyers-store history "
-                    "backfill` first)", EXIT_FAILURE, err)
+    if cache_config.db_path is not None and cache_config.backend == "sqlite":
+        path = Path(cache_config.db_path)
+        if not path.exists():
+            return fail(f"{root / CACHE_FILE}: db_path: no history cache at {path} yet (run `fyers-store history "
+                        "backfill` first)", EXIT_FAILURE, err)
     calendar_file = root / CALENDAR_FILE
     calendar = NseCalendar.from_yaml(calendar_file) if calendar_file.exists() else NseCalendar()
-    with SQLiteHistoricalCache.from_config(cache_config, calendar=calendar) as cache:
+    with cache_from_config(cache_config, calendar=calendar) as cache:
         rows = cache.coverage()
         wanted = set(args.symbols)
         rows = [r for r in rows if (not wanted or r.symbol in wanted)
                 and (args.resolution is None or r.resolution == args.resolution)]
-        print(f"cache {path}", file=out)
+        print(f"cache {cache.location}", file=out)
         if not rows:
             what = " ".join(args.symbols) or "any symbol"
             print(f"no cached bars for {what}" + (f" at resolution {args.resolution}" if args.resolution else ""),

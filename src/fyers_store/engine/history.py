@@ -10,6 +10,11 @@ The rules that keep the cache truthful (it is trusted forever once a window is m
 * FYERS may publish the last minute's candle a moment after the minute ends. Inside the
   ``settle_seconds`` before ``now`` a window is therefore marked complete only up to the end of
   the last bar FYERS actually returned; the rest stays a gap and is asked for again next time.
+* One fetch per missing window across processes (and, on PostgreSQL, hosts): before fetching, a
+  fill takes the cache's claim on the series (:meth:`HistoricalCache.fetch_claim`) and looks for
+  gaps again under it, so a process that waited finds what the holder fetched and sends nothing.
+  The wait is bounded (``claim_wait_seconds``); past it the fill fetches anyway (idempotent
+  upserts: a duplicate fetch costs REST budget, never correctness).
 * ``now`` is the exchange clock the caller supplies (the store's), never the machine's own idea of
   the date: a replayed or simulated venue runs on its own time.
 """
@@ -65,13 +70,18 @@ class HistoryService:
     :class:`~fyers_store.adapters.interfaces.RestAdapter`.
 
     ``clock`` returns the current exchange time (aware). Thread-safe: one fill per
-    ``(symbol, resolution)`` at a time, so two feeds asking for the same series do not fetch it twice.
+    ``(symbol, resolution)`` at a time, so two feeds asking for the same series do not fetch it twice;
+    across processes the cache's fetch claim does the same, waiting at most ``claim_wait_seconds``.
     """
 
     def __init__(self, cache: HistoricalCache, rest: RestAdapter | None, calendar: NseCalendar,
-                 clock: Callable[[], dt.datetime], *, settle_seconds: float = 120.0) -> None:
+                 clock: Callable[[], dt.datetime], *, settle_seconds: float = 120.0,
+                 claim_wait_seconds: float = 30.0) -> None:
         if settle_seconds < 0:
             raise ValueError("settle_seconds must be >= 0")
+        if claim_wait_seconds < 0:
+            raise ValueError("claim_wait_seconds must be >= 0")
+        self.claim_wait = claim_wait_seconds
         self.cache, self.rest, self.calendar, self.clock = cache, rest, calendar, clock
         self.settle = dt.timedelta(seconds=settle_seconds)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -126,11 +136,18 @@ class HistoryService:
             if rest is None:
                 raise RuntimeError(f"history {symbol} {res}: {len(gaps)} gap(s) in the cache and no REST adapter "
                                    "to fill them")
-            plans = [(g.start, self._fetch_end(res, g.end, now, include_forming)) for g in gaps]
-            plans = [(a, b) for a, b in plans if b > a]
-            total = sum(len(rest.plan_history(res, a, b - _SECOND)) for a, b in plans)
-            for gap_start, gap_end in plans:
-                self._fetch_gap(rest, symbol, res, gap_start, gap_end, now, report, total, progress)
+            with self.cache.fetch_claim(symbol, res, timeout=self.claim_wait) as held:
+                if not held:
+                    _log.warning("history %s %s: another process has been fetching this series for %.0f s; "
+                                 "fetching it here too", symbol, res, self.claim_wait)
+                # Whoever held the claim before may have filled some or all of the gaps.
+                gaps = self.cache.detect_gaps(symbol, res, start, min(end, now), now=now)
+                report.gaps = len(gaps)
+                plans = [(g.start, self._fetch_end(res, g.end, now, include_forming)) for g in gaps]
+                plans = [(a, b) for a, b in plans if b > a]
+                total = sum(len(rest.plan_history(res, a, b - _SECOND)) for a, b in plans)
+                for gap_start, gap_end in plans:
+                    self._fetch_gap(rest, symbol, res, gap_start, gap_end, now, report, total, progress)
         if report.rest_requests:
             _log.info("history %s %s: %d gap(s), %d request(s), %d bar(s) stored", symbol, res, report.gaps,
                       report.rest_requests, report.bars_fetched)
