@@ -265,3 +265,45 @@ def test_v1_cache_is_migrated_dropping_only_fno_contracts(db_path: Path, calenda
         c.upsert_rows(fut, "1", [row(ts)])
     with SQLiteHistoricalCache(db_path, calendar=calendar) as c:
         assert len(c.get_bar_rows(fut, "1", ist(2025, 2, 24), ist(2025, 2, 25))) == 1
+
+
+# ---------------------------------------------------------------------- fetch claims (one host)
+CLAIM_HOLDER = """
+import sys, time
+from fyers_store.persistence import SQLiteHistoricalCache
+cache = SQLiteHistoricalCache(sys.argv[1], calendar=None)
+with cache.fetch_claim("NSE:SBIN-EQ", "5", timeout=0) as held:
+    print("held" if held else "not held", flush=True)
+    time.sleep(600)  # killed by the test while holding the claim
+"""
+
+
+def test_fetch_claims_exclude_other_processes_and_die_with_the_holder(db_path: Path, calendar: NseCalendar) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from support.paths import SRC
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    holder = subprocess.Popen([sys.executable, "-c", CLAIM_HOLDER, str(db_path)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with SQLiteHistoricalCache(db_path, calendar=calendar) as c:
+            with c.fetch_claim(SYM, "5m", timeout=0.2) as held:  # "5m" is the same series as "5"
+                assert not held
+            assert c.claims_waited == 1
+            with c.fetch_claim(SYM, "15", timeout=0) as other_series:
+                assert other_series
+            holder.kill()  # no cleanup: the kernel drops the flock with the process
+            holder.wait()
+            with c.fetch_claim(SYM, "5", timeout=5) as taken:
+                assert taken
+                with SQLiteHistoricalCache(db_path, calendar=calendar) as second:  # threads exclude too
+                    with second.fetch_claim(SYM, "5", timeout=0) as again:
+                        assert not again
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()

@@ -271,6 +271,11 @@ class SQLiteHistoricalCache(CalendarCache):
         return [(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in rows]
 
     # ------------------------------------------------------------------ one fetch per missing window
+    @property
+    def claims_waited(self) -> int:
+        """Fetch claims that had to wait for another holder (observable by tests and operators)."""
+        return self._claims.waited
+
     def fetch_claim(self, symbol: str, resolution: str, *, timeout: float) -> contextlib.AbstractContextManager[bool]:
         """Claim the right to fetch ``(symbol, resolution)`` from FYERS across this host's processes
         (an ``flock`` on a lock file beside the cache); see :meth:`HistoricalCache.fetch_claim`."""
