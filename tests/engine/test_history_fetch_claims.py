@@ -73,3 +73,26 @@ def test_overlapping_requests_from_three_processes_fetch_each_window_once(venue,
             stored = [list(r) for r in cache.get_bar_rows(SYMBOL, RESOLUTION, start, end)]
             assert len(stored) > 100
             assert result["rows"] == stored
+
+
+def test_a_claim_held_too_long_is_waited_out_then_the_fill_fetches_itself(sdk_venue, tmp_path: Path, caplog) -> None:
+    import logging
+
+    from fyers_store.engine.history import HistoryService
+    from fyers_store.persistence import SQLiteHistoricalCache
+    from support.store_helpers import CALENDAR, make_rest
+
+    venue = sdk_venue
+    venue.set_time(dt.datetime(2026, 11, 18, 15, 40, tzinfo=IST))
+    start, end = dt.datetime(2026, 11, 16, tzinfo=IST), dt.datetime(2026, 11, 18, tzinfo=IST)
+    with SQLiteHistoricalCache(tmp_path / "c.sqlite", calendar=CALENDAR) as cache, \
+            SQLiteHistoricalCache(tmp_path / "c.sqlite", calendar=CALENDAR) as stuck:
+        service = HistoryService(cache, make_rest(venue, tmp_path), CALENDAR, venue.clock.now, claim_wait_seconds=0.3)
+        caplog.set_level(logging.WARNING, logger="fyers_store.engine.history")
+        with stuck.fetch_claim(SYMBOL, "5", timeout=0) as held:  # a holder that never lets go
+            assert held
+            began = time.monotonic()
+            rows = service.get_history_rows(SYMBOL, "5", start, end)
+            assert time.monotonic() - began < 10
+        assert len(rows) == 2 * 75 and venue.rest_requests("/data/history") == 1
+        assert cache.claims_waited == 1 and "fetching here too" in caplog.text
