@@ -4,7 +4,8 @@ A claim on a series key (``"NSE:SBIN-EQ|5"``) locks the file ``<dir>/<bucket>.lo
 bucket is a stable hash of the key modulo :data:`BUCKETS`: the directory stays small however many
 series are fetched, and two series that share a bucket only wait for each other. ``flock`` locks
 belong to the open file, so threads of one process exclude each other as well, and the kernel
-drops a claim when its process dies (no stale claims after a crash). POSIX only (``fcntl``).
+drops a claim when its process dies (no stale claims after a crash). On Windows the same is done
+with ``msvcrt.locking`` on the file's first byte (not tested there).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -40,8 +42,6 @@ class FileClaims:
     @contextlib.contextmanager
     def claim(self, key: str, *, timeout: float) -> Iterator[bool]:
         """Hold ``key``'s claim: yields True once held, False if ``timeout`` seconds passed first."""
-        import fcntl
-
         path = self.path_for(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,17 +52,35 @@ class FileClaims:
             deadline = time.monotonic() + max(0.0, timeout)
             held = waited = False
             while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _try_lock(fd):
                     held = True
                     break
-                except BlockingIOError:
-                    waited = True
-                    if time.monotonic() >= deadline:
-                        break
-                    time.sleep(_POLL_SECONDS)
+                waited = True
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(_POLL_SECONDS)
             if waited:
                 self.waited += 1
             yield held
         finally:
             os.close(fd)  # releases the lock
+
+
+if sys.platform == "win32":  # pragma: no cover - not run in CI
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
