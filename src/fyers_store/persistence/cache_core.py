@@ -24,7 +24,7 @@ from fyers_store.models.resolution import DAILY, canonicalize_fyers_resolution, 
 from fyers_store.models.zones import IST
 from fyers_store.persistence.cache import BarRow, CompleteWindow, CoverageRow, Gap, HistoricalCache
 
-__all__ = ["CalendarCache", "MAX_EPOCH", "RowsRefused", "Window"]
+__all__ = ["CalendarCache", "MAX_EPOCH", "RowsRefused", "Window", "series_key"]
 
 UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -113,7 +113,7 @@ class CalendarCache(HistoricalCache):
         malformed row, in which case nothing from the call is stored and ``BarValidationError`` names
         the row. Returns the number of rows written (duplicates within the call count once each).
         """
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         try:
             params = [(sym, res, *r) for r in rows]  # a list: a retried transaction must see the same rows
         except TypeError as exc:
@@ -123,7 +123,7 @@ class CalendarCache(HistoricalCache):
 
     def upsert_bars(self, symbol: str, resolution: str, bars: Iterable[NormalizedBar]) -> int:
         """Insert or update bars (tz-aware ``ts`` = bar start) in one transaction; returns the count."""
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         bars = bars if isinstance(bars, list) else list(bars)
         epoch, second = _EPOCH, _SECOND
         try:
@@ -151,7 +151,7 @@ class CalendarCache(HistoricalCache):
     # ------------------------------------------------------------------ reading bars
     def get_bar_rows(self, symbol: str, resolution: str, start: dt.datetime, end: dt.datetime) -> list[BarRow]:
         """Bars starting in ``[start, end)`` as ``(epoch, open, high, low, close, volume)`` tuples, ascending."""
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         lo, hi = _epoch_range(start, end)
         self._ready()
         return self._read_rows(sym, res, lo, hi)
@@ -180,7 +180,7 @@ class CalendarCache(HistoricalCache):
         cannot exist yet and are left out. The bar still forming at ``now`` is always reported, even
         if a partial version of it is stored: it stays a gap until it has finished.
         """
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         lo, hi = _epoch_range(start, end)
         when = self._now(now)
         self._ready()
@@ -229,7 +229,7 @@ class CalendarCache(HistoricalCache):
         window is merged with overlapping or adjacent ones. Returns the clipped window that was
         recorded, or None when nothing in ``[start, end)`` had completed.
         """
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         lo, hi = _epoch_range(start, end)
         when = self._now(now)
         self._ready()
@@ -292,14 +292,14 @@ class CalendarCache(HistoricalCache):
     # ------------------------------------------------------------------ watermarks and coverage
     def get_watermark(self, symbol: str, resolution: str, context: str) -> int | None:
         """The last bar start (epoch s) recorded for ``context``, or None if never set."""
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         _require_name("context", context)
         self._ready()
         return self._read_watermark(sym, res, context)
 
     def set_watermark(self, symbol: str, resolution: str, context: str, last_ts: int) -> None:
         """Record ``last_ts`` (epoch seconds) for ``context``; overwrites, other contexts untouched."""
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         _require_name("context", context)
         if isinstance(last_ts, bool) or not isinstance(last_ts, int) or not 0 <= last_ts < MAX_EPOCH:
             raise ValueError(f"last_ts must be whole epoch seconds (int), got {last_ts!r}")
@@ -316,7 +316,8 @@ class CalendarCache(HistoricalCache):
 
 
 # ---------------------------------------------------------------------- argument checks
-def _key(symbol: str, resolution: str) -> tuple[str, str]:
+def series_key(symbol: str, resolution: str) -> tuple[str, str]:
+    """``(symbol, canonical resolution)`` after checking the symbol: the key of one cached series."""
     _require_name("symbol", symbol)
     return symbol, canonicalize_fyers_resolution(resolution)
 

@@ -37,7 +37,7 @@ from fyers_store.errors import CacheError
 from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.persistence.cache import BarRow
-from fyers_store.persistence.cache_core import MAX_EPOCH, CalendarCache, RowsRefused, Window, _key
+from fyers_store.persistence.cache_core import MAX_EPOCH, CalendarCache, RowsRefused, Window, series_key
 from fyers_store.persistence.pg_connection import Migration, apply_migrations, connect, open_pool, resolved_dsn
 
 if TYPE_CHECKING:
@@ -345,7 +345,7 @@ class PostgresHistoricalCache(CalendarCache):
         block ends, or by the server when the holder dies). See :meth:`HistoricalCache.fetch_claim`."""
         import psycopg
 
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         self._ready()
         key = advisory_key("claim", self.schema, sym, res)
         conn = connect(self.config, application_name=f"{self.application_name} claim", error=CacheError)

@@ -25,7 +25,7 @@ from fyers_store.errors import CacheError
 from fyers_store.logs import get_logger
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.persistence.cache import BarRow
-from fyers_store.persistence.cache_core import CalendarCache, RowsRefused, Window, _key
+from fyers_store.persistence.cache_core import CalendarCache, RowsRefused, Window, series_key
 from fyers_store.persistence.fetch_claims import FileClaims
 from fyers_store.persistence.sqlite_base import SqliteDatabase, is_lock_error
 from fyers_store.persistence.sqlite_schema import (
@@ -279,7 +279,7 @@ class SQLiteHistoricalCache(CalendarCache):
     def fetch_claim(self, symbol: str, resolution: str, *, timeout: float) -> contextlib.AbstractContextManager[bool]:
         """Claim the right to fetch ``(symbol, resolution)`` from FYERS across this host's processes
         (an ``flock`` on a lock file beside the cache); see :meth:`HistoricalCache.fetch_claim`."""
-        sym, res = _key(symbol, resolution)
+        sym, res = series_key(symbol, resolution)
         return self._claims.claim(f"{sym}|{res}", timeout=timeout)
 
     # ------------------------------------------------------------------ maintenance
