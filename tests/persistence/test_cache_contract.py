@@ -346,3 +346,12 @@ def test_coverage_summarises_each_symbol_and_resolution(cache: HistoricalCache) 
     ]
     assert [r.resolution for r in cache.coverage(SYM)] == ["1", "D"]
     assert cache.coverage("NSE:NONE-EQ") == []
+
+
+def test_a_refused_first_write_leaves_the_cache_usable(cache: HistoricalCache, cache_backend: CacheBackend) -> None:
+    t = epoch(ist(2025, 2, 24, 9, 15))
+    with pytest.raises(BarValidationError, match="item 1 of 2"):  # the very first write of this cache
+        cache.upsert_rows(SYM, "1", [row(t), (t + 60, 1.0, 2.0, 3.0, 1.5, 1.0)])  # low above high
+    assert cache_backend.raw_bars(SYM) == []
+    assert cache.upsert_rows(SYM, "1", [row(t), (float(t + 60), 1.0, 2.0, 0.5, 1.5, 1.0)]) == 2  # a whole float ts
+    assert [r[1] for r in cache_backend.raw_bars(SYM)] == [t, t + 60]

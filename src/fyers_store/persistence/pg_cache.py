@@ -95,15 +95,18 @@ PG_CACHE_MIGRATIONS: tuple[Migration, ...] = (
 #: The version this code reads and writes.
 PG_CACHE_SCHEMA_VERSION = PG_CACHE_MIGRATIONS[-1][0]
 
-# The batch arrives by COPY into this session-local table (emptied at commit), then one upsert.
-# ts is NUMERIC so a fractional epoch reaches the CHECK instead of being rounded into a bigint.
+# The batch arrives by binary COPY into this session-local table (emptied at commit), then one
+# upsert. Binary COPY takes only numbers (a str price is refused, as SQLite's type CHECK does); ts
+# is a double there so a fractional epoch reaches the CHECK instead of being rounded into a bigint.
 _STAGING = "fyers_cache_bars_in"
 _CREATE_STAGING_SQL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (n INTEGER NOT NULL, ts NUMERIC NOT NULL CHECK (ts = trunc(ts)), "
-    "open DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL, low DOUBLE PRECISION NOT NULL, "
-    "close DOUBLE PRECISION NOT NULL, volume DOUBLE PRECISION NOT NULL) ON COMMIT DELETE ROWS"
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (n INTEGER NOT NULL, "
+    "ts DOUBLE PRECISION NOT NULL CHECK (ts = trunc(ts)), open DOUBLE PRECISION NOT NULL, "
+    "high DOUBLE PRECISION NOT NULL, low DOUBLE PRECISION NOT NULL, close DOUBLE PRECISION NOT NULL, "
+    "volume DOUBLE PRECISION NOT NULL) ON COMMIT DELETE ROWS"
 )
-_COPY_SQL = f"COPY {_STAGING} (n, ts, open, high, low, close, volume) FROM STDIN"
+_COPY_SQL = f"COPY {_STAGING} (n, ts, open, high, low, close, volume) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ["int4", "float8", "float8", "float8", "float8", "float8", "float8"]
 
 
 def advisory_key(*parts: str) -> int:
@@ -284,19 +287,23 @@ class PostgresHistoricalCache(CalendarCache):
         action = f"store {len(params)} bars for {sym} {res}"
         try:
             with self._transaction(action) as conn:
-                if conn not in self._staged:
+                staged = conn in self._staged
+                if not staged:  # remembered only once committed: a rollback drops the new table too
                     conn.execute(_CREATE_STAGING_SQL)
-                    self._staged.add(conn)
                 try:
                     with conn.cursor() as cur:
                         with cur.copy(_COPY_SQL) as copy:
+                            copy.set_types(_COPY_TYPES)
                             for n, p in enumerate(params):
                                 copy.write_row((n, *p[2:]))
                         cur.execute(self._upsert_sql, (sym, res))
-                except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+                except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, TypeError,
+                        ValueError) as exc:
                     raise _Refused(exc) from exc  # leaves the transaction: it rolls back
         except _Refused as refused:
             raise RowsRefused(self._cache_error(action, refused.error)) from refused.error
+        if not staged:
+            self._staged.add(conn)
 
     def _read_rows(self, sym: str, res: str, lo: int, hi: int) -> list[BarRow]:
         with self._transaction(f"read bars for {sym} {res}") as conn:
