@@ -64,7 +64,7 @@ def bench_pg_writes(dsn: str, rows: list[tuple[Any, ...]], repeat: int, calendar
         with psycopg.connect(dsn) as conn:
             conn.commit()
             if kind == "copy+upsert":
-                conn.execute("CREATE TEMP TABLE staging (n INTEGER NOT NULL, ts NUMERIC NOT NULL, open float8, "
+                conn.execute("CREATE TEMP TABLE staging (n INTEGER NOT NULL, ts float8 NOT NULL, open float8, "
                              "high float8, low float8, close float8, volume float8) ON COMMIT DELETE ROWS")
                 conn.commit()
 
@@ -78,11 +78,13 @@ def bench_pg_writes(dsn: str, rows: list[tuple[Any, ...]], repeat: int, calendar
                                 "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, "
                                 "volume = EXCLUDED.volume", [(SYMBOL, RES, *r) for r in rows])
                         elif kind == "copy":
-                            with cur.copy(f"COPY {s}.bars ({_COLS}) FROM STDIN") as copy:
+                            with cur.copy(f"COPY {s}.bars ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+                                copy.set_types(["text", "text", "int8"] + ["float8"] * 5)
                                 for r in rows:
                                     copy.write_row((SYMBOL, RES, *r))
                         else:
-                            with cur.copy("COPY staging FROM STDIN") as copy:
+                            with cur.copy("COPY staging FROM STDIN (FORMAT BINARY)") as copy:
+                                copy.set_types(["int4"] + ["float8"] * 6)
                                 for n, r in enumerate(rows):
                                     copy.write_row((n, *r))
                             cur.execute(

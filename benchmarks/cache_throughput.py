@@ -16,10 +16,10 @@ Reads (the whole range, from a populated file):
 
 PostgreSQL (each write into a new, empty schema made by the library's migrations; the pool and
 the schema are set up before the clock starts):
-  raw COPY + upsert  what the library does, by hand: COPY into a temp table, INSERT ... SELECT
+  raw COPY + upsert  what the library does, by hand: binary COPY into a temp table, INSERT ... SELECT
                      DISTINCT ON ... ON CONFLICT DO UPDATE, one transaction (same semantics)
   raw executemany    executemany(upsert, params) in one transaction (psycopg pipelines it)
-  raw COPY, insert   COPY straight into the bars table: no upsert, no duplicate handling (the floor)
+  raw COPY, insert   binary COPY straight into the bars table: no upsert, no duplicates (the floor)
   upsert_rows        cache.upsert_rows(sym, res, rows)
 Reads: raw psycopg text and binary cursors ``execute(select).fetchall()``, and ``get_bar_rows``.
 

@@ -243,7 +243,7 @@ class PostgresHistoricalCache(CalendarCache):
         if self._pool is None:
             self.initialize()
 
-    def _cache_error(self, action: str, exc: BaseException) -> CacheError:
+    def _cache_error(self, action: str, exc: BaseException, *, write: bool = True) -> CacheError:
         import psycopg
         from psycopg_pool import PoolTimeout
 
@@ -260,12 +260,14 @@ class PostgresHistoricalCache(CalendarCache):
             why = "the connection to the server was lost or refused"
         else:
             why = "the server refused it"
-        return CacheError(f"{self._where()}: could not {action}: {why}; nothing from this call was stored "
-                          f"({text})")
+        note = "; nothing from this call was stored" if write else ""
+        return CacheError(f"{self._where()}: could not {action}: {why}{note} ({text})")
 
     @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator["psycopg.Connection[Any]"]:
-        """One connection from the pool in one explicit transaction; failures become CacheError."""
+    def _connection(self, action: str, *, write: bool) -> Iterator["psycopg.Connection[Any]"]:
+        """A pooled connection in autocommit mode (a read is one round trip); ``write``: inside one
+        explicit transaction (BEGIN ... COMMIT, rolled back whole on any error). Failures become
+        CacheError."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
@@ -275,10 +277,21 @@ class PostgresHistoricalCache(CalendarCache):
             raise CacheError(f"history cache ({self._where()}) is closed")
         try:
             with pool.connection() as conn:
-                with conn.transaction():
+                if not conn.autocommit:
+                    conn.autocommit = True  # idle at checkout; transactions are explicit below
+                if write:
+                    with conn.transaction():
+                        yield conn
+                else:
                     yield conn
         except (psycopg.Error, PoolTimeout) as exc:
-            raise self._cache_error(action, exc) from exc
+            raise self._cache_error(action, exc, write=write) from exc
+
+    def _transaction(self, action: str) -> contextlib.AbstractContextManager["psycopg.Connection[Any]"]:
+        return self._connection(action, write=True)
+
+    def _reading(self, action: str) -> contextlib.AbstractContextManager["psycopg.Connection[Any]"]:
+        return self._connection(action, write=False)
 
     # ------------------------------------------------------------------ storage primitives
     def _store_rows(self, sym: str, res: str, params: list[tuple[Any, ...]]) -> None:
@@ -306,12 +319,12 @@ class PostgresHistoricalCache(CalendarCache):
             self._staged.add(conn)
 
     def _read_rows(self, sym: str, res: str, lo: int, hi: int) -> list[BarRow]:
-        with self._transaction(f"read bars for {sym} {res}") as conn:
+        with self._reading(f"read bars for {sym} {res}") as conn:
             with conn.cursor(binary=True) as cur:
                 return cur.execute(self._select_rows_sql, (sym, res, lo, hi)).fetchall()
 
     def _read_coverage(self, sym: str, res: str, lo: int, hi: int) -> tuple[set[int], list[Window]]:
-        with self._transaction(f"read coverage of {sym} {res}") as conn:
+        with self._reading(f"read coverage of {sym} {res}") as conn:
             with conn.cursor(binary=True) as cur:
                 stored = {r[0] for r in cur.execute(self._select_ts_sql, (sym, res, lo, hi))}
                 windows = [(int(a), int(b)) for a, b in cur.execute(self._select_windows_sql, (sym, res, lo, hi))]
@@ -328,7 +341,7 @@ class PostgresHistoricalCache(CalendarCache):
             conn.execute(self._insert_window_sql, (sym, res, new_lo, new_hi, first_fetch))
 
     def _read_watermark(self, sym: str, res: str, context: str) -> int | None:
-        with self._transaction(f"read watermark {context!r} of {sym} {res}") as conn:
+        with self._reading(f"read watermark {context!r} of {sym} {res}") as conn:
             row = conn.execute(self._select_watermark_sql, (sym, res, context)).fetchone()
         return int(row[0]) if row else None
 
@@ -340,7 +353,7 @@ class PostgresHistoricalCache(CalendarCache):
         sql, params = self._summary_sql, tuple[str, ...]()
         if symbol is not None:
             sql, params = sql + " WHERE symbol = %s", (symbol,)
-        with self._transaction("read coverage") as conn:
+        with self._reading("read coverage") as conn:
             rows = conn.execute(sql + " GROUP BY symbol, resolution ORDER BY symbol, resolution", params).fetchall()
         return [(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in rows]
 
