@@ -78,10 +78,14 @@ class CalendarCache(HistoricalCache):
     def _ready(self) -> None:
         """Raise CacheError when closed; initialize on first use."""
 
+    #: Whether :meth:`_store_rows` gets ``(sym, res, ts, o, h, l, c, v)`` parameter tuples (True:
+    #: what sqlite3's executemany needs) or the caller's ``(ts, o, h, l, c, v)`` rows as they are.
+    _ROWS_WITH_KEY = True
+
     @abc.abstractmethod
-    def _store_rows(self, sym: str, res: str, params: list[tuple[Any, ...]]) -> None:
-        """Upsert ``(sym, res, ts, o, h, l, c, v)`` rows in one transaction; later duplicates win.
-        Raise :class:`RowsRefused` when the database refused the batch (nothing stored)."""
+    def _store_rows(self, sym: str, res: str, params: list[Any]) -> None:
+        """Upsert the rows (shaped as :attr:`_ROWS_WITH_KEY` says) in one transaction; later
+        duplicates win. Raise :class:`RowsRefused` when the database refused the batch (nothing stored)."""
 
     @abc.abstractmethod
     def _read_rows(self, sym: str, res: str, lo: int, hi: int) -> list[BarRow]:
@@ -114,6 +118,8 @@ class CalendarCache(HistoricalCache):
         the row. Returns the number of rows written (duplicates within the call count once each).
         """
         sym, res = series_key(symbol, resolution)
+        if not self._ROWS_WITH_KEY:
+            return self._upsert(sym, res, rows if isinstance(rows, list) else list(rows))
         try:
             params = [(sym, res, *r) for r in rows]  # a list: a retried transaction must see the same rows
         except TypeError as exc:
@@ -128,13 +134,17 @@ class CalendarCache(HistoricalCache):
         epoch, second = _EPOCH, _SECOND
         try:
             # aware - aware is exact integer arithmetic; a naive ts raises TypeError here
-            params = [(sym, res, (ts - epoch) // second, o, h, l, c, v) for ts, o, h, l, c, v in bars]
+            params: list[Any]
+            if self._ROWS_WITH_KEY:
+                params = [(sym, res, (ts - epoch) // second, o, h, l, c, v) for ts, o, h, l, c, v in bars]
+            else:
+                params = [((ts - epoch) // second, o, h, l, c, v) for ts, o, h, l, c, v in bars]
         except (TypeError, ValueError):
             index, err = _first_bad_bar(bars)
             raise _located(err, index, len(bars), sym, res) from None
         return self._upsert(sym, res, params)
 
-    def _upsert(self, sym: str, res: str, params: list[tuple[Any, ...]]) -> int:
+    def _upsert(self, sym: str, res: str, params: list[Any]) -> int:
         if not params:
             return 0
         self._ready()
@@ -142,7 +152,7 @@ class CalendarCache(HistoricalCache):
             self._store_rows(sym, res, params)
         except RowsRefused as refused:
             # the transaction was rolled back; say which row the table refused, and why
-            found = _first_bad_row([p[2:] for p in params])
+            found = _first_bad_row([p[2:] for p in params] if self._ROWS_WITH_KEY else params)
             if found is not None:
                 raise _located(found[1], found[0], len(params), sym, res) from None
             raise refused.error from refused.__cause__
@@ -356,6 +366,9 @@ def _epoch_range(start: dt.datetime, end: dt.datetime) -> tuple[int, int]:
 def _first_bad_row(rows: Sequence[Sequence[Any]]) -> tuple[int, BarValidationError] | None:
     """Find the row the table refused, with the reason (slow path, only after a failed write)."""
     for i, row in enumerate(rows):
+        if not isinstance(row, Sequence) or isinstance(row, (str, bytes)):
+            return i, BarValidationError("bar", f"each row must be a (ts, open, high, low, close, volume) sequence, "
+                                                f"got {type(row).__name__}")
         if len(row) != 6:
             return i, BarValidationError("bar", f"expected 6 values (ts, o, h, l, c, volume), got {len(row)}")
         ts = row[0]

@@ -98,15 +98,16 @@ PG_CACHE_SCHEMA_VERSION = PG_CACHE_MIGRATIONS[-1][0]
 # The batch arrives by binary COPY into this session-local table (emptied at commit), then one
 # upsert. Binary COPY takes only numbers (a str price is refused, as SQLite's type CHECK does); ts
 # is a double there so a fractional epoch reaches the CHECK instead of being rounded into a bigint.
+# n numbers the rows in arrival order (later duplicates win), so no per-row tuple is built in Python.
 _STAGING = "fyers_cache_bars_in"
 _CREATE_STAGING_SQL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (n INTEGER NOT NULL, "
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (n BIGSERIAL, "
     "ts DOUBLE PRECISION NOT NULL CHECK (ts = trunc(ts)), open DOUBLE PRECISION NOT NULL, "
     "high DOUBLE PRECISION NOT NULL, low DOUBLE PRECISION NOT NULL, close DOUBLE PRECISION NOT NULL, "
     "volume DOUBLE PRECISION NOT NULL) ON COMMIT DELETE ROWS"
 )
-_COPY_SQL = f"COPY {_STAGING} (n, ts, open, high, low, close, volume) FROM STDIN (FORMAT BINARY)"
-_COPY_TYPES = ["int4", "float8", "float8", "float8", "float8", "float8", "float8"]
+_COPY_SQL = f"COPY {_STAGING} (ts, open, high, low, close, volume) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ["float8"] * 6
 
 
 def advisory_key(*parts: str) -> int:
@@ -294,7 +295,9 @@ class PostgresHistoricalCache(CalendarCache):
         return self._connection(action, write=False)
 
     # ------------------------------------------------------------------ storage primitives
-    def _store_rows(self, sym: str, res: str, params: list[tuple[Any, ...]]) -> None:
+    _ROWS_WITH_KEY = False  # COPY takes the caller's rows as they are; sym and res go in once
+
+    def _store_rows(self, sym: str, res: str, params: list[Any]) -> None:
         import psycopg
 
         action = f"store {len(params)} bars for {sym} {res}"
@@ -307,8 +310,8 @@ class PostgresHistoricalCache(CalendarCache):
                     with conn.cursor() as cur:
                         with cur.copy(_COPY_SQL) as copy:
                             copy.set_types(_COPY_TYPES)
-                            for n, p in enumerate(params):
-                                copy.write_row((n, *p[2:]))
+                            for row in params:
+                                copy.write_row(row)
                         cur.execute(self._upsert_sql, (sym, res))
                 except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, TypeError,
                         ValueError) as exc:
