@@ -64,7 +64,7 @@ def bench_pg_writes(dsn: str, rows: list[tuple[Any, ...]], repeat: int, calendar
         with psycopg.connect(dsn) as conn:
             conn.commit()
             if kind == "copy+upsert":
-                conn.execute("CREATE TEMP TABLE staging (n INTEGER NOT NULL, ts float8 NOT NULL, open float8, "
+                conn.execute("CREATE TEMP TABLE staging (n BIGSERIAL, ts float8 NOT NULL, open float8, "
                              "high float8, low float8, close float8, volume float8) ON COMMIT DELETE ROWS")
                 conn.commit()
 
@@ -83,10 +83,11 @@ def bench_pg_writes(dsn: str, rows: list[tuple[Any, ...]], repeat: int, calendar
                                 for r in rows:
                                     copy.write_row((SYMBOL, RES, *r))
                         else:
-                            with cur.copy("COPY staging FROM STDIN (FORMAT BINARY)") as copy:
-                                copy.set_types(["int4"] + ["float8"] * 6)
-                                for n, r in enumerate(rows):
-                                    copy.write_row((n, *r))
+                            with cur.copy("COPY staging (ts, open, high, low, close, volume) FROM STDIN "
+                                          "(FORMAT BINARY)") as copy:
+                                copy.set_types(["float8"] * 6)
+                                for r in rows:
+                                    copy.write_row(r)
                             cur.execute(
                                 f"INSERT INTO {s}.bars ({_COLS}) SELECT DISTINCT ON (ts) %s, %s, ts::bigint, open, "
                                 "high, low, close, volume FROM staging ORDER BY ts, n DESC "
