@@ -1,4 +1,5 @@
-"""History-cache throughput: SQLiteHistoricalCache against hand-written sqlite3 on the same schema.
+"""History-cache throughput: SQLiteHistoricalCache against hand-written sqlite3 on the same schema,
+and (with ``--postgres DSN``) PostgresHistoricalCache against hand-written psycopg, in the same run.
 
 Every measurement uses a fresh temporary database created with the cache's own DDL and the same
 PRAGMAs (WAL, the chosen ``synchronous``, busy_timeout), so the only difference is the library code.
@@ -13,7 +14,16 @@ Reads (the whole range, from a populated file):
   get_bar_rows     plain tuples
   get_bars         NormalizedBar with tz-aware datetimes
 
-Run: ``make bench`` or ``python benchmarks/cache_throughput.py [--bars N] [--repeat R]``.
+PostgreSQL (each write into a new, empty schema made by the library's migrations; the pool and
+the schema are set up before the clock starts):
+  raw COPY + upsert  what the library does, by hand: binary COPY into a temp table, INSERT ... SELECT
+                     DISTINCT ON ... ON CONFLICT DO UPDATE, one transaction (same semantics)
+  raw executemany    executemany(upsert, params) in one transaction (psycopg pipelines it)
+  raw COPY, insert   binary COPY straight into the bars table: no upsert, no duplicates (the floor)
+  upsert_rows        cache.upsert_rows(sym, res, rows)
+Reads: raw psycopg text and binary cursors ``execute(select).fetchall()``, and ``get_bar_rows``.
+
+Run: ``make bench`` or ``python benchmarks/cache_throughput.py [--bars N] [--repeat R] [--postgres DSN]``.
 """
 
 from __future__ import annotations
@@ -166,12 +176,13 @@ def bench_reads(rows, repeat: int, synchronous: str, calendar: NseCalendar, tmp:
     return times
 
 
-def report(title: str, times: dict[str, list[float]], n: int, goals: dict[str, float]) -> list[str]:
-    """Markdown table; ratios are raw time / path time (1.00 = as fast as hand-written sqlite3)."""
-    base_med = statistics.median(times["raw sqlite3"])
-    base_best = min(times["raw sqlite3"])
+def report(title: str, times: dict[str, list[float]], n: int, goals: dict[str, float],
+           base: str = "raw sqlite3") -> list[str]:
+    """Markdown table; ratios are ``base`` time / path time (1.00 = as fast as the hand-written path)."""
+    base_med = statistics.median(times[base])
+    base_best = min(times[base])
     lines = [
-        f"{title} ({n} bars, {len(times['raw sqlite3'])} runs per path)",
+        f"{title} ({n} bars, {len(times[base])} runs per path; ratios against {base})",
         "",
         "| path | median ms | best ms | bars/s (median) | vs raw, median | vs raw, best | goal >= 0.8 |",
         "|---|---:|---:|---:|---:|---:|---|",
@@ -192,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per path (median and best are reported)")
     ap.add_argument("--synchronous", default="NORMAL", choices=("OFF", "NORMAL", "FULL", "EXTRA"))
     ap.add_argument("--dir", default=None, help="directory for the temporary databases (default: system temp)")
+    ap.add_argument("--postgres", metavar="DSN", default=os.environ.get("FYERS_STORE_BENCH_PG_DSN"),
+                    help="also measure PostgreSQL in this (scratch) database; default $FYERS_STORE_BENCH_PG_DSN")
     args = ap.parse_args(argv)
     if args.bars < 1 or args.repeat < 1:
         ap.error("--bars and --repeat must be >= 1")
@@ -210,6 +223,19 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(report("Upsert, one transaction into an empty file", writes, len(rows), {"upsert_rows": 0.8})))
     print()
     print("\n".join(report("Range read of every bar", reads, len(rows), {"get_bar_rows": 0.8})))
+    if args.postgres:
+        from bench_pg_cache import bench_pg_reads, bench_pg_writes, pg_version
+
+        print()
+        print(f"PostgreSQL {pg_version(args.postgres)}")
+        pg_writes = bench_pg_writes(args.postgres, rows, args.repeat, calendar)
+        print()
+        print("\n".join(report("PostgreSQL upsert, one transaction into an empty schema", pg_writes, len(rows),
+                               {"upsert_rows": 0.8}, base="raw COPY + upsert")))
+        pg_reads = bench_pg_reads(args.postgres, rows, args.repeat, calendar)
+        print()
+        print("\n".join(report("PostgreSQL range read of every bar", pg_reads, len(rows), {"get_bar_rows": 0.8},
+                               base="raw binary cursor")))
     return 0
 
 

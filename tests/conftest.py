@@ -69,6 +69,16 @@ def fast_venue(sdk_venue, monkeypatch):
     return sdk_venue
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def cache_backend(request: pytest.FixtureRequest, tmp_path: Path):
+    """A history-cache backend with empty storage: a SQLite file, or a fresh PostgreSQL database."""
+    from support.cache_backends import CacheBackend
+
+    if request.param == "sqlite":
+        return CacheBackend("sqlite", path=tmp_path / "history.sqlite")
+    return CacheBackend("postgres", dsn=request.getfixturevalue("pg_dsn"))
+
+
 @pytest.fixture(scope="session")
 def pg_server_dsn() -> str:
     """DSN of the PostgreSQL server the tests may use (skips with one line when there is none)."""

@@ -115,7 +115,7 @@ def test_one_argument_puts_rest_both_sockets_and_the_clock_on_the_venue(bare_ven
 def test_without_a_directory_no_file_is_read_and_there_is_no_cache_unless_given(bare_venue):
     with FyersStore.from_config(venue=bare_venue.urls.api, market=False, orders=False) as store:
         assert store.cache is None and store.state_config is None
-        with pytest.raises(ConfigError, match="history needs the SQLite cache"):
+        with pytest.raises(ConfigError, match="history needs the history cache"):
             store.get_history(SBIN, "D", ist(2026, 11, 2))
         assert store.profile()["fy_id"] == bare_venue.account.fy_id
 

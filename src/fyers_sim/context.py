@@ -52,6 +52,8 @@ class VenueContext:
     # REST requests let through (auth and rate limit passed): (host wall time, path, query string),
     # the last 200,000; read via GET /admin/requests (benchmarks count duplicate history windows).
     request_log: deque = field(default_factory=lambda: deque(maxlen=200_000))
+    # Answered history requests as (symbol, resolution, range_from, range_to) epoch seconds, newest last.
+    history_log: deque = field(default_factory=lambda: deque(maxlen=100_000))
 
     def now(self) -> float:
         """Venue time (epoch seconds)."""

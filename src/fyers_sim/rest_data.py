@@ -342,6 +342,7 @@ def add_data_routes(app: web.Application) -> None:
     async def history(request: web.Request) -> web.Response:
         now = ctx.now()
         hq = _parse_history(request.query, market, now)
+        ctx.history_log.append((hq.symbol, hq.resolution, hq.start, hq.end))
         # Long ranges cost real CPU: keep the event loop (and the sockets) responsive.
         candles = await asyncio.to_thread(_history_candles, market, hq, now)
         if not candles:  # no bars in range (INFERRED body; "no_data" is a FYERS status constant)

@@ -318,6 +318,12 @@ class Venue:
         counts = dict(self.ctx.requests)  # a copy: the loop thread may be adding to it
         return sum(n for path, n in counts.items() if path.startswith(prefix))
 
+    def history_requests(self) -> list[tuple[str, str, int, int]]:
+        """The valid history requests the venue answered, oldest first: ``(symbol, resolution,
+        range_from, range_to)`` with the range in epoch seconds as the venue read it (the last
+        100 000)."""
+        return list(self.ctx.history_log)
+
     def auth_refused(self, prefix: str = "") -> int:
         """How many REST requests the venue refused for their token (missing, invalid or expired),
         counting only paths that start with ``prefix`` (e.g. ``"/api/v3/orders"``: orders sent with

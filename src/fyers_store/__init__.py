@@ -51,6 +51,8 @@ _EXPORTS = {
     "roll_schedule": "fyers_store.engine.continuous",
     "WholeLotSizer": "fyers_store.bt.sizers",
     "SQLiteHistoricalCache": "fyers_store.persistence",
+    "PostgresHistoricalCache": "fyers_store.persistence",
+    "cache_from_config": "fyers_store.persistence",
     "HistoricalCache": "fyers_store.persistence",
     "Gap": "fyers_store.persistence",
     "SQLiteStateStore": "fyers_store.state",

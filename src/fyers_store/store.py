@@ -353,11 +353,15 @@ class FyersStore(StoreMarketMixin):
         """The history cache (opened on first use), or None when none is configured."""
         with self._lock:
             if self._cache is None and self.cache_config is not None:
-                from fyers_store.persistence import SQLiteHistoricalCache
+                from fyers_store.persistence import cache_from_config
 
-                self._cache = SQLiteHistoricalCache.from_config(self.cache_config, calendar=self.calendar,
-                                                                clock=self._clock)
-                self._cache.initialize()
+                cache = cache_from_config(self.cache_config, calendar=self.calendar, clock=self._clock)
+                try:
+                    cache.initialize()
+                except BaseException:
+                    cache.close()
+                    raise
+                self._cache = cache
                 self._owns_cache = True
             return self._cache
 
@@ -368,14 +372,15 @@ class FyersStore(StoreMarketMixin):
             if self._history is None:
                 cache = self.cache
                 if cache is not None:
+                    wait = self.cache_config.fetch_claim_wait_seconds if self.cache_config is not None else 30.0
                     self._history = HistoryService(cache, self.rest, self.calendar, self._clock,
-                                                   settle_seconds=self._settle)
+                                                   settle_seconds=self._settle, claim_wait_seconds=wait)
             return self._history
 
     def _require_history(self) -> HistoryService:
         service = self.history
         if service is None:
-            raise ConfigError("cache.yaml", "db_path", "history needs the SQLite cache: give FyersStore a "
+            raise ConfigError("cache.yaml", "db_path", "history needs the history cache: give FyersStore a "
                               "cache or cache_config (config/cache.yaml)")
         return service
 

@@ -315,3 +315,35 @@ def test_parse_date():
     moment = cli_history.parse_date("2026-11-18T10:30")
     assert moment.when == ist(2026, 11, 18, 10, 30) and not moment.whole_day
     assert cli_history.parse_date("2026-11-18T05:00+00:00").when == ist(2026, 11, 18, 10, 30)
+
+
+# ---------------------------------------------------------------------------- backend: postgres
+@pytest.mark.postgres
+def test_backfill_and_coverage_on_a_postgres_cache(venue, pg_dsn, tmp_path, cwd, capsys):
+    venue.set_time(ist(2026, 11, 18, 15, 40))
+    cfg = make_config_dir(tmp_path, venue)
+    edit_yaml(cfg / "cache.yaml", backend="postgres", postgres={"dsn": pg_dsn})
+    argv = ["history", "backfill", SBIN, "-r", "5", "--from", "2026-11-16", "--to", "2026-11-18",
+            "--config-dir", str(cfg), "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    bars = len(venue_rows(venue, SBIN, "5", ist(2026, 11, 16), ist(2026, 11, 19)))
+    assert venue.rest_requests(HISTORY) == 1
+    assert summary_line(out) == f"REST calls made: 1 | bars served from cache: 0 | bars fetched: {bars}"
+    assert main(argv) == 0  # everything is in PostgreSQL now: no history request
+    assert venue.rest_requests(HISTORY) == 1
+    assert summary_line(capsys.readouterr().out).startswith("REST calls made: 0 ")
+    assert main(["history", "coverage", "--config-dir", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("cache PostgreSQL ") and "1 series, " + str(bars) + " bars" in out
+    password = pg_dsn.split("@")[0].rsplit(":", 1)[1]
+    assert password not in out
+
+
+def test_coverage_on_an_unreachable_postgres_is_one_clear_line(tmp_path, cwd, capsys):
+    cfg = make_config_dir(tmp_path)
+    edit_yaml(cfg / "cache.yaml", backend="postgres",
+              postgres={"dsn": "postgresql://u:secret-99@127.0.0.1:1/db", "connect_timeout_seconds": 2})
+    assert main(["history", "coverage", "--config-dir", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unreachable" in err and "secret-99" not in err

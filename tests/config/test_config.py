@@ -264,3 +264,27 @@ def test_loaded_configs_are_equal_value_objects(config_dir: Path) -> None:
     a = cfg.load_ws_config(config_dir / "fyers_ws.yaml")
     b = cfg.load_ws_config(config_dir / "fyers_ws.yaml")
     assert a == b and hash(a) == hash(b)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("backend: postgres\n", "cache.yaml: postgres: is required with backend: postgres"),
+    ("backend: sqlite\n", "cache.yaml: db_path: is required with backend: sqlite"),
+    ("backend: mysql\ndb_path: x\n", "cache.yaml: backend: expected one of 'sqlite', 'postgres'"),
+    ("backend: postgres\npostgres:\n  dsn: postgresql://u@h/db\n  pasword_env: X\n",
+     "cache.yaml: postgres.pasword_env: unknown key"),
+])
+def test_cache_backend_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "cache.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        cfg.load_cache_config(path)
+    assert message in str(info.value)
+
+
+def test_cache_backend_postgres_needs_no_db_path(tmp_path: Path) -> None:
+    path = tmp_path / "cache.yaml"
+    path.write_text("backend: postgres\npostgres:\n  dsn: postgresql://u@h/db\nfetch_claim_wait_seconds: 5\n")
+    loaded = cfg.load_cache_config(path)
+    assert (loaded.backend, loaded.db_path, loaded.postgres.dsn, loaded.fetch_claim_wait_seconds) == (
+        "postgres", None, "postgresql://u@h/db", 5.0)
+    assert cfg.load_cache_config(cfg.templates_dir() / "cache.yaml").backend == "sqlite"  # the shipped default

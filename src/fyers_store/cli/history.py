@@ -6,7 +6,7 @@
   run resumes), and a range already complete costs no REST call. Its requests draw on the REST budget
   file of a trading process with the same config (``rest_budget.sqlite`` beside the state DB, or
   ``budget_file``), so the two together stay within FYERS's per-user limits.
-* ``coverage`` reads only the cache file: first/last bar, bar count and the calendar-aware gaps of
+* ``coverage`` reads only the cache (its file, or its PostgreSQL database): first/last bar, bar count and the calendar-aware gaps of
   every cached ``(symbol, resolution)``.
 
 Against a local venue (the credentials file's ``api_base_url`` is not FYERS's) the store
@@ -86,7 +86,7 @@ def add_history_commands(commands: Any) -> None:
     """Register ``history backfill`` and ``history coverage`` on the top-level subparsers."""
     history = commands.add_parser(
         "history", help="fill the history cache from FYERS (backfill) and report what it holds (coverage)",
-        description="Work with the SQLite history cache named in <config dir>/cache.yaml.")
+        description="Work with the history cache named in <config dir>/cache.yaml (SQLite or PostgreSQL).")
     actions = history.add_subparsers(dest="history_command", metavar="ACTION")
 
     backfill = actions.add_parser(
@@ -122,7 +122,7 @@ def add_history_commands(commands: Any) -> None:
         "the known gaps: runs of expected bars that are neither stored nor inside a window already fetched "
         "from FYERS (GAPS, with GAP BARS bars in them; nights, weekends and holidays are not gaps). Expected "
         "bars inside a fetched window that FYERS had no data for are counted in EXPECTED but are not gaps; a "
-        "backfill would not ask for them again. Reads only the cache file: no network, nothing written.")
+        "backfill would not ask for them again. Reads only the cache (no FYERS request, nothing written).")
     coverage.add_argument("symbols", nargs="*", type=_symbol, metavar="SYMBOL", help="only these symbols (default: all)")
     coverage.add_argument("--resolution", "-r", type=_resolution, default=None, metavar="R",
                           help="only this resolution (default: all)")
@@ -195,7 +195,7 @@ def _backfill(store: Any, args: argparse.Namespace, clock_line: str, out: TextIO
     now = store.now()
     end = now if args.end is None else min(_end_of(args.end), now)
     cache = store.cache
-    print(f"backfill {len(symbols)} symbol(s) at resolution {res} into {cache.db_path}", file=out)
+    print(f"backfill {len(symbols)} symbol(s) at resolution {res} into {cache.location}", file=out)
     print(f"range: {ist_text(start)} .. {ist_text(end)} IST (end exclusive); {clock_line}", file=out)
     from fyers_store.adapters.rate_budget_file import FileRateLimiter
     from fyers_store.adapters.rate_budget_pg import PgRateLimiter
@@ -309,26 +309,27 @@ def _summary(store: Any, results: list[_Result], requests_before: int, res: str,
 
 # ---------------------------------------------------------------------------- coverage
 def coverage_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
-    """``fyers-store history coverage``; returns the exit status. Reads only the cache file."""
+    """``fyers-store history coverage``; returns the exit status. Reads only the cache."""
     from fyers_store.config import CACHE_FILE, CALENDAR_FILE, load_cache_config
     from fyers_store.models.market_calendar import NseCalendar
-    from fyers_store.persistence import SQLiteHistoricalCache
+    from fyers_store.persistence import cache_from_config
 
     out, err = out or sys.stdout, err or sys.stderr
     root = config_dir_of(args)
     cache_config = load_cache_config(root / CACHE_FILE)
-    path = Path(cache_config.db_path)
-    if not path.exists():
-        return fail(f"{root / CACHE_FILE}: db_path: no history cache at {path} yet (run `fyers-store history "
-                    "backfill` first)", EXIT_FAILURE, err)
+    if cache_config.db_path is not None and cache_config.backend == "sqlite":
+        path = Path(cache_config.db_path)
+        if not path.exists():
+            return fail(f"{root / CACHE_FILE}: db_path: no history cache at {path} yet (run `fyers-store history "
+                        "backfill` first)", EXIT_FAILURE, err)
     calendar_file = root / CALENDAR_FILE
     calendar = NseCalendar.from_yaml(calendar_file) if calendar_file.exists() else NseCalendar()
-    with SQLiteHistoricalCache.from_config(cache_config, calendar=calendar) as cache:
+    with cache_from_config(cache_config, calendar=calendar) as cache:
         rows = cache.coverage()
         wanted = set(args.symbols)
         rows = [r for r in rows if (not wanted or r.symbol in wanted)
                 and (args.resolution is None or r.resolution == args.resolution)]
-        print(f"cache {path}", file=out)
+        print(f"cache {cache.location}", file=out)
         if not rows:
             what = " ".join(args.symbols) or "any symbol"
             print(f"no cached bars for {what}" + (f" at resolution {args.resolution}" if args.resolution else ""),

@@ -237,12 +237,24 @@ class CacheMaintenanceConfig:
 
 @dataclass(frozen=True)
 class CacheConfig:
-    """The rebuildable SQLite/WAL history cache (``config/cache.yaml``)."""
+    """The rebuildable history cache (``config/cache.yaml``): a SQLite/WAL file (``backend: sqlite``,
+    the default; ``db_path`` required) or PostgreSQL (``backend: postgres``; the ``postgres:``
+    section required). ``fetch_claim_wait_seconds`` bounds how long a process waits while another
+    one fetches the same missing history from FYERS before fetching it itself."""
 
-    db_path: Path = setting(doc="path of the SQLite history cache file")
+    backend: Literal["sqlite", "postgres"] = setting("sqlite", doc="sqlite (one file, one host) or postgres")
+    db_path: Optional[Path] = setting(None, doc="path of the SQLite history cache file (backend: sqlite)")
     synchronous: SqliteSynchronous = setting("NORMAL")
     maintenance: CacheMaintenanceConfig = setting(default_factory=CacheMaintenanceConfig)
     concurrency: SqliteConcurrencyConfig = setting(default_factory=SqliteConcurrencyConfig)
+    postgres: Optional[PostgresConfig] = setting(None, doc="the PostgreSQL connection (backend: postgres)")
+    fetch_claim_wait_seconds: float = setting(30.0, min=0, max=3600)
+
+    def __post_init__(self) -> None:
+        if self.backend == "sqlite" and self.db_path is None:
+            raise CrossFieldError("db_path", "is required with backend: sqlite (the path of the cache file)")
+        if self.backend == "postgres" and self.postgres is None:
+            raise CrossFieldError("postgres", "is required with backend: postgres (at least dsn:)")
 
 
 @dataclass(frozen=True)

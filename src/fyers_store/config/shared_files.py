@@ -28,7 +28,7 @@ def shared_file_problems(*, credentials: FyersAuthConfig | None = None, cache: C
     (``None`` skips a file); ``limits.budget_file`` is taken as given, so pass the limits with
     their default budget file filled in to check that one too."""
     files: list[tuple[str, str, Path]] = []  # (file, key, path)
-    if cache is not None:
+    if cache is not None and cache.db_path is not None:
         files.append(("cache.yaml", "db_path", Path(cache.db_path)))
     if state is not None:
         files.append(("state.yaml", "state_db_path", Path(state.state_db_path)))

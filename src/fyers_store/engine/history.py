@@ -10,6 +10,13 @@ The rules that keep the cache truthful (it is trusted forever once a window is m
 * FYERS may publish the last minute's candle a moment after the minute ends. Inside the
   ``settle_seconds`` before ``now`` a window is therefore marked complete only up to the end of
   the last bar FYERS actually returned; the rest stays a gap and is asked for again next time.
+* One fetch per missing window across processes (and, on PostgreSQL, hosts): each FYERS request
+  window is fetched under the cache's claim on the series (:meth:`HistoricalCache.fetch_claim`),
+  after looking for gaps in it again, so a process that waited finds what the holder fetched and
+  sends nothing for it. The claim is held for one request at a time, so a waiter (a live feed's
+  top-up, say) waits about one request, never a whole backfill; the wait is also bounded by
+  ``claim_wait_seconds``, past which the fill fetches anyway (idempotent upserts: a duplicate fetch
+  costs REST budget, never correctness).
 * ``now`` is the exchange clock the caller supplies (the store's), never the machine's own idea of
   the date: a replayed or simulated venue runs on its own time.
 """
@@ -65,13 +72,18 @@ class HistoryService:
     :class:`~fyers_store.adapters.interfaces.RestAdapter`.
 
     ``clock`` returns the current exchange time (aware). Thread-safe: one fill per
-    ``(symbol, resolution)`` at a time, so two feeds asking for the same series do not fetch it twice.
+    ``(symbol, resolution)`` at a time, so two feeds asking for the same series do not fetch it twice;
+    across processes the cache's fetch claim does the same, waiting at most ``claim_wait_seconds``.
     """
 
     def __init__(self, cache: HistoricalCache, rest: RestAdapter | None, calendar: NseCalendar,
-                 clock: Callable[[], dt.datetime], *, settle_seconds: float = 120.0) -> None:
+                 clock: Callable[[], dt.datetime], *, settle_seconds: float = 120.0,
+                 claim_wait_seconds: float = 30.0) -> None:
         if settle_seconds < 0:
             raise ValueError("settle_seconds must be >= 0")
+        if claim_wait_seconds < 0:
+            raise ValueError("claim_wait_seconds must be >= 0")
+        self.claim_wait = claim_wait_seconds
         self.cache, self.rest, self.calendar, self.clock = cache, rest, calendar, clock
         self.settle = dt.timedelta(seconds=settle_seconds)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -127,14 +139,34 @@ class HistoryService:
                 raise RuntimeError(f"history {symbol} {res}: {len(gaps)} gap(s) in the cache and no REST adapter "
                                    "to fill them")
             plans = [(g.start, self._fetch_end(res, g.end, now, include_forming)) for g in gaps]
-            plans = [(a, b) for a, b in plans if b > a]
-            total = sum(len(rest.plan_history(res, a, b - _SECOND)) for a, b in plans)
-            for gap_start, gap_end in plans:
-                self._fetch_gap(rest, symbol, res, gap_start, gap_end, now, report, total, progress)
+            windows = [w for a, b in plans if b > a for w in self._windows(rest, res, a, b)]
+            for w_start, w_end in windows:
+                # One FYERS request at a time under the series' fetch claim, so another process waits
+                # about one request at most; whoever held it before may have filled this window.
+                with self.cache.fetch_claim(symbol, res, timeout=self.claim_wait) as held:
+                    if not held:
+                        _log.warning("history %s %s: another process has held the fetch claim for %.0f s; "
+                                     "fetching here too", symbol, res, self.claim_wait)
+                    for gap in self.cache.detect_gaps(symbol, res, w_start, w_end, now=now):
+                        gap_end = min(self._fetch_end(res, gap.end, now, include_forming), w_end)
+                        if gap_end > gap.start:
+                            self._fetch_gap(rest, symbol, res, gap.start, gap_end, now, report, len(windows),
+                                            progress)
         if report.rest_requests:
             _log.info("history %s %s: %d gap(s), %d request(s), %d bar(s) stored", symbol, res, report.gaps,
                       report.rest_requests, report.bars_fetched)
         return res, now, report
+
+    @staticmethod
+    def _windows(rest: RestAdapter, res: str, start: dt.datetime,
+                 end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+        """``[start, end)`` cut into FYERS's per-request windows, as half-open ranges."""
+        out = []
+        for w in rest.plan_history(res, start, end - _SECOND):
+            # A daily window's end is 00:00 of its last date; an intraday one's is its last second.
+            w_end = min(w.end + (dt.timedelta(days=1) if w.is_daily else _SECOND), end)
+            out.append((max(w.start, start), w_end))
+        return out
 
     def _forming(self, res: str, now: dt.datetime) -> dt.datetime | None:
         """Start of the bar still open at ``now``, or None between sessions."""

@@ -9,6 +9,9 @@ Conventions every backend follows:
   :meth:`HistoricalCache.mark_complete` (the bar still forming at ``now`` always counts as missing).
   Runs are consecutive in the *expected* sequence, so one gap can span a night, a weekend or a
   holiday (one FYERS request), while a stored bar splits two gaps.
+* :meth:`HistoricalCache.fetch_claim` makes "one fetch per missing window" hold across processes
+  (and, on PostgreSQL, hosts): whoever holds a series' claim fetches; the others wait for it, then
+  look for gaps again and find them filled.
 * ``mark_complete`` is the only way to tell the cache "this window was fetched and nothing more will
   come", e.g. a holiday missing from the calendar. It never covers a bar that is still forming.
 """
@@ -16,6 +19,7 @@ Conventions every backend follows:
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
@@ -78,6 +82,11 @@ class HistoricalCache(abc.ABC):
 
     Usable as a context manager: ``with SomeCache(...) as cache: ...`` initializes and closes it.
     """
+
+    @property
+    def location(self) -> str:
+        """Where the cache lives, for operators' messages (never with a password)."""
+        return type(self).__name__
 
     def initialize(self) -> None:
         """Prepare storage (idempotent). Backends also do this implicitly on first use."""
@@ -151,3 +160,16 @@ class HistoricalCache(abc.ABC):
     @abc.abstractmethod
     def coverage(self, symbol: str | None = None) -> list[CoverageRow]:
         """One row per stored ``(symbol, resolution)``, optionally for one symbol, sorted."""
+
+    # ------------------------------------------------------------------ one fetch per missing window
+    def fetch_claim(self, symbol: str, resolution: str, *, timeout: float) -> contextlib.AbstractContextManager[bool]:
+        """Hold the right to fetch ``(symbol, resolution)`` from FYERS into this cache.
+
+        ``with cache.fetch_claim(sym, res, timeout=30) as held:`` waits up to ``timeout`` seconds
+        while another process (SQLite: of this host; PostgreSQL: of any host) holds it, then yields
+        True, or False when the wait timed out (the caller may fetch anyway: upserts are idempotent,
+        a duplicate fetch only costs REST budget). Holders should detect gaps again *after*
+        acquiring: the previous holder may have filled them. The claim dies with its process. This
+        default is for single-process caches: it never waits.
+        """
+        return contextlib.nullcontext(True)

@@ -49,6 +49,14 @@ def connection_kwargs(cfg: PostgresConfig, *, application_name: str) -> dict[str
         "connect_timeout": max(1, round(cfg.connect_timeout_seconds)),
         "application_name": application_name,
         "options": f"-c statement_timeout={int(cfg.statement_timeout_seconds * 1000)}",
+        # A server that vanishes without closing the socket (a dead host, a partition) is noticed by
+        # the client too, not only by the server's statement_timeout: keepalive probes find a silent
+        # peer in about 11 s, and unacknowledged writes give up after the longest legitimate wait.
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": int((cfg.connect_timeout_seconds + cfg.statement_timeout_seconds) * 1000),
     }
     password = os.environ.get(cfg.password_env)
     if password:

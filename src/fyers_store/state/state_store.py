@@ -147,7 +147,7 @@ class SQLiteStateStore(StateInspection):
             cache = cache_db_path if isinstance(cache_db_path, CacheConfig) else CacheConfig(db_path=Path(os.fspath(cache_db_path)))
             ensure_distinct_db_paths(cache, state_config)
             with contextlib.suppress(OSError):  # hard links / case-insensitive file systems
-                if os.path.samefile(cache.db_path, state_config.state_db_path):
+                if cache.db_path is not None and os.path.samefile(cache.db_path, state_config.state_db_path):
                     raise ConfigError(
                         "cache.yaml / state.yaml",
                         "state_db_path",
