@@ -26,13 +26,14 @@ demo: $(STAMP)
 	$(PY) examples/backtest_to_live.py --venue
 
 # Every benchmark of benchmarks/registry.py, each with its baseline in the same run (docs/benchmarks.md):
-# `bench` writes the tables between the markers in docs/benchmarks.md (about 15 minutes on the 2-core
-# VM); `bench-quick` runs the same scripts at small sizes and only prints (under 3 minutes).
+# `bench` writes the tables between the markers in docs/benchmarks.md (under 30 minutes on the 2-core
+# VM); `bench-quick` runs the quick ones at small sizes and only prints (under 3 minutes). Both get a
+# throwaway PostgreSQL (benchmarks/with_postgres.sh) unless FYERS_STORE_BENCH_PG_DSN is set.
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py --write-docs
+	benchmarks/with_postgres.sh $(PY) benchmarks/run_all.py --write-docs
 
 bench-quick: $(STAMP)
-	$(PY) benchmarks/run_all.py --quick
+	benchmarks/with_postgres.sh $(PY) benchmarks/run_all.py --quick
 
 # The chaos suite (docs/reliability.md): 15 minutes of seeded faults and SIGKILLs; writes its figures
 # into docs/reliability.md. A short seeded subset runs in `make test`.
