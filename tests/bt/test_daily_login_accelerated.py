@@ -22,7 +22,6 @@ orders of each day completed; four TOTP logins.
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import backtrader as bt
 import pytest
@@ -36,12 +35,9 @@ from fyers_store.engine.session import SessionState
 from support.clocks import IST
 from support.daily_login import DAYS, assert_days_without_restarts, INVALIDATED_AT, SYMBOLS, Run, at, config_dir, fast_ws, reconnected
 
-# Opt-in until it is reliable (issue 17, docs/tasks.md): it passes most runs, but it fails now and
-# then on a bar at a session's start or after a session swap, more often when the machine is busy.
-# Run it with FYERS_ACCELERATED_EVIDENCE=1.
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(os.environ.get("FYERS_ACCELERATED_EVIDENCE") != "1",
-                                 reason="opt-in (FYERS_ACCELERATED_EVIDENCE=1): not reliable yet, see docs/tasks.md")]
+# Slow (about a minute), not opt-in: every failure it showed under load was a real defect, fixed
+# with a test of its own (docs/tasks.md, issue 17).
+pytestmark = pytest.mark.slow
 
 FACTOR = 1500.0  # a session (09:14-15:31) in ~15 s real; a 5-minute bar in 0.2 s
 TICK_INTERVAL = 10.0  # venue seconds between a symbol's ticks: 30 per bar, 150 ticks/s real
