@@ -85,6 +85,19 @@ def pg_dsn(pg_server_dsn: str):
     yield from fresh_database(pg_server_dsn)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_backend(request: pytest.FixtureRequest, tmp_path):
+    """The state DB on each backend: a :class:`support.state_backends.StateBackend` (one SQLite file,
+    or a fresh PostgreSQL database, per test)."""
+    from support.state_backends import StateBackend
+
+    path = tmp_path / "state" / "state.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if request.param == "sqlite":
+        return StateBackend("sqlite", path)
+    return StateBackend("postgres", path, request.getfixturevalue("pg_dsn"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In CI (FYERS_STORE_REQUIRE_POSTGRES=1) a run that collects no PostgreSQL test is an error."""
     from support.pg_fixtures import REQUIRE_ENV, postgres_required

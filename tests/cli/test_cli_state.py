@@ -96,7 +96,7 @@ def test_show_prints_orders_positions_last_trade_reconcile_and_run_id(tmp_path, 
     assert main(["state", "show", "--config-dir", str(cfg)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0] == f"state DB {db(tmp_path)} (schema v1), account {ACCOUNT}"
+    assert lines[0] == f"state DB {db(tmp_path)} (schema v2), account {ACCOUNT}"
     assert f"strategy default: run id {run_id}, order tags issued: 3" in lines
     assert "  open orders (2):" in lines  # the filled order is not open
     header = lines.index("  open orders (2):") + 1
@@ -145,10 +145,10 @@ def test_show_unknown_strategy_other_account_and_missing_file(tmp_path, cfg, cap
 
 def test_show_reports_a_schema_mismatch_in_one_line(tmp_path, cfg, capsys):
     write_state(tmp_path)
-    set_user_version(db(tmp_path), 2)
+    set_user_version(db(tmp_path), 3)
     assert main(["state", "show", "--config-dir", str(cfg)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "has schema version 2" in err and "fyers-store state clear" in err
+    assert err.count("\n") == 1 and "has schema version 3" in err and "fyers-store state clear" in err
 
 
 # ---------------------------------------------------------------------------- clear
@@ -198,7 +198,7 @@ def test_clear_with_yes_backs_up_then_empties_the_file(tmp_path, cfg, capsys):
     assert backup.parent == db(tmp_path).parent and backup.name.startswith("state.sqlite.2")
     assert f"backup written: {backup}" in out
     assert (f"cleared state DB {db(tmp_path)}: removed 3 orders, 3 positions, 1 applied_trades, 4 meta; "
-            "empty schema v1 created") in out
+            "empty schema v2 created") in out
     with open_store(tmp_path) as s:
         assert s.strategy_ids() == [] and s.account_ids() == [] and s.load_positions() == []
         assert s.get_or_create_run_id() != run_id
@@ -223,7 +223,7 @@ def test_clear_refuses_while_another_connection_has_the_file_open(tmp_path, cfg,
 
 def test_clear_recovers_a_schema_mismatch(tmp_path, cfg, capsys):
     write_state(tmp_path)
-    set_user_version(db(tmp_path), 2)
+    set_user_version(db(tmp_path), 3)
     assert main(["state", "clear", "--yes", "--config-dir", str(cfg)]) == 0
     capsys.readouterr()
     with open_store(tmp_path) as s:

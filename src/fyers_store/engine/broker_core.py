@@ -55,7 +55,8 @@ from fyers_store.models.orders import (
 from fyers_store.models.stream import ConnectionEvent, EventKind
 from fyers_store.engine.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.state.models import StoredPosition
-from fyers_store.state.state_store import SQLiteStateStore
+from fyers_store.state.ownership import StrategyOwnershipLost
+from fyers_store.state.store_base import StateStore
 
 __all__ = ["BrokerCore", "OrderIntent", "PositionChange", "BrokerEvent", "live_orders_allowed"]
 
@@ -86,7 +87,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
     ``contracts`` (a dated symbol master) turns on the local checks of ``engine/order_checks.py``.
     """
 
-    def __init__(self, store: BrokerStorePort, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
+    def __init__(self, store: BrokerStorePort, state: StateStore, config: BrokerConfig, *, owner: str = "default",
                  primary: bool = True, unknown_grace_seconds: float = 5.0, env: dict[str, str] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, keep_done_orders: int = _KEEP_DONE,
                  wall: Callable[[], float] = time.time, contracts: ContractsPort | None = None) -> None:
@@ -182,12 +183,22 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         exc, self._raise_next = self._raise_next, None
         return exc
 
+    def _check_ownership(self) -> None:
+        """Halt once this process no longer owns the strategy (its state-DB lease was taken over or
+        could not be renewed in time; set by the lease thread): no order is sent afterwards."""
+        lost = self.state.ownership_lost
+        if lost is not None and self._halted is None:
+            error = StrategyOwnershipLost(lost)
+            self._raise_next = error
+            self._halt(f"ownership lost: {lost}", error)
+
     # ------------------------------------------------------------------ orders
     def place(self, intent: OrderIntent) -> list[BrokerEvent]:
         """Place one order (never retried). Refusals by policy (halted, live gate, product type)
         come back as a REJECTED event without anything sent."""
         if not self._run_id:  # start() never reached the state DB (e.g. a dead token): no tag can be made
             raise self._halt_error or BrokerHalted("the broker has not been started (call start() first)")
+        self._check_ownership()
         product = intent.product_type or ProductType(self.config.default_product_type)
         refusal = self._refusal(product, intent)
         hold = refusal is None and self._must_hold()
@@ -317,6 +328,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         reconcile when due (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
         ReconcileFailureError when a reconcile fails -- after returning the events this call had
         already applied, if any (they are never lost: the next call raises)."""
+        self._check_ownership()
         refused = self.store.auth_error  # a socket's token was refused (or the session ended)
         if refused is not None and self._halted is None:
             self._auth_failed(refused)

@@ -4,9 +4,10 @@ The version lives in ``PRAGMA user_version``; ``PRAGMA application_id`` marks th
 fyers-store state DB so a foreign SQLite file (the history cache, another program's DB) is refused
 instead of being written into. There are no automatic migrations: the state DB only holds what the
 broker can rebuild by reconciling with FYERS, so an incompatible file is backed up and reset by the
-operator (see :func:`schema_mismatch_message`).
+operator (see :func:`schema_mismatch_message`) -- except additive steps this module applies itself:
+v1 -> v2 adds the ``strategy_owners`` lease table (:mod:`fyers_store.state.ownership`).
 
-Adding a version: write ``STATE_SCHEMA_V2`` and its DDL, point ``STATE_SCHEMA_VERSION`` at it, and
+Adding a version: write ``STATE_SCHEMA_V3`` and its DDL, point ``STATE_SCHEMA_VERSION`` at it, and
 keep the old constant so messages can name it.
 """
 
@@ -21,6 +22,8 @@ from fyers_store.logs import get_logger
 __all__ = [
     "STATE_APPLICATION_ID",
     "STATE_SCHEMA_V1",
+    "STATE_SCHEMA_V2",
+    "LEASE_DDL",
     "STATE_SCHEMA_VERSION",
     "STATE_TABLES",
     "create_schema",
@@ -34,12 +37,30 @@ __all__ = [
 log = get_logger(__name__, "state")
 
 STATE_SCHEMA_V1 = 1
-STATE_SCHEMA_VERSION = STATE_SCHEMA_V1
+STATE_SCHEMA_V2 = 2  # + strategy_owners (the ownership lease)
+STATE_SCHEMA_VERSION = STATE_SCHEMA_V2
 
 #: ``PRAGMA application_id`` of a state DB: the bytes "FYST".
 STATE_APPLICATION_ID = 0x46595354
 
+#: The tables of a strategy's state (``clear_state`` empties them). The lease table is not one of
+#: them: clearing a strategy's state must not hand its ownership to someone else.
 STATE_TABLES = ("orders", "order_aliases", "positions", "applied_trades", "ws_watermarks", "meta")
+
+#: The ownership lease (schema v2), the same on both backends (``{bigint}``: INTEGER / BIGINT).
+LEASE_DDL = """
+    CREATE TABLE strategy_owners (
+        account_id  TEXT     NOT NULL,
+        strategy_id TEXT     NOT NULL,
+        owner_id    TEXT     NOT NULL CHECK (length(owner_id) > 0),
+        epoch       {bigint} NOT NULL CHECK (epoch >= 1),
+        expires_at  {bigint} NOT NULL,
+        acquired_at {bigint} NOT NULL,
+        renewed_at  {bigint} NOT NULL,
+        PRIMARY KEY (account_id, strategy_id)
+    )
+"""
+_LEASE_DDL_SQLITE = LEASE_DDL.replace("{bigint}", "INTEGER")
 
 # Timestamps are INTEGER microseconds since the Unix epoch (UTC): exact, and ordered numerically.
 _DDL_V1 = (
@@ -188,6 +209,8 @@ def read_header(conn: sqlite3.Connection) -> tuple[int, int, list[str]]:
 def _check(path: str | Path, app_id: int, version: int, tables: list[str]) -> bool:
     """True when the file holds the current schema, False when it is blank (create it); raises otherwise."""
     if app_id == STATE_APPLICATION_ID:
+        if version == STATE_SCHEMA_V1:
+            return False  # upgraded in place (additive) by ensure_schema
         if version != STATE_SCHEMA_VERSION:
             exc = StateSchemaMismatch(schema_mismatch_message(path, version, STATE_SCHEMA_VERSION))
             exc.path, exc.found, exc.expected = str(path), version, STATE_SCHEMA_VERSION  # type: ignore[attr-defined]
@@ -211,6 +234,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     """Create the current schema; the caller holds a write transaction on a blank file."""
     for ddl in _DDL_V1:
         conn.execute(ddl)
+    conn.execute(_LEASE_DDL_SQLITE)
     conn.execute(f"PRAGMA application_id = {STATE_APPLICATION_ID}")
     conn.execute(f"PRAGMA user_version = {STATE_SCHEMA_VERSION}")
 
@@ -222,9 +246,15 @@ def ensure_schema(conn: sqlite3.Connection, path: str | Path) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")  # another process may be creating it right now: re-check under the lock
     try:
-        if not _check(path, *read_header(conn)):
-            create_schema(conn)
-            log.info("created state DB schema v%d in %s", STATE_SCHEMA_VERSION, path)
+        app_id, version, tables = read_header(conn)
+        if not _check(path, app_id, version, tables):
+            if app_id == STATE_APPLICATION_ID and version == STATE_SCHEMA_V1:
+                conn.execute(_LEASE_DDL_SQLITE)
+                conn.execute(f"PRAGMA user_version = {STATE_SCHEMA_V2}")
+                log.info("upgraded state DB %s from schema v1 to v2 (ownership lease table)", path)
+            else:
+                create_schema(conn)
+                log.info("created state DB schema v%d in %s", STATE_SCHEMA_VERSION, path)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
