@@ -141,6 +141,28 @@ def test_a_lapsed_lease_nobody_took_is_renewed(state_backend: StateBackend) -> N
         owner.set_meta("k", "v")  # and writes still pass the fence
 
 
+def test_a_lease_of_a_dead_process_of_this_host_is_taken_at_once(state_backend: StateBackend) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # reaped: its pid names no process now
+    dead = f"{socket.gethostname()}:{proc.pid}:x"
+    with state_backend.open() as crashed:
+        assert isinstance(crashed.acquire_ownership(dead, 600), Lease)  # as if that process held it, then died
+    # other hosts' owners are never presumed dead: their lease must lapse
+    with state_backend.open(strategy_id="beta") as far:
+        assert isinstance(far.acquire_ownership(f"elsewhere:{proc.pid}:x", 600), Lease)
+    waiting = state_backend.config(take_over_dead_local_owner=False)
+    with pytest.raises(StrategyOwnedElsewhere):
+        open_state_store(waiting, "alpha")
+    with pytest.raises(StrategyOwnedElsewhere, match="elsewhere"):
+        open_state_store(state_backend.config(), "beta")
+    with open_state_store(state_backend.config(), "alpha") as restarted:
+        assert restarted.lease.epoch == 2
+
+
 class _FailingStore:
     """A store whose renewals fail (the database is unreachable): what the keeper does then."""
 
@@ -150,7 +172,7 @@ class _FailingStore:
         self.ownership_lost: str | None = None
         self.renewals = 0
 
-    def acquire_ownership(self, owner_id: str, lease_seconds: float) -> Lease:
+    def acquire_ownership(self, owner_id: str, lease_seconds: float, **_: object) -> Lease:
         return Lease(owner_id, 1, 0)
 
     def renew_ownership(self, lease_seconds: float) -> Lease:

@@ -114,16 +114,18 @@ def ledger_rows(db: Path | StateStore) -> list[tuple[str, str | None, float]]:
     """Every applied-trade ledger row of a state DB (a file, or a store on either backend):
     (trade_id, order_tag, qty), read around the library with a connection of its own (what is
     durably committed: a read-only SQLite connection, or a new PostgreSQL one)."""
-    import os
     import sqlite3
 
     if isinstance(db, StateStore):
         if db.backend == "postgres":
             import psycopg
 
-            with psycopg.connect(os.environ[STATE_DSN_ENV]) as pg:
-                rows = pg.execute("SELECT trade_id, order_tag, qty FROM fyers_store.applied_trades WHERE account_id = %s "
-                                  "ORDER BY trade_id", (db.account_id,)).fetchall()
+            from fyers_store.persistence.pg_connection import resolved_dsn
+
+            cfg = db.config  # type: ignore[attr-defined]
+            with psycopg.connect(resolved_dsn(cfg)) as pg:
+                rows = pg.execute(f"SELECT trade_id, order_tag, qty FROM {cfg.schema}.applied_trades "
+                                  "WHERE account_id = %s ORDER BY trade_id", (db.account_id,)).fetchall()
             return [(str(r[0]), r[1], float(r[2])) for r in rows]
         assert isinstance(db, SQLiteStateStore)
         db_path = db.path

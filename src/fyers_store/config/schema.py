@@ -264,6 +264,9 @@ class OwnershipConfig:
     standby_poll_seconds: float = setting(1.0, gt=0, max=600, doc="how often a standby checks the lease")
     standby_max_wait_seconds: Optional[float] = setting(
         None, gt=0, doc="a standby gives up (error) after this long; null: waits for ever")
+    take_over_dead_local_owner: bool = setting(
+        True, doc="a lease held by a process of this host that no longer exists is taken at once, without "
+        "waiting for it to lapse (a restart after a crash; other hosts' owners always lapse)")
 
     def __post_init__(self) -> None:
         if self.renew_interval_seconds * 2 > self.lease_seconds:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from fyers_store.state.rows import StateConn
 
 __all__ = ["Lease", "LeaseHolder", "OwnershipLease", "OwnershipMixin", "StrategyOwnedElsewhere",
-           "StrategyOwnershipLost", "new_owner_id"]
+           "StrategyOwnershipLost", "local_owner_dead", "new_owner_id"]
 
 log = get_logger(__name__, "state")
 T = TypeVar("T")
@@ -76,6 +76,29 @@ class LeaseHolder:
 def new_owner_id() -> str:
     """``host:pid:random`` -- unique per process start, readable in an operator's message."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def local_owner_dead(owner_id: str) -> bool:
+    """True only when ``owner_id`` (see :func:`new_owner_id`) names a process of this host that no
+    longer runs (or is a zombie): it can write nothing any more. Anything else (another host, a live
+    or unknowable pid, this process) is False: its lease must lapse."""
+    parts = owner_id.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists, owned by another user
+        return False
+    try:  # Linux: killed but not yet reaped by its parent
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class OwnershipMixin:
@@ -141,10 +164,12 @@ class OwnershipMixin:
             self.ownership_lost = self.ownership_lost or reason
             raise StrategyOwnershipLost(f"state DB {self._where}: write refused: {reason}; nothing was written")
 
-    def acquire_ownership(self, owner_id: str, lease_seconds: float) -> Lease | LeaseHolder:
-        """Take the lease if it is free, lapsed or released (a new generation), in one transaction
-        with the row locked; else return who holds it. On success this store's writes are fenced
-        by the new lease."""
+    def acquire_ownership(self, owner_id: str, lease_seconds: float, *,
+                          holder_dead: Callable[[str], bool] | None = None) -> Lease | LeaseHolder:
+        """Take the lease if it is free, lapsed or released (a new generation), or its holder is
+        known dead (``holder_dead(holder_owner_id)``, e.g. :func:`local_owner_dead`), in one
+        transaction with the row locked; else return who holds it. On success this store's writes
+        are fenced by the new lease."""
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be > 0")
         length = int(lease_seconds * 1_000_000)
@@ -164,7 +189,7 @@ class OwnershipMixin:
                 row = conn.execute(sel, self._key()).fetchone()  # another process inserted it just now
                 return LeaseHolder(str(row[0]), int(row[1]), max(0.0, (int(row[2]) - now) / 1e6))
             holder, epoch, expires = str(row[0]), int(row[1]), int(row[2])
-            if expires > now:
+            if expires > now and not (holder_dead is not None and holder_dead(holder)):
                 return LeaseHolder(holder, epoch, (expires - now) / 1e6)
             updated = conn.execute(
                 f"UPDATE {LEASE_TABLE} SET owner_id = ?, epoch = ?, expires_at = ?, acquired_at = ?, renewed_at = ? "
@@ -272,7 +297,8 @@ class OwnershipLease:
         told = False
         while True:
             sent = self._mono()
-            got = self.store.acquire_ownership(self.owner_id, cfg.lease_seconds)
+            got = self.store.acquire_ownership(
+                self.owner_id, cfg.lease_seconds, holder_dead=local_owner_dead if cfg.take_over_dead_local_owner else None)
             if isinstance(got, Lease):
                 self._valid_until = sent + cfg.lease_seconds
                 self._start()

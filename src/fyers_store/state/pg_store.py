@@ -152,6 +152,11 @@ class PostgresStateStore(StateStore):
     def _where(self) -> str:
         return self._label
 
+    @property
+    def config(self) -> PostgresConfig:
+        """The database this store uses."""
+        return self._config
+
     def __repr__(self) -> str:
         return (f"PostgresStateStore({self._label!r}, account_id={self._account_id!r}, "
                 f"strategy_id={self._strategy_id!r})")
