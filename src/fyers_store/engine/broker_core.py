@@ -183,14 +183,18 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         exc, self._raise_next = self._raise_next, None
         return exc
 
-    def _check_ownership(self) -> None:
+    def _check_ownership(self, *, acting: bool = False) -> None:
         """Halt once this process no longer owns the strategy (its state-DB lease was taken over or
-        could not be renewed in time; set by the lease thread): no order is sent afterwards."""
+        could not be renewed in time; set by the lease thread): no order is sent afterwards. With
+        ``acting`` (place, cancel, modify) raise ``StrategyOwnershipLost``: not even a refusal may be
+        recorded in a state DB another process owns now."""
         lost = self.state.ownership_lost
-        if lost is not None and self._halted is None:
-            error = StrategyOwnershipLost(lost)
-            self._raise_next = error
-            self._halt(f"ownership lost: {lost}", error)
+        if lost is None:
+            return
+        if self._halted is None:  # the next dispatch raises it too: a caller may swallow the one below
+            self._raise_next = self._halt(f"ownership lost: {lost}", StrategyOwnershipLost(lost))
+        if acting:
+            raise StrategyOwnershipLost(lost)
 
     # ------------------------------------------------------------------ orders
     def place(self, intent: OrderIntent) -> list[BrokerEvent]:
@@ -198,7 +202,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         come back as a REJECTED event without anything sent."""
         if not self._run_id:  # start() never reached the state DB (e.g. a dead token): no tag can be made
             raise self._halt_error or BrokerHalted("the broker has not been started (call start() first)")
-        self._check_ownership()
+        self._check_ownership(acting=True)
         product = intent.product_type or ProductType(self.config.default_product_type)
         refusal = self._refusal(product, intent)
         hold = refusal is None and self._must_hold()
@@ -268,6 +272,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) or venue_id is None:
             self._cancel_when_placed.add(tag)
             return []
+        self._check_ownership(acting=True)
         self._raise_if_halted()
         self._persist(self.book.request_cancel(tag))
         try:
@@ -295,6 +300,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         order that cannot be modified now (see :meth:`OrderBook.request_modify`). A modify whose
         outcome is unknown stays pending until the order, looked up by its tag, shows it applied
         (MODIFIED) or still unchanged after ``unknown_grace_seconds`` (MODIFY_REJECTED)."""
+        self._check_ownership(acting=True)
         self._raise_if_halted()
         order = self.book.request_modify(tag, qty=qty, limit_price=limit_price, stop_price=stop_price)
         venue_id = order.venue_order_id
