@@ -192,7 +192,9 @@ def test_an_owner_that_cannot_renew_before_expiry_declares_the_lease_lost() -> N
     try:
         wait_until(lambda: store.renewals >= 3, "renewal attempts")
         assert store.ownership_lost is None  # failures inside the lease's life are retried
+        assert not keeper.expired()
         now[0] = 1.0  # the lease taken (measured from before it was requested) has run out
+        assert keeper.expired()  # what the broker sees at once, even while a renewal hangs
         wait_until(lambda: store.ownership_lost is not None, "the lease to be declared lost")
         assert "could not renew" in store.ownership_lost and "stops trading" in store.ownership_lost
     finally:

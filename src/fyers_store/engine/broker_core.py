@@ -188,7 +188,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         could not be renewed in time; set by the lease thread): no order is sent afterwards. With
         ``acting`` (place, cancel, modify) raise ``StrategyOwnershipLost``: not even a refusal may be
         recorded in a state DB another process owns now."""
-        lost = self.state.ownership_lost
+        lost = self.state.ownership_problem()
         if lost is None:
             return
         if self._halted is None:  # the next dispatch raises it too: a caller may swallow the one below

@@ -140,6 +140,17 @@ class OwnershipMixin:
         if keeper is not None:
             keeper.close()
 
+    def ownership_problem(self) -> str | None:
+        """Why this process may not trade the strategy now, or None: the lease was lost, or (a
+        renewal hanging on the database) the last good renewal has run out without a new one."""
+        if self.ownership_lost is not None:
+            return self.ownership_lost
+        keeper = self._keeper
+        if keeper is not None and keeper.expired():
+            return (f"the lease of strategy {self._strategy_id!r} (account {self._account_id}) was not renewed "
+                    "before it expired; another process may take over, so this one stops trading")
+        return None
+
     @property
     def lease(self) -> Lease | None:
         """The lease this store holds (its fencing token), or None (writes are not fenced)."""
@@ -321,6 +332,10 @@ class OwnershipLease:
             wait = min(cfg.standby_poll_seconds, max(got.remaining_seconds, 0.01))
             if self._stop.wait(wait):
                 raise StrategyOwnedElsewhere(f"{where}; stopped while waiting as a standby")
+
+    def expired(self) -> bool:
+        """True once the lease, as last renewed (measured from before the request), has run out here."""
+        return self._thread is not None and self._mono() >= self._valid_until
 
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{self.store._strategy_id}",
