@@ -780,3 +780,23 @@ def test_env_overrides_through_process_environment(tmp_path: Path, monkeypatch: 
     with SQLiteStateStore.from_config(load_state_config()) as s:
         assert (s.path, s.account_id) == (yaml_db, "YAMLACCT")
         assert s.get_meta("k") is None
+
+
+# ------------------------------------------------------------------------------------------ inspection
+
+
+def test_inspection_lists_ledger_strategies_accounts_and_meta(state_backend: StateBackend, clock: ManualClock[dt.datetime]) -> None:
+    with state_backend.open("ACC1", "s1", clock=clock) as s1, state_backend.open("ACC1", "s2", clock=clock) as s2, \
+         state_backend.open("ACC2", "s1", clock=clock) as other:
+        # same trade time and apply time: the order applied breaks the tie (rowid / seq)
+        for tid in ("9", "3", "5"):
+            s1.record_fill(trade(tid, tag=None, at=T0))
+        s1.record_fill(trade("1", tag=None, at=T0 - dt.timedelta(minutes=1)))
+        s2.set_meta("b", "2")
+        s2.set_meta("a", "1")
+        other.upsert_position(StoredPosition(SYM, 1, 1))
+        assert [t.trade_id for t in s1.applied_trades()] == ["1", "9", "3", "5"]
+        assert s2.applied_trades() == []
+        assert s1.strategy_ids() == ["s1", "s2"] and other.strategy_ids() == ["s1"]
+        assert s1.account_ids() == ["ACC1", "ACC2"]
+        assert s2.meta_items() == {"a": "1", "b": "2"}

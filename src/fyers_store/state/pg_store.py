@@ -170,15 +170,16 @@ class PostgresStateStore(StateStore):
             log.debug("closed state DB %s", self._label)
 
     @contextlib.contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
+    def _errors(self, what: str, *, write: bool = True) -> Iterator[None]:
         import psycopg
 
+        undone = ", nothing of it was written" if write else ""
         try:
             yield
         except psycopg.errors.IntegrityError as exc:
             raise StateStoreError(f"state DB {self._label}: {what}: constraint failed: {redact_dsn(str(exc))}") from None
         except psycopg.Error as exc:
-            raise StateStoreError(f"state DB {self._label}: {what} failed, nothing of it was written: "
+            raise StateStoreError(f"state DB {self._label}: {what} failed{undone}: "
                                   f"{redact_dsn(str(exc).strip())}") from None
         except Exception as exc:
             from psycopg_pool import PoolTimeout
@@ -214,7 +215,7 @@ class PostgresStateStore(StateStore):
                 return work(conn)
 
     def _query(self, what: str, sql: str, params: SqlParams = ()) -> list[SqlRow]:
-        with self._errors(what):
+        with self._errors(what, write=False):
             with self._transaction(False) as conn:
                 return [tuple(r) for r in conn.execute(sql, params).fetchall()]
 
