@@ -27,7 +27,7 @@ import secrets
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from fyers_store.config.schema import OwnershipConfig
 from fyers_store.errors import StateStoreError

@@ -18,10 +18,9 @@ own (same owner, same generation); a store whose lease was taken over has its wr
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import secrets
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Optional, TypeVar
+from typing import Any, Callable, ContextManager, Iterable, Optional, TypeVar
 
 from fyers_store.errors import StateStoreError
 from fyers_store.logs import get_logger
