@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test test-fast demo bench reliability clean-venv
+.PHONY: test test-fast demo bench bench-quick reliability clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,14 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/backtest_to_live.py --venue
 
+# Every benchmark of benchmarks/registry.py, each with its baseline in the same run (docs/benchmarks.md):
+# `bench` writes the tables between the markers in docs/benchmarks.md (about 15 minutes on the 2-core
+# VM); `bench-quick` runs the same scripts at small sizes and only prints (under 3 minutes).
 bench: $(STAMP)
-	$(PY) benchmarks/cache_throughput.py
-	$(PY) benchmarks/bench_data_socket.py
+	$(PY) benchmarks/run_all.py --write-docs
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/run_all.py --quick
 
 # The chaos suite (docs/reliability.md): 15 minutes of seeded faults and SIGKILLs; writes its figures
 # into docs/reliability.md. A short seeded subset runs in `make test`.

@@ -150,6 +150,8 @@ def run(minutes: float, workers: int, days: int, resolutions: list[str], seed: i
             "minutes": whole, "workers": workers, "days": days, "resolutions": resolutions,
             "requests": len(sent), "requests_in_whole_minutes": in_window, "per_minute": per_minute,
             "budget": limits.per_minute * whole, "pace": in_window / (limits.per_minute * whole),
+            # reads stop short of the slots kept for orders (order_reserve_per_minute)
+            "reads_budget": (limits.per_minute - limits.order_reserve_per_minute) * whole,
             "requests_per_s": in_window / (60.0 * whole), "budget_per_s": limits.per_minute / 60.0,
             "http_429": stats["rate_limited"], "retries": stats["retries"], "windows": sum(windows),
             "bars": sum(bars), "seconds": elapsed, "bars_per_s": sum(bars) / elapsed,
@@ -187,6 +189,14 @@ def main() -> int:
           f"of the FYERS budget; 429s: {result['http_429']}; retries: {result['retries']}")
     print(f"bars: {result['bars']:,} in {result['seconds']:.1f} s = {result['bars_per_s']:,.0f} bars/s "
           f"({result['windows']} windows)")
+    print()
+    print("| resolutions | minutes | requests in them | per minute | budget | pace | reads' share (budget less the "
+          "order reserve) | pace vs reads' share | 429s | bars/s |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| {','.join(result['resolutions'])} | {result['minutes']} | {result['requests_in_whole_minutes']} | "
+          f"{', '.join(map(str, result['per_minute']))} | {result['budget']} | {result['pace']:.3f} | "
+          f"{result['reads_budget']} | {result['requests_in_whole_minutes'] / result['reads_budget']:.3f} | "
+          f"{result['http_429']} | {result['bars_per_s']:,.0f} |")
     return 0
 
 

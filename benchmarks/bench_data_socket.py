@@ -25,6 +25,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import statistics
 import struct
 import sys
 import time
@@ -130,12 +131,24 @@ def sdk_client(urls: tuple[str, str, str], token: str, symbols: list[str], depth
 
 
 # ---------------------------------------------------------------------------- driving the venue
-def _drive(venue, seconds: float | None, step: float, max_records: int | None = None) -> tuple[float, int, int]:
-    """Step the venue for ``seconds`` (or until ``max_records`` were queued); returns
-    (monotonic start, records queued, venue seconds covered)."""
+Segments = list  # [(venue start, venue end)], one per venue.advance(), in order
+
+
+def _drive(venue, seconds: float | None, step: float, max_records: int | None = None,
+           replay: Segments | None = None) -> tuple[float, int, Segments]:
+    """Step the venue for ``seconds`` (or until ``max_records`` were queued, or through the
+    ``replay`` segments of an earlier drive); returns (monotonic start, records queued, the
+    venue segments stepped through). Overnight jumps are not segments: nothing trades then."""
     server, cal = venue.data_socket, venue.market.calendar
     first, start = server.records_queued, time.monotonic()
-    covered = 0.0
+    segments: Segments = []
+    if replay is not None:
+        for a, b in replay:
+            if venue.clock.time() != a:
+                venue.set_time(a)
+            venue.advance(b - a)
+            segments.append((a, b))
+        return start, server.records_queued - first, segments
     while True:
         if seconds is not None and time.monotonic() - start >= seconds:
             break
@@ -148,8 +161,12 @@ def _drive(venue, seconds: float | None, step: float, max_records: int | None = 
             continue
         span = min(step, session[1] - now)
         venue.advance(span)
-        covered += span
-    return start, server.records_queued - first, covered
+        segments.append((now, now + span))
+    return start, server.records_queued - first, segments
+
+
+def _hours(segments: Segments) -> float:
+    return sum(b - a for a, b in segments) / 3600
 
 
 def _collect(pipe, expected: int) -> tuple[int, int, float]:
@@ -158,27 +175,24 @@ def _collect(pipe, expected: int) -> tuple[int, int, float]:
     return received, frames, last
 
 
-def bench_market(venue_seconds: float, step: float) -> dict:
-    """Generate the same venue span's ticks with a fresh market: the floor."""
+def bench_market(segments: Segments) -> dict:
+    """The floor: the ticks of exactly the client's venue segments, generated in-process by a
+    fresh market (no encoding, no socket)."""
     from fyers_sim.instruments import UNIVERSE
     from fyers_sim.market import MarketData
-    from fyers_sim.venue import DEFAULT_START
 
     market = MarketData(7)
-    t, end, n = DEFAULT_START.timestamp(), DEFAULT_START.timestamp() + venue_seconds, 0
-    depth = sum(1 for i in UNIVERSE.values() if not i.is_index)
+    n = 0
     started = time.perf_counter()
-    while t < end:
+    for a, b in segments:
         for sym, ins in UNIVERSE.items():
-            ticks = market.ticks(sym, t, min(t + step, end))
-            n += len(ticks) * (1 if ins.is_index else 2)  # sf + dp records per stock tick
-        t += step
+            n += len(market.ticks(sym, a, b)) * (1 if ins.is_index else 2)  # sf + dp records per stock tick
     elapsed = time.perf_counter() - started
     return {"path": "market.ticks()", "records": n, "seconds": elapsed, "rate": n / elapsed,
-            "note": f"{depth} sf+dp, {len(UNIVERSE) - depth} if"}
+            "hours": _hours(segments)}
 
 
-def bench_raw(seconds: float, step: float) -> tuple[dict, float]:
+def bench_raw(seconds: float, step: float, replay: Segments | None = None) -> dict:
     from fyers_sim.testing import running_venue
     from fyers_sim.tokens import decode_jwt_payload
 
@@ -191,18 +205,18 @@ def bench_raw(seconds: float, step: float) -> tuple[dict, float]:
         proc.start()
         assert mine.recv()[0] == "ready"
         snapshots = venue.data_socket.records_queued
-        start, queued, covered = _drive(venue, seconds, step)
+        start, queued, segments = _drive(venue, seconds, step, replay=replay)
         received, frames, last = _collect(mine, snapshots + queued)
         proc.join(30)
         slow = venue.data_socket.slow_consumers
     elapsed = last - start
     received -= snapshots
-    return ({"path": "raw client", "records": received, "seconds": elapsed, "rate": received / elapsed,
-             "note": f"{frames} frames, {covered / 3600:.1f} venue hours, slow-consumer drops {slow}"},
-            covered)
+    return {"path": "raw client", "records": received, "seconds": elapsed, "rate": received / elapsed,
+            "hours": _hours(segments), "segments": segments,
+            "note": f"{frames} frames, slow-consumer drops {slow}"}
 
 
-def bench_sdk(max_records: int, step: float) -> dict:
+def bench_sdk(max_records: int, step: float, replay: Segments | None = None) -> dict:
     from fyers_sim.testing import running_venue
 
     _, symbols, depth = _topics()
@@ -219,14 +233,74 @@ def bench_sdk(max_records: int, step: float) -> dict:
         snapshots = sum(1 for s in symbols + depth if venue.market.last_tick(s, now) is not None)
         mine.send(snapshots)
         _, ready = mine.recv()
-        start, queued, covered = _drive(venue, None, step, max_records)
+        start, queued, segments = _drive(venue, None, step, max_records, replay=replay)
         # The SDK skips a depth record whose values did not change, so expect a little less.
         received, _, last = _collect(mine, ready + int(queued * 0.99))
         proc.join(30)
     received -= ready
     elapsed = last - start
     return {"path": "SDK callbacks", "records": received, "seconds": elapsed, "rate": received / elapsed,
-            "note": f"of {queued} records sent, {covered / 3600:.1f} venue hours"}
+            "hours": _hours(segments), "segments": segments, "note": f"of {queued} records sent"}
+
+
+def run(rounds: int, seconds: float, step: float, sdk_records: int | None) -> list[dict]:
+    """``rounds`` rounds. The first drives each client for ``seconds`` (raw) or ``sdk_records``
+    (SDK) and records the venue segments; every later round replays them. Each client's floor
+    generates exactly its segments. The order alternates: client first, then floor first."""
+    raw_seg: Segments | None = None
+    sdk_seg: Segments | None = None
+    out: list[dict] = []
+    for r in range(rounds):
+        def raw_pair() -> list[dict]:
+            nonlocal raw_seg
+            if raw_seg is None or r % 2 == 0:  # client first (the first round learns the segments)
+                client = bench_raw(seconds, step, raw_seg)
+                raw_seg = client["segments"]
+                return [client, bench_market(raw_seg)]
+            floor = bench_market(raw_seg)
+            return [bench_raw(seconds, step, raw_seg), floor]
+
+        def sdk_pair() -> list[dict]:
+            nonlocal sdk_seg
+            if sdk_seg is None or r % 2 == 0:
+                client = bench_sdk(sdk_records or 0, step, sdk_seg)
+                sdk_seg = client["segments"]
+                return [client, bench_market(sdk_seg)]
+            floor = bench_market(sdk_seg)
+            return [bench_sdk(sdk_records or 0, step, sdk_seg), floor]
+
+        rows = raw_pair()
+        rows[1]["path"] = "market.ticks() (floor), raw client's span"
+        if sdk_records:
+            more = sdk_pair()
+            more[1]["path"] = "market.ticks() (floor), SDK's span"
+            rows += more
+        for row in rows:
+            row["round"] = r + 1
+        out += rows
+    return out
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """One line per path: median rate over the rounds, the spread, and the ratio to its floor."""
+    order = ["market.ticks() (floor), raw client's span", "raw client", "market.ticks() (floor), SDK's span",
+             "SDK callbacks"]
+    out = []
+    for path in order:
+        got = [r for r in rows if r["path"] == path]
+        if not got:
+            continue
+        rates = [r["rate"] for r in got]
+        out.append({"path": path, "rounds": len(got), "records": statistics.median(r["records"] for r in got),
+                    "hours": got[0]["hours"], "median": statistics.median(rates), "min": min(rates),
+                    "max": max(rates), "every": rates})
+    floors = {"raw client": out[0]["median"]}
+    if len(out) > 2:
+        floors["SDK callbacks"] = out[2]["median"]
+    for row in out:
+        row["vs_floor"] = row["median"] / floors[row["path"]] if row["path"] in floors else 1.0
+        row["vs_goal"] = row["median"] / GOAL
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,27 +308,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="wall seconds of stepping (raw client)")
     ap.add_argument("--step", type=float, default=300.0, help="venue seconds per step (<= 900)")
     ap.add_argument("--sdk-records", type=int, default=60_000, help="records sent to the SDK client")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds; the floor/client order alternates (>= 1)")
     ap.add_argument("--no-sdk", action="store_true", help="skip the SDK client")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error("--rounds must be >= 1")
 
-    raw, covered = bench_raw(args.seconds, args.step)
-    rows = [bench_market(covered, args.step), raw]
-    if not args.no_sdk:
-        rows.append(bench_sdk(args.sdk_records, args.step))
-    for row in rows:
-        row["vs_goal"] = row["rate"] / GOAL
+    rows = run(args.rounds, args.seconds, args.step, None if args.no_sdk else args.sdk_records)
+    summary = summarize(rows)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "seconds": args.seconds, "step": args.step, "goal": GOAL}
+            "seconds": args.seconds, "step": args.step, "goal": GOAL, "rounds": args.rounds}
     if args.json:
-        print(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        for row in rows:
+            row.pop("segments", None)
+        print(json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=2))
         return 0
-    print(f"data socket throughput ({meta['cpus']} CPUs, Python {meta['python']}, step {args.step:g} venue s)")
-    print(f"| path | records | seconds | records/s | vs goal {GOAL:,}/s | notes |")
-    print("|---|---:|---:|---:|---:|---|")
-    for r in rows:
-        print(f"| {r['path']} | {r['records']:,} | {r['seconds']:.2f} | {r['rate']:,.0f} | {r['vs_goal']:.2f} | {r['note']} |")
-    return 0
+    lost = [r for r in rows if r["path"] == "raw client"
+            and r["records"] != next(f["records"] for f in rows
+                                     if f["round"] == r["round"] and f["path"].endswith("raw client's span"))]
+    print(f"data socket throughput ({meta['cpus']} CPUs, Python {meta['python']}, step {args.step:g} venue s, "
+          f"{args.rounds} rounds, floor and client order alternating); each floor row generates exactly the "
+          f"venue segments its client row covered; raw client received "
+          f"{'every record the floor generated, every round' if not lost else f'a different count in {len(lost)} rounds'}")
+    print()
+    print(f"| path | rounds | trading hours | records (median) | records/s (median) | min | max | "
+          f"vs its floor | vs goal {GOAL:,}/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in summary:
+        print(f"| {r['path']} | {r['rounds']} | {r['hours']:.2f} | {r['records']:,.0f} | {r['median']:,.0f} | "
+              f"{r['min']:,.0f} | {r['max']:,.0f} | {r['vs_floor']:.2f} | {r['vs_goal']:.2f} |")
+    return 0 if not lost else 1
 
 
 if __name__ == "__main__":

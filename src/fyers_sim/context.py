@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,9 @@ class VenueContext:
     auth_refused: Counter = field(default_factory=Counter)
     # Order actions (place, modify, cancel: ORDER_ACTIONS) among them, by (method, path).
     order_actions_refused: Counter = field(default_factory=Counter)
+    # REST requests let through (auth and rate limit passed): (host wall time, path, query string),
+    # the last 200,000; read via GET /admin/requests (benchmarks count duplicate history windows).
+    request_log: deque = field(default_factory=lambda: deque(maxlen=200_000))
 
     def now(self) -> float:
         """Venue time (epoch seconds)."""

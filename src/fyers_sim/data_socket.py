@@ -19,8 +19,9 @@ data_ws.py:983), except:
   is refused whole with a type-51 message, code 51001 (``defines.SYMBOL_LIMIT_EXCEEDED_CODE``,
   FYERS's plan symbol limit; the message text is ours).
 
-After the subscribe reply every new topic gets a snapshot (83) of the market's last tick at
-venue now; a topic with no trade yet (a contract not listed yet) gets its snapshot with its
+After the subscribe reply every new topic gets a snapshot (83) of the market's last tick up to
+where the pump has published, and from there every later tick (so a subscribe that is slow, or
+races the pump, loses nothing between its snapshot and its stream); a topic with no trade yet (a contract not listed yet) gets its snapshot with its
 first tick instead.  :meth:`DataSocketServer.publish` (pump thread) sends each tick in
 ``(start, end]`` of every subscribed, unpaused topic as a full update (85) or, in lite mode,
 an ltp-only record (76, sf/if topics only: depth topics get nothing in lite mode, not even a
@@ -40,7 +41,8 @@ Faults (:class:`~fyers_sim.faults.SocketControl`, registered as ``"data"``): ``d
 closes every connection with a close frame (1001), ``drop(False)`` aborts the TCP
 connections, ``stall(True)`` keeps connections open but writes nothing (requests are still
 processed; their replies wait with everything else) until ``stall(False)``;
-``send_malformed()`` sends a truncated data frame, which the SDK logs as an exception
+``faults.silence_symbol(s)`` leaves ``s`` its snapshots and sends it no updates (an expired
+contract); ``send_malformed()`` sends a truncated data frame, which the SDK logs as an exception
 (``struct.error`` in ``__datafeed_resp``, data_ws.py:1358-1359) and survives.
 
 Token expiry (``faults.expire_tokens()``) does not disconnect existing connections -- what
@@ -195,6 +197,14 @@ class DataSocketServer:
         self.max_records_per_frame = max_records_per_frame
         self.coalesce_seconds = coalesce_seconds
         self._conns: tuple[_Conn, ...] = ()  # replaced on change; read by the pump thread
+        # A subscription's stream must start exactly where the pump's publishing stands: ticks
+        # after it reach the topic through publish(), ticks up to it are summed up by its snapshot.
+        # The lock makes "register the topics" and "publish a span" atomic with respect to each
+        # other (found 2026-12: a subscribe that spent 0.4 s building a day plan under load
+        # registered its topics after the pump had published past its start; minutes of ticks
+        # never came).
+        self._publish_lock = threading.Lock()
+        self.published_until: float | None = None  # venue epoch through which publish() has run
         self._stalled = False
         self._flushes: list[_Flush] = []
         self.records_queued = 0  # data records handed to connections (snapshots included)
@@ -304,20 +314,25 @@ class DataSocketServer:
             self._push(conn, hsm.encode_subscribe_ack(False))
             return
         self._push(conn, hsm.encode_subscribe_ack(True))
-        conn.channels.setdefault(req.channel, set()).update(known)
-        now = self.ctx.now()
         market, records = self.ctx.market, []
-        for info in new:
-            conn.subs[info.tid] = info
-            conn.since[info.tid] = now
-            if conn.visible(info):
-                tick = market.last_tick(info.symbol, now)
-                if tick is not None:
-                    records.append(self.encoder.snapshot(info, tick))
-                    conn.snapshotted.add(info.tid)
-        # No await between registering the topics and queueing their snapshots: a publish
-        # frame for them can only be queued after this callback, i.e. after the snapshots.
-        self._rebuild(conn)
+        now = self.ctx.now()
+        for info in new:  # the costly part (a day plan may be built) runs outside the lock
+            market.last_tick(info.symbol, now)
+        with self._publish_lock:
+            # The stream starts where publishing stands; the snapshot sums up everything before.
+            since = self.published_until if self.published_until is not None else now
+            conn.channels.setdefault(req.channel, set()).update(known)
+            for info in new:
+                conn.subs[info.tid] = info
+                conn.since[info.tid] = since
+                if conn.visible(info):
+                    tick = market.last_tick(info.symbol, since)
+                    if tick is not None:
+                        records.append(self.encoder.snapshot(info, tick))
+                        conn.snapshotted.add(info.tid)
+            # No await between registering the topics and queueing their snapshots: a publish
+            # frame for them can only be queued after this callback, i.e. after the snapshots.
+            self._rebuild(conn)
         self._push_records(conn, records)
 
     def _on_unsubscribe(self, conn: _Conn, req: hsm.UnsubscribeRequest) -> None:
@@ -429,6 +444,19 @@ class DataSocketServer:
         """Queue every tick with ``start < epoch <= end`` (venue epochs) for the connections
         subscribed to it.  Called by the venue's pump thread; encodes here, then hands the
         frames to the loop."""
+        with self._publish_lock:
+            try:
+                self._publish(start, end)
+            finally:
+                self.published_until = end
+
+    def rewind(self, now: float) -> None:
+        """The clock was set back to ``now``: publishing resumes from there (pump thread)."""
+        with self._publish_lock:
+            if self.published_until is not None and self.published_until > now:
+                self.published_until = now
+
+    def _publish(self, start: float, end: float) -> None:
         if self.ctx.loop is None:
             return
         views = [(c, c.view) for c in self._conns if c.view is not None and not c.closed]
@@ -455,10 +483,13 @@ class DataSocketServer:
         for _, v in views:
             wanted[v.lite].update(v.active)
         merged: dict[bool, list] = {}
+        silenced = self.ctx.faults.silenced
         for lite, tids in wanted.items():
             entries: list = []
             for tid in sorted(tids):
                 info = book.by_id(tid)
+                if info.symbol in silenced:
+                    continue
                 ticks = ticks_of(info.symbol)
                 if ticks:
                     entries += enc.lites(info, ticks) if lite else enc.updates(info, ticks)

@@ -70,7 +70,7 @@ ADMIN_ACTIONS = (
     "rest_error", "rest_delay", "rest_hang", "lose_response", "rate_limit_burst",
     "malformed_response", "unconfirmed", "late_booking", "order_messages", "drop_socket", "stall_socket",
     "resume_socket", "malformed_frame", "expire_tokens", "invalidate_tokens", "login_elsewhere",
-    "static_ip_refusal", "clear",
+    "static_ip_refusal", "silence_symbol", "unsilence_symbol", "clear",
 )
 
 _LOG_LIMIT = 1000
@@ -157,6 +157,8 @@ class FaultPlan:
     late_pending: int = 0
     #: how many log records were ever written (the log keeps the last 1000)
     logged: int = 0
+    #: symbols the data socket sends no updates for (their subscribe snapshot still comes)
+    silenced: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self._rest_rng = random.Random(f"faults:rest:{self.seed}")
@@ -330,6 +332,19 @@ class FaultPlan:
         self._socket(which).stall(False)
         self._record("resume_socket", which=which)
 
+    def silence_symbol(self, symbol: str) -> None:
+        """The data socket sends ``symbol`` its snapshot at each subscribe and then nothing, as
+        FYERS does for an expired contract; the socket and every other symbol go on as usual."""
+        with self._lock:
+            self.silenced = self.silenced | {symbol}
+        self._record("silence_symbol", symbol=symbol)
+
+    def unsilence_symbol(self, symbol: str) -> None:
+        """End :meth:`silence_symbol` for ``symbol`` (its updates flow again)."""
+        with self._lock:
+            self.silenced = self.silenced - {symbol}
+        self._record("unsilence_symbol", symbol=symbol)
+
     def malformed_frame(self, which: str) -> int:
         """Send one malformed frame to every client of socket ``which``."""
         n = self._socket(which).send_malformed()
@@ -365,10 +380,11 @@ class FaultPlan:
 
     # ------------------------------------------------------------------ all
     def clear(self) -> None:
-        """Remove every REST rule and order-message odds; resume stalled sockets."""
+        """Remove every REST rule, order-message odds and silenced symbol; resume stalled sockets."""
         with self._lock:
             self._rules.clear()
             self._odds = _OrderMessageOdds()
+            self.silenced = frozenset()
             sockets = list(self._sockets.values())
         for control in sockets:
             control.stall(False)

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from .instruments import UNIVERSE, Instrument, depth_payload, quote_payload, tick_fraction
-from .market_fno import FnoMarketMixin
+from .market_fno import FnoMarketMixin, oi_path
 from .universe import Universe
 from .sessions import (
     DAILY_STAMP_OFFSET, SessionCalendar, TradingDayIndex, daily_bar_stamp, parse_resolution,
@@ -280,14 +280,7 @@ class MarketData(FnoMarketMixin):
         d.prev_close = max(1, round(exp(prev_logc) / tick))
         d.total, d.oi, d.oi_open = None, None, 0
         if ins.is_derivative:
-            oi0, oi1 = exp(loi0), exp(loi1)
-            owalk, acc = [], 0.0
-            for _ in range(m):
-                acc += gauss(0.0, 0.01 * oi0 / math.sqrt(m))
-                owalk.append(acc)
-            d.oi = array("q", [max(0, round((oi0 + (oi1 - oi0) * (j + 1) / m + owalk[j]
-                                             - acc * (j + 1) / m) / lot)) * lot for j in range(m)])
-            d.oi_open = max(0, round(oi0 / lot)) * lot
+            d.oi, d.oi_open = oi_path(gauss, exp(loi0), exp(loi1), m, lot)
         return d
 
     # ------------------------------------------------------------------ layer 3: minute tape

@@ -95,14 +95,21 @@ def build_derived_day(md: MarketData, ins: Instrument, under: str, day: dt.date)
     oi0 = fno_pricing.oi_level(md.seed, ins, day, u.prev_close * unum / uden)
     oi1 = oi0 if day == ins.expiry_date else fno_pricing.oi_level(
         md.seed, ins, nxt, u.c[m - 1] * unum / uden)
+    d.oi, d.oi_open = oi_path(gauss, oi0, oi1, m, lot)
+    return d
+
+
+def oi_path(gauss, oi0: float, oi1: float, m: int, lot: int) -> tuple[array, int]:
+    """A day's per-minute open interest in whole lots: a straight line from ``oi0`` to ``oi1`` plus a
+    random walk pinned at both ends (a Brownian bridge), and the open's OI. ``gauss`` is the day's
+    RNG draw, so the draws (and every later number of the plan) stay in the same order."""
     owalk, acc = [], 0.0
     for _ in range(m):
         acc += gauss(0.0, 0.01 * oi0 / math.sqrt(m))
         owalk.append(acc)
-    d.oi = array("q", [max(0, round((oi0 + (oi1 - oi0) * (j + 1) / m + owalk[j]
+    path = array("q", [max(0, round((oi0 + (oi1 - oi0) * (j + 1) / m + owalk[j]
                                      - acc * (j + 1) / m) / lot)) * lot for j in range(m)])
-    d.oi_open = max(0, round(oi0 / lot)) * lot
-    return d
+    return path, max(0, round(oi0 / lot)) * lot
 
 
 def derived_close(md: MarketData, ins: Instrument, under: str, day: dt.date) -> tuple[float, int]:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import socket
 import struct
+import time
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -196,6 +197,7 @@ async def _pipeline(request: web.Request, handler: Callable[[web.Request], Await
         if wait is not None:
             ctx.rate_limited[path] += 1
             return error_response(-429, "request limit reached", 429, RateLimiter.headers(wait))
+        ctx.request_log.append((time.time(), path, request.query_string))
     if rule is not None and rule.kind == "delay":
         # Take the body in first: a client that times out meanwhile must not stop the request from
         # being carried out (FYERS books an order whose reply never reached the client).

@@ -12,6 +12,8 @@
 * ``POST /admin/token`` -- a fresh access token (paper trading without the login dance).
 * ``GET /admin/state`` -- orders, trades and net positions; REST requests by path, the 429s
   the rate limiter answered and the requests refused for their token (``auth_refused``), by path.
+* ``GET /admin/requests`` -- the REST requests let through (auth and rate limit passed), oldest
+  first, the last 200,000: ``[[host wall time, path, query string], ...]``.
 
 The admin port is the REST port; it is bound to 127.0.0.1 like everything else.
 """
@@ -83,7 +85,11 @@ def add_admin_routes(app: web.Application, venue) -> None:
                               "requests": dict(venue.ctx.requests), "rate_limited": dict(venue.ctx.rate_limited),
                               "auth_refused": dict(venue.ctx.auth_refused)})
 
+    async def requests_get(request: web.Request) -> web.Response:
+        return json_response({"s": "ok", "requests": [list(entry) for entry in venue.ctx.request_log]})
+
     r = app.router
+    r.add_get("/admin/requests", requests_get)
     r.add_post("/admin/faults", faults_post)
     r.add_get("/admin/faults", faults_get)
     r.add_get("/admin/clock", clock_get)

@@ -74,6 +74,18 @@ class _HistoryQuery:
     cont: bool = False  # cont_flag=1: a future's continuous series (fyers_sim.market_fno)
 
 
+def _date_range(q, tz) -> tuple[int, int]:
+    """(range_from, range_to) as epochs from a history-style query (``date_format`` 0 or 1)."""
+    date_format = (q.get("date_format") or "").strip()
+    if date_format not in ("0", "1"):
+        raise _bad(-334, "Invalid date_format: use 0 (epoch) or 1 (yyyy-mm-dd)")
+    start = _epoch_param(q.get("range_from"), date_format, "range_from", tz)
+    end = _epoch_param(q.get("range_to"), date_format, "range_to", tz)
+    if start > end:
+        raise _bad(-356, "range_from cannot be greater than range_to")
+    return start, end
+
+
 def _epoch_param(raw: str | None, date_format: str, which: str, tz) -> int:
     """``range_from``/``range_to`` as an epoch; date_format 1 maps to IST whole days."""
     frm = which == "range_from"
@@ -127,14 +139,7 @@ def _parse_history(q, market: MarketData, now: float) -> _HistoryQuery:
             length = parse_resolution(res)
         except ValueError:
             raise _bad(-301, "Invalid resolution") from None
-    date_format = (q.get("date_format") or "").strip()
-    if date_format not in ("0", "1"):
-        raise _bad(-334, "Invalid date_format: use 0 (epoch) or 1 (yyyy-mm-dd)")
-    tz = market.calendar.tz
-    start = _epoch_param(q.get("range_from"), date_format, "range_from", tz)
-    end = _epoch_param(q.get("range_to"), date_format, "range_to", tz)
-    if start > end:
-        raise _bad(-356, "range_from cannot be greater than range_to")
+    start, end = _date_range(q, market.calendar.tz)
     span = end - start
     if period or length == 0:
         if span > _DAILY_RANGE_DAYS * _DAY:

@@ -32,7 +32,7 @@ from .fno import UNDERLYINGS
 from .instruments import INST_FUTIDX
 from .market import MarketData
 from .rest import CTX, json_response
-from .rest_data import _bad, _epoch_param, _history_candles, _parse_history
+from .rest_data import _bad, _date_range, _history_candles, _parse_history
 
 __all__ = ["add_fno_routes", "EXPIRED_DATA_FROM"]
 
@@ -56,14 +56,7 @@ def _expired(market: MarketData, expiry: dt.date, now: float) -> bool:
 def expiry_dates(market: MarketData, q, now: float) -> dict:
     """The ``expiry-dates`` reply."""
     under = _underlying(market, q.get("symbol") or "")
-    date_format = (q.get("date_format") or "").strip()
-    if date_format not in ("0", "1"):
-        raise _bad(-334, "Invalid date_format: use 0 (epoch) or 1 (yyyy-mm-dd)")
-    tz = market.calendar.tz
-    start = _epoch_param(q.get("range_from"), date_format, "range_from", tz)
-    end = _epoch_param(q.get("range_to"), date_format, "range_to", tz)
-    if start > end:
-        raise _bad(-356, "range_from cannot be greater than range_to")
+    start, end = _date_range(q, market.calendar.tz)
     if end - start > _MAX_EXPIRY_RANGE_DAYS * 86400:
         raise _bad(-339, f"The range cannot be more than {_MAX_EXPIRY_RANGE_DAYS} days")
     d0, d1 = market.calendar.date_of(start), market.calendar.date_of(end)

@@ -265,6 +265,7 @@ class Venue:
         start = self._processed
         if now < start:  # the clock was set back: nothing to replay
             start = now
+            self.data_socket.rewind(now)
         self.engine.advance(now)
         if now > start:
             self.data_socket.publish(start, now)
@@ -298,6 +299,7 @@ class Venue:
         with self._progress:
             if now < self._processed:
                 self._processed = now
+                self.data_socket.rewind(now)
                 self._progress.notify_all()
         self.sync(timeout)
 

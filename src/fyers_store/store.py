@@ -34,6 +34,7 @@ from fyers_store.config import (
 )
 from fyers_store.errors import AuthError, ConfigError
 from fyers_store.engine.exchange_clock import ExchangeClock
+from fyers_store.engine.live_cycle import LiveCycle
 from fyers_store.engine.history import HistoryReport, HistoryService, WindowProgress
 from fyers_store.engine.ports import FyersBrokerStorePort, FyersDataStorePort
 from fyers_store.logs import get_logger
@@ -126,6 +127,7 @@ class FyersStore(StoreMarketMixin):
         self._market_router = MarketRouter(data_ws.get_queue()) if data_ws is not None else None
         self._order_router = OrderRouter(order_ws.get_queue()) if order_ws is not None else None
         self._catch_all: MarketChannel | None = None
+        self._live_cycle = LiveCycle()  # the one wait per Backtrader cycle the store's feeds share
         self._routes: dict[str, OrderRoute] = {}
         self._notifs: collections.deque = collections.deque()
         #: the first token refusal a socket reported (see record_auth_failure)
@@ -223,6 +225,13 @@ class FyersStore(StoreMarketMixin):
         """Let the default exchange clock learn from a tick's stamps (no-op with an injected clock)."""
         if self.exchange_clock is not None:
             self.exchange_clock.observe(tick)
+
+    def receipt_time(self, received_at: dt.datetime) -> dt.datetime:
+        """A socket message's ``received_at`` on the store's clock: the data socket stamps the host
+        wall clock when the store learns the exchange clock (so the clock never learns from
+        itself), which is shifted here by the learnt offset; with another clock it is unchanged."""
+        clock = self.exchange_clock
+        return clock.exchange_time(received_at) if clock is not None else received_at
 
     def feed_config(self) -> DataFeedConfig:
         """The feeds' drain budgets: ``data_feed_config``, else ``DataFeedConfig()``."""

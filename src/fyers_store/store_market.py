@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from fyers_store.adapters.interfaces import WsAdapter
 from fyers_store.config import DataFeedConfig
+from fyers_store.engine.live_cycle import LiveCycle
 from fyers_store.engine.routing import MarketChannel, MarketRouter
 from fyers_store.logs import get_logger
 
@@ -26,9 +27,13 @@ class StoreMarketMixin:
     _market_router: MarketRouter | None
     _catch_all: MarketChannel | None
     _market_started: bool
+    _live_cycle: LiveCycle
 
     if TYPE_CHECKING:  # defined in FyersStore
         def feed_config(self) -> DataFeedConfig:
+            raise NotImplementedError
+
+        def receipt_time(self, received_at: dt.datetime) -> dt.datetime:
             raise NotImplementedError
 
     def _market(self) -> MarketRouter:
@@ -52,6 +57,12 @@ class StoreMarketMixin:
     def unsubscribe_market(self, symbols: Iterable[str] | str) -> None:
         self._data_ws().unsubscribe(symbols)
 
+    @property
+    def live_cycle(self) -> LiveCycle:
+        """The one wait per Backtrader cycle this store's live feeds share (see
+        :class:`~fyers_store.engine.live_cycle.LiveCycle`)."""
+        return self._live_cycle
+
     def open_market_channel(self, symbols: Iterable[str] | None, name: str = "") -> MarketChannel:
         """A private buffer of the market messages for ``symbols`` (None: all) plus every
         connection event; what each :class:`~fyers_store.bt.data_feed.FyersData` reads."""
@@ -67,8 +78,9 @@ class StoreMarketMixin:
 
     @property
     def market_heard_at(self) -> dt.datetime | None:
-        """When the data socket last delivered anything (its adapter's clock), None if never."""
-        return self._market_router.last_received_at if self._market_router is not None else None
+        """When the data socket last delivered anything (on the store's clock), None if never."""
+        heard = self._market_router.last_received_at if self._market_router is not None else None
+        return self.receipt_time(heard) if heard is not None else None
 
     @property
     def market_stamped_until(self) -> dt.datetime | None:

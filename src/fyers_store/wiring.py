@@ -154,9 +154,11 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
             if access_token:
                 token = access_token
             else:
-                stored = load_checked_token(auth, budget=limiter).token
+                # The store's clock, not the host's: a token's day (its 06:00 IST cutoff) is the
+                # venue's on a venue, and FYERS's exchange time live.
+                stored = load_checked_token(auth, budget=limiter, now=now()).token
                 token, issued_at = stored.access_token, stored.issued_at
-            login = _totp_login(auth, limiter)
+            login = _totp_login(auth, limiter, now)
             refresh_time = auth.token_refresh_time_ist
         from fyers_store.adapters import FyersDataWsAdapter, FyersOrderWsAdapter, FyersSdkRestAdapter
 
@@ -165,7 +167,9 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
         rest = FyersSdkRestAdapter(client_id, token, limits=limits, calendar=calendar, log_path=log_dir,
                                    limiter=limiter, now=now)
         socket_token = session.socket_token(client_id)  # the current token at each (re)connect
-        data_ws = FyersDataWsAdapter(socket_token, ws, calendar=calendar, now=now) if market else None
+        # Ticks are stamped on the host wall clock: the exchange clock learns from them (never from itself).
+        tick_now = clock.wall_now if isinstance(clock, ExchangeClock) else now
+        data_ws = FyersDataWsAdapter(socket_token, ws, calendar=calendar, now=tick_now) if market else None
         order_ws = FyersOrderWsAdapter(socket_token, ws, now=now) if orders else None
         kwargs = dict(rest=rest, data_ws=data_ws, order_ws=order_ws, calendar=calendar, clock=clock,
                       cache_config=cache_config, state_config=state_config, data_feed_config=data_feed_config,
@@ -293,7 +297,7 @@ def _issued_at(token: str, known: float | None, now: dt.datetime) -> dt.datetime
     return dt.datetime.fromtimestamp(known, dt.timezone.utc)
 
 
-def _totp_login(auth: FyersAuthConfig, limiter: Any) -> SessionLogin:
+def _totp_login(auth: FyersAuthConfig, limiter: Any, now: Callable[[], dt.datetime]) -> SessionLogin:
     """The daily login of a store on FYERS (or a venue with credentials): the token in
     ``token_path`` if another process of the account already logged in today and FYERS accepts it
     (a second login would end that process's session), else one TOTP login whose token is saved
@@ -301,7 +305,7 @@ def _totp_login(auth: FyersAuthConfig, limiter: Any) -> SessionLogin:
     def login() -> IssuedToken:
         from fyers_store.auth import load_checked_token
 
-        stored = load_checked_token(auth, budget=limiter).token
+        stored = load_checked_token(auth, budget=limiter, now=now()).token
         return IssuedToken(stored.access_token, stored.expires_at, stored.issued_at)
     return login
 

@@ -11,9 +11,7 @@ with their own budgets do. ``FyersStore.from_config`` and ``history backfill`` u
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 import yaml
 
 from fyers_sim.ratelimit import RateLimits
-from fyers_sim.testing import running_venue, wait_until
+from fyers_sim.testing import running_venue
 from fyers_store.adapters import shared_budget as rl
 from fyers_store.adapters.rate_budget_file import (
     BUDGET_FILE_NAME, FileRateLimiter, with_default_budget_file,
@@ -31,11 +29,10 @@ from fyers_store.adapters.rate_limiter import Budgets, RateLimiter
 from fyers_store.adapters.shared_budget import reset_shared_limiter, shared_limiter
 from fyers_store.config import RestLimitsConfig, load_rest_limits_config
 from fyers_store.errors import ConfigError, RateLimitError
-from support import rest_budget_child
 from support.clocks import IST, SleepClock
+from support.budget_procs import max_in_window, result_of, run_together, spawn
 from support.rest_budget_child import FileClock
 
-CHILD = Path(rest_budget_child.__file__)
 USER = "XY12345"
 T0 = dt.datetime(2026, 11, 18, 10, tzinfo=IST).timestamp()
 
@@ -52,44 +49,6 @@ def send(limiter: FileRateLimiter, clock: SleepClock, n: int) -> list[float]:
         with limiter.slot():
             sent.append(clock.wall())
     return sent
-
-
-def max_in_window(times: list[float], span: float) -> int:
-    """The most instants in any window ``(t - span, t]``."""
-    times, best, lo = sorted(times), 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - span:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
-def spawn(job: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(CHILD), json.dumps(job)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def result_of(proc: subprocess.Popen, timeout: float = 120.0) -> dict:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err[-3000:]
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def run_together(tmp_path: Path, jobs: list[dict], timeout: float = 120.0) -> list[dict]:
-    """Start every job, wait until all are set up, then let them go at once."""
-    go = tmp_path / "go"
-    for i, job in enumerate(jobs):
-        job.update(ready=str(tmp_path / f"ready-{i}"), go=str(go))
-    procs = [spawn(job) for job in jobs]
-    try:
-        wait_until(lambda: all(Path(j["ready"]).exists() or p.poll() is not None for j, p in zip(jobs, procs)),
-                   timeout=60, message="workers ready")
-        go.touch()
-        return [result_of(p, timeout) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
 
 
 # ---------------------------------------------------------------------------- several processes

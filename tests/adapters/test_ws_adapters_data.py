@@ -274,7 +274,7 @@ def test_stall_is_detected_as_stale_forces_a_reconnect_and_recovers(make_adapter
     wait_until(lambda: market(drain, index_of(drain, EventKind.CONNECTED, 1)), message="snapshot on the new connection")
     calendar.on = False  # the stepped venue is silent between advances: stop judging
     disconnected = drain.events(EventKind.DISCONNECTED)[0]
-    assert disconnected.detail.startswith("forced reconnect: no market data")
+    assert disconnected.detail.startswith("forced reconnect: nothing received")
     stats = ws.stats()
     assert stats["stale"] >= 1 and stats["reconnects"] >= 1 and ws.is_connected
     start, mark = venue.clock.time(), len(drain.pull())

@@ -34,7 +34,7 @@ from fyers_store import FyersStore
 from fyers_store.adapters.sdk_redirect import active_redirect
 from fyers_store.engine.session import SessionState
 from support.clocks import IST
-from support.daily_login import DAYS, INVALIDATED_AT, SYMBOLS, Run, at, config_dir, fast_ws, reconnected
+from support.daily_login import DAYS, assert_days_without_restarts, INVALIDATED_AT, SYMBOLS, Run, at, config_dir, fast_ws, reconnected
 
 # Opt-in until it is reliable (issue 17, docs/tasks.md): it passes most runs, but it fails now and
 # then on a bar at a session's start or after a session swap, more often when the machine is busy.
@@ -124,31 +124,7 @@ def test_three_trading_days_on_an_accelerated_clock(venue, tmp_path):
         run.cerebro.runstop()
         run.thread.join(20)
         store.close()
-    assert run.error is None and run.starts == 1  # one run, never restarted
-
-    # No order request carried a dead token (counted at the venue); two filled orders a day.
-    assert venue.order_actions_refused_for_token() == 0
-    for day in DAYS:
-        assert [o.status for o in run.placed[day]] == [bt.Order.Completed] * 2
-        tags = {f"1:{o.info['order_tag']}" for o in run.placed[day]}
-        assert {o["orderTag"] for o in booked[day]} == tags and all(o["status"] == 2 for o in booked[day])
-
-    # Every bar of every session, once, as the venue built it.
-    for sym in SYMBOLS:
-        want = []
-        for day in DAYS:
-            for c in venue.market.candles(sym, "5", at(day, 9, 15).timestamp(), at(day, 15, 25).timestamp()):
-                want.append((dt.datetime.fromtimestamp(c[0], IST).replace(tzinfo=None), *[float(x) for x in c[1:]]))
-        got = run.bars[sym]
-        assert got == want, (sym, len(got), len(want), [b for b in want if b not in got][:5],
-                             [b for b in got if b not in want][:5])
-
-    # Four TOTP logins: the start, Monday 08:45, after the login elsewhere, Wednesday 08:45.
-    assert venue.rest_requests("/vagator/v2/verify_otp") == 4
-    renewed = run.notes("SESSION_RENEWED")
-    assert len(renewed) == 3 and "refused" in renewed[1][1][0]
-    assert not run.notes("SESSION_RENEWAL_FAILED")
-    assert store.session.generation == 3 and store.auth_error is None
+    assert_days_without_restarts(run, venue, store, booked)
 
 
 def _orders_debug(run, venue) -> str:

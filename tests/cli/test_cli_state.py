@@ -14,7 +14,7 @@ import pytest
 from fyers_store.cli.main import main
 from fyers_store.state.sqlite_file import backup_path
 from fyers_store.persistence import SQLiteHistoricalCache
-from fyers_store.state import AppliedTrade, SQLiteStateStore, StoredOrder, StoredPosition
+from fyers_store.state import STATE_SCHEMA_VERSION, AppliedTrade, SQLiteStateStore, StoredOrder, StoredPosition
 from support.cli_config import make_config_dir
 from support.clocks import IST, UTC, ManualClock
 
@@ -96,7 +96,7 @@ def test_show_prints_orders_positions_last_trade_reconcile_and_run_id(tmp_path, 
     assert main(["state", "show", "--config-dir", str(cfg)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0] == f"state DB {db(tmp_path)} (schema v2), account {ACCOUNT}"
+    assert lines[0] == f"state DB {db(tmp_path)} (schema v{STATE_SCHEMA_VERSION}), account {ACCOUNT}"
     assert f"strategy default: run id {run_id}, order tags issued: 3" in lines
     assert "  open orders (2):" in lines  # the filled order is not open
     header = lines.index("  open orders (2):") + 1
@@ -145,10 +145,10 @@ def test_show_unknown_strategy_other_account_and_missing_file(tmp_path, cfg, cap
 
 def test_show_reports_a_schema_mismatch_in_one_line(tmp_path, cfg, capsys):
     write_state(tmp_path)
-    set_user_version(db(tmp_path), 3)
+    set_user_version(db(tmp_path), 99)
     assert main(["state", "show", "--config-dir", str(cfg)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "has schema version 3" in err and "fyers-store state clear" in err
+    assert err.count("\n") == 1 and "has schema version 99" in err and "fyers-store state clear" in err
 
 
 # ---------------------------------------------------------------------------- clear
@@ -198,7 +198,7 @@ def test_clear_with_yes_backs_up_then_empties_the_file(tmp_path, cfg, capsys):
     assert backup.parent == db(tmp_path).parent and backup.name.startswith("state.sqlite.2")
     assert f"backup written: {backup}" in out
     assert (f"cleared state DB {db(tmp_path)}: removed 3 orders, 3 positions, 1 applied_trades, 4 meta; "
-            "empty schema v2 created") in out
+            f"empty schema v{STATE_SCHEMA_VERSION} created") in out
     with open_store(tmp_path) as s:
         assert s.strategy_ids() == [] and s.account_ids() == [] and s.load_positions() == []
         assert s.get_or_create_run_id() != run_id
@@ -223,7 +223,7 @@ def test_clear_refuses_while_another_connection_has_the_file_open(tmp_path, cfg,
 
 def test_clear_recovers_a_schema_mismatch(tmp_path, cfg, capsys):
     write_state(tmp_path)
-    set_user_version(db(tmp_path), 3)
+    set_user_version(db(tmp_path), 99)
     assert main(["state", "clear", "--yes", "--config-dir", str(cfg)]) == 0
     capsys.readouterr()
     with open_store(tmp_path) as s:

@@ -103,3 +103,26 @@ def test_concurrent_observe_and_now():
     for t in threads:
         t.join()
     assert errors == [] and clock.offset_seconds == pytest.approx(-0.1)
+
+
+def test_wall_now_and_exchange_time_use_the_host_clock_and_the_learnt_offset():
+    wall = ManualClock(T0)
+    clock = ExchangeClock(wall)
+    clock.observe(tick(10, 13.2))  # host 3.2 s ahead of the stamp
+    assert clock.wall_now() == T0
+    assert clock.exchange_time(T0 + dt.timedelta(seconds=13.2)) == T0 + dt.timedelta(seconds=10)
+
+
+@pytest.mark.parametrize("skew", [5.0, -0.3])
+def test_ticks_stamped_on_the_host_wall_clock_keep_the_offset_through_many_windows(skew):
+    """The data socket stamps ``received_at`` with ``wall_now`` (a host clock ``skew`` s off the
+    exchange); each tick arrives 0.05-0.45 s after its whole-second stamp. The offset stays at
+    -skew less the smallest delay, window after window (stamped with ``now``, it fell to ~0)."""
+    exchange = ManualClock(T0)
+    clock = ExchangeClock(lambda: exchange.now + dt.timedelta(seconds=skew), window=8)
+    for i in range(100):
+        exchange.now = T0 + dt.timedelta(seconds=i, milliseconds=50 + (i * 70) % 400)
+        stamp = T0 + dt.timedelta(seconds=i)
+        clock.observe(Tick("NSE:SBIN-EQ", 100.0, clock.wall_now(), exchange_time=stamp))
+        if i >= 8:
+            assert -skew - 0.45 <= clock.offset_seconds <= -skew - 0.05

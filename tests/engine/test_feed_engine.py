@@ -547,3 +547,54 @@ def test_a_feed_whose_first_tick_comes_after_the_open_takes_the_bars_before_it_f
     h.advance(at(9, 20, 15))
     assert f.rows() == ref_rows(h.ticks[SBIN], ep(9, 15), ep(9, 19))
     assert f.engine.counters["bars_topup"] == 3  # 09:15, 09:16 and the partial 09:17
+
+
+# ---------------------------------------------------------------------------- found under load (2026-12)
+def test_a_second_reconnect_past_the_held_bars_does_not_leave_the_feed_waiting_forever(make):
+    """FYERS has not published the 10:00 bar when the top-up for it runs, so the whole 10:01 bar is
+    held; then a reconnect interrupts 10:02, and the needed bucket moves past the held bar. Once
+    FYERS publishes, every bar comes, in order, and the feed is LIVE again. (It used to release only
+    REST bars older than the first held one and wait for 10:02 until it gave up.)"""
+    h = make(at(10, 0, 30))
+    h.rest.published_before = at(10, 0)
+    f = h.feed(start=at(9, 45))
+    h.advance(at(10, 2, 40))
+    assert f.engine.status is FeedStatus.DELAYED and len(f.rows()) == 15  # 09:45..09:59
+    assert [r[0] for r in f.engine._held] == [ep(10, 1)]  # the whole 10:01 bar waits for 10:00
+    h.ws.simulate_disconnect()
+    h.ws.simulate_reconnect()  # 10:02 is interrupted: now the top-up must reach past the held bar
+    h.rest.published_before = None  # FYERS catches up (within its settle time)
+    h.advance(at(10, 4, 15))
+    ticks = h.rest.ticks[SBIN]
+    assert f.rows() == ref_rows(ticks, ep(9, 45), ep(10, 3))
+    assert f.engine.status is FeedStatus.LIVE
+    assert f.engine.counters["topup_gave_up"] == 0 and h.store.get_notifications() == []
+
+
+def test_the_session_s_last_bar_closed_only_by_the_clock_is_fyers_s_bar(make):
+    """At the close no later tick proves the last bucket complete (its last trades may still be on
+    their way when the clock closes it): FYERS's bar is delivered, not the one built so far."""
+    h = make(at(15, 25, 30))
+    f = h.feed(backfill_start=False)
+    ticks = h.ticks[SBIN]
+    late = [t for t in ticks if at(15, 29, 45) <= t[0] < at(15, 30)]
+    assert late, "the tape has trades in the last fifteen seconds"
+    h.advance(at(15, 29, 45))
+    h.pos[SBIN] += len(late)  # the last trades are still on their way when the clock closes 15:29
+    h.clock.now = at(15, 30, 1, 500)
+    h.poll()
+    assert f.rows() == ref_rows(ticks, ep(15, 26), ep(15, 29))  # 15:29 as FYERS has it
+    assert f.engine.counters["unproven_closes"] == 1 and f.engine.counters["bars_topup"] == 1
+
+
+def test_a_clock_closed_bar_stands_in_when_fyers_never_publishes_it(make):
+    h = make(at(15, 25, 30))
+    h.rest.published_before = at(15, 29)
+    f = h.feed(backfill_start=False)
+    h.advance(at(15, 30, 1, 500))
+    ticks = h.ticks[SBIN]
+    assert f.rows() == ref_rows(ticks, ep(15, 26), ep(15, 28))  # 15:29 waits for FYERS
+    h.mono.advance(61.0)
+    h.poll()
+    assert f.rows() == ref_rows(ticks, ep(15, 26), ep(15, 29))  # the live bar, as the last resort
+    assert h.store.get_notifications() == [] and f.engine.counters["topup_gave_up"] == 0

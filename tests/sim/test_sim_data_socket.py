@@ -630,3 +630,45 @@ def test_only_a_jump_of_the_clock_is_coalesced_on_an_accelerated_clock():
     assert coalesce_span(VenueClock.accelerated(start, 60.0)) == COALESCE_SECONDS
     fast = coalesce_span(VenueClock.accelerated(start, 1500.0))
     assert fast == 1500.0 * REPLAY_REAL_SECONDS and fast < 17 * 3600  # a night's jump still coalesces
+
+
+def test_a_slow_subscribe_still_streams_every_tick_after_its_snapshot(venue, raw):
+    """A subscription's stream starts where the pump's publishing stands, however long the
+    subscribe takes: here its snapshot lookup is held (as a day plan built under load once held it
+    for 0.4 s while the pump published on) until the pump has published 30 s more. The snapshot
+    and the ticks after it together must be the whole tape: no tick between them is lost."""
+    t0 = venue.clock.time()
+    client = raw()
+    client.login(venue)
+    entered, release = threading.Event(), threading.Event()
+    real_last_tick = venue.market.last_tick
+    loop_thread: list[threading.Thread] = []
+
+    def slow_last_tick(symbol, when):
+        if not loop_thread:  # the first lookup: the subscribe's, on the venue's loop
+            loop_thread.append(threading.current_thread())
+            entered.set()
+            assert release.wait(10)
+        return real_last_tick(symbol, when)
+
+    venue.market.last_tick = slow_last_tick
+    try:
+        client.send(sub_frame(["sf|nse_cm|3045"]))
+        assert entered.wait(5)
+        venue.clock.advance(30)  # the pump publishes (t0, t0 + 30] while the subscribe is held
+        wait_until(lambda: venue.data_socket.published_until is not None
+                   and venue.data_socket.published_until >= t0 + 30, 5, message="pump published t0+30")
+        release.set()
+        assert client.recv()[:2] == ("reply", 4)
+        (snap,) = client.feed_records(1)
+    finally:
+        release.set()
+        venue.market.last_tick = real_last_tick
+    venue.advance(30)
+    snap_ltp, snap_vol, snap_time = snap[3][:3]
+    after = venue.market.ticks(SBIN, snap_time + 1, int(t0) + 61)
+    got = client.feed_records(len(after))
+    assert [r[2][2] for r in got] == [t.epoch for t in after]  # every tick after the snapshot
+    assert snap_vol + sum(t.ltq for t in after) == after[-1].vol_traded_today  # nothing between
+    venue.advance(0.001)
+    assert venue.data_socket.backlog == 0

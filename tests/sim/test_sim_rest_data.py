@@ -370,3 +370,21 @@ def test_rest_requests_are_counted_by_path_without_admin_routes(fy, sdk_venue):
     requests.get(sdk_venue.urls.rest + "/admin/clock", timeout=5)
     assert sdk_venue.rest_requests("/data/history") == 2
     assert sdk_venue.rest_requests() - before == 3
+
+
+def test_the_request_log_lists_the_requests_let_through_with_their_query():
+    """GET /admin/requests: what a benchmark counts duplicate history windows from. Requests the
+    rate limiter refuses (429) are not in it."""
+    with running_venue(seed=7, limits=RateLimits(per_second=2, per_minute=None, per_day=None,
+                                                 minute_strikes_before_block=None)) as v:
+        headers = {"Authorization": f"{v.account.app_id}:{v.access_token()}"}
+        params = {"symbol": SBIN, "resolution": "5", "date_format": "1", "range_from": "2026-11-16",
+                  "range_to": "2026-11-17", "cont_flag": "1"}
+        codes = [requests.get(v.urls.data + "/history", headers=headers, params=params, timeout=10).status_code
+                 for _ in range(3)]
+        log = requests.get(v.urls.rest + "/admin/requests", timeout=10).json()["requests"]
+    assert codes == [200, 200, 429]
+    history = [entry for entry in log if entry[1] == "/data/history"]
+    assert len(history) == 2
+    assert all("symbol=NSE:SBIN-EQ" in q.replace("%3A", ":") and "range_from=2026-11-16" in q for _, _, q in history)
+    assert history[0][0] <= history[1][0]

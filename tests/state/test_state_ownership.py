@@ -224,22 +224,22 @@ def test_state_yaml_selects_the_backend_and_ownership(tmp_path: Path) -> None:
         load_state_config(path, env={})
 
 
-def test_a_v1_sqlite_file_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
+def test_a_v2_sqlite_file_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
     import sqlite3
 
     path = tmp_path / "state.sqlite"
     with SQLiteStateStore(path, account_id="A", strategy_id="s") as s:
         s.record_fill(*fill("1"))
-    conn = sqlite3.connect(str(path))  # make it a file written by the v1 library
+    conn = sqlite3.connect(str(path))  # make it a file written by the v2 library (before the lease)
     with conn:
         conn.execute("DROP TABLE strategy_owners")
-        conn.execute("PRAGMA user_version = 1")
+        conn.execute("PRAGMA user_version = 2")
     conn.close()
     with SQLiteStateStore(path, account_id="A", strategy_id="s") as s:
         assert s.is_trade_applied("1") and s.get_position(SYM).qty == 1
         assert isinstance(s.acquire_ownership("me", 10), Lease)
     conn = sqlite3.connect(str(path))
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
 
 

@@ -92,7 +92,7 @@ def table_counts(path: Path) -> dict[str, int]:
 
 @SQLITE_ONLY
 def test_new_file_gets_versioned_schema_in_wal_with_full_sync(store: SQLiteStateStore, db_path: Path) -> None:
-    assert STATE_SCHEMA_VERSION == 2  # v2: + the ownership lease table
+    assert STATE_SCHEMA_VERSION == 3  # v2: orders.cancel_deferred; v3: + the ownership lease table
     with raw(db_path) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == STATE_SCHEMA_VERSION
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

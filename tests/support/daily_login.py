@@ -152,3 +152,32 @@ def reconnected(venue, store: FyersStore) -> bool:
     subs = venue.data_socket.subscriptions()
     return (store.data_ws.is_connected and store.order_ws.is_connected and len(subs) == 1
             and {(s, "sf") for s in SYMBOLS} <= subs[0])
+
+
+def assert_days_without_restarts(run: Run, venue, store: FyersStore, booked: dict) -> None:
+    """The evidence's closing checks, shared by the stepped and accelerated runs.
+
+    No order request carried a dead token (counted at the venue); FYERS booked exactly the strategy's
+    two orders a day, all filled; every 5-minute bar of every session reached the strategy once and
+    equals the venue's candle; four TOTP logins (the start, Monday 08:45, after the login elsewhere,
+    Wednesday 08:45) and no failed renewal.
+    """
+    assert run.error is None and run.starts == 1  # one run, never restarted
+    assert venue.order_actions_refused_for_token() == 0
+    for day in DAYS:
+        assert [o.status for o in run.placed[day]] == [bt.Order.Completed] * 2
+        tags = {f"1:{o.info['order_tag']}" for o in run.placed[day]}
+        assert {o["orderTag"] for o in booked[day]} == tags and all(o["status"] == 2 for o in booked[day])
+    for sym in SYMBOLS:
+        want = []
+        for day in DAYS:
+            for c in venue.market.candles(sym, "5", at(day, 9, 15).timestamp(), at(day, 15, 25).timestamp()):
+                want.append((dt.datetime.fromtimestamp(c[0], IST).replace(tzinfo=None), *[float(x) for x in c[1:]]))
+        got = run.bars[sym]
+        assert got == want, (sym, len(got), len(want), [b for b in want if b not in got][:5],
+                             [b for b in got if b not in want][:5])
+    assert venue.rest_requests("/vagator/v2/verify_otp") == 4
+    renewed = run.notes("SESSION_RENEWED")
+    assert len(renewed) == 3 and "refused" in renewed[1][1][0]
+    assert not run.notes("SESSION_RENEWAL_FAILED")
+    assert store.session.generation == 3 and store.auth_error is None

@@ -8,6 +8,9 @@ Run as ``python rest_budget_child.py '<json>'``; prints one JSON line with the r
 * ``pause``: ``pause(seconds)`` and exit; reports the wall-clock time the pause ends.
 * ``crash``: take ``n`` slots and exit without releasing them (a killed process).
 * ``venue``: ``n`` ``funds()`` calls through :class:`FyersSdkRestAdapter` against a local venue.
+* ``until_refused``: acquire/release until the minute budget is spent; reports the row ids.
+
+With ``dsn`` set, the budget is the PostgreSQL one (:class:`PgRateLimiter`) instead of ``file``.
 
 ``go`` names a file to wait for before starting (so several workers start together); ``ready``
 a file this worker creates once it is set up.
@@ -83,7 +86,31 @@ def _limiter(job: dict[str, Any]):
         clock = FileClock(job["clock"], yield_scale=job.get("yield_scale", 0.0))
         kwargs = {"wall": clock.wall, "monotonic": clock.wall, "sleep": clock.sleep}
     budgets = Budgets(job.get("per_second", 10), job.get("per_minute", 200), job.get("per_day", 100_000))
+    if job.get("dsn"):  # the PostgreSQL budget: the server's clock, no fake one
+        from fyers_store.adapters.rate_budget_pg import PgRateLimiter
+        from fyers_store.config.schema import PostgresConfig
+
+        return PgRateLimiter(PostgresConfig(dsn=job["dsn"]), job.get("user", "XY12345"), budgets), time.time
     return FileRateLimiter(job["file"], job.get("user", "XY12345"), budgets, **kwargs), kwargs.get("wall", time.time)
+
+
+def until_refused(job: dict[str, Any]) -> dict[str, Any]:
+    """acquire(timeout) / release until a slot cannot come within ``timeout`` (the minute budget
+    is spent); reports the permits' row ids."""
+    from fyers_store.errors import RateLimitError
+
+    limiter, _wall = _limiter(job)
+    Path(job["ready"]).touch()
+    _wait_for(job.get("go"))
+    rows = []
+    while True:
+        try:
+            permit = limiter.acquire(timeout=job.get("timeout", 5.0))
+        except RateLimitError:
+            break
+        rows.append(permit.row_id)
+        limiter.release(permit)
+    return {"rows": rows, "stats": limiter.stats()}
 
 
 def hammer(job: dict[str, Any]) -> dict[str, Any]:
@@ -118,9 +145,15 @@ def venue(job: dict[str, Any]) -> dict[str, Any]:
     from fyers_store.errors import RateLimitError
     from fyers_store.adapters.sdk_redirect import SdkEndpoints, redirect_sdk
 
+    from fyers_store.config.schema import PostgresConfig
+
+    shared: dict[str, Any] = {"budget_file": Path(job["file"])} if job.get("file") else {}
+    if job.get("dsn"):
+        shared = {"budget_backend": "postgres", "postgres": PostgresConfig(dsn=job["dsn"]),
+                  "budget_fallback_processes": 1}
     limits = RestLimitsConfig(per_second=job["per_second"], per_minute=200, per_day=100_000, max_backoff_retries=0,
                               order_reserve_per_second=0,  # reads only here: the whole per_second for them
-                              budget_file=Path(job["file"]) if job.get("file") else None)
+                              **shared)
     refused = ok = 0
     with redirect_sdk(SdkEndpoints(*job["urls"])):
         rest = FyersSdkRestAdapter(job["client_id"], job["token"], limits=limits, budget_user=job["user"],
@@ -138,5 +171,6 @@ def venue(job: dict[str, Any]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     spec = json.loads(sys.argv[1])
-    result = {"hammer": hammer, "pause": pause, "crash": crash, "venue": venue}[spec["job"]](spec)
+    jobs = {"hammer": hammer, "pause": pause, "crash": crash, "venue": venue, "until_refused": until_refused}
+    result = jobs[spec["job"]](spec)
     print(json.dumps(result), flush=True)

@@ -28,7 +28,9 @@ from fyers_store.adapters.ws_base import (
     BoundedMessageQueue, QueueOverflowError, QueuePolicy, brief, close_websocket_app, daemon_sdk_threads,
 )
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
-from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
+from fyers_store.adapters.ws_supervisor import (
+    Link, SupervisedSocketAdapter, TokenSource, close_raw_socket, raw_socket_of, utc_now,
+)
 from fyers_store.config import WsConfig
 from fyers_store.errors import VenueDataError
 from fyers_store.logs import get_logger
@@ -148,7 +150,12 @@ class FyersOrderWsAdapter(SupervisedSocketAdapter):
     def _probe(self, link: Link) -> None:
         sock = link.sock
         if sock is not None and sock.is_connected():  # set by the SDK's on_open (order_ws.py:281)
+            link.raw_socket = raw_socket_of(getattr(sock, "_FyersOrderSocket__ws_object", None))
             self._link_ready(link)
+
+    def _released(self, link: Link) -> None:
+        raw, link.raw_socket = link.raw_socket, None
+        close_raw_socket(raw, getattr(link.sock, "t", None), self.SOCKET)
 
     def _close_sdk(self, sock: Any, network_closed: threading.Event) -> None:
         close_websocket_app(getattr(sock, "_FyersOrderSocket__ws_object", None), getattr(sock, "t", None))

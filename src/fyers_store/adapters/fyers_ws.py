@@ -41,8 +41,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +51,9 @@ from fyers_store.adapters.ws_base import (
     close_websocket_app, daemon_sdk_threads,
 )
 from fyers_store.adapters.sdk_logs import DATA_SOCKET_LOGGER, govern_sdk_logs
-from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, TokenSource, utc_now
+from fyers_store.adapters.ws_supervisor import (
+    Link, SupervisedSocketAdapter, TokenSource, close_raw_socket, raw_socket_of, utc_now,
+)
 from fyers_store.config import WsConfig
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
@@ -63,7 +64,7 @@ __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_
 
 _log = get_logger(__name__)
 
-_SUBSCRIBE_SLOT_WAIT_SECONDS = 10.0  # on the supervisor thread: bounded, then subscribe anyway
+_SUBSCRIBE_SLOT_WAIT_SECONDS = 10.0  # on the supervisor thread: bounded, then retried later (never unpaced)
 _traffic = get_logger(__name__ + ".traffic", "ws_data")
 
 SYMBOL_UPDATE = "SymbolUpdate"
@@ -102,11 +103,16 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     ``calendar.is_session_open(now())`` holds. ``now`` is the wall clock used for that check and
     for message timestamps; silence itself is measured with the monotonic ``clock``.
     ``sdk_socket_class`` replaces the SDK's ``FyersDataSocket`` (tests, load simulations).
+    ``subscribe_timeout`` bounds each SDK ``subscribe()`` call, whose symbol-token request has no
+    HTTP timeout of its own: past it the connection is replaced.
 
     Only one data adapter may run per process (the SDK socket is a process-wide singleton; see
     the module docstring). Subscriptions are remembered and re-sent after every reconnect in
     batches of ``data_ws_batch_size`` with ``data_ws_subscribe_cooldown_seconds`` between calls.
     Symbols FYERS calls invalid are removed from the requested set and reported as ``ERROR``.
+    Each subscribe call takes a slot of the REST budget (:meth:`use_rest_budget`) for the SDK's
+    symbol-token request; symbols whose lookup failed (a 429, an error) or that got no slot are
+    reported as ``ERROR`` and sent again on the same connection after the reconnect backoff.
     When FYERS acknowledges a subscribe call (each batch, on every connection) a ``SUBSCRIBED``
     event names the symbols it accepted (``event.symbols``); it is queued before their first tick.
 
@@ -122,7 +128,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     def __init__(self, token: TokenSource, config: WsConfig | None = None, *, calendar: Any = None,
                  sdk_socket_class: type | None = None, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], dt.datetime] = utc_now, rng: Any = None, connect_timeout: float = 10.0,
-                 close_timeout: float = 2.0) -> None:
+                 close_timeout: float = 2.0, subscribe_timeout: float = 20.0) -> None:
         config = config if config is not None else WsConfig()
         def lost() -> ConnectionEvent:  # where the full queue dropped ticks (see BoundedMessageQueue)
             return ConnectionEvent(self.SOCKET, EventKind.DATA_LOST, "queue full: market data dropped", now())
@@ -132,6 +138,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         super().__init__(token, config, queue, clock=clock, now=now, rng=rng,
                          connect_timeout=connect_timeout, close_timeout=close_timeout)
         self._sdk_class = sdk_socket_class
+        self._subscribe_timeout = float(subscribe_timeout)
         self._requested: dict[tuple[str, str], None] = {}
         self._wanted: frozenset[tuple[str, str]] = frozenset()
         self._monitor = HealthMonitor(
@@ -154,20 +161,57 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         sets it."""
         self._rest_budget = budget
 
-    @contextmanager
-    def _rest_slot(self) -> Iterator[None]:
-        """A REST budget slot held around an SDK call that may make a REST request."""
+    def _subscribe_call(self, link: Link, chunk: list[str], data_type: str) -> bool:
+        """The SDK's ``subscribe()`` -- which first POSTs ``/data/symbol-token`` with no HTTP
+        timeout (data_ws.py:79) -- holding a slot of the REST budget and bounded by
+        ``subscribe_timeout``. False when no slot came within the wait: nothing was sent (the
+        caller retries later; an unpaced request could draw a 429). A call that does not return
+        in time raises TimeoutError: the connection is then replaced (the call may still send its
+        frame later, on the retired socket)."""
         budget, permit = self._rest_budget, None
         if budget is not None:
             try:
                 permit = budget.acquire(_SUBSCRIBE_SLOT_WAIT_SECONDS)
-            except RateLimitError as exc:  # better a possible 429 than no subscription at all
-                _log.warning("data socket: no REST budget slot for the SDK's symbol-token request (%s)", exc)
+            except RateLimitError as exc:
+                _log.warning("data socket: no REST budget slot for the SDK's symbol-token request (%s); "
+                             "subscribing later", exc)
+                return False
+        outcome: list[BaseException | None] = []
+
+        def call() -> None:
+            try:
+                link.sock.subscribe(symbols=list(chunk), data_type=data_type)
+            except BaseException as exc:  # handed to the supervisor thread
+                outcome.append(exc)
+            else:
+                outcome.append(None)
+
+        worker = threading.Thread(target=call, name=f"fyers-data-subscribe-{link.gen}", daemon=True)
         try:
-            yield
+            worker.start()
+            worker.join(self._subscribe_timeout)
         finally:
             if permit is not None and budget is not None:
                 budget.release(permit)
+        if worker.is_alive():
+            raise TimeoutError(f"the SDK's subscribe (its symbol-token request) did not return within "
+                               f"{self._subscribe_timeout:g} s")
+        if outcome and outcome[0] is not None:
+            raise outcome[0]
+        return True
+
+    def _retry_later(self, link: Link, keys: list[tuple[str, str]], why: str) -> None:
+        """Subscribe ``keys`` again on this connection after a backoff (each retry takes its own
+        budget slot), instead of waiting for the next reconnect."""
+        with self._cond:
+            link.failed.update(keys)
+            delay = self._backoff.delay(link.retries)
+            link.retries += 1
+            link.retry_at = self._clock() + delay
+        if keys:
+            self._count("subscribe_failures", len(keys))
+            self._emit(EventKind.ERROR, f"{keys[0][1]}: {len(keys)} symbol(s) not subscribed ({why}), retried in "
+                       f"{delay:.2f} s: {', '.join(name for name, _ in keys[:20])}")
 
     def subscribe(self, symbols: Iterable[str] | str, data_type: str | None = None) -> None:
         """Request ``symbols`` (``"NSE:SBIN-EQ"``...) as ``data_type`` (``"SymbolUpdate"`` or
@@ -257,8 +301,15 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         network_closed.set()
         sock.close_connection()  # then joins the ping thread, asleep for up to 10 s (data_ws.py:1755)
 
+    def _released(self, link: Link) -> None:
+        raw, link.raw_socket = link.raw_socket, None
+        close_raw_socket(raw, getattr(link.sock, "ws_thread", None), self.SOCKET)
+
     def _reconcile(self, link: Link) -> None:
         with self._lock:
+            if link.retry_at is not None and link.retry_at <= self._clock():
+                link.failed.clear()  # due: the failed ones are sent again
+                link.retry_at = None
             wanted = list(self._requested)
             sent = list(link.sent)
         wanted_set = set(wanted)
@@ -289,8 +340,11 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     def _sdk_subscribe(self, link: Link, chunk: list[str], data_type: str) -> None:
         link.invalid.clear()
         pending = self._expect_reply(link, data_type, chunk, announce=True)
-        with self._rest_slot():
-            link.sock.subscribe(symbols=list(chunk), data_type=data_type)
+        if not self._subscribe_call(link, chunk, data_type):
+            with self._cond:
+                link.pending.remove(pending)
+            self._retry_later(link, [(name, data_type) for name in chunk], "no REST budget slot")
+            return
         self._count("subscribe_calls")
         accepted = self._accepted(link.sock, data_type)
         ok = [s for s in chunk if s in accepted]
@@ -305,23 +359,22 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         if not missing:
             return
         # Refused for good: FYERS listed them as invalid, or an index asked for depth (an index
-        # has none, protocol §5.2). Anything else (symbol-token lookup failed) is retried on the
-        # next connection.
+        # has none, protocol §5.2). Anything else (symbol-token lookup failed) is retried on this
+        # connection after a backoff.
         invalid = [s for s in missing if s in link.invalid or (data_type == DEPTH_UPDATE and s.endswith("-INDEX"))]
         retry = [s for s in missing if s not in invalid]
         with self._cond:
             for name in invalid:
                 self._requested.pop((name, data_type), None)
             self._wanted = frozenset(self._requested)
-            link.failed.update((name, data_type) for name in retry)
+            if ok:
+                link.retries = 0
         if invalid:
             self._count("rejected_symbols", len(invalid))
             self._emit(EventKind.ERROR, f"{data_type}: FYERS refused {len(invalid)} symbol(s), removed from "
                        f"the subscriptions: {', '.join(invalid[:20])}", symbols=tuple(invalid))
-        if retry:
-            self._count("subscribe_failures", len(retry))
-            self._emit(EventKind.ERROR, f"{data_type}: {len(retry)} symbol(s) not subscribed, retried after "
-                       f"the next reconnect: {', '.join(retry[:20])}")
+        if retry:  # e.g. the symbol-token request drew a 429 or failed
+            self._retry_later(link, [(name, data_type) for name in retry], "symbol-token lookup failed")
 
     def _sdk_unsubscribe(self, link: Link, chunk: list[str], data_type: str) -> None:
         last_type, last_symbols = link.last_call or (None, frozenset())
@@ -330,9 +383,12 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             # SDK quirk (data_ws.py:1855, 1910): unsubscribe() only accepts topics of the most
             # recent subscribe() on the channel. Re-subscribing the chunk (already live, so no
             # change at FYERS) makes it the most recent call.
-            self._expect_reply(link, data_type, chunk, announce=False)
-            with self._rest_slot():
-                link.sock.subscribe(symbols=list(chunk), data_type=data_type)
+            pending = self._expect_reply(link, data_type, chunk, announce=False)
+            if not self._subscribe_call(link, chunk, data_type):
+                with self._cond:
+                    link.pending.remove(pending)
+                self._retry_later(link, [], "no REST budget slot")  # the unsubscribe is tried again then
+                return
             self._count("subscribe_calls")
         link.sock.unsubscribe(symbols=list(chunk), data_type=data_type)
         self._count("unsubscribe_calls")
@@ -389,6 +445,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                                      "(%d dropped so far); drain it faster", self._queue.maxsize, dropped)
                 self._count("queued")
             elif kind == "cn" and msg.get("s") == "ok":
+                link.raw_socket = raw_socket_of(getattr(link.sock, "_FyersDataSocket__ws_object", None))
+                self._watch_frames(link)
                 self._link_ready(link)
             elif kind == "sub" and msg.get("s") == "ok":  # {"type":"sub","code":200,"message":"Subscribed",...}
                 self._count("control")
@@ -443,11 +501,26 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     def _market_open(self) -> bool:
         return bool(self._calendar.is_session_open(self._now()))
 
+    def _watch_frames(self, link: Link) -> None:
+        """Note every frame the connection receives (``link.last_frame``), the SDK's ping echoes
+        included: websocket-client's ``on_data`` callback, which the SDK leaves unset, sees each
+        data frame before the SDK parses it. A quiet symbol -- or a whole quiet watch list --
+        thus never looks like a dead socket while FYERS answers the pings (every 10 s)."""
+        app = getattr(link.sock, "_FyersDataSocket__ws_object", None)
+        if app is None or getattr(app, "on_data", None) is not None:
+            return
+        clock = self._clock
+
+        def on_data(_ws: Any, _data: Any, _opcode: Any, _fin: Any) -> None:
+            link.last_frame = clock()
+
+        app.on_data = on_data
+
     def _last_activity(self) -> float | None:
         link = self._link
         if link is None or not link.ready or link.lost or link.retired or link.stale_flagged or not link.sent:
             return None
-        return max(t for t in (link.up_since, link.active_since, link.last_data) if t is not None)
+        return max(t for t in (link.up_since, link.active_since, link.last_data, link.last_frame) if t is not None)
 
     def _on_stale(self, silent: float) -> None:
         link = self._link
@@ -455,7 +528,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             return
         link.stale_flagged = True
         self._count("stale")
-        detail = f"no market data for {silent:.1f} s during market hours"
+        detail = f"nothing received (no market data, no ping echo) for {silent:.1f} s during market hours"
         self._emit(EventKind.STALE, detail)
         self.force_reconnect(detail)
 
@@ -464,3 +537,4 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         if data_type not in DATA_TYPES:
             raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
         return data_type
+

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from fyers_store.adapters.rate_limiter import (
-    Budgets, Permit, RateLimiter, RestBudget, budget_refusal, ist_date, seconds_to_ist_day_end,
+    Budgets, Permit, RateLimiter, RestBudget, admission_wait, budget_refusal, ist_date,
 )
 from fyers_store.config import RestLimitsConfig, SqliteConcurrencyConfig
 from fyers_store.errors import ConfigError
@@ -68,6 +68,8 @@ __all__ = [
     "BUDGET_SCHEMA_V1",
     "BUDGET_SCHEMA_VERSION",
     "FileRateLimiter",
+    "host_id",
+    "open_row_end",
     "with_default_budget_file",
 ]
 
@@ -117,8 +119,9 @@ _DDL_V1 = (
 
 def with_default_budget_file(limits: RestLimitsConfig, state_db_path: str | os.PathLike[str]) -> RestLimitsConfig:
     """``limits`` with ``budget_file`` set: as configured, else :data:`BUDGET_FILE_NAME` in the
-    directory of the state DB (what :meth:`FyersStore.from_config` and ``history backfill`` use)."""
-    if limits.budget_file is not None:
+    directory of the state DB (what :meth:`FyersStore.from_config` and ``history backfill`` use).
+    With ``budget_backend: postgres`` there is no file: ``limits`` unchanged."""
+    if limits.budget_file is not None or limits.budget_backend == "postgres":
         return limits
     return dataclasses.replace(limits, budget_file=Path(state_db_path).absolute().parent / BUDGET_FILE_NAME)
 
@@ -139,7 +142,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> bool:
     raise ConfigError("fyers_rest_limits.yaml", "budget_file", problem)
 
 
-def _host_id() -> str:
+def host_id() -> str:
     """This host's name plus, on Linux, its PID namespace: a process id means the same process
     only within one namespace (two containers may share a host name and the file)."""
     name = socket.gethostname()
@@ -160,6 +163,18 @@ def _process_exists(pid: int) -> bool:
     except OSError:  # EPERM: it exists, owned by someone else
         return True
     return True
+
+
+def open_row_end(now: float, sent_at: float, host: str, pid: int, horizon: float,
+                 this_host: str) -> tuple[float | None, bool]:
+    """When the request of an open (in-flight) row ended, as far as the budget counts it:
+    ``(None, False)`` still in flight; ``(sent_at + horizon, False)`` presumed over (its owner never
+    said so); ``(now, True)`` its process on this host is gone -- close the row."""
+    if sent_at + horizon <= now:
+        return sent_at + horizon, False
+    if host == this_host and pid != os.getpid() and not _process_exists(pid):
+        return now, True
+    return None, False
 
 
 @dataclasses.dataclass
@@ -194,7 +209,7 @@ class FileRateLimiter(RestBudget):
         self._wall, self._mono, self._sleep = wall, monotonic, sleep
         self._horizon = float(in_flight_horizon_seconds)
         self._concurrency = concurrency
-        self._host = _host_id()
+        self._host = host_id()
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._orphans: list[SqliteDatabase] = []  # a forked parent's connections: never used, never closed
@@ -275,37 +290,24 @@ class FileRateLimiter(RestBudget):
         inflight = 0
         for row_id, sent_at, host, pid in conn.execute(
                 "SELECT id, sent_at, host, pid FROM sends WHERE user = ? AND done_at IS NULL", (user,)).fetchall():
-            if sent_at + self._horizon <= now:
-                finished = sent_at + self._horizon  # presumed over: its owner never said so
-            elif host == self._host and pid != os.getpid() and not _process_exists(pid):
-                finished = now  # its process is gone: the request ended no later than now
+            finished, gone = open_row_end(now, sent_at, host, pid, self._horizon, self._host)
+            if finished is None:
+                inflight += 1
+                continue
+            if gone:
                 conn.execute("UPDATE sends SET done_at = ? WHERE id = ?", (finished, row_id))
                 with self._lock:
                     self._stats["crashed_released"] += 1
                 _log.info("REST budget %s: a request of process %d (gone) counted as completed", self.path, pid)
-            else:
-                inflight += 1
-                continue
             if finished > now - 60.0:
                 done.append(finished)
         done.sort()
-        wait = 0.0
         pause = conn.execute("SELECT until FROM pauses WHERE user = ?", (user,)).fetchone()
-        if pause is not None and pause[0] > now:
-            wait = pause[0] - now
         day = ist_date(now).isoformat()
         row = conn.execute("SELECT sends FROM day_counts WHERE user = ? AND day = ?", (user, day)).fetchone()
         day_count = int(row[0]) if row is not None else 0
-        if day_count >= budgets.per_day:
-            wait = max(wait, seconds_to_ist_day_end(now))
-        for span, limit in budgets.windows(priority):
-            window = [t for t in done if t > now - span]
-            excess = len(window) + inflight - limit + 1
-            if excess <= 0:
-                continue
-            # Completed slots free one window after completion; in-flight ones not before a
-            # whole window from now (they have not completed yet): a lower bound, checked again.
-            wait = max(wait, window[excess - 1] + span - now if excess <= len(window) else span)
+        wait = admission_wait(now, done, inflight, budgets, priority=priority,
+                              paused_until=None if pause is None else float(pause[0]), day_count=day_count)
         if wait > 0 or not take:
             return _Decision(wait, day_count=day_count)
         cur = conn.execute("INSERT INTO sends (user, sent_at, done_at, host, pid) VALUES (?, ?, NULL, ?, ?)",

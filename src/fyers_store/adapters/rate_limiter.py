@@ -38,7 +38,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -47,7 +47,10 @@ from fyers_store.errors import RateLimitError
 from fyers_store.logs import get_logger
 from fyers_store.models.zones import IST
 
-__all__ = ["Budgets", "Permit", "RateLimiter", "RestBudget", "budget_refusal", "ist_date", "seconds_to_ist_day_end"]
+__all__ = [
+    "Budgets", "Permit", "RateLimiter", "RestBudget", "admission_wait", "budget_refusal", "ist_date",
+    "seconds_to_ist_day_end",
+]
 
 _log = get_logger(__name__, "rest")
 
@@ -106,6 +109,26 @@ class Budgets:
             return (1.0, self.per_second), (60.0, self.per_minute)
         return ((1.0, max(1, self.per_second - self.reserve_per_second)),
                 (60.0, max(1, self.per_minute - self.reserve_per_minute)))
+
+
+def admission_wait(now: float, done: Sequence[float], inflight: int, budgets: Budgets, *, priority: bool,
+                   paused_until: float | None, day_count: int) -> float:
+    """The counting rule of the shared budgets (file and PostgreSQL): seconds until a request at
+    ``now`` may go, given the completion times ``done`` (ascending, the last minute), the requests
+    still ``inflight``, a pause and today's sends. Completed slots free one window after they
+    completed; in-flight ones not before a whole window from now: then the figure is a lower bound
+    (check again after it)."""
+    wait = 0.0
+    if paused_until is not None and paused_until > now:
+        wait = paused_until - now
+    if day_count >= budgets.per_day:
+        wait = max(wait, seconds_to_ist_day_end(now))
+    for span, limit in budgets.windows(priority):
+        window = [t for t in done if t > now - span]
+        excess = len(window) + inflight - limit + 1
+        if excess > 0:
+            wait = max(wait, window[excess - 1] + span - now if excess <= len(window) else span)
+    return wait
 
 
 class Permit:
@@ -205,6 +228,7 @@ class RateLimiter(RestBudget):
         self._day_key: dt.date | None = None
         self._day_count = 0
         self._paused_until = float("-inf")
+        self._borrowed: set[float] = set()     # stamps of record_past: other limiters' sends
         self._stats = {"acquired": 0, "waited": 0, "refused": 0, "pauses": 0}
 
     @classmethod
@@ -310,6 +334,33 @@ class RateLimiter(RestBudget):
             self._paused_until = max(self._paused_until, self._mono() + seconds)
             self._stats["pauses"] += 1
         _log.warning("REST limiter paused for %.3f s (server asked to retry later)", seconds)
+
+    def record_past(self, ages: Iterable[float], day_sends: int = 0) -> None:
+        """Count requests that completed ``age`` seconds ago elsewhere (another limiter's view),
+        and ``day_sends`` sends today: a fallback starts from what the shared budget last showed."""
+        with self._cond:
+            now = self._mono()
+            for stamp in sorted(now - max(0.0, age) for age in ages):
+                self._borrowed.add(stamp)
+                for window, span in ((self._second, 1.0), (self._minute, 60.0)):
+                    if stamp > now - span:
+                        window.append(stamp)
+            for window in (self._second, self._minute):  # keep them ascending after appending the past
+                ordered = sorted(window)
+                window.clear()
+                window.extend(ordered)
+            self._roll_day()
+            self._day_count += max(0, day_sends)
+
+    def recent(self) -> tuple[list[float], int, int]:
+        """(ages in seconds of this limiter's own completions within the last minute -- not those
+        of :meth:`record_past` --, requests in flight, its sends today): what a shared budget records
+        when it takes over from this fallback again."""
+        with self._cond:
+            now = self._mono()
+            self._roll_day()
+            own = [now - t for t in self._minute if t > now - 60.0 and t not in self._borrowed]
+            return own, self._inflight, self._day_count
 
     # ------------------------------------------------------------------ introspection
     def wait_time(self) -> float:

@@ -1,8 +1,10 @@
 """The process-wide REST budget: one per FYERS user, whichever limiter keeps it.
 
 Without a budget file it is one in-process :class:`~fyers_store.adapters.rate_limiter.RateLimiter`;
-with one, a :class:`~fyers_store.adapters.rate_budget_file.FileRateLimiter` per (file, user). (Its
-own module because it knows both kinds: the file limiter is built on the in-process one.)
+with one, a :class:`~fyers_store.adapters.rate_budget_file.FileRateLimiter` per (file, user); with
+``budget_backend: postgres``, a :class:`~fyers_store.adapters.rate_budget_pg.PgRateLimiter` per
+(database, schema, user). (Its own module because it knows every kind: the shared ones are built
+on the in-process one.)
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from fyers_store.config.schema import redact_dsn
+
 from fyers_store.adapters.rate_budget_file import FileRateLimiter
+from fyers_store.adapters.rate_budget_pg import PgRateLimiter
 from fyers_store.adapters.rate_limiter import Budgets, RateLimiter, RestBudget
 from fyers_store.config import RestLimitsConfig
 from fyers_store.logs import get_logger
@@ -22,7 +27,7 @@ __all__ = ["order_rate_limiter", "reset_shared_limiter", "shared_limiter", "shar
 _log = get_logger(__name__, "rest")
 
 _shared: RateLimiter | None = None
-_shared_files: dict[tuple[Path, str], FileRateLimiter] = {}
+_shared_files: dict[tuple[str, str, str], FileRateLimiter | PgRateLimiter] = {}
 _shared_orders: dict[str, RateLimiter] = {}
 _shared_lock = threading.Lock()
 #: The order limiter counts per second only: its minute and day budgets never bind.
@@ -45,20 +50,24 @@ def shared_limiter(limits: RestLimitsConfig | None = None, *, user: str | None =
     Without ``limits.budget_file`` it is one in-process :class:`RateLimiter`. With it, it is one
     :class:`~fyers_store.adapters.rate_budget_file.FileRateLimiter` per (file, ``user``) --
     ``user`` being the FYERS user whose budget it is (required then) -- whose counts every
-    process of that user shares through the file.
+    process of that user shares through the file. With ``budget_backend: postgres`` it is one
+    :class:`~fyers_store.adapters.rate_budget_pg.PgRateLimiter` per (database, schema, ``user``),
+    shared by every process of the user on every host.
 
     A later caller with smaller budgets tightens it (a warning is logged); larger budgets never
     loosen it: one user's FYERS limits are one set of numbers per process.
     """
     global _shared
     with _shared_lock:
-        if limits is not None and limits.budget_file is not None:
+        if limits is not None and (limits.budget_file is not None or limits.budget_backend == "postgres"):
             if not user:
-                raise ValueError("a shared budget file needs the FYERS user it belongs to (user=...)")
-            key = (Path(limits.budget_file).absolute(), user)
+                raise ValueError("a shared budget needs the FYERS user it belongs to (user=...)")
+            key = _shared_key(limits, user)
             limiter: RestBudget | None = _shared_files.get(key)
             if limiter is None:
-                created = FileRateLimiter.from_config(limits, user)
+                created: FileRateLimiter | PgRateLimiter = (
+                    PgRateLimiter.from_config(limits, user) if limits.budget_backend == "postgres"
+                    else FileRateLimiter.from_config(limits, user))
                 _shared_files[key] = created
                 return created
         elif _shared is None:
@@ -73,6 +82,15 @@ def shared_limiter(limits: RestLimitsConfig | None = None, *, user: str | None =
                              wanted, limiter.budgets)
                 limiter.tighten(wanted)
         return limiter
+
+
+def _shared_key(limits: RestLimitsConfig, user: str) -> tuple[str, str, str]:
+    if limits.budget_backend == "postgres":
+        from fyers_store.persistence.pg_connection import resolved_dsn
+
+        assert limits.postgres is not None  # RestLimitsConfig checks it
+        return redact_dsn(resolved_dsn(limits.postgres)), limits.postgres.schema, user
+    return "file", str(Path(limits.budget_file or "").absolute()), user
 
 
 def shared_order_limiter(limits: RestLimitsConfig | None = None, *, user: str) -> RestBudget:

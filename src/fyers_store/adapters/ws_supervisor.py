@@ -8,7 +8,8 @@ subscriptions, protocol reference §4-5). Instead one *supervisor* thread per ad
 2. waits up to ``connect_timeout`` for the connection to be confirmed (data socket: the
    in-band ``cn`` reply; order socket: the handshake) -- or refused (auth) or closed;
 3. while connected, brings the venue's subscriptions in line with the requested set
-   (:meth:`_reconcile`) whenever it changes, and after a reconnect emits ``RESUBSCRIBED``;
+   (:meth:`_reconcile`) whenever it changes or a failed subscription is due again
+   (``Link.retry_at``), and after a reconnect emits ``RESUBSCRIBED``;
 4. on a drop, a forced reconnect (health monitor) or a failed attempt, retires the SDK socket
    (closed in a daemon thread with a bounded wait) and schedules the next attempt with
    exponential backoff + jitter. The failure count resets once a connection stayed up for
@@ -44,7 +45,7 @@ from fyers_store.config import WsConfig
 from fyers_store.logs import get_logger
 from fyers_store.models.stream import UTC, ConnectionEvent, EventKind
 
-__all__ = ["Link", "SupervisedSocketAdapter", "TokenSource"]
+__all__ = ["Link", "SupervisedSocketAdapter", "TokenSource", "close_raw_socket", "raw_socket_of"]
 
 _log = get_logger(__name__)
 
@@ -53,6 +54,33 @@ TokenSource = str | Callable[[], str]
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(UTC)
+
+
+_READER_EXIT_SECONDS = 15.0  # a retired socket's reader thread ends well within this (close waits <= 3 s)
+
+
+def raw_socket_of(app: Any) -> Any:
+    """The TCP socket under a websocket-client ``WebSocketApp`` (None if it has none)."""
+    return getattr(getattr(app, "sock", None), "sock", None)
+
+
+def close_raw_socket(raw: Any, reader: threading.Thread | None, what: str) -> None:
+    """Close a retired connection's TCP socket once its reader thread has ended.
+
+    websocket-client drops its socket object without closing it when the peer closed first
+    (teardown finds it no longer "connected"); unreachable, it holds its fd in CLOSE_WAIT until a
+    garbage collection: one fd per reconnect (issue 20). Waiting for the reader first means no
+    thread still selects on that fd when it is closed (and perhaps reused)."""
+    if reader is not None and reader is not threading.current_thread():
+        reader.join(_READER_EXIT_SECONDS)
+        if reader.is_alive():
+            _log.warning("%s socket: the SDK's reader thread outlived its close; its socket stays open", what)
+            return
+    if raw is not None:
+        try:
+            raw.close()
+        except OSError:
+            pass
 
 
 class Link:
@@ -77,6 +105,10 @@ class Link:
         self.last_call: Any = None          # the SDK's "most recent subscribe" (data socket quirk)
         self.last_call_at: float | None = None  # when the last subscribe/unsubscribe call ended
         self.pending: deque[Any] = deque()  # subscribe calls awaiting the venue's reply, oldest first
+        self.retry_at: float | None = None  # when to send the `failed` subscriptions again (monotonic)
+        self.retries = 0                    # consecutive subscribe retries on this connection
+        self.raw_socket: Any = None         # the TCP socket under the SDK's websocket (closed at retire)
+        self.last_frame: float | None = None  # monotonic time of the last frame of any kind (pings included)
 
 
 class SupervisedSocketAdapter(WsAdapter):
@@ -230,6 +262,10 @@ class SupervisedSocketAdapter(WsAdapter):
 
     def _subscription_count(self) -> dict[str, int]:
         return {}
+
+    def _released(self, link: Link) -> None:
+        """Called (in the closing thread) after :meth:`_close_sdk` for ``link`` returned or raised:
+        release what the SDK leaves open."""
 
     def _started(self) -> None:
         """Called after the supervisor thread started."""
@@ -455,7 +491,13 @@ class SupervisedSocketAdapter(WsAdapter):
         while True:
             with self._cond:
                 while not (self._stopping or link.lost or self._force_reason or self._dirty):
-                    self._cond.wait()
+                    retry_at = link.retry_at  # a subscribe to try again on this connection
+                    if retry_at is None:
+                        self._cond.wait()
+                    elif retry_at <= self._clock():
+                        self._dirty = True
+                    else:
+                        self._cond.wait(min(retry_at - self._clock(), 0.25))
                 if self._stopping:
                     return "stopped"
                 if link.lost:
@@ -497,6 +539,7 @@ class SupervisedSocketAdapter(WsAdapter):
                     self._close_sdk(sock, closed)
                 finally:
                     closed.set()
+                    self._released(link)
 
             if not run_bounded(close, self.close_timeout, name, until=closed):
                 self._count("slow_closes")

@@ -170,6 +170,14 @@ class FyersData(bt.feed.DataBase):
     def haslivedata(self) -> bool:
         return bool(self._engine is not None and self._engine.pending())
 
+    def do_qcheck(self, onoff: bool, qlapse: float) -> None:
+        # Backtrader calls this for every data once per cycle, right before asking it for a bar:
+        # the store's feeds share one wait per cycle (see fyers_store.engine.live_cycle).
+        super().do_qcheck(onoff, qlapse)
+        engine = self._engine
+        if engine is not None and engine.cycle is not None:
+            engine.cycle.turn(engine)
+
     def start(self) -> None:
         super().start()
         resolution = self._resolution
@@ -184,7 +192,8 @@ class FyersData(bt.feed.DataBase):
         if env is not None and store not in env.stores:
             env.addstore(store)  # so strategies get the store's notify_store messages
         store.start(data=self)
-        engine = self._engine = FeedEngine(store, self._settings(resolution))
+        cycle = None if self.p.historical else store.live_cycle
+        engine = self._engine = FeedEngine(store, self._settings(resolution), cycle=cycle)
         if self.p.backfill_from is not None:
             self.p.backfill_from.setenvironment(self._env)
             self.p.backfill_from._start()

@@ -198,10 +198,14 @@ def _backfill(store: Any, args: argparse.Namespace, clock_line: str, out: TextIO
     print(f"backfill {len(symbols)} symbol(s) at resolution {res} into {cache.db_path}", file=out)
     print(f"range: {ist_text(start)} .. {ist_text(end)} IST (end exclusive); {clock_line}", file=out)
     from fyers_store.adapters.rate_budget_file import FileRateLimiter
+    from fyers_store.adapters.rate_budget_pg import PgRateLimiter
 
     budget = getattr(store.rest, "limiter", None)
     if isinstance(budget, FileRateLimiter):  # the budget a trading process of the same user draws on
         print(f"REST budget: {budget.path} (shared by every process of {budget.user})", file=out)
+    elif isinstance(budget, PgRateLimiter):
+        print(f"REST budget: {budget.describe()} (shared by every process of {budget.user} on every host)",
+              file=out)
     if end <= start:
         return fail(f"--from {args.start.text} is not before {ist_text(end)} IST (--to, or the exchange's "
                     "current time): nothing to fetch", EXIT_USAGE, err)

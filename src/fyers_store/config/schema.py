@@ -361,7 +361,10 @@ class RestLimitsConfig:
     shares those budgets (see :mod:`fyers_store.adapters.rate_budget_file`). When it is not set,
     ``FyersStore.from_config`` (and so ``fyers-store history backfill``) uses
     ``rest_budget.sqlite`` beside the state DB, and a REST adapter built by hand keeps the budget
-    in its own process.
+    in its own process. With ``budget_backend: postgres`` the budget lives in the database of the
+    ``postgres`` section instead, shared by every process of the user on every host (see
+    :mod:`fyers_store.adapters.rate_budget_pg`); while that database is unreachable each process
+    keeps to ``1/budget_fallback_processes`` of the budgets.
     """
 
     per_second: int = setting(10, min=1, max=10, required=True)
@@ -382,8 +385,27 @@ class RestLimitsConfig:
     budget_file: Optional[Path] = setting(
         None, doc="SQLite file shared by every process of one FYERS user (default: rest_budget.sqlite beside "
         "the state DB)")
+    budget_backend: Literal["file", "postgres"] = setting(
+        "file", doc="where the shared budget lives: file (one host) or postgres (every host of the user)")
+    postgres: Optional[PostgresConfig] = setting(
+        None, doc="the database of the shared budget (with budget_backend: postgres)")
+    budget_fallback_processes: int = setting(
+        4, min=1, max=10, doc="processes of the user at most; while the database is unreachable each keeps to "
+        "1/N of the budgets")
+    budget_db_timeout_seconds: float = setting(
+        2.0, gt=0, max=30, doc="longest wait for the budget database before this process uses its fallback share")
 
     def __post_init__(self) -> None:
+        if self.budget_backend == "postgres" and self.postgres is None:
+            raise CrossFieldError("postgres", "budget_backend: postgres needs a postgres: section (dsn, ...)")
+        if self.budget_backend == "file" and self.postgres is not None:
+            raise CrossFieldError("budget_backend", "a postgres: section is given but budget_backend is 'file'; "
+                                  "set budget_backend: postgres or remove the section")
+        if self.budget_backend == "postgres" and self.budget_file is not None:
+            raise CrossFieldError("budget_file", "is not used with budget_backend: postgres; remove it")
+        if self.budget_fallback_processes > self.per_second:
+            raise CrossFieldError("budget_fallback_processes", f"must be <= per_second ({self.per_second}): each "
+                                  "process's fallback share is at least 1 request per second")
         if self.per_minute < self.per_second:
             raise CrossFieldError("per_minute", "must be >= per_second")
         if self.per_day < self.per_minute:

@@ -112,12 +112,13 @@ class LiveBarBuilder:
         volume went down within a day); ``bars`` emitted; ``discarded`` open buckets (reset)."""
         return dict(self._stats)
 
-    def add_tick(self, tick: Tick, now: dt.datetime) -> list[LiveBar]:
+    def add_tick(self, tick: Tick, now: dt.datetime, received: dt.datetime | None = None) -> list[LiveBar]:
         """Fold ``tick`` in; return the bars it proved closed (usually none, sometimes one).
 
         ``now`` is the caller's clock when processing the tick; it only matters for the first tick
         after construction or :meth:`reset`, where the earlier of it and the tick's ``received_at``
-        becomes :attr:`observed_from`. A tick of another symbol raises ValueError (a routing bug
+        becomes :attr:`observed_from` (``received``: that receipt on ``now``'s clock, when
+        ``received_at`` is on another). A tick of another symbol raises ValueError (a routing bug
         upstream, not market data).
         """
         if tick.symbol != self.symbol:
@@ -128,7 +129,7 @@ class LiveBarBuilder:
             # Every message since the (re)subscription waits in order in the feed's channel (a drop
             # arrives as a DATA_LOST event), so the feed has observed the stream since the first
             # tick *arrived*, however late it is processed -- not only since ``now``.
-            self._observed_from = min(now, tick.received_at)
+            self._observed_from = min(now, received if received is not None else tick.received_at)
         when = trade_time(tick)
         t_ep = when.timestamp()
         key = (tick.ltp, t_ep)

@@ -11,7 +11,8 @@ Safety rules it enforces:
   **before** ``place_order``; ``place_order`` is never retried; an ambiguous outcome keeps the
   order open ("unknown") until the orderbook lookup by its tag (or the socket) settles it; a
   modify or cancel with an ambiguous outcome is looked up the same way
-  (:mod:`fyers_store.engine.broker_lookups`);
+  (:mod:`fyers_store.engine.broker_lookups`); a cancel asked while the placement is unknown is
+  committed with the order (``cancel_deferred``) and sent once FYERS shows it, also after a restart;
 * every fill is applied once: the state DB's trade ledger is checked first and the fill, the
   order row and the position row are written in one transaction;
 * start = REST check, load the state DB, reconcile (orderbook, tradebook, positions, funds), and
@@ -54,8 +55,7 @@ from fyers_store.models.orders import (
 )
 from fyers_store.models.stream import ConnectionEvent, EventKind
 from fyers_store.engine.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
-from fyers_store.state.models import StoredPosition
-from fyers_store.state.ownership import StrategyOwnershipLost
+from fyers_store.state.models import StoredOrder, StoredPosition
 from fyers_store.state.store_base import StateStore
 
 __all__ = ["BrokerCore", "OrderIntent", "PositionChange", "BrokerEvent", "live_orders_allowed"]
@@ -117,7 +117,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         self._raise_next: BaseException | None = None
         self._refs: dict[str, tuple[int | None, int | None]] = {}  # tag -> (bt_ref, seq)
         self._lookups = OutcomeLookups(self.rest, self.book, grace=self._grace, monotonic=monotonic, wall=wall)
-        self._cancel_when_placed: set[str] = set()
+        self._cancel_when_placed: set[str] = set()  # in the state DB too (orders.cancel_deferred)
         self._parked: collections.deque[TradeFill] = collections.deque(maxlen=_PARKED_CAP)
         self._seen_external: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._anomalies_told: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
@@ -151,9 +151,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         try:
             self._run_id = self.state.get_or_create_run_id()
             for row in self.state.load_open_orders():
-                order = tracked_order(row)
-                self.book.restore(order)
-                self._refs[order.tag] = (row.bt_ref, row.extra.get("seq"))
+                self._restore(row)
             self._positions = {p.symbol: p for p in self.state.load_positions()}
             self.loaded_positions = {s: (int(p.qty), p.avg_price) for s, p in self._positions.items()}
         except StateStoreError as exc:
@@ -164,10 +162,8 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
             if order.state is OrderState.SUBMITTING:  # the process died around place_order
                 events += self._apply(self.book.place_unknown(order.tag, "process restarted during place_order"))
                 self._lookups.watch_placement(order.tag, order.submitted_at)
-            elif order.pending_request is not None:  # ... or around a modify
-                self._lookups.watch_modify(order.tag)
-            elif order.state is OrderState.CANCELLING:  # ... or around a cancel
-                self._lookups.watch_cancel(order.tag)
+            else:  # ... or around a modify and/or a cancel: each is looked up
+                self._lookups.watch_unsettled(order)
         events += self.reconcile("start")
         self.store.start_orders()
         self.started = True
@@ -182,19 +178,6 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         self.store.unregister_broker(self.owner)
         exc, self._raise_next = self._raise_next, None
         return exc
-
-    def _check_ownership(self, *, acting: bool = False) -> None:
-        """Halt once this process no longer owns the strategy (its state-DB lease was taken over or
-        could not be renewed in time; set by the lease thread): no order is sent afterwards. With
-        ``acting`` (place, cancel, modify) raise ``StrategyOwnershipLost``: not even a refusal may be
-        recorded in a state DB another process owns now."""
-        lost = self.state.ownership_problem()
-        if lost is None:
-            return
-        if self._halted is None:  # the next dispatch raises it too: a caller may swallow the one below
-            self._raise_next = self._halt(f"ownership lost: {lost}", StrategyOwnershipLost(lost))
-        if acting:
-            raise StrategyOwnershipLost(lost)
 
     # ------------------------------------------------------------------ orders
     def place(self, intent: OrderIntent) -> list[BrokerEvent]:
@@ -259,20 +242,24 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         return events + self._after_change()
 
     def cancel(self, tag: str) -> list[BrokerEvent]:
-        """Ask FYERS to cancel (an order not acknowledged yet: once it is). Refused: CANCEL_REJECTED.
+        """Ask FYERS to cancel (an order whose placement is unknown: once FYERS shows it, also after a
+        restart -- the intent is in the state DB; dropped if it was not placed). Refused: CANCEL_REJECTED.
         Outcome unknown or -161 "already cancelled": "cancelling" until the order, looked up by its
         tag, ended (or still works after ``unknown_grace_seconds``: CANCEL_REJECTED)."""
         order = self.book.get(tag)
         if order is None or order.is_done:
             return []
+        self._check_ownership(acting=True)  # before anything is recorded (a withdrawal, a deferred cancel)
         withdrawn = self._withdraw_held(tag)
         if withdrawn is not None:
             return withdrawn
         venue_id = order.venue_order_id
         if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) or venue_id is None:
-            self._cancel_when_placed.add(tag)
+            if tag not in self._cancel_when_placed:  # durable: a restart sends it once FYERS shows the order
+                self._cancel_when_placed.add(tag)
+                self._persist(order)
+                _olog.info("cancel of %s deferred until FYERS shows the order (placement %s)", tag, order.state.value)
             return []
-        self._check_ownership(acting=True)
         self._raise_if_halted()
         self._persist(self.book.request_cancel(tag))
         try:
@@ -419,9 +406,8 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         try:
             for snap in rows:
                 events += self._on_snapshot(snap, quiet_external=reason != "start")
-            for order in list(self.book.open_orders()):
-                if order.state is OrderState.UNKNOWN and not order.halted:
-                    self._lookups.watch_placement(order.tag, order.submitted_at)
+            for order in list(self.book.open_orders()):  # e.g. "cancelling" after a cancel FYERS never carried out
+                self._lookups.watch_unsettled(order, looked=True)
             ordered = sorted(trades_after, key=lambda t: (t.traded_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                           t.trade_id))
             for trade in ordered:
@@ -518,12 +504,16 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         if order is not None:
             return order
         row = self.state.find_order_by_venue_id(order_id) or (self.state.get_order(tag) if tag else None)
-        if row is None:
-            return None
-        restored = tracked_order(row)
-        self.book.restore(restored)
-        self._refs[restored.tag] = (row.bt_ref, row.extra.get("seq"))
-        return restored
+        return None if row is None else self._restore(row)
+
+    def _restore(self, row: StoredOrder) -> TrackedOrder:
+        """Bring an order back from its state DB row (with its deferred cancel, if any)."""
+        order = tracked_order(row)
+        self.book.restore(order)
+        self._refs[order.tag] = (row.bt_ref, row.extra.get("seq"))
+        if row.cancel_deferred:
+            self._cancel_when_placed.add(order.tag)
+        return order
 
     def _apply(self, events: list[OrderEvent], trade: TradeFill | None = None) -> list[BrokerEvent]:
         """Persist what ``events`` changed (a fill atomically with its ledger row and position)."""
@@ -548,9 +538,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
             order = last.pop(filled.tag)
             position = position_after(self._positions.get(trade.symbol), trade.symbol,
                                       int(trade.side) * filled.fill.qty, filled.fill.price)
-            bt_ref, seq = self._refs.get(order.tag, (None, None))
-            if self.state.record_fill(applied_trade(trade, order.tag, self.store.now()),
-                                      stored_order(order, bt_ref=bt_ref, seq=seq), position):
+            if self.state.record_fill(applied_trade(trade, order.tag, self.store.now()), self._row(order), position):
                 self._positions[trade.symbol] = position
                 _olog.info("fill of %s: trade %s %s %d %s @ %s; position now %d", order.tag, trade.trade_id,
                            trade.side.name, filled.fill.qty, trade.symbol, filled.fill.price, int(position.qty))
@@ -564,22 +552,29 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         return self.store.now()
 
     def _persist(self, order: TrackedOrder | None) -> None:
-        if order is None:
-            return
+        if order is not None:
+            self.state.upsert_order(self._row(order))
+
+    def _row(self, order: TrackedOrder) -> StoredOrder:
         bt_ref, seq = self._refs.get(order.tag, (None, None))
-        self.state.upsert_order(stored_order(order, bt_ref=bt_ref, seq=seq))
+        return stored_order(order, bt_ref=bt_ref, seq=seq, cancel_deferred=order.tag in self._cancel_when_placed)
 
     def _after_change(self) -> list[BrokerEvent]:
         """Follow-ups once placements settle: deferred cancels, parked trades."""
         events: list[BrokerEvent] = []
         for tag in list(self._cancel_when_placed):
             order = self.book.get(tag)
-            if order is not None and order.not_found:
-                continue  # should FYERS show it after all, the cancel still stands
-            if order is None or order.state not in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+            if order is None:  # left the book (done); its row keeps the intent should FYERS show it
                 self._cancel_when_placed.discard(tag)
-                if order is not None and order.is_open and not self._halted:
-                    events += self.cancel(tag)
+            elif order.not_found or order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) or (
+                    order.is_open and self._halted):
+                continue  # not found is provisional; halted: the row keeps it for the next start
+            elif order.is_open:  # FYERS has it: sent once; its "cancelling" row replaces the intent
+                self._cancel_when_placed.discard(tag)
+                events += self.cancel(tag)
+            else:  # ended without it (rejected, filled): nothing left to cancel
+                self._cancel_when_placed.discard(tag)
+                self._persist(order)
         if self._parked and not any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) and not o.halted
                                     for o in self.book.open_orders()):
             parked, self._parked = list(self._parked), collections.deque(maxlen=_PARKED_CAP)

@@ -35,6 +35,15 @@ after the adapter's retries):
   again. A cancel answered -161 "already cancelled" is looked up too: the row shows the status-1
   update the socket has not delivered yet.
 
+Each of them is watched on its own: an order may have a modify pending *and* a cancel asked. A
+restart watches whatever its state DB row left open (:meth:`OutcomeLookups.watch_unsettled`), and
+so does every reconcile, for what no lookup watches yet: an order "cancelling" after a cancel
+FYERS acknowledged but never carried out (the exchange refused it, no status-1 update comes) is
+settled like one whose outcome was unknown, from that reconcile on. No order stays "cancelling"
+while FYERS shows it working. (Found by the chaos suite, seed 20270522006: a modify in flight
+when the process died, then a cancel cut short by the next kill; every later start watched only
+the modify, and the order stayed "cancelling" for good.)
+
 The order socket or a reconcile may settle any of them first; the lookups then just stop.
 """
 
@@ -48,7 +57,7 @@ from fyers_store.adapters.interfaces import RestAdapter
 from fyers_store.errors import AuthError, FyersError, VenueDataError
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import WORKING, OrderSnapshot, order_tag_from_fyers
-from fyers_store.engine.orders import OrderBook, OrderEvent, OrderState, snapshot_shows
+from fyers_store.engine.orders import OrderBook, OrderEvent, OrderState, TrackedOrder, snapshot_shows
 
 __all__ = ["OutcomeLookups", "LOOKUP_EVERY_SECONDS", "LOOKUP_MAX_INTERVAL_SECONDS"]
 
@@ -110,6 +119,24 @@ class OutcomeLookups:
 
     def watch_cancel(self, tag: str) -> None:
         self._cancels[tag] = _Watch(self._mono())
+
+    def watch_unsettled(self, order: TrackedOrder, *, looked: bool = False) -> None:
+        """Look up whatever of ``order`` is unsettled -- an unknown placement, a pending modify, a
+        cancel ("cancelling") -- each on its own, unless it is watched already (its timing kept).
+        For a restart (the state DB's row) and a reconcile (``looked``: FYERS's orderbook was just
+        read, so a new modify or cancel watch waits one interval before its first lookup)."""
+        if order.halted or order.is_done:
+            return
+        if order.state is OrderState.UNKNOWN:
+            self.watch_placement(order.tag, order.submitted_at)
+        if order.pending_request is not None and order.tag not in self._modifies:
+            self._modifies[order.tag] = self._new_watch(looked)
+        if order.state is OrderState.CANCELLING and order.tag not in self._cancels:
+            self._cancels[order.tag] = self._new_watch(looked)
+
+    def _new_watch(self, looked: bool) -> _Watch:
+        now = self._mono()
+        return _Watch(now, last=now, rounds=1) if looked else _Watch(now)
 
     def watching(self, tag: str) -> bool:
         return tag in self._placements or tag in self._modifies or tag in self._cancels

@@ -30,8 +30,10 @@ LAST_RECONCILE_KEY = "last_reconcile_at"   # "<ISO time> <reason>" of the last s
 UTC = dt.timezone.utc
 
 
-def stored_order(order: TrackedOrder, *, bt_ref: int | None = None, seq: int | None = None) -> StoredOrder:
-    """The state DB row of ``order`` (everything needed to rebuild it after a restart)."""
+def stored_order(order: TrackedOrder, *, bt_ref: int | None = None, seq: int | None = None,
+                 cancel_deferred: bool = False) -> StoredOrder:
+    """The state DB row of ``order`` (everything needed to rebuild it after a restart);
+    ``cancel_deferred``: a cancel asked while its placement was unknown, still to be sent."""
     req = order.request
     extra: dict[str, Any] = {
         "cancel_requested": order.cancel_requested,
@@ -61,6 +63,7 @@ def stored_order(order: TrackedOrder, *, bt_ref: int | None = None, seq: int | N
         state=order.state.value, venue_order_id=order.venue_order_id,
         limit_price=float(req.limit_price), stop_price=float(req.stop_price),
         filled_qty=float(order.filled_qty), avg_fill_price=order.avg_price, bt_ref=bt_ref, extra=extra,
+        cancel_deferred=cancel_deferred,
     )
 
 

@@ -1,4 +1,10 @@
-"""An estimate of the exchange's clock, learnt from the timestamps on the data socket's ticks."""
+"""An estimate of the exchange's clock, learnt from the timestamps on the data socket's ticks.
+
+The ticks' ``received_at`` must be read from the host wall clock (:meth:`ExchangeClock.wall_now`),
+never from the estimate itself: stamped with :meth:`ExchangeClock.now`, every candidate would be
+the *remaining* error (about 0), and the learnt offset would collapse to 0 once the window turned
+over (issue 20, item 6). The composition root gives the data socket ``wall_now``.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,8 @@ def _utc_now() -> dt.datetime:
 class ExchangeClock:
     """Estimated exchange time: the local wall clock plus an offset learnt from tick timestamps.
 
-    Each observed tick gives a candidate offset ``exchange stamp - received_at``: the exchange's
+    Each observed tick gives a candidate offset ``exchange stamp - received_at`` (``received_at`` on
+    the host wall clock, :meth:`wall_now`, not on this estimate): the exchange's
     clock minus ours, less that tick's delivery delay. The offset is the largest candidate among the
     last ``window`` ticks, because the least-delayed tick is the best estimate. It absorbs the local
     clock's skew against the exchange (a host clock a few seconds off does not shift bar closes).
@@ -62,6 +69,17 @@ class ExchangeClock:
         """Exchange time minus local wall time, in seconds (0.0 before any observation)."""
         with self._lock:
             return self._offset
+
+    def wall_now(self) -> dt.datetime:
+        """The host wall clock this estimate is built on (what ticks' ``received_at`` must use)."""
+        return self._wall()
+
+    def exchange_time(self, host_time: dt.datetime) -> dt.datetime:
+        """``host_time`` (a host wall-clock reading, e.g. a tick's ``received_at``) on the
+        estimated exchange clock, with the offset learnt so far."""
+        with self._lock:
+            offset = self._offset
+        return (host_time + dt.timedelta(seconds=offset)).astimezone(UTC)
 
     def now(self) -> dt.datetime:
         """The estimated exchange time, timezone-aware UTC."""

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder
+from fyers_store.engine.live_cycle import LiveCycle
 from fyers_store.engine.ports import FeedStorePort
 from fyers_store.engine.routing import MarketChannel
 from fyers_store.config import DataFeedConfig
@@ -103,16 +104,22 @@ class FeedEngine:
     :meth:`start` subscribes (live) and :meth:`poll` returns, one at a time, a
     :data:`~fyers_store.persistence.cache.BarRow` ``(epoch, o, h, l, c, v)``, a
     :class:`StatusChange`, ``None`` (nothing yet) or :data:`END`. Call both from one thread.
+
+    With ``cycle`` (the store's :class:`~fyers_store.engine.live_cycle.LiveCycle`), a live feed
+    waits in :meth:`poll` only when the cycle grants it (one wait per Backtrader cycle across the
+    store's feeds); the caller reports each cycle turn with ``cycle.turn(engine)``.
     """
 
     def __init__(self, store: FeedStorePort, settings: FeedSettings, config: DataFeedConfig | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, cycle: LiveCycle | None = None) -> None:
         self.store, self.settings = store, settings
+        self.cycle = cycle
         self.config = config or store.feed_config()
         self._mono = monotonic
         self._out: collections.deque[Any] = collections.deque()  # BarRow or StatusChange
         self._pushed: collections.deque[BarRow] = collections.deque()  # push_row(), any thread
         self._held: collections.deque[BarRow] = collections.deque()
+        self._fallback: dict[int, BarRow] = {}  # bars only the clock closed, while REST confirms them
         self._last_start: int | None = None   # epoch of the last delivered bar
         self._window_start: int | None = None  # the start backfill's first bar start: nothing before it
         self._gap_open = False                # bars after _last_start may be missing: top-up needed
@@ -149,8 +156,12 @@ class FeedEngine:
         self.store.start_market()
         self.store.subscribe_market([s.symbol])
         self._set_status(FeedStatus.CONNECTED, "subscribed")
+        if self.cycle is not None:
+            self.cycle.join(self)
 
     def stop(self) -> None:
+        if self.cycle is not None:
+            self.cycle.leave(self)
         if self._channel is not None:
             self.store.close_market_channel(self._channel)
             self._channel = None
@@ -184,6 +195,12 @@ class FeedEngine:
         """Exchange time from which the live stream has seen every tick (None before the first)."""
         return self._builder.observed_from if self._builder is not None else None
 
+    @property
+    def quiet(self) -> bool:
+        """True from the ``FEED_STALL`` report (no tick for ``stall_warning_seconds`` during a
+        session) until the symbol's next tick."""
+        return self._stall_reported
+
     def live_stats(self) -> dict[str, int]:
         """The tick-to-bar counters (ticks, trades, late, out_of_order, ...), empty when historical."""
         return self._builder.stats() if self._builder is not None else {}
@@ -199,7 +216,40 @@ class FeedEngine:
 
     # ------------------------------------------------------------------ the stream
     def poll(self, wait: float = 0.0) -> Any:
-        """The next item; with nothing ready, waits up to ``wait`` seconds for socket traffic."""
+        """The next item; with nothing ready, waits up to ``wait`` seconds for socket traffic
+        (with a ``cycle``: only as long as the cycle grants)."""
+        item = self._poll(wait)
+        if self.cycle is not None and isinstance(item, tuple):
+            self.cycle.delivered()
+        return item
+
+    def ready(self, now: dt.datetime) -> bool:
+        """True when :meth:`poll` has something to return or process without new socket traffic:
+        queued output, unread channel messages, a start backfill to run, or a clock close due now."""
+        if self._out or self._pushed:
+            return True
+        if self._ended or self.settings.historical:
+            return False
+        if not self._initial_done:
+            return True
+        if self._channel is None or self._builder is None:
+            return False
+        if self._channel.pending():
+            return True
+        due = self._builder.next_due()
+        return due is not None and due <= now and self._may_close_by_clock(now)
+
+    def wake_in(self, now: dt.datetime) -> float | None:
+        """Exchange seconds until this feed's open bucket is due to close by the clock; None when
+        no close is pending in the future (a past one waits for evidence: socket traffic)."""
+        if self._builder is None or self._ended:
+            return None
+        due = self._builder.next_due()
+        if due is None or due <= now:
+            return None
+        return (due - now).total_seconds()
+
+    def _poll(self, wait: float) -> Any:
         while self._pushed:
             self._deliver_rows([self._pushed.popleft()], "pushed")
         if self._out:
@@ -213,7 +263,10 @@ class FeedEngine:
                 return self._out.popleft()
         self._cycle(0.0)
         if not self._out and wait > 0 and not self._ended and self._auth_error is None:
-            self._cycle(wait)
+            if self.cycle is not None:
+                wait = self.cycle.grant(self, self.store.now(), wait)
+            if wait > 0:
+                self._cycle(wait)
         if self._out:
             return self._out.popleft()
         if self._auth_error is None and not self.settings.historical:
@@ -250,9 +303,18 @@ class FeedEngine:
             return
         now = self.store.now()
         if self._may_close_by_clock(now):
+            proven = self._stream_passed(builder)
             for bar in builder.close_due(now):
+                if bar.whole and not proven and self._rest_may_fill():
+                    # The session is over and no tick stamped after this bucket came: its last
+                    # trades may still be on their way (only the clock closed it), so FYERS's own
+                    # bar decides; the live one stands in only if FYERS never publishes it.
+                    row = (bar.bar.epoch, bar.bar.open, bar.bar.high, bar.bar.low, bar.bar.close, bar.bar.volume)
+                    self._fallback[row[0]] = row
+                    self.counters["unproven_closes"] += 1
+                    bar = LiveBar(bar.bar, whole=False)
                 self._on_live_bar(bar)
-        if self._gap_open and self._gap_need is None and not self._broken:
+        if self._gap_open and not self._broken:
             self._interrupted_bucket_ended(builder, now)
         if self._gap_open and self._gap_need is not None and self._mono() >= self._retry_at:
             self._top_up()
@@ -300,19 +362,46 @@ class FeedEngine:
             _log.warning("%s: top-up from REST failed (%s); retrying", s.symbol, exc)
             rows = []
         self.counters["topups"] += 1
-        held_first = self._held[0][0] if self._held else None
-        self._deliver_rows([r for r in rows if held_first is None or r[0] < held_first], "topup")
+        self._deliver_topup(rows)
         if not self._need_bar or (self._last_start is not None and self._last_start >= need):
             self._close_gap()
         elif self._mono() - self._gap_since >= s.topup_give_up_seconds:
-            detail = (f"{s.symbol}: FYERS history still lacks the {s.resolution} bar at "
-                      f"{dt.datetime.fromtimestamp(need, self.store.calendar.tz):%Y-%m-%d %H:%M}; continuing without it")
-            _log.error(detail)
-            self.store.put_notification("FEED_GAP", detail, symbol=s.symbol)
-            self.counters["topup_gave_up"] += 1
+            when = f"{dt.datetime.fromtimestamp(need, self.store.calendar.tz):%Y-%m-%d %H:%M}"
+            standins = [r for ts, r in sorted(self._fallback.items())
+                        if ts <= need and (self._last_start is None or ts > self._last_start)]
+            if standins:
+                _log.warning("%s: FYERS history still lacks the %s bar at %s; delivering the bar built "
+                             "from the socket instead", s.symbol, s.resolution, when)
+                self._deliver_rows(standins, "live")
+            else:
+                detail = (f"{s.symbol}: FYERS history still lacks the {s.resolution} bar at {when}; "
+                          "continuing without it")
+                _log.error(detail)
+                self.store.put_notification("FEED_GAP", detail, symbol=s.symbol)
+                self.counters["topup_gave_up"] += 1
             self._close_gap()
         else:
             self._retry_at = self._mono() + s.topup_retry_seconds
+
+    def _deliver_topup(self, rows: list[BarRow]) -> None:
+        """Deliver what a top-up returned, merged with the whole live bars held meanwhile, in order,
+        up to the newest bar FYERS returned. FYERS publishes finished bars in order, so everything
+        up to that bar is known: a held bar there is delivered (a live bar wins over FYERS's copy of
+        the same bucket), and REST fills the buckets between held bars. Nothing later than FYERS's
+        newest bar is released before the gap closes, so a bar FYERS has not published yet is never
+        skipped. (Releasing only REST bars older than the first held bar left the stream stuck when
+        a second reconnect moved the needed bucket past held bars: found 2026-12 under load.)"""
+        if not rows:
+            return
+        newest = max(r[0] for r in rows)
+        held = {r[0]: r for r in self._held if r[0] <= newest}
+        merged: dict[int, tuple[str, BarRow]] = {r[0]: ("topup", r) for r in rows}
+        merged.update((ts, ("live", r)) for ts, r in held.items())
+        for ts in sorted(merged):
+            source, row = merged[ts]
+            self._deliver_rows([row], source)
+        while self._held and self._held[0][0] <= newest:
+            self._held.popleft()
 
     def _interrupted_bucket_ended(self, builder: LiveBarBuilder, now: dt.datetime) -> None:
         """The bucket a reconnect interrupted cannot be built live: once it has ended (plus the
@@ -321,11 +410,14 @@ class FeedEngine:
         cut = builder.discarded
         if cut is None or (self._last_start is not None and cut[0] <= self._last_start):
             return
+        if self._gap_need is not None and self._need_bar and self._gap_need >= cut[0]:
+            return  # a pending top-up already covers it (a reconnect while one was due)
         if now.timestamp() >= cut[1] + self.settings.close_grace_seconds:
             self._gap_need, self._need_bar, self._retry_at = int(cut[0]), True, 0.0
 
     def _close_gap(self) -> None:
         self._gap_open, self._gap_need, self._need_bar = False, None, False
+        self._fallback.clear()
         held, self._held = list(self._held), collections.deque()
         self._deliver_rows(held, "live")
         if not self._broken:
@@ -355,7 +447,9 @@ class FeedEngine:
         self._last_tick = heard
         self._stall_reported = False
         self.store.observe_tick(tick)
-        for bar in builder.add_tick(tick, now):
+        # The first tick after a (re)start dates what the builder has observed: its receipt, on the bar clock.
+        received = self.store.receipt_time(tick.received_at) if builder.observed_from is None else None
+        for bar in builder.add_tick(tick, now, received):
             self._on_live_bar(bar)
 
     def _may_close_by_clock(self, now: dt.datetime) -> bool:
@@ -374,10 +468,21 @@ class FeedEngine:
         # delivers in order, so nothing stamped earlier is still on its way). A receipt time alone
         # is weaker -- a tick stamped before the end may be received after it -- and is used only
         # when no tick carries stamps (lite mode).
+        return self._stream_passed(builder) or not self.store.calendar.is_session_open(now)
+
+    def _stream_passed(self, builder: LiveBarBuilder) -> bool:
+        """Whether the socket has delivered something stamped at or after the open bucket's end."""
+        due = builder.next_due()
+        if due is None:
+            return False
         stamped = self.store.market_stamped_until
         heard = stamped if stamped is not None else self.store.market_heard_at
         bucket_end = due - dt.timedelta(seconds=self.settings.close_grace_seconds)
-        return (heard is not None and heard >= bucket_end) or not self.store.calendar.is_session_open(now)
+        return heard is not None and heard >= bucket_end
+
+    def _rest_may_fill(self) -> bool:
+        """Whether a bar that is not whole is taken from REST (else it is dropped): see _on_live_bar."""
+        return self._gap_open or (self.settings.backfill and self._last_start is not None)
 
     def _on_live_bar(self, live: LiveBar) -> None:
         bar = live.bar
@@ -394,7 +499,7 @@ class FeedEngine:
             # Ticks before this bucket's first observed one were missed: take it from REST once a
             # top-up is due (a gap is open after the start backfill or a reconnect); else drop it.
             self.counters["partial_live_bars"] += 1
-            if self._gap_open or (self.settings.backfill and self._last_start is not None):
+            if self._rest_may_fill():
                 if not self._gap_open:
                     self._gap_open, self._gap_since = True, self._mono()
                 self._gap_need, self._need_bar = max(row[0], self._gap_need or 0), True
@@ -455,10 +560,11 @@ class FeedEngine:
                 and self.store.calendar.is_session_open(now):
             self._stall_reported = True
             self.counters["stalls"] += 1
+            # Reported once per quiet spell, never a reconnect: a symbol may simply not trade (an
+            # expired contract, a thin one). A dead socket is the adapter's to find (no frames at all).
             detail = f"{self.settings.symbol}: no tick for {mono - self._last_tick:.0f} s during market hours"
             _log.warning(detail)
             self.store.put_notification("FEED_STALL", detail, symbol=self.settings.symbol)
-            self.store.force_market_reconnect(detail)
         backlog = (self._channel.pending() if self._channel is not None else 0) + self.store.market_backlog()
         if backlog >= cfg.market_backlog_warn_after and (self._backlog_warned is None
                                                          or mono - self._backlog_warned >= 60):

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from fyers_store.adapters.interfaces import RestAdapter, WsAdapter
 from fyers_store.config.schema import BrokerConfig, DataFeedConfig
+from fyers_store.engine.live_cycle import LiveCycle
 from fyers_store.engine.routing import MarketChannel, OrderRoute
 from fyers_store.engine.session import DailySession
 from fyers_store.errors import AuthError
@@ -92,6 +93,9 @@ class FeedStorePort(_StorePort, Protocol):
     def observe_tick(self, tick: Tick) -> None:
         """Let the exchange clock learn from a tick's stamps."""
 
+    def receipt_time(self, received_at: dt.datetime) -> dt.datetime:
+        """A socket message's ``received_at`` on the store's clock."""
+
     @property
     def session_error(self) -> AuthError | None:
         """Why the store's FYERS session ended (its renewal failed), None while it goes on."""
@@ -138,7 +142,11 @@ class BrokerStorePort(_StorePort, Protocol):
 
 class FyersDataStorePort(FeedStorePort, Protocol):
     """What a :class:`~fyers_store.bt.data_feed.FyersData` uses: its engine's port, plus the
-    registration of the feed with the store."""
+    registration of the feed with the store and the wait its live feeds share."""
+
+    @property
+    def live_cycle(self) -> LiveCycle:
+        """The one wait per Backtrader cycle the store's live feeds share."""
 
     def start(self, *, data: Any) -> None:
         """Register the feed ``data`` (and open the cache)."""

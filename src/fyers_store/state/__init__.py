@@ -25,7 +25,7 @@ from fyers_store.state.models import (
     StoredOrder,
     StoredPosition,
 )
-from fyers_store.state.schema import STATE_SCHEMA_V1, STATE_SCHEMA_VERSION
+from fyers_store.state.schema import STATE_SCHEMA_V1, STATE_SCHEMA_V2, STATE_SCHEMA_V3, STATE_SCHEMA_VERSION
 from fyers_store.state.ownership import (
     Lease,
     LeaseHolder,
@@ -93,6 +93,8 @@ __all__ = [
     "RUN_ID_LENGTH",
     "SQLiteStateStore",
     "STATE_SCHEMA_V1",
+    "STATE_SCHEMA_V2",
+    "STATE_SCHEMA_V3",
     "STATE_SCHEMA_VERSION",
     "StateConfig",
     "StateSchemaMismatch",

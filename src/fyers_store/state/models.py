@@ -163,6 +163,8 @@ class StoredOrder:
     ``created_at`` / ``updated_at`` are managed by the store: ``created_at`` is kept from the first
     write (a value given on the first write is used), ``updated_at`` is set on every write; values
     passed in are otherwise ignored. ``venue_order_id`` (the FYERS order id) is unique per account.
+    ``cancel_deferred``: the strategy asked to cancel the order while its placement was unknown;
+    the broker sends that cancel once FYERS shows the order (also after a restart).
     """
 
     order_tag: str
@@ -180,6 +182,7 @@ class StoredOrder:
     avg_fill_price: Optional[float] = None
     bt_ref: Optional[int] = None
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    cancel_deferred: bool = False
     created_at: Optional[dt.datetime] = None
     updated_at: Optional[dt.datetime] = None
 
@@ -202,6 +205,8 @@ class StoredOrder:
         _set(self, "avg_fill_price", _number(r, "avg_fill_price", self.avg_fill_price, optional=True))
         _set(self, "bt_ref", _int(r, "bt_ref", self.bt_ref, optional=True))
         _set(self, "extra", _extra(r, self.extra))
+        if not isinstance(self.cancel_deferred, bool):
+            raise StateValidationError(r, "cancel_deferred", f"must be a bool, got {self.cancel_deferred!r}")
         _set(self, "created_at", _when(r, "created_at", self.created_at, optional=True))
         _set(self, "updated_at", _when(r, "updated_at", self.updated_at, optional=True))
 

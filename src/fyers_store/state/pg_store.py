@@ -27,7 +27,7 @@ from fyers_store.logs import get_logger
 from fyers_store.persistence.pg_connection import Migration, apply_migrations, open_pool, resolved_dsn
 from fyers_store.persistence.sqlite_base import SqlParams, SqlRow
 from fyers_store.state.rows import StateConn, StateCursor
-from fyers_store.state.schema import LEASE_DDL, STATE_TABLES
+from fyers_store.state.schema import CANCEL_DEFERRED_DDL, LEASE_DDL, STATE_TABLES
 from fyers_store.state.store_base import StateStore
 
 if TYPE_CHECKING:
@@ -81,8 +81,14 @@ _V1 = (
         updated_at BIGINT NOT NULL, PRIMARY KEY (account_id, strategy_id, key))""",
     LEASE_DDL.replace("{bigint}", "BIGINT").replace("CREATE TABLE strategy_owners", "CREATE TABLE {schema}.strategy_owners"),
 )
-#: The state tables' migrations; the version matches the SQLite schema's (v2: with the lease table).
-PG_STATE_MIGRATIONS: tuple[Migration, ...] = ((1, ()), (2, _V1))
+#: The state tables' migrations, append-only (a database already at a version never sees its step
+#: again): v2 created every table with the lease table; v3 adds ``orders.cancel_deferred`` (the SQLite
+#: schema's v2 step, the same statement). The result is the SQLite schema v3's tables.
+PG_STATE_MIGRATIONS: tuple[Migration, ...] = (
+    (1, ()),
+    (2, _V1),
+    (3, (CANCEL_DEFERRED_DDL.replace("ALTER TABLE orders", "ALTER TABLE {schema}.orders"),)),
+)
 
 
 class _Conn:

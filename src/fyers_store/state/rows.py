@@ -53,18 +53,19 @@ class StateConn(Protocol):
 
 ORDER_COLUMNS = (
     "order_tag, venue_order_id, symbol, side, qty, order_type, product_type, limit_price, stop_price, "
-    "validity, state, filled_qty, avg_fill_price, bt_ref, extra, created_at, updated_at"
+    "validity, state, filled_qty, avg_fill_price, bt_ref, extra, cancel_deferred, created_at, updated_at"
 )
 TRADE_COLUMNS = "trade_id, order_tag, venue_order_id, symbol, side, qty, price, traded_at, applied_at"
 
 
 def order_from_row(row: SqlRow) -> StoredOrder:
-    (tag, venue, symbol, side, qty, otype, ptype, limit, stop, validity, state, filled, avg, bt_ref, extra, created, updated) = row
+    (tag, venue, symbol, side, qty, otype, ptype, limit, stop, validity, state, filled, avg, bt_ref, extra, deferred,
+     created, updated) = row
     return StoredOrder(
         order_tag=tag, venue_order_id=venue, symbol=symbol, side=int(side), qty=float(qty), order_type=otype,
         product_type=ptype, limit_price=limit, stop_price=stop, validity=validity, state=state,
         filled_qty=float(filled), avg_fill_price=avg, bt_ref=bt_ref, extra=json.loads(extra),
-        created_at=from_us(created), updated_at=from_us(updated),
+        cancel_deferred=bool(deferred), created_at=from_us(created), updated_at=from_us(updated),
     )
 
 
@@ -116,18 +117,19 @@ def write_order(
         log.warning("order %s: filled_qty %s exceeds qty %s", order.order_tag, order.filled_qty, order.qty)
     conn.execute(
         f"INSERT INTO orders (account_id, strategy_id, {ORDER_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (account_id, strategy_id, order_tag) DO UPDATE SET "
         "venue_order_id = excluded.venue_order_id, symbol = excluded.symbol, side = excluded.side, "
         "qty = excluded.qty, order_type = excluded.order_type, product_type = excluded.product_type, "
         "limit_price = excluded.limit_price, stop_price = excluded.stop_price, validity = excluded.validity, "
         "state = excluded.state, filled_qty = excluded.filled_qty, avg_fill_price = excluded.avg_fill_price, "
-        "bt_ref = excluded.bt_ref, extra = excluded.extra, updated_at = excluded.updated_at",
+        "bt_ref = excluded.bt_ref, extra = excluded.extra, cancel_deferred = excluded.cancel_deferred, "
+        "updated_at = excluded.updated_at",
         (
             acct, strat, order.order_tag, order.venue_order_id, order.symbol, order.side, order.qty,
             order.order_type, order.product_type, order.limit_price, order.stop_price, order.validity,
             order.state, order.filled_qty, order.avg_fill_price, order.bt_ref, dump_json(order.extra),
-            created_us, now_us,
+            int(order.cancel_deferred), created_us, now_us,
         ),
     )
     return order.replace(created_at=from_us(created_us), updated_at=from_us(now_us))

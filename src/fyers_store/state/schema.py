@@ -2,13 +2,20 @@
 
 The version lives in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file as a
 fyers-store state DB so a foreign SQLite file (the history cache, another program's DB) is refused
-instead of being written into. There are no automatic migrations: the state DB only holds what the
-broker can rebuild by reconciling with FYERS, so an incompatible file is backed up and reset by the
-operator (see :func:`schema_mismatch_message`) -- except additive steps this module applies itself:
-v1 -> v2 adds the ``strategy_owners`` lease table (:mod:`fyers_store.state.ownership`).
+instead of being written into. An older file is migrated forward on open, one step per version,
+each step in its own ``BEGIN IMMEDIATE`` transaction with its version bump (no row is lost, no step is
+half done; a step that fails leaves the file at the version before it); a new file is created as v1
+plus every step in one transaction, so each column is defined once. A file from a newer fyers-store
+is refused: it is backed up and reset by the operator (see :func:`schema_mismatch_message`).
 
-Adding a version: write ``STATE_SCHEMA_V3`` and its DDL, point ``STATE_SCHEMA_VERSION`` at it, and
-keep the old constant so messages can name it.
+Versions: v1 the tables below; v2 (issue 16) adds ``orders.cancel_deferred`` (0/1): the strategy
+asked to cancel the order while its placement was unknown, and the cancel is sent once FYERS shows
+the order (also after a restart); v3 (issue 19) adds the ``strategy_owners`` lease table
+(:mod:`fyers_store.state.ownership`). The PostgreSQL backend runs the same statements
+(:data:`CANCEL_DEFERRED_DDL`, :data:`LEASE_DDL`) in its own versioned migrations.
+
+Adding a version: write ``STATE_SCHEMA_V<n>`` and its step in :data:`_MIGRATIONS`, point
+``STATE_SCHEMA_VERSION`` at it, and keep the old constants so messages can name them.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ __all__ = [
     "STATE_APPLICATION_ID",
     "STATE_SCHEMA_V1",
     "STATE_SCHEMA_V2",
+    "STATE_SCHEMA_V3",
+    "CANCEL_DEFERRED_DDL",
     "LEASE_DDL",
     "STATE_SCHEMA_VERSION",
     "STATE_TABLES",
@@ -37,8 +46,9 @@ __all__ = [
 log = get_logger(__name__, "state")
 
 STATE_SCHEMA_V1 = 1
-STATE_SCHEMA_V2 = 2  # + strategy_owners (the ownership lease)
-STATE_SCHEMA_VERSION = STATE_SCHEMA_V2
+STATE_SCHEMA_V2 = 2  # orders.cancel_deferred
+STATE_SCHEMA_V3 = 3  # + strategy_owners (the ownership lease)
+STATE_SCHEMA_VERSION = STATE_SCHEMA_V3
 
 #: ``PRAGMA application_id`` of a state DB: the bytes "FYST".
 STATE_APPLICATION_ID = 0x46595354
@@ -47,7 +57,7 @@ STATE_APPLICATION_ID = 0x46595354
 #: them: clearing a strategy's state must not hand its ownership to someone else.
 STATE_TABLES = ("orders", "order_aliases", "positions", "applied_trades", "ws_watermarks", "meta")
 
-#: The ownership lease (schema v2), the same on both backends (``{bigint}``: INTEGER / BIGINT).
+#: The ownership lease (schema v3), the same on both backends (``{bigint}``: INTEGER / BIGINT).
 LEASE_DDL = """
     CREATE TABLE strategy_owners (
         account_id  TEXT     NOT NULL,
@@ -157,6 +167,19 @@ _DDL_V1 = (
 )
 
 
+#: Schema v2's column, the same statement on both backends (an INTEGER 0/1: the shared upsert
+#: writes ``int(cancel_deferred)``, which PostgreSQL would not take into a BOOLEAN).
+CANCEL_DEFERRED_DDL = (
+    "ALTER TABLE orders ADD COLUMN cancel_deferred INTEGER NOT NULL DEFAULT 0 CHECK (cancel_deferred IN (0, 1))"
+)
+
+#: version -> the statements that take a file from ``version - 1`` to it.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    STATE_SCHEMA_V2: (CANCEL_DEFERRED_DDL,),
+    STATE_SCHEMA_V3: (_LEASE_DDL_SQLITE,),
+}
+
+
 def schema_mismatch_message(path: str | Path, found: int, expected: int = STATE_SCHEMA_VERSION) -> str:
     """The operator-facing text of :class:`~fyers_store.errors.StateSchemaMismatch`."""
     newer = (
@@ -206,12 +229,11 @@ def read_header(conn: sqlite3.Connection) -> tuple[int, int, list[str]]:
     return app_id, version, tables
 
 
-def _check(path: str | Path, app_id: int, version: int, tables: list[str]) -> bool:
-    """True when the file holds the current schema, False when it is blank (create it); raises otherwise."""
+def _check(path: str | Path, app_id: int, version: int, tables: list[str]) -> int | None:
+    """None when the file holds the current schema; else what to build on: 0 for a blank file
+    (create it), the version of an older state DB (migrate it). Raises otherwise."""
     if app_id == STATE_APPLICATION_ID:
-        if version == STATE_SCHEMA_V1:
-            return False  # upgraded in place (additive) by ensure_schema
-        if version != STATE_SCHEMA_VERSION:
+        if not STATE_SCHEMA_V1 <= version <= STATE_SCHEMA_VERSION:
             exc = StateSchemaMismatch(schema_mismatch_message(path, version, STATE_SCHEMA_VERSION))
             exc.path, exc.found, exc.expected = str(path), version, STATE_SCHEMA_VERSION  # type: ignore[attr-defined]
             raise exc
@@ -222,44 +244,49 @@ def _check(path: str | Path, app_id: int, version: int, tables: list[str]) -> bo
                 f"SQLiteStateStore.reset_file({str(path)!r}) / `fyers-store state clear`, then restart so the "
                 f"broker reconciles from FYERS."
             )
-        return True
+        return None if version == STATE_SCHEMA_VERSION else version
     if app_id != 0:
         raise StateStoreError(not_a_state_db_message(path, f"application_id is {app_id:#x}"))
     if tables or version != 0:
         raise StateStoreError(not_a_state_db_message(path, f"user_version {version}, tables {tables}"))
-    return False
+    return 0
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the current schema; the caller holds a write transaction on a blank file."""
     for ddl in _DDL_V1:
         conn.execute(ddl)
-    conn.execute(_LEASE_DDL_SQLITE)
     conn.execute(f"PRAGMA application_id = {STATE_APPLICATION_ID}")
-    conn.execute(f"PRAGMA user_version = {STATE_SCHEMA_VERSION}")
+    _migrate(conn, STATE_SCHEMA_V1)
+
+
+def _migrate(conn: sqlite3.Connection, version: int, *, to: int = STATE_SCHEMA_VERSION) -> None:
+    """Take a file at ``version`` to ``to`` (the caller holds the write transaction)."""
+    for step in range(version + 1, to + 1):
+        for ddl in _MIGRATIONS[step]:
+            conn.execute(ddl)
+    conn.execute(f"PRAGMA user_version = {to}")
 
 
 def ensure_schema(conn: sqlite3.Connection, path: str | Path) -> None:
-    """Check the file's schema; create it on a blank file. Raises ``StateSchemaMismatch`` /
-    ``StateStoreError`` (never modifies a file it does not recognise)."""
-    if _check(path, *read_header(conn)):
-        return
-    conn.execute("BEGIN IMMEDIATE")  # another process may be creating it right now: re-check under the lock
-    try:
-        app_id, version, tables = read_header(conn)
-        if not _check(path, app_id, version, tables):
-            if app_id == STATE_APPLICATION_ID and version == STATE_SCHEMA_V1:
-                conn.execute(_LEASE_DDL_SQLITE)
-                conn.execute(f"PRAGMA user_version = {STATE_SCHEMA_V2}")
-                log.info("upgraded state DB %s from schema v1 to v2 (ownership lease table)", path)
-            else:
+    """Check the file's schema; create it on a blank file, migrate an older one one version per
+    transaction. Raises ``StateSchemaMismatch`` / ``StateStoreError`` (never modifies a file it does
+    not recognise)."""
+    while _check(path, *read_header(conn)) is not None:
+        conn.execute("BEGIN IMMEDIATE")  # another process may be creating or migrating it: re-check under the lock
+        try:
+            found = _check(path, *read_header(conn))
+            if found == 0:
                 create_schema(conn)
                 log.info("created state DB schema v%d in %s", STATE_SCHEMA_VERSION, path)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+            elif found is not None:
+                _migrate(conn, found, to=found + 1)
+                log.warning("migrated state DB %s from schema v%d to v%d", path, found, found + 1)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def _quote(name: str) -> str:
