@@ -61,6 +61,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "Bar latency with many live feeds (tick / clock edge -> next())"),
     Benchmark("soak", "bench_soak.py", (), ("--minutes", "10", "--fault-every", "60"),
               "Live soak: 22 feeds, injected faults, a silent symbol"),
+    Benchmark("failover", "bench_failover.py", (), ("--rounds", "3"),
+              "Failover with PostgreSQL state: from the owner's SIGKILL to the successor's first order"),
 )
 
 

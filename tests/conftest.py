@@ -95,6 +95,33 @@ def pg_dsn(pg_server_dsn: str):
     yield from fresh_database(pg_server_dsn)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_backend(request: pytest.FixtureRequest, tmp_path):
+    """The state DB on each backend: a :class:`support.state_backends.StateBackend` (one SQLite file,
+    or a fresh PostgreSQL database, per test)."""
+    from support.state_backends import StateBackend
+
+    path = tmp_path / "state" / "state.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if request.param == "sqlite":
+        return StateBackend("sqlite", path)
+    return StateBackend("postgres", path, request.getfixturevalue("pg_dsn"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def restart_state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The broker tests' state DB on each backend: ``sqlite`` (``<tmp_path>/state.sqlite``), or
+    ``postgres`` (a fresh database, named to ``support.broker_helpers.state_store`` -- and to child
+    processes -- by ``$FYERS_STORE_TEST_STATE_DSN``)."""
+    from support.broker_helpers import STATE_DSN_ENV
+
+    if request.param == "postgres":
+        monkeypatch.setenv(STATE_DSN_ENV, request.getfixturevalue("pg_dsn"))
+    else:
+        monkeypatch.delenv(STATE_DSN_ENV, raising=False)
+    return str(request.param)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In CI (FYERS_STORE_REQUIRE_POSTGRES=1) a run that collects no PostgreSQL test is an error."""
     from support.pg_fixtures import REQUIRE_ENV, postgres_required

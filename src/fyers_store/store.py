@@ -43,7 +43,8 @@ from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.orders import FundsSnapshot, OrderSnapshot, PositionSnapshot, TradeFill
 from fyers_store.models.stream import Tick
 from fyers_store.persistence.cache import BarRow, HistoricalCache
-from fyers_store.state.state_store import SQLiteStateStore
+from fyers_store.state import open_state_store
+from fyers_store.state.store_base import StateStore
 from fyers_store.engine.routing import MarketChannel, MarketRouter, OrderRoute, OrderRouter
 from fyers_store.engine.session import DailySession
 from fyers_store.store_market import StoreMarketMixin
@@ -97,7 +98,7 @@ class FyersStore(StoreMarketMixin):
                  session: DailySession | None = None) -> None:
         if cache_config is not None and state_config is not None:
             ensure_distinct_db_paths(cache_config, state_config)
-        if cache is not None and state_config is not None:
+        if cache is not None and state_config is not None and state_config.state_db_path is not None:
             _check_distinct(getattr(cache, "db_path", None), state_config.state_db_path)
         self.name = name
         self.rest, self.data_ws, self.order_ws = rest, data_ws, order_ws
@@ -527,15 +528,15 @@ class FyersStore(StoreMarketMixin):
             kwargs["contracts"] = self.contracts.get(self.now(), self.put_notification)
         return FyersBroker(*args, **kwargs)
 
-    def open_state(self, strategy_id: str) -> SQLiteStateStore:
+    def open_state(self, strategy_id: str) -> StateStore:
         """The state DB of ``strategy_id`` as ``state_config`` says (checked against the cache
         path); the caller closes it. What a broker without ``state=`` uses. Its rows are stamped
         with the store's clock, so the broker's "today" (e.g. the INTRADAY orders of the day it
         squares off) is the exchange's day -- on a venue, the venue's, whatever the wall clock says."""
         if self.state_config is None:
             raise ValueError("FyersBroker needs state=SQLiteStateStore(...) or a store with state_config")
-        return SQLiteStateStore.from_config(self.state_config, strategy_id, cache_db_path=self.cache_config,
-                                            clock=self._clock)
+        return open_state_store(self.state_config, strategy_id, cache_config=self.cache_config,
+                                clock=self._clock)
 
 
 def _weak_call(method: Callable[..., None]) -> Callable[..., None]:

@@ -121,7 +121,8 @@ def wire_from_config(directory: str | Path | None, *, venue: str | None,
     # with every other process of the user, a `history backfill` included; opened (and checked)
     # before the login too.
     if state_config is not None:
-        limits = with_default_budget_file(limits, state_config.state_db_path)
+        # with PostgreSQL state and no file, beside local_dir (the budget file's directory is what counts)
+        limits = with_default_budget_file(limits, state_config.state_db_path or state_config.files_dir / "state")
     # Before the budget file, the login and the token file are written.
     ensure_distinct_files(credentials=auth, cache=cache_config, state=state_config, limits=limits)
     limiter = shared_limiter(limits, user=user)
@@ -268,11 +269,11 @@ def _master_for(config: SymbolMasterConfig, root: Path | None, state: StateConfi
         if state is None:
             return StoreContracts(config, temporary=True)
         return StoreContracts(dataclasses.replace(
-            config, download_dir=state.state_db_path.parent / "venue_symbol_master"))
+            config, download_dir=state.files_dir / "venue_symbol_master"))
     if root is None or not (root / SYMBOL_MASTER_FILE).exists():
         if state is None:  # FYERS always has a directory, hence a state.yaml; kept for safety
             return StoreContracts(config, temporary=True)
-        config = dataclasses.replace(config, download_dir=state.state_db_path.parent / "symbol_master")
+        config = dataclasses.replace(config, download_dir=state.files_dir / "symbol_master")
     return StoreContracts(config)
 
 

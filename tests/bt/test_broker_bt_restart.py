@@ -1,4 +1,5 @@
-"""SIGKILL a Backtrader strategy trading through FyersBroker, restart Cerebro on the same state DB.
+"""SIGKILL a Backtrader strategy trading through FyersBroker, restart Cerebro on the same state DB
+(each case with SQLite and with PostgreSQL state: the ``restart_state`` fixture).
 
 The venue runs in the test process (stepped clock). The child process (``broker_restart_child.py
 --cerebro``) runs a real Cerebro -- live FyersData feeds for SBIN and INFY, the broker from
@@ -66,7 +67,7 @@ def restart_cerebro(venue, tmp_path) -> Restarted:
     child was placing when killed stays unknown until FYERS could no longer take it (its send +
     the REST placement timeout + the grace, in real seconds), hence a deadline, not a bar count."""
     state = state_store(venue, tmp_path)  # opens (and recovers) the state DB first
-    before = ledger_rows(state.path)
+    before = ledger_rows(state)
     # A client deadline of 2 s per placement attempt (connect + read): an order the child may have
     # sent when it was killed is declared not found 2.3 s after its send, not 10.3 s.
     limits = dataclasses.replace(LIMITS, connect_timeout_seconds=1.0, read_timeout_seconds=1.0)
@@ -115,7 +116,7 @@ def check_invariants(venue, r: Restarted) -> dict[str, dict]:
 
 # ---------------------------------------------------------------------- SIGKILL at a seeded moment
 @pytest.mark.parametrize("venue", [111, 222, 333, 444], indirect=True)
-def test_cerebro_sigkilled_at_a_seeded_moment_then_restarted(venue, fast_venue, tmp_path):
+def test_cerebro_sigkilled_at_a_seeded_moment_then_restarted(restart_state, venue, fast_venue, tmp_path):
     seed = fast_venue.seed
     # progress lines after "started" (a whole run has ~160)
     kill_after = random.Random(f"cerebro-kill:{seed}").randrange(20, 150)
@@ -143,7 +144,7 @@ def test_cerebro_sigkilled_at_a_seeded_moment_then_restarted(venue, fast_venue, 
 
 # ---------------------------------------------------------------------- SIGKILL between intent and REST
 @pytest.mark.parametrize("venue", [515], indirect=True)
-def test_cerebro_killed_between_intent_commit_and_rest_send(venue, fast_venue, tmp_path):
+def test_cerebro_killed_between_intent_commit_and_rest_send(restart_state, venue, fast_venue, tmp_path):
     nth = 2
     child = Child(fast_venue, tmp_path, fast_venue.seed, ORDERS, "--cerebro", "--kill-before-place", str(nth))
     code = child.run_until(None)
@@ -173,7 +174,7 @@ def test_cerebro_killed_between_intent_commit_and_rest_send(venue, fast_venue, t
 
 # ---------------------------------------------------------------------- SIGKILL after the venue booked it
 @pytest.mark.parametrize("venue", [616], indirect=True)
-def test_cerebro_killed_after_the_venue_booked_the_order(venue, fast_venue, tmp_path):
+def test_cerebro_killed_after_the_venue_booked_the_order(restart_state, venue, fast_venue, tmp_path):
     nth = 3  # the resting order is the 1st placement
     child = Child(fast_venue, tmp_path, fast_venue.seed, ORDERS, "--cerebro", "--kill-after-place", str(nth))
     code = child.run_until(None)

@@ -354,3 +354,24 @@ def test_show_with_fills_before_the_charges_table_is_a_clear_error(tmp_path, cfg
     (line,) = captured.err.splitlines()
     assert line.startswith("fyers-store: strategy 'pnl': the model cannot charge the ledger's fills with ")
     assert "no charge rates for 2026-11-16" in line and "starts on 2026-12-01" in line
+
+
+# ---------------------------------------------------------------------------- PostgreSQL state
+@pytest.mark.postgres
+def test_show_reads_postgres_state_and_clear_refuses_it(tmp_path, cfg, capsys, pg_dsn):
+    from support.state_backends import StateBackend
+
+    backend = StateBackend("postgres", tmp_path / "data" / "state.sqlite", pg_dsn)
+    (cfg / "state.yaml").write_text(backend.yaml(ACCOUNT), encoding="utf-8")
+    with backend.open(ACCOUNT, "momentum") as s:
+        s.upsert_position(StoredPosition(INFY, -3, 1500.25))
+        s.record_fill(AppliedTrade("T-1", INFY, -1, 3, 1500.25, dt.datetime(2026, 11, 18, 9, 20, tzinfo=IST)))
+    assert main(["state", "show", "--config-dir", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "schema fyers_store" in out and "momentum" in out and "-3" in out
+    password = pg_dsn.split(":")[2].split("@")[0]
+    assert password not in out
+    assert main(["state", "clear", "--yes", "--config-dir", str(cfg)]) == 1
+    assert "pg_dump" in capsys.readouterr().err
+    with backend.open(ACCOUNT, "momentum") as s:  # untouched
+        assert s.get_position(INFY).qty == -3

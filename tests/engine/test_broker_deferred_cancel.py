@@ -8,6 +8,7 @@ sent, once. If FYERS ended the order without it (rejected, filled) the intent is
 strategy is told the outcome as it happened.
 
 Before the intent was persisted, a restart in between dropped it: the order worked on at FYERS.
+Each case runs with SQLite and with PostgreSQL state (``restart_state``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def short_timeout_core(venue, tmp_path):
     return make_core(venue, tmp_path, store=store, grace=0.3)
 
 
-def test_a_cancel_asked_while_the_placement_was_unknown_is_sent_after_a_restart(fast_venue, tmp_path):
+def test_a_cancel_asked_while_the_placement_was_unknown_is_sent_after_a_restart(restart_state, fast_venue, tmp_path):
     core = make_core(fast_venue, tmp_path, grace=0.3)
     try:
         core.start()
@@ -92,7 +93,7 @@ def test_a_cancel_asked_while_the_placement_was_unknown_is_sent_after_a_restart(
 
 @pytest.mark.slow  # ~4 s: FYERS books the order 4 s (real time) after the send
 def test_a_deferred_cancel_of_an_order_declared_not_found_is_sent_when_fyers_shows_it_after_a_restart(
-        fast_venue, tmp_path):
+        restart_state, fast_venue, tmp_path):
     core = short_timeout_core(fast_venue, tmp_path)
     try:
         core.start()
@@ -127,7 +128,7 @@ def test_a_deferred_cancel_of_an_order_declared_not_found_is_sent_when_fyers_sho
         close(core)
 
 
-def test_a_deferred_cancel_of_an_order_fyers_rejected_is_dropped(fast_venue, tmp_path):
+def test_a_deferred_cancel_of_an_order_fyers_rejected_is_dropped(restart_state, fast_venue, tmp_path):
     """FYERS booked the order and its risk check rejected it (a CNC sell without holdings): there is
     nothing to cancel; the strategy is told REJECTED, the intent is dropped and a restart sends
     nothing. (Should the socket's "new" update come before the rejection, the cancel goes then and

@@ -1,4 +1,5 @@
-"""SIGKILL a trading BrokerCore process and restart it on the same state DB: nothing lost, nothing doubled.
+"""SIGKILL a trading BrokerCore process and restart it on the same state DB: nothing lost, nothing doubled
+(each case on both backends: ``restart_state`` runs it with SQLite and with PostgreSQL state).
 
 The venue runs in the test process (stepped clock). A child process (``broker_restart_child.py``)
 builds a store + BrokerCore on it over loopback with the unmodified SDK, places a seeded sequence of
@@ -49,7 +50,7 @@ def restart_and_settle(venue, tmp_path: Path):
     """Restart a BrokerCore on the child's state DB; pump until nothing is open. Returns (core,
     ledger rows before the restart, events of the restart)."""
     core = make_core(venue, tmp_path)  # opens (and recovers) the state DB first
-    before = ledger_rows(core.state.path)
+    before = ledger_rows(core.state)
     events = core.start()
     events += pump_until(core, lambda: not core.book.open_orders(), venue=venue, step=2, timeout=30,
                          message="every order settled after the restart")
@@ -86,7 +87,7 @@ def kinds_of(events, tag):
 
 # ---------------------------------------------------------------------- SIGKILL at a seeded moment
 @pytest.mark.parametrize("venue", [101, 202, 303, 404], indirect=True)
-def test_sigkill_at_a_seeded_moment_then_restart(venue, fast_venue, tmp_path):
+def test_sigkill_at_a_seeded_moment_then_restart(restart_state, venue, fast_venue, tmp_path):
     seed = fast_venue.seed
     kill_after = random.Random(f"kill:{seed}").randrange(2, 3 * ORDERS)  # progress lines after "started"
     child = Child(fast_venue, tmp_path, seed, ORDERS)
@@ -119,7 +120,7 @@ def killed_at_place(venue, tmp_path, flag: str, nth: int, says: str) -> list[str
 
 
 @pytest.mark.parametrize("venue", [505], indirect=True)
-def test_killed_between_intent_commit_and_rest_send(venue, fast_venue, tmp_path):
+def test_killed_between_intent_commit_and_rest_send(restart_state, venue, fast_venue, tmp_path):
     nth = 3
     tag = killed_at_place(fast_venue, tmp_path, "--kill-before-place", nth, "killing before place")[-1]
     assert venue_orders_of(fast_venue, tag) == []  # the request never left
@@ -139,7 +140,7 @@ def test_killed_between_intent_commit_and_rest_send(venue, fast_venue, tmp_path)
 
 
 @pytest.mark.parametrize("venue", [606], indirect=True)
-def test_killed_after_the_venue_booked_the_order(venue, fast_venue, tmp_path):
+def test_killed_after_the_venue_booked_the_order(restart_state, venue, fast_venue, tmp_path):
     nth = 2
     tag, venue_id = killed_at_place(fast_venue, tmp_path, "--kill-after-place", nth, "killing after place")[-2:]
     assert [o["id"] for o in venue_orders_of(fast_venue, tag)] == [venue_id]

@@ -162,9 +162,10 @@ def modify_args(rng: random.Random, order) -> dict:
 # ---------------------------------------------------------------------- core mode
 def run_core(args, store, clock, gate: Gate) -> None:
     from fyers_store.engine.broker_core import BrokerCore
-    from fyers_store.state.state_store import SQLiteStateStore
+    from fyers_store.state import open_state_store
 
-    state = SQLiteStateStore.from_config(store.state_config, "default", cache_db_path=store.cache_config)
+    # as an operator's process opens it: the configured backend, the strategy's ownership lease taken
+    state = open_state_store(store.state_config, "default", cache_config=store.cache_config)
     core = BrokerCore(store, state, store.broker_config, owner="default")  # the library's grace default
     gate_requests(core.rest, gate)
     report(core.start())

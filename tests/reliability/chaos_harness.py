@@ -251,6 +251,10 @@ class Proc:
         return code
 
 
+#: the variable the PostgreSQL DSN reaches the child's state.yaml by (``postgres.dsn_env``)
+PG_DSN_ENV = "FYERS_CHAOS_STATE_DSN"
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     # CHAOS_LIBRARY_DIR: a directory holding another fyers_store package to put under test (e.g. an
@@ -268,9 +272,16 @@ class SeedRun:
     """Run one seed in ``workdir``; ``say`` gets progress lines."""
 
     def __init__(self, seed: int, workdir: Path, *, lives: int, mode: str | None = None,
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print, state_backend: str = "sqlite", pg_dsn: str | None = None) -> None:
         self.plan = plan_seed(seed, lives, mode)
         self.seed, self.work, self.say = seed, workdir, say
+        if state_backend not in ("sqlite", "postgres") or (state_backend == "postgres" and not pg_dsn):
+            raise ValueError("state_backend is sqlite, or postgres with pg_dsn")
+        #: with postgres, the seed's state lives in schema chaos_<seed> of that database
+        self.state_backend, self.pg_dsn, self.pg_schema = state_backend, pg_dsn, f"chaos_{seed}"
+        self.env = child_env()
+        if pg_dsn:
+            self.env[PG_DSN_ENV] = pg_dsn  # the DSN (with its password) reaches the child only by environment
         self.result = SeedResult(seed, self.plan.mode)
         self.http = requests.Session()
         self.episode_open = False
@@ -323,7 +334,16 @@ class SeedRun:
             path.write_text(yaml.safe_dump(values))
 
         edit("fyers_rest_limits.yaml", connect_timeout_seconds=CONNECT_TIMEOUT, read_timeout_seconds=READ_TIMEOUT)
-        edit("state.yaml", state_db_path=str(self.work / "state.sqlite"), account_id=acc.fy_id)
+        if self.state_backend == "postgres":
+            from urllib.parse import urlsplit, urlunsplit
+
+            parts = urlsplit(self.pg_dsn or "")
+            host = parts.hostname or ""
+            bare = urlunsplit((parts.scheme, f"{parts.username}@{host}:{parts.port}", parts.path, "", ""))
+            edit("state.yaml", state_db_path=None, backend="postgres", local_dir=str(self.work), account_id=acc.fy_id,
+                 postgres={"dsn": bare, "dsn_env": PG_DSN_ENV, "schema": self.pg_schema})
+        else:
+            edit("state.yaml", state_db_path=str(self.work / "state.sqlite"), account_id=acc.fy_id)
         edit("cache.yaml", db_path=str(self.work / "cache.sqlite"))
         edit("broker.yaml", reconcile_interval_seconds=RECONCILE_INTERVAL)
         self.config = cfg
@@ -385,7 +405,7 @@ class SeedRun:
                *[a for s, v in ltp.items() for a in ("--ltp", f"{s}={v}")]]
         if final:
             cmd.append("--final")
-        return Proc(cmd, self.work / "cwd", self.work / "child.err", child_env())
+        return Proc(cmd, self.work / "cwd", self.work / "child.err", self.env)
 
     def run_life(self, life: int, plan: LifePlan) -> None:
         final = plan.kill == "final"
@@ -560,6 +580,31 @@ class SeedRun:
             self.result.add("http_429", path, str(n))
 
     # ------------------------------------------------------------------ the oracle
+    def read_state(self) -> tuple[dict, dict, dict, str]:
+        """The state DB's orders, ledger and positions as committed, read around the library (a
+        read-only SQLite connection, or a new PostgreSQL one), and its integrity verdict."""
+        queries = ("SELECT order_tag, venue_order_id, state, filled_qty, extra FROM orders",
+                   "SELECT trade_id, order_tag, qty FROM applied_trades", "SELECT symbol, qty FROM positions")
+        if self.state_backend == "postgres":
+            import psycopg
+
+            with psycopg.connect(self.pg_dsn or "", autocommit=True) as pg:
+                pg.execute(f"SET search_path TO {self.pg_schema}")
+                results = [pg.execute(q).fetchall() for q in queries]
+            integrity = "ok"  # no file to check: every write passed the tables' constraints
+        else:
+            db = self.work / "state.sqlite"
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+            try:
+                results = [conn.execute(q).fetchall() for q in queries]
+                integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            finally:
+                conn.close()
+        rows = {r[0]: r for r in results[0]}
+        ledger = {str(r[0]): r for r in results[1]}
+        positions = {r[0]: int(r[1]) for r in results[2] if int(r[1])}
+        return rows, ledger, positions, integrity
+
     def check(self, where: str, *, end: bool, venue: dict | None = None) -> None:
         """Compare the state DB with FYERS's books (``venue``: as read before the restart; by
         default read now). Duplicate tags are always checked against the books as they are now."""
@@ -571,16 +616,7 @@ class SeedRun:
         for tag, n in tags_now.items():
             if tag.startswith("1:") and n > 1:
                 res.add("duplicate_orders", tag[2:], f"{where}: tag {tag[2:]} on {n} venue orders")
-        db = self.work / "state.sqlite"
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-        try:
-            rows = {r[0]: r for r in conn.execute(
-                "SELECT order_tag, venue_order_id, state, filled_qty, extra FROM orders")}
-            ledger = {str(r[0]): r for r in conn.execute("SELECT trade_id, order_tag, qty FROM applied_trades")}
-            positions = {r[0]: int(r[1]) for r in conn.execute("SELECT symbol, qty FROM positions") if int(r[1])}
-            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            conn.close()
+        rows, ledger, positions, integrity = self.read_state()
         if integrity != "ok":
             res.add("integrity", self.check_no, f"{where}: {integrity}")
         by_tag: dict[str, list[dict]] = collections.defaultdict(list)

@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/reliability/run.py --minutes 15            # the full run (make reliability)
     .venv/bin/python tests/reliability/run.py --seeds 1234 --lives 8  # reproduce one seed
+    .venv/bin/python tests/reliability/run.py --seeds 1234 --state-backend postgres  # state in PostgreSQL
 
 Seeds run ``--jobs`` at a time (each: its own venue process and client child) until ``--minutes``
 would be exceeded by starting another (or until the ``--seeds`` given are done). Prints every
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import tempfile
 import threading
@@ -32,8 +34,9 @@ START, END = "<!-- reliability-figures:start -->", "<!-- reliability-figures:end
 SEED_ESTIMATE = 110.0
 
 
-def reproduce(seed: int, lives: int, mode: str) -> str:
-    return f".venv/bin/python tests/reliability/run.py --seeds {seed} --lives {lives} --mode {mode}"
+def reproduce(seed: int, lives: int, mode: str, backend: str = "sqlite") -> str:
+    extra = " --state-backend postgres" if backend == "postgres" else ""
+    return f".venv/bin/python tests/reliability/run.py --seeds {seed} --lives {lives} --mode {mode}{extra}"
 
 
 def table(results: list[SeedResult], wall: float, seeds_text: str) -> str:
@@ -72,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write-docs", action="store_true")
     p.add_argument("--min-kills", type=int, default=0)
     p.add_argument("--min-orders", type=int, default=0)
+    p.add_argument("--state-backend", choices=("sqlite", "postgres"), default="sqlite",
+                   help="where the client keeps its state DB (postgres: --pg-dsn, one schema per seed)")
+    p.add_argument("--pg-dsn", default=os.environ.get("FYERS_STORE_TEST_PG_DSN"),
+                   help="PostgreSQL DSN for --state-backend postgres (default: $FYERS_STORE_TEST_PG_DSN)")
     args = p.parse_args(argv)
+    if args.state_backend == "postgres" and not args.pg_dsn:
+        p.error("--state-backend postgres needs --pg-dsn or $FYERS_STORE_TEST_PG_DSN "
+                "(e.g. eval \"$(python3 tests/support/pg_cluster.py start /tmp/pg-chaos)\")")
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="fyers-chaos-"))
     lock = threading.Lock()
@@ -105,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             seed = next_seed()
             if seed is None:
                 return
-            run = SeedRun(seed, work / str(seed), lives=args.lives, mode=args.mode, say=say)
+            run = SeedRun(seed, work / str(seed), lives=args.lives, mode=args.mode, say=say,
+                          state_backend=args.state_backend, pg_dsn=args.pg_dsn)
             say(f"seed {seed}: {run.plan.mode}, {len(run.plan.lives) - 1} lives, "
                 f"{len(run.plan.rules) + len(run.plan.late_rules)} REST fault rules, socket odds {run.plan.order_messages}")
             result = run.run()
@@ -116,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"seed {seed}: {result.kills} kills, {result.orders} orders, {result.seconds:.0f} s, {verdict}")
             say(f"  REST requests: {sum(result.requests.values())} {result.requests}")
             if not result.clean:
-                say(f"  reproduce: {reproduce(seed, args.lives, result.mode)}  (logs: {work / str(seed)})")
+                say(f"  reproduce: {reproduce(seed, args.lives, result.mode, args.state_backend)}  (logs: {work / str(seed)})")
                 for key, _ in FIGURES:
                     for what, detail in list(result.breaches[key].items())[:5]:
                         say(f"  {key} {what}: {detail}")
@@ -133,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + text)
     breaches = [r for r in results if not r.clean]
     for r in breaches:
-        print(f"breach: seed {r.seed}: {reproduce(r.seed, args.lives, r.mode)}")
+        print(f"breach: seed {r.seed}: {reproduce(r.seed, args.lives, r.mode, args.state_backend)}")
     if args.write_docs:
         write_docs(text)
         print(f"figures written to {DOC}")

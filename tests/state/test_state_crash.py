@@ -1,4 +1,5 @@
-"""SIGKILL a process in the middle of a stream of record_fill calls; nothing is lost or half-applied.
+"""SIGKILL a process in the middle of a stream of record_fill calls; nothing is lost or half-applied
+(on both backends: the ``restart_state`` fixture runs it on SQLite and on PostgreSQL).
 
 A child process applies trades 1..N to one order and one position (every fill updates both), printing
 ``committed <i>`` after each commit. The parent kills it with SIGKILL mid-stream, reopens the DB and
@@ -24,7 +25,8 @@ from pathlib import Path
 import pytest
 
 import fyers_store
-from fyers_store.state import AppliedTrade, SQLiteStateStore, StoredPosition
+from fyers_store.state import AppliedTrade, SQLiteStateStore, StateStore, StoredPosition
+from support.broker_helpers import STATE_DSN_ENV
 
 pytestmark = [
     pytest.mark.slow,
@@ -60,7 +62,14 @@ def fill(store, i, order, pos):
         raise SystemExit(f"trade {i} unexpectedly already applied")
     return order, pos
 
-store = SQLiteStateStore(path, account_id=ACCOUNT, strategy_id=STRATEGY)
+import os
+if os.environ.get("FYERS_STORE_TEST_STATE_DSN"):  # the PostgreSQL run (see the restart_state fixture)
+    from fyers_store.config import PostgresConfig
+    from fyers_store.state.pg_store import PostgresStateStore
+    store = PostgresStateStore(PostgresConfig(dsn=os.environ["FYERS_STORE_TEST_STATE_DSN"], dsn_env="FYERS_STORE_TEST_UNSET_DSN"),
+                               account_id=ACCOUNT, strategy_id=STRATEGY)
+else:
+    store = SQLiteStateStore(path, account_id=ACCOUNT, strategy_id=STRATEGY)
 with store.atomic():
     if store.get_order(TAG) is None:
         store.upsert_order(StoredOrder(TAG, SYMBOL, 1, 1e9, "MARKET", "INTRADAY", state="accepted", venue_order_id="V1"))
@@ -139,10 +148,23 @@ def run_child_and_kill(db: Path, kill_after: int, stderr_path: Path, deadline_s:
     return committed
 
 
+def open_state(db: Path) -> StateStore:
+    """The state the children wrote: the SQLite file, or the PostgreSQL database of ``restart_state``."""
+    dsn = os.environ.get(STATE_DSN_ENV)
+    if dsn:
+        from fyers_store.config import PostgresConfig
+        from fyers_store.state.pg_store import PostgresStateStore
+
+        return PostgresStateStore(PostgresConfig(dsn=dsn, dsn_env="FYERS_STORE_TEST_UNSET_DSN"), account_id=ACCOUNT,
+                                  strategy_id=STRATEGY)
+    return SQLiteStateStore(db, account_id=ACCOUNT, strategy_id=STRATEGY)
+
+
 def check_ledger_after_the_kill(db: Path, reported_max: int) -> int:
     """Reopen after the crash and check the ledger, order and position; returns M (trades applied)."""
-    with SQLiteStateStore(db, account_id=ACCOUNT, strategy_id=STRATEGY) as s:
-        assert s.integrity_check() == "ok"
+    with open_state(db) as s:
+        if isinstance(s, SQLiteStateStore):
+            assert s.integrity_check() == "ok"
         ids = s.applied_trade_ids()
         m = len(ids)
         assert ids == {str(i) for i in range(1, m + 1)}, "holes or strangers in the ledger"
@@ -159,7 +181,7 @@ def check_ledger_after_the_kill(db: Path, reported_max: int) -> int:
         return m
 
 
-def test_sigkill_mid_stream_never_loses_or_half_applies_a_fill(tmp_path: Path) -> None:
+def test_sigkill_mid_stream_never_loses_or_half_applies_a_fill(restart_state: str, tmp_path: Path) -> None:
     db = tmp_path / "state.sqlite"
     started = time.monotonic()
     applied = 0
@@ -177,7 +199,7 @@ def test_sigkill_mid_stream_never_loses_or_half_applies_a_fill(tmp_path: Path) -
 
     # the restarted broker replays the whole stream (FYERS re-sends everything): nothing applies twice
     t0 = dt.datetime(2024, 1, 2, 3, 45, tzinfo=dt.timezone.utc)
-    with SQLiteStateStore(db, account_id=ACCOUNT, strategy_id=STRATEGY) as s:
+    with open_state(db) as s:
         for i in range(1, applied + 6):
             order, pos = s.get_order(TAG), s.get_position(SYMBOL)
             q = qty_of(i)

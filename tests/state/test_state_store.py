@@ -1,4 +1,8 @@
-"""SQLiteStateStore: round-trips, scoping, the exactly-once fill ledger, schema guards, config wiring."""
+"""The state store: round-trips, scoping, the exactly-once fill ledger, schema guards, config wiring.
+
+Behaviour tests run on both backends (the ``state_backend`` fixture: SQLite and PostgreSQL); the
+SQLite file checks (WAL, PRAGMAs, reset_file, foreign files) run on SQLite only.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from fyers_store.state import (
     load_state_config,
 )
 from support.clocks import IST, UTC, ManualClock
+from support.state_backends import StateBackend
 
 SYM = "NSE:SBIN-EQ"
 T0 = dt.datetime(2024, 1, 2, 4, 0, tzinfo=UTC)
@@ -46,10 +51,14 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path, clock: ManualClock[dt.datetime]):
-    s = SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha", clock=clock)
+def store(state_backend: StateBackend, clock: ManualClock[dt.datetime]):
+    s = state_backend.open(account_id="XY12345", strategy_id="alpha", clock=clock)
     yield s
     s.close()
+
+
+#: a test of the SQLite file itself: the ``store`` fixture on SQLite only
+SQLITE_ONLY = pytest.mark.parametrize("state_backend", ["sqlite"], indirect=True)
 
 
 def order(tag: str = "T1", **kw) -> StoredOrder:
@@ -81,8 +90,9 @@ def table_counts(path: Path) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------ schema
 
 
+@SQLITE_ONLY
 def test_new_file_gets_versioned_schema_in_wal_with_full_sync(store: SQLiteStateStore, db_path: Path) -> None:
-    assert STATE_SCHEMA_VERSION == 2
+    assert STATE_SCHEMA_VERSION == 3  # v2: orders.cancel_deferred; v3: + the ownership lease table
     with raw(db_path) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == STATE_SCHEMA_VERSION
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -93,6 +103,7 @@ def test_new_file_gets_versioned_schema_in_wal_with_full_sync(store: SQLiteState
     assert store.path == db_path
 
 
+@SQLITE_ONLY
 def test_schema_mismatch_names_file_versions_and_guidance(store: SQLiteStateStore, db_path: Path) -> None:
     store.close()
     with raw(db_path) as c:
@@ -108,6 +119,7 @@ def test_schema_mismatch_names_file_versions_and_guidance(store: SQLiteStateStor
         assert c.execute("PRAGMA user_version").fetchone()[0] == 99
 
 
+@SQLITE_ONLY
 def test_reset_file_recovers_from_schema_mismatch(store: SQLiteStateStore, db_path: Path, clock: ManualClock[dt.datetime]) -> None:
     store.upsert_order(order())
     store.close()
@@ -133,6 +145,7 @@ def test_reset_file_wipes_every_account_and_strategy(db_path: Path) -> None:
     assert set(table_counts(db_path).values()) == {0}
 
 
+@SQLITE_ONLY
 def test_reset_file_refuses_while_another_process_holds_the_write_lock(store: SQLiteStateStore, db_path: Path) -> None:
     store.upsert_order(order())
     holder = sqlite3.connect(str(db_path), isolation_level=None)
@@ -146,6 +159,7 @@ def test_reset_file_refuses_while_another_process_holds_the_write_lock(store: SQ
     assert store.get_order("T1") is not None
 
 
+@SQLITE_ONLY
 def test_reset_file_refuses_while_a_broker_merely_has_the_file_open(store: SQLiteStateStore, db_path: Path) -> None:
     """An idle connection of a running broker (WAL mode) is enough to refuse: its state is never
     wiped underneath it, and nothing is written, not even a backup."""
@@ -156,6 +170,7 @@ def test_reset_file_refuses_while_a_broker_merely_has_the_file_open(store: SQLit
     assert list(db_path.parent.glob("*.bak")) == []
 
 
+@SQLITE_ONLY
 def test_reset_file_backs_up_first_and_the_backup_holds_the_old_rows(store: SQLiteStateStore, db_path: Path) -> None:
     store.upsert_order(order())
     store.close()
@@ -218,7 +233,7 @@ def test_empty_file_becomes_a_state_db(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ round trips
 
 
-def test_order_round_trip_every_field(store: SQLiteStateStore, db_path: Path, clock: ManualClock[dt.datetime]) -> None:
+def test_order_round_trip_every_field(state_backend: StateBackend, store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     o = order(
         "TAGFULL1", side=-1, qty=75, order_type="SL", product_type="CNC", validity="IOC", state="accepted",
         venue_order_id="24010200012345", limit_price=99.95, stop_price=100.05, filled_qty=25, avg_fill_price=99.9,
@@ -232,7 +247,7 @@ def test_order_round_trip_every_field(store: SQLiteStateStore, db_path: Path, cl
     assert store.load_orders() == [expected]
     assert dict(store.get_order("TAGFULL1").extra) == {"segment": "NSE_FO", "legs": [1, 2], "nested": {"a": None}}
     store.close()
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha") as again:
+    with state_backend.open(account_id="XY12345", strategy_id="alpha") as again:
         assert again.get_order("TAGFULL1") == expected
 
 
@@ -284,7 +299,7 @@ def test_delete_order_removes_it_and_its_aliases(store: SQLiteStateStore) -> Non
     assert store.get_order("T2") is not None and store.resolve_alias("req-2") == "T2"
 
 
-def test_alias_round_trip_is_idempotent_and_refuses_repointing(store: SQLiteStateStore, db_path: Path) -> None:
+def test_alias_round_trip_is_idempotent_and_refuses_repointing(state_backend: StateBackend, store: SQLiteStateStore) -> None:
     store.add_alias("rest-req-77", "T1")
     store.add_alias("rest-req-77", "T1")
     assert store.resolve_alias("rest-req-77") == "T1"
@@ -293,7 +308,7 @@ def test_alias_round_trip_is_idempotent_and_refuses_repointing(store: SQLiteStat
         store.add_alias("rest-req-77", "T9")
     assert store.resolve_alias("rest-req-77") == "T1"
     store.close()
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha") as again:
+    with state_backend.open(account_id="XY12345", strategy_id="alpha") as again:
         assert again.resolve_alias("rest-req-77") == "T1"
 
 
@@ -329,14 +344,14 @@ def test_applied_trade_round_trip(store: SQLiteStateStore, clock: ManualClock[dt
     assert store.applied_trade_ids(since=T0 + dt.timedelta(minutes=30)) == frozenset({"2"})
 
 
-def test_watermark_and_meta_round_trip(store: SQLiteStateStore, db_path: Path) -> None:
+def test_watermark_and_meta_round_trip(state_backend: StateBackend, store: SQLiteStateStore) -> None:
     assert store.get_watermark("orders") is None and store.get_meta("last_reconcile_at") is None
     store.set_watermark("orders", "1704186000|25010200001")
     store.set_watermark("orders", "1704186060|25010200002")
     store.set_watermark("trades", "")
     store.set_meta("last_reconcile_at", "2024-01-02T10:00:00+00:00")
     store.close()
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha") as again:
+    with state_backend.open(account_id="XY12345", strategy_id="alpha") as again:
         assert again.get_watermark("orders") == "1704186060|25010200002"
         assert again.get_watermark("trades") == ""
         assert again.get_meta("last_reconcile_at") == "2024-01-02T10:00:00+00:00"
@@ -344,24 +359,24 @@ def test_watermark_and_meta_round_trip(store: SQLiteStateStore, db_path: Path) -
             again.set_meta("k", 5)  # type: ignore[arg-type]
 
 
-def test_run_id_is_short_alphanumeric_and_stable_across_reopen(store: SQLiteStateStore, db_path: Path) -> None:
+def test_run_id_is_short_alphanumeric_and_stable_across_reopen(state_backend: StateBackend, store: SQLiteStateStore) -> None:
     run_id = store.get_or_create_run_id()
     assert run_id.isascii() and run_id.isalnum() and 4 <= len(run_id) <= 12
     assert store.get_or_create_run_id() == run_id
     assert store.get_meta("run_id") == run_id
     store.close()
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha") as again:
+    with state_backend.open(account_id="XY12345", strategy_id="alpha") as again:
         assert again.get_or_create_run_id() == run_id
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="beta") as other:
+    with state_backend.open(account_id="XY12345", strategy_id="beta") as other:
         assert other.get_or_create_run_id() != run_id
 
 
 # ------------------------------------------------------------------------------------------ scoping
 
 
-def test_strategies_and_accounts_sharing_a_file_do_not_see_each_other(db_path: Path) -> None:
+def test_strategies_and_accounts_sharing_a_file_do_not_see_each_other(state_backend: StateBackend) -> None:
     stores = {
-        key: SQLiteStateStore(db_path, account_id=key[0], strategy_id=key[1])
+        key: state_backend.open(account_id=key[0], strategy_id=key[1])
         for key in (("ACC1", "s1"), ("ACC1", "s2"), ("ACC2", "s1"))
     }
     try:
@@ -389,10 +404,10 @@ def test_strategies_and_accounts_sharing_a_file_do_not_see_each_other(db_path: P
             s.close()
 
 
-def test_fill_ledger_is_account_wide(db_path: Path) -> None:
-    with SQLiteStateStore(db_path, account_id="ACC1", strategy_id="s1") as a1, \
-         SQLiteStateStore(db_path, account_id="ACC1", strategy_id="s2") as a2, \
-         SQLiteStateStore(db_path, account_id="ACC2", strategy_id="s1") as b1:
+def test_fill_ledger_is_account_wide(state_backend: StateBackend) -> None:
+    with state_backend.open(account_id="ACC1", strategy_id="s1") as a1, \
+         state_backend.open(account_id="ACC1", strategy_id="s2") as a2, \
+         state_backend.open(account_id="ACC2", strategy_id="s1") as b1:
         assert a1.record_fill(trade("777"), None, StoredPosition(SYM, 4, 500))
         # the same FYERS trade number cannot be applied twice in one account, whoever tries
         assert a2.record_fill(trade("777"), None, StoredPosition(SYM, 4, 500)) is False
@@ -404,16 +419,16 @@ def test_fill_ledger_is_account_wide(db_path: Path) -> None:
         assert b1.record_fill(trade("777"), None, StoredPosition(SYM, 4, 500)) is True
 
 
-def test_venue_order_id_is_unique_per_account(db_path: Path, store: SQLiteStateStore) -> None:
+def test_venue_order_id_is_unique_per_account(state_backend: StateBackend, store: SQLiteStateStore) -> None:
     store.upsert_order(order("T1", venue_order_id="V1"))
     with pytest.raises(StateStoreError, match="venue_order_id 'V1' already belongs to order 'T1'"):
         store.upsert_order(order("T2", venue_order_id="V1"))
     assert store.get_order("T2") is None
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="beta") as beta:
+    with state_backend.open(account_id="XY12345", strategy_id="beta") as beta:
         with pytest.raises(StateStoreError, match="already belongs"):
             beta.upsert_order(order("T3", venue_order_id="V1"))
         assert beta.load_orders() == []
-    with SQLiteStateStore(db_path, account_id="OTHER", strategy_id="alpha") as other:
+    with state_backend.open(account_id="OTHER", strategy_id="alpha") as other:
         other.upsert_order(order("T1", venue_order_id="V1"))
         assert other.find_order_by_venue_id("V1").order_tag == "T1"
 
@@ -421,27 +436,27 @@ def test_venue_order_id_is_unique_per_account(db_path: Path, store: SQLiteStateS
 # ------------------------------------------------------------------------------------------ record_fill
 
 
-def test_record_fill_applies_once(store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
+def test_record_fill_applies_once(state_backend: StateBackend, store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     store.upsert_order(order(venue_order_id="V1", state="accepted"))
     o1 = order(venue_order_id="V1", state="partial", filled_qty=4, avg_fill_price=500.0)
     assert store.record_fill(trade("101"), o1, StoredPosition(SYM, 4, 500.0)) is True
-    order_after, pos_after, counts = store.get_order("T1"), store.get_position(SYM), table_counts(store.path)
+    order_after, pos_after, counts = store.get_order("T1"), store.get_position(SYM), state_backend.table_counts()
     clock.advance(3)
     # a replay of the same fill (e.g. FYERS re-sent it) with the caller's recomputed rows changes nothing
     o2 = order(venue_order_id="V1", state="partial", filled_qty=8, avg_fill_price=500.0)
     assert store.record_fill(trade("101"), o2, StoredPosition(SYM, 8, 500.0)) is False
     assert store.get_order("T1") == order_after
     assert store.get_position(SYM) == pos_after
-    assert table_counts(store.path) == counts
+    assert state_backend.table_counts() == counts
     assert (order_after.filled_qty, pos_after.qty) == (4.0, 4.0)
 
 
-def test_record_fill_dedupe_survives_restart(db_path: Path, clock: ManualClock[dt.datetime]) -> None:
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha", clock=clock) as s:
+def test_record_fill_dedupe_survives_restart(state_backend: StateBackend, clock: ManualClock[dt.datetime]) -> None:
+    with state_backend.open(account_id="XY12345", strategy_id="alpha", clock=clock) as s:
         assert s.record_fill(trade("101"), order(filled_qty=4, state="partial"), StoredPosition(SYM, 4, 500))
         before = (s.get_order("T1"), s.get_position(SYM))
     clock.advance(60)
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="alpha", clock=clock) as s:
+    with state_backend.open(account_id="XY12345", strategy_id="alpha", clock=clock) as s:
         assert s.record_fill(trade("101"), order(filled_qty=8, state="partial"), StoredPosition(SYM, 8, 500)) is False
         assert (s.get_order("T1"), s.get_position(SYM)) == before
         assert s.record_fill(trade("102"), order(filled_qty=8, state="partial"), StoredPosition(SYM, 8, 500)) is True
@@ -456,10 +471,10 @@ def test_duplicate_fill_with_different_details_is_ignored_and_logged(store: SQLi
     assert store.get_applied_trade("5").qty == 4
 
 
-def test_failure_inside_record_fill_leaves_no_partial_write(store: SQLiteStateStore) -> None:
+def test_failure_inside_record_fill_leaves_no_partial_write(state_backend: StateBackend, store: SQLiteStateStore) -> None:
     store.upsert_order(order("T1", state="accepted"))
     store.upsert_order(order("OTHER", venue_order_id="V-OTHER", state="accepted"))
-    counts = table_counts(store.path)
+    counts = state_backend.table_counts()
     orders_before = store.load_orders()
     # the order row violates the per-account uniqueness of venue_order_id: this fails after the
     # trade row was inserted, inside the same transaction
@@ -470,15 +485,15 @@ def test_failure_inside_record_fill_leaves_no_partial_write(store: SQLiteStateSt
     assert store.get_applied_trade("201") is None
     assert store.load_orders() == orders_before
     assert store.get_position(SYM) is None
-    assert table_counts(store.path) == counts
+    assert state_backend.table_counts() == counts
     # the fill is not lost: the corrected call applies it
     assert store.record_fill(trade("201"), bad.replace(venue_order_id="V-T1"), StoredPosition(SYM, 4, 500.0)) is True
     assert store.get_order("T1").filled_qty == store.get_position(SYM).qty == 4
 
 
-def test_bad_value_smuggled_into_a_frozen_row_is_rejected_before_writing(store: SQLiteStateStore) -> None:
+def test_bad_value_smuggled_into_a_frozen_row_is_rejected_before_writing(state_backend: StateBackend, store: SQLiteStateStore) -> None:
     store.upsert_order(order("T1", state="accepted"))
-    counts = table_counts(store.path)
+    counts = state_backend.table_counts()
     pos = StoredPosition(SYM, 4, 500.0)
     object.__setattr__(pos, "avg_price", math.nan)  # bypass the dataclass gate
     with pytest.raises(StateValidationError) as info:
@@ -493,7 +508,7 @@ def test_bad_value_smuggled_into_a_frozen_row_is_rejected_before_writing(store: 
     with pytest.raises(StateValidationError, match="qty"):
         store.upsert_position(bad_pos)
     assert not store.is_trade_applied("301")
-    assert table_counts(store.path) == counts
+    assert state_backend.table_counts() == counts
     assert store.get_order("T1").qty == 10 and store.get_order("T1").filled_qty == 0
 
 
@@ -507,22 +522,22 @@ def test_bad_value_smuggled_into_a_frozen_row_is_rejected_before_writing(store: 
         ({"position": StoredPosition("NSE:INFY-EQ", 4, 500)}, "position.symbol"),
     ],
 )
-def test_record_fill_refuses_rows_of_another_order_or_symbol(store: SQLiteStateStore, kwargs: dict, field: str) -> None:
+def test_record_fill_refuses_rows_of_another_order_or_symbol(state_backend: StateBackend, store: SQLiteStateStore, kwargs: dict, field: str) -> None:
     with pytest.raises(StateValidationError) as info:
         store.record_fill(trade("401", venue_order_id="V1"), **kwargs)
     assert info.value.field == field
     assert not store.is_trade_applied("401")
-    assert set(table_counts(store.path).values()) == {0}
+    assert set(state_backend.table_counts().values()) == {0}
 
 
-def test_atomic_groups_writes_and_rolls_back_on_error(store: SQLiteStateStore) -> None:
+def test_atomic_groups_writes_and_rolls_back_on_error(state_backend: StateBackend, store: SQLiteStateStore) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         with store.atomic() as s:
             assert s.record_fill(trade("501"), order(filled_qty=4), StoredPosition(SYM, 4, 500))
             s.add_alias("req-1", "T1")
             raise RuntimeError("boom")
     assert not store.is_trade_applied("501")
-    assert set(table_counts(store.path).values()) == {0}
+    assert set(state_backend.table_counts().values()) == {0}
     with store.atomic():
         store.record_fill(trade("501"), order(filled_qty=4), StoredPosition(SYM, 4, 500))
         store.add_alias("req-1", "T1")
@@ -542,13 +557,13 @@ def test_failed_record_fill_inside_atomic_is_undone_even_if_caught(store: SQLite
     assert not store.is_trade_applied("601") and store.get_order("T1") is None and store.get_position(SYM) is None
 
 
-def test_two_threads_two_strategies_write_concurrently(db_path: Path) -> None:
+def test_two_threads_two_strategies_write_concurrently(state_backend: StateBackend) -> None:
     errors: list[BaseException] = []
     n = 60
 
     def run(strategy: str) -> None:
         try:
-            with SQLiteStateStore(db_path, account_id="XY12345", strategy_id=strategy) as s:
+            with state_backend.open(account_id="XY12345", strategy_id=strategy) as s:
                 for i in range(1, n + 1):
                     assert s.record_fill(trade(f"{strategy}-{i}", tag=f"{strategy}T"), order(f"{strategy}T", qty=10_000, filled_qty=i),
                                          StoredPosition(SYM, i, 500))
@@ -561,7 +576,7 @@ def test_two_threads_two_strategies_write_concurrently(db_path: Path) -> None:
     for t in threads:
         t.join(timeout=30)
     assert not errors and not any(t.is_alive() for t in threads)
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="s1") as s:
+    with state_backend.open(account_id="XY12345", strategy_id="s1") as s:
         assert len(s.applied_trade_ids()) == 2 * n
         assert s.get_order("s1T").filled_qty == s.get_position(SYM).qty == n
 
@@ -595,12 +610,12 @@ def test_processes_opening_a_fresh_file_at_once_all_succeed(tmp_path: Path) -> N
 # ------------------------------------------------------------------------------------------ ledger pruning
 
 
-def test_prune_applied_trades(store: SQLiteStateStore, db_path: Path, clock: ManualClock[dt.datetime]) -> None:
+def test_prune_applied_trades(state_backend: StateBackend, store: SQLiteStateStore, clock: ManualClock[dt.datetime]) -> None:
     day = dt.timedelta(days=1)
     clock.now = T0 + 3 * day
     for i, when in enumerate((T0 - day, T0, T0 + day, T0 + 2 * day), start=1):
         store.record_fill(trade(str(i), at=when))
-    with SQLiteStateStore(db_path, account_id="XY12345", strategy_id="beta") as beta:
+    with state_backend.open(account_id="XY12345", strategy_id="beta") as beta:
         beta.record_fill(trade("b1", at=T0 - day))
     assert store.prune_applied_trades(T0 + day) == 2
     assert store.applied_trade_ids() == frozenset({"3", "4", "b1"})  # beta's entry is beta's to prune
@@ -666,6 +681,7 @@ def test_rows_are_frozen() -> None:
     assert o.replace(filled_qty=3).filled_qty == 3.0 and o.filled_qty == 0.0
 
 
+@SQLITE_ONLY
 def test_bad_keys_and_account_are_rejected(db_path: Path, store: SQLiteStateStore) -> None:
     with pytest.raises(StateValidationError, match="account_id"):
         SQLiteStateStore(db_path, account_id="")
@@ -679,8 +695,8 @@ def test_bad_keys_and_account_are_rejected(db_path: Path, store: SQLiteStateStor
             call()
 
 
-def test_closed_store_raises_and_close_is_idempotent(db_path: Path) -> None:
-    with SQLiteStateStore(db_path, account_id="A") as s:
+def test_closed_store_raises_and_close_is_idempotent(state_backend: StateBackend) -> None:
+    with state_backend.open(account_id="A") as s:
         s.set_meta("k", "v")
     with pytest.raises(StateStoreError, match="closed"):
         s.get_meta("k")
@@ -764,3 +780,23 @@ def test_env_overrides_through_process_environment(tmp_path: Path, monkeypatch: 
     with SQLiteStateStore.from_config(load_state_config()) as s:
         assert (s.path, s.account_id) == (yaml_db, "YAMLACCT")
         assert s.get_meta("k") is None
+
+
+# ------------------------------------------------------------------------------------------ inspection
+
+
+def test_inspection_lists_ledger_strategies_accounts_and_meta(state_backend: StateBackend, clock: ManualClock[dt.datetime]) -> None:
+    with state_backend.open("ACC1", "s1", clock=clock) as s1, state_backend.open("ACC1", "s2", clock=clock) as s2, \
+         state_backend.open("ACC2", "s1", clock=clock) as other:
+        # same trade time and apply time: the order applied breaks the tie (rowid / seq)
+        for tid in ("9", "3", "5"):
+            s1.record_fill(trade(tid, tag=None, at=T0))
+        s1.record_fill(trade("1", tag=None, at=T0 - dt.timedelta(minutes=1)))
+        s2.set_meta("b", "2")
+        s2.set_meta("a", "1")
+        other.upsert_position(StoredPosition(SYM, 1, 1))
+        assert [t.trade_id for t in s1.applied_trades()] == ["1", "9", "3", "5"]
+        assert s2.applied_trades() == []
+        assert s1.strategy_ids() == ["s1", "s2"] and other.strategy_ids() == ["s1"]
+        assert s1.account_ids() == ["ACC1", "ACC2"]
+        assert s2.meta_items() == {"a": "1", "b": "2"}

@@ -24,14 +24,16 @@ CHILD = Path(__file__).with_name("broker_restart_child.py")
 class Child:
     """The child process with its stdout read on a thread (lines into a queue)."""
 
-    def __init__(self, venue, workdir: Path, seed: int, orders: int, *extra: str) -> None:
+    def __init__(self, venue, workdir: Path, seed: int, orders: int, *extra: str, script: Path = CHILD,
+                 env: dict[str, str] | None = None) -> None:
         urls = venue.urls
         ltp = [f"{s}={venue.market.last_tick(s, venue.clock.time()).ltp}" for s in (SBIN, INFY)]
-        cmd = [sys.executable, str(CHILD), "--rest", urls.rest, "--order-ws", urls.order_ws, "--data-ws",
+        cmd = [sys.executable, str(script), "--rest", urls.rest, "--order-ws", urls.order_ws, "--data-ws",
                urls.data_ws, "--app-id", venue.account.app_id, "--fy-id", venue.account.fy_id,
                "--token", venue.access_token(), "--dir", str(workdir), "--seed", str(seed),
                "--orders", str(orders), *[a for item in ltp for a in ("--ltp", item)], *extra]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), str(TESTS), os.environ.get("PYTHONPATH", "")]))
+        env = dict(os.environ, **(env or {}),
+                   PYTHONPATH=os.pathsep.join([str(SRC), str(TESTS), os.environ.get("PYTHONPATH", "")]))
         cwd = workdir / "child"  # the SDK writes its log files into the working directory
         cwd.mkdir(parents=True, exist_ok=True)
         self.stderr_path = workdir / "child.err"
@@ -39,12 +41,15 @@ class Child:
             self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=cwd)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
+        #: (monotonic time the line arrived here, line), stamped by the reader thread
+        self.arrivals: list[tuple[float, str]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            self.arrivals.append((time.monotonic(), line.strip()))
             self.lines.put(line.strip())
         self.lines.put(None)
 
@@ -88,6 +93,18 @@ class Child:
             if line is not None:
                 self.seen.append(line)
         return code
+
+    def wait_for(self, predicate, timeout: float = 40.0) -> str:
+        """Read lines until one satisfies ``predicate``; returns it (AssertionError at EOF,
+        TimeoutError past ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next_line(deadline)
+            if line is None:
+                raise AssertionError(f"child ended before the line expected; seen {self.seen[-5:]}; "
+                                     f"stderr:\n{self.stderr()}")
+            if predicate(line):
+                return line
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")[-4000:]

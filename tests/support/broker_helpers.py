@@ -10,7 +10,7 @@ from fyers_sim.testing import wait_until
 from fyers_store.adapters import FyersOrderWsAdapter
 from fyers_store.engine.broker_core import BrokerCore
 from fyers_store.config import BrokerConfig
-from fyers_store.state.state_store import SQLiteStateStore
+from fyers_store.state import SQLiteStateStore, StateStore
 from support.store_helpers import make_store
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
@@ -25,7 +25,23 @@ def order_socket(venue, tmp_path: Path, **ws_overrides: Any) -> FyersOrderWsAdap
                                connect_timeout=5.0, close_timeout=1.0)
 
 
-def state_store(venue, tmp_path: Path, strategy_id: str = "default") -> SQLiteStateStore:
+#: set (by the ``restart_state`` fixture) to a PostgreSQL DSN: the brokers of the test and of its child
+#: processes keep their state there instead of ``<dir>/state.sqlite``
+STATE_DSN_ENV = "FYERS_STORE_TEST_STATE_DSN"
+
+
+def state_store(venue, tmp_path: Path, strategy_id: str = "default") -> StateStore:
+    """The state DB of the broker under test: ``<tmp_path>/state.sqlite``, or the PostgreSQL database
+    named by ``$FYERS_STORE_TEST_STATE_DSN`` (inherited by child processes)."""
+    import os
+
+    dsn = os.environ.get(STATE_DSN_ENV)
+    if dsn:
+        from fyers_store.config import PostgresConfig
+        from fyers_store.state.pg_store import PostgresStateStore
+
+        return PostgresStateStore(PostgresConfig(dsn=dsn, dsn_env="FYERS_STORE_TEST_UNSET_DSN"),
+                                  account_id=venue.account.fy_id, strategy_id=strategy_id, clock=venue.clock.now)
     return SQLiteStateStore(tmp_path / "state.sqlite", account_id=venue.account.fy_id, strategy_id=strategy_id,
                             clock=venue.clock.now)
 
@@ -94,11 +110,27 @@ def venue_net_by_symbol(venue) -> dict[str, int]:
     return {s: q for s, q in out.items() if q}
 
 
-def ledger_rows(db_path: Path) -> list[tuple[str, str | None, float]]:
-    """Every applied-trade ledger row of the state DB file: (trade_id, order_tag, qty), read with a
-    plain read-only SQLite connection (what is durably on disk)."""
+def ledger_rows(db: Path | StateStore) -> list[tuple[str, str | None, float]]:
+    """Every applied-trade ledger row of a state DB (a file, or a store on either backend):
+    (trade_id, order_tag, qty), read around the library with a connection of its own (what is
+    durably committed: a read-only SQLite connection, or a new PostgreSQL one)."""
     import sqlite3
 
+    if isinstance(db, StateStore):
+        if db.backend == "postgres":
+            import psycopg
+
+            from fyers_store.persistence.pg_connection import resolved_dsn
+
+            cfg = db.config  # type: ignore[attr-defined]
+            with psycopg.connect(resolved_dsn(cfg)) as pg:
+                rows = pg.execute(f"SELECT trade_id, order_tag, qty FROM {cfg.schema}.applied_trades "
+                                  "WHERE account_id = %s ORDER BY trade_id", (db.account_id,)).fetchall()
+            return [(str(r[0]), r[1], float(r[2])) for r in rows]
+        assert isinstance(db, SQLiteStateStore)
+        db_path = db.path
+    else:
+        db_path = db
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         return [(str(r[0]), r[1], float(r[2]))

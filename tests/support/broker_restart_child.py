@@ -2,7 +2,7 @@
 with ``--cerebro``, a Backtrader strategy on FyersBroker) trading on a venue run by the parent.
 
 It builds the same store + BrokerCore as ``broker_helpers.make_core`` (SDK REST + SDK order socket,
-state DB ``<dir>/state.sqlite``), with the unmodified SDK redirected to the parent's venue. The
+state DB ``<dir>/state.sqlite``, or PostgreSQL with ``$FYERS_STORE_TEST_STATE_DSN``), with the unmodified SDK redirected to the parent's venue. The
 venue's clock is stepped; this process moves it through the admin endpoint (``POST /admin/clock``)
 and reads venue time from the replies, so the whole run is driven from here until it is killed.
 

@@ -215,7 +215,7 @@ def _shared_file_problems(parsed: Mapping[str, Any]) -> list[ConfigError]:
 
     state, limits = parsed.get(cfg.STATE_FILE), parsed.get(cfg.REST_LIMITS_FILE)
     if limits is not None and state is not None:
-        limits = with_default_budget_file(limits, state.state_db_path)  # the file a run would open
+        limits = with_default_budget_file(limits, state.state_db_path or state.files_dir / "state")  # the file a run would open
     return cfg.shared_file_problems(credentials=parsed.get(cfg.CREDENTIALS_FILE), cache=parsed.get(cfg.CACHE_FILE),
                                     state=state, limits=limits)
 

@@ -54,7 +54,8 @@ def shared_budget(directory: PathArg, auth: FyersAuthConfig, credentials: PathAr
         return None
     limits_path = root / "fyers_rest_limits.yaml"
     limits = load_rest_limits_config(limits_path) if limits_path.is_file() else RestLimitsConfig()
-    limits = with_default_budget_file(limits, load_state_config(state_path).state_db_path)
+    state = load_state_config(state_path)
+    limits = with_default_budget_file(limits, state.state_db_path or state.files_dir / "state")
     return shared_limiter(limits, user=auth.username)
 
 

@@ -120,17 +120,23 @@ def _side(side: int) -> str:
 # ---------------------------------------------------------------------------- show
 def show_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
     """``fyers-store state show``; returns the exit status."""
-    from fyers_store.state import STATE_SCHEMA_VERSION, SQLiteStateStore
+    from fyers_store.state import STATE_SCHEMA_VERSION, open_state_store
 
     out, err = out or sys.stdout, err or sys.stderr
     cfg, source = _state_config(args)
-    path = Path(cfg.state_db_path)
-    if not path.exists():
-        return fail(f"{source}: no state DB at {path} (nothing has been recorded yet)", EXIT_FAILURE, err)
+    if cfg.backend == "sqlite":
+        path: object = Path(cfg.state_db_path)
+        if not Path(cfg.state_db_path).exists():
+            return fail(f"{source}: no state DB at {path} (nothing has been recorded yet)", EXIT_FAILURE, err)
     account = cfg.account_id
-    with SQLiteStateStore(path, account_id=account, concurrency=cfg.concurrency) as probe:
+
+    def open_store(strategy: str = "default") -> Any:  # read-only: never takes the strategy's lease
+        return open_state_store(cfg, strategy, own=False)
+
+    with open_store() as probe:
         strategies = probe.strategy_ids()
         accounts = probe.account_ids()
+        path = probe._where
     print(f"state DB {path} (schema v{STATE_SCHEMA_VERSION}), account {account}", file=out)
     if args.strategy is not None:
         if args.strategy not in strategies:
@@ -149,7 +155,7 @@ def show_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: Op
     charges, charges_source = charges_config(args)
     status = EXIT_OK
     for strategy in strategies:
-        with SQLiteStateStore(path, account_id=account, strategy_id=strategy, concurrency=cfg.concurrency) as store:
+        with open_store(strategy) as store:
             _show_strategy(store, out)
             try:
                 report = ledger_pnl(store, charges)
@@ -222,6 +228,10 @@ def clear_command(args: argparse.Namespace, out: Optional[TextIO] = None, err: O
 
     out, err = out or sys.stdout, err or sys.stderr
     cfg, _ = _state_config(args)
+    if cfg.backend != "sqlite":
+        return fail("state clear resets a SQLite state file; with backend postgres stop every process of the "
+                    "account, back the schema up (pg_dump --schema) and drop it: the library recreates it empty "
+                    "and a restarted broker reconciles from FYERS", EXIT_FAILURE, err)
     path = Path(cfg.state_db_path)
     account = cfg.account_id
     if not path.exists():

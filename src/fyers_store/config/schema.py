@@ -258,12 +258,70 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
-class StateConfig:
-    """The crash-safe runtime state DB (``config/state.yaml``); always ``synchronous=FULL``."""
+class OwnershipConfig:
+    """Who may trade a strategy (the ``ownership`` section of ``state.yaml``).
 
-    state_db_path: Path = setting(doc="path of the SQLite state DB (must differ from the cache)")
+    The state DB holds one lease per (account, strategy) with an expiry and a generation number.
+    ``exclusive``: a second process for the same account and strategy refuses to start while the
+    lease is held. ``standby``: it waits, and takes the strategy over once the lease has lapsed
+    (its holder died or was cut off); the broker then reconciles with FYERS before trading. The
+    owner renews every ``renew_interval_seconds``; if it cannot renew before the lease expires it
+    halts trading, and a write it attempts after another process took over is refused (fencing).
+    """
+
+    mode: Literal["exclusive", "standby"] = setting("exclusive", doc="exclusive: refuse to start while "
+                                                    "another process owns the strategy; standby: wait and take over")
+    lease_seconds: float = setting(15.0, min=1, max=3600, doc="how long a lease lives without renewal")
+    renew_interval_seconds: float = setting(5.0, gt=0, max=1200, doc="how often the owner renews its lease")
+    standby_poll_seconds: float = setting(1.0, gt=0, max=600, doc="how often a standby checks the lease")
+    standby_max_wait_seconds: Optional[float] = setting(
+        None, gt=0, doc="a standby gives up (error) after this long; null: waits for ever")
+    take_over_dead_local_owner: bool = setting(
+        True, doc="a lease held by a process of this host that no longer exists is taken at once, without "
+        "waiting for it to lapse (a restart after a crash; other hosts' owners always lapse)")
+
+    def __post_init__(self) -> None:
+        if self.renew_interval_seconds * 2 > self.lease_seconds:
+            raise CrossFieldError("renew_interval_seconds", "must be at most half of lease_seconds (a renewal "
+                                  "may be late once without losing the lease)")
+
+
+StateBackend = Literal["sqlite", "postgres"]
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """The crash-safe runtime state DB (``config/state.yaml``): a SQLite file (default; always
+    ``synchronous=FULL``) or PostgreSQL (``backend: postgres`` and a ``postgres:`` section), with one
+    owner per strategy (``ownership``)."""
+
     account_id: str = setting(doc="FYERS account id the state belongs to")
+    state_db_path: Optional[Path] = setting(None, doc="path of the SQLite state DB (must differ from the cache); "
+                                            "required with backend sqlite")
+    backend: StateBackend = setting("sqlite", doc="sqlite (one host) or postgres (several hosts)")
+    postgres: Optional[PostgresConfig] = setting(None, doc="the PostgreSQL database; required with backend postgres")
+    local_dir: Optional[Path] = setting(None, doc="directory for host-local files kept beside the state DB (REST "
+                                        "budget file, symbol master); default: the state DB's directory")
+    ownership: OwnershipConfig = setting(default_factory=OwnershipConfig)
     concurrency: SqliteConcurrencyConfig = setting(default_factory=SqliteConcurrencyConfig)
+
+    def __post_init__(self) -> None:
+        if self.backend == "sqlite" and self.state_db_path is None:
+            raise CrossFieldError("state_db_path", "is required with backend sqlite")
+        if self.backend == "postgres":
+            if self.postgres is None:
+                raise CrossFieldError("postgres", "is required with backend postgres")
+            if self.state_db_path is None and self.local_dir is None:
+                raise CrossFieldError("local_dir", "is required with backend postgres when there is no "
+                                      "state_db_path (the REST budget file and symbol master are kept there)")
+
+    @property
+    def files_dir(self) -> Path:
+        """Where host-local files beside the state live: ``local_dir``, else the state DB's directory."""
+        if self.local_dir is not None:
+            return self.local_dir
+        assert self.state_db_path is not None  # __post_init__
+        return self.state_db_path.parent
 
 
 # --------------------------------------------------------------------------------------------------

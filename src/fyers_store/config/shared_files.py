@@ -30,7 +30,7 @@ def shared_file_problems(*, credentials: FyersAuthConfig | None = None, cache: C
     files: list[tuple[str, str, Path]] = []  # (file, key, path)
     if cache is not None and cache.db_path is not None:
         files.append(("cache.yaml", "db_path", Path(cache.db_path)))
-    if state is not None:
+    if state is not None and state.state_db_path is not None:
         files.append(("state.yaml", "state_db_path", Path(state.state_db_path)))
     if limits is not None and limits.budget_file is not None:
         files.append(("fyers_rest_limits.yaml", "budget_file", Path(limits.budget_file)))

@@ -56,7 +56,7 @@ from fyers_store.models.orders import (
 from fyers_store.models.stream import ConnectionEvent, EventKind
 from fyers_store.engine.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.state.models import StoredOrder, StoredPosition
-from fyers_store.state.state_store import SQLiteStateStore
+from fyers_store.state.store_base import StateStore
 
 __all__ = ["BrokerCore", "OrderIntent", "PositionChange", "BrokerEvent", "live_orders_allowed"]
 
@@ -87,7 +87,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
     ``contracts`` (a dated symbol master) turns on the local checks of ``engine/order_checks.py``.
     """
 
-    def __init__(self, store: BrokerStorePort, state: SQLiteStateStore, config: BrokerConfig, *, owner: str = "default",
+    def __init__(self, store: BrokerStorePort, state: StateStore, config: BrokerConfig, *, owner: str = "default",
                  primary: bool = True, unknown_grace_seconds: float = 5.0, env: dict[str, str] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, keep_done_orders: int = _KEEP_DONE,
                  wall: Callable[[], float] = time.time, contracts: ContractsPort | None = None) -> None:
@@ -185,6 +185,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         come back as a REJECTED event without anything sent."""
         if not self._run_id:  # start() never reached the state DB (e.g. a dead token): no tag can be made
             raise self._halt_error or BrokerHalted("the broker has not been started (call start() first)")
+        self._check_ownership(acting=True)
         product = intent.product_type or ProductType(self.config.default_product_type)
         refusal = self._refusal(product, intent)
         hold = refusal is None and self._must_hold()
@@ -248,6 +249,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         order = self.book.get(tag)
         if order is None or order.is_done:
             return []
+        self._check_ownership(acting=True)  # before anything is recorded (a withdrawal, a deferred cancel)
         withdrawn = self._withdraw_held(tag)
         if withdrawn is not None:
             return withdrawn
@@ -285,6 +287,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         order that cannot be modified now (see :meth:`OrderBook.request_modify`). A modify whose
         outcome is unknown stays pending until the order, looked up by its tag, shows it applied
         (MODIFIED) or still unchanged after ``unknown_grace_seconds`` (MODIFY_REJECTED)."""
+        self._check_ownership(acting=True)
         self._raise_if_halted()
         order = self.book.request_modify(tag, qty=qty, limit_price=limit_price, stop_price=stop_price)
         venue_id = order.venue_order_id
@@ -318,6 +321,7 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
         reconcile when due (periodic, or after the order socket reconnected). Raises a pending AuthError once, and
         ReconcileFailureError when a reconcile fails -- after returning the events this call had
         already applied, if any (they are never lost: the next call raises)."""
+        self._check_ownership()
         refused = self.store.auth_error  # a socket's token was refused (or the session ended)
         if refused is not None and self._halted is None:
             self._auth_failed(refused)

@@ -33,7 +33,7 @@ from fyers_store.state.models import StoredPosition
 if TYPE_CHECKING:
     import datetime as dt
 
-    from fyers_store.state.state_store import SQLiteStateStore
+    from fyers_store.state.store_base import StateStore
 
 __all__ = ["AccountTruthMixin"]
 
@@ -46,7 +46,7 @@ class AccountTruthMixin:
     """Part of :class:`~fyers_store.engine.broker_core.BrokerCore` (see the module doc)."""
 
     book: OrderBook
-    state: SQLiteStateStore
+    state: StateStore
     _run_id: str
     _positions: dict[str, StoredPosition]
     _funds_dirty: bool

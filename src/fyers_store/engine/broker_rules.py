@@ -36,7 +36,7 @@ from fyers_store.config.schema import FYERS_INTRADAY_CUTOFF
 from fyers_store.models.intraday import FYERS_SQUARE_OFF_END, charge_note, is_fyers_square_off
 from fyers_store.models.orders import OrderSnapshot, OrderType, PositionSnapshot, ProductType, Side, TradeFill
 from fyers_store.models.zones import IST
-from fyers_store.state.state_store import SQLiteStateStore
+from fyers_store.state.store_base import StateStore
 
 __all__ = ["FyersRulesMixin"]
 
@@ -52,7 +52,7 @@ class FyersRulesMixin:
 
     config: BrokerConfig
     store: BrokerStorePort
-    state: SQLiteStateStore
+    state: StateStore
     rest: RestAdapter
     book: OrderBook
     started: bool

@@ -2,8 +2,9 @@
 its policy gates, and what it does while its store renews the FYERS session
 (:mod:`fyers_store.engine.session`) -- no order ever goes out with a token FYERS refuses.
 
-A halt (an auth failure without a session that renews, a failed reconcile) stops trading: the
-first halt's error is what public calls raise from then on (its root cause).
+A halt (an auth failure without a session that renews, a failed reconcile, the strategy's
+ownership lease lost to another process) stops trading: the first halt's error is what public
+calls raise from then on (its root cause).
 
 * **Live** (the token is good, and the broker has reconciled since the last swap): orders are sent.
 * **Renewing** (a login is under way), and after a swap until the broker has reconciled the account
@@ -42,6 +43,8 @@ from fyers_store.errors import AuthError, BrokerHalted, FyersError
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import ProductType
 from fyers_store.models.zones import IST
+from fyers_store.state.ownership import StrategyOwnershipLost
+from fyers_store.state.store_base import StateStore
 
 __all__ = ["SESSION_RENEWED", "SessionOrdersMixin"]
 
@@ -67,6 +70,7 @@ class SessionOrdersMixin:
     _halted: str | None
     _halt_error: FyersError | None
     _raise_next: BaseException | None
+    state: StateStore
 
     def _init_session(self, contracts: ContractsPort | None = None) -> None:
         self.checks = ContractChecks(contracts, self._notify)  # local order checks (engine/order_checks.py)
@@ -155,6 +159,19 @@ class SessionOrdersMixin:
         # Raised here and (if still pending) by the next dispatch too: a caller that swallows it
         # here must not end its run as if nothing happened.
         raise self._halt_error or BrokerHalted(self._halted)
+
+    def _check_ownership(self, *, acting: bool = False) -> None:
+        """Halt once this process no longer owns the strategy (its state-DB lease was taken over or
+        could not be renewed in time; set by the lease thread): no order is sent afterwards. With
+        ``acting`` (place, cancel, modify) raise ``StrategyOwnershipLost``: not even a refusal may be
+        recorded in a state DB another process owns now."""
+        lost = self.state.ownership_problem()
+        if lost is None:
+            return
+        if self._halted is None:  # the next dispatch raises it too: a caller may swallow the one below
+            self._raise_next = self._halt(f"ownership lost: {lost}", StrategyOwnershipLost(lost))
+        if acting:
+            raise StrategyOwnershipLost(lost)
 
     def _session_live(self) -> bool:
         """Whether REST calls may be made now (the token in use is believed good)."""

@@ -26,7 +26,7 @@ from fyers_store.models.bars import NormalizedBar
 from fyers_store.models.market_calendar import NseCalendar
 from fyers_store.models.stream import Tick
 from fyers_store.persistence.cache import BarRow
-from fyers_store.state.state_store import SQLiteStateStore
+from fyers_store.state.store_base import StateStore
 
 __all__ = ["BrokerStorePort", "FeedStorePort", "FyersBrokerStorePort", "FyersDataStorePort"]
 
@@ -172,7 +172,7 @@ class FyersBrokerStorePort(BrokerStorePort, Protocol):
     def stop(self, *, broker: Any) -> None:
         """Release ``broker``; the last user stops the sockets."""
 
-    def open_state(self, strategy_id: str) -> SQLiteStateStore:
+    def open_state(self, strategy_id: str) -> StateStore:
         """The state DB of ``strategy_id``, as the store's state config says (the caller closes it)."""
 
     def feeds(self) -> list[Any]:

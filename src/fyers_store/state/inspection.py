@@ -21,6 +21,7 @@ class StateInspection:
 
     _account_id: str
     _strategy_id: str
+    _ROWID: str  # the backend's insertion-order column
     _query: Callable[..., list[SqlRow]]  # (what, sql, params) -> rows, from the state store
 
     def meta_items(self) -> dict[str, str]:
@@ -39,7 +40,7 @@ class StateInspection:
         rows = self._query(
             "applied_trades",
             f"SELECT {TRADE_COLUMNS} FROM applied_trades WHERE account_id = ? AND strategy_id = ? "
-            "ORDER BY traded_at, applied_at, rowid",
+            f"ORDER BY traded_at, applied_at, {self._ROWID}",
             (self._account_id, self._strategy_id),
         )
         return [trade_from_row(r) for r in rows]

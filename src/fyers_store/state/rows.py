@@ -9,8 +9,8 @@ validates every object before it gets here.
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
+from typing import Any, Protocol
 
 from fyers_store.errors import StateStoreError
 from fyers_store.logs import get_logger
@@ -20,6 +20,8 @@ from fyers_store.state.sqlite_file import from_us, to_us
 
 __all__ = [
     "ORDER_COLUMNS",
+    "StateConn",
+    "StateCursor",
     "TRADE_COLUMNS",
     "insert_trade",
     "order_from_row",
@@ -30,6 +32,24 @@ __all__ = [
 ]
 
 log = get_logger(__name__, "orders")
+
+
+class StateCursor(Protocol):
+    """What the statements here need of a cursor (``sqlite3.Cursor``, a psycopg cursor)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
+
+
+class StateConn(Protocol):
+    """A connection inside a transaction, taking ``?`` placeholders (sqlite3, or the PostgreSQL
+    backend's translating wrapper)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> StateCursor: ...
 
 ORDER_COLUMNS = (
     "order_tag, venue_order_id, symbol, side, qty, order_type, product_type, limit_price, stop_price, "
@@ -62,11 +82,11 @@ def trade_from_row(row: SqlRow) -> AppliedTrade:
 
 
 def write_order(
-    conn: sqlite3.Connection, path: Path, acct: str, strat: str, order: StoredOrder, now_us: int
+    conn: StateConn, path: str | Path, acct: str, strat: str, order: StoredOrder, now_us: int
 ) -> StoredOrder:
     """Upsert ``order`` for account ``acct`` / strategy ``strat`` (keeping ``created_at`` of an existing
     row); returns it as stored. Raises ``StateStoreError`` when its ``venue_order_id`` belongs to
-    another order of the account. ``path`` only names the file in that message."""
+    another order of the account. ``path`` only names the database in that message."""
     if order.venue_order_id is not None:
         clash = conn.execute(
             "SELECT strategy_id, order_tag FROM orders WHERE account_id = ? AND venue_order_id = ? "
@@ -115,7 +135,7 @@ def write_order(
     return order.replace(created_at=from_us(created_us), updated_at=from_us(now_us))
 
 
-def write_position(conn: sqlite3.Connection, acct: str, strat: str, pos: StoredPosition, now_us: int) -> StoredPosition:
+def write_position(conn: StateConn, acct: str, strat: str, pos: StoredPosition, now_us: int) -> StoredPosition:
     """Upsert ``pos`` for account ``acct`` / strategy ``strat``; returns it as stored."""
     conn.execute(
         "INSERT INTO positions (account_id, strategy_id, symbol, qty, avg_price, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -126,7 +146,7 @@ def write_position(conn: sqlite3.Connection, acct: str, strat: str, pos: StoredP
     return pos.replace(updated_at=from_us(now_us))
 
 
-def insert_trade(conn: sqlite3.Connection, acct: str, strat: str, trade: AppliedTrade, now_us: int) -> bool:
+def insert_trade(conn: StateConn, acct: str, strat: str, trade: AppliedTrade, now_us: int) -> bool:
     """Add ``trade`` to account ``acct``'s ledger as applied by strategy ``strat``; False (and nothing
     written) when its ``trade_id`` is already there (logged as a warning if its details differ)."""
     cur = conn.execute(

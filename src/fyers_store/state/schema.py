@@ -3,14 +3,16 @@
 The version lives in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file as a
 fyers-store state DB so a foreign SQLite file (the history cache, another program's DB) is refused
 instead of being written into. An older file is migrated forward on open, one step per version,
-each step in one ``BEGIN IMMEDIATE`` transaction with the version bump (no row is lost, no step is
-half done); a new file is created as v1 plus every step, so each column is defined once. A file
-from a newer fyers-store is refused: it is backed up and reset by the operator (see
-:func:`schema_mismatch_message`).
+each step in its own ``BEGIN IMMEDIATE`` transaction with its version bump (no row is lost, no step is
+half done; a step that fails leaves the file at the version before it); a new file is created as v1
+plus every step in one transaction, so each column is defined once. A file from a newer fyers-store
+is refused: it is backed up and reset by the operator (see :func:`schema_mismatch_message`).
 
 Versions: v1 the tables below; v2 (issue 16) adds ``orders.cancel_deferred`` (0/1): the strategy
 asked to cancel the order while its placement was unknown, and the cancel is sent once FYERS shows
-the order (also after a restart).
+the order (also after a restart); v3 (issue 19) adds the ``strategy_owners`` lease table
+(:mod:`fyers_store.state.ownership`). The PostgreSQL backend runs the same statements
+(:data:`CANCEL_DEFERRED_DDL`, :data:`LEASE_DDL`) in its own versioned migrations.
 
 Adding a version: write ``STATE_SCHEMA_V<n>`` and its step in :data:`_MIGRATIONS`, point
 ``STATE_SCHEMA_VERSION`` at it, and keep the old constants so messages can name them.
@@ -28,6 +30,9 @@ __all__ = [
     "STATE_APPLICATION_ID",
     "STATE_SCHEMA_V1",
     "STATE_SCHEMA_V2",
+    "STATE_SCHEMA_V3",
+    "CANCEL_DEFERRED_DDL",
+    "LEASE_DDL",
     "STATE_SCHEMA_VERSION",
     "STATE_TABLES",
     "create_schema",
@@ -42,12 +47,30 @@ log = get_logger(__name__, "state")
 
 STATE_SCHEMA_V1 = 1
 STATE_SCHEMA_V2 = 2  # orders.cancel_deferred
-STATE_SCHEMA_VERSION = STATE_SCHEMA_V2
+STATE_SCHEMA_V3 = 3  # + strategy_owners (the ownership lease)
+STATE_SCHEMA_VERSION = STATE_SCHEMA_V3
 
 #: ``PRAGMA application_id`` of a state DB: the bytes "FYST".
 STATE_APPLICATION_ID = 0x46595354
 
+#: The tables of a strategy's state (``clear_state`` empties them). The lease table is not one of
+#: them: clearing a strategy's state must not hand its ownership to someone else.
 STATE_TABLES = ("orders", "order_aliases", "positions", "applied_trades", "ws_watermarks", "meta")
+
+#: The ownership lease (schema v3), the same on both backends (``{bigint}``: INTEGER / BIGINT).
+LEASE_DDL = """
+    CREATE TABLE strategy_owners (
+        account_id  TEXT     NOT NULL,
+        strategy_id TEXT     NOT NULL,
+        owner_id    TEXT     NOT NULL CHECK (length(owner_id) > 0),
+        epoch       {bigint} NOT NULL CHECK (epoch >= 1),
+        expires_at  {bigint} NOT NULL,
+        acquired_at {bigint} NOT NULL,
+        renewed_at  {bigint} NOT NULL,
+        PRIMARY KEY (account_id, strategy_id)
+    )
+"""
+_LEASE_DDL_SQLITE = LEASE_DDL.replace("{bigint}", "INTEGER")
 
 # Timestamps are INTEGER microseconds since the Unix epoch (UTC): exact, and ordered numerically.
 _DDL_V1 = (
@@ -144,11 +167,16 @@ _DDL_V1 = (
 )
 
 
+#: Schema v2's column, the same statement on both backends (an INTEGER 0/1: the shared upsert
+#: writes ``int(cancel_deferred)``, which PostgreSQL would not take into a BOOLEAN).
+CANCEL_DEFERRED_DDL = (
+    "ALTER TABLE orders ADD COLUMN cancel_deferred INTEGER NOT NULL DEFAULT 0 CHECK (cancel_deferred IN (0, 1))"
+)
+
 #: version -> the statements that take a file from ``version - 1`` to it.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
-    STATE_SCHEMA_V2: (
-        "ALTER TABLE orders ADD COLUMN cancel_deferred INTEGER NOT NULL DEFAULT 0 CHECK (cancel_deferred IN (0, 1))",
-    ),
+    STATE_SCHEMA_V2: (CANCEL_DEFERRED_DDL,),
+    STATE_SCHEMA_V3: (_LEASE_DDL_SQLITE,),
 }
 
 
@@ -232,33 +260,33 @@ def create_schema(conn: sqlite3.Connection) -> None:
     _migrate(conn, STATE_SCHEMA_V1)
 
 
-def _migrate(conn: sqlite3.Connection, version: int) -> None:
-    """Take a file at ``version`` to the current schema (the caller holds the write transaction)."""
-    for step in range(version + 1, STATE_SCHEMA_VERSION + 1):
+def _migrate(conn: sqlite3.Connection, version: int, *, to: int = STATE_SCHEMA_VERSION) -> None:
+    """Take a file at ``version`` to ``to`` (the caller holds the write transaction)."""
+    for step in range(version + 1, to + 1):
         for ddl in _MIGRATIONS[step]:
             conn.execute(ddl)
-    conn.execute(f"PRAGMA user_version = {STATE_SCHEMA_VERSION}")
+    conn.execute(f"PRAGMA user_version = {to}")
 
 
 def ensure_schema(conn: sqlite3.Connection, path: str | Path) -> None:
-    """Check the file's schema; create it on a blank file, migrate an older one. Raises
-    ``StateSchemaMismatch`` / ``StateStoreError`` (never modifies a file it does not recognise)."""
-    if _check(path, *read_header(conn)) is None:
-        return
-    conn.execute("BEGIN IMMEDIATE")  # another process may be creating or migrating it: re-check under the lock
-    try:
-        found = _check(path, *read_header(conn))
-        if found == 0:
-            create_schema(conn)
-            log.info("created state DB schema v%d in %s", STATE_SCHEMA_VERSION, path)
-        elif found is not None:
-            _migrate(conn, found)
-            log.warning("migrated state DB %s from schema v%d to v%d", path, found, STATE_SCHEMA_VERSION)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    """Check the file's schema; create it on a blank file, migrate an older one one version per
+    transaction. Raises ``StateSchemaMismatch`` / ``StateStoreError`` (never modifies a file it does
+    not recognise)."""
+    while _check(path, *read_header(conn)) is not None:
+        conn.execute("BEGIN IMMEDIATE")  # another process may be creating or migrating it: re-check under the lock
+        try:
+            found = _check(path, *read_header(conn))
+            if found == 0:
+                create_schema(conn)
+                log.info("created state DB schema v%d in %s", STATE_SCHEMA_VERSION, path)
+            elif found is not None:
+                _migrate(conn, found, to=found + 1)
+                log.warning("migrated state DB %s from schema v%d to v%d", path, found, found + 1)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def _quote(name: str) -> str:
