@@ -55,7 +55,7 @@ def one_round(mode: str, seed: int, dsn: str, work: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--pg-dsn", default=os.environ.get("FYERS_STORE_TEST_PG_DSN"))
+    p.add_argument("--pg-dsn", default=os.environ.get("FYERS_STORE_BENCH_PG_DSN") or os.environ.get("FYERS_STORE_TEST_PG_DSN"))
     p.add_argument("--base-seed", type=int, default=9100)
     args = p.parse_args(argv)
     if not args.pg_dsn:
