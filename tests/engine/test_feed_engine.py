@@ -598,3 +598,24 @@ def test_a_clock_closed_bar_stands_in_when_fyers_never_publishes_it(make):
     h.poll()
     assert f.rows() == ref_rows(ticks, ep(15, 26), ep(15, 29))  # the live bar, as the last resort
     assert h.store.get_notifications() == [] and f.engine.counters["topup_gave_up"] == 0
+
+
+def test_giving_up_keeps_the_held_bars_and_names_every_bar_fyers_never_published(make):
+    """A reconnect interrupts 15:27 and FYERS never publishes it; the whole 15:28 bar is held and
+    15:29 is closed only by the clock. At the give-up 15:28 (live) and 15:29 (the stand-in) are
+    delivered, in order, and the notification names 15:27 (review 2026-12-07: the stand-in used to
+    be delivered first, so the held 15:28 was dropped as a duplicate, and nothing was reported)."""
+    h = make(at(15, 25, 30))
+    h.rest.published_before = at(15, 27)
+    f = h.feed(backfill_start=False)
+    h.advance(at(15, 27, 20))
+    h.ws.simulate_disconnect()
+    h.ws.simulate_reconnect()
+    h.advance(at(15, 30, 1, 500))
+    ticks = h.ticks[SBIN]
+    assert f.rows() == ref_rows(ticks, ep(15, 26), ep(15, 26))
+    h.mono.advance(61.0)
+    h.poll()
+    assert f.rows() == [r for r in ref_rows(ticks, ep(15, 26), ep(15, 29)) if r[0] != ep(15, 27)]
+    [(msg, args, kwargs)] = h.store.get_notifications()
+    assert msg == "FEED_GAP" and "2026-11-18 15:27" in args[0] and "15:29" not in args[0]

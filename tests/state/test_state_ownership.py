@@ -23,6 +23,7 @@ from fyers_store.state import (
     StrategyOwnershipLost,
     open_state_store,
 )
+from fyers_store.state.ownership import local_owner_dead, new_owner_id
 from support.clocks import UTC
 from support.state_backends import StateBackend
 
@@ -148,7 +149,7 @@ def test_a_lease_of_a_dead_process_of_this_host_is_taken_at_once(state_backend: 
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()  # reaped: its pid names no process now
-    dead = f"{socket.gethostname()}:{proc.pid}:x"
+    dead = new_owner_id().rsplit(":", 2)[0] + f":{proc.pid}:x"  # this host's identity, a dead pid
     with state_backend.open() as crashed:
         assert isinstance(crashed.acquire_ownership(dead, 600), Lease)  # as if that process held it, then died
     # other hosts' owners are never presumed dead: their lease must lapse
@@ -161,6 +162,9 @@ def test_a_lease_of_a_dead_process_of_this_host_is_taken_at_once(state_backend: 
         open_state_store(state_backend.config(), "beta")
     with open_state_store(state_backend.config(), "alpha") as restarted:
         assert restarted.lease.epoch == 2
+    # Same host name, another PID namespace (a container sharing the host's name): not presumed dead.
+    other_ns = f"{socket.gethostname()}/other.4026531836:{proc.pid}:x"
+    assert not local_owner_dead(other_ns) and not local_owner_dead(f"{socket.gethostname()}:{proc.pid}:x")
 
 
 class _FailingStore:

@@ -530,9 +530,10 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             if msg.get("type") == "dp":
                 return DepthUpdate.from_fyers(msg, received_at)
             return Tick.from_fyers(msg, received_at)
-        except VenueDataError as exc:
+        except Exception as exc:  # noqa: BLE001 -- a record that does not fit never ends the drain
             self._count("malformed")
-            _traffic.warning("data socket: malformed message skipped (%s): %s", exc, brief(msg))
+            _traffic.warning("data socket: malformed message skipped (%s: %s): %s", type(exc).__name__, exc,
+                             brief(msg))
             return None
 
     def _sdk_error(self, link: Link, err: Any) -> None:

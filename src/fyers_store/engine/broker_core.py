@@ -569,12 +569,21 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
             elif order.not_found or order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) or (
                     order.is_open and self._halted):
                 continue  # not found is provisional; halted: the row keeps it for the next start
-            elif order.is_open:  # FYERS has it: sent once; its "cancelling" row replaces the intent
+            else:
+                # FYERS has it: sent once, its "cancelling" row replacing the intent; or it ended
+                # without it (rejected, filled): nothing left to cancel. A state-DB failure here (a lost
+                # lease, the database gone) must not swallow the events already applied: it is raised
+                # by the next call, and the intent stays (its row still has it).
                 self._cancel_when_placed.discard(tag)
-                events += self.cancel(tag)
-            else:  # ended without it (rejected, filled): nothing left to cancel
-                self._cancel_when_placed.discard(tag)
-                self._persist(order)
+                try:
+                    if order.is_open:
+                        events += self.cancel(tag)
+                    else:
+                        self._persist(order)
+                except StateStoreError as exc:
+                    self._cancel_when_placed.add(tag)
+                    self._raise_next = self._raise_next or exc
+                    break
         if self._parked and not any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN) and not o.halted
                                     for o in self.book.open_orders()):
             parked, self._parked = list(self._parked), collections.deque(maxlen=_PARKED_CAP)

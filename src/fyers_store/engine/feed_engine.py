@@ -120,6 +120,7 @@ class FeedEngine:
         self._pushed: collections.deque[BarRow] = collections.deque()  # push_row(), any thread
         self._held: collections.deque[BarRow] = collections.deque()
         self._fallback: dict[int, BarRow] = {}  # bars only the clock closed, while REST confirms them
+        self._dirty: set[int] = set()  # buckets the open gap must take from REST (not whole)
         self._last_start: int | None = None   # epoch of the last delivered bar
         self._window_start: int | None = None  # the start backfill's first bar start: nothing before it
         self._gap_open = False                # bars after _last_start may be missing: top-up needed
@@ -370,14 +371,18 @@ class FeedEngine:
         if not self._need_bar or (self._last_start is not None and self._last_start >= need):
             self._close_gap()
         elif self._mono() - self._gap_since >= s.topup_give_up_seconds:
-            when = f"{dt.datetime.fromtimestamp(need, self.store.calendar.tz):%Y-%m-%d %H:%M}"
-            standins = [r for ts, r in sorted(self._fallback.items())
-                        if ts <= need and (self._last_start is None or ts > self._last_start)]
+            tz, last = self.store.calendar.tz, self._last_start
+            standins = {ts: r for ts, r in self._fallback.items() if ts <= need and (last is None or ts > last)}
+            missing = sorted(ts for ts in self._dirty | {need} if (last is None or ts > last) and ts not in standins)
             if standins:
                 _log.warning("%s: FYERS history still lacks the %s bar at %s; delivering the bar built "
-                             "from the socket instead", s.symbol, s.resolution, when)
-                self._deliver_rows(standins, "live")
-            else:
+                             "from the socket instead", s.symbol, s.resolution,
+                             ", ".join(f"{dt.datetime.fromtimestamp(ts, tz):%Y-%m-%d %H:%M}" for ts in sorted(standins)))
+                # In order with the held (whole, live) bars, which win a tie: _close_gap releases them.
+                standins.update((r[0], r) for r in self._held)
+                self._held = collections.deque(standins[ts] for ts in sorted(standins))
+            if missing:
+                when = ", ".join(f"{dt.datetime.fromtimestamp(ts, tz):%Y-%m-%d %H:%M}" for ts in missing)
                 detail = (f"{s.symbol}: FYERS history still lacks the {s.resolution} bar at {when}; "
                           "continuing without it")
                 _log.error(detail)
@@ -418,10 +423,12 @@ class FeedEngine:
             return  # a pending top-up already covers it (a reconnect while one was due)
         if now.timestamp() >= cut[1] + self.settings.close_grace_seconds:
             self._gap_need, self._need_bar, self._retry_at = int(cut[0]), True, 0.0
+            self._dirty.add(int(cut[0]))
 
     def _close_gap(self) -> None:
         self._gap_open, self._gap_need, self._need_bar = False, None, False
         self._fallback.clear()
+        self._dirty.clear()
         held, self._held = list(self._held), collections.deque()
         self._deliver_rows(held, "live")
         if not self._broken:
@@ -512,6 +519,7 @@ class FeedEngine:
                 if not self._gap_open:
                     self._gap_open, self._gap_since = True, self._mono()
                 self._gap_need, self._need_bar = max(row[0], self._gap_need or 0), True
+                self._dirty.add(row[0])
                 self._retry_at = 0.0
             return
         if self._gap_open:

@@ -73,9 +73,22 @@ class LeaseHolder:
     remaining_seconds: float
 
 
+def _local_identity() -> str:
+    """This host's name plus, where Linux tells them, its boot and its PID namespace: two containers
+    that share a host name but not their process ids must not judge each other's pids."""
+    marks = []
+    for path in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            marks.append(open(path, encoding="ascii").read().strip()[:8] if "boot_id" in path
+                         else str(os.stat(path).st_ino))
+        except OSError:
+            marks.append("?")
+    return f"{socket.gethostname()}/{'.'.join(marks)}"
+
+
 def new_owner_id() -> str:
-    """``host:pid:random`` -- unique per process start, readable in an operator's message."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """``host/boot.pidns:pid:random`` -- unique per process start, readable in an operator's message."""
+    return f"{_local_identity()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def local_owner_dead(owner_id: str) -> bool:
@@ -83,7 +96,7 @@ def local_owner_dead(owner_id: str) -> bool:
     longer runs (or is a zombie): it can write nothing any more. Anything else (another host, a live
     or unknowable pid, this process) is False: its lease must lapse."""
     parts = owner_id.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+    if len(parts) != 3 or parts[0] != _local_identity() or "?" in parts[0] or not parts[1].isdigit():
         return False
     pid = int(parts[1])
     if pid == os.getpid() or pid <= 0:
