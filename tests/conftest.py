@@ -123,12 +123,34 @@ def restart_state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In CI (FYERS_STORE_REQUIRE_POSTGRES=1) a run that collects no PostgreSQL test is an error."""
-    from support.pg_fixtures import REQUIRE_ENV, postgres_required
+    """In CI (FYERS_STORE_REQUIRE_POSTGRES=1) a run that collects no PostgreSQL test is an error.
+    Without a server (no FYERS_STORE_TEST_PG_DSN, not CI) the PostgreSQL tests are left out, and
+    the run says so in one line at the end."""
+    import os
+
+    from support.pg_fixtures import DSN_ENV, REQUIRE_ENV, postgres_required
 
     if postgres_required() and items and not any(item.get_closest_marker("postgres") for item in items):
         if not config.getoption("-k") and not config.getoption("-m") and len(config.args) <= 1:
             raise pytest.UsageError(f"{REQUIRE_ENV}=1 but no test is marked postgres")
+    if not postgres_required() and not os.environ.get(DSN_ENV):
+        left_out = [item for item in items if item.get_closest_marker("postgres")]
+        if left_out:
+            items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+            config.hook.pytest_deselected(items=left_out)
+            config.stash[_PG_LEFT_OUT] = len(left_out)
+
+
+_PG_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    left_out = config.stash.get(_PG_LEFT_OUT, 0)
+    if left_out:
+        from support.pg_fixtures import DSN_ENV
+
+        terminalreporter.write_line(f"{left_out} PostgreSQL tests not run: set {DSN_ENV} to a server "
+                                    "(.ci/run starts a throwaway one)")
 
 
 @pytest.hookimpl(hookwrapper=True)
