@@ -118,17 +118,18 @@ def client(rest_url: str, config: str, seconds: float) -> dict:
         type(store).live_cycle = property(lambda self: None)  # type: ignore[assignment]
     ticks: dict[str, list[tuple[float, float]]] = {}
     evidence: list[tuple[float, float]] = []  # (stamp, received) of every stamped tick, any symbol
-    observe = store.observe_tick
+    observe = store.observe_ticks
 
-    def record(tick):  # on the Cerebro thread, for every tick a feed reads
-        stamp = evidence_time(tick)
-        if stamp is not None:
-            pair = (stamp.timestamp(), tick.received_at.timestamp())
-            ticks.setdefault(tick.symbol, []).append(pair)
-            evidence.append(pair)
-        observe(tick)
+    def record(batch):  # on the Cerebro thread, for every batch of ticks a feed reads
+        for tick in batch:
+            stamp = evidence_time(tick)
+            if stamp is not None:
+                pair = (stamp.timestamp(), tick.received_at.timestamp())
+                ticks.setdefault(tick.symbol, []).append(pair)
+                evidence.append(pair)
+        observe(batch)
 
-    store.observe_tick = record  # type: ignore[method-assign]
+    store.observe_ticks = record  # type: ignore[method-assign]
     seen: list[tuple[str, float, float]] = []  # (symbol, bar start epoch, next() time)
 
     class Timed(bt.Strategy):
