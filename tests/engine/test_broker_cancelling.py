@@ -18,24 +18,14 @@ from __future__ import annotations
 
 import pytest
 
-from fyers_store.engine.broker_core import OrderIntent, PositionChange
+from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.engine.orders import OrderEventKind, OrderState
 from fyers_store.models.orders import OrderType, Side
-from support.broker_helpers import SBIN, make_core, pump_until, seeded_venue, venue_orders_of
+from support.broker_helpers import SBIN, close_core, event_kinds, make_core, pump_until, seeded_venue, venue_orders_of
 
 ORDERS_SYNC = "/api/v3/orders/sync"  # place / modify / cancel
 
 venue = pytest.fixture(seeded_venue)  # seeded per case (indirect), no per-second window
-
-
-def kinds(events, tag):
-    return [e.kind for e in events if not isinstance(e, PositionChange) and e.tag == tag]
-
-
-def close(core) -> None:
-    core.stop()
-    core.store.stop()
-    core.state.close()
 
 
 def working_limit(core, venue, qty: int = 10) -> tuple[str, float]:
@@ -52,7 +42,7 @@ def cancel_lands(core, venue, tag: str) -> None:
     events = core.cancel(tag)
     events += pump_until(core, lambda: core.book.get(tag).state is OrderState.CANCELLED, timeout=10,
                          message="the new cancel acknowledged")
-    assert kinds(events, tag) == [OrderEventKind.CANCELLED], events
+    assert event_kinds(events, tag) == [OrderEventKind.CANCELLED], events
     assert venue_orders_of(venue, tag)[0]["status"] == 1
     assert core.state.get_order(tag).state == "cancelled" and not core.book.get(tag).halted
 
@@ -78,7 +68,7 @@ def test_a_cancel_asked_while_a_modify_was_unknown_is_settled_after_the_restart(
         stored = core.state.get_order(tag)
         assert stored.state == "cancelling" and stored.extra["pending"]["qty"] == 15
     finally:
-        close(core)  # gone before either lookup settled: both are only in the state DB
+        close_core(core)  # gone before either lookup settled: both are only in the state DB
 
     core = make_core(fast_venue, tmp_path, grace=0.3)
     try:
@@ -92,7 +82,7 @@ def test_a_cancel_asked_while_a_modify_was_unknown_is_settled_after_the_restart(
                              message="modify and cancel settled after the restart")
         (row,) = venue_orders_of(fast_venue, tag)
         assert row["status"] == 6  # FYERS: still working
-        seen = kinds(events, tag)
+        seen = event_kinds(events, tag)
         assert seen.count(OrderEventKind.CANCEL_REJECTED) == 1 and OrderEventKind.ANOMALY not in seen, events
         order, stored = core.book.get(tag), core.state.get_order(tag)
         assert order.state is OrderState.ACCEPTED and not order.cancel_requested and not order.halted
@@ -102,7 +92,7 @@ def test_a_cancel_asked_while_a_modify_was_unknown_is_settled_after_the_restart(
         assert row["qty"] == expected_qty == order.request.qty == stored.qty
         cancel_lands(core, fast_venue, tag)
     finally:
-        close(core)
+        close_core(core)
 
 
 def test_a_cancel_fyers_acknowledged_but_never_carried_out_goes_back_to_working_after_a_reconcile(
@@ -124,10 +114,10 @@ def test_a_cancel_fyers_acknowledged_but_never_carried_out_goes_back_to_working_
         events += core.reconcile("test")  # FYERS's orderbook still shows it working
         events += pump_until(core, lambda: core.book.get(tag).state is not OrderState.CANCELLING, timeout=10,
                              message="the cancel FYERS never carried out settled")
-        assert kinds(events, tag) == [OrderEventKind.CANCEL_REJECTED], events
+        assert event_kinds(events, tag) == [OrderEventKind.CANCEL_REJECTED], events
         assert "did not apply the cancel" in [e for e in events if getattr(e, "tag", None) == tag][-1].detail
         assert venue_orders_of(fast_venue, tag)[0]["status"] == 6
         assert core.state.get_order(tag).state == "accepted"
         cancel_lands(core, fast_venue, tag)
     finally:
-        close(core)
+        close_core(core)

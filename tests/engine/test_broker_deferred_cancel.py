@@ -16,24 +16,14 @@ from __future__ import annotations
 import pytest
 from fyers_sim.testing import wait_until
 
-from fyers_store.engine.broker_core import OrderIntent, PositionChange
+from fyers_store.engine.broker_core import OrderIntent
 from fyers_store.engine.orders import OrderEventKind, OrderState
 from fyers_store.models.orders import OrderType, ProductType, Side
-from support.broker_helpers import SBIN, make_core, pump_until, seeded_venue, venue_orders_of
+from support.broker_helpers import SBIN, close_core, event_kinds, make_core, pump_until, seeded_venue, venue_orders_of
 
 ORDERS_SYNC = "/api/v3/orders/sync"  # place / modify / cancel
 
 venue = pytest.fixture(seeded_venue)  # seeded per case (indirect), no per-second window
-
-
-def kinds(events, tag):
-    return [e.kind for e in events if not isinstance(e, PositionChange) and e.tag == tag]
-
-
-def close(core) -> None:
-    core.stop()
-    core.store.stop()
-    core.state.close()
 
 
 def resting_limit(venue, side: Side = Side.BUY, qty: int = 10,
@@ -63,12 +53,12 @@ def test_a_cancel_asked_while_the_placement_was_unknown_is_sent_after_a_restart(
         fast_venue.faults.lose_response(ORDERS_SYNC, method="POST")  # FYERS books it; the reply is lost
         events = core.place(resting_limit(fast_venue))
         tag = events[0].tag
-        assert kinds(events, tag) == [OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN], events
+        assert event_kinds(events, tag) == [OrderEventKind.SUBMITTED, OrderEventKind.UNKNOWN], events
         assert core.cancel(tag) == []  # no order id yet: deferred
         stored = core.state.get_order(tag)
         assert stored.state == "unknown" and stored.cancel_deferred
     finally:
-        close(core)  # gone before the lookup by tag found the order: the cancel is only in the state DB
+        close_core(core)  # gone before the lookup by tag found the order: the cancel is only in the state DB
     (row,) = venue_orders_of(fast_venue, tag)
     assert row["status"] == 6  # working at FYERS
     sent = fast_venue.rest_requests(ORDERS_SYNC)
@@ -82,13 +72,13 @@ def test_a_cancel_asked_while_the_placement_was_unknown_is_sent_after_a_restart(
         assert row["status"] == 1  # cancelled at FYERS
         stored = core.state.get_order(tag)
         assert stored.state == "cancelled" and not stored.cancel_deferred
-        seen = kinds(events, tag)
+        seen = event_kinds(events, tag)
         assert seen.count(OrderEventKind.CANCELLED) == 1 and OrderEventKind.ANOMALY not in seen, events
         pump_until(core, lambda: True, venue=fast_venue, step=2)  # later reconciles: nothing more is sent
         assert fast_venue.rest_requests(ORDERS_SYNC) == sent + 1  # the one cancel; the placement never again
         assert len(venue_orders_of(fast_venue, tag)) == 1
     finally:
-        close(core)
+        close_core(core)
 
 
 @pytest.mark.slow  # ~4 s: FYERS books the order 4 s (real time) after the send
@@ -105,12 +95,12 @@ def test_a_deferred_cancel_of_an_order_declared_not_found_is_sent_when_fyers_sho
         events += pump_until(core, lambda: core.book.get(tag).state is OrderState.REJECTED, timeout=10,
                              message="declared not found")
         assert core.book.get(tag).not_found and venue_orders_of(fast_venue, tag) == []
-        assert kinds(events, tag)[-1] is OrderEventKind.REJECTED  # the strategy is told, as before
+        assert event_kinds(events, tag)[-1] is OrderEventKind.REJECTED  # the strategy is told, as before
         stored = core.state.get_order(tag)
         # not found is provisional: the cancel stays with the order should FYERS show it after all
         assert stored.state == "rejected" and stored.extra["not_found"] and stored.cancel_deferred
     finally:
-        close(core)
+        close_core(core)
     wait_until(lambda: venue_orders_of(fast_venue, tag), timeout=15, message="FYERS books the order late")
     assert venue_orders_of(fast_venue, tag)[0]["status"] == 6
 
@@ -120,12 +110,12 @@ def test_a_deferred_cancel_of_an_order_declared_not_found_is_sent_when_fyers_sho
         events += pump_until(core, lambda: core.book.get(tag).state is OrderState.CANCELLED, timeout=10,
                              message="the deferred cancel sent once FYERS showed the order")
         assert venue_orders_of(fast_venue, tag)[0]["status"] == 1
-        seen = kinds(events, tag)
+        seen = event_kinds(events, tag)
         assert seen[0] is OrderEventKind.FOUND_LATE and seen.count(OrderEventKind.CANCELLED) == 1, events
         stored = core.state.get_order(tag)
         assert stored.state == "cancelled" and not stored.cancel_deferred and not stored.extra.get("not_found")
     finally:
-        close(core)
+        close_core(core)
 
 
 def test_a_deferred_cancel_of_an_order_fyers_rejected_is_dropped(restart_state, fast_venue, tmp_path):
@@ -145,16 +135,16 @@ def test_a_deferred_cancel_of_an_order_fyers_rejected_is_dropped(restart_state, 
         assert venue_orders_of(fast_venue, tag)[0]["status"] == 5
         order, stored = core.book.get(tag), core.state.get_order(tag)
         assert order.state is OrderState.REJECTED and not order.not_found
-        assert kinds(events, tag)[-1] is OrderEventKind.REJECTED, events
+        assert event_kinds(events, tag)[-1] is OrderEventKind.REJECTED, events
         assert stored.state == "rejected" and not stored.cancel_deferred  # the intent is dropped
     finally:
-        close(core)
+        close_core(core)
 
     core = make_core(fast_venue, tmp_path, grace=0.3)
     try:
         events = core.start()
         pump_until(core, lambda: True, venue=fast_venue, step=2)
         assert fast_venue.rest_requests(ORDERS_SYNC) == sent  # no cancel, no placement
-        assert core.state.get_order(tag).state == "rejected" and kinds(events, tag) == []
+        assert core.state.get_order(tag).state == "rejected" and event_kinds(events, tag) == []
     finally:
-        close(core)
+        close_core(core)

@@ -143,3 +143,17 @@ def fill_trade_ids(events: list) -> list[str]:
     """The trade ids of every fill-carrying order event (PARTIAL/COMPLETED), in order."""
     return [e.fill.trade_id for e in events if getattr(e, "fill", None) is not None
             and getattr(e.kind, "value", "") in ("partial", "completed")]
+
+
+def event_kinds(events: list, tag: str) -> list:
+    """The kinds of ``events`` about order ``tag`` (position changes left out), in order."""
+    from fyers_store.engine.broker_core import PositionChange
+
+    return [e.kind for e in events if not isinstance(e, PositionChange) and e.tag == tag]
+
+
+def close_core(core) -> None:
+    """Stop a core made by :func:`make_core`, its store and its state DB (a process ending cleanly)."""
+    core.stop()
+    core.store.stop()
+    core.state.close()

@@ -178,6 +178,12 @@ class BoundedMessageQueue:
         return getattr(item, "kind", None) is EventKind.DATA_LOST
 
     # ------------------------------------------------------------------ consumer side
+    def _typed(self, item: Any) -> Any:
+        """A queued item as the consumer gets it: a raw record converted (None: skipped as unfit)."""
+        if type(item) is not tuple or self._convert is None:
+            return item
+        return self._convert(item)
+
     def get_nowait(self) -> Any:
         """The oldest message; ``queue.Empty`` when there is none."""
         while True:
@@ -186,9 +192,7 @@ class BoundedMessageQueue:
                     raise queue.Empty
                 item = self._items.popleft()
                 self._not_full.notify()
-            if type(item) is not tuple or self._convert is None:
-                return item
-            message = self._convert(item)
+            message = self._typed(item)
             if message is not None:
                 return message
 
@@ -202,9 +206,7 @@ class BoundedMessageQueue:
                     raise queue.Empty
                 item = self._items.popleft()
                 self._not_full.notify()
-            if type(item) is not tuple or self._convert is None:
-                return item
-            message = self._convert(item)
+            message = self._typed(item)
             if message is not None:
                 return message
 
