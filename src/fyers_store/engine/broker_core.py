@@ -21,6 +21,9 @@ Safety rules it enforces:
 * an auth failure (expired or invalidated token) halts trading: no order is sent afterwards --
   unless the store renews its session (:mod:`fyers_store.engine.session`): then orders are held
   while it logs in and sent after a reconcile (:mod:`fyers_store.engine.broker_session`).
+
+What arrives from FYERS (socket messages, a reconcile's orderbook rows and trades) is taken in by
+:mod:`fyers_store.engine.broker_messages`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, Callable
 
 from fyers_store.engine.broker_intents import BrokerEvent, OrderIntent, PositionChange, live_orders_allowed
 from fyers_store.engine.broker_lookups import OutcomeLookups
+from fyers_store.engine.broker_messages import OrderMessagesMixin
 from fyers_store.engine.broker_recovery import AccountTruthMixin
 from fyers_store.engine.broker_rules import FyersRulesMixin
 from fyers_store.engine.order_checks import ContractsPort
@@ -50,10 +54,9 @@ from fyers_store.errors import (
 )
 from fyers_store.logs import get_logger
 from fyers_store.models.orders import (
-    FundsSnapshot, OrderRequest, OrderSnapshot, PositionSnapshot, ProductType, TradeFill, make_order_tag,
+    FundsSnapshot, OrderRequest, PositionSnapshot, ProductType, TradeFill, make_order_tag,
     order_tag_from_fyers,
 )
-from fyers_store.models.stream import ConnectionEvent, EventKind
 from fyers_store.engine.orders import OrderBook, OrderEvent, OrderEventKind, OrderState, TrackedOrder
 from fyers_store.state.models import StoredOrder, StoredPosition
 from fyers_store.state.store_base import StateStore
@@ -66,12 +69,10 @@ _rlog = get_logger(__name__, "reconcile")
 
 _PARKED_CAP = 1_000
 _KEEP_DONE = 200
-_SEEN_CAP = 10_000
-_SOCKET_CONNECTED = "order socket connected"
 _FULL_RECONCILE_EVERY_SECONDS = 120.0  # real seconds
 
 
-class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionOrdersMixin):
+class BrokerCore(OrderMessagesMixin, AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionOrdersMixin):
     """Orders, fills and positions of one strategy on one FYERS account (see the module doc).
 
     ``store`` supplies REST and the order socket (what the core uses of it:
@@ -426,68 +427,6 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
                   reason, len(rows), len(trades_after), len(positions), len(events))
         return events + self._after_change()
 
-    # ------------------------------------------------------------------ messages
-    def _on_message(self, message: Any) -> list[BrokerEvent]:
-        if isinstance(message, OrderSnapshot):
-            return self._on_snapshot(message) + self._after_change()
-        if isinstance(message, TradeFill):
-            return self._on_trade(message) + self._after_change()
-        if isinstance(message, PositionSnapshot):
-            self.venue_positions[message.position_id] = message
-        elif isinstance(message, ConnectionEvent):
-            self._on_connection(message)
-        return []
-
-    def _on_connection(self, event: ConnectionEvent) -> None:
-        if event.kind is EventKind.CONNECTED:
-            # Also on the first connect: it closes the gap between the start reconcile and the socket.
-            self._reconcile_due = _SOCKET_CONNECTED
-        elif event.kind is EventKind.AUTH_FAILED:
-            fatal = self.store.record_auth_failure(AuthError(f"order socket: {event.detail}", event.code))
-            if fatal is not None:  # None: the store is logging in again; the socket waits for the token
-                self._auth_failed(fatal)
-        elif event.kind is EventKind.GAVE_UP:
-            self._notify("ORDER_SOCKET_GAVE_UP", event.detail)
-            log.error("order socket gave up (%s); only periodic REST reconcile reports fills now", event.detail)
-
-    def _on_snapshot(self, snap: OrderSnapshot, quiet_external: bool = False) -> list[BrokerEvent]:
-        if self._known(snap.order_id, snap.order_tag) is None and not self._adopt(snap):
-            if (self.primary and not quiet_external and not self._fyers_square_off_order(snap)
-                    and self._first_sight(f"order {snap.order_id}")):
-                self._notify("EXTERNAL_ORDER", f"FYERS order {snap.order_id} {snap.symbol} was not placed by this "
-                                               f"strategy (status {snap.status.name})", snapshot=snap)
-            return []
-        return self._apply(self.book.on_snapshot(snap))
-
-    def _on_trade(self, trade: TradeFill, seeding: bool = False) -> list[BrokerEvent]:
-        if self.state.is_trade_applied(trade.trade_id):
-            return []
-        order = self._known(trade.order_id, trade.order_tag)
-        adopted: list[BrokerEvent] = []
-        tag = self._our_tag(trade.order_tag) if order is None else None
-        if tag is not None:  # ours, but the state DB lost it: FYERS's orderbook row is the order
-            try:
-                snap = self.rest.find_order_by_tag(tag)
-            except FyersError as exc:  # never book it as someone else's: the next reconcile brings it again
-                _olog.warning("trade %s of untracked order %s: lookup failed (%s); left for the next reconcile",
-                              trade.trade_id, tag, exc)
-                self._reconcile_due = self._reconcile_due or "a trade of an untracked order of ours"
-                return []
-            if snap is not None:
-                adopted = self._on_snapshot(snap)
-                order = self._known(trade.order_id, trade.order_tag)
-        if order is None:
-            if trade.order_tag is None and any(o.state in (OrderState.SUBMITTING, OrderState.UNKNOWN)
-                                               and not o.halted for o in self.book.open_orders()):
-                self._parked.append(trade)  # may be ours: decided once the placement settles
-                return []
-            if not self.primary:
-                return []
-            return self._external_trade(trade, seeding)
-        events = self._apply(self.book.on_trade(trade), trade)
-        self._funds_dirty = True
-        return adopted + events
-
     # ------------------------------------------------------------------ internals
     def _forget_done(self) -> None:
         """Bounded memory: done orders beyond the newest ``keep_done_orders`` leave the book (the
@@ -594,11 +533,3 @@ class BrokerCore(AccountTruthMixin, AccountViewsMixin, FyersRulesMixin, SessionO
 
     def _notify(self, kind: str, detail: str, **data: Any) -> None:
         self.store.put_notification(kind, detail, broker=self.owner, **data)
-
-    def _first_sight(self, key: str) -> bool:
-        if key in self._seen_external:
-            return False
-        self._seen_external[key] = None
-        while len(self._seen_external) > _SEEN_CAP:
-            self._seen_external.popitem(last=False)
-        return True
