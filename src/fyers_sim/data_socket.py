@@ -1,8 +1,8 @@
 """The venue's FYERS data socket (``/hsm/v1-5/prod``): the binary "HSM" market feed.
 
 Driven by the unmodified SDK ``fyers_apiv3.FyersWebsocket.data_ws.FyersDataSocket``
-(protocol §5; frames are built and parsed by :mod:`fyers_sim.hsm`, topics and tick records by
-:mod:`fyers_sim.data_topics`).
+(protocol §5; frames are built by :mod:`fyers_sim.hsm` and parsed by :mod:`fyers_sim.hsm_requests`,
+topics and tick records by :mod:`fyers_sim.data_topics`).
 
 Conversation per connection: the client's ping (often before AUTH) is answered with a pong
 the SDK ignores; AUTH is checked with ``TokenAuthority.check_hsm_key`` at venue time (a
@@ -69,7 +69,7 @@ from typing import NamedTuple
 
 from aiohttp import WSMsgType, web
 
-from . import hsm
+from . import hsm, hsm_requests
 from .clock import ACCELERATED, VenueClock
 from .context import VenueContext
 from .data_topics import TickEncoder, TopicBook, TopicInfo
@@ -249,36 +249,36 @@ class DataSocketServer:
         if conn.refused:
             return
         try:
-            req = hsm.parse_client_frame(data)
-        except hsm.HsmDecodeError as exc:
+            req = hsm_requests.parse_client_frame(data)
+        except hsm_requests.HsmDecodeError as exc:
             log.info("data socket: ignoring undecodable frame (%s)", exc.reason)
             return
-        if isinstance(req, hsm.PingRequest):
+        if isinstance(req, hsm_requests.PingRequest):
             self._push(conn, hsm.encode_pong())
-        elif isinstance(req, hsm.AuthRequest):
+        elif isinstance(req, hsm_requests.AuthRequest):
             self._on_auth(conn, req)
         elif not conn.authed:
             self._push(conn, hsm.encode_custom_message(AUTH_FAILED_CODE, "Not authenticated", data[2]))
-        elif isinstance(req, hsm.SubscribeRequest):
+        elif isinstance(req, hsm_requests.SubscribeRequest):
             self._on_subscribe(conn, req)
-        elif isinstance(req, hsm.UnsubscribeRequest):
+        elif isinstance(req, hsm_requests.UnsubscribeRequest):
             self._on_unsubscribe(conn, req)
-        elif isinstance(req, hsm.ModeRequest):
+        elif isinstance(req, hsm_requests.ModeRequest):
             conn.lite = req.lite
             self._rebuild(conn)
             self._push(conn, hsm.encode_mode_ack(True))
-        elif isinstance(req, hsm.PauseRequest):
+        elif isinstance(req, hsm_requests.PauseRequest):
             conn.paused.update(req.channels)
             self._rebuild(conn)
             self._push(conn, hsm.encode_pause_ack(True))
-        elif isinstance(req, hsm.ResumeRequest):
+        elif isinstance(req, hsm_requests.ResumeRequest):
             conn.paused.difference_update(req.channels)
             self._rebuild(conn)
             self._push(conn, hsm.encode_resume_ack(True))
-        elif isinstance(req, hsm.AckRequest):
+        elif isinstance(req, hsm_requests.AckRequest):
             conn.acked = req.message_number
 
-    def _on_auth(self, conn: _Conn, req: hsm.AuthRequest) -> None:
+    def _on_auth(self, conn: _Conn, req: hsm_requests.AuthRequest) -> None:
         ok = self.ctx.tokens.check_hsm_key(req.token, self.ctx.now())
         self._push(conn, hsm.encode_auth_response(ok, ACK_COUNT if ok else 0))
         if ok:
@@ -290,7 +290,7 @@ class DataSocketServer:
             self._rebuild(conn)
             conn.queue.append(_CLOSE)
 
-    def _on_subscribe(self, conn: _Conn, req: hsm.SubscribeRequest) -> None:
+    def _on_subscribe(self, conn: _Conn, req: hsm_requests.SubscribeRequest) -> None:
         known: dict[int, TopicInfo] = {}
         unknown: list[str] = []
         for name in req.topics:
@@ -335,7 +335,7 @@ class DataSocketServer:
             self._rebuild(conn)
         self._push_records(conn, records)
 
-    def _on_unsubscribe(self, conn: _Conn, req: hsm.UnsubscribeRequest) -> None:
+    def _on_unsubscribe(self, conn: _Conn, req: hsm_requests.UnsubscribeRequest) -> None:
         channel = conn.channels.get(req.channel, set())
         for name in req.topics:
             info = self.topics.resolve(name)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from math import log
 
-from . import hsm
+from . import hsm, hsm_requests
 from .instruments import CIRCUIT_BAND, Instrument, tick_fraction
 from .market import MarketData, Tick
 
@@ -108,8 +108,8 @@ class TopicBook:
                 return self._topics[name]
             info = None
             try:
-                topic = hsm.parse_topic(name)
-            except hsm.HsmDecodeError:
+                topic = hsm_requests.parse_topic(name)
+            except hsm_requests.HsmDecodeError:
                 topic = None
             if topic is not None:
                 key = (topic.segment, topic.token)

@@ -20,7 +20,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fyers_sim import hsm, hsm_fields  # noqa: E402
+from fyers_sim import hsm, hsm_fields, hsm_requests  # noqa: E402
 
 FyersDataSocket = data_ws.FyersDataSocket
 HSM_KEY = "0123456789abcdef0123456789abcdef01234567"
@@ -128,7 +128,7 @@ def _sbin_snapshot() -> bytes:
 def test_sdk_auth_frame_parses(sdk):
     frame = sdk.call("access_token_msg")
     assert frame[2] == hsm.REQ_AUTH
-    assert hsm.parse_client_frame(frame) == hsm.AuthRequest(
+    assert hsm_requests.parse_client_frame(frame) == hsm_requests.AuthRequest(
         token=HSM_KEY, mode="P", flag=1, source="PythonSDK-3.2.0")
 
 
@@ -137,9 +137,9 @@ def test_sdk_mode_frames_parse(sdk):
     full = sdk.call("full_mode_msg")
     lite = sdk.call("lite_mode_msg")
     assert full[:2] == b"\x00\x00" and len(full) == 19  # zero length prefix
-    assert hsm.parse_client_frame(full) == hsm.ModeRequest(channels=(11,), lite=False)
-    parsed = hsm.parse_client_frame(lite)
-    assert parsed == hsm.ModeRequest(channels=(11,), lite=True) and parsed.mode == "L"
+    assert hsm_requests.parse_client_frame(full) == hsm_requests.ModeRequest(channels=(11,), lite=False)
+    parsed = hsm_requests.parse_client_frame(lite)
+    assert parsed == hsm_requests.ModeRequest(channels=(11,), lite=True) and parsed.mode == "L"
 
 
 @pytest.mark.parametrize("channel", [11, 1, 5, 30])
@@ -150,11 +150,11 @@ def test_sdk_subscribe_and_unsubscribe_frames_parse(sdk, channel):
     unsub = sdk.call("unsubscription_msg", topics[:1])
     prefix = struct.unpack(">H", sub[:2])[0]
     assert prefix != len(sub) - 2  # the SDK's length prefix really is bogus
-    assert hsm.parse_client_frame(sub) == hsm.SubscribeRequest(tuple(topics), channel)
-    assert hsm.parse_client_frame(unsub) == hsm.UnsubscribeRequest((SBIN_SF,), channel)
-    assert [hsm.parse_topic(t) for t in topics] == [
-        hsm.Topic("sf", "nse_cm", "3045"), hsm.Topic("if", "nse_cm", "Nifty 50"),
-        hsm.Topic("dp", "nse_cm", "3045")]
+    assert hsm_requests.parse_client_frame(sub) == hsm_requests.SubscribeRequest(tuple(topics), channel)
+    assert hsm_requests.parse_client_frame(unsub) == hsm_requests.UnsubscribeRequest((SBIN_SF,), channel)
+    assert [hsm_requests.parse_topic(t) for t in topics] == [
+        hsm_requests.Topic("sf", "nse_cm", "3045"), hsm_requests.Topic("if", "nse_cm", "Nifty 50"),
+        hsm_requests.Topic("dp", "nse_cm", "3045")]
 
 
 def test_sdk_dp_subscribe_is_28_bytes(sdk):
@@ -163,11 +163,11 @@ def test_sdk_dp_subscribe_is_28_bytes(sdk):
 
 
 def test_sdk_pause_resume_ack_ping_frames_parse(sdk):
-    assert hsm.parse_client_frame(sdk.call("channel_pause_msg", 11)) == hsm.PauseRequest((11,))
-    assert hsm.parse_client_frame(sdk.call("channel_resume_msg", 7)) == hsm.ResumeRequest((7,))
-    assert hsm.parse_client_frame(sdk.call("ackowledgement_msg", 123456)) == hsm.AckRequest(123456)
+    assert hsm_requests.parse_client_frame(sdk.call("channel_pause_msg", 11)) == hsm_requests.PauseRequest((11,))
+    assert hsm_requests.parse_client_frame(sdk.call("channel_resume_msg", 7)) == hsm_requests.ResumeRequest((7,))
+    assert hsm_requests.parse_client_frame(sdk.call("ackowledgement_msg", 123456)) == hsm_requests.AckRequest(123456)
     # __ping() sends this literal on a live socket only (data_ws.py:1754).
-    assert hsm.parse_client_frame(bytes([0, 1, 11])) == hsm.PingRequest()
+    assert hsm_requests.parse_client_frame(bytes([0, 1, 11])) == hsm_requests.PingRequest()
 
 
 @settings(max_examples=60, deadline=None)
@@ -179,7 +179,7 @@ def test_sdk_subscribe_roundtrip_property(tmp_path_factory, topics, channel):
     harness = Harness(tmp_path_factory.mktemp("h"))
     harness.sock.channel_num = channel
     frame = harness.call("subscription_msg", topics)
-    assert hsm.parse_client_frame(frame) == hsm.SubscribeRequest(tuple(topics), channel)
+    assert hsm_requests.parse_client_frame(frame) == hsm_requests.SubscribeRequest(tuple(topics), channel)
     FyersDataSocket._instance = None
 
 
@@ -203,8 +203,8 @@ def test_sdk_subscribe_roundtrip_property(tmp_path_factory, topics, channel):
     (b"\x00\x00\x01\x01\x02\x00\x01P", "missing field 1 (access token)"),
 ])
 def test_malformed_client_frames(frame, reason):
-    with pytest.raises(hsm.HsmDecodeError) as info:
-        hsm.parse_client_frame(frame)
+    with pytest.raises(hsm_requests.HsmDecodeError) as info:
+        hsm_requests.parse_client_frame(frame)
     assert reason in info.value.reason
 
 
@@ -212,16 +212,16 @@ def test_malformed_client_frames(frame, reason):
 @given(st.binary(max_size=64))
 def test_random_bytes_only_raise_decode_error(data):
     try:
-        hsm.parse_client_frame(data)
-    except hsm.HsmDecodeError:
+        hsm_requests.parse_client_frame(data)
+    except hsm_requests.HsmDecodeError:
         pass
 
 
 def test_parse_topic_rejects_bad_topics():
     for bad in ("sf|nse_cm", "xx|nse_cm|1", "sf||1", ""):
-        with pytest.raises(hsm.HsmDecodeError):
-            hsm.parse_topic(bad)
-    assert str(hsm.parse_topic(NIFTY_IF)) == NIFTY_IF
+        with pytest.raises(hsm_requests.HsmDecodeError):
+            hsm_requests.parse_topic(bad)
+    assert str(hsm_requests.parse_topic(NIFTY_IF)) == NIFTY_IF
 
 
 # ----------------------------------------------------------------- control replies -----
@@ -412,8 +412,8 @@ def test_ack_count_makes_sdk_ack_with_message_number(sdk):
     for n, ltp in ((11, 606.5), (12, 606.6), (13, 606.7)):
         sdk.feed(hsm.encode_datafeed([hsm.update_from_values(IDS[SBIN_SF], "sf",
                                                              {"ltp": ltp})], n))
-    acks = [hsm.parse_client_frame(bytes(m)) for m in sdk.sock.message]
-    assert acks == [hsm.AckRequest(11), hsm.AckRequest(13)]
+    acks = [hsm_requests.parse_client_frame(bytes(m)) for m in sdk.sock.message]
+    assert acks == [hsm_requests.AckRequest(11), hsm_requests.AckRequest(13)]
 
 
 def test_encoder_layout_and_validation():
