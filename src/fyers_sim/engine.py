@@ -45,9 +45,9 @@ from .market import MarketData, Tick
 from .mpp import protection_price
 from .orderbook import (
     BUY, NEEDS_LIMIT, NEEDS_STOP, SELL, STATUS_CANCELLED, STATUS_EXPIRED, STATUS_FILLED,
-    STATUS_PENDING, STATUS_REJECTED, TYPE_MARKET, TYPE_SL_M, Order, OrderError,
-    PlaceRequest, Trade, inr, parse_modify, parse_order_id, parse_place,
+    STATUS_PENDING, STATUS_REJECTED, TYPE_MARKET, TYPE_SL_M, Order, OrderError, Trade, inr,
 )
+from .order_requests import PlaceRequest, parse_modify, parse_order_id, parse_place
 from .intraday import IntradayRules
 from .engine_reads import EngineReads
 

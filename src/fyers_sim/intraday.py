@@ -14,7 +14,8 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .orderbook import BUY, SELL, STATUS_CANCELLED, TYPE_MARKET, Order, PlaceRequest
+from .orderbook import BUY, SELL, STATUS_CANCELLED, TYPE_MARKET, Order
+from .order_requests import PlaceRequest
 from .sessions import IST
 
 if TYPE_CHECKING:
