@@ -18,6 +18,7 @@ from fyers_store.adapters import (
     QueueOverflowError, QueuePolicy, WsAdapter,
 )
 from fyers_store.adapters.ws_base import Backoff, HealthMonitor, SdkExceptionCounter
+from fyers_store.adapters.ws_queue import RawFrame
 from fyers_store.errors import VenueDataError
 from fyers_store.models.stream import UTC, ConnectionEvent, DepthLevel, DepthUpdate, EventKind, Tick
 from support.ws_helpers import Drain, ws_config
@@ -49,25 +50,41 @@ def test_drop_oldest_queue_keeps_the_newest_and_never_drops_events():
     assert q.empty() and q.qsize() == 0
 
 
-def test_raw_records_are_converted_when_taken_and_bad_ones_skipped():
+def test_raw_frames_are_typed_when_taken_count_as_their_records_and_lose_their_oldest_first():
     lost = []
 
     def marker():
         lost.append(_event(EventKind.DATA_LOST))
         return lost[-1]
 
-    q = BoundedMessageQueue(4, QueuePolicy.DROP_OLDEST, droppable=lambda m: type(m) is tuple,
-                            loss_marker=marker, convert=lambda raw: None if raw[1] < 0 else _tick(ltp=raw[1]))
-    assert q.put_many([("raw", 1.0), ("raw", -1.0), ("raw", 2.0)]) == 0  # fits: one lock, nothing dropped
-    assert q.get(timeout=1).ltp == 1.0 and q.get(timeout=1).ltp == 2.0  # the bad one skipped
+    q = BoundedMessageQueue(4, QueuePolicy.DROP_OLDEST, loss_marker=marker,
+                            convert=lambda frame: [_tick(ltp=x) for x in frame.records if x >= 0])
+    assert q.put_frame(RawFrame(T0, [1.0, -1.0, 2.0])) == 0 and q.qsize() == 3  # one item, three messages
+    assert q.get(timeout=1).ltp == 1.0 and q.qsize() == 1  # the frame was typed; the bad record skipped
+    assert q.get_nowait().ltp == 2.0
     with pytest.raises(queue.Empty):
         q.get(timeout=0.01)
-    assert q.put_many([("raw", float(i)) for i in range(6)]) == 2  # full: the oldest raw records go
+    assert q.put_frame(RawFrame(T0, [float(i) for i in range(6)])) == 2  # nothing older: its own oldest go
     items = q.drain()
     assert items[0] is lost[0] and [m.ltp for m in items[1:]] == [2.0, 3.0, 4.0, 5.0]
-    q.put_many([("raw", -1.0)])
+    # an older frame loses its oldest records first, and one marker stands for the hole
+    q.put_frame(RawFrame(T0, [10.0, 11.0]))
+    q.put_control(_event())
+    assert q.put_frame(RawFrame(T0, [12.0, 13.0, 14.0])) == 2
+    items = q.drain()
+    assert items[0] is lost[1] and items[1] == _event() and [m.ltp for m in items[2:]] == [12.0, 13.0, 14.0]
+    assert q.stats()["dropped"] == 4 and q.empty() and q.qsize() == 0
+    # drain(n) splits a frame: the rest stays first in line
+    q.put_frame(RawFrame(T0, [20.0, 21.0, 22.0]))
+    q.put_control(_event(EventKind.DISCONNECTED))
+    assert [m.ltp for m in q.drain(2)] == [20.0, 21.0] and q.qsize() == 2
+    rest = q.drain()
+    assert rest[0].ltp == 22.0 and rest[1].kind is EventKind.DISCONNECTED
+    q.put_frame(RawFrame(T0, [-1.0]))
     with pytest.raises(queue.Empty):
         q.get_nowait()
+    with pytest.raises(ValueError, match="DROP_OLDEST"):
+        BoundedMessageQueue(2, QueuePolicy.BLOCK).put_frame(RawFrame(T0, [1.0]))
 
 
 def test_blocking_queue_waits_then_queues_anyway_and_raises():
@@ -451,9 +468,13 @@ class FramedDataSocket(FakeDataSocket):
     """The fake with the SDK's per-frame parse method, which the adapter wraps: ``frame(records)``
     hands ``records`` to on_message the way the SDK's reader does for one websocket frame."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.OnMessage = self.on_message  # the SDK's name for the callback it calls per record
+
     def _FyersDataSocket__response_msg(self, records):
         for record in records:
-            self.on_message(record)
+            self.OnMessage(record)
 
     def frame(self, records):
         self._FyersDataSocket__response_msg(records)  # looked up on the instance, as data_ws.py:1770 does
@@ -480,12 +501,14 @@ def test_a_frames_records_are_queued_together_and_typed_by_the_consumer(tmp_path
                     sf("NSE:INFY-EQ", 3.0), sf("NSE:SBIN-EQ", 4.0)])
         assert len(readings) == ws_count + 1  # one clock reading for the whole frame
         stats = ws.stats()
-        assert (stats["received"], stats["queued"], stats["unrequested"], stats["malformed"]) == (5, 4, 1, 0)
-        got = [m for m in drain.pull()[-4:]]
+        assert (stats["received"], stats["queued"], stats["unrequested"], stats["malformed"]) == (5, 5, 0, 0)
+        got = [m for m in drain.pull()[-3:]]
         ticks = [m for m in got if isinstance(m, Tick)]
-        # typed when consumed: the malformed record is skipped and counted then; order kept
+        # typed when consumed: the malformed and the unrequested records are skipped and counted then
         assert [(t.symbol, t.ltp) for t in ticks] == [("NSE:SBIN-EQ", 1.0), ("NSE:TCS-EQ", 2.0), ("NSE:SBIN-EQ", 4.0)]
-        assert {t.received_at for t in ticks} == {readings[ws_count]} and ws.stats()["malformed"] == 1
+        assert {t.received_at for t in ticks} == {readings[ws_count]}
+        stats = ws.stats()
+        assert (stats["unrequested"], stats["malformed"]) == (1, 1)
         sock.on_message({"type": "ful", "code": 200})  # a control reply outside a frame: no tick held back
         sock.frame([sf("NSE:TCS-EQ", 5.0)])
         assert [(t.symbol, t.ltp) for t in drain.pull()[-1:]] == [("NSE:TCS-EQ", 5.0)]

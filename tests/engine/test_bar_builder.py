@@ -487,3 +487,83 @@ def test_a_tick_read_late_counts_from_its_arrival():
     assert not first.whole and first.bar.ts == at(10, 0)
     [second] = b.add_tick(tick(at(10, 2, 0), 101.0, 9), at(10, 5, 30))
     assert second.whole and second.bar.ts == at(10, 1)
+
+
+# ---------------------------------------------------------------------------- batch fold
+@st.composite
+def tick_streams(draw):
+    """A messy stream of one symbol's ticks over two days: trades, quotes, no volume, stale and
+    out-of-order stamps, volume resets, exchange stamps ahead of the trade, resets between batches."""
+    n = draw(st.integers(1, 120))
+    t, vol, day = 0, 1_000, DAY
+    events = []
+    for _ in range(n):
+        kind = draw(st.sampled_from(["trade"] * 6 + ["quote", "novol", "late", "ooo", "fall", "ahead", "noltt",
+                                                     "reset", "nextday", "flush"]))
+        t += draw(st.integers(0, 90))
+        if kind == "nextday" and day == DAY:
+            day, t = dt.date(2026, 11, 19), 0
+            continue
+        when = ist(day.year, day.month, day.day, 9, 15) + dt.timedelta(seconds=t)
+        price = draw(st.integers(1900, 2100)) * 0.05
+        if kind in ("reset", "flush"):
+            events.append((kind, when))
+            continue
+        if kind == "trade":
+            vol += draw(st.integers(1, 50))
+            events.append(("tick", tick(when, price, vol)))
+        elif kind == "quote":
+            events.append(("tick", tick(when, price, vol)))
+        elif kind == "novol":
+            events.append(("tick", tick(when, price, None)))
+        elif kind == "late":
+            events.append(("tick", tick(when - dt.timedelta(seconds=draw(st.integers(60, 900))), price, vol + 1,
+                                        received=when)))
+            vol += 1
+        elif kind == "ooo":
+            events.append(("tick", tick(when - dt.timedelta(seconds=2), price, vol + 1, received=when)))
+            vol += 1
+        elif kind == "fall":
+            vol = max(0, vol - draw(st.integers(1, 20)))
+            events.append(("tick", tick(when, price, vol)))
+        elif kind == "ahead":
+            vol += 1
+            events.append(("tick", tick(when, price, vol, exch=when + dt.timedelta(seconds=draw(st.integers(1, 400))))))
+        else:  # noltt
+            events.append(("tick", tick(when, price, vol, ltt=False)))
+    return draw(st.sampled_from(["1", "5", "60"])), events
+
+
+def _replay(resolution: str, events: list, batched: bool) -> tuple[list[LiveBar], dict[str, int], object]:
+    b = builder(resolution)
+    out: list[LiveBar] = []
+    batch: list[Tick] = []
+
+    def fold() -> None:
+        if batch:
+            now = batch[0].received_at
+            if batched:
+                out.extend(b.add_ticks(batch, now))
+            else:
+                for t in batch:
+                    out.extend(b.add_tick(t, now))
+            batch.clear()
+
+    for kind, item in events:
+        if kind == "tick":
+            batch.append(item)
+            continue
+        fold()
+        if kind == "reset":
+            b.reset()
+        else:
+            out.extend(b.close_due(item))
+    fold()
+    return out, b.stats(), (b.next_due(), b.observed_from, b.discarded)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tick_streams())
+def test_folding_a_batch_gives_what_folding_its_ticks_one_by_one_gives(case):
+    resolution, events = case
+    assert _replay(resolution, events, batched=True) == _replay(resolution, events, batched=False)

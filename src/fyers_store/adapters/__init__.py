@@ -14,7 +14,7 @@ from fyers_store.adapters.fyers_order_ws import FyersOrderWsAdapter
 from fyers_store.adapters.fyers_ws import FyersDataWsAdapter
 from fyers_store.adapters.in_memory import InMemoryWsAdapter
 from fyers_store.adapters.interfaces import MessageQueue, RestAdapter, WsAdapter
-from fyers_store.adapters.ws_base import BoundedMessageQueue, QueueOverflowError, QueuePolicy
+from fyers_store.adapters.ws_queue import BoundedMessageQueue, QueueOverflowError, QueuePolicy
 
 __all__ = [
     "BoundedMessageQueue",

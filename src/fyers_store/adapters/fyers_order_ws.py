@@ -24,9 +24,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fyers_store.adapters.ws_base import (
-    BoundedMessageQueue, QueueOverflowError, QueuePolicy, brief, close_websocket_app, daemon_sdk_threads,
-)
+from fyers_store.adapters.ws_base import brief, close_websocket_app, daemon_sdk_threads
+from fyers_store.adapters.ws_queue import BoundedMessageQueue, QueueOverflowError, QueuePolicy
 from fyers_store.adapters.sdk_logs import govern_sdk_logs
 from fyers_store.adapters.ws_supervisor import (
     Link, SupervisedSocketAdapter, TokenSource, close_raw_socket, raw_socket_of, utc_now,

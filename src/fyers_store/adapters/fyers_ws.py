@@ -48,9 +48,9 @@ from typing import Any
 
 from fyers_store.adapters.fyers_order_ws import ORDER_KINDS, FyersOrderWsAdapter
 from fyers_store.adapters.ws_base import (
-    BoundedMessageQueue, HealthMonitor, QueuePolicy, SdkExceptionCounter, brief, by_data_type, chunks,
-    close_websocket_app, daemon_sdk_threads,
+    HealthMonitor, SdkExceptionCounter, brief, by_data_type, chunks, close_websocket_app, daemon_sdk_threads,
 )
+from fyers_store.adapters.ws_queue import BoundedMessageQueue, QueuePolicy, RawFrame
 from fyers_store.adapters.sdk_logs import DATA_SOCKET_LOGGER, govern_sdk_logs
 from fyers_store.adapters.ws_supervisor import (
     Link, SupervisedSocketAdapter, TokenSource, close_raw_socket, raw_socket_of, utc_now,
@@ -60,7 +60,7 @@ from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
 from fyers_store.models.stream import (
-    ConnectionEvent, DepthUpdate, EventKind, Tick, _fast_tick, is_market_data, symbol_list,
+    ConnectionEvent, DepthUpdate, EventKind, Tick, fyers_market_messages, symbol_list,
 )
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
@@ -83,18 +83,16 @@ _DROP_LOG_EVERY = 1000
 # topics unknown) may come before the frame's own reply; the SDK's local checks have codes < 0.
 _SUBSCRIBE_FAILED = (11011, "subscription failed")
 _SYMBOL_LIMIT_CODE = 51001
-
-
-def _raw_or_market(message: Any) -> bool:
-    """What the full data queue may drop: a raw record (see ``_flush_frame``) or a tick/depth."""
-    return type(message) is tuple or is_market_data(message)
+_DATA_FEED_FRAME = 6  # the response-type byte of a market-data frame (data_ws.py:1373, 1384)
 
 
 class _Frame(list[Any]):
-    """The market records of the frame the SDK is parsing (see ``_batch_frames``); ``hooked`` is
-    False for a socket class without the per-frame method: then every record is queued at once."""
+    """The records the SDK handed over while parsing one frame (see ``_batch_frames``);
+    ``hooked`` is False for a socket class without the per-frame method: then every record is
+    handled as it comes."""
 
     hooked = False
+    parsing = False  # the SDK's thread is inside the per-frame parse
 
 
 @dataclass(eq=False)
@@ -132,8 +130,8 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
     event names the symbols it accepted (``event.symbols``); it is queued before their first tick.
 
     ``stats()`` adds: ``control`` (SDK control replies), ``unrequested`` (data for a pair no
-    longer requested, not queued), ``sdk_exceptions`` (non-parse exceptions the SDK only logged),
-    ``rejected_symbols`` and ``subscribe_failures``. ``malformed`` counts both dicts that do not
+    longer requested when the consumer took it: not delivered), ``sdk_exceptions`` (non-parse
+    exceptions the SDK only logged), ``rejected_symbols`` and ``subscribe_failures``. ``malformed`` counts both dicts that do not
     fit the typed records (when the consumer takes them from the queue) and frames the SDK itself
     failed to parse. ``received`` counts the market records the SDK handed over.
     """
@@ -150,13 +148,15 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             return ConnectionEvent(self.SOCKET, EventKind.DATA_LOST, "queue full: market data dropped", now())
 
         queue = BoundedMessageQueue(config.data_ws_queue_maxsize, QueuePolicy.DROP_OLDEST, loss_marker=lost,
-                                    clock=clock, droppable=_raw_or_market, convert=self._convert)
+                                    clock=clock, convert=self._type_frame)
         super().__init__(token, config, queue, clock=clock, now=now, rng=rng,
                          connect_timeout=connect_timeout, close_timeout=close_timeout)
         self._sdk_class = sdk_socket_class
         self._subscribe_timeout = float(subscribe_timeout)
         self._requested: dict[tuple[str, str], None] = {}
         self._wanted: frozenset[tuple[str, str]] = frozenset()
+        self._wanted_ticks: frozenset[str] = frozenset()  # of _wanted, by data type (for typing records)
+        self._wanted_depth: frozenset[str] = frozenset()
         self._monitor = HealthMonitor(
             interval=config.data_ws_health_check_seconds, stale_after=config.data_ws_stale_after_seconds,
             is_open=self._market_open, last_activity=self._last_activity, on_stale=self._on_stale, clock=clock)
@@ -241,7 +241,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         with self._cond:
             for name in names:
                 self._requested.setdefault((name, data_type), None)
-            self._wanted = frozenset(self._requested)
+            self._requested_changed()
         self._mark_dirty()
 
     def unsubscribe(self, symbols: Iterable[str] | str, data_type: str | None = None) -> None:
@@ -252,8 +252,13 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             for name in names:
                 for kind in types:
                     self._requested.pop((name, kind), None)
-            self._wanted = frozenset(self._requested)
+            self._requested_changed()
         self._mark_dirty()
+
+    def _requested_changed(self) -> None:  # under self._cond
+        self._wanted = frozenset(self._requested)
+        self._wanted_ticks = frozenset(name for name, kind in self._wanted if kind == SYMBOL_UPDATE)
+        self._wanted_depth = frozenset(name for name, kind in self._wanted if kind == DEPTH_UPDATE)
 
     @property
     def subscriptions(self) -> frozenset[tuple[str, str]]:
@@ -385,7 +390,7 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         with self._cond:
             for name in invalid:
                 self._requested.pop((name, data_type), None)
-            self._wanted = frozenset(self._requested)
+            self._requested_changed()
             if ok:
                 link.retries = 0
         if invalid:
@@ -441,22 +446,36 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         """Queue a frame's market records together, once the SDK has parsed the whole frame.
 
         The SDK's websocket thread calls ``__response_msg`` once per frame (data_ws.py:1770), and
-        that calls ``on_message`` once per record of it -- hundreds in a busy frame. Wrapped here
-        (the thread looks the name up on the instance at every frame), the records of one frame
-        are queued in one go after it, raw: one clock read, one queue lock and one counter update
-        per frame instead of per tick, and no typed record built on this thread (issue 20; the
-        queue types them for the consumer, see :meth:`_convert`). A stand-in class without that
-        method (tests) gets each record queued as it comes. Checked against fyers-apiv3 3.2.0."""
+        that calls ``On_message`` -> ``self.OnMessage`` once per record of it -- hundreds in a busy
+        frame. Wrapped here (the thread looks the name up on the instance at every frame), the
+        parse hands each record straight to a list (``OnMessage`` is that list's ``append`` while
+        the frame is parsed), and the frame's market records are then queued as one
+        :class:`~fyers_store.adapters.ws_queue.RawFrame`: one clock read, one queue lock and one
+        counter update per frame, and nothing built per tick on this thread (issue 20; the queue
+        types them for the consumer, see :meth:`_type_frame`). A stand-in class without the
+        per-frame method (tests) gets each record handled as it comes. Checked against
+        fyers-apiv3 3.2.0."""
         parse = getattr(sock, "_FyersDataSocket__response_msg", None)
         if parse is None:
             return
+        per_record = getattr(sock, "OnMessage", None)  # the SDK's attribute for on_message (data_ws.py:263)
+        collect = frame.append if per_record is not None else None
 
         def per_frame(data: Any) -> None:
+            frame.parsing = True
+            if collect is not None:
+                sock.OnMessage = collect
             try:
                 parse(data)
             finally:
+                if collect is not None:
+                    sock.OnMessage = per_record
+                frame.parsing = False
                 if frame:
-                    self._flush_frame(link, frame)
+                    # A data frame (response type 6) yields only market records; any other frame
+                    # (replies, a stand-in's records) is sorted record by record.
+                    feed = isinstance(data, (bytes, bytearray)) and len(data) > 2 and data[2] == _DATA_FEED_FRAME
+                    self._frame_parsed(link, frame, feed)
 
         sock._FyersDataSocket__response_msg = per_frame
         frame.hooked = True
@@ -466,20 +485,24 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
             if link.retired:
                 self._count("ignored")
                 return
-            if type(msg) is dict and "symbol" in msg:  # market data: the hot path (see _batch_frames)
-                if frame is not None and frame.hooked:
-                    frame.append(msg)
-                else:
-                    self._flush_frame(link, [msg])
+            if frame is not None and frame.parsing:  # inside a frame: handled after its parse
+                frame.append(msg)
                 return
-            if frame:
-                self._flush_frame(link, frame)  # what came before this message is queued before it
+            if isinstance(msg, dict) and "symbol" in msg:  # market data outside a frame (a stand-in class)
+                self._queue_records(link, [msg], sdk_parsed=False)
+                return
+            self._control(link, msg)
+        except Exception:  # never into the SDK's reader thread
+            self._count("malformed")
+            _log.exception("data socket: cannot handle message %s", brief(msg))
+
+    def _control(self, link: Link, msg: Any) -> None:
+        """A message that is not market data: connection and subscription replies."""
+        try:
             if not isinstance(msg, dict):
                 raise VenueDataError(f"expected a dict, got {type(msg).__name__}")
             kind = msg.get("type")
-            if "symbol" in msg:  # a dict subclass
-                self._flush_frame(link, [msg])
-            elif kind == "cn" and msg.get("s") == "ok":
+            if kind == "cn" and msg.get("s") == "ok":
                 link.raw_socket = raw_socket_of(getattr(link.sock, "_FyersDataSocket__ws_object", None))
                 self._watch_frames(link)
                 self._link_ready(link)
@@ -493,48 +516,61 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
         except VenueDataError as exc:
             self._count("malformed")
             _traffic.warning("data socket: malformed message skipped (%s): %s", exc, brief(msg))
-        except Exception:  # never into the SDK's reader thread
-            self._count("malformed")
-            _log.exception("data socket: cannot handle message %s", brief(msg))
 
-    def _flush_frame(self, link: Link, frame: list[Any]) -> None:
-        """Queue the market records ``frame`` holds (and empty it); on the SDK thread. They are
-        queued raw, as ``(received_at, dict)``, and typed by :meth:`_convert` on the consumer's."""
+    def _frame_parsed(self, link: Link, frame: _Frame, data_frame: bool) -> None:
+        """Handle what the SDK handed over while parsing one frame (on the SDK thread): a data
+        frame's records are queued as they are; otherwise runs of market records are queued
+        together and each other message handled in its place."""
         records = frame[:]
         del frame[:]
-        if link.retired:
-            self._count("ignored", len(records))
-            return
+        try:
+            if link.retired:
+                self._count("ignored", len(records))
+                return
+            if data_frame:
+                self._queue_records(link, records, sdk_parsed=True)
+                return
+            run: list[Any] = []
+            for msg in records:
+                if isinstance(msg, dict) and "symbol" in msg:
+                    run.append(msg)
+                    continue
+                if run:
+                    self._queue_records(link, run, sdk_parsed=False)
+                    run = []
+                self._control(link, msg)
+            if run:
+                self._queue_records(link, run, sdk_parsed=False)
+        except Exception:  # never into the SDK's reader thread
+            self._count("malformed")
+            _log.exception("data socket: cannot handle a frame of %d messages", len(records))
+
+    def _queue_records(self, link: Link, records: list[Any], *, sdk_parsed: bool) -> None:
+        """Queue market records received together, raw, as one frame; typed by
+        :meth:`_type_frame` on the consumer's thread."""
         now = self._now()  # one reading for the frame: its records arrived together
         link.last_data = self._clock()
-        wanted, out = self._wanted, []
-        for msg in records:
-            if (msg.get("symbol"), DEPTH_UPDATE if msg.get("type") == "dp" else SYMBOL_UPDATE) in wanted:
-                out.append((now, msg))
-        if out and self._queue.put_many(out):
-            dropped = self._queue.dropped
-            if dropped <= len(out) or dropped // _DROP_LOG_EVERY > (dropped - len(out)) // _DROP_LOG_EVERY:
+        queued = len(records)
+        dropped = self._queue.put_frame(RawFrame(now, records, sdk_parsed))
+        if dropped:
+            total = self._queue.dropped
+            if total <= dropped or total // _DROP_LOG_EVERY > (total - dropped) // _DROP_LOG_EVERY:
                 _log.warning("data socket: queue full (%d), dropped the oldest market messages "
-                             "(%d dropped so far); drain it faster", self._queue.maxsize, dropped)
-        # unrequested: e.g. a snapshot racing an unsubscribe
-        self._count_many(received=len(records), queued=len(out), unrequested=len(records) - len(out))
+                             "(%d dropped so far); drain it faster", self._queue.maxsize, total)
+        self._count_many(received=queued, queued=queued)
 
-    def _convert(self, item: tuple[dt.datetime, dict[str, Any]]) -> Tick | DepthUpdate | None:
-        """The typed message for a raw record (the queue calls this on the consumer's thread);
-        None, counted as malformed, when it does not fit."""
-        received_at, msg = item
-        try:
-            tick = _fast_tick(msg, received_at)
-            if tick is not None:
-                return tick
-            if msg.get("type") == "dp":
-                return DepthUpdate.from_fyers(msg, received_at)
-            return Tick.from_fyers(msg, received_at)
-        except Exception as exc:  # noqa: BLE001 -- a record that does not fit never ends the drain
-            self._count("malformed")
-            _traffic.warning("data socket: malformed message skipped (%s: %s): %s", type(exc).__name__, exc,
-                             brief(msg))
-            return None
+    def _type_frame(self, frame: RawFrame) -> list[Any]:
+        """The typed messages of a queued frame (the queue calls this on the consumer's thread):
+        records of pairs no longer requested are left out (``unrequested``, e.g. a snapshot
+        racing an unsubscribe), and so are records that do not fit (``malformed``, logged)."""
+        messages, unrequested, failures = fyers_market_messages(
+            frame.records, frame.received_at, self._wanted_ticks, self._wanted_depth, sdk_parsed=frame.sdk_parsed)
+        if unrequested or failures:
+            self._count_many(unrequested=unrequested, malformed=len(failures))
+            for msg, exc in failures[:3]:
+                _traffic.warning("data socket: malformed message skipped (%s: %s): %s", type(exc).__name__, exc,
+                                 brief(msg))
+        return messages
 
     def _sdk_error(self, link: Link, err: Any) -> None:
         try:

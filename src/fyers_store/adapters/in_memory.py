@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from fyers_store.adapters.interfaces import WsAdapter
-from fyers_store.adapters.ws_base import BoundedMessageQueue, QueuePolicy
+from fyers_store.adapters.ws_queue import BoundedMessageQueue, QueuePolicy
 from fyers_store.models.stream import UTC, ConnectionEvent, EventKind
 
 __all__ = ["InMemoryWsAdapter"]

@@ -1,26 +1,15 @@
-"""Building blocks shared by the socket adapters: bounded queues, backoff, the health monitor,
+"""Building blocks shared by the socket adapters: backoff, the health monitor,
 the one-socket-per-process claim, bounded background closing and a prompt websocket-client close.
 
 Nothing here imports the FYERS SDK; :mod:`fyers_store.adapters.ws_supervisor` builds the
 reconnect loop on top of these and :mod:`fyers_store.adapters.fyers_ws` plugs the SDK in.
 
-Queue policies (:class:`BoundedMessageQueue`):
-
-* ``DROP_OLDEST`` (market data): when full, the oldest *droppable* message (a tick or depth
-  update) is discarded and counted; connection events are never dropped and may take the queue a
-  little past its bound.
-* ``BLOCK`` (order updates): when full, :meth:`~BoundedMessageQueue.put` waits up to
-  ``put_timeout`` seconds for the consumer; if the queue is still full the message is queued
-  **anyway** (order updates are never dropped) and :class:`QueueOverflowError` is raised so the
-  producer can shout about a consumer that is not keeping up.
+The bounded message queue is :mod:`fyers_store.adapters.ws_queue`.
 """
 
 from __future__ import annotations
 
-import collections
-import enum
 import logging
-import queue
 import socket
 import threading
 import time
@@ -28,220 +17,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fyers_store.backoff import Backoff
-from fyers_store.errors import FyersError
 from fyers_store.logs import get_logger
-from fyers_store.models.stream import EventKind, is_market_data
 
 __all__ = [
-    "Backoff", "BoundedMessageQueue", "HealthMonitor", "QueueOverflowError", "QueuePolicy",
-    "SdkExceptionCounter", "brief", "by_data_type", "chunks", "claim_socket", "close_websocket_app",
+    "Backoff", "HealthMonitor", "SdkExceptionCounter", "brief", "by_data_type", "chunks", "claim_socket", "close_websocket_app",
     "daemon_sdk_threads", "release_socket", "run_bounded",
 ]
 
 _log = get_logger(__name__)
-
-
-class QueueOverflowError(FyersError):
-    """An order-update queue stayed full past its put timeout. The message *was* queued (order
-    updates are never dropped); the consumer is not draining fast enough."""
-
-    def __init__(self, size: int, maxsize: int, waited: float) -> None:
-        self.size = size
-        self.maxsize = maxsize
-        self.waited = waited
-        super().__init__(f"queue over capacity: {size} messages queued (bound {maxsize}) after "
-                         f"waiting {waited:.2f} s for the consumer; nothing was dropped")
-
-
-class QueuePolicy(str, enum.Enum):
-    """What a full :class:`BoundedMessageQueue` does with one more message."""
-
-    DROP_OLDEST = "drop_oldest"
-    BLOCK = "block"
-
-
-class BoundedMessageQueue:
-    """A thread-safe FIFO with an explicit full-queue policy (see the module docstring).
-
-    Implements the :class:`~fyers_store.adapters.interfaces.MessageQueue` protocol
-    (``get_nowait``/``qsize``/``empty``) plus :meth:`get` and :meth:`drain` for consumers that
-    prefer them. Producers call :meth:`put` for data records and :meth:`put_control` for
-    connection events (which never block and are never dropped).
-
-    With ``convert``, a producer may queue raw records as plain tuples (exact type ``tuple``):
-    the consumer methods hand out ``convert(record)`` in their place, on the consumer's thread,
-    and skip a record it returns None for (malformed; the converter counts and logs it). The
-    data adapter queues the SDK's dicts that way, so the socket thread does not build them (issue 20).
-    """
-
-    def __init__(self, maxsize: int, policy: QueuePolicy | str, *, put_timeout: float = 1.0,
-                 droppable: Callable[[Any], bool] = is_market_data,
-                 loss_marker: Callable[[], Any] | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 convert: Callable[[Any], Any] | None = None) -> None:
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
-        self.maxsize = maxsize
-        self.policy = QueuePolicy(policy)
-        self.put_timeout = float(put_timeout)
-        self._droppable = droppable
-        self._loss_marker = loss_marker
-        self._clock = clock
-        self._convert = convert
-        self._items: collections.deque[Any] = collections.deque()
-        self._lock = threading.Lock()
-        self._not_full = threading.Condition(self._lock)
-        self._not_empty = threading.Condition(self._lock)
-        self.dropped = 0
-        self.overflowed = 0
-        self.high_water = 0
-
-    # ------------------------------------------------------------------ producer side
-    def put(self, item: Any) -> int:
-        """Queue a data record under the queue's policy; returns how many messages were dropped
-        to make room (DROP_OLDEST). BLOCK raises :class:`QueueOverflowError` after queueing."""
-        dropped = 0
-        waited = 0.0
-        with self._lock:
-            if len(self._items) >= self.maxsize:
-                if self.policy is QueuePolicy.DROP_OLDEST:
-                    if not self._droppable(item):
-                        pass  # never drop a non-droppable message: exceed the bound
-                    elif self._drop_oldest_locked():
-                        dropped = 1
-                    else:  # nothing older may be dropped: the newcomer goes
-                        self.dropped += 1
-                        self._mark_loss_locked(len(self._items))
-                        return 1
-                else:
-                    start = self._clock()
-                    deadline = start + self.put_timeout
-                    while len(self._items) >= self.maxsize:
-                        left = deadline - self._clock()
-                        if left <= 0:
-                            break
-                        self._not_full.wait(left)
-                    waited = self._clock() - start
-            self._items.append(item)
-            size = len(self._items)
-            self.high_water = max(self.high_water, size)
-            over = self.policy is QueuePolicy.BLOCK and size > self.maxsize
-            if over:
-                self.overflowed += 1
-            self._not_empty.notify()
-        if over:
-            raise QueueOverflowError(size, self.maxsize, waited)
-        return dropped
-
-    def put_many(self, items: list[Any]) -> int:
-        """Queue data records in order, as :meth:`put` would one by one, under one lock when they
-        fit; returns how many messages were dropped to make room."""
-        if not items:
-            return 0
-        with self._lock:
-            if len(self._items) + len(items) <= self.maxsize:
-                self._items.extend(items)
-                self.high_water = max(self.high_water, len(self._items))
-                self._not_empty.notify()
-                return 0
-        return sum(self.put(item) for item in items)  # full: the policy per record (rare)
-
-    def put_control(self, item: Any) -> None:
-        """Queue a connection event: never blocks, never dropped (may exceed the bound)."""
-        with self._lock:
-            self._items.append(item)
-            self.high_water = max(self.high_water, len(self._items))
-            self._not_empty.notify()
-
-    def _drop_oldest_locked(self) -> bool:
-        for i, queued in enumerate(self._items):
-            if self._droppable(queued):
-                del self._items[i]
-                self.dropped += 1
-                self._mark_loss_locked(i)
-                return True
-        return False
-
-    def _mark_loss_locked(self, index: int) -> None:
-        """Put a ``loss_marker()`` where a message was dropped, so the consumer learns in order
-        that the stream has a hole there; a marker already beside the hole covers it."""
-        if self._loss_marker is None:
-            return
-        items = self._items
-        for near in (index - 1, index):
-            if 0 <= near < len(items) and self._is_marker(items[near]):
-                return
-        items.insert(index, self._loss_marker())
-
-    @staticmethod
-    def _is_marker(item: Any) -> bool:
-        return getattr(item, "kind", None) is EventKind.DATA_LOST
-
-    # ------------------------------------------------------------------ consumer side
-    def _typed(self, item: Any) -> Any:
-        """A queued item as the consumer gets it: a raw record converted (None: skipped as unfit)."""
-        if type(item) is not tuple or self._convert is None:
-            return item
-        return self._convert(item)
-
-    def get_nowait(self) -> Any:
-        """The oldest message; ``queue.Empty`` when there is none."""
-        while True:
-            with self._lock:
-                if not self._items:
-                    raise queue.Empty
-                item = self._items.popleft()
-                self._not_full.notify()
-            message = self._typed(item)
-            if message is not None:
-                return message
-
-    def get(self, timeout: float | None = None) -> Any:
-        """The oldest message, waiting up to ``timeout`` seconds (forever when None)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            with self._lock:
-                if not self._not_empty.wait_for(lambda: self._items, left):
-                    raise queue.Empty
-                item = self._items.popleft()
-                self._not_full.notify()
-            message = self._typed(item)
-            if message is not None:
-                return message
-
-    def drain(self, max_items: int | None = None) -> list[Any]:
-        """Up to ``max_items`` (all when None) queued messages, oldest first, without waiting
-        (fewer when raw records among them were malformed)."""
-        with self._lock:
-            n = len(self._items) if max_items is None else min(max_items, len(self._items))
-            out = [self._items.popleft() for _ in range(n)]
-            if out:
-                self._not_full.notify_all()
-        convert = self._convert
-        if convert is None:
-            return out
-        ready: list[Any] = []
-        append = ready.append
-        for item in out:
-            if type(item) is tuple:
-                item = convert(item)
-                if item is None:
-                    continue
-            append(item)
-        return ready
-
-    def qsize(self) -> int:
-        return len(self._items)
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {"queue_size": len(self._items), "queue_maxsize": self.maxsize,
-                    "queue_high_water": self.high_water, "dropped": self.dropped,
-                    "overflow": self.overflowed}
 
 
 # ---------------------------------------------------------------------------------------------

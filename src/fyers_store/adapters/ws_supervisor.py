@@ -40,7 +40,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fyers_store.adapters.interfaces import RenewableToken, WsAdapter
-from fyers_store.adapters.ws_base import Backoff, BoundedMessageQueue, claim_socket, release_socket, run_bounded
+from fyers_store.adapters.ws_base import Backoff, claim_socket, release_socket, run_bounded
+from fyers_store.adapters.ws_queue import BoundedMessageQueue
 from fyers_store.config import WsConfig
 from fyers_store.logs import get_logger
 from fyers_store.models.stream import UTC, ConnectionEvent, EventKind

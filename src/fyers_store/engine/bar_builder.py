@@ -19,6 +19,7 @@ Conventions (the same as :mod:`fyers_store.models.market_calendar` and FYERS his
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fyers_store.models.market_calendar import NseCalendar
@@ -142,6 +143,79 @@ class LiveBarBuilder:
         ev = evidence_time(tick)
         if ev is not None and self._open is not None and ev.timestamp() >= self._open.end_ep:
             out.append(self._close())
+        return out
+
+    def add_ticks(self, ticks: Sequence[Tick], now: dt.datetime,
+                  received: dt.datetime | None = None) -> list[LiveBar]:
+        """:meth:`add_tick` for each of ``ticks`` in order (``received``: the first tick's receipt
+        on ``now``'s clock); returns every bar they proved closed, oldest first.
+
+        The live path's hot loop (issue 20): a tick that trades inside the open bucket, or only
+        quotes, on the volume base's day, is folded here with a few comparisons on epochs;
+        anything else (a new bucket, a late, out-of-order or first tick, a volume reset, a tick
+        without volume) goes through :meth:`add_tick`, so both give the same bars and counters.
+        """
+        out: list[LiveBar] = []
+        sym, st = self.symbol, self._stats
+        fast = trades = 0
+        last_dt: dt.datetime | None = None  # the last datetime converted, and its epoch: a batch's
+        last_ep = 0.0                       # ticks share the cached stamps of their second
+        key: tuple[float, float] | None = None  # (ltp, trade epoch) of the last tick folded here
+        for tick in ticks:
+            b = self._open
+            vol, base = tick.volume, self._base
+            if (b is None or vol is None or base is None or vol < base or self._rebase
+                    or self._observed_from is None or tick.symbol != sym):
+                if key is not None:
+                    self._prev_key, key = key, None
+                out.extend(self.add_tick(tick, now, received))
+                received = None
+                continue
+            ltt, exch = tick.last_traded_time, tick.exchange_time
+            when = ltt or exch or tick.received_at
+            if when is not last_dt:
+                last_dt, last_ep = when, when.timestamp()
+            t_ep = last_ep
+            lo, hi = self._base_day
+            if not lo <= t_ep < hi:
+                if key is not None:
+                    self._prev_key, key = key, None
+                out.extend(self.add_tick(tick, now, received))
+                received = None
+                continue
+            if vol != base:  # a trade (the cumulative volume rose)
+                last = self._last_trade_ep
+                if not b.start_ep <= t_ep < b.end_ep or (last is not None and t_ep < last):
+                    if key is not None:
+                        self._prev_key, key = key, None
+                    out.extend(self.add_tick(tick, now, received))
+                    received = None
+                    continue
+                price = tick.ltp
+                if price > b.h:
+                    b.h = price
+                elif price < b.l:
+                    b.l = price
+                b.c = price
+                b.v += vol - base
+                self._base = vol
+                self._last_trade_ep = t_ep
+                trades += 1
+            fast += 1
+            key = (tick.ltp, t_ep)
+            # the evidence time (the later stamp) proves the bucket over
+            ev = ltt if exch is None else (exch if ltt is None or exch >= ltt else ltt)
+            if ev is not None:
+                if ev is not last_dt:
+                    last_dt, last_ep = ev, ev.timestamp()
+                if last_ep >= b.end_ep:
+                    out.append(self._close())
+        if key is not None:
+            self._prev_key = key
+        if fast:
+            st["ticks"] += fast
+            st["trades"] += trades
+            st["quotes"] += fast - trades
         return out
 
     def close_due(self, now: dt.datetime) -> list[LiveBar]:

@@ -55,12 +55,21 @@ class ExchangeClock:
 
     def observe_many(self, ticks: Iterable[Tick]) -> None:
         """Learn from several ticks at once (one lock): as :meth:`observe` on each, in order."""
-        candidates = []
+        candidates: list[float] = []
+        append = candidates.append
+        last_stamp = last_heard = None
+        candidate = 0.0
         for tick in ticks:
             a, b = tick.exchange_time, tick.last_traded_time  # evidence_time, inline (hot path)
             stamp = b if a is None else (a if b is None or a >= b else b)
-            if stamp is not None:
-                candidates.append((stamp - tick.received_at).total_seconds())
+            if stamp is None:
+                continue
+            heard = tick.received_at
+            # A frame's ticks share their receipt and, within a second, their (cached) stamp.
+            if stamp is not last_stamp or heard is not last_heard:
+                last_stamp, last_heard = stamp, heard
+                candidate = (stamp - heard).total_seconds()
+            append(candidate)
         if not candidates:
             return
         with self._lock:

@@ -460,13 +460,11 @@ class FeedEngine:
         self._last_tick = heard
         self._stall_reported = False
         self.store.observe_ticks(ticks)
-        add, receipt = builder.add_tick, self.store.receipt_time
-        for tick in ticks:
-            # The first tick after a (re)start dates what the builder has observed: its receipt, on
-            # the bar clock.
-            received = receipt(tick.received_at) if builder.observed_from is None else None
-            for bar in add(tick, now, received):
-                self._on_live_bar(bar)
+        # The first tick after a (re)start dates what the builder has observed: its receipt, on
+        # the bar clock.
+        received = self.store.receipt_time(ticks[0].received_at) if builder.observed_from is None else None
+        for bar in builder.add_ticks(ticks, now, received):
+            self._on_live_bar(bar)
 
     def _may_close_by_clock(self, now: dt.datetime) -> bool:
         """Whether the open bucket may be closed because its time is up. Not while socket messages

@@ -269,25 +269,38 @@ class MarketRouter:
         """:meth:`_route` for each message, with the common case (a tick for one channel) inline."""
         by_symbol, capacity = self._by_symbol, self.channel_capacity
         last_received, last_stamp = self._last_received, self._last_stamp
-        routed = 0
+        routed = unrouted = 0
+        heard_seen: Any = None  # a frame's ticks share their receipt, and a second's ticks their stamps:
+        a_seen: Any = None      # each new one is compared once
+        b_seen: Any = None
         for message in messages:
             if type(message) is not Tick or self._catch_all:
-                self._last_received, self._last_stamp, self._pumped = last_received, last_stamp, self._pumped + routed
-                routed = 0
+                self._last_received, self._last_stamp = last_received, last_stamp
+                self._pumped, self._unrouted = self._pumped + routed, self._unrouted + unrouted
+                routed = unrouted = 0
                 self._route(message)
                 last_received, last_stamp = self._last_received, self._last_stamp
+                heard_seen = a_seen = b_seen = None
                 continue
             routed += 1
             heard = message.received_at
-            if last_received is None or heard > last_received:
-                last_received = heard
-            a, b = message.exchange_time, message.last_traded_time  # evidence_time, inline
-            stamp = b if a is None else (a if b is None or a >= b else b)
-            if stamp is not None and (last_stamp is None or stamp > last_stamp):
-                last_stamp = stamp
+            if heard is not heard_seen:
+                heard_seen = heard
+                if last_received is None or heard > last_received:
+                    last_received = heard
+            a = message.exchange_time  # the newest stamp of either kind (evidence_time, inline)
+            if a is not a_seen:
+                a_seen = a
+                if a is not None and (last_stamp is None or a > last_stamp):
+                    last_stamp = a
+            b = message.last_traded_time
+            if b is not b_seen:
+                b_seen = b
+                if b is not None and (last_stamp is None or b > last_stamp):
+                    last_stamp = b
             wanting = by_symbol.get(message.symbol)
             if not wanting:
-                self._unrouted += 1
+                unrouted += 1
                 continue
             for channel in wanting:
                 buf = channel._buffer
@@ -295,7 +308,8 @@ class MarketRouter:
                 channel._received += 1
                 if len(buf) > capacity:
                     self._dropped += channel._trim(capacity)
-        self._last_received, self._last_stamp, self._pumped = last_received, last_stamp, self._pumped + routed
+        self._last_received, self._last_stamp = last_received, last_stamp
+        self._pumped, self._unrouted = self._pumped + routed, self._unrouted + unrouted
 
     def _route(self, message: Any) -> None:
         self._pumped += 1

@@ -26,7 +26,7 @@ from fyers_store.errors import VenueDataError
 
 __all__ = [
     "UTC", "Tick", "DepthLevel", "DepthUpdate", "EventKind", "ConnectionEvent", "OrderSocketNotice",
-    "MarketMessage", "is_market_data", "symbol_list",
+    "MarketMessage", "fyers_market_messages", "is_market_data", "symbol_list",
 ]
 
 UTC = dt.timezone.utc
@@ -134,13 +134,22 @@ class Tick(NamedTuple):
 # float (it divides by the precision) and counts/epochs as int (struct-unpacked). A dict that has
 # all of them with exactly those types gives the same Tick as the checked path; anything else
 # (lite mode, a missing field, another type) takes the checked path.
-# Tick's fields after exchange_time, in order, and the types the SDK gives them.
-_SF_REST = itemgetter("vol_traded_today", "last_traded_qty", "bid_price", "ask_price", "bid_size", "ask_size",
+_SF_FIELDS = itemgetter("symbol", "ltp", "last_traded_time", "exch_feed_time",
+                        # Tick's fields after exchange_time, in order:
+                        "vol_traded_today", "last_traded_qty", "bid_price", "ask_price", "bid_size", "ask_size",
+                        "open_price", "high_price", "low_price", "prev_close_price", "avg_trade_price",
+                        "tot_buy_qty", "tot_sell_qty", "ch", "chp")
+_SF_TYPES = (str, float, int, int, int, int, float, float, int, int, float, float, float, float, float, int, int,
+             float, float)
+_SF_REST = itemgetter(*range(4, 19))
+_SF_HEAD = itemgetter("symbol", "ltp", "last_traded_time", "exch_feed_time")
+_SF_TAIL = itemgetter("vol_traded_today", "last_traded_qty", "bid_price", "ask_price", "bid_size", "ask_size",
                       "open_price", "high_price", "low_price", "prev_close_price", "avg_trade_price",
                       "tot_buy_qty", "tot_sell_qty", "ch", "chp")
-_SF_REST_TYPES = (int, int, float, float, int, int, float, float, float, float, float, int, int, float, float)
-_IF_REST = itemgetter("open_price", "high_price", "low_price", "prev_close_price", "ch", "chp")
-_IF_REST_TYPES = (float,) * 6
+# An index record has exactly these ten fields (type included): no volume, quantities or touch.
+_IF_FIELDS = itemgetter("symbol", "ltp", "exch_feed_time", "open_price", "high_price", "low_price",
+                        "prev_close_price", "ch", "chp")
+_IF_TYPES = (str, float, int) + (float,) * 6
 _IF_GAP = (None,) * 6  # an index tick has no volume, last quantity or touch
 _new_tuple = tuple.__new__
 _EPOCHS: dict[int, dt.datetime | None] = {}  # FYERS stamps are whole seconds: one conversion per second
@@ -162,30 +171,100 @@ def _when(value: int, key: str) -> dt.datetime | None:
     return when  # type: ignore[return-value]
 
 
+def _sdk_typed(values: tuple[Any, ...], types: tuple[type, ...]) -> bool:
+    return tuple(map(type, values)) == types and values[0] != ""
+
+
+def _sf_tick(v: tuple[Any, ...], received_at: dt.datetime) -> Tick:
+    ltt, exch = v[2], v[3]
+    return _new_tuple(Tick, (v[0], v[1], received_at, False, False,
+                             _EPOCHS.get(ltt) or _when(ltt, "last_traded_time"),
+                             _EPOCHS.get(exch) or _when(exch, "exch_feed_time"), *_SF_REST(v)))
+
+
+def _if_tick(v: tuple[Any, ...], received_at: dt.datetime) -> Tick:
+    symbol, ltp, exch, open_, high, low, prev, ch, chp = v
+    return _new_tuple(Tick, (symbol, ltp, received_at, True, False, None,
+                             _EPOCHS.get(exch) or _when(exch, "exch_feed_time"), *_IF_GAP,
+                             open_, high, low, prev, None, None, None, ch, chp))
+
+
 def _fast_tick(msg: dict[str, Any], received_at: dt.datetime) -> Tick | None:
     """The Tick for an SDK full-mode ``sf``/``if`` dict, None when the checked path must decide."""
-    kind, symbol, ltp = msg.get("type"), msg.get("symbol"), msg.get("ltp")
-    if type(symbol) is not str or not symbol or type(ltp) is not float:
-        return None
+    kind = msg.get("type")
     try:
         if kind == "sf":
-            ltt, exch, rest = msg["last_traded_time"], msg["exch_feed_time"], _SF_REST(msg)
-            if type(ltt) is not int or type(exch) is not int or tuple(map(type, rest)) != _SF_REST_TYPES:
-                return None
-            return _new_tuple(Tick, (symbol, ltp, received_at, False, False,
-                                     _EPOCHS.get(ltt) or _when(ltt, "last_traded_time"),
-                                     _EPOCHS.get(exch) or _when(exch, "exch_feed_time")) + rest)
-        if kind == "if" and len(msg) == 10:  # exactly these fields plus type, symbol and ltp
-            exch, rest = msg["exch_feed_time"], _IF_REST(msg)
-            if type(exch) is not int or tuple(map(type, rest)) != _IF_REST_TYPES:
-                return None
-            open_, high, low, prev, ch, chp = rest
-            return _new_tuple(Tick, (symbol, ltp, received_at, True, False, None,
-                                     _EPOCHS.get(exch) or _when(exch, "exch_feed_time")) + _IF_GAP
-                              + (open_, high, low, prev, None, None, None, ch, chp))
+            v = _SF_FIELDS(msg)
+            return _sf_tick(v, received_at) if _sdk_typed(v, _SF_TYPES) else None
+        if kind == "if" and len(msg) == 10:
+            v = _IF_FIELDS(msg)
+            return _if_tick(v, received_at) if _sdk_typed(v, _IF_TYPES) else None
     except KeyError:
         return None
     return None
+
+
+def fyers_market_messages(records: list[Any], received_at: dt.datetime, wanted_ticks: frozenset[str],
+                          wanted_depth: frozenset[str], *, sdk_parsed: bool = False,
+                          ) -> tuple[list[Tick | DepthUpdate], int, list[tuple[Any, Exception]]]:
+    """Type the data socket's records received together: ``(messages, unrequested, failures)``.
+
+    ``messages`` are the :class:`Tick` (``sf``/``if``) and :class:`DepthUpdate` (``dp``) records of
+    a symbol in ``wanted_ticks``/``wanted_depth``, in order; ``unrequested`` counts the others
+    (e.g. a snapshot racing an unsubscribe); ``failures`` pairs each record that does not fit with
+    its error. Each record gives what :meth:`Tick.from_fyers`/:meth:`DepthUpdate.from_fyers` give.
+
+    ``sdk_parsed``: the records are what the SDK's binary parser produced for one data frame
+    (issue 20). Their field types are fixed by its code (``struct.unpack`` ints, prices divided
+    into floats), so once one ``sf`` and one ``if`` record of the frame had exactly the expected
+    types, the frame's other records of that kind with the same fields are not checked type by
+    type (a record missing a field still takes the checked path). Checked against fyers-apiv3
+    3.2.0, data_ws.py:1001-1085.
+    """
+    out: list[Tick | DepthUpdate] = []
+    append, failures = out.append, []
+    unrequested = 0
+    sf_ok = if_ok = False  # a record of the kind in this SDK-parsed frame had the SDK's types
+    head, tail, epoch, new_tuple = _SF_HEAD, _SF_TAIL, _EPOCHS.get, _new_tuple
+    for msg in records:
+        try:
+            kind = msg.get("type")
+            try:
+                if kind == "sf" and len(msg) == 22:  # full mode: the 19 fields below, type, circuit limits
+                    if not sf_ok:
+                        sf_ok = _sdk_typed(_SF_FIELDS(msg), _SF_TYPES)
+                    if sf_ok:
+                        sf_ok = sdk_parsed
+                        symbol, ltp, ltt, exch = head(msg)
+                        if symbol in wanted_ticks:
+                            append(new_tuple(Tick, (symbol, ltp, received_at, False, False,
+                                                    epoch(ltt) or _when(ltt, "last_traded_time"),
+                                                    epoch(exch) or _when(exch, "exch_feed_time")) + tail(msg)))
+                        else:
+                            unrequested += 1
+                        continue
+                elif kind == "if" and len(msg) == 10:
+                    v = _IF_FIELDS(msg)
+                    if if_ok or _sdk_typed(v, _IF_TYPES):
+                        if_ok = sdk_parsed
+                        if v[0] in wanted_ticks:
+                            append(_if_tick(v, received_at))
+                        else:
+                            unrequested += 1
+                        continue
+            except KeyError:  # other fields than the SDK's: the checked path below
+                sf_ok = if_ok = False
+            # lite mode, a missing field, depth or anything odd: the checked constructors decide
+            depth = kind == "dp"
+            if msg.get("symbol") not in (wanted_depth if depth else wanted_ticks):
+                unrequested += 1
+            elif depth:
+                append(DepthUpdate.from_fyers(msg, received_at))
+            else:
+                append(Tick.from_fyers(msg, received_at))
+        except Exception as exc:  # noqa: BLE001 -- a record that does not fit never ends the frame
+            failures.append((msg, exc))
+    return out, unrequested, failures
 
 
 @dataclass(frozen=True)
