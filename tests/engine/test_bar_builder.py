@@ -531,6 +531,9 @@ def tick_streams(draw):
             events.append(("tick", tick(when, price, vol, exch=when + dt.timedelta(seconds=draw(st.integers(1, 400))))))
         else:  # noltt
             events.append(("tick", tick(when, price, vol, ltt=False)))
+    if draw(st.booleans()):  # an index: no volume, no last-traded time
+        events = [(kind, tick(item.exchange_time, item.ltp, None, ltt=False, received=item.received_at))
+                  if kind == "tick" else (kind, item) for kind, item in events]
     return draw(st.sampled_from(["1", "5", "60"])), events
 
 

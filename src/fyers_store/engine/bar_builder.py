@@ -151,9 +151,10 @@ class LiveBarBuilder:
         on ``now``'s clock); returns every bar they proved closed, oldest first.
 
         The live path's hot loop (issue 20): a tick that trades inside the open bucket, or only
-        quotes, on the volume base's day, is folded here with a few comparisons on epochs;
-        anything else (a new bucket, a late, out-of-order or first tick, a volume reset, a tick
-        without volume) goes through :meth:`add_tick`, so both give the same bars and counters.
+        quotes (on the volume base's day, or without volume), is folded here with a few
+        comparisons on epochs; anything else (a new bucket, a late, out-of-order or first tick,
+        a volume reset, a new day, the first trade after a reset) goes through :meth:`add_tick`,
+        so both give the same bars and counters.
         """
         out: list[LiveBar] = []
         sym, st = self.symbol, self._stats
@@ -163,9 +164,7 @@ class LiveBarBuilder:
         key: tuple[float, float] | None = None  # (ltp, trade epoch) of the last tick folded here
         for tick in ticks:
             b = self._open
-            vol, base = tick.volume, self._base
-            if (b is None or vol is None or base is None or vol < base or self._rebase
-                    or self._observed_from is None or tick.symbol != sym):
+            if b is None or self._rebase or self._observed_from is None or tick.symbol != sym:
                 if key is not None:
                     self._prev_key, key = key, None
                 out.extend(self.add_tick(tick, now, received))
@@ -176,29 +175,35 @@ class LiveBarBuilder:
             if when is not last_dt:
                 last_dt, last_ep = when, when.timestamp()
             t_ep = last_ep
-            lo, hi = self._base_day
-            if not lo <= t_ep < hi:
+            vol, base = tick.volume, self._base
+            trade: bool | None  # None: add_tick decides
+            if vol is None:  # no volume (an index): a trade is a new price or time
+                trade = (tick.ltp, t_ep) != (key if key is not None else self._prev_key)
+            else:
+                lo, hi = self._base_day
+                trade = vol != base
+                if base is None or vol < base or not lo <= t_ep < hi:
+                    trade = None  # a first base, a reset or a new day
+            if trade:
+                last = self._last_trade_ep
+                if not b.start_ep <= t_ep < b.end_ep or (last is not None and t_ep < last):
+                    trade = None  # a new bucket, a late or an out-of-order trade
+            if trade is None:
                 if key is not None:
                     self._prev_key, key = key, None
                 out.extend(self.add_tick(tick, now, received))
                 received = None
                 continue
-            if vol != base:  # a trade (the cumulative volume rose)
-                last = self._last_trade_ep
-                if not b.start_ep <= t_ep < b.end_ep or (last is not None and t_ep < last):
-                    if key is not None:
-                        self._prev_key, key = key, None
-                    out.extend(self.add_tick(tick, now, received))
-                    received = None
-                    continue
+            if trade:
                 price = tick.ltp
                 if price > b.h:
                     b.h = price
                 elif price < b.l:
                     b.l = price
                 b.c = price
-                b.v += vol - base
-                self._base = vol
+                if vol is not None:
+                    b.v += vol - base  # type: ignore[operator]  # base is set when vol is (above)
+                    self._base = vol
                 self._last_trade_ep = t_ep
                 trades += 1
             fast += 1

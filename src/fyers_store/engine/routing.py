@@ -43,6 +43,10 @@ def _is_loss(message: Any) -> bool:
 
 def _take(buffer: collections.deque[Any], max_messages: int | None) -> list[Any]:
     n = len(buffer) if max_messages is None else max(0, min(int(max_messages), len(buffer)))
+    if n == len(buffer):
+        out = list(buffer)
+        buffer.clear()
+        return out
     return [buffer.popleft() for _ in range(n)]
 
 
