@@ -87,6 +87,32 @@ def test_raw_frames_are_typed_when_taken_count_as_their_records_and_lose_their_o
         BoundedMessageQueue(2, QueuePolicy.BLOCK).put_frame(RawFrame(T0, [1.0]))
 
 
+def test_a_frame_never_drops_more_than_it_adds_and_untypable_records_never_hide_the_rest():
+    lost = []
+
+    def marker():
+        lost.append(_event(EventKind.DATA_LOST))
+        return lost[-1]
+
+    q = BoundedMessageQueue(2, QueuePolicy.DROP_OLDEST, loss_marker=marker,
+                            convert=lambda frame: [_tick(ltp=x) for x in frame.records if x >= 0])
+    q.put_frame(RawFrame(T0, [1.0, 2.0]))
+    q.put_control(_event())  # events may keep the queue past its bound
+    assert q.put_frame(RawFrame(T0, [3.0])) == 1  # one in, one out: as record-by-record puts would
+    items = q.drain()
+    assert items[0] is lost[0] and items[1].ltp == 2.0 and items[2] == _event() and items[3].ltp == 3.0
+    # a whole chunk of records that cannot be typed (e.g. of a symbol no longer requested)
+    # does not make drain() look empty while a good one follows
+    big = BoundedMessageQueue(1000, QueuePolicy.DROP_OLDEST,
+                              convert=lambda frame: [_tick(ltp=x) for x in frame.records if x >= 0])
+    big.put_frame(RawFrame(T0, [-1.0] * 300))
+    big.put_frame(RawFrame(T0, [7.0]))
+    assert [m.ltp for m in big.drain(256)] == [7.0] and big.qsize() == 0
+    # taking a frame's messages one at a time hands them out in order
+    big.put_frame(RawFrame(T0, [float(i) for i in range(500)]))
+    assert [big.get_nowait().ltp for _ in range(500)] == [float(i) for i in range(500)] and big.empty()
+
+
 def test_blocking_queue_waits_then_queues_anyway_and_raises():
     q = BoundedMessageQueue(2, QueuePolicy.BLOCK, put_timeout=0.05)
     q.put("a")

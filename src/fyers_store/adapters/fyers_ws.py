@@ -59,9 +59,7 @@ from fyers_store.config import WsConfig
 from fyers_store.adapters.rate_limiter import RestBudget
 from fyers_store.errors import RateLimitError, VenueDataError
 from fyers_store.logs import get_logger
-from fyers_store.models.stream import (
-    ConnectionEvent, DepthUpdate, EventKind, Tick, fyers_market_messages, symbol_list,
-)
+from fyers_store.models.stream import ConnectionEvent, EventKind, fyers_market_messages, symbol_list
 
 __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_UPDATE", "ORDER_KINDS"]
 
@@ -87,11 +85,10 @@ _DATA_FEED_FRAME = 6  # the response-type byte of a market-data frame (data_ws.p
 
 
 class _Frame(list[Any]):
-    """The records the SDK handed over while parsing one frame (see ``_batch_frames``);
-    ``hooked`` is False for a socket class without the per-frame method: then every record is
-    handled as it comes."""
+    """The records the SDK handed over while parsing one frame (see ``_batch_frames``). A socket
+    class without the per-frame method never parses "inside a frame": every record is handled as
+    it comes."""
 
-    hooked = False
     parsing = False  # the SDK's thread is inside the per-frame parse
 
 
@@ -478,7 +475,6 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                     self._frame_parsed(link, frame, feed)
 
         sock._FyersDataSocket__response_msg = per_frame
-        frame.hooked = True
 
     def _sdk_message(self, link: Link, msg: Any, frame: _Frame | None = None) -> None:
         try:
@@ -538,7 +534,11 @@ class FyersDataWsAdapter(SupervisedSocketAdapter):
                 if run:
                     self._queue_records(link, run, sdk_parsed=False)
                     run = []
-                self._control(link, msg)
+                try:
+                    self._control(link, msg)
+                except Exception:  # the frame's other messages are still handled
+                    self._count("malformed")
+                    _log.exception("data socket: cannot handle message %s", brief(msg))
             if run:
                 self._queue_records(link, run, sdk_parsed=False)
         except Exception:  # never into the SDK's reader thread

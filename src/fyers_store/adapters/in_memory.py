@@ -22,7 +22,7 @@ class InMemoryWsAdapter(WsAdapter):
     with the same semantics and counters as the FYERS adapters: a full drop-oldest queue
     discards the oldest tick/depth and counts it; a full blocking queue waits ``put_timeout``
     seconds, then queues anyway and :meth:`push` raises
-    :class:`~fyers_store.adapters.ws_base.QueueOverflowError` (nothing is dropped).
+    :class:`~fyers_store.adapters.ws_queue.QueueOverflowError` (nothing is dropped).
 
     :meth:`start`/:meth:`stop` and :meth:`simulate_disconnect`/:meth:`simulate_reconnect` queue
     the same :class:`~fyers_store.models.stream.ConnectionEvent` kinds a real socket produces.

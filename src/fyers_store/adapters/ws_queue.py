@@ -21,7 +21,7 @@ import enum
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from typing import Any
 
 from fyers_store.errors import FyersError
@@ -59,14 +59,17 @@ class RawFrame:
 
     __slots__ = ("received_at", "records", "sdk_parsed")
 
-    def __init__(self, received_at: Any, records: list[Any], sdk_parsed: bool = False) -> None:
+    def __init__(self, received_at: Any, records: MutableSequence[Any], sdk_parsed: bool = False) -> None:
         self.received_at, self.records, self.sdk_parsed = received_at, records, sdk_parsed
 
     def take(self, n: int) -> RawFrame:
         """The first ``n`` records as a frame of their own (removed from this one)."""
-        head = type(self)(self.received_at, self.records[:n], self.sdk_parsed)
+        head = RawFrame(self.received_at, self.records[:n], self.sdk_parsed)
         del self.records[:n]
         return head
+
+    def drop_oldest(self, n: int) -> None:
+        del self.records[:n]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.records)} records at {self.received_at})"
@@ -74,9 +77,19 @@ class RawFrame:
 
 class _TypedRest(RawFrame):
     """The typed messages of a frame :meth:`BoundedMessageQueue.get` handed the first of: back at
-    the head of the queue as one item (market data only, so droppable like the frame was)."""
+    the head of the queue as one item (market data only, so droppable like the frame was). Its
+    ``records`` are a deque, so taking them one by one costs one pop each."""
 
     __slots__ = ()
+    records: Any
+
+    def take(self, n: int) -> RawFrame:
+        head = _TypedRest(self.received_at, [self.records.popleft() for _ in range(n)], self.sdk_parsed)
+        return head
+
+    def drop_oldest(self, n: int) -> None:
+        for _ in range(n):
+            self.records.popleft()
 
 
 class BoundedMessageQueue:
@@ -163,7 +176,8 @@ class BoundedMessageQueue:
             return 0
         with self._lock:
             dropped = 0
-            over = self._size + n - self.maxsize
+            # never more than the frame adds: events may keep the queue past its bound
+            over = min(self._size + n - self.maxsize, n)
             if over > 0:
                 dropped = self._drop_oldest_locked(over)
                 if dropped < over:  # only undroppable events are left: the frame's oldest go
@@ -194,7 +208,7 @@ class BoundedMessageQueue:
             item = items[i]
             if isinstance(item, RawFrame):
                 k = min(count - dropped, len(item.records))
-                del item.records[:k]
+                item.drop_oldest(k)
                 if not item.records:
                     del items[i]
             elif self._droppable(item):
@@ -230,7 +244,7 @@ class BoundedMessageQueue:
     # ------------------------------------------------------------------ consumer side
     def _typed(self, frame: RawFrame) -> list[Any]:
         if type(frame) is _TypedRest:
-            return frame.records
+            return list(frame.records)
         if self._convert is None:
             return list(frame.records)
         return self._convert(frame)
@@ -241,18 +255,34 @@ class BoundedMessageQueue:
         self._not_full.notify_all()
         return item
 
-    def _first(self, item: Any) -> Any:
-        """The message to hand out for a popped ``item`` (None: a frame without a typed record);
-        the rest of a frame's messages go back to the head of the queue, in order, as one item."""
-        if not isinstance(item, RawFrame):
-            return item
-        messages = self._typed(item)
+    def _next_locked(self) -> tuple[Any, bool]:
+        """The oldest message when it is ready to hand out (True), else a raw frame taken off the
+        queue to type (False)."""
+        head = self._items[0]
+        if type(head) is _TypedRest:
+            message = head.records.popleft()
+            self._size -= 1
+            if not head.records:
+                self._items.popleft()
+            self._not_full.notify_all()
+            return message, True
+        item = self._pop_locked()
+        return item, not isinstance(item, RawFrame)
+
+    def _first(self, frame: RawFrame) -> Any:
+        """The first typed message of a raw frame taken off the queue (None: it had none); the
+        rest go back to the head of the queue, in order, as one item. One consumer at a time:
+        a second one could take newer messages while this frame is being typed."""
+        messages = self._typed(frame)
         if not messages:
             return None
         if len(messages) > 1:
             with self._lock:
-                self._items.appendleft(_TypedRest(item.received_at, messages[1:], item.sdk_parsed))
+                self._items.appendleft(_TypedRest(frame.received_at, collections.deque(messages[1:]),
+                                                  frame.sdk_parsed))
                 self._size += len(messages) - 1
+                self.high_water = max(self.high_water, self._size)
+                self._not_empty.notify()
         return messages[0]
 
     def get_nowait(self) -> Any:
@@ -261,7 +291,9 @@ class BoundedMessageQueue:
             with self._lock:
                 if not self._items:
                     raise queue.Empty
-                item = self._pop_locked()
+                item, ready = self._next_locked()
+            if ready:
+                return item
             message = self._first(item)
             if message is not None:
                 return message
@@ -274,14 +306,23 @@ class BoundedMessageQueue:
             with self._lock:
                 if not self._not_empty.wait_for(lambda: self._items, left):
                     raise queue.Empty
-                item = self._pop_locked()
+                item, ready = self._next_locked()
+            if ready:
+                return item
             message = self._first(item)
             if message is not None:
                 return message
 
     def drain(self, max_items: int | None = None) -> list[Any]:
         """Up to ``max_items`` (all when None) queued messages, oldest first, without waiting
-        (fewer when raw records among them could not be typed)."""
+        (fewer when raw records among them could not be typed, but never none while the queue
+        holds a message that can be)."""
+        while True:
+            out = self._drain_once(max_items)
+            if out or not self._items:
+                return out
+
+    def _drain_once(self, max_items: int | None) -> list[Any]:
         taken: list[Any] = []
         with self._lock:
             left = self._size if max_items is None else min(max_items, self._size)

@@ -162,65 +162,67 @@ class LiveBarBuilder:
         last_dt: dt.datetime | None = None  # the last datetime converted, and its epoch: a batch's
         last_ep = 0.0                       # ticks share the cached stamps of their second
         key: tuple[float, float] | None = None  # (ltp, trade epoch) of the last tick folded here
-        for tick in ticks:
-            b = self._open
-            if b is None or self._rebase or self._observed_from is None or tick.symbol != sym:
-                if key is not None:
-                    self._prev_key, key = key, None
-                out.extend(self.add_tick(tick, now, received))
-                received = None
-                continue
-            ltt, exch = tick.last_traded_time, tick.exchange_time
-            when = ltt or exch or tick.received_at
-            if when is not last_dt:
-                last_dt, last_ep = when, when.timestamp()
-            t_ep = last_ep
-            vol, base = tick.volume, self._base
-            trade: bool | None  # None: add_tick decides
-            if vol is None:  # no volume (an index): a trade is a new price or time
-                trade = (tick.ltp, t_ep) != (key if key is not None else self._prev_key)
-            else:
-                lo, hi = self._base_day
-                trade = vol != base
-                if base is None or vol < base or not lo <= t_ep < hi:
-                    trade = None  # a first base, a reset or a new day
-            if trade:
-                last = self._last_trade_ep
-                if not b.start_ep <= t_ep < b.end_ep or (last is not None and t_ep < last):
-                    trade = None  # a new bucket, a late or an out-of-order trade
-            if trade is None:
-                if key is not None:
-                    self._prev_key, key = key, None
-                out.extend(self.add_tick(tick, now, received))
-                received = None
-                continue
-            if trade:
-                price = tick.ltp
-                if price > b.h:
-                    b.h = price
-                elif price < b.l:
-                    b.l = price
-                b.c = price
-                if vol is not None:
-                    b.v += vol - base  # type: ignore[operator]  # base is set when vol is (above)
-                    self._base = vol
-                self._last_trade_ep = t_ep
-                trades += 1
-            fast += 1
-            key = (tick.ltp, t_ep)
-            # the evidence time (the later stamp) proves the bucket over
-            ev = ltt if exch is None else (exch if ltt is None or exch >= ltt else ltt)
-            if ev is not None:
-                if ev is not last_dt:
-                    last_dt, last_ep = ev, ev.timestamp()
-                if last_ep >= b.end_ep:
-                    out.append(self._close())
-        if key is not None:
-            self._prev_key = key
-        if fast:
-            st["ticks"] += fast
-            st["trades"] += trades
-            st["quotes"] += fast - trades
+        try:
+            for tick in ticks:
+                b = self._open
+                if b is None or self._rebase or self._observed_from is None or tick.symbol != sym:
+                    if key is not None:
+                        self._prev_key, key = key, None
+                    out.extend(self.add_tick(tick, now, received))
+                    received = None
+                    continue
+                ltt, exch = tick.last_traded_time, tick.exchange_time
+                when = ltt or exch or tick.received_at
+                if when is not last_dt:
+                    last_dt, last_ep = when, when.timestamp()
+                t_ep = last_ep
+                vol, base = tick.volume, self._base
+                trade: bool | None  # None: add_tick decides
+                if vol is None:  # no volume (an index): a trade is a new price or time
+                    trade = (tick.ltp, t_ep) != (key if key is not None else self._prev_key)
+                else:
+                    lo, hi = self._base_day
+                    trade = vol != base
+                    if base is None or vol < base or not lo <= t_ep < hi:
+                        trade = None  # a first base, a reset or a new day
+                if trade:
+                    last = self._last_trade_ep
+                    if not b.start_ep <= t_ep < b.end_ep or (last is not None and t_ep < last):
+                        trade = None  # a new bucket, a late or an out-of-order trade
+                if trade is None:
+                    if key is not None:
+                        self._prev_key, key = key, None
+                    out.extend(self.add_tick(tick, now, received))
+                    received = None
+                    continue
+                if trade:
+                    price = tick.ltp
+                    if price > b.h:
+                        b.h = price
+                    elif price < b.l:
+                        b.l = price
+                    b.c = price
+                    if vol is not None:
+                        b.v += vol - base  # type: ignore[operator]  # base is set when vol is (above)
+                        self._base = vol
+                    self._last_trade_ep = t_ep
+                    trades += 1
+                fast += 1
+                key = (tick.ltp, t_ep)
+                # the evidence time (the later stamp) proves the bucket over
+                ev = ltt if exch is None else (exch if ltt is None or exch >= ltt else ltt)
+                if ev is not None:
+                    if ev is not last_dt:
+                        last_dt, last_ep = ev, ev.timestamp()
+                    if last_ep >= b.end_ep:
+                        out.append(self._close())
+        finally:  # what was folded counts even if a tick raises (a routing bug)
+            if key is not None:
+                self._prev_key = key
+            if fast:
+                st["ticks"] += fast
+                st["trades"] += trades
+                st["quotes"] += fast - trades
         return out
 
     def close_due(self, now: dt.datetime) -> list[LiveBar]:

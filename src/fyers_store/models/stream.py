@@ -134,18 +134,16 @@ class Tick(NamedTuple):
 # float (it divides by the precision) and counts/epochs as int (struct-unpacked). A dict that has
 # all of them with exactly those types gives the same Tick as the checked path; anything else
 # (lite mode, a missing field, another type) takes the checked path.
-_SF_FIELDS = itemgetter("symbol", "ltp", "last_traded_time", "exch_feed_time",
-                        # Tick's fields after exchange_time, in order:
-                        "vol_traded_today", "last_traded_qty", "bid_price", "ask_price", "bid_size", "ask_size",
-                        "open_price", "high_price", "low_price", "prev_close_price", "avg_trade_price",
-                        "tot_buy_qty", "tot_sell_qty", "ch", "chp")
+_SF_KEYS = ("symbol", "ltp", "last_traded_time", "exch_feed_time",
+            # Tick's fields after exchange_time, in order:
+            "vol_traded_today", "last_traded_qty", "bid_price", "ask_price", "bid_size", "ask_size", "open_price",
+            "high_price", "low_price", "prev_close_price", "avg_trade_price", "tot_buy_qty", "tot_sell_qty", "ch", "chp")
+_SF_FIELDS = itemgetter(*_SF_KEYS)
 _SF_TYPES = (str, float, int, int, int, int, float, float, int, int, float, float, float, float, float, int, int,
              float, float)
 _SF_REST = itemgetter(*range(4, 19))
-_SF_HEAD = itemgetter("symbol", "ltp", "last_traded_time", "exch_feed_time")
-_SF_TAIL = itemgetter("vol_traded_today", "last_traded_qty", "bid_price", "ask_price", "bid_size", "ask_size",
-                      "open_price", "high_price", "low_price", "prev_close_price", "avg_trade_price",
-                      "tot_buy_qty", "tot_sell_qty", "ch", "chp")
+_SF_HEAD = itemgetter(*_SF_KEYS[:4])
+_SF_TAIL = itemgetter(*_SF_KEYS[4:])
 # An index record has exactly these ten fields (type included): no volume, quantities or touch.
 _IF_FIELDS = itemgetter("symbol", "ltp", "exch_feed_time", "open_price", "high_price", "low_price",
                         "prev_close_price", "ch", "chp")
@@ -204,7 +202,7 @@ def _fast_tick(msg: dict[str, Any], received_at: dt.datetime) -> Tick | None:
     return None
 
 
-def fyers_market_messages(records: list[Any], received_at: dt.datetime, wanted_ticks: frozenset[str],
+def fyers_market_messages(records: Iterable[Any], received_at: dt.datetime, wanted_ticks: frozenset[str],
                           wanted_depth: frozenset[str], *, sdk_parsed: bool = False,
                           ) -> tuple[list[Tick | DepthUpdate], int, list[tuple[Any, Exception]]]:
     """Type the data socket's records received together: ``(messages, unrequested, failures)``.
@@ -256,7 +254,10 @@ def fyers_market_messages(records: list[Any], received_at: dt.datetime, wanted_t
                 sf_ok = if_ok = False
             # lite mode, a missing field, depth or anything odd: the checked constructors decide
             depth = kind == "dp"
-            if msg.get("symbol") not in (wanted_depth if depth else wanted_ticks):
+            symbol = msg.get("symbol")
+            if not isinstance(symbol, str):  # not market data at all: never counted as merely unrequested
+                raise VenueDataError(f"symbol: expected a FYERS symbol, got {symbol!r}")
+            if symbol not in (wanted_depth if depth else wanted_ticks):
                 unrequested += 1
             elif depth:
                 append(DepthUpdate.from_fyers(msg, received_at))
