@@ -3,6 +3,8 @@
 What the issue-20 goals compare: how many ticks per second the client process gets through
 
   raw SDK         the unmodified ``FyersDataSocket`` parsing the frames, ``on_message`` counting only
+  handoff         (a diagnostic floor, no goal) the adapter with its typing replaced by a pass-through:
+                  the SDK's dicts handed to the consumer thread as they are
   adapter         ``FyersDataWsAdapter`` on that SDK socket, a consumer thread draining its queue
   store routing   the adapter plus ``FyersStore.pump_market`` into one market channel per symbol,
                   a consumer draining the channels
@@ -19,7 +21,7 @@ the raw SDK rate is higher than over a socket and the library's share of the tim
 ratios are, if anything, stricter than end to end. The rate is records / (first frame -> the last
 record through the path). Rounds alternate the order of the paths.
 
-Run: ``python benchmarks/bench_tick_path.py [--records 150000] [--rounds 3] [--paths raw,adapter,routing,bars]
+Run: ``python benchmarks/bench_tick_path.py [--records 150000] [--rounds 3] [--paths raw,handoff,adapter,routing,bars]
 [--profile PATH] [--quick] [--json]`` (``--profile`` prints a cProfile summary of that path instead).
 The CPU columns (records per CPU second of the whole process) are the ones to compare on a shared
 machine; wall-clock rates are printed too.
@@ -46,8 +48,8 @@ sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without install
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 _THREAD_PROFILES: list[Any] | None = None  # --profile: the replay thread's profiler lands here
-PATHS = ("raw", "adapter", "routing", "bars")
-GOALS = {"raw": 1.0, "adapter": 0.9, "routing": 0.85, "bars": 0.7}
+PATHS = ("raw", "handoff", "adapter", "routing", "bars")
+GOALS = {"raw": 1.0, "handoff": None, "adapter": 0.9, "routing": 0.85, "bars": 0.7}
 
 
 # ---------------------------------------------------------------------------- capture (parent)
@@ -181,6 +183,9 @@ def run_path(path: str, capture_file: str, expected: int | None, queue: int = 1_
 
     adapter = FyersDataWsAdapter("x:y", _ws_config(logs, queue), sdk_socket_class=cls)
     assert expected is not None
+    if path == "handoff":  # a diagnostic floor: the adapter handing its frames over untyped
+        adapter.get_queue()._convert = lambda frame: frame.records
+        return _through_adapter(adapter, symbols, frames, expected, market=dict)
     if path == "adapter":
         return _through_adapter(adapter, symbols, frames, expected)
     if path == "routing":
@@ -209,8 +214,11 @@ def _replayer(adapter: Any, frames: list[bytes], started: list[float]) -> thread
     return threading.Thread(target=run, name="replay", daemon=True)
 
 
-def _through_adapter(adapter: Any, symbols: list[str], frames: list[bytes], expected: int) -> dict[str, Any]:
+def _through_adapter(adapter: Any, symbols: list[str], frames: list[bytes], expected: int,
+                     market: type | tuple[type, ...] | None = None) -> dict[str, Any]:
     from fyers_store.models.stream import Tick
+
+    market = market or Tick  # what the consumer counts: ticks (the handoff path: the SDK's dicts)
 
     adapter.start()
     adapter.subscribe(symbols)
@@ -226,9 +234,9 @@ def _through_adapter(adapter: Any, symbols: list[str], frames: list[bytes], expe
             item = q.get(timeout=5)
         except Exception:
             break
-        seen += isinstance(item, Tick)
+        seen += isinstance(item, market)
         for item in q.drain():
-            seen += isinstance(item, Tick)
+            seen += isinstance(item, market)
     end, cpu = time.perf_counter(), time.process_time()
     thread.join()
     stats = adapter.stats()
@@ -414,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['path']} | {', '.join(f'{x:,.0f}' for x in r['rates'])} | "
               f"{', '.join(f'{x:.2f}' for x in r['ratios'])} | {r['median_ratio']:.2f} | "
               f"{', '.join(f'{x:,.0f}' for x in r['cpu_rates'])} | {', '.join(f'{x:.2f}' for x in r['cpu_ratios'])} | "
-              f"{r['median_cpu_ratio']:.2f} | {r['goal']:.2f} |")
+              f"{r['median_cpu_ratio']:.2f} | {'--' if r['goal'] is None else format(r['goal'], '.2f')} |")
     return 0
 
 
