@@ -190,8 +190,8 @@ def _serve(client, clock: _Clock, pipe) -> None:
         accept, fill, steps = [], [], 0
         next_at = time.perf_counter()
         for _ in range(n):
-            while time.perf_counter() < next_at:
-                time.sleep(min(0.01, next_at - time.perf_counter()))
+            while (left := next_at - time.perf_counter()) > 0:  # one reading: a second could be past it
+                time.sleep(min(0.01, left))
             next_at = time.perf_counter() + spacing
             t0 = time.perf_counter()
             key = client.place()
@@ -212,6 +212,16 @@ def _serve(client, clock: _Clock, pipe) -> None:
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def _answer(pipe, proc, timeout: float, path: str) -> None:
+    """Wait for the client's answer; a client that died says so at once instead of at the timeout."""
+    deadline = time.monotonic() + timeout
+    while not pipe.poll(1.0):
+        if not proc.is_alive():
+            raise RuntimeError(f"the {path} client died (exit code {proc.exitcode}); its traceback is above")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the {path} client did not answer within {timeout:.0f} s")
 
 
 def run(rounds: int, orders: int, spacing: float, seed: int) -> dict:
@@ -235,8 +245,7 @@ def run(rounds: int, orders: int, spacing: float, seed: int) -> dict:
         for r in range(rounds):
             for path in (PATHS if r % 2 == 0 else PATHS[::-1]):
                 pipes[path].send(("run", orders, spacing))
-                if not pipes[path].poll(orders * (spacing + 25) + 30):
-                    raise RuntimeError(f"the {path} client did not answer")
+                _answer(pipes[path], procs[PATHS.index(path)], orders * (spacing + 25) + 30, path)
                 _, accept, fill, _ = pipes[path].recv()
                 samples[path]["accept"] += accept
                 samples[path]["fill"] += fill

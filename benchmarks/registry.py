@@ -57,7 +57,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("backfill-shared", "bench_backfill_shared.py", (),
               ("--minutes", "1", "--rounds", "3", "--modes", "postgres,per-process"),
               "Three processes backfilling through one user's budget"),
-    Benchmark("bar-latency", "bench_bar_latency.py", (), ("--seconds", "20", "--rounds", "3"),
+    Benchmark("bar-latency", "bench_bar_latency.py", (), ("--seconds", "15", "--rounds", "3"),
               "Bar latency with many live feeds (tick / clock edge -> next())"),
     Benchmark("soak", "bench_soak.py", (), ("--minutes", "10", "--fault-every", "60"),
               "Live soak: 22 feeds, injected faults, a silent symbol"),
