@@ -84,8 +84,7 @@ class _TypedRest(RawFrame):
     records: Any
 
     def take(self, n: int) -> RawFrame:
-        head = _TypedRest(self.received_at, [self.records.popleft() for _ in range(n)], self.sdk_parsed)
-        return head
+        return _TypedRest(self.received_at, [self.records.popleft() for _ in range(n)], self.sdk_parsed)
 
     def drop_oldest(self, n: int) -> None:
         for _ in range(n):
@@ -287,16 +286,7 @@ class BoundedMessageQueue:
 
     def get_nowait(self) -> Any:
         """The oldest message; ``queue.Empty`` when there is none."""
-        while True:
-            with self._lock:
-                if not self._items:
-                    raise queue.Empty
-                item, ready = self._next_locked()
-            if ready:
-                return item
-            message = self._first(item)
-            if message is not None:
-                return message
+        return self.get(timeout=0.0)
 
     def get(self, timeout: float | None = None) -> Any:
         """The oldest message, waiting up to ``timeout`` seconds (forever when None)."""
