@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,19 +23,12 @@ from fyers_store.state import (
     open_state_store,
 )
 from fyers_store.state.ownership import local_owner_dead, new_owner_id
+from fyers_sim.testing import wait_until
 from support.clocks import UTC
 from support.state_backends import StateBackend
 
 SYM = "NSE:SBIN-EQ"
 T0 = dt.datetime(2024, 1, 2, 4, 0, tzinfo=UTC)
-
-
-def wait_until(predicate, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def fill(tid: str, qty: float = 1) -> tuple[AppliedTrade, StoredOrder, StoredPosition]:
@@ -88,7 +80,7 @@ def test_standby_takes_over_when_the_lease_lapses_and_the_stale_owner_is_fenced(
     thread = threading.Thread(target=lambda: got.append(open_state_store(standby_cfg, "alpha", on_wait=waits.append)))
     thread.start()
     try:
-        wait_until(lambda: len(waits) >= 2, "the standby to poll")
+        wait_until(lambda: len(waits) >= 2, 10.0, message="the standby to poll")
         assert not got and waits[0].owner_id == owner.lease.owner_id  # still waiting while the owner renews
         owner._keeper.close(release=False)  # the owner "dies": it stops renewing, the lease stays
         lapse(state_backend)
@@ -129,7 +121,7 @@ def test_the_owner_renews_its_lease_in_the_background(state_backend: StateBacken
     cfg = state_backend.config(lease_seconds=1.0, renew_interval_seconds=0.05)
     with open_state_store(cfg, "alpha") as owner:
         first = owner.lease.expires_at_us
-        wait_until(lambda: owner.lease.expires_at_us > first, "a renewal")
+        wait_until(lambda: owner.lease.expires_at_us > first, 10.0, message="a renewal")
         assert owner.ownership_lost is None
         assert owner.current_owner().owner_id == owner.lease.owner_id
 
@@ -194,12 +186,12 @@ def test_an_owner_that_cannot_renew_before_expiry_declares_the_lease_lost() -> N
                             monotonic=lambda: now[0])
     keeper.acquire()
     try:
-        wait_until(lambda: store.renewals >= 3, "renewal attempts")
+        wait_until(lambda: store.renewals >= 3, 10.0, message="renewal attempts")
         assert store.ownership_lost is None  # failures inside the lease's life are retried
         assert not keeper.expired()
         now[0] = 1.0  # the lease taken (measured from before it was requested) has run out
         assert keeper.expired()  # what the broker sees at once, even while a renewal hangs
-        wait_until(lambda: store.ownership_lost is not None, "the lease to be declared lost")
+        wait_until(lambda: store.ownership_lost is not None, 10.0, message="the lease to be declared lost")
         assert "could not renew" in store.ownership_lost and "stops trading" in store.ownership_lost
     finally:
         keeper.close()

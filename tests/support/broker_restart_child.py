@@ -142,29 +142,38 @@ def main(argv: list[str] | None = None) -> int:
             kill_around_place(core.rest, args)
         core.start()
         say("started")
-        step = 0
-
-        def pump() -> None:
-            nonlocal step
-            venue.clock.advance(2)
-            core.dispatch()
-            step += 1
-            say(f"step {step}")
-
-        for i, intent in enumerate(intents, 1):
-            events = core.place(intent)
-            tag = events[0].tag
-            say(f"placed {i} {tag} {core.book.get(tag).state.value}")
-            for _ in range(rng.randint(1, 3)):
-                pump()
-        for _ in range(200):
-            if not core.book.open_orders():
-                break
-            pump()
-        say("done")
+        trade_plan(core, venue, intents, rng)
         core.stop()
         core.store.stop()
     return 0
+
+
+def trade_plan(core, venue, intents, rng, placed_before=None) -> None:
+    """Place the plan's orders from the first one not placed yet (``placed_before()``: how many
+    are, by whichever process; default: none before this call), pumping a seeded number of
+    2-second venue steps after each (``placed <i> <tag> <state>``, ``step <n>``), then pump until
+    nothing is open and print ``done``."""
+    step = placed = 0
+
+    def pump() -> None:
+        nonlocal step
+        venue.clock.advance(2)
+        core.dispatch()
+        step += 1
+        say(f"step {step}")
+
+    while (i := placed_before() if placed_before is not None else placed) < len(intents):
+        events = core.place(intents[i])
+        placed += 1
+        tag = events[0].tag
+        say(f"placed {i + 1} {tag} {core.book.get(tag).state.value}")
+        for _ in range(rng.randint(1, 3)):
+            pump()
+    for _ in range(200):
+        if not core.book.open_orders():
+            break
+        pump()
+    say("done")
 
 
 def kill_around_place(rest, args) -> None:

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from fyers_store.engine.broker_core import BrokerCore
     from fyers_store.state import open_state_store
     from support.broker_helpers import CONFIG, broker_store
-    from support.broker_restart_child import RemoteVenue, plan_orders, say
+    from support.broker_restart_child import RemoteVenue, plan_orders, say, trade_plan
     from support.sdk_time import fast_sdk
 
     fast_sdk(setattr)
@@ -71,26 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"no {args.go_file} after 120 s")
                 time.sleep(0.02)
-        step = 0
-
-        def pump() -> None:
-            nonlocal step
-            venue.clock.advance(2)
-            core.dispatch()
-            step += 1
-            say(f"step {step}")
-
-        while (placed := len(state.load_orders())) < len(intents):
-            events = core.place(intents[placed])
-            tag = events[0].tag
-            say(f"placed {placed + 1} {tag} {core.book.get(tag).state.value}")
-            for _ in range(rng.randint(1, 3)):
-                pump()
-        for _ in range(200):
-            if not core.book.open_orders():
-                break
-            pump()
-        say("done")
+        trade_plan(core, venue, intents, rng, placed_before=lambda: len(state.load_orders()))
         core.stop()
         store.stop()
         state.close()

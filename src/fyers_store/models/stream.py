@@ -141,7 +141,6 @@ _SF_KEYS = ("symbol", "ltp", "last_traded_time", "exch_feed_time",
 _SF_FIELDS = itemgetter(*_SF_KEYS)
 _SF_TYPES = (str, float, int, int, int, int, float, float, int, int, float, float, float, float, float, int, int,
              float, float)
-_SF_REST = itemgetter(*range(4, 19))
 _SF_HEAD = itemgetter(*_SF_KEYS[:4])
 _SF_TAIL = itemgetter(*_SF_KEYS[4:])
 # An index record has exactly these ten fields (type included): no volume, quantities or touch.
@@ -177,7 +176,7 @@ def _sf_tick(v: tuple[Any, ...], received_at: dt.datetime) -> Tick:
     ltt, exch = v[2], v[3]
     return _new_tuple(Tick, (v[0], v[1], received_at, False, False,
                              _EPOCHS.get(ltt) or _when(ltt, "last_traded_time"),
-                             _EPOCHS.get(exch) or _when(exch, "exch_feed_time"), *_SF_REST(v)))
+                             _EPOCHS.get(exch) or _when(exch, "exch_feed_time")) + v[4:])
 
 
 def _if_tick(v: tuple[Any, ...], received_at: dt.datetime) -> Tick:
@@ -233,7 +232,7 @@ def fyers_market_messages(records: Iterable[Any], received_at: dt.datetime, want
                         sf_ok = _sdk_typed(_SF_FIELDS(msg), _SF_TYPES)
                     if sf_ok:
                         sf_ok = sdk_parsed
-                        symbol, ltp, ltt, exch = head(msg)
+                        symbol, ltp, ltt, exch = head(msg)  # _sf_tick, inline: the hot path
                         if symbol in wanted_ticks:
                             append(new_tuple(Tick, (symbol, ltp, received_at, False, False,
                                                     epoch(ltt) or _when(ltt, "last_traded_time"),
