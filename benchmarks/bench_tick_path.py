@@ -3,9 +3,12 @@
 What the issue-20 goals compare: how many ticks per second the client process gets through
 
   raw SDK         the unmodified ``FyersDataSocket`` parsing the frames, ``on_message`` counting only
-  handoff         (a diagnostic floor, no goal) the adapter with its typing replaced by a pass-through:
-                  the SDK's dicts handed to the consumer thread as they are
+  handoff         (a diagnostic floor, no goal) the adapter with its consumer-side typing replaced by a
+                  pass-through: the records handed to the consumer thread as they are
+  sdk parse       (no goal) the adapter with ``data_ws_decode_updates: false``: the SDK's parser for
+                  every frame, as before the adapter decoded update records itself
   adapter         ``FyersDataWsAdapter`` on that SDK socket, a consumer thread draining its queue
+                  (update-only frames decoded by the adapter, adapters/fyers_frame_decoder.py)
   store routing   the adapter plus ``FyersStore.pump_market`` into one market channel per symbol,
                   a consumer draining the channels
   FyersData bars  Cerebro with one live ``FyersData`` (1-minute bars) per symbol, counting the ticks
@@ -21,7 +24,7 @@ the raw SDK rate is higher than over a socket and the library's share of the tim
 ratios are, if anything, stricter than end to end. The rate is records / (first frame -> the last
 record through the path). Rounds alternate the order of the paths.
 
-Run: ``python benchmarks/bench_tick_path.py [--records 150000] [--rounds 3] [--paths raw,handoff,adapter,routing,bars]
+Run: ``python benchmarks/bench_tick_path.py [--records 150000] [--rounds 3] [--paths raw,handoff,sdk_parse,adapter,routing,bars]
 [--profile PATH] [--quick] [--json]`` (``--profile`` prints a cProfile summary of that path instead).
 The CPU columns (records per CPU second of the whole process) are the ones to compare on a shared
 machine; wall-clock rates are printed too.
@@ -48,8 +51,8 @@ sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without install
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 _THREAD_PROFILES: list[Any] | None = None  # --profile: the replay thread's profiler lands here
-PATHS = ("raw", "handoff", "adapter", "routing", "bars")
-GOALS = {"raw": 1.0, "handoff": None, "adapter": 0.9, "routing": 0.85, "bars": 0.7}
+PATHS = ("raw", "handoff", "sdk_parse", "adapter", "routing", "bars")
+GOALS = {"raw": 1.0, "handoff": None, "sdk_parse": None, "adapter": 0.9, "routing": 0.85, "bars": 0.7}
 
 
 # ---------------------------------------------------------------------------- capture (parent)
@@ -137,7 +140,7 @@ def _replay_class(tokens: dict[str, str]) -> type:
     return ReplaySocket
 
 
-def _ws_config(logs: str, queue: int) -> Any:
+def _ws_config(logs: str, queue: int, *, decode_updates: bool = True) -> Any:
     from fyers_store.config import WsConfig, parse_config
 
     return parse_config(WsConfig, {
@@ -146,7 +149,7 @@ def _ws_config(logs: str, queue: int) -> Any:
         "data_ws_batch_size": 100, "data_ws_subscribe_cooldown_seconds": 0.0, "data_ws_health_check_seconds": 0,
         "data_ws_stale_after_seconds": 30, "reconnect_backoff_base_seconds": 0.05,
         "reconnect_backoff_max_seconds": 0.4, "reconnect_backoff_jitter_seconds": 0.0,
-        "reconnect_stable_reset_seconds": 60}, "bench fyers_ws.yaml")
+        "reconnect_stable_reset_seconds": 60, "data_ws_decode_updates": decode_updates}, "bench fyers_ws.yaml")
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> None:
@@ -180,13 +183,15 @@ def run_path(path: str, capture_file: str, expected: int | None, queue: int = 1_
         return {"records": count[0], "seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu}
 
     from fyers_store.adapters import FyersDataWsAdapter
+    from fyers_store.models.stream import Tick
 
-    adapter = FyersDataWsAdapter("x:y", _ws_config(logs, queue), sdk_socket_class=cls)
+    adapter = FyersDataWsAdapter("x:y", _ws_config(logs, queue, decode_updates=path != "sdk_parse"),
+                                 sdk_socket_class=cls)
     assert expected is not None
     if path == "handoff":  # a diagnostic floor: the adapter handing its frames over untyped
         adapter.get_queue()._convert = lambda frame: frame.records
-        return _through_adapter(adapter, symbols, frames, expected, market=dict)
-    if path == "adapter":
+        return _through_adapter(adapter, symbols, frames, expected, market=(dict, Tick))
+    if path in ("adapter", "sdk_parse"):
         return _through_adapter(adapter, symbols, frames, expected)
     if path == "routing":
         return _through_store(adapter, symbols, frames, expected)
@@ -218,7 +223,7 @@ def _through_adapter(adapter: Any, symbols: list[str], frames: list[bytes], expe
                      market: type | tuple[type, ...] | None = None) -> dict[str, Any]:
     from fyers_store.models.stream import Tick
 
-    market = market or Tick  # what the consumer counts: ticks (the handoff path: the SDK's dicts)
+    market = market or Tick  # what the consumer counts: ticks (the handoff path: raw records too)
 
     adapter.start()
     adapter.subscribe(symbols)

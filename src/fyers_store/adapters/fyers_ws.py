@@ -66,7 +66,6 @@ __all__ = ["FyersDataWsAdapter", "FyersOrderWsAdapter", "SYMBOL_UPDATE", "DEPTH_
 _log = get_logger(__name__)
 
 _SUBSCRIBE_SLOT_WAIT_SECONDS = 10.0  # on the supervisor thread: bounded, then retried later (never unpaced)
-_traffic = get_logger(__name__ + ".traffic", "ws_data")
 
 DATA_TYPES = (SYMBOL_UPDATE, DEPTH_UPDATE)
 # Replies that refuse a subscribe frame whole (no "K" follows): the SDK's failure reply
@@ -429,10 +428,6 @@ class FyersDataWsAdapter(DataSocketIntake):
     def _sdk_close(self, link: Link, msg: Any) -> None:
         if self._is_current(link):
             self._link_lost(link, "connection closed")
-
-    def _on_sdk_parse_error(self, text: str) -> None:
-        self._count("malformed")
-        _traffic.warning("data socket: the SDK could not parse a frame and skipped it: %s", text)
 
     def _on_sdk_exception(self, text: str) -> None:
         self._count("sdk_exceptions")

@@ -4,8 +4,10 @@ and queue them raw, handle the replies, and type a queued frame when the consume
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from fyers_store.adapters.fyers_frame_decoder import UpdateDecoder
 from fyers_store.adapters.ws_base import brief
 from fyers_store.adapters.ws_queue import RawFrame
 from fyers_store.adapters.ws_supervisor import Link, SupervisedSocketAdapter, raw_socket_of
@@ -81,22 +83,29 @@ class DataSocketIntake(SupervisedSocketAdapter):
             return
         per_record = getattr(sock, "OnMessage", None)  # the SDK's attribute for on_message (data_ws.py:263)
         collect = frame.append if per_record is not None else None
+        # Update-only data frames are decoded without the SDK's per-field parse when the SDK is a
+        # verified version (adapters/fyers_frame_decoder.py); every other frame the SDK parses.
+        decode = (UpdateDecoder.for_socket(sock, on_error=self._on_sdk_parse_error)
+                  if collect is not None and self.config.data_ws_decode_updates else None)
+        now = self._now
 
         def per_frame(data: Any) -> None:
+            # A data frame (response type 6) yields only market records; any other frame
+            # (replies, a stand-in's records) is sorted record by record.
+            feed = isinstance(data, (bytes, bytearray)) and len(data) > 2 and data[2] == _DATA_FEED_FRAME
+            received_at = now() if feed else None  # one reading for the frame: its records arrived together
             frame.parsing = True
             if collect is not None:
                 sock.OnMessage = collect
             try:
-                parse(data)
+                if decode is None or received_at is None or not decode.decode(data, received_at, frame):
+                    parse(data)
             finally:
                 if collect is not None:
                     sock.OnMessage = per_record
                 frame.parsing = False
                 if frame:
-                    # A data frame (response type 6) yields only market records; any other frame
-                    # (replies, a stand-in's records) is sorted record by record.
-                    feed = isinstance(data, (bytes, bytearray)) and len(data) > 2 and data[2] == _DATA_FEED_FRAME
-                    self._frame_parsed(link, frame, feed)
+                    self._frame_parsed(link, frame, received_at)
 
         sock._FyersDataSocket__response_msg = per_frame
 
@@ -137,18 +146,18 @@ class DataSocketIntake(SupervisedSocketAdapter):
             self._count("malformed")
             _traffic.warning("data socket: malformed message skipped (%s): %s", exc, brief(msg))
 
-    def _frame_parsed(self, link: Link, frame: _Frame, data_frame: bool) -> None:
+    def _frame_parsed(self, link: Link, frame: _Frame, received_at: dt.datetime | None) -> None:
         """Handle what the SDK handed over while parsing one frame (on the SDK thread): a data
-        frame's records are queued as they are; otherwise runs of market records are queued
-        together and each other message handled in its place."""
+        frame's records (``received_at`` is its arrival) are queued as they are; otherwise runs of
+        market records are queued together and each other message handled in its place."""
         records = frame[:]
         del frame[:]
         try:
             if link.retired:
                 self._count("ignored", len(records))
                 return
-            if data_frame:
-                self._queue_records(link, records, sdk_parsed=True)
+            if received_at is not None:
+                self._queue_records(link, records, sdk_parsed=True, received_at=received_at)
                 return
             run: list[Any] = []
             for msg in records:
@@ -169,10 +178,11 @@ class DataSocketIntake(SupervisedSocketAdapter):
             self._count("malformed")
             _log.exception("data socket: cannot handle a frame of %d messages", len(records))
 
-    def _queue_records(self, link: Link, records: list[Any], *, sdk_parsed: bool) -> None:
+    def _queue_records(self, link: Link, records: list[Any], *, sdk_parsed: bool,
+                       received_at: dt.datetime | None = None) -> None:
         """Queue market records received together, raw, as one frame; typed by
         :meth:`_type_frame` on the consumer's thread."""
-        now = self._now()  # one reading for the frame: its records arrived together
+        now = self._now() if received_at is None else received_at  # one reading for the frame
         link.last_data = self._clock()
         queued = len(records)
         dropped = self._queue.put_frame(RawFrame(now, records, sdk_parsed))
@@ -182,6 +192,11 @@ class DataSocketIntake(SupervisedSocketAdapter):
                 _log.warning("data socket: queue full (%d), dropped the oldest market messages "
                              "(%d dropped so far); drain it faster", self._queue.maxsize, total)
         self._count_many(received=queued, queued=queued)
+
+    def _on_sdk_parse_error(self, text: str) -> None:
+        """The SDK (its log) or the update decoder could not parse a frame: the rest of it is lost."""
+        self._count("malformed")
+        _traffic.warning("data socket: the SDK could not parse a frame and skipped it: %s", text)
 
     def _type_frame(self, frame: RawFrame) -> list[Any]:
         """The typed messages of a queued frame (the queue calls this on the consumer's thread):

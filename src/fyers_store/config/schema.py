@@ -344,6 +344,9 @@ class WsConfig:
     reconnect_retry: int = setting(50, min=0, max=1000, required=True, doc="reconnect attempts before giving up")
     data_type: Literal["SymbolUpdate", "DepthUpdate"] = setting(
         "SymbolUpdate", required=True, doc="data socket subscription type")
+    data_ws_decode_updates: bool = setting(
+        True, doc="decode the data socket's update records without the SDK's per-field parse "
+        "(only with a verified fyers-apiv3 version; false: the SDK parses every frame)")
     data_ws_queue_maxsize: int = setting(10_000, min=1, max=10_000_000)
     order_ws_queue_maxsize: int = setting(10_000, min=1, max=10_000_000)
     data_ws_batch_size: int = setting(100, min=1, max=100)

@@ -26,7 +26,8 @@ from fyers_store.errors import VenueDataError
 
 __all__ = [
     "UTC", "Tick", "DepthLevel", "DepthUpdate", "EventKind", "ConnectionEvent", "OrderSocketNotice",
-    "MarketMessage", "fyers_market_messages", "is_market_data", "symbol_list",
+    "MarketMessage", "fyers_market_messages", "index_update_tick", "is_market_data", "scrip_update_tick",
+    "symbol_list",
 ]
 
 UTC = dt.timezone.utc
@@ -186,6 +187,45 @@ def _if_tick(v: tuple[Any, ...], received_at: dt.datetime) -> Tick:
                              open_, high, low, prev, None, None, None, ch, chp))
 
 
+def scrip_update_tick(raw: tuple[Any, ...], received_at: dt.datetime) -> Tick | None:
+    """The Tick the SDK's full-mode ``sf`` dict would give, from its cached raw fields (issue 20):
+    ``(symbol, precision, multiplier, ltp, vol_traded_today, last_traded_time, exch_feed_time,
+    bid_size, ask_size, bid_price, ask_price, last_traded_qty, tot_buy_qty, tot_sell_qty,
+    avg_trade_price, low_price, high_price, open_price, prev_close_price)`` as the SDK stores them
+    (ints). Prices are scaled and ``ch``/``chp`` rounded with the SDK's own expressions
+    (data_ws.py:1049-1064). None when the SDK's dict would lack ``ch``/``chp`` (a zero previous
+    close) or no usable symbol: the caller then lets the SDK build the dict."""
+    (symbol, precision, multiplier, ltp, volume, ltt, exch, bid_size, ask_size, bid, ask, ltq, buy_qty, sell_qty,
+     avg, low, high, open_, prev) = raw
+    if type(symbol) is not str or not symbol or prev == 0:  # the numbers are the SDK's struct-unpacked ints
+        return None
+    scale = (10 ** precision) * multiplier
+    ltp, prev = ltp / scale, prev / scale
+    ch = round((ltp - prev), 4)
+    return _new_tuple(Tick, (symbol, ltp, received_at, False, False,
+                             _EPOCHS.get(ltt) or _when(ltt, "last_traded_time"),
+                             _EPOCHS.get(exch) or _when(exch, "exch_feed_time"),
+                             volume, ltq, bid / scale, ask / scale, bid_size, ask_size, open_ / scale, high / scale,
+                             low / scale, prev, avg / scale, buy_qty, sell_qty, ch, round((ch / prev * 100), 4)))
+
+
+def index_update_tick(raw: tuple[Any, ...], received_at: dt.datetime) -> Tick | None:
+    """The Tick the SDK's ``if`` dict would give, from its cached raw fields ``(symbol, precision,
+    multiplier, ltp, prev_close_price, exch_feed_time, high_price, low_price, open_price)``; the
+    SDK rounds ``ch``/``chp`` to 2 places here (data_ws.py:1073-1082). None as for
+    :func:`scrip_update_tick` (a zero previous close: the SDK emits nothing then)."""
+    symbol, precision, multiplier, ltp, prev, exch, high, low, open_ = raw
+    if type(symbol) is not str or not symbol or prev == 0:  # the numbers are the SDK's struct-unpacked ints
+        return None
+    scale = (10 ** precision) * multiplier
+    ltp, prev = ltp / scale, prev / scale
+    ch = round((ltp - prev), 2)
+    return _new_tuple(Tick, (symbol, ltp, received_at, True, False, None,
+                             _EPOCHS.get(exch) or _when(exch, "exch_feed_time"), *_IF_GAP,
+                             open_ / scale, high / scale, low / scale, prev, None, None, None, ch,
+                             round((ch / prev * 100), 2)))
+
+
 def _fast_tick(msg: dict[str, Any], received_at: dt.datetime) -> Tick | None:
     """The Tick for an SDK full-mode ``sf``/``if`` dict, None when the checked path must decide."""
     kind = msg.get("type")
@@ -209,7 +249,8 @@ def fyers_market_messages(records: Iterable[Any], received_at: dt.datetime, want
     ``messages`` are the :class:`Tick` (``sf``/``if``) and :class:`DepthUpdate` (``dp``) records of
     a symbol in ``wanted_ticks``/``wanted_depth``, in order; ``unrequested`` counts the others
     (e.g. a snapshot racing an unsubscribe); ``failures`` pairs each record that does not fit with
-    its error. Each record gives what :meth:`Tick.from_fyers`/:meth:`DepthUpdate.from_fyers` give.
+    its error. Each record gives what :meth:`Tick.from_fyers`/:meth:`DepthUpdate.from_fyers` give;
+    a record that is a :class:`Tick` already (decoded from the wire without an SDK dict) is kept.
 
     ``sdk_parsed``: the records are what the SDK's binary parser produced for one data frame
     (issue 20). Their field types are fixed by its code (``struct.unpack`` ints, prices divided
@@ -225,6 +266,12 @@ def fyers_market_messages(records: Iterable[Any], received_at: dt.datetime, want
     head, tail, epoch, new_tuple = _SF_HEAD, _SF_TAIL, _EPOCHS.get, _new_tuple
     for msg in records:
         try:
+            if msg.__class__ is Tick:  # built already from the raw record (adapters/fyers_frame_decoder.py)
+                if msg[0] in wanted_ticks:
+                    append(msg)
+                else:
+                    unrequested += 1
+                continue
             kind = msg.get("type")
             try:
                 if kind == "sf" and len(msg) == 22:  # full mode: the 19 fields below, type, circuit limits
