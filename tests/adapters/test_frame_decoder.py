@@ -84,23 +84,33 @@ def through_decoder(sock: Any, decoder: UpdateDecoder, frame: bytes) -> tuple[li
     return got, decoded
 
 
-def typed(records: list[Any]) -> tuple[list[Any], int, list[str]]:
-    messages, unrequested, failures = fyers_market_messages(records, T0, WANTED_TICKS, WANTED_DEPTH, sdk_parsed=True)
+def typed(records: list[Any], wanted_ticks: frozenset[str] = WANTED_TICKS,
+          wanted_depth: frozenset[str] = WANTED_DEPTH) -> tuple[list[Any], int, list[str]]:
+    messages, unrequested, failures = fyers_market_messages(records, T0, wanted_ticks, wanted_depth, sdk_parsed=True)
     return messages, unrequested, [f"{type(exc).__name__}: {exc}" for _, exc in failures]
+
+
+def exactly(typed_records: tuple[list[Any], int, list[str]]) -> tuple[list[str], int, list[str]]:
+    """``typed`` with each message spelt out by repr and field types: ``==`` on a Tick takes 606
+    for 606.0, 1 for True and -0.0 for 0.0."""
+    messages, unrequested, failures = typed_records
+    spelt = [repr(m) + repr([type(v).__name__ for v in (m if isinstance(m, tuple) else vars(m).values())])
+             for m in messages]
+    return spelt, unrequested, failures
 
 
 def state(sock: Any) -> Any:
     return ({name: list(fields.items()) for name, fields in sock.resp.items()}, sock.update_count,
-            [bytes(m) for m in sock.message])
+            [bytes(m) for m in sock.message], dict(sock.scrips_sym), dict(sock.index_sym), dict(sock.dp_sym))
 
 
-def assert_same(frames: list[bytes], sdk: Any, ours: Any, decoder: UpdateDecoder) -> int:
+def assert_same(frames: list[bytes], sdk: Any, ours: Any, decoder: UpdateDecoder, **wanted: frozenset[str]) -> int:
     decoded = 0
     for frame in frames:
-        expected = typed(through_sdk(sdk, frame))
+        expected = exactly(typed(through_sdk(sdk, frame), **wanted))
         records, used = through_decoder(ours, decoder, frame)
         decoded += used
-        assert typed(records) == expected, frame.hex()
+        assert exactly(typed(records, **wanted)) == expected, frame.hex()
         assert state(ours) == state(sdk), frame.hex()
     return decoded
 
@@ -189,46 +199,92 @@ def test_a_decoded_tick_is_the_sdk_dicts_tick(tmp_path):
     assert used and type(got[0]) is dict and "ch" not in got[0] and got[0]["ltp"] == 606.55
 
 
+def test_a_decoded_tick_counts_as_the_sdk_dict_it_stands_for(tmp_path):
+    """Found by review: the SDK-typed dict a decoded tick stands for lets the typing skip the
+    checks of later records of that kind in the frame, so the decoded frame must too."""
+    sdk, ours = sdk_socket(tmp_path / "a"), sdk_socket(tmp_path / "b")
+    decoder = UpdateDecoder.for_socket(ours)
+    assert decoder is not None
+    full = [6064000 + i for i in range(21)]
+    frames = [data_frame([snapshot(1, full), snapshot(2, full)]),
+              data_frame([update(1, [ABSENT] * 21 + [7, 8])]),  # too long: the SDK writes 7/8 over type/symbol
+              data_frame([lite(1, 4242)]),                      # the SDK's lite merge puts type "sf" back
+              data_frame([update(2, [5555]), update(1, [1111])])]
+    assert assert_same(frames, sdk, ours, decoder, wanted_ticks=frozenset({"NSE:SBIN-EQ"})) == 1
+
+
+def test_a_frame_the_decoder_cannot_finish_is_reported(tmp_path):
+    errors: list[str] = []
+    sock = sdk_socket(tmp_path)
+    decoder = UpdateDecoder.for_socket(sock, on_error=errors.append)
+    assert decoder is not None
+    sock.scrips_sym[7] = "sf|nse_cm|7"  # a topic table entry without its cache: nothing the SDK itself leaves
+    got, used = through_decoder(sock, decoder, data_frame([update(7, [60640])]))
+    assert used and got == [] and len(errors) == 1 and "KeyError" in errors[0]
+
+
 # ------------------------------------------------------------------ generated frames
-values = st.one_of(st.just(ABSENT), st.sampled_from([0, 1, 100, 60640, 60645]), st.integers(1, 10**8),
-                   st.integers(-2**31 + 1, 2**31 - 1))
-present = st.one_of(st.integers(1, 10**8), st.sampled_from([60640, 60645, 1_765_000_000]))
+# A wider universe than TOPICS: several topics per table, ids shared across tables and names, a
+# depth topic without a symbol-token entry, and ids never snapshotted.
+NAMES = ["sf|nse_cm|1", "sf|nse_cm|2", "sf|nse_cm|3", "if|nse_cm|A", "if|nse_cm|B", "dp|nse_cm|1", "dp|nse_cm|2"]
+SYMBOLS = {"sf|nse_cm|1": "NSE:A-EQ", "sf|nse_cm|2": "NSE:B-EQ", "sf|nse_cm|3": "NSE:C-EQ",
+           "if|nse_cm|A": "NSE:IA-INDEX", "if|nse_cm|B": "NSE:IB-INDEX", "dp|nse_cm|1": "NSE:A-EQ"}
+GEN_TICKS, GEN_DEPTH = frozenset({"NSE:A-EQ", "NSE:B-EQ", "NSE:IA-INDEX", "NSE:IB-INDEX"}), frozenset({"NSE:A-EQ"})
+IDS = [1, 2, 3, 4, 5, 6, 7, 0xFFFF]
+LIMITS = {"sf": 21, "if": 6, "dp": 30}
+
+values = st.one_of(st.just(ABSENT), st.sampled_from([0, 1, -1, 100, 60640, 60645, 2**31 - 1, -2**31 + 1]),
+                   st.integers(1, 10**8), st.integers(-2**31 + 1, 2**31 - 1))
+present = st.one_of(st.integers(1, 10**8), st.sampled_from([60640, 60645, 1_765_000_000]),
+                    st.integers(-2**31 + 1, 2**31 - 1))
+scales = st.tuples(st.sampled_from([1, 1, 1, 100, 0, 65535]), st.sampled_from([2, 2, 4, 0, 255]))
+
+
+def named_snapshot(topic_id: int, name: str, fields: list[int], scale: tuple[int, int]) -> bytes:
+    raw = name.encode()
+    out = struct.pack("=BHB", 83, topic_id, len(raw)) + raw + struct.pack("B", len(fields))
+    out += struct.pack(f">{len(fields)}i", *fields) + b"\0\0" + struct.pack(">HB", *scale)
+    for text in (b"NSE", b"1", b"X"):
+        out += struct.pack("B", len(text)) + text
+    return out
 
 
 @st.composite
 def records(draw: Any) -> bytes:
-    kind = draw(st.sampled_from(["update"] * 6 + ["snapshot", "lite"]))
-    topic_id = draw(st.sampled_from([1, 2, 3, 4] if kind == "snapshot" else [1, 2, 3, 4, 9]))
+    kind = draw(st.sampled_from(["update"] * 10 + ["snapshot", "lite", "other"]))
+    topic_id = draw(st.sampled_from(IDS))
     if kind == "lite":
         return lite(topic_id, draw(values))
-    limit = FIELDS.get(TOPICS.get(topic_id, ("sf",))[0][:2], 21)
-    count = draw(st.one_of(st.integers(0, limit), st.integers(0, limit + 2)))
-    fields = draw(st.lists(values, min_size=count, max_size=count))
-    if kind == "update":
-        return update(topic_id, fields)
-    return snapshot(topic_id, fields, draw(st.sampled_from([1, 1, 100, 0])), draw(st.sampled_from([2, 2, 0, 4])))
+    if kind == "other":  # a record type the SDK does not know: it reads nothing more of the frame
+        return struct.pack("=BH", draw(st.sampled_from([0, 84, 99])), topic_id)
+    if kind == "snapshot":
+        name = draw(st.sampled_from(NAMES))
+        count = draw(st.integers(0, LIMITS[name[:2]] + 2))
+        return named_snapshot(topic_id, name, draw(st.lists(present, min_size=count, max_size=count)), draw(scales))
+    count = draw(st.one_of(st.integers(0, 8), st.integers(0, 33)))
+    return update(topic_id, draw(st.lists(values, min_size=count, max_size=count)))
 
 
 @st.composite
 def frames(draw: Any) -> bytes:
     frame = data_frame(draw(st.lists(records(), max_size=6)), draw(st.integers(0, 2**32 - 1)))
-    if draw(st.integers(0, 9)) == 0:
+    if draw(st.integers(0, 14)) == 0:
         frame = frame[:draw(st.integers(0, len(frame)))]  # a frame shorter than it announces
     return frame
 
 
+@st.composite
 def opening(draw: Any) -> bytes:
-    """Snapshots of every topic: mostly complete (the decoder builds those ticks itself), some with
-    fields absent or zero (the SDK builds those dicts), at several precisions and multipliers."""
-    def fields(count: int) -> list[int]:
-        if draw(st.integers(0, 9)) < 7:
-            return draw(st.lists(present, min_size=count, max_size=count))
-        return draw(st.lists(st.one_of(present, st.just(ABSENT), st.just(0)), min_size=count, max_size=count))
-
-    def scale() -> dict[str, int]:
-        return {"multiplier": draw(st.sampled_from([1, 1, 1, 100, 0])), "precision": draw(st.sampled_from([2, 4, 0]))}
-    return data_frame([snapshot(1, fields(21), **scale()), snapshot(2, fields(21), **scale()),
-                       snapshot(3, fields(6), **scale()), snapshot(4, fields(30), **scale())])
+    """Snapshots of some topics: mostly complete (the decoder builds those ticks itself), some
+    with fields absent or zero (the SDK builds those dicts), at several precisions and multipliers."""
+    out = []
+    for topic_id, name in draw(st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from(NAMES)), min_size=1,
+                                        max_size=7)):
+        count = LIMITS[name[:2]]
+        field = present if draw(st.integers(0, 3)) else st.one_of(present, st.just(ABSENT), st.just(0))
+        out.append(named_snapshot(topic_id, name, draw(st.lists(field, min_size=count, max_size=count)),
+                                  draw(scales)))
+    return data_frame(out)
 
 
 @pytest.fixture(scope="module")
@@ -240,11 +296,13 @@ def sides(tmp_path_factory):
     return sdk, ours, decoder
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data(), ack_count=st.sampled_from([0, 0, 1, 3]), litemode=st.booleans(),
-       stream=st.lists(frames(), min_size=1, max_size=8))
-def test_generated_frames_decode_as_the_sdk_parses_them(sides, data, ack_count, litemode, stream):
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(first=opening(), stream=st.lists(frames(), min_size=1, max_size=10), ack_count=st.sampled_from([0, 0, 1, 3]),
+       update_count=st.integers(0, 4), litemode=st.sampled_from([False, False, False, True]))
+def test_generated_frames_decode_as_the_sdk_parses_them(sides, first, stream, ack_count, update_count, litemode):
     sdk, ours, decoder = sides
     for sock in (sdk, ours):
         reset(sock, ack_count=ack_count, litemode=litemode)
-    assert_same([opening(data.draw)] + stream, sdk, ours, decoder)
+        sock.symbol_token, sock.update_count = dict(SYMBOLS), update_count
+    assert_same([first] + stream, sdk, ours, decoder, wanted_ticks=GEN_TICKS, wanted_depth=GEN_DEPTH)

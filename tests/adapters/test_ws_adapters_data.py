@@ -86,10 +86,11 @@ def expected_levels(levels) -> tuple[DepthLevel, ...]:
 
 
 # ---------------------------------------------------------------------------- data flow
-def test_typed_ticks_and_depth_equal_the_venue_market(make_adapter, fast_venue):
+@pytest.mark.parametrize("decode_updates", [True, False], ids=["updates_decoded", "sdk_parse"])
+def test_typed_ticks_and_depth_equal_the_venue_market(make_adapter, fast_venue, tmp_path, decode_updates):
     venue = fast_venue
     t0 = venue.clock.time()
-    ws = make_adapter()
+    ws = make_adapter(ws_config(tmp_path, data_ws_decode_updates=decode_updates))
     drain = Drain(ws)
     ws.start()
     ws.subscribe([SBIN, NIFTY])
@@ -120,8 +121,10 @@ def test_typed_ticks_and_depth_equal_the_venue_market(make_adapter, fast_venue):
                      and drain.of(Tick, lambda m: m.symbol == SBIN), message="a minute of SBIN ticks")
     assert [(m.ltp, m.volume, m.last_traded_qty, m.last_traded_time) for m in got[1:]] == [
         (t.ltp, t.vol_traded_today, t.ltq, dt.datetime.fromtimestamp(t.epoch, UTC)) for t in ticks]
+    assert all(type(m.ltp) is float and type(m.volume) is int for m in got)
     stats = ws.stats()
     assert stats["malformed"] == stats["dropped"] == stats["errors"] == 0
+    assert (stats["decoded_frames"] > 0) is decode_updates
     assert stats["subscribed"] == stats["requested"] == 3
 
 

@@ -47,8 +47,6 @@ _UPDATE = 85         # 'U', a full-mode update record
 _ABSENT = -2147483648  # 0x80000000: "no value" in a record (the SDK does not store it)
 _HEAD = 9            # length, type, message number, record count
 _SCRIPS, _INDEX, _DEPTH = 0, 1, 2
-# numeric fields per table (the SDK's map.json lists the labels "type" and "symbol" after them)
-_FIELD_LIMITS = {_SCRIPS: 21, _INDEX: 6, _DEPTH: 30}
 _unpack_u16 = struct.Struct("=H").unpack_from  # the SDK reads topic ids in native order (protocol §5.1)
 _unpack_count = struct.Struct(">H").unpack_from
 _unpack_msg_no = struct.Struct(">I").unpack_from
@@ -60,8 +58,21 @@ _SCRIP_CACHE = itemgetter("symbol", "precision", "multiplier", "ltp", "vol_trade
 _INDEX_CACHE = itemgetter("symbol", "precision", "multiplier", "ltp", "prev_close_price", "exch_feed_time",
                           "high_price", "low_price", "open_price")
 _SDK_ATTRIBUTES = ("resp", "scrips_sym", "index_sym", "dp_sym", "data_val", "index_val", "depthvalue", "lite",
-                   "ack_count", "update_count", "add_message", "_FyersDataSocket__response_output",
-                   "_FyersDataSocket__ackowledgement_msg")
+                   "ack_count", "update_count", "add_message")
+# The parser methods whose behaviour this module mirrors: a socket class that overrides any of them
+# (a patched or subclassed SDK) is left to its own parser.
+_SDK_PARSER = ("_FyersDataSocket__response_msg", "_FyersDataSocket__datafeed_resp",
+               "_FyersDataSocket__response_output", "_FyersDataSocket__ackowledgement_msg", "On_message",
+               "add_message")
+# The field tables (map.json; protocol §5.6) the record layouts are read with.
+_FIELD_NAMES = {
+    _SCRIPS: ("ltp", "vol_traded_today", "last_traded_time", "exch_feed_time", "bid_size", "ask_size", "bid_price",
+              "ask_price", "last_traded_qty", "tot_buy_qty", "tot_sell_qty", "avg_trade_price", "OI", "low_price",
+              "high_price", "Yhigh", "Ylow", "lower_ckt", "upper_ckt", "open_price", "prev_close_price"),
+    _INDEX: ("ltp", "prev_close_price", "exch_feed_time", "high_price", "low_price", "open_price"),
+    _DEPTH: tuple(f"{side}_{what}{level}" for what in ("price", "size", "order") for side in ("bid", "ask")
+                  for level in range(1, 6)),
+}
 
 
 def _sdk_version() -> str | None:
@@ -77,8 +88,6 @@ class UpdateDecoder:
     def __init__(self, sock: Any, on_error: Callable[[str], None] | None = None) -> None:
         self._sock = sock
         self._on_error = on_error
-        self._names = {_SCRIPS: tuple(sock.data_val[:21]), _INDEX: tuple(sock.index_val[:6]),
-                       _DEPTH: tuple(sock.depthvalue[:30])}
         self._output: Callable[[dict[str, Any], str], None] = sock._FyersDataSocket__response_output
         self._ack_message: Callable[[int], Any] = sock._FyersDataSocket__ackowledgement_msg
         self._fields: dict[int, Callable[..., tuple[int, ...]]] = {}
@@ -92,6 +101,16 @@ class UpdateDecoder:
         not parse); without it that is logged."""
         version = sdk_version if sdk_version is not None else _sdk_version()
         if version not in VERIFIED_SDK_VERSIONS or not all(hasattr(sock, name) for name in _SDK_ATTRIBUTES):
+            return None
+        from fyers_apiv3.FyersWebsocket import data_ws
+
+        sdk = data_ws.FyersDataSocket
+        if not isinstance(sock, sdk) or any(getattr(type(sock), name) is not getattr(sdk, name) for name in _SDK_PARSER):
+            return None
+        tables = (tuple(sock.data_val[:21]), tuple(sock.index_val[:6]), tuple(sock.depthvalue[:30]))
+        if tables != (_FIELD_NAMES[_SCRIPS], _FIELD_NAMES[_INDEX], _FIELD_NAMES[_DEPTH]):
+            _log.warning("data socket: the SDK's field tables are not the ones the update decoder knows; "
+                         "the SDK parses every frame")
             return None
         return cls(sock, on_error)
 
@@ -129,7 +148,7 @@ class UpdateDecoder:
                 table, topic = _DEPTH, depth[topic_id]
             else:
                 continue  # a topic without a snapshot: the SDK reads past it and emits nothing
-            if count > _FIELD_LIMITS[table]:
+            if count > len(_FIELD_NAMES[table]):  # the SDK would write its labels "type"/"symbol"
                 return None
             plan.append((table, topic, values, count))
         return plan
@@ -149,13 +168,15 @@ class UpdateDecoder:
             if sock.update_count == sock.ack_count:
                 sock.add_message(self._ack_message(_unpack_msg_no(data, 3)[0]))
                 sock.update_count = 0
-        resp, names, output = sock.resp, self._names, self._output
+        resp, names, output = sock.resp, _FIELD_NAMES, self._output
         append = out.append
         try:
             for table, topic, offset, count in plan:
                 values = self._unpack(count)(data, offset)
                 fields = (dict(zip(names[table], values)) if _ABSENT not in values
                           else {k: v for k, v in zip(names[table], values) if v != _ABSENT})
+                if not fields:
+                    continue  # nothing present: the SDK emits nothing either
                 cache = resp[topic]
                 if fields.items() <= cache.items():
                     continue  # nothing new: the SDK emits nothing either

@@ -112,13 +112,16 @@ class FyersDataWsAdapter(DataSocketIntake):
 
     ``stats()`` adds: ``control`` (SDK control replies), ``unrequested`` (data for a pair no
     longer requested when the consumer took it: not delivered), ``sdk_exceptions`` (non-parse
-    exceptions the SDK only logged), ``rejected_symbols`` and ``subscribe_failures``. ``malformed`` counts both dicts that do not
+    exceptions the SDK only logged), ``rejected_symbols``, ``subscribe_failures`` and ``decoded_frames``
+    (data frames the adapter decoded itself instead of the SDK's parser, see
+    :mod:`~fyers_store.adapters.fyers_frame_decoder`). ``malformed`` counts both dicts that do not
     fit the typed records (when the consumer takes them from the queue) and frames the SDK itself
-    failed to parse. ``received`` counts the market records the SDK handed over.
+    (or the decoder) failed to parse. ``received`` counts the market records handed over.
     """
 
     SOCKET = "data"
-    _EXTRA_STATS = ("control", "unrequested", "sdk_exceptions", "rejected_symbols", "subscribe_failures")
+    _EXTRA_STATS = ("control", "unrequested", "sdk_exceptions", "rejected_symbols", "subscribe_failures",
+                    "decoded_frames")
 
     def __init__(self, token: TokenSource, config: WsConfig | None = None, *, calendar: Any = None,
                  sdk_socket_class: type | None = None, clock: Callable[[], float] = time.monotonic,

@@ -74,9 +74,10 @@ class DataSocketIntake(SupervisedSocketAdapter):
         parse hands each record straight to a list (``OnMessage`` is that list's ``append`` while
         the frame is parsed), and the frame's market records are then queued as one
         :class:`~fyers_store.adapters.ws_queue.RawFrame`: one clock read, one queue lock and one
-        counter update per frame, and nothing built per tick on this thread (issue 20; the queue
-        types them for the consumer, see :meth:`_type_frame`). A stand-in class without the
-        per-frame method (tests) gets each record handled as it comes. Checked against
+        counter update per frame (issue 20; the queue types the SDK's dicts for the consumer, see
+        :meth:`_type_frame`). An update-only data frame is decoded here instead, straight into
+        ticks (:class:`~fyers_store.adapters.fyers_frame_decoder.UpdateDecoder`). A stand-in class
+        without the per-frame method (tests) gets each record handled as it comes. Checked against
         fyers-apiv3 3.2.0."""
         parse = getattr(sock, "_FyersDataSocket__response_msg", None)
         if parse is None:
@@ -93,19 +94,26 @@ class DataSocketIntake(SupervisedSocketAdapter):
             # A data frame (response type 6) yields only market records; any other frame
             # (replies, a stand-in's records) is sorted record by record.
             feed = isinstance(data, (bytes, bytearray)) and len(data) > 2 and data[2] == _DATA_FEED_FRAME
-            received_at = now() if feed else None  # one reading for the frame: its records arrived together
+            received_at = None  # one reading for the frame: its records arrived together
+            if feed:
+                try:
+                    received_at = now()
+                except Exception:  # the SDK still parses the frame; queueing it reads the clock again
+                    _log.exception("data socket: the clock failed at a data frame")
             frame.parsing = True
             if collect is not None:
                 sock.OnMessage = collect
             try:
-                if decode is None or received_at is None or not decode.decode(data, received_at, frame):
+                if decode is not None and received_at is not None and decode.decode(data, received_at, frame):
+                    self._count("decoded_frames")
+                else:
                     parse(data)
             finally:
                 if collect is not None:
                     sock.OnMessage = per_record
                 frame.parsing = False
                 if frame:
-                    self._frame_parsed(link, frame, received_at)
+                    self._frame_parsed(link, frame, feed, received_at)
 
         sock._FyersDataSocket__response_msg = per_frame
 
@@ -146,17 +154,18 @@ class DataSocketIntake(SupervisedSocketAdapter):
             self._count("malformed")
             _traffic.warning("data socket: malformed message skipped (%s): %s", exc, brief(msg))
 
-    def _frame_parsed(self, link: Link, frame: _Frame, received_at: dt.datetime | None) -> None:
+    def _frame_parsed(self, link: Link, frame: _Frame, data_frame: bool, received_at: dt.datetime | None) -> None:
         """Handle what the SDK handed over while parsing one frame (on the SDK thread): a data
-        frame's records (``received_at`` is its arrival) are queued as they are; otherwise runs of
-        market records are queued together and each other message handled in its place."""
+        frame's records (``received_at``: its arrival, when read) are queued as they are;
+        otherwise runs of market records are queued together and each other message handled in
+        its place."""
         records = frame[:]
         del frame[:]
         try:
             if link.retired:
                 self._count("ignored", len(records))
                 return
-            if received_at is not None:
+            if data_frame:
                 self._queue_records(link, records, sdk_parsed=True, received_at=received_at)
                 return
             run: list[Any] = []

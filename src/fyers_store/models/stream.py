@@ -267,6 +267,11 @@ def fyers_market_messages(records: Iterable[Any], received_at: dt.datetime, want
     for msg in records:
         try:
             if msg.__class__ is Tick:  # built already from the raw record (adapters/fyers_frame_decoder.py)
+                # it stands for an SDK dict that had exactly the SDK's types: the frame's kind is checked
+                if msg.is_index:
+                    if_ok = sdk_parsed
+                else:
+                    sf_ok = sdk_parsed
                 if msg[0] in wanted_ticks:
                     append(msg)
                 else:
