@@ -41,6 +41,7 @@ _log = get_logger("fyers_store.adapters.fyers_ws")
 
 #: fyers-apiv3 releases whose data-frame parser (data_ws.py) this module mirrors.
 VERIFIED_SDK_VERSIONS = frozenset({"3.2.0"})
+_REPORTED_VERSIONS: set[str | None] = set()  # unverified versions already warned about (once each)
 
 _DATA_FEED = 6       # response type of a data frame (byte 2)
 _UPDATE = 85         # 'U', a full-mode update record
@@ -100,7 +101,14 @@ class UpdateDecoder:
         hears of a frame the decoder could not finish (as the adapter hears of one the SDK could
         not parse); without it that is logged."""
         version = sdk_version if sdk_version is not None else _sdk_version()
-        if version not in VERIFIED_SDK_VERSIONS or not all(hasattr(sock, name) for name in _SDK_ATTRIBUTES):
+        if not all(hasattr(sock, name) for name in _SDK_ATTRIBUTES):
+            return None  # a stand-in socket class
+        if version not in VERIFIED_SDK_VERSIONS:
+            if version not in _REPORTED_VERSIONS:
+                _REPORTED_VERSIONS.add(version)
+                _log.warning("data socket: fyers-apiv3 %s is not a version the update decoder was checked against "
+                             "(%s); the SDK parses every frame (more CPU per tick)", version,
+                             ", ".join(sorted(VERIFIED_SDK_VERSIONS)))
             return None
         from fyers_apiv3.FyersWebsocket import data_ws
 
