@@ -88,6 +88,47 @@ def test_a_silent_symbol_is_reported_once_and_never_reconnects_the_socket(fast_v
     wait_until(lambda: store.data_ws.stats()["reconnects"] == 1, timeout=10, message="the reconnect")
 
 
+def test_a_reconnect_does_not_end_a_silent_symbols_quiet_spell(fast_venue, live):
+    """The snapshot FYERS sends again at every resubscribe repeats the silent symbol's last state:
+    it is not news, so the quiet spell goes on and is still reported once. A real tick ends it."""
+    venue = fast_venue
+    venue.set_time(ist(2026, 11, 18, 10, 0, 30))
+    venue.faults.silence_symbol(INFY)
+    store, engines = live((SBIN, INFY), stale_after=30.0)
+    wait_until(lambda: poll(engines) is not None and all(e.observed_from is not None for e in engines.values()),
+               message="both snapshots")
+
+    reported: list[str] = []  # get_notifications() hands each notification over once
+
+    def reports() -> list[str]:
+        reported.extend(n[2]["symbol"] for n in stalls(store))
+        return reported
+
+    def quiet_for(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            venue.advance(2)
+            poll(engines)
+            time.sleep(0.02)
+
+    quiet_for(2 * QUIET_AFTER)
+    assert reports() == [INFY] and engines[INFY].quiet
+    for reconnect in (1, 2):
+        venue.faults.drop_socket("data")
+        wait_until(lambda: store.data_ws.stats()["reconnects"] == reconnect and poll(engines) is not None
+                   and engines[INFY].live_stats()["ticks"] == 1 + reconnect, timeout=10,
+                   message="the reconnect and INFY's repeated snapshot")
+        quiet_for(2 * QUIET_AFTER)
+    assert reports() == [INFY] and engines[INFY].quiet  # still once
+
+    venue.faults.unsilence_symbol(INFY)
+    wait_until(lambda: venue.advance(2) is None and poll(engines) is not None and not engines[INFY].quiet,
+               timeout=10, message="INFY ticks again")
+    venue.faults.silence_symbol(INFY)
+    quiet_for(3 * QUIET_AFTER)
+    assert reports() == [INFY, INFY]  # a new spell, reported once
+
+
 @pytest.mark.slow
 def test_a_socket_whose_every_symbol_is_silent_stays_up_on_the_ping_echoes(fast_venue, live):
     """No market data at all for longer than stale_after, yet FYERS answers the SDK's ping every

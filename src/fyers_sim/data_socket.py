@@ -37,8 +37,8 @@ Faults (:class:`~fyers_sim.faults.SocketControl`, registered as ``"data"``): ``d
 closes every connection with a close frame (1001), ``drop(False)`` aborts the TCP
 connections, ``stall(True)`` keeps connections open but writes nothing (requests are still
 processed; their replies wait with everything else) until ``stall(False)``;
-``faults.silence_symbol(s)`` leaves ``s`` its snapshots and sends it no updates (an expired
-contract); ``send_malformed()`` sends a truncated data frame, which the SDK logs as an exception
+``faults.silence_symbol(s)`` leaves ``s`` its snapshots -- always its state when it went
+silent -- and sends it no updates (an expired contract); ``send_malformed()`` sends a truncated data frame, which the SDK logs as an exception
 (``struct.error`` in ``__datafeed_resp``, data_ws.py:1358-1359) and survives.
 
 Token expiry (``faults.expire_tokens()``) does not disconnect existing connections -- what
@@ -306,11 +306,12 @@ class DataSocketServer(PublishingMixin):
             # The stream starts where publishing stands; the snapshot sums up everything before.
             since = self.published_until if self.published_until is not None else now
             conn.channels.setdefault(req.channel, set()).update(known)
+            frozen = self.ctx.faults.silenced_at  # silenced symbols: their state when they went silent
             for info in new:
                 conn.subs[info.tid] = info
                 conn.since[info.tid] = since
                 if conn.visible(info):
-                    tick = market.last_tick(info.symbol, since)
+                    tick = market.last_tick(info.symbol, min(since, frozen.get(info.symbol, since)))
                     if tick is not None:
                         records.append(self.encoder.snapshot(info, tick))
                         conn.snapshotted.add(info.tid)

@@ -159,6 +159,9 @@ class FaultPlan:
     logged: int = 0
     #: symbols the data socket sends no updates for (their subscribe snapshot still comes)
     silenced: frozenset[str] = frozenset()
+    #: venue time each silenced symbol went silent: its snapshot is its state then (replaced, never
+    #: mutated, so readers need no lock)
+    silenced_at: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rest_rng = random.Random(f"faults:rest:{self.seed}")
@@ -334,15 +337,20 @@ class FaultPlan:
 
     def silence_symbol(self, symbol: str) -> None:
         """The data socket sends ``symbol`` its snapshot at each subscribe and then nothing, as
-        FYERS does for an expired contract; the socket and every other symbol go on as usual."""
+        FYERS does for an expired contract: the snapshot is the symbol's state at this call, the
+        same at every subscribe. The socket and every other symbol go on as usual."""
+        at = self.clock.time() if self.clock is not None else None
         with self._lock:
             self.silenced = self.silenced | {symbol}
+            if at is not None and symbol not in self.silenced_at:
+                self.silenced_at = {**self.silenced_at, symbol: at}
         self._record("silence_symbol", symbol=symbol)
 
     def unsilence_symbol(self, symbol: str) -> None:
         """End :meth:`silence_symbol` for ``symbol`` (its updates flow again)."""
         with self._lock:
             self.silenced = self.silenced - {symbol}
+            self.silenced_at = {k: v for k, v in self.silenced_at.items() if k != symbol}
         self._record("unsilence_symbol", symbol=symbol)
 
     def malformed_frame(self, which: str) -> int:
@@ -384,7 +392,7 @@ class FaultPlan:
         with self._lock:
             self._rules.clear()
             self._odds = _OrderMessageOdds()
-            self.silenced = frozenset()
+            self.silenced, self.silenced_at = frozenset(), {}
             sockets = list(self._sockets.values())
         for control in sockets:
             control.stall(False)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from fyers_store.engine.bar_builder import LiveBar, LiveBarBuilder
+from fyers_store.engine.feed_watch import FeedWatch
 from fyers_store.engine.live_cycle import LiveCycle
 from fyers_store.engine.ports import FeedStorePort
 from fyers_store.engine.routing import MarketChannel
@@ -136,9 +137,8 @@ class FeedEngine:
         self._initial_done = False
         self._channel: MarketChannel | None = None
         self._builder: LiveBarBuilder | None = None
-        self._last_tick = monotonic()
-        self._stall_reported = False
-        self._backlog_warned: float | None = None
+        self._watch = FeedWatch(settings.symbol, self.config.stall_warning_seconds,
+                                self.config.market_backlog_warn_after, monotonic(), store.put_notification)
         self.resume_after: int | None = None  # epoch: bars up to here came from elsewhere (backfill_from)
         self.counters: collections.Counter[str] = collections.Counter()
 
@@ -199,8 +199,9 @@ class FeedEngine:
     @property
     def quiet(self) -> bool:
         """True from the ``FEED_STALL`` report (no tick for ``stall_warning_seconds`` during a
-        session) until the symbol's next tick."""
-        return self._stall_reported
+        session) until the symbol's next tick that says something new (a resubscribe snapshot
+        repeating the last state does not)."""
+        return self._watch.quiet
 
     def live_stats(self) -> dict[str, int]:
         """The tick-to-bar counters (ticks, trades, late, out_of_order, ...), empty when historical."""
@@ -323,7 +324,11 @@ class FeedEngine:
             self._interrupted_bucket_ended(builder, now)
         if self._gap_open and self._gap_need is not None and self._mono() >= self._retry_at:
             self._top_up()
-        self._watch(now)
+        if self._watch.check(self._mono(), broken=self._broken,
+                             session_open=lambda: self.store.calendar.is_session_open(now),
+                             backlog=lambda: (self._channel.pending() if self._channel is not None else 0)
+                             + self.store.market_backlog()):
+            self.counters["stalls"] += 1
 
     # ------------------------------------------------------------------ history
     def _initial_backfill(self) -> None:
@@ -457,8 +462,7 @@ class FeedEngine:
     def _on_ticks(self, ticks: list[Tick], now: dt.datetime, heard: float, builder: LiveBarBuilder) -> None:
         if not ticks:
             return
-        self._last_tick = heard
-        self._stall_reported = False
+        self._watch.heard(ticks, heard)
         self.store.observe_ticks(ticks)
         # The first tick after a (re)start dates what the builder has observed: its receipt, on
         # the bar clock.
@@ -566,26 +570,6 @@ class FeedEngine:
             # the store tells the broker, whose next call raises it too (issue 14). A store that
             # renews its session answers None: the socket waits for the new token, the feed goes on.
             self._auth_error = self.store.record_auth_failure(AuthError(f"data socket: {event.detail}", event.code))
-
-    def _watch(self, now: dt.datetime) -> None:
-        """Stall and backlog checks (wall-clock seconds)."""
-        cfg, mono = self.config, self._mono()
-        stall = cfg.stall_warning_seconds
-        if stall and not self._stall_reported and not self._broken and mono - self._last_tick >= stall \
-                and self.store.calendar.is_session_open(now):
-            self._stall_reported = True
-            self.counters["stalls"] += 1
-            # Reported once per quiet spell, never a reconnect: a symbol may simply not trade (an
-            # expired contract, a thin one). A dead socket is the adapter's to find (no frames at all).
-            detail = f"{self.settings.symbol}: no tick for {mono - self._last_tick:.0f} s during market hours"
-            _log.warning(detail)
-            self.store.put_notification("FEED_STALL", detail, symbol=self.settings.symbol)
-        backlog = (self._channel.pending() if self._channel is not None else 0) + self.store.market_backlog()
-        if backlog >= cfg.market_backlog_warn_after and (self._backlog_warned is None
-                                                         or mono - self._backlog_warned >= 60):
-            self._backlog_warned = mono
-            _log.warning("%s: %d market messages still queued after a drain; the strategy is falling behind",
-                         self.settings.symbol, backlog)
 
     def _live(self) -> tuple[MarketChannel, LiveBarBuilder]:
         """The channel and bar builder :meth:`start` made for a live feed (the live paths' state)."""

@@ -26,8 +26,8 @@ from fyers_store.errors import VenueDataError
 
 __all__ = [
     "UTC", "Tick", "DepthLevel", "DepthUpdate", "EventKind", "ConnectionEvent", "OrderSocketNotice",
-    "MarketMessage", "fyers_market_messages", "index_update_tick", "is_market_data", "scrip_update_tick",
-    "symbol_list",
+    "MarketMessage", "fyers_market_messages", "index_update_tick", "is_market_data", "market_state",
+    "scrip_update_tick", "symbol_list",
 ]
 
 UTC = dt.timezone.utc
@@ -129,6 +129,12 @@ class Tick(NamedTuple):
             total_buy_qty=_count(msg, "tot_buy_qty"), total_sell_qty=_count(msg, "tot_sell_qty"),
             change=_number(msg, "ch"), change_pct=_number(msg, "chp"),
         )
+
+
+def market_state(tick: Tick) -> tuple[Any, ...]:
+    """What a tick says of the market: every field but the receipt time and the feed's own stamp
+    (``exchange_time``), which a repeated snapshot renews although nothing happened."""
+    return tick[:2] + tick[3:6] + tick[7:]
 
 
 # The fast path of Tick.from_fyers: the SDK's full-mode dicts have every field below, prices as
