@@ -38,8 +38,9 @@ closes every connection with a close frame (1001), ``drop(False)`` aborts the TC
 connections, ``stall(True)`` keeps connections open but writes nothing (requests are still
 processed; their replies wait with everything else) until ``stall(False)``;
 ``faults.silence_symbol(s)`` leaves ``s`` its snapshots -- always its state when it went
-silent -- and sends it no updates (an expired contract); ``send_malformed()`` sends a truncated data frame, which the SDK logs as an exception
-(``struct.error`` in ``__datafeed_resp``, data_ws.py:1358-1359) and survives.
+silent -- and sends it no updates (an expired contract); ``send_malformed()`` sends a truncated
+data frame, which the SDK logs as an exception (``struct.error`` in ``__datafeed_resp``,
+data_ws.py:1358-1359) and survives.
 
 Token expiry (``faults.expire_tokens()``) does not disconnect existing connections -- what
 FYERS does then is not documented -- but every later AUTH fails.

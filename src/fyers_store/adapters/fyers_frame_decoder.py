@@ -189,11 +189,7 @@ class UpdateDecoder:
                 if fields.items() <= cache.items():
                     continue  # nothing new: the SDK emits nothing either
                 cache.update(fields)  # the SDK's merge: every present value, changed or new, is stored
-                tick = None
-                if table == _SCRIPS:
-                    tick = _scrip_tick(cache, received_at)
-                elif table == _INDEX:
-                    tick = _index_tick(cache, received_at)
+                tick = _tick(cache, received_at, *_TICKS[table]) if table != _DEPTH else None
                 if tick is not None:
                     append(tick)
                 else:
@@ -207,21 +203,18 @@ class UpdateDecoder:
         return True
 
 
-# A frame the SDK parsed can have overwritten a cached label with a number (a record longer than
-# the field table reaches "type"/"symbol"); then only the SDK's own dict shows what it emits.
-def _scrip_tick(cache: dict[str, Any], received_at: dt.datetime) -> Any:
-    if cache.get("type") != "sf":
+def _tick(cache: dict[str, Any], received_at: dt.datetime, kind: str, fields: Callable[[dict[str, Any]], Any],
+          build: Callable[[Any, dt.datetime], Any]) -> Any:
+    """The Tick for a topic's cache, or None when the SDK's own dict must show what it emits."""
+    # A frame the SDK parsed can have overwritten a cached label with a number (a record longer
+    # than the field table reaches "type"/"symbol").
+    if cache.get("type") != kind:
         return None
     try:
-        return scrip_update_tick(_SCRIP_CACHE(cache), received_at)
+        return build(fields(cache), received_at)
     except (KeyError, ValueError, ArithmeticError, TypeError):
         return None
 
 
-def _index_tick(cache: dict[str, Any], received_at: dt.datetime) -> Any:
-    if cache.get("type") != "if":
-        return None
-    try:
-        return index_update_tick(_INDEX_CACHE(cache), received_at)
-    except (KeyError, ValueError, ArithmeticError, TypeError):
-        return None
+# per tick table: the label the cache must carry, its fields for the builder, the builder
+_TICKS = {_SCRIPS: ("sf", _SCRIP_CACHE, scrip_update_tick), _INDEX: ("if", _INDEX_CACHE, index_update_tick)}
