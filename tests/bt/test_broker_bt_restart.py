@@ -34,6 +34,7 @@ import time
 
 import pytest
 
+from fyers_sim.testing import wait_until
 from support.broker_cerebro import CerebroRun, VenueClock, cancel_alive
 from support.broker_child import Child
 from support.store_helpers import LIMITS, make_rest
@@ -76,9 +77,15 @@ def restart_cerebro(venue, tmp_path) -> Restarted:
     try:
         run.start()
         deadline = time.monotonic() + 40
+        next_bar = time.monotonic()
         while not run.do(lambda s: cancel_alive(s, run) == 0 and not s.broker.core.book.open_orders()):
             if time.monotonic() > deadline:
                 raise AssertionError(f"orders still open 40 s after the restart; notes {run.notes}")
+            # What is left resolves in real seconds (the REST deadline, the grace); each bar costs a
+            # venue minute. Unpaced, a fast library burnt the session's remaining minutes waiting
+            # and crossed 15:30, after which no bar comes: at most 4 venue minutes a real second.
+            next_bar += 0.25
+            wait_until(lambda: time.monotonic() >= next_bar, timeout=1.0, message="the loop's pace")
         run.bar()
         run.bar()
         positions = run.do(lambda s: {d._name: s.getposition(d).size for d in s.datas})
