@@ -29,7 +29,7 @@ def make(notes: Notes, *, open_: bool = True, backlog: int = 0):
     watch = FeedWatch(SYMBOL, stall_after=60, backlog_warn_after=100, now=0.0, notify=notes)
 
     def check(at: float, broken: bool = False) -> bool:
-        return watch.check(at, broken=broken, session_open=lambda: open_, backlog=lambda: backlog)
+        return watch.check(at, broken=broken, session_open=lambda: open_, backlog=backlog)
     return watch, check
 
 

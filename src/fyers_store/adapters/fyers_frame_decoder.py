@@ -27,6 +27,7 @@ SDK parses every frame, as before.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import struct
 from importlib import metadata
 from operator import itemgetter
@@ -76,6 +77,7 @@ _FIELD_NAMES = {
 }
 
 
+@functools.cache  # read once: the installed SDK does not change under a running process
 def _sdk_version() -> str | None:
     try:
         return metadata.version("fyers-apiv3")

@@ -326,7 +326,7 @@ class FeedEngine:
             self._top_up()
         if self._watch.check(self._mono(), broken=self._broken,
                              session_open=lambda: self.store.calendar.is_session_open(now),
-                             backlog=lambda: (self._channel.pending() if self._channel is not None else 0)
+                             backlog=(self._channel.pending() if self._channel is not None else 0)
                              + self.store.market_backlog()):
             self.counters["stalls"] += 1
 

@@ -41,7 +41,7 @@ class FeedWatch:
             self._news_at, self.quiet = at, False
         self._last = state
 
-    def check(self, now: float, *, broken: bool, session_open: Callable[[], bool], backlog: Callable[[], int]) -> bool:
+    def check(self, now: float, *, broken: bool, session_open: Callable[[], bool], backlog: int) -> bool:
         """Report a quiet spell that just reached ``stall_after`` (returns True then) and warn
         when the strategy leaves market messages queued."""
         reported = False
@@ -51,7 +51,7 @@ class FeedWatch:
             detail = f"{self._symbol}: no tick for {now - self._news_at:.0f} s during market hours"
             _log.warning(detail)
             self._notify("FEED_STALL", detail, symbol=self._symbol)
-        queued = backlog()
+        queued = backlog
         if queued >= self._backlog_warn_after and (self._backlog_warned is None
                                                    or now - self._backlog_warned >= _BACKLOG_WARN_EVERY):
             self._backlog_warned = now

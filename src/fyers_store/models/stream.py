@@ -208,11 +208,9 @@ def scrip_update_tick(raw: tuple[Any, ...], received_at: dt.datetime) -> Tick | 
     scale = (10 ** precision) * multiplier
     ltp, prev = ltp / scale, prev / scale
     ch = round((ltp - prev), 4)
-    return _new_tuple(Tick, (symbol, ltp, received_at, False, False,
-                             _EPOCHS.get(ltt) or _when(ltt, "last_traded_time"),
-                             _EPOCHS.get(exch) or _when(exch, "exch_feed_time"),
-                             volume, ltq, bid / scale, ask / scale, bid_size, ask_size, open_ / scale, high / scale,
-                             low / scale, prev, avg / scale, buy_qty, sell_qty, ch, round((ch / prev * 100), 4)))
+    return _sf_tick((symbol, ltp, ltt, exch, volume, ltq, bid / scale, ask / scale, bid_size, ask_size, open_ / scale,
+                     high / scale, low / scale, prev, avg / scale, buy_qty, sell_qty, ch, round((ch / prev * 100), 4)),
+                    received_at)
 
 
 def index_update_tick(raw: tuple[Any, ...], received_at: dt.datetime) -> Tick | None:
@@ -226,10 +224,8 @@ def index_update_tick(raw: tuple[Any, ...], received_at: dt.datetime) -> Tick | 
     scale = (10 ** precision) * multiplier
     ltp, prev = ltp / scale, prev / scale
     ch = round((ltp - prev), 2)
-    return _new_tuple(Tick, (symbol, ltp, received_at, True, False, None,
-                             _EPOCHS.get(exch) or _when(exch, "exch_feed_time"), *_IF_GAP,
-                             open_ / scale, high / scale, low / scale, prev, None, None, None, ch,
-                             round((ch / prev * 100), 2)))
+    return _if_tick((symbol, ltp, exch, open_ / scale, high / scale, low / scale, prev, ch, round((ch / prev * 100), 2)),
+                    received_at)
 
 
 def _fast_tick(msg: dict[str, Any], received_at: dt.datetime) -> Tick | None:
