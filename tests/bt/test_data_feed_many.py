@@ -5,13 +5,16 @@ Backtrader calls next() once every data has answered; a feed without a bar must 
 others back by waiting for socket traffic of its own. The venue's stepped clock is moved across a
 minute boundary at once: every ticking symbol trades at second 0 of each minute, so that one step
 finishes every ticking feed's bar, and then nothing more arrives -- exactly the case where a quiet
-feed used to wait out its ``qcheck`` (0.5 s by default) before next() could run.
+feed used to wait out its ``qcheck`` before next() could run.
+
+The feeds get a long ``qcheck`` (``QCHECK``) so that the fault shows as seconds of delay, far from
+any delay a loaded machine adds: the assertion is about which wait ends a cycle, not a speed figure
+(those are in benchmarks/bench_bar_latency.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 import threading
 import time
 
@@ -29,6 +32,9 @@ TICKING = ["NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:M&M-EQ", "NSE:TCS-EQ", "NSE:IN
 # Expired 2026-10-27: the venue refuses their topics (a generic data-socket error, not tied to the
 # symbol), so the feeds stay open and never get a tick -- silent symbols.
 SILENT = ["NSE:NIFTY26OCTFUT", "NSE:BANKNIFTY26OCTFUT"]
+#: how long a feed may wait for live data in one cycle. A quiet feed that waited it out held every
+#: bar back by nearly this much; a loaded CI box once delayed one step by 0.26 s (2026-12-07).
+QCHECK = 4.0
 
 
 class Timed(bt.Strategy):
@@ -71,8 +77,9 @@ def test_a_finished_bar_reaches_next_promptly_with_22_feeds_two_of_them_silent(f
     cerebro = bt.Cerebro(stdstats=False)
     # silent feeds first and in the middle: Backtrader asks the datas in this order
     names = [SILENT[0], *TICKING[:10], SILENT[1], *TICKING[10:]]
-    for symbol in names:  # default qcheck (0.5 s): what a quiet feed used to wait every cycle
-        cerebro.adddata(store.getdata(dataname=symbol, resolution="1", backfill_start=False), name=symbol)
+    for symbol in names:
+        cerebro.adddata(store.getdata(dataname=symbol, resolution="1", backfill_start=False, qcheck=QCHECK),
+                        name=symbol)
     cerebro.addstrategy(Timed, log=log)
     errors: list[BaseException] = []
 
@@ -85,7 +92,7 @@ def test_a_finished_bar_reaches_next_promptly_with_22_feeds_two_of_them_silent(f
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     minutes = [ist(2026, 11, 18, 10, 1 + k) for k in range(6)]  # bars 10:01 .. 10:06
-    latencies: list[float] = []
+    latencies: dict[dt.datetime, list[float]] = {}
     try:
         wait_until(lambda: all(d.engine is not None and d.engine.observed_from is not None
                                for d in cerebro.datas if d._name in TICKING), timeout=30,
@@ -105,7 +112,7 @@ def test_a_finished_bar_reaches_next_promptly_with_22_feeds_two_of_them_silent(f
             bar = naive(start)
             wait_until(lambda: sum(1 for r in list(log) if r[1] == bar) == len(TICKING), timeout=10,
                        message=f"every ticking feed's {bar:%H:%M} bar")
-            latencies += [r[7] - stepped for r in list(log) if r[1] == bar]
+            latencies[bar] = [r[7] - stepped for r in list(log) if r[1] == bar]
     finally:
         cerebro.runstop()
         thread.join(15)
@@ -116,12 +123,12 @@ def test_a_finished_bar_reaches_next_promptly_with_22_feeds_two_of_them_silent(f
         got = [r[1:7] for r in log if r[0] == symbol and r[1] >= naive(minutes[0])]
         assert got == _candles(venue, symbol, minutes[0], minutes[-1]), symbol
     assert not [r for r in log if r[0] in SILENT]
-    # today's goal is 5 ms p99 at real speed (benchmarks/bench_bar_latency.py); before the shared
-    # wait, a quiet feed held every bar back ~0.4-0.5 s here. A generous bound for a loaded box:
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    assert len(latencies) == len(TICKING) * len(minutes)
-    assert p99 < 0.1, f"tick -> next() p50 {statistics.median(latencies) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms"
+    # Every ticking feed's bar reaches next() within a fraction of QCHECK of the step (typically
+    # 4-25 ms here; bench_bar_latency.py measures it at real speed).
+    assert sorted(latencies) == [naive(m) for m in minutes]
+    assert all(len(v) == len(TICKING) for v in latencies.values())
+    worst = {f"{bar:%H:%M}": round(max(v) * 1e3, 1) for bar, v in latencies.items()}
+    assert max(max(v) for v in latencies.values()) < QCHECK / 4, f"tick -> next() ms per minute: {worst}"
 
 
 def naive(when: dt.datetime) -> dt.datetime:
