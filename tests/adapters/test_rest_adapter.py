@@ -3,6 +3,7 @@ its real cause, deadlines, retries, and orders that are never placed twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -258,7 +259,10 @@ def test_place_order_is_never_retried(sdk_venue, tmp_path, fault):
     assert sdk_venue.orders() == [] and rest.find_order_by_tag("once1") is None
 
 
-def test_lost_place_order_reply_is_resolved_by_tag_without_a_duplicate(rest, sdk_venue):
+def test_lost_place_order_reply_is_resolved_by_tag_without_a_duplicate(sdk_venue, tmp_path):
+    # a read timeout far above the venue's reply time, so the reset connection is what the client
+    # meets even on an overloaded box (FAST's 1 s once timed out first under 6 test workers)
+    rest = make_adapter(sdk_venue, tmp_path, limits=dataclasses.replace(FAST, read_timeout_seconds=15.0))
     sdk_venue.faults.lose_response(ORDERS, method="POST")
     with pytest.raises(OrderPlacementUnknown) as err:
         rest.place_order(market_order("lost1", qty=3))
