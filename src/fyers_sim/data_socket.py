@@ -307,12 +307,13 @@ class DataSocketServer(PublishingMixin):
             # The stream starts where publishing stands; the snapshot sums up everything before.
             since = self.published_until if self.published_until is not None else now
             conn.channels.setdefault(req.channel, set()).update(known)
-            frozen = self.ctx.faults.silenced_at  # silenced symbols: their state when they went silent
+            silenced = self.ctx.faults.silenced  # silenced symbols: their state when they went silent
             for info in new:
                 conn.subs[info.tid] = info
                 conn.since[info.tid] = since
                 if conn.visible(info):
-                    tick = market.last_tick(info.symbol, min(since, frozen.get(info.symbol, since)))
+                    went_silent = silenced.get(info.symbol)
+                    tick = market.last_tick(info.symbol, since if went_silent is None else min(since, went_silent))
                     if tick is not None:
                         records.append(self.encoder.snapshot(info, tick))
                         conn.snapshotted.add(info.tid)

@@ -16,7 +16,7 @@ import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 __all__ = ["RestFault", "FaultPlan", "SocketControl", "REST_FAULT_KINDS", "ADMIN_ACTIONS", "ORDER_WRITE_ROUTES",
            "STATIC_IP_REFUSAL"]
@@ -157,11 +157,10 @@ class FaultPlan:
     late_pending: int = 0
     #: how many log records were ever written (the log keeps the last 1000)
     logged: int = 0
-    #: symbols the data socket sends no updates for (their subscribe snapshot still comes)
-    silenced: frozenset[str] = frozenset()
-    #: venue time each silenced symbol went silent: its snapshot is its state then (replaced, never
-    #: mutated, so readers need no lock)
-    silenced_at: dict[str, float] = field(default_factory=dict)
+    #: symbols the data socket sends no updates for (their subscribe snapshot still comes), each
+    #: with the venue time it went silent (None without a clock): its snapshot is its state then.
+    #: Replaced, never mutated, so readers need no lock.
+    silenced: Mapping[str, float | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rest_rng = random.Random(f"faults:rest:{self.seed}")
@@ -341,16 +340,14 @@ class FaultPlan:
         same at every subscribe. The socket and every other symbol go on as usual."""
         at = self.clock.time() if self.clock is not None else None
         with self._lock:
-            self.silenced = self.silenced | {symbol}
-            if at is not None and symbol not in self.silenced_at:
-                self.silenced_at = {**self.silenced_at, symbol: at}
+            if symbol not in self.silenced:
+                self.silenced = {**self.silenced, symbol: at}
         self._record("silence_symbol", symbol=symbol)
 
     def unsilence_symbol(self, symbol: str) -> None:
         """End :meth:`silence_symbol` for ``symbol`` (its updates flow again)."""
         with self._lock:
-            self.silenced = self.silenced - {symbol}
-            self.silenced_at = {k: v for k, v in self.silenced_at.items() if k != symbol}
+            self.silenced = {k: v for k, v in self.silenced.items() if k != symbol}
         self._record("unsilence_symbol", symbol=symbol)
 
     def malformed_frame(self, which: str) -> int:
@@ -392,7 +389,7 @@ class FaultPlan:
         with self._lock:
             self._rules.clear()
             self._odds = _OrderMessageOdds()
-            self.silenced, self.silenced_at = frozenset(), {}
+            self.silenced = {}
             sockets = list(self._sockets.values())
         for control in sockets:
             control.stall(False)
