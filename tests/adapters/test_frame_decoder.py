@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fyers_sim.testing import wait_until
 from fyers_store.adapters.fyers_frame_decoder import UpdateDecoder
 from fyers_store.models.stream import UTC, Tick, fyers_market_messages
+from support.sdk_frames import capture_sdk_frames
 
 T0 = dt.datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
 ABSENT = -2147483648
@@ -116,47 +116,9 @@ def assert_same(frames: list[bytes], sdk: Any, ours: Any, decoder: UpdateDecoder
 
 
 # ------------------------------------------------------------------ the venue's frames
-def venue_frames(venue: Any, tmp_path: Any) -> tuple[list[bytes], dict[str, str]]:
-    """The raw frames the SDK reads from the venue over a stretch of trading (sf, if and dp)."""
-    from fyers_apiv3.FyersWebsocket import data_ws
-
-    frames: list[bytes] = []
-    records = [0]
-    data_ws.FyersDataSocket._instance = None
-    sock = data_ws.FyersDataSocket(access_token=venue.sdk_access_token(), reconnect=False, log_path=str(tmp_path),
-                                   on_message=lambda m: records.__setitem__(0, records[0] + 1),
-                                   on_error=lambda e: None, on_close=lambda m: None, on_connect=lambda: None)
-    parse = sock._FyersDataSocket__response_msg
-
-    def recording(data: Any) -> None:
-        if data[2] == 6:
-            frames.append(bytes(data))
-        parse(data)
-
-    sock._FyersDataSocket__response_msg = recording
-    try:
-        sock.connect()
-        sock.subscribe(["NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:TCS-EQ", "NSE:NIFTY50-INDEX"], "SymbolUpdate")
-        wait_until(lambda: records[0] >= 4, 20, message="snapshots")
-        sock.subscribe(["NSE:SBIN-EQ"], "DepthUpdate")
-        wait_until(lambda: records[0] >= 5, 20, message="depth snapshot")
-        for _ in range(6):
-            venue.advance(20)
-        wait_until(lambda: records[0] > 200, 20, message="ticks")
-        last = [-1]
-
-        def settled() -> bool:
-            done, last[0] = records[0] == last[0], records[0]
-            return done
-        wait_until(settled, 20, interval=0.3, message="the SDK caught up")
-        tokens = dict(sock.symbol_token)
-    finally:
-        sock.close_connection()
-    return frames, tokens
-
-
 def test_venue_frames_decode_as_the_sdk_parses_them(fast_venue, tmp_path):
-    frames, tokens = venue_frames(fast_venue, tmp_path)
+    captured = capture_sdk_frames(fast_venue, tmp_path)
+    frames, tokens = captured.raw, captured.symbol_token
     sdk = sdk_socket(tmp_path / "a", ack_count=3)
     sdk.symbol_token = dict(tokens)
     ours = sdk_socket(tmp_path / "b", ack_count=3)

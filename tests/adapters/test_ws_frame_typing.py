@@ -7,12 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from types import MappingProxyType
 
-from fyers_sim.testing import wait_until
 from fyers_store.models.stream import UTC, DepthUpdate, Tick, fyers_market_messages
+from support.sdk_frames import INDEX, STOCKS, capture_sdk_frames
 
 T0 = dt.datetime(2026, 11, 18, 4, 0, tzinfo=UTC)
-STOCKS = ["NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:TCS-EQ"]
-INDEX = "NSE:NIFTY50-INDEX"
 
 
 def _checked(msg: dict) -> Tick | DepthUpdate:
@@ -21,55 +19,11 @@ def _checked(msg: dict) -> Tick | DepthUpdate:
     return DepthUpdate.from_fyers(view, T0) if msg["type"] == "dp" else Tick.from_fyers(view, T0)
 
 
-def _sdk_frames(venue, tmp_path) -> list[list[dict]]:
-    """The records the SDK's own parser hands over for each data frame of a short stretch of trading."""
-    from fyers_apiv3.FyersWebsocket import data_ws
-
-    frames: list[list[dict]] = []
-    records = [0]
-    sock = data_ws.FyersDataSocket(access_token=venue.sdk_access_token(), reconnect=False, log_path=str(tmp_path),
-                                   on_message=lambda msg: None, on_error=lambda e: None, on_close=lambda m: None,
-                                   on_connect=lambda: None)
-    parse, callback = sock._FyersDataSocket__response_msg, sock.OnMessage
-
-    def per_frame(data) -> None:
-        got: list[dict] = []
-        sock.OnMessage = got.append
-        try:
-            parse(data)
-        finally:
-            sock.OnMessage = callback
-        if data[2] == 6:  # a data frame
-            frames.append(got)
-            records[0] += len(got)
-
-    sock._FyersDataSocket__response_msg = per_frame
-    try:
-        sock.connect()
-        sock.subscribe(STOCKS + [INDEX], "SymbolUpdate")
-        wait_until(lambda: records[0] >= 4, 20, message="snapshots")
-        sock.subscribe(STOCKS[:1], "DepthUpdate")
-        wait_until(lambda: records[0] >= 5, 20, message="depth snapshot")
-        for _ in range(6):
-            venue.advance(20)
-        before = -1
-        wait_until(lambda: records[0] > 50, 20, message="ticks")
-
-        def settled() -> bool:
-            nonlocal before
-            done, before = records[0] == before, records[0]
-            return done
-        wait_until(settled, 20, interval=0.3, message="the SDK caught up")
-    finally:
-        sock.close_connection()
-    return frames
-
-
 def test_sdk_parsed_frames_type_exactly_as_the_checked_constructors(fast_venue, tmp_path):
-    frames = _sdk_frames(fast_venue, tmp_path)
+    frames = capture_sdk_frames(fast_venue, tmp_path).parsed
     kinds = {m["type"] for frame in frames for m in frame}
     assert kinds == {"sf", "if", "dp"} and max(len(f) for f in frames) > 3
-    wanted_ticks, wanted_depth = frozenset(STOCKS + [INDEX]), frozenset(STOCKS[:1])
+    wanted_ticks, wanted_depth = frozenset([*STOCKS, INDEX]), frozenset(STOCKS[:1])
     for frame in frames:
         typed, unrequested, failures = fyers_market_messages(frame, T0, wanted_ticks, wanted_depth, sdk_parsed=True)
         assert (unrequested, failures) == (0, [])
