@@ -51,10 +51,9 @@ class FeedWatch:
             detail = f"{self._symbol}: no tick for {now - self._news_at:.0f} s during market hours"
             _log.warning(detail)
             self._notify("FEED_STALL", detail, symbol=self._symbol)
-        queued = backlog
-        if queued >= self._backlog_warn_after and (self._backlog_warned is None
-                                                   or now - self._backlog_warned >= _BACKLOG_WARN_EVERY):
+        if backlog >= self._backlog_warn_after and (self._backlog_warned is None
+                                                    or now - self._backlog_warned >= _BACKLOG_WARN_EVERY):
             self._backlog_warned = now
             _log.warning("%s: %d market messages still queued after a drain; the strategy is falling behind",
-                         self._symbol, queued)
+                         self._symbol, backlog)
         return reported
